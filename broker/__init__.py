@@ -1,0 +1,1 @@
+"""The zchat broker: a roster, a sans-I/O core and the ROUTER server around them."""

@@ -1,0 +1,79 @@
+"""Who is connected: one object owns every index so they never disagree.
+
+Sessions are found by ROUTER identity and by name key (case-folded), and each
+remembers when its peer was last heard from. Nothing here sends or logs.
+"""
+
+import secrets
+from dataclasses import dataclass, field
+
+from zchat.protocol import name_key
+
+
+@dataclass(slots=True)
+class Session:
+    name: str
+    identity: bytes
+    token: str
+    last_seen: float
+    peer: str = ""
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = name_key(self.name)
+
+
+class Roster:
+    """The joined clients, indexed by identity and by name key."""
+
+    def __init__(self) -> None:
+        self._by_identity: dict[bytes, Session] = {}
+        self._by_key: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_identity)
+
+    def by_identity(self, identity: bytes) -> Session | None:
+        return self._by_identity.get(identity)
+
+    def by_name(self, name: str) -> Session | None:
+        return self._by_key.get(name_key(name))
+
+    def add(self, name: str, identity: bytes, now: float, peer: str = "",
+            token: str = "") -> Session:
+        """Add a new session; the caller has checked that the name is free.
+
+        ``token`` is the client's own session token when it sent one (so a JOIN
+        whose WELCOME was lost can still be resumed); otherwise one is made.
+        """
+        session = Session(name, identity, token or secrets.token_hex(16), now, peer)
+        self._by_identity[identity] = session
+        self._by_key[session.key] = session
+        return session
+
+    def rebind(self, session: Session, identity: bytes, now: float, peer: str = "") -> None:
+        """Move a session to a new identity: its client reconnected on a new socket."""
+        self._by_identity.pop(session.identity, None)
+        session.identity = identity
+        session.last_seen = now
+        if peer:
+            session.peer = peer
+        self._by_identity[identity] = session
+
+    def remove(self, session: Session) -> None:
+        self._by_identity.pop(session.identity, None)
+        if self._by_key.get(session.key) is session:
+            del self._by_key[session.key]
+
+    def identities(self):  # -> KeysView[bytes]; iterated by the fan-out loop
+        return self._by_identity.keys()
+
+    def names(self) -> list[str]:
+        return sorted((s.name for s in self._by_key.values()), key=name_key)
+
+    def silent_since(self, deadline: float) -> list[Session]:
+        """Sessions not heard from since ``deadline``."""
+        return [s for s in self._by_identity.values() if s.last_seen < deadline]
+
+    def sessions(self) -> list[Session]:
+        return list(self._by_identity.values())

@@ -1,0 +1,1 @@
+"""The zchat terminal client: input parsing, rendering, screen and the DEALER loop."""

@@ -1,0 +1,347 @@
+"""The client loop: one DEALER socket and a poller over it and stdin.
+
+States: connecting (JOIN sent, no WELCOME yet) and joined. Liveness follows
+the Paranoid Pirate pattern: any frame from the broker counts as a heartbeat,
+we PING after one idle interval, and a broker silent for HEARTBEAT_LIVENESS
+intervals is lost. Then the socket is closed (stale queued frames die with
+it) and a new one sends JOIN again with the same session token, so the broker
+replaces our stale session instead of refusing the name as taken.
+"""
+
+import codecs
+import os
+import secrets
+import signal
+import time
+from enum import Enum
+
+import zmq
+from zchat.protocol import (
+    Bye,
+    Error,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    Msg,
+    Ping,
+    Priv,
+    ProtocolError,
+    Say,
+    Tell,
+    Users,
+    Welcome,
+    Who,
+    decode_broker,
+    encode,
+)
+from zchat.protocol import constants as c
+
+from zchat.i18n import Catalogue
+
+from .commands import (
+    ListUsers,
+    Nothing,
+    Private,
+    Public,
+    Quit,
+    ShowHelp,
+    UnknownCommand,
+    parse_line,
+)
+from .lineedit import Eof, LineEditor, Submit
+from .render import Renderer
+from .screen import PlainScreen, TtyScreen
+
+#: How long leaving waits for LEAVE to be flushed to the broker.
+LEAVE_LINGER_MS = 1000
+#: Longest wait between JOIN attempts while the broker does not answer.
+MAX_RETRY = 5.0
+
+
+class State(Enum):
+    CONNECTING = "connecting"
+    JOINED = "joined"
+
+
+class Fatal(Exception):
+    """The chat cannot go on (name taken, protocol mismatch): exit non-zero."""
+
+
+class ChatClient:
+    """One user's session with a broker, from JOIN to leaving."""
+
+    def __init__(self, name: str, endpoint: str, heartbeat: float, catalogue: Catalogue,
+                 screen: PlainScreen | TtyScreen, renderer: Renderer,
+                 stdin_fd: int, editor: LineEditor | None = None) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.interval = heartbeat
+        self.t = catalogue.t
+        self.screen = screen
+        self.render = renderer
+        self.stdin_fd = stdin_fd
+        self.editor = editor
+        self.token = secrets.token_hex(16)
+        self.state = State.CONNECTING
+        self.ever_joined = False
+        self.ctx = zmq.Context()
+        self.sock: zmq.Socket | None = None
+        self.poller = zmq.Poller()
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = b""  # plain mode: bytes of a line still arriving
+        self._stop = False
+        self._quit = False
+        self._last_recv = 0.0
+        self._last_send = 0.0
+        self._join_sent = 0.0
+        self._retry = heartbeat * c.HEARTBEAT_LIVENESS
+
+    # ---- socket lifecycle -----------------------------------------------------
+
+    def _open(self) -> None:
+        """A fresh DEALER with a JOIN queued: it goes out as soon as we connect."""
+        if self.sock is not None:
+            self.poller.unregister(self.sock)
+            self.sock.close(linger=0)
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, c.MAX_BROKER_FRAME_BYTES)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        sock.connect(self.endpoint)
+        self.sock = sock
+        self.poller.register(sock, zmq.POLLIN)
+        self.state = State.CONNECTING
+        now = time.monotonic()
+        self._send(Join(self.name, self.token))
+        self._join_sent = now
+        self._last_recv = now
+
+    def _send(self, msg: Join | Say | Tell | Who | Leave | Ping) -> None:
+        assert self.sock is not None
+        try:
+            self.sock.send(encode(msg), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # queue full while disconnected: liveness will reconnect
+        self._last_send = time.monotonic()
+
+    # ---- the loop -------------------------------------------------------------
+
+    def run(self) -> int:
+        """Chat until the user leaves (0) or a fatal refusal (1)."""
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        old_fd = signal.set_wakeup_fd(wake_w)
+        handlers = {sig: signal.signal(sig, self._on_signal)
+                    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        self.poller.register(self.stdin_fd, zmq.POLLIN)
+        self.poller.register(wake_r, zmq.POLLIN)
+        self.screen.show(self.render.notice(
+            self.t("client.connecting", endpoint=self.endpoint, name=self.name)))
+        self._open()
+        try:
+            return self._loop(wake_r)
+        except Fatal as exc:
+            self.screen.show(self.render.problem(str(exc)))
+            return 1
+        finally:
+            self.screen.close()
+            signal.set_wakeup_fd(old_fd)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            os.close(wake_r)
+            os.close(wake_w)
+            if self.sock is not None:
+                self.sock.close()
+            self.ctx.term()
+
+    def _on_signal(self, *_: object) -> None:
+        self._stop = True
+
+    def _loop(self, wake_r: int) -> int:
+        while True:
+            if self._stop or self._quit:
+                self._leave()
+                return 0
+            timeout = max(0.0, self._next_deadline() - time.monotonic())
+            events = dict(self.poller.poll(timeout * 1000))
+            if wake_r in events:
+                _drain_fd(wake_r)
+            if self.sock in events:
+                self._read_broker()
+            if self.stdin_fd in events:
+                self._read_stdin()
+            self._timers(time.monotonic())
+
+    def _next_deadline(self) -> float:
+        if self.state is State.JOINED:
+            return min(self._last_send + self.interval,
+                       self._last_recv + self.interval * c.HEARTBEAT_LIVENESS)
+        return self._join_sent + self._retry
+
+    def _timers(self, now: float) -> None:
+        if self.state is State.JOINED:
+            if now - self._last_recv > self.interval * c.HEARTBEAT_LIVENESS:
+                self.screen.show(self.render.notice(self.t("client.lost")))
+                self._open()
+            elif now - self._last_send >= self.interval:
+                self._send(Ping())
+        elif now - self._join_sent >= self._retry:
+            # No WELCOME yet: start over on a new socket, backing off.
+            self._retry = max(self._retry, min(self._retry * 1.5, MAX_RETRY))
+            self._open()
+
+    # ---- from the broker -----------------------------------------------------
+
+    def _read_broker(self) -> None:
+        assert self.sock is not None
+        sock = self.sock
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._last_recv = time.monotonic()
+            try:
+                msg = decode_broker(frames[0]) if len(frames) == 1 else None
+            except ProtocolError:
+                msg = None
+            if msg is not None:
+                self._on_message(msg)
+            if sock is not self.sock:
+                return  # the message made us reconnect: the old socket is done
+
+    def _on_message(self, msg: object) -> None:
+        match msg:
+            case Msg():
+                self.screen.show(self.render.public(msg))
+            case Priv():
+                self.screen.show(self.render.private(msg, self.name))
+            case Joined():
+                self.screen.show(self.render.joined(msg))
+            case Left():
+                self.screen.show(self.render.left(msg))
+            case Users(names):
+                self.screen.show(self.render.users(names))
+            case Welcome():
+                self._welcomed(msg)
+            case Error():
+                self._on_error(msg)
+            case Bye(reason) if reason == c.R_SHUTDOWN:
+                self.screen.show(self.render.notice(self.t("client.broker_gone")))
+                self._retry = self.interval * c.HEARTBEAT_LIVENESS
+                self._open()
+            case _:
+                pass  # PING, or a BYE we did not ask for: nothing to show
+
+    def _welcomed(self, msg: Welcome) -> None:
+        self.name = msg.name
+        self.interval = msg.heartbeat  # the broker's interval rules both sides
+        self.state = State.JOINED
+        self._retry = self.interval * c.HEARTBEAT_LIVENESS
+        if self.ever_joined:
+            self.screen.show(self.render.notice(self.t("client.rejoined", name=msg.name)))
+        else:
+            self.screen.show(self.render.notice(self.t("client.welcome", name=msg.name)))
+            if msg.users:
+                self.screen.show(self.render.users(msg.users, "client.online"))
+            else:
+                self.screen.show(self.render.notice(self.t("client.online_none")))
+        self.ever_joined = True
+        self.screen.set_prompt(f"{msg.name}> ")
+
+    def _on_error(self, err: Error) -> None:
+        if err.code == c.E_NOT_JOINED and self.state is State.JOINED:
+            # The broker restarted faster than our liveness noticed: join again.
+            self.screen.show(self.render.notice(self.t("client.lost")))
+            self._open()
+            return
+        if err.code in c.FATAL_ERRORS and self.state is State.CONNECTING:
+            raise Fatal(self.render.error(err).split(" ! ", 1)[-1])
+        self.screen.show(self.render.error(err))
+
+    # ---- from the user --------------------------------------------------------
+
+    def _read_stdin(self) -> None:
+        try:
+            data = os.read(self.stdin_fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # the terminal went away: same as EOF
+        if not data:
+            self._quit = True
+            return
+        if self.editor is not None:
+            for event in self.editor.feed(self._decoder.decode(data)):
+                if isinstance(event, Eof):
+                    self._quit = True
+                    return
+                if isinstance(event, Submit):
+                    self._command(event.line)
+            self.screen.redraw()
+            return
+        self._pending += data
+        *lines, self._pending = self._pending.split(b"\n")
+        for raw in lines:
+            self._command(raw.decode("utf-8", "replace"))
+            if self._quit:
+                return
+
+    def _command(self, line: str) -> None:
+        match parse_line(line):
+            case Nothing():
+                pass
+            case Quit():
+                self._quit = True
+            case ShowHelp():
+                self.screen.show(self.t("client.help"))
+            case UnknownCommand(word):
+                self.screen.show(self.render.problem(
+                    self.t("client.unknown_command", command=word)))
+            case ListUsers():
+                self._send_joined(Who())
+            case Public(text):
+                if self._fits(text) and self._send_joined(Say(text)) and self.screen.interactive:
+                    self.screen.show(self.render.own(self.name, text, time.time()))
+            case Private(to, text):
+                if self._fits(text):
+                    self._send_joined(Tell(to, text))
+
+    def _fits(self, text: str) -> bool:
+        if len(text) <= c.MAX_TEXT_CHARS:
+            return True
+        self.screen.show(self.render.problem(
+            self.t("client.too_long", length=len(text), limit=c.MAX_TEXT_CHARS)))
+        return False
+
+    def _send_joined(self, msg: Say | Tell | Who) -> bool:
+        if self.state is not State.JOINED:
+            self.screen.show(self.render.problem(self.t("client.not_connected")))
+            return False
+        self._send(msg)
+        return True
+
+    def _leave(self) -> None:
+        if self.state is State.JOINED and self.sock is not None:
+            self.sock.setsockopt(zmq.LINGER, LEAVE_LINGER_MS)
+            self._send(Leave())
+        self.screen.show(self.render.notice(self.t("client.bye")))
+
+
+def make_screen(stdin_fd: int, out, colour_wanted: bool):  # -> (screen, editor)
+    """A TtyScreen with a line editor when stdin is a terminal, else plain lines."""
+    if os.isatty(stdin_fd):
+        editor = LineEditor(max_chars=c.MAX_TEXT_CHARS * 2)
+        return TtyScreen(out, stdin_fd, editor), editor
+    return PlainScreen(out), None
+
+
+def _drain_fd(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass

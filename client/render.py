@@ -1,0 +1,96 @@
+"""Turn broker events into the lines a person reads. Pure: returns strings.
+
+Every name and text from the network passes through `sanitize` first, so no
+control character or escape sequence from another user reaches the terminal.
+Colour (ANSI SGR) is added only here, only when asked, and never inside
+untrusted text.
+"""
+
+import time
+import zlib
+from collections.abc import Callable, Iterable
+
+from zchat.protocol import Error, Joined, Left, Msg, Priv
+
+from zchat.i18n import Catalogue
+from zchat.safetext import sanitize
+
+# Distinct, readable foreground colours for sender names.
+_NAME_COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
+_RESET = "\x1b[0m"
+_PRIVATE = "\x1b[1;35m"
+_NOTICE = "\x1b[2m"
+_ERROR = "\x1b[1;31m"
+
+
+def name_colour(name: str) -> int:
+    """A stable colour for a name, the same in every session and process."""
+    return _NAME_COLOURS[zlib.crc32(name.encode("utf-8")) % len(_NAME_COLOURS)]
+
+
+class Renderer:
+    """Formats events as `[HH:MM:SS] name: text` lines, in one language."""
+
+    def __init__(self, catalogue: Catalogue, colour: bool = False,
+                 localtime: Callable[[float], time.struct_time] = time.localtime) -> None:
+        self.t = catalogue.t
+        self.colour = colour
+        self._localtime = localtime
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"{code}{text}{_RESET}" if self.colour else text
+
+    def _name(self, name: str) -> str:
+        return self._paint(f"\x1b[{name_colour(name)}m", sanitize(name))
+
+    def _stamp(self, ts: float) -> str:
+        return time.strftime("[%H:%M:%S]", self._localtime(ts))
+
+    def public(self, msg: Msg) -> str:
+        return f"{self._stamp(msg.ts)} {self._name(msg.sender)}: {sanitize(msg.text)}"
+
+    def own(self, name: str, text: str, ts: float) -> str:
+        """The user's own public message, echoed locally in terminal mode."""
+        return f"{self._stamp(ts)} {self._name(name)}: {sanitize(text)}"
+
+    def private(self, msg: Priv, me: str) -> str:
+        if msg.sender == me and msg.to != me:
+            tag = self._paint(_PRIVATE, self.t("client.private_to", name=sanitize(msg.to)))
+            return f"{self._stamp(msg.ts)} {tag}: {sanitize(msg.text)}"
+        tag = self._paint(_PRIVATE, self.t("client.private_from", name=sanitize(msg.sender)))
+        return f"{self._stamp(msg.ts)} {tag}: {sanitize(msg.text)}"
+
+    def joined(self, event: Joined) -> str:
+        return self.notice(self.t("client.joined", name=sanitize(event.name)), event.ts)
+
+    def left(self, event: Left) -> str:
+        reason_key = f"reason.{event.reason}"
+        try:
+            reason = self.t(reason_key)
+        except KeyError:
+            reason = sanitize(event.reason)
+        return self.notice(self.t("client.left", name=sanitize(event.name), reason=reason),
+                           event.ts)
+
+    def notice(self, text: str, ts: float | None = None) -> str:
+        """A line from zchat itself (not from a user): set apart with '*'."""
+        stamp = self._stamp(time.time() if ts is None else ts)
+        return self._paint(_NOTICE, f"{stamp} * {text}")
+
+    def error(self, err: Error) -> str:
+        key = f"error.{err.code}"
+        fields = {"ref": sanitize(err.ref), "detail": sanitize(err.detail),
+                  "code": sanitize(err.code)}
+        try:
+            text = self.t(key, **fields)
+        except KeyError:
+            text = self.t("error.unknown", **fields)
+        return self.problem(text)
+
+    def problem(self, text: str) -> str:
+        """A local error or refusal, shown to this user only."""
+        return self._paint(_ERROR, f"{self._stamp(time.time())} ! {text}")
+
+    def users(self, names: Iterable[str], key: str = "client.who") -> str:
+        shown = [sanitize(n) for n in names]
+        return self.notice(self.t(key, count=len(shown), names=", ".join(shown)))

@@ -1,0 +1,64 @@
+"""ZCHAT/1 wire protocol: constants, message types, codec and name rules.
+
+Pure: no sockets, no I/O. docs/PROTOCOL.md is the specification this mirrors.
+"""
+
+from . import constants
+from .codec import (
+    decode_broker,
+    decode_broker_frames,
+    decode_client,
+    decode_client_frames,
+    encode,
+)
+from .errors import ProtocolError
+from .messages import (
+    BrokerMessage,
+    Bye,
+    ClientMessage,
+    Error,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    Message,
+    Msg,
+    Ping,
+    Priv,
+    Say,
+    Tell,
+    Users,
+    Welcome,
+    Who,
+)
+from .names import is_valid_name, name_key, name_problem
+
+__all__ = [
+    "BrokerMessage",
+    "Bye",
+    "ClientMessage",
+    "Error",
+    "Join",
+    "Joined",
+    "Leave",
+    "Left",
+    "Message",
+    "Msg",
+    "Ping",
+    "Priv",
+    "ProtocolError",
+    "Say",
+    "Tell",
+    "Users",
+    "Welcome",
+    "Who",
+    "constants",
+    "decode_broker",
+    "decode_broker_frames",
+    "decode_client",
+    "decode_client_frames",
+    "encode",
+    "is_valid_name",
+    "name_key",
+    "name_problem",
+]

@@ -1,0 +1,69 @@
+"""Wire constants of ZCHAT/1: signature, commands, limits, error and leave codes.
+
+This module mirrors docs/PROTOCOL.md one to one. Nothing here does I/O.
+"""
+
+from typing import Final
+
+#: Every frame opens with this signature, a slash, the version and a space.
+SIGNATURE: Final = b"ZCHAT"
+VERSION: Final = 1
+HEADER: Final = SIGNATURE + b"/" + str(VERSION).encode() + b" "
+
+# Commands a client sends to the broker.
+JOIN: Final = "JOIN"
+SAY: Final = "SAY"
+TELL: Final = "TELL"
+WHO: Final = "WHO"
+LEAVE: Final = "LEAVE"
+# Sent by both sides when they have been idle for one heartbeat interval.
+PING: Final = "PING"
+
+# Commands the broker sends to a client.
+WELCOME: Final = "WELCOME"
+MSG: Final = "MSG"
+PRIV: Final = "PRIV"
+JOINED: Final = "JOINED"
+LEFT: Final = "LEFT"
+USERS: Final = "USERS"
+ERROR: Final = "ERROR"
+BYE: Final = "BYE"
+
+# Limits. A broker MUST refuse frames from clients above MAX_FRAME_BYTES.
+MAX_FRAME_BYTES: Final = 16 * 1024
+#: Frames from the broker can carry the whole user list, hence a larger bound.
+MAX_BROKER_FRAME_BYTES: Final = 4 * 1024 * 1024
+MAX_NAME_CHARS: Final = 32
+MAX_TEXT_CHARS: Final = 2000
+MAX_TOKEN_CHARS: Final = 64
+MAX_COMMAND_CHARS: Final = 16
+
+#: Missing this many heartbeat intervals in a row means the peer is dead.
+HEARTBEAT_LIVENESS: Final = 3
+DEFAULT_HEARTBEAT: Final = 1.0
+MIN_HEARTBEAT: Final = 0.05
+MAX_HEARTBEAT: Final = 3600.0
+
+# Error codes carried by ERROR.
+E_BAD_SIGNATURE: Final = "BAD_SIGNATURE"
+E_VERSION: Final = "VERSION"
+E_BAD_FRAME: Final = "BAD_FRAME"
+E_UNKNOWN_COMMAND: Final = "UNKNOWN_COMMAND"
+E_NOT_JOINED: Final = "NOT_JOINED"
+E_ALREADY_JOINED: Final = "ALREADY_JOINED"
+E_BAD_NAME: Final = "BAD_NAME"
+E_NAME_TAKEN: Final = "NAME_TAKEN"
+E_BAD_PRIVATE: Final = "BAD_PRIVATE"
+E_NO_SUCH_USER: Final = "NO_SUCH_USER"
+E_EMPTY: Final = "EMPTY"
+E_TOO_LONG: Final = "TOO_LONG"
+
+#: Errors after which the client cannot go on with the same name.
+FATAL_ERRORS: Final = frozenset({E_VERSION, E_BAD_NAME, E_NAME_TAKEN})
+
+# Reasons carried by LEFT and BYE.
+R_QUIT: Final = "quit"
+R_TIMEOUT: Final = "timeout"
+R_LOST: Final = "lost"
+R_SLOW: Final = "slow"
+R_SHUTDOWN: Final = "shutdown"

@@ -1,0 +1,131 @@
+"""The `zchat` command: `zchat broker` and `zchat join NAME`.
+
+A thin layer: it parses options, picks the language, configures logging and
+turns expected failures into one clear line (exit 1, or 2 for bad usage).
+"""
+
+import logging
+import os
+import sys
+
+import click
+
+from zchat import __version__
+from zchat.i18n import LANGS, Catalogue, pick_lang
+from zchat.protocol import constants as c
+from zchat.protocol import name_problem
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:9999"
+
+_heartbeat = click.FloatRange(c.MIN_HEARTBEAT, c.MAX_HEARTBEAT)
+_lang = click.Choice(LANGS)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zchat")
+def main() -> None:
+    """zchat: a ZeroMQ chat broker and terminal client."""
+
+
+@main.command()
+@click.option("--bind", "binds", multiple=True, envvar="ZCHAT_BIND", metavar="ENDPOINT",
+              help=f"ZeroMQ endpoint to listen on; repeatable. Default {DEFAULT_ENDPOINT}. "
+                   "A '*' port (tcp://127.0.0.1:*) picks a free one.")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
+              help="Also append the log to this file.")
+@click.option("--heartbeat", type=_heartbeat, default=c.DEFAULT_HEARTBEAT, show_default=True,
+              help="Heartbeat interval in seconds; a client silent for 3 is dropped.")
+@click.option("--lang", type=_lang, default=None, help="Language of messages (default: locale).")
+@click.option("--log-private", is_flag=True, default=False,
+              help="Also log the bodies of private messages (off: only sender and target).")
+def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang: str | None,
+           log_private: bool) -> None:
+    """Run the chat broker until SIGINT or SIGTERM."""
+    from zchat.broker.core import BrokerCore
+    from zchat.broker.server import BindError, BrokerServer
+    from zchat.logsetup import configure_broker_logging
+
+    catalogue = Catalogue(pick_lang(lang))
+    t = catalogue.t
+    try:
+        configure_broker_logging(log_file)
+    except OSError as exc:
+        _fail(t("broker.log_file_failed", path=log_file, reason=exc.strerror), 1)
+    log = logging.getLogger("zchat.broker")
+    core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private)
+    try:
+        server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT])
+    except BindError as exc:
+        key = "broker.bind_in_use" if exc.in_use else "broker.bind_failed"
+        _fail(t(key, endpoint=exc.endpoint, reason=exc.reason), 1)
+    line = t("broker.listening", version=__version__, endpoints=" ".join(server.endpoints))
+    log.info(line)
+    click.echo(line)
+    try:
+        told = server.run()
+    except Exception:
+        log.exception(t("broker.crashed"))
+        server.close(linger=0)
+        sys.exit(1)
+    log.info(t("broker.stopping", count=told))
+    server.close()
+    log.info(t("broker.stopped"))
+
+
+def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    problem = name_problem(value)
+    if problem is not None:
+        raise click.BadParameter(f"{value!r}: {problem} (1 to {c.MAX_NAME_CHARS} characters, "
+                                 "no spaces or control characters, not starting with @ or /)")
+    return value
+
+
+@main.command()
+@click.argument("name", callback=_check_name)
+@click.option("--connect", "endpoint", envvar="ZCHAT_CONNECT", default=DEFAULT_ENDPOINT,
+              show_default=True, metavar="ENDPOINT", help="The broker's ZeroMQ endpoint.")
+@click.option("--heartbeat", type=_heartbeat, default=c.DEFAULT_HEARTBEAT, show_default=True,
+              help="Heartbeat interval until the broker announces its own.")
+@click.option("--lang", type=_lang, default=None, help="Language of messages (default: locale).")
+def join(name: str, endpoint: str, heartbeat: float, lang: str | None) -> None:
+    """Join the chat as NAME. Type /help once in."""
+    import zmq
+
+    from zchat.client.app import ChatClient, make_screen
+    from zchat.client.render import Renderer
+
+    catalogue = Catalogue(pick_lang(lang))
+    _check_endpoint(endpoint)
+    out = sys.stdout
+    if hasattr(out, "reconfigure"):
+        out.reconfigure(errors="backslashreplace")
+    colour = out.isatty() and not os.environ.get("NO_COLOR")
+    stdin_fd = sys.stdin.fileno()
+    screen, editor = make_screen(stdin_fd, out, colour)
+    client = ChatClient(name, endpoint, heartbeat, catalogue, screen,
+                        Renderer(catalogue, colour=colour), stdin_fd, editor)
+    try:
+        code = client.run()
+    except zmq.ZMQError as exc:
+        _fail(f"{endpoint}: {exc.strerror}", 1)
+    sys.exit(code)
+
+
+def _check_endpoint(endpoint: str) -> None:
+    """Refuse a malformed endpoint before any traffic, as a usage error."""
+    import zmq
+
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    try:
+        sock.connect(endpoint)
+    except zmq.ZMQError as exc:
+        raise click.BadParameter(f"{endpoint!r}: {exc.strerror}",
+                                 param_hint="'--connect'") from None
+    finally:
+        sock.close(linger=0)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"zchat: {message}", err=True)
+    sys.exit(code)

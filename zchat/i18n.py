@@ -1,0 +1,164 @@
+"""Every line zchat shows a person, in English and Portuguese.
+
+One catalogue, keyed by message id; `Catalogue.t(key, **fields)` formats it.
+The language comes from --lang, else the locale (LANG=pt_* gives Portuguese),
+else English.
+"""
+
+import os
+from collections.abc import Mapping
+
+LANGS = ("en", "pt")
+
+_EN: dict[str, str] = {
+    # broker console and log
+    "broker.listening": "zchat broker {version} listening on {endpoints}",
+    "broker.bind_in_use": "cannot listen on {endpoint}: address already in use",
+    "broker.bind_failed": "cannot listen on {endpoint}: {reason}",
+    "broker.log_file_failed": "cannot open log file {path}: {reason}",
+    "broker.stopping": "stopping: told {count} client(s) the broker is going away",
+    "broker.stopped": "broker stopped",
+    "broker.crashed": "broker stopped by an unexpected error",
+    "log.join": "join {name} from {peer}",
+    "log.rejoin": "rejoin {name} from {peer} (session resumed)",
+    "log.leave": "leave {name} ({reason})",
+    "log.public": "public {name}: {text}",
+    "log.private": "private {name} -> {to}",
+    "log.private_body": "private {name} -> {to}: {text}",
+    "log.refused": "refused {code} from {who}: {detail}",
+    # leave reasons
+    "reason.quit": "left",
+    "reason.timeout": "timed out",
+    "reason.lost": "connection lost",
+    "reason.slow": "too slow to keep up",
+    "reason.shutdown": "broker shutting down",
+    # client
+    "client.connecting": "connecting to {endpoint} as {name}...",
+    "client.welcome": "Welcome to zchat, {name}! Type /help for commands.",
+    "client.rejoined": "Reconnected as {name}.",
+    "client.online": "Online: {names}",
+    "client.online_none": "Nobody else is online yet.",
+    "client.joined": "{name} joined the chat",
+    "client.left": "{name} left the chat ({reason})",
+    "client.private_from": "(private) {name}",
+    "client.private_to": "(private to {name})",
+    "client.who": "Online ({count}): {names}",
+    "client.lost": "Connection to the broker lost; reconnecting...",
+    "client.broker_gone": "The broker is shutting down; reconnecting when it is back...",
+    "client.not_connected": "Not connected: message not sent.",
+    "client.too_long": "Message too long ({length} characters, at most {limit}).",
+    "client.bye": "Bye!",
+    "client.help": (
+        "Commands:\n"
+        "  text            send a public message to everyone\n"
+        "  @name text      send a private message to name\n"
+        "  /who            list who is online\n"
+        "  /help           show this help\n"
+        "  sair or /quit   leave (Ctrl-D and Ctrl-C too)"
+    ),
+    "client.unknown_command": "Unknown command {command}; type /help.",
+    "client.fatal": "zchat: {message}",
+    # errors from the broker, by code
+    "error.BAD_SIGNATURE": "the broker did not understand us (not a ZCHAT frame)",
+    "error.VERSION": "protocol version mismatch: the broker speaks ZCHAT/{ref}",
+    "error.BAD_FRAME": "the broker refused a malformed frame: {detail}",
+    "error.UNKNOWN_COMMAND": "the broker does not know the command {ref}",
+    "error.NOT_JOINED": "not joined yet",
+    "error.ALREADY_JOINED": "already joined",
+    "error.BAD_NAME": "invalid name {ref}: {detail}",
+    "error.NAME_TAKEN": "the name {ref} is already taken by someone online",
+    "error.BAD_PRIVATE": "malformed private message; use: @name message",
+    "error.NO_SUCH_USER": "nobody named {ref} is online",
+    "error.EMPTY": "empty message not sent",
+    "error.TOO_LONG": "message too long (at most {ref} characters)",
+    "error.unknown": "error {code}: {detail}",
+}
+
+_PT: dict[str, str] = {
+    "broker.listening": "zchat broker {version} escutando em {endpoints}",
+    "broker.bind_in_use": "não foi possível escutar em {endpoint}: endereço já em uso",
+    "broker.bind_failed": "não foi possível escutar em {endpoint}: {reason}",
+    "broker.log_file_failed": "não foi possível abrir o arquivo de log {path}: {reason}",
+    "broker.stopping": "encerrando: {count} cliente(s) avisado(s) de que o broker vai sair",
+    "broker.stopped": "broker encerrado",
+    "broker.crashed": "broker encerrado por um erro inesperado",
+    "log.join": "entrada {name} de {peer}",
+    "log.rejoin": "reentrada {name} de {peer} (sessão retomada)",
+    "log.leave": "saída {name} ({reason})",
+    "log.public": "pública {name}: {text}",
+    "log.private": "privada {name} -> {to}",
+    "log.private_body": "privada {name} -> {to}: {text}",
+    "log.refused": "recusado {code} de {who}: {detail}",
+    "reason.quit": "saiu",
+    "reason.timeout": "tempo esgotado",
+    "reason.lost": "conexão perdida",
+    "reason.slow": "lento demais para acompanhar",
+    "reason.shutdown": "broker encerrando",
+    "client.connecting": "conectando a {endpoint} como {name}...",
+    "client.welcome": "Bem-vindo(a) ao zchat, {name}! Digite /help para ver os comandos.",
+    "client.rejoined": "Reconectado(a) como {name}.",
+    "client.online": "Online: {names}",
+    "client.online_none": "Ninguém mais está online ainda.",
+    "client.joined": "{name} entrou no chat",
+    "client.left": "{name} saiu do chat ({reason})",
+    "client.private_from": "(privado) {name}",
+    "client.private_to": "(privado para {name})",
+    "client.who": "Online ({count}): {names}",
+    "client.lost": "Conexão com o broker perdida; reconectando...",
+    "client.broker_gone": "O broker está encerrando; reconectando quando ele voltar...",
+    "client.not_connected": "Sem conexão: mensagem não enviada.",
+    "client.too_long": "Mensagem longa demais ({length} caracteres, no máximo {limit}).",
+    "client.bye": "Até logo!",
+    "client.help": (
+        "Comandos:\n"
+        "  texto           envia uma mensagem pública para todos\n"
+        "  @nome texto     envia uma mensagem privada para nome\n"
+        "  /who            lista quem está online\n"
+        "  /help           mostra esta ajuda\n"
+        "  sair ou /quit   sai do chat (Ctrl-D e Ctrl-C também)"
+    ),
+    "client.unknown_command": "Comando desconhecido {command}; digite /help.",
+    "client.fatal": "zchat: {message}",
+    "error.BAD_SIGNATURE": "o broker não nos entendeu (não é um quadro ZCHAT)",
+    "error.VERSION": "versão de protocolo incompatível: o broker fala ZCHAT/{ref}",
+    "error.BAD_FRAME": "o broker recusou um quadro malformado: {detail}",
+    "error.UNKNOWN_COMMAND": "o broker não conhece o comando {ref}",
+    "error.NOT_JOINED": "ainda não entrou no chat",
+    "error.ALREADY_JOINED": "já está no chat",
+    "error.BAD_NAME": "nome inválido {ref}: {detail}",
+    "error.NAME_TAKEN": "o nome {ref} já está em uso por alguém online",
+    "error.BAD_PRIVATE": "mensagem privada malformada; use: @nome mensagem",
+    "error.NO_SUCH_USER": "ninguém chamado {ref} está online",
+    "error.EMPTY": "mensagem vazia não enviada",
+    "error.TOO_LONG": "mensagem longa demais (no máximo {ref} caracteres)",
+    "error.unknown": "erro {code}: {detail}",
+}
+
+_CATALOGUES: dict[str, dict[str, str]] = {"en": _EN, "pt": _PT}
+
+
+def pick_lang(option: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """--lang wins; then LC_ALL, LC_MESSAGES, LANG; Portuguese for pt*, else English."""
+    if option in _CATALOGUES:
+        return option
+    env = os.environ if environ is None else environ
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = env.get(var, "")
+        if value:
+            return "pt" if value.lower().startswith("pt") else "en"
+    return "en"
+
+
+class Catalogue:
+    """The messages of one language."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in _CATALOGUES else "en"
+        self._texts = _CATALOGUES[self.lang]
+
+    def t(self, key: str, **fields: object) -> str:
+        text = self._texts.get(key) or _EN[key]
+        return text.format(**fields) if fields else text
+
+    def has(self, key: str) -> bool:
+        return key in self._texts
