@@ -58,9 +58,10 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     except BindError as exc:
         key = "broker.bind_in_use" if exc.in_use else "broker.bind_failed"
         _fail(t(key, endpoint=exc.endpoint, reason=exc.reason), 1)
-    line = t("broker.listening", version=__version__, endpoints=" ".join(server.endpoints))
-    log.info(line)
-    click.echo(line)
+    endpoints = " ".join(server.endpoints)
+    log.info(t("broker.started", pid=os.getpid(), heartbeat=heartbeat, endpoints=endpoints))
+    # The ready line, on stdout, for people and for scripts that wait for it.
+    click.echo(t("broker.listening", version=__version__, endpoints=endpoints))
     try:
         told = server.run()
     except Exception:

@@ -13,6 +13,7 @@ LANGS = ("en", "pt")
 _EN: dict[str, str] = {
     # broker console and log
     "broker.listening": "zchat broker {version} listening on {endpoints}",
+    "broker.started": "started pid {pid}, heartbeat {heartbeat}s, on {endpoints}",
     "broker.bind_in_use": "cannot listen on {endpoint}: address already in use",
     "broker.bind_failed": "cannot listen on {endpoint}: {reason}",
     "broker.log_file_failed": "cannot open log file {path}: {reason}",
@@ -76,6 +77,7 @@ _EN: dict[str, str] = {
 
 _PT: dict[str, str] = {
     "broker.listening": "zchat broker {version} escutando em {endpoints}",
+    "broker.started": "iniciado pid {pid}, heartbeat {heartbeat}s, em {endpoints}",
     "broker.bind_in_use": "não foi possível escutar em {endpoint}: endereço já em uso",
     "broker.bind_failed": "não foi possível escutar em {endpoint}: {reason}",
     "broker.log_file_failed": "não foi possível abrir o arquivo de log {path}: {reason}",

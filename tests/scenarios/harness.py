@@ -1,0 +1,280 @@
+"""Drive real zchat processes as a person would: spawn, type, expect, kill.
+
+Each child runs on a pseudo-terminal (or pipes), and a reader thread drains its
+output into a buffer, so a child never blocks on a full pipe. Every wait is an
+`expect(regex, timeout)` whose failure shows the last lines of output; a
+process is stopped by PID (terminate, bounded wait, kill).
+"""
+
+from __future__ import annotations
+
+import codecs
+import fcntl
+import os
+import pty
+import re
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import zmq
+
+# Our own terminal control sequences (clear line, colours) are stripped before
+# matching, so patterns are written against what a person reads.
+_CSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+DEFAULT_TIMEOUT = 10.0
+
+
+def zchat_command() -> list[str]:
+    """The installed `zchat` console script beside this interpreter."""
+    script = Path(sys.executable).with_name("zchat")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "zchat"]
+
+
+def _controlling_tty() -> None:
+    """In the child: a new session whose controlling terminal is the pty on fd 0,
+    so typing Ctrl-C delivers SIGINT as it would to a person's program."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Proc:
+    """One child process with its output captured and an input channel."""
+
+    def __init__(self, args: list[str], *, use_pty: bool = True,
+                 env: dict[str, str] | None = None, label: str = "") -> None:
+        self.label = label or " ".join(args[:3])
+        self.args = args
+        self.use_pty = use_pty
+        full_env = dict(os.environ)
+        full_env.update({"PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
+        full_env.pop("NO_COLOR", None)
+        full_env.update(env or {})
+        self._raw = bytearray()
+        self._text = ""
+        self._pos = 0
+        self._cond = threading.Condition()
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._eof = False
+        if use_pty:
+            master, slave = pty.openpty()
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+            self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave,
+                                         env=full_env, preexec_fn=_controlling_tty,
+                                         close_fds=True)
+            os.close(slave)
+            self._out_fd = master
+            self._in_fd = master
+        else:
+            self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, env=full_env,
+                                         start_new_session=True)
+            assert self.proc.stdout is not None and self.proc.stdin is not None
+            self._out_fd = self.proc.stdout.fileno()
+            self._in_fd = self.proc.stdin.fileno()
+        self.pid = self.proc.pid
+        self._reader = threading.Thread(target=self._read, name=f"read-{self.pid}",
+                                        daemon=True)
+        self._reader.start()
+
+    # ---- output -------------------------------------------------------------
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._out_fd, 65536)
+            except OSError:  # EIO from a pty whose child side closed
+                chunk = b""
+            with self._cond:
+                if not chunk:
+                    self._eof = True
+                    self._cond.notify_all()
+                    return
+                self._raw += chunk
+                self._text += self._decoder.decode(chunk)
+                self._cond.notify_all()
+
+    @property
+    def raw(self) -> bytes:
+        with self._cond:
+            return bytes(self._raw)
+
+    @property
+    def text(self) -> str:
+        """Everything printed so far, with our terminal control sequences removed."""
+        with self._cond:
+            return _CSI.sub("", self._text)
+
+    def tail(self, lines: int = 15) -> str:
+        return "\n".join(self.text.replace("\r", "\n").splitlines()[-lines:])
+
+    def expect(self, pattern: str, timeout: float = DEFAULT_TIMEOUT) -> re.Match[str]:
+        """Wait for ``pattern`` after the last match; fail with the output's tail."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                clean = _CSI.sub("", self._text)
+                match = regex.search(clean, self._pos)
+                if match:
+                    self._pos = match.end()
+                    return match
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self._eof and self.proc.poll() is not None):
+                    break
+                self._cond.wait(min(remaining, 0.1))
+        raise AssertionError(
+            f"{self.label} (pid {self.pid}): no {pattern!r} within {timeout}s; "
+            f"exit={self.proc.poll()}; last output:\n{self.tail()}")
+
+    def count(self, pattern: str) -> int:
+        return len(re.findall(pattern, self.text))
+
+    def assert_not_seen(self, pattern: str) -> None:
+        text = self.text
+        assert not re.search(pattern, text), (
+            f"{self.label}: unexpected {pattern!r} in output:\n{self.tail()}")
+
+    # ---- input ---------------------------------------------------------------
+
+    def type(self, text: str) -> None:
+        os.write(self._in_fd, text.encode("utf-8"))
+
+    def write_bytes(self, data: bytes) -> None:
+        os.write(self._in_fd, data)
+
+    def line(self, text: str) -> None:
+        """Type a line and press Enter."""
+        self.type(text + ("\r" if self.use_pty else "\n"))
+
+    def close_input(self) -> None:
+        """End of input on a pipe (Ctrl-D is typed instead on a terminal)."""
+        assert not self.use_pty and self.proc.stdin is not None
+        self.proc.stdin.close()
+
+    # ---- lifetime ------------------------------------------------------------
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{self.label} (pid {self.pid}) still running after "
+                                 f"{timeout}s; last output:\n{self.tail()}") from None
+
+    def stop(self) -> None:
+        """Terminate, wait a bounded time, then kill: only this PID."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGCONT)
+                os.kill(self.pid, signal.SIGTERM)
+                self.proc.wait(3)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
+        self._reader.join(2)
+        for fd in {self._out_fd, self._in_fd}:
+            if self.use_pty:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if not self.use_pty:
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+
+
+class Broker(Proc):
+    endpoint: str
+
+
+class Cluster:
+    """Starts brokers and clients for one test and stops exactly those."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[Proc] = []
+
+    def spawn(self, args: list[str], **kw: object) -> Proc:
+        proc = Proc(zchat_command() + args, **kw)  # type: ignore[arg-type]
+        self.procs.append(proc)
+        return proc
+
+    def broker(self, *extra: str, bind: str = "tcp://127.0.0.1:*", heartbeat: float = 0.2,
+               lang: str = "en", wait: bool = True) -> Broker:
+        args = ["broker", "--bind", bind, "--heartbeat", str(heartbeat), "--lang", lang,
+                *extra]
+        proc = Proc(zchat_command() + args, use_pty=False, label="broker")
+        proc.__class__ = Broker
+        self.procs.append(proc)
+        if wait:
+            match = proc.expect(r"listening on (\S+)")
+            proc.endpoint = match.group(1)  # type: ignore[attr-defined]
+        return proc  # type: ignore[return-value]
+
+    def client(self, name: str, endpoint: str, *extra: str, lang: str = "en",
+               use_pty: bool = True, heartbeat: float = 0.2, wait: bool = True,
+               env: dict[str, str] | None = None) -> Proc:
+        args = ["join", name, "--connect", endpoint, "--heartbeat", str(heartbeat),
+                "--lang", lang, *extra]
+        proc = Proc(zchat_command() + args, use_pty=use_pty, env=env, label=name)
+        self.procs.append(proc)
+        if wait:
+            proc.expect(r"Welcome to zchat, |Bem-vindo\(a\) ao zchat, ")
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+
+class RawPeer:
+    """A bare DEALER speaking (or breaking) the protocol, for wire-level tests."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+
+    def send(self, *frames: bytes) -> None:
+        self.sock.send_multipart(list(frames))
+
+    def recv(self, timeout: float = DEFAULT_TIMEOUT) -> list[bytes]:
+        if not self.sock.poll(timeout * 1000, zmq.POLLIN):
+            raise AssertionError(f"no reply within {timeout}s")
+        return self.sock.recv_multipart()
+
+    def recv_until(self, prefix: bytes, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+        """Skip frames (e.g. PINGs) until one starts with ``prefix``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no frame starting {prefix!r} within {timeout}s")
+            frames = self.recv(remaining)
+            if frames[0].startswith(prefix):
+                return frames[0]
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.ctx.term()

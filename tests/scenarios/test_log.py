@@ -1,0 +1,48 @@
+"""The broker's log: joins, leaves and messages, each stamped with date and time."""
+
+import re
+import signal
+
+from .harness import Cluster
+
+STAMPED = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
+
+
+def _chat_and_stop(chat: Cluster, *broker_args: str) -> str:
+    log_file = chat.tmp / "zchat.log"
+    broker = chat.broker("--log-file", str(log_file), *broker_args)
+    ana = chat.client("ana", broker.endpoint)
+    bob = chat.client("bob", broker.endpoint)
+    ana.expect("bob joined")
+    ana.line("mensagem pública")
+    bob.expect("ana: mensagem pública")
+    ana.line("@bob só para você")
+    bob.expect("só para você")
+    bob.line("sair")
+    ana.expect("bob left")
+    broker.signal(signal.SIGTERM)
+    assert broker.wait() == 0
+    return log_file.read_text(encoding="utf-8")
+
+
+def test_log_file_records_everything_with_timestamps(chat: Cluster) -> None:
+    log = _chat_and_stop(chat)
+    for pattern in (r"started pid \d+", r"join ana from 127\.0\.0\.1", r"join bob from",
+                    r"public ana: mensagem pública", r"private ana -> bob$",
+                    r"leave bob \(left\)", r"leave ana \(broker shutting down\)",
+                    r"broker stopped"):
+        assert re.search(STAMPED + ".*" + pattern, log, re.M), pattern
+    assert "só para você" not in log  # private bodies stay private by default
+    assert all(re.match(STAMPED, line) for line in log.splitlines())
+
+
+def test_private_bodies_are_logged_only_when_asked(chat: Cluster) -> None:
+    log = _chat_and_stop(chat, "--log-private")
+    assert re.search(STAMPED + r"private ana -> bob: só para você$", log, re.M)
+
+
+def test_log_file_that_cannot_be_opened(chat: Cluster) -> None:
+    broker = chat.broker("--log-file", str(chat.tmp / "no" / "such" / "dir.log"), wait=False)
+    assert broker.wait() == 1
+    broker.expect(r"zchat: cannot open log file .*: No such file or directory")
+    assert "Traceback" not in broker.text

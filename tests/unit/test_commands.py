@@ -1,0 +1,75 @@
+"""client/commands.py: what one typed line means."""
+
+import pytest
+from zchat.client.commands import (
+    ListUsers,
+    Nothing,
+    Private,
+    Public,
+    Quit,
+    ShowHelp,
+    UnknownCommand,
+    parse_line,
+)
+
+CASES = [
+    # plain text
+    ("hello", Public("hello")),
+    ("hello world", Public("hello world")),
+    ("  indented text  ", Public("  indented text  ")),
+    ("olá @bob /who", Public("olá @bob /who")),
+    ("e-mail me@example.com", Public("e-mail me@example.com")),
+    ("sair agora", Public("sair agora")),
+    ("sairr", Public("sairr")),
+    # private
+    ("@bob hi there", Private("bob", "hi there")),
+    ("@bob   spaced  out  ", Private("bob", "spaced  out")),
+    ("  @bob hi", Private("bob", "hi")),
+    ("@Zoë olá", Private("Zoë", "olá")),
+    ("@bob", Private("bob", "")),
+    ("@bob   ", Private("bob", "")),
+    ("@", Private("", "")),
+    ("@ texto", Private("", "texto")),
+    ("@@bob hi", Private("@bob", "hi")),
+    # quit
+    ("sair", Quit()),
+    ("SAIR", Quit()),
+    (" Sair ", Quit()),
+    ("/quit", Quit()),
+    ("/QUIT", Quit()),
+    ("/sair", Quit()),
+    ("/exit", Quit()),
+    # commands
+    ("/who", ListUsers()),
+    ("/WHO", ListUsers()),
+    ("/who extra words", ListUsers()),
+    ("/help", ShowHelp()),
+    ("/ajuda", ShowHelp()),
+    ("/?", ShowHelp()),
+    ("/unknown", UnknownCommand("/unknown")),
+    ("/Dance now", UnknownCommand("/Dance")),
+    ("/", UnknownCommand("/")),
+    # escaped slash
+    ("//slash text", Public("/slash text")),
+    ("//who", Public("/who")),
+    ("//", Public("/")),
+    # nothing
+    ("", Nothing()),
+    ("   ", Nothing()),
+    ("\t \t", Nothing()),
+    ("\n", Nothing()),
+    ("\r\n", Nothing()),
+    # trailing newline
+    ("hello\n", Public("hello")),
+    ("hello\r\n", Public("hello")),
+    ("@bob hi\n", Private("bob", "hi")),
+    ("sair\n", Quit()),
+    ("/who\r\n", ListUsers()),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), CASES, ids=[repr(c[0]) for c in CASES])
+def test_parse_line(line, expected):
+    result = parse_line(line)
+    assert result == expected
+    assert type(result) is type(expected)
