@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from zchat import __version__
+from zchat.i18n import Catalogue
 from zchat.protocol import (
     Bye,
     Error,
@@ -34,9 +36,6 @@ from zchat.protocol import (
     name_problem,
 )
 from zchat.protocol import constants as c
-
-from zchat import __version__
-from zchat.i18n import Catalogue
 from zchat.safetext import sanitize
 
 from .roster import Roster, Session
@@ -79,6 +78,7 @@ class BrokerCore:
         self._t = (catalogue or Catalogue("en")).t
         self._log_private_bodies = log_private_bodies
         self._next_tick = 0.0
+        self._closing = False
 
     # ---- inbound -----------------------------------------------------------
 
@@ -140,6 +140,8 @@ class BrokerCore:
                 return [Send(identity, self._welcome(holder, resumed=True))]
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
         others = self.roster.names()
+        if len(token) < c.MIN_TOKEN_CHARS:
+            token = ""  # guessable: the roster makes a random one instead
         session = self.roster.add(name, identity, now, peer, token)
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
         return [
@@ -188,6 +190,8 @@ class BrokerCore:
         if self.roster.by_identity(session.identity) is not session:
             return []  # already gone
         self.roster.remove(session)
+        if self._closing:
+            return []  # everyone has been told BYE; a failed BYE changes nothing
         log.info(self._t("log.leave", name=sanitize(session.name),
                          reason=self._t(f"reason.{reason}")))
         return [Fanout(encode(Left(session.name, reason, self._wall())))]
@@ -197,7 +201,8 @@ class BrokerCore:
         return self.drop(session, reason) if session is not None else []
 
     def shutdown(self) -> list[Action]:
-        """Tell every client the broker is going away, and forget them."""
+        """Tell every client the broker is going away; no more LEFT notices after this."""
+        self._closing = True
         actions: list[Action] = [Fanout(encode(Bye(c.R_SHUTDOWN)))]
         for session in self.roster.sessions():
             log.info(self._t("log.leave", name=sanitize(session.name),

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 import zmq
+
 from zchat.protocol import constants as c
 
 from .core import Action, BrokerCore, Fanout
@@ -123,7 +124,13 @@ class BrokerServer:
                     frames.append(data)
                     if data.startswith(b"ZCHAT/1 JOIN"):
                         peer = _peer_address(part)
-            self._perform(core.handle(identity, frames, time.monotonic(), peer))
+            try:
+                actions = core.handle(identity, frames, time.monotonic(), peer)
+            except Exception:
+                # A bug must not let one client's frame stop everyone's chat.
+                log.exception("unexpected error handling a frame from %s", identity.hex())
+                continue
+            self._perform(actions)
 
     def _perform(self, actions: Iterable[Action]) -> None:
         failed: list[tuple[bytes, str]] = []

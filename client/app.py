@@ -16,6 +16,8 @@ import time
 from enum import Enum
 
 import zmq
+
+from zchat.i18n import Catalogue
 from zchat.protocol import (
     Bye,
     Error,
@@ -37,8 +39,6 @@ from zchat.protocol import (
 )
 from zchat.protocol import constants as c
 
-from zchat.i18n import Catalogue
-
 from .commands import (
     ListUsers,
     Nothing,
@@ -55,7 +55,8 @@ from .screen import PlainScreen, TtyScreen
 
 #: How long leaving waits for LEAVE to be flushed to the broker.
 LEAVE_LINGER_MS = 1000
-#: Longest wait between JOIN attempts while the broker does not answer.
+#: The wait between JOIN attempts grows by half each time up to this (or the
+#: first wait, if that is already longer).
 MAX_RETRY = 5.0
 
 
@@ -118,13 +119,15 @@ class ChatClient:
         self._join_sent = now
         self._last_recv = now
 
-    def _send(self, msg: Join | Say | Tell | Who | Leave | Ping) -> None:
+    def _send(self, msg: Join | Say | Tell | Who | Leave | Ping) -> bool:
+        """Queue one frame without blocking; False if the queue is full."""
         assert self.sock is not None
         try:
             self.sock.send(encode(msg), zmq.NOBLOCK)
         except zmq.Again:
-            pass  # queue full while disconnected: liveness will reconnect
+            return False  # queue full while disconnected: liveness will reconnect
         self._last_send = time.monotonic()
+        return True
 
     # ---- the loop -------------------------------------------------------------
 
@@ -318,10 +321,13 @@ class ChatClient:
         return False
 
     def _send_joined(self, msg: Say | Tell | Who) -> bool:
-        if self.state is not State.JOINED:
+        if len(encode(msg)) > c.MAX_FRAME_BYTES:  # e.g. '@' and a 20,000-character name
+            self.screen.show(self.render.problem(
+                self.t("client.too_long", length=len(encode(msg)), limit=c.MAX_FRAME_BYTES)))
+            return False
+        if self.state is not State.JOINED or not self._send(msg):
             self.screen.show(self.render.problem(self.t("client.not_connected")))
             return False
-        self._send(msg)
         return True
 
     def _leave(self) -> None:

@@ -10,9 +10,8 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 
-from zchat.protocol import Error, Joined, Left, Msg, Priv
-
 from zchat.i18n import Catalogue
+from zchat.protocol import Error, Joined, Left, Msg, Priv
 from zchat.safetext import sanitize
 
 # Distinct, readable foreground colours for sender names.

@@ -11,6 +11,7 @@ Every failure raises ``ProtocolError``; nothing else escapes.
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ from .messages import (
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _VERSION_PREFIX = c.SIGNATURE + b"/"
+_DIGITS = re.compile(rb"\d+")
 
 
 def _frame(command: str, body: dict[str, Any] | None = None) -> bytes:
@@ -82,21 +84,33 @@ def encode(msg: Message) -> bytes:
 
 # ---- field readers: each raises ProtocolError naming the field -------------
 
-def _str(body: dict[str, Any], key: str, limit: int, default: str | None = None) -> str:
+# JSON may carry lone surrogates (\\ud800) that are not valid Unicode text and
+# could not be encoded again; they are refused like invalid UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _str(body: dict[str, Any], key: str, limit: int, default: str | None = None,
+         too_long: str = c.E_BAD_FRAME) -> str:
     value = body.get(key, default)
     if not isinstance(value, str):
         raise ProtocolError(f"field '{key}' must be a string")
     if len(value) > limit:
-        code = c.E_TOO_LONG if key == "text" else c.E_BAD_FRAME
-        raise ProtocolError(f"field '{key}' is longer than {limit}", code, str(limit))
+        raise ProtocolError(f"field '{key}' is longer than {limit}", too_long, str(limit))
+    if not value.isascii() and _SURROGATE.search(value):
+        raise ProtocolError(f"field '{key}' holds a lone surrogate")
     return value
 
 
 def _num(body: dict[str, Any], key: str) -> float:
     value = body.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ProtocolError(f"field '{key}' must be a finite number")
-    return float(value)
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            number = float(value)  # a huge JSON integer overflows here
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise ProtocolError(f"field '{key}' must be a finite number")
 
 
 def _names(body: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -114,9 +128,11 @@ _LOOSE = 4 * c.MAX_NAME_CHARS
 _Decoder = Callable[[dict[str, Any]], Message]
 
 _FROM_CLIENT: dict[bytes, _Decoder] = {
-    b"JOIN": lambda b: Join(_str(b, "name", _LOOSE), _str(b, "token", c.MAX_TOKEN_CHARS, "")),
-    b"SAY": lambda b: Say(_str(b, "text", _TEXT)),
-    b"TELL": lambda b: Tell(_str(b, "to", _LOOSE), _str(b, "text", _TEXT)),
+    b"JOIN": lambda b: Join(_str(b, "name", _LOOSE, too_long=c.E_BAD_NAME),
+                            _str(b, "token", c.MAX_TOKEN_CHARS, "")),
+    b"SAY": lambda b: Say(_str(b, "text", _TEXT, too_long=c.E_TOO_LONG)),
+    b"TELL": lambda b: Tell(_str(b, "to", _LOOSE, too_long=c.E_BAD_PRIVATE),
+                            _str(b, "text", _TEXT, too_long=c.E_TOO_LONG)),
     b"WHO": lambda b: Who(),
     b"LEAVE": lambda b: Leave(),
     b"PING": lambda b: Ping(),
@@ -138,9 +154,10 @@ _BIG = c.MAX_BROKER_FRAME_BYTES
 
 _FROM_BROKER: dict[bytes, _Decoder] = {
     b"WELCOME": _welcome,
-    b"MSG": lambda b: Msg(_str(b, "from", _LOOSE), _str(b, "text", _TEXT), _num(b, "ts")),
+    b"MSG": lambda b: Msg(_str(b, "from", _LOOSE), _str(b, "text", _TEXT, too_long=c.E_TOO_LONG),
+                          _num(b, "ts")),
     b"PRIV": lambda b: Priv(_str(b, "from", _LOOSE), _str(b, "to", _LOOSE),
-                            _str(b, "text", _TEXT), _num(b, "ts")),
+                            _str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _num(b, "ts")),
     b"JOINED": lambda b: Joined(_str(b, "name", _LOOSE), _num(b, "ts")),
     b"LEFT": lambda b: Left(_str(b, "name", _LOOSE), _str(b, "reason", 64), _num(b, "ts")),
     b"USERS": lambda b: Users(_names(b, "names")),
@@ -158,8 +175,11 @@ def _decode(frame: bytes, table: dict[bytes, _Decoder], limit: int) -> Message:
         raise ProtocolError(f"frame is larger than {limit} bytes", c.E_TOO_LONG, str(limit))
     if not frame.startswith(c.HEADER):
         if frame.startswith(_VERSION_PREFIX):
-            raise ProtocolError(f"this peer speaks ZCHAT/{c.VERSION} only", c.E_VERSION,
-                                str(c.VERSION))
+            version = _DIGITS.match(frame, len(_VERSION_PREFIX))
+            if version is None or version.group() != str(c.VERSION).encode():
+                raise ProtocolError(f"this peer speaks ZCHAT/{c.VERSION} only", c.E_VERSION,
+                                    str(c.VERSION))
+            raise ProtocolError("malformed header: expected 'ZCHAT/1 COMMAND'")
         raise ProtocolError("not a ZCHAT frame (missing signature)", c.E_BAD_SIGNATURE)
     command, _, raw = frame[len(c.HEADER):].partition(b" ")
     decoder = table.get(command)

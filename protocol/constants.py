@@ -36,6 +36,8 @@ MAX_BROKER_FRAME_BYTES: Final = 4 * 1024 * 1024
 MAX_NAME_CHARS: Final = 32
 MAX_TEXT_CHARS: Final = 2000
 MAX_TOKEN_CHARS: Final = 64
+#: Shorter tokens are guessable: a broker ignores them and makes its own.
+MIN_TOKEN_CHARS: Final = 16
 MAX_COMMAND_CHARS: Final = 16
 
 #: Missing this many heartbeat intervals in a row means the peer is dead.
@@ -61,7 +63,7 @@ E_TOO_LONG: Final = "TOO_LONG"
 #: Errors after which the client cannot go on with the same name.
 FATAL_ERRORS: Final = frozenset({E_VERSION, E_BAD_NAME, E_NAME_TAKEN})
 
-# Reasons carried by LEFT and BYE.
+# Reasons carried by LEFT (quit, timeout, lost, slow) and BYE (quit, shutdown).
 R_QUIT: Final = "quit"
 R_TIMEOUT: Final = "timeout"
 R_LOST: Final = "lost"

@@ -15,7 +15,7 @@ def name_problem(name: str) -> str | None:
         return "empty"
     if len(name) > MAX_NAME_CHARS:
         return "too long"
-    if name[0] in "@/":
+    if name_key(name)[:1] in ("@", "/", ""):  # also the full-width forms, e.g. U+FF20
         return "starts with @ or /"
     for ch in name:
         if ch.isspace() or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:

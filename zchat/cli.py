@@ -17,7 +17,18 @@ from zchat.protocol import name_problem
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:9999"
 
-_heartbeat = click.FloatRange(c.MIN_HEARTBEAT, c.MAX_HEARTBEAT)
+class _Seconds(click.FloatRange):
+    """A float range that also refuses NaN (which slips past range comparisons)."""
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        result = super().convert(value, param, ctx)
+        if result != result:
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return result
+
+
+_heartbeat = _Seconds(c.MIN_HEARTBEAT, c.MAX_HEARTBEAT)
 _lang = click.Choice(LANGS)
 
 

@@ -8,7 +8,7 @@ colours, retitle a window, or forge a log line.
 import unicodedata
 
 # Format characters that reorder or hide text (bidi overrides and isolates).
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+_BIDI = frozenset("\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
 def _escape(ch: str) -> str:

@@ -133,3 +133,20 @@ def test_colour_on_a_terminal_and_none_with_no_color(chat: Cluster) -> None:
     plain.expect("ana: colours")
     assert re.search(rb"\x1b\[\d+mana\x1b\[0m: colours", bob.raw)
     assert not re.search(rb"\x1b\[[0-9;]*m", plain.raw)
+
+
+def test_incoming_lines_never_break_the_line_being_typed(chat: Cluster) -> None:
+    broker = chat.broker()
+    ana = chat.client("ana", broker.endpoint)
+    bob = chat.client("bob", broker.endpoint)
+    ana.expect("bob joined")
+    ana.type("meio dig")
+    ana.expect(r"ana> meio dig")
+    bob.line("interrompendo")
+    # The incoming line is printed above, then the prompt and the typed text return.
+    ana.expect(r"bob: interrompendo\s*\n\s*ana> meio dig")
+    ana.type("xy\x7f\x7fitado\r")  # a typo, two Backspaces, the rest, Enter
+    bob.expect(r"ana: meio digitado")
+    ana.type("lixo\x15tudo certo\r")  # Ctrl-U clears the line
+    bob.expect(r"ana: tudo certo")
+    bob.assert_not_seen("lixo")

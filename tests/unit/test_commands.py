@@ -1,6 +1,7 @@
 """client/commands.py: what one typed line means."""
 
 import pytest
+
 from zchat.client.commands import (
     ListUsers,
     Nothing,

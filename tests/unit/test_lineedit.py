@@ -1,6 +1,7 @@
 """client/lineedit.py: the cbreak line editor, fed text, returning events."""
 
 import pytest
+
 from zchat.client.lineedit import Eof, LineEditor, Submit
 
 

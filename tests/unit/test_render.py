@@ -5,6 +5,7 @@ import time
 import unicodedata
 
 import pytest
+
 from zchat.client.render import Renderer, name_colour
 from zchat.i18n import Catalogue
 from zchat.protocol import Error, Joined, Left, Msg, Priv
@@ -22,7 +23,7 @@ def _renderer(lang: str = "en", colour: bool = False) -> Renderer:
     return Renderer(Catalogue(lang), colour=colour, localtime=time.gmtime)
 
 
-# ---- line formats ------------------------------------------------------------------
+# ---- line formats --------------------------------------------------------------------
 
 @pytest.mark.parametrize("lang", ["en", "pt"])
 def test_public_line(lang):
@@ -120,7 +121,7 @@ def test_users_line():
     assert re.fullmatch(STAMP + r" \* Online \(2\): ana, bob\\x1b\[2J", line)
 
 
-# ---- sanitising in rendered lines ------------------------------------------------------
+# ---- sanitising in rendered lines ----------------------------------------------------
 
 HOSTILE = [
     ("esc-sgr", "\x1b[31mred", "\\x1b[31mred"),
@@ -238,7 +239,7 @@ def test_name_colours_are_spread():
     assert len({name_colour(f"user{i}") for i in range(100)}) > 6
 
 
-# ---- safetext.sanitize -------------------------------------------------------------------
+# ---- safetext.sanitize -------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("", ""),
@@ -276,8 +277,8 @@ def test_sanitize_is_idempotent():
     assert sanitize(once) == once
 
 
-# BUG: zchat/safetext.py:12 (_BIDI) lists every Unicode Bidi_Control character except
-# U+061C ARABIC LETTER MARK, which therefore reaches the terminal raw. Fix: add "\u061c".
+# Regression: zchat/safetext.py _BIDI once listed every Unicode Bidi_Control character but
+# U+061C ARABIC LETTER MARK, which then reached the terminal raw.
 @pytest.mark.parametrize("ch", ["\u061c", "\u200e", "\u200f", "\u202a", "\u202e", "\u2066",
                                 "\u2069"])
 def test_sanitize_escapes_all_bidi_controls(ch):
