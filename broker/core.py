@@ -1,10 +1,18 @@
 """The broker's logic, sans I/O: frames in, frames to send out.
 
 `BrokerCore.handle(identity, frames, now)` decodes one inbound message,
-updates the roster and returns the actions the server must carry out; `tick`
-does heartbeats and expiry; `drop` and `shutdown` end sessions. It never
-touches a socket or a clock, so it is tested with fake identities and times.
-Every public event is encoded once, however many recipients it has.
+updates the roster and the history store and returns the actions the server
+must carry out; `tick` does heartbeats and expiry; `drop` and `shutdown` end
+sessions. It never touches a socket or a clock, so it is tested with fake
+identities and times.
+
+Every chat event (public, private, join, leave) gets the next sequence number
+and is appended to the store; the server commits the store before it performs
+any action, so nothing is delivered or acknowledged that a crash could lose.
+Each delivery names the previous event of its reader's stream (`prev`): the
+public stream for everyone, or one user's private stream, so a client sees
+any gap and fetches what it missed. Public events are encoded once, however
+many recipients they have.
 """
 
 import logging
@@ -16,8 +24,11 @@ from dataclasses import dataclass
 from zchat import __version__
 from zchat.i18n import Catalogue
 from zchat.protocol import (
+    Ack,
     Bye,
     Error,
+    Events,
+    Fetch,
     Join,
     Joined,
     Leave,
@@ -39,10 +50,9 @@ from zchat.protocol import constants as c
 from zchat.safetext import sanitize
 
 from .roster import Roster, Session
+from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent
 
 log = logging.getLogger(__name__)
-
-_PING = encode(Ping())
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,20 +75,26 @@ Action = Send | Fanout
 
 
 class BrokerCore:
-    """Chat rules over a Roster. Returns actions; the server performs them."""
+    """Chat rules over a Roster and a HistoryStore. Returns actions; the server performs them."""
 
     def __init__(self, heartbeat: float, catalogue: Catalogue | None = None,
                  log_private_bodies: bool = False,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time,
+                 store: HistoryStore | None = None,
+                 history: int = c.DEFAULT_HISTORY) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``."""
         self.heartbeat = heartbeat
-        self._wall = wall_clock
         self.expiry = heartbeat * c.HEARTBEAT_LIVENESS
         self.roster = Roster()
+        self.store: HistoryStore = store if store is not None else MemoryStore()
+        self.history = history
+        self._wall = wall_clock
         self._t = (catalogue or Catalogue("en")).t
         self._log_private_bodies = log_private_bodies
+        self._seq = self.store.last_seq()
         self._next_tick = 0.0
         self._closing = False
+        self._lagging: set[bytes] = set()
 
     # ---- inbound -----------------------------------------------------------
 
@@ -91,42 +107,48 @@ class BrokerCore:
             msg = decode_client_frames(frames)
         except ProtocolError as exc:
             return self._refuse(identity, session, exc.code, exc.detail, exc.ref)
-        match msg:
-            case Ping():
-                if session is None:
-                    return self._refuse(identity, None, c.E_NOT_JOINED, "PING before JOIN")
-                return []
-            case Say(text):
-                if session is None:
-                    return self._refuse(identity, None, c.E_NOT_JOINED, "SAY before JOIN")
-                return self._say(session, text)
-            case Tell(to, text):
-                if session is None:
-                    return self._refuse(identity, None, c.E_NOT_JOINED, "TELL before JOIN")
-                return self._tell(session, to, text)
-            case Join(name, token):
-                return self._join(identity, session, name, token, now, peer)
-            case Who():
-                if session is None:
-                    return self._refuse(identity, None, c.E_NOT_JOINED, "WHO before JOIN")
-                return [Send(identity, encode(Users(tuple(self.roster.names()))))]
-            case Leave():
-                if session is None:
+        if session is None:
+            match msg:
+                case Join(name, token, resume):
+                    return self._join(identity, name, token, resume, now, peer)
+                case Leave():
                     return [Send(identity, encode(Bye(c.R_QUIT)))]
+                case _:
+                    cid = getattr(msg, "cid", 0)
+                    return self._refuse(identity, None, c.E_NOT_JOINED,
+                                        f"{msg.command} before JOIN", cid=cid)
+        match msg:
+            case Say(text, cid, retry):
+                return self._say(session, text, cid, retry)
+            case Tell(to, text, cid, retry):
+                return self._tell(session, to, text, cid, retry)
+            case Ping():
+                return []
+            case Fetch(pub, priv, limit):
+                return self._fetch(session, pub, priv, limit)
+            case Who():
+                return [Send(identity, encode(Users(tuple(self.roster.names()))))]
+            case Join():
+                return self._refuse(identity, session, c.E_ALREADY_JOINED,
+                                    f"already joined as {session.name}", session.name)
+            case Leave():
                 return [Send(identity, encode(Bye(c.R_QUIT))), *self.drop(session, c.R_QUIT)]
         raise AssertionError(f"unhandled message {msg!r}")  # decode returns only the above
 
     def _refuse(self, identity: bytes, session: Session | None, code: str, detail: str,
-                ref: str = "") -> list[Action]:
+                ref: str = "", cid: int = 0) -> list[Action]:
         who = session.name if session else identity.hex()
         log.info(self._t("log.refused", code=code, who=sanitize(who), detail=sanitize(detail)))
-        return [Send(identity, encode(Error(code, detail, ref)))]
+        return [Send(identity, encode(Error(code, detail, ref, cid)))]
 
-    def _join(self, identity: bytes, session: Session | None, name: str, token: str,
-              now: float, peer: str) -> list[Action]:
-        if session is not None:
-            return self._refuse(identity, session, c.E_ALREADY_JOINED,
-                                f"already joined as {session.name}", session.name)
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    # ---- joining -------------------------------------------------------------
+
+    def _join(self, identity: bytes, name: str, token: str, resume: bool, now: float,
+              peer: str) -> list[Action]:
         problem = name_problem(name)
         if problem is not None:
             return self._refuse(identity, None, c.E_BAD_NAME, problem, name)
@@ -139,49 +161,97 @@ class BrokerCore:
                 log.info(self._t("log.rejoin", name=sanitize(holder.name), peer=peer or "?"))
                 return [Send(identity, self._welcome(holder, resumed=True))]
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
-        others = self.roster.names()
         if len(token) < c.MIN_TOKEN_CHARS:
             token = ""  # guessable: the roster makes a random one instead
+        others = self.roster.names()
         session = self.roster.add(name, identity, now, peer, token)
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
-        return [
-            Send(identity, self._welcome(session, resumed=False, users=others)),
-            Fanout(encode(Joined(name, self._wall())), exclude=identity),
-        ]
+        seq = self._next()
+        ts = self._wall()
+        prev = self.store.head(PUBLIC)
+        self.store.append(StoredEvent(seq, c.JOINED, ts, name, prev=prev))
+        actions: list[Action] = [Send(identity, self._welcome(session, False, others))]
+        if not resume and self.history > 0:
+            recent = self.store.recent_public(self.history)
+            if recent:
+                batch = tuple(event.for_reader(session.key) for event in recent)
+                actions.append(Send(identity, encode(Events(c.K_HISTORY, batch))))
+        actions.append(Fanout(encode(Joined(name, ts, seq, prev)), exclude=identity))
+        return actions
 
-    def _welcome(self, session: Session, resumed: bool,
-                 users: list[str] | None = None) -> bytes:
+    def _welcome(self, session: Session, resumed: bool, users: list[str] | None = None) -> bytes:
         if users is None:
             users = [n for n in self.roster.names() if n != session.name]
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
-                              f"zchat/{__version__}", resumed))
+                              f"zchat/{__version__}", resumed, self.store.head(PUBLIC),
+                              self.store.head(session.key), self.store.epoch))
 
-    def _say(self, session: Session, text: str) -> list[Action]:
+    # ---- messages -------------------------------------------------------------
+
+    def _duplicate(self, session: Session, cid: int, retry: bool) -> list[Action] | None:
+        """A resent message that is already stored is acknowledged, not stored again."""
+        if cid and (retry or cid <= session.max_cid):
+            seq = self.store.find(session.token, cid)
+            if seq is not None:
+                return [Send(session.identity, encode(Ack(cid, seq)))]
+        session.max_cid = max(session.max_cid, cid)
+        return None
+
+    def _say(self, session: Session, text: str, cid: int, retry: bool) -> list[Action]:
         if not text.strip():
-            return self._refuse(session.identity, session, c.E_EMPTY, "empty message")
+            return self._refuse(session.identity, session, c.E_EMPTY, "empty message", cid=cid)
+        duplicate = self._duplicate(session, cid, retry)
+        if duplicate is not None:
+            return duplicate
         if log.isEnabledFor(logging.INFO):
             log.info(self._t("log.public", name=sanitize(session.name), text=sanitize(text)))
-        return [Fanout(encode(Msg(session.name, text, self._wall())), exclude=session.identity)]
+        seq = self._next()
+        ts = self._wall()
+        prev = self.store.head(PUBLIC)
+        self.store.append(StoredEvent(seq, c.MSG, ts, session.name, text,
+                                      origin=session.token, cid=cid, prev=prev))
+        return [Fanout(encode(Msg(session.name, text, ts, seq, prev)), exclude=session.identity),
+                Send(session.identity, encode(Ack(cid, seq, prev)))]
 
-    def _tell(self, session: Session, to: str, text: str) -> list[Action]:
+    def _tell(self, session: Session, to: str, text: str, cid: int,
+              retry: bool) -> list[Action]:
         if name_problem(to) is not None or not text.strip():
             return self._refuse(session.identity, session, c.E_BAD_PRIVATE,
-                                "usage: @name message", to)
+                                "usage: @name message", to, cid)
         target = self.roster.by_name(to)
         if target is None:
             return self._refuse(session.identity, session, c.E_NO_SUCH_USER,
-                                "no such user online", to)
+                                "no such user online", to, cid)
+        duplicate = self._duplicate(session, cid, retry)
+        if duplicate is not None:
+            return duplicate
         if self._log_private_bodies:
             log.info(self._t("log.private_body", name=sanitize(session.name),
                              to=sanitize(target.name), text=sanitize(text)))
         else:
             log.info(self._t("log.private", name=sanitize(session.name),
                              to=sanitize(target.name)))
-        frame = encode(Priv(session.name, target.name, text, self._wall()))
-        actions: list[Action] = [Send(target.identity, frame)]
-        if target is not session:
-            actions.append(Send(session.identity, frame))  # the sender's confirmation
+        seq = self._next()
+        ts = self._wall()
+        prev_from = self.store.head(session.key)
+        prev_to = self.store.head(target.key)
+        self.store.append(StoredEvent(seq, c.PRIV, ts, session.name, text, target.name,
+                                      origin=session.token, cid=cid, prev=prev_from,
+                                      prev_to=prev_to))
+        actions: list[Action] = [
+            Send(target.identity, encode(Priv(session.name, target.name, text, ts, seq, prev_to)))]
+        if target is not session:  # the sender's copy, on its own private stream
+            actions.append(Send(session.identity,
+                                encode(Priv(session.name, target.name, text, ts, seq, prev_from))))
+        actions.append(Send(session.identity, encode(Ack(cid, seq))))
         return actions
+
+    def _fetch(self, session: Session, pub: int, priv: int, limit: int) -> list[Action]:
+        events = self.store.since(pub, priv, session.key, limit + 1)
+        more = len(events) > limit
+        batch = tuple(event.for_reader(session.key) for event in events[:limit])
+        lost = max(0, self.store.pruned_upto() - min(pub, priv))
+        return [Send(session.identity, encode(Events(c.K_REPLAY, batch, more, lost)))]
 
     # ---- sessions ending ----------------------------------------------------
 
@@ -194,20 +264,36 @@ class BrokerCore:
             return []  # everyone has been told BYE; a failed BYE changes nothing
         log.info(self._t("log.leave", name=sanitize(session.name),
                          reason=self._t(f"reason.{reason}")))
-        return [Fanout(encode(Left(session.name, reason, self._wall())))]
+        seq = self._next()
+        ts = self._wall()
+        prev = self.store.head(PUBLIC)
+        self.store.append(StoredEvent(seq, c.LEFT, ts, session.name, reason=reason, prev=prev))
+        return [Fanout(encode(Left(session.name, reason, ts, seq, prev)))]
 
     def drop_identity(self, identity: bytes, reason: str) -> list[Action]:
         session = self.roster.by_identity(identity)
         return self.drop(session, reason) if session is not None else []
 
+    def lagging(self, identity: bytes) -> None:
+        """A send to ``identity`` found its queue full: it missed an event.
+
+        The client will see the gap at its next delivery; until a PING with its
+        heads has reached it, `tick` keeps sending one, so it notices even if
+        no other event comes.
+        """
+        self._lagging.add(identity)
+
+    def commit(self) -> None:
+        """Make every appended event durable; the server calls this before sending."""
+        self.store.commit()
+
     def shutdown(self) -> list[Action]:
         """Tell every client the broker is going away; no more LEFT notices after this."""
         self._closing = True
-        actions: list[Action] = [Fanout(encode(Bye(c.R_SHUTDOWN)))]
         for session in self.roster.sessions():
             log.info(self._t("log.leave", name=sanitize(session.name),
                              reason=self._t("reason.shutdown")))
-        return actions
+        return [Fanout(encode(Bye(c.R_SHUTDOWN)))]
 
     # ---- timers -------------------------------------------------------------
 
@@ -220,8 +306,16 @@ class BrokerCore:
         for session in self.roster.silent_since(now - self.expiry):
             actions.extend(self.drop(session, c.R_TIMEOUT))
         if len(self.roster):
-            actions.append(Fanout(_PING))
+            actions.append(Fanout(encode(Ping(self.store.head(PUBLIC)))))
+            lagging, self._lagging = self._lagging, set()  # refilled if these fail too
+            for identity in lagging:
+                session = self.roster.by_identity(identity)
+                if session is not None:
+                    ping = Ping(self.store.head(PUBLIC), self.store.head(session.key))
+                    actions.append(Send(identity, encode(ping)))
         return actions
 
     def next_deadline(self) -> float:
         return self._next_tick
+
+

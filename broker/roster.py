@@ -18,6 +18,8 @@ class Session:
     last_seen: float
     peer: str = ""
     key: str = field(init=False)
+    #: Highest client message id seen from this session (duplicate detection).
+    max_cid: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.key = name_key(self.name)

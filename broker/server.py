@@ -2,8 +2,10 @@
 
 This is the only module that sends. It drains the ROUTER in bounded batches,
 hands each message to BrokerCore and carries out the actions it returns.
-Sends never block: a peer that is gone (EHOSTUNREACH, thanks to
-ROUTER_MANDATORY) or whose queue is full (EAGAIN) is dropped and announced.
+The store is committed before anything is sent. Sends never block: a peer
+that is gone (EHOSTUNREACH, thanks to ROUTER_MANDATORY) is dropped and
+announced; one whose queue is full (EAGAIN) misses that event and is told to
+catch up from history (BrokerCore.lagging).
 """
 
 import errno
@@ -18,12 +20,13 @@ import zmq
 from zchat.protocol import constants as c
 
 from .core import Action, BrokerCore, Fanout
+from .store import StoreError
 
 log = logging.getLogger(__name__)
 
 #: Messages read per poll wake-up before timers get a turn.
 BATCH = 500
-#: Outbound queue bound per client; past it the client is too slow and is dropped.
+#: Outbound queue bound per client; past it the client misses events and catches up.
 SEND_HWM = 10_000
 #: How long closing waits to flush BYE frames on shutdown.
 LINGER_MS = 500
@@ -89,16 +92,15 @@ class BrokerServer:
         poller.register(wake_r, zmq.POLLIN)
         try:
             while not self._stop:
-                now = time.monotonic()
-                self._perform(self.core.tick(now))
+                self._flush(self.core.tick(time.monotonic()))
                 timeout_ms = max(0.0, self.core.next_deadline() - time.monotonic()) * 1000
                 events = dict(poller.poll(timeout_ms))
                 if wake_r in events:
                     _drain_fd(wake_r)
                 if self.router in events:
-                    self._drain()
+                    self._flush(self._drain())
             told = len(self.core.roster)
-            self._perform(self.core.shutdown())
+            self._flush(self.core.shutdown())
             return told
         finally:
             signal.set_wakeup_fd(old_fd)
@@ -107,14 +109,16 @@ class BrokerServer:
             os.close(wake_r)
             os.close(wake_w)
 
-    def _drain(self) -> None:
+    def _drain(self) -> list[Action]:
+        """Read up to BATCH messages and return what the core says to do about them."""
         router = self.router
         core = self.core
+        actions: list[Action] = []
         for _ in range(BATCH):
             try:
                 identity = router.recv(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                break
             frames: list[bytes] = []
             peer = ""
             while router.getsockopt(zmq.RCVMORE):
@@ -125,53 +129,70 @@ class BrokerServer:
                     if data.startswith(b"ZCHAT/1 JOIN"):
                         peer = _peer_address(part)
             try:
-                actions = core.handle(identity, frames, time.monotonic(), peer)
+                actions.extend(core.handle(identity, frames, time.monotonic(), peer))
+            except StoreError:
+                raise
             except Exception:
                 # A bug must not let one client's frame stop everyone's chat.
                 log.exception("unexpected error handling a frame from %s", identity.hex())
-                continue
-            self._perform(actions)
+        return actions
 
-    def _perform(self, actions: Iterable[Action]) -> None:
-        failed: list[tuple[bytes, str]] = []
+    def _flush(self, actions: list[Action]) -> None:
+        """Commit the store, then send: nothing goes out that a crash could lose."""
+        while actions:
+            self.core.commit()
+            actions = self._perform(actions)
+
+    def _perform(self, actions: Iterable[Action]) -> list[Action]:
+        """Send everything; return the actions that dropping unreachable peers causes."""
+        gone: list[bytes] = []
         router = self.router
+        core = self.core
         for action in actions:
             if type(action) is Fanout:
                 frame = action.frame
                 exclude = action.exclude
-                for identity in self.core.roster.identities():
-                    if identity == exclude:
-                        continue
-                    reason = _send(router, identity, frame)
-                    if reason:
-                        failed.append((identity, reason))
+                for identity in core.roster.identities():
+                    if identity != exclude:
+                        status = _send(router, identity, frame)
+                        if status is not SENT:
+                            self._missed(identity, status, gone)
             else:
-                reason = _send(router, action.identity, action.frame)
-                if reason:
-                    failed.append((action.identity, reason))
-        if failed:
-            more: list[Action] = []
-            for identity, reason in failed:
-                more.extend(self.core.drop_identity(identity, reason))
-            self._perform(more)
+                status = _send(router, action.identity, action.frame)
+                if status is not SENT:
+                    self._missed(action.identity, status, gone)
+        more: list[Action] = []
+        for identity in gone:
+            more.extend(core.drop_identity(identity, c.R_LOST))
+        return more
+
+    def _missed(self, identity: bytes, status: str, gone: list[bytes]) -> None:
+        if status is GONE:
+            gone.append(identity)  # dropped after the loop, not while iterating the roster
+        else:
+            self.core.lagging(identity)
 
     def close(self, linger: int | None = None) -> None:
         self.router.close(linger=linger)
         self.ctx.term()
 
 
+SENT, FULL, GONE = "sent", "full", "gone"
+
+
 def _send(router: zmq.Socket, identity: bytes, frame: bytes) -> str:
-    """Send one message without blocking; return a leave reason on failure."""
+    """Send one message without blocking: SENT, FULL (queue at its high-water
+    mark: the peer misses this event) or GONE (EHOSTUNREACH: no such peer)."""
     try:
         router.send(identity, zmq.SNDMORE | zmq.NOBLOCK)
         router.send(frame, zmq.NOBLOCK)
     except zmq.Again:
-        return c.R_SLOW
+        return FULL
     except zmq.ZMQError as exc:
         if exc.errno == errno.EHOSTUNREACH:
-            return c.R_LOST
+            return GONE
         raise
-    return ""
+    return SENT
 
 
 def _peer_address(frame: zmq.Frame) -> str:

@@ -19,8 +19,11 @@ import zmq
 
 from zchat.i18n import Catalogue
 from zchat.protocol import (
+    Ack,
     Bye,
     Error,
+    Events,
+    Fetch,
     Join,
     Joined,
     Leave,
@@ -50,8 +53,10 @@ from .commands import (
     parse_line,
 )
 from .lineedit import Eof, LineEditor, Submit
+from .outbox import Outbox
 from .render import Renderer
 from .screen import PlainScreen, TtyScreen
+from .timeline import HISTORY, Step, Timeline
 
 #: How long leaving waits for LEAVE to be flushed to the broker.
 LEAVE_LINGER_MS = 1000
@@ -74,7 +79,8 @@ class ChatClient:
 
     def __init__(self, name: str, endpoint: str, heartbeat: float, catalogue: Catalogue,
                  screen: PlainScreen | TtyScreen, renderer: Renderer,
-                 stdin_fd: int, editor: LineEditor | None = None) -> None:
+                 stdin_fd: int, editor: LineEditor | None = None,
+                 show_acks: bool = False) -> None:
         self.name = name
         self.endpoint = endpoint
         self.interval = heartbeat
@@ -83,9 +89,13 @@ class ChatClient:
         self.render = renderer
         self.stdin_fd = stdin_fd
         self.editor = editor
+        self.show_acks = show_acks
         self.token = secrets.token_hex(16)
         self.state = State.CONNECTING
         self.ever_joined = False
+        self.timeline = Timeline(name)
+        self.outbox = Outbox()
+        self._told_queued = False
         self.ctx = zmq.Context()
         self.sock: zmq.Socket | None = None
         self.poller = zmq.Poller()
@@ -115,11 +125,11 @@ class ChatClient:
         self.poller.register(sock, zmq.POLLIN)
         self.state = State.CONNECTING
         now = time.monotonic()
-        self._send(Join(self.name, self.token))
+        self._send(Join(self.name, self.token, self.timeline.joined_before))
         self._join_sent = now
         self._last_recv = now
 
-    def _send(self, msg: Join | Say | Tell | Who | Leave | Ping) -> bool:
+    def _send(self, msg: Join | Say | Tell | Who | Fetch | Leave | Ping) -> bool:
         """Queue one frame without blocking; False if the queue is full."""
         assert self.sock is not None
         try:
@@ -218,14 +228,17 @@ class ChatClient:
 
     def _on_message(self, msg: object) -> None:
         match msg:
-            case Msg():
-                self.screen.show(self.render.public(msg))
-            case Priv():
-                self.screen.show(self.render.private(msg, self.name))
-            case Joined():
-                self.screen.show(self.render.joined(msg))
-            case Left():
-                self.screen.show(self.render.left(msg))
+            case Msg() | Priv() | Joined() | Left():
+                self._step(self.timeline.live(msg))
+            case Events(kind, events) if kind == c.K_HISTORY:
+                for event in events:
+                    self.screen.show(self.render.event(event, self.name, HISTORY))
+            case Events():
+                self._step(self.timeline.replay(msg))
+            case Ack(cid, seq, prev):
+                self._acked(cid, seq, prev)
+            case Ping(pub, priv):
+                self._step(self.timeline.heads(pub, priv))
             case Users(names):
                 self.screen.show(self.render.users(names))
             case Welcome():
@@ -237,12 +250,31 @@ class ChatClient:
                 self._retry = self.interval * c.HEARTBEAT_LIVENESS
                 self._open()
             case _:
-                pass  # PING, or a BYE we did not ask for: nothing to show
+                pass  # a BYE we did not ask for: nothing to show
+
+    def _step(self, step: Step) -> None:
+        """Show what the timeline released, and ask for what it is missing."""
+        if step.reset:
+            self.screen.show(self.render.problem(self.t("client.history_reset")))
+        if step.lost:
+            self.screen.show(self.render.problem(self.t("client.lost_events", count=step.lost)))
+        for shown in step.shown:
+            self.screen.show(self.render.event(shown.event, self.name, shown.tag))
+        if step.fetch is not None and self.state is State.JOINED:
+            self._send(step.fetch)
+
+    def _acked(self, cid: int, seq: int, prev: int) -> None:
+        msg = self.outbox.settle(cid)
+        if isinstance(msg, Say):
+            self.timeline.own_public(seq, prev)
+        if msg is not None and self.show_acks:
+            self.screen.show(self.render.notice(self.t("client.delivered", text=msg.text[:60])))
 
     def _welcomed(self, msg: Welcome) -> None:
         self.name = msg.name
         self.interval = msg.heartbeat  # the broker's interval rules both sides
         self.state = State.JOINED
+        self._told_queued = False
         self._retry = self.interval * c.HEARTBEAT_LIVENESS
         if self.ever_joined:
             self.screen.show(self.render.notice(self.t("client.rejoined", name=msg.name)))
@@ -254,15 +286,21 @@ class ChatClient:
                 self.screen.show(self.render.notice(self.t("client.online_none")))
         self.ever_joined = True
         self.screen.set_prompt(f"{msg.name}> ")
+        self._step(self.timeline.welcome(msg))
+        for pending in self.outbox.resend():  # the broker drops any it already stored
+            self._send(pending)
 
     def _on_error(self, err: Error) -> None:
         if err.code == c.E_NOT_JOINED and self.state is State.JOINED:
             # The broker restarted faster than our liveness noticed: join again.
+            # A message it refused this way stays in the outbox and is resent.
             self.screen.show(self.render.notice(self.t("client.lost")))
             self._open()
             return
         if err.code in c.FATAL_ERRORS and self.state is State.CONNECTING:
             raise Fatal(self.render.error(err).split(" ! ", 1)[-1])
+        if err.cid:
+            self.outbox.settle(err.cid)  # refused for good: do not resend it
         self.screen.show(self.render.error(err))
 
     # ---- from the user --------------------------------------------------------
@@ -305,29 +343,36 @@ class ChatClient:
                 self.screen.show(self.render.problem(
                     self.t("client.unknown_command", command=word)))
             case ListUsers():
-                self._send_joined(Who())
+                if self.state is State.JOINED:
+                    self._send(Who())
+                else:
+                    self.screen.show(self.render.problem(self.t("client.not_connected")))
             case Public(text):
-                if self._fits(text) and self._send_joined(Say(text)) and self.screen.interactive:
+                if self._queue(Say(text)) and self.screen.interactive:
                     self.screen.show(self.render.own(self.name, text, time.time()))
             case Private(to, text):
-                if self._fits(text):
-                    self._send_joined(Tell(to, text))
+                self._queue(Tell(to, text))
 
-    def _fits(self, text: str) -> bool:
-        if len(text) <= c.MAX_TEXT_CHARS:
-            return True
-        self.screen.show(self.render.problem(
-            self.t("client.too_long", length=len(text), limit=c.MAX_TEXT_CHARS)))
-        return False
-
-    def _send_joined(self, msg: Say | Tell | Who) -> bool:
-        if len(encode(msg)) > c.MAX_FRAME_BYTES:  # e.g. '@' and a 20,000-character name
+    def _queue(self, msg: Say | Tell) -> bool:
+        """Put a message in the outbox and send it if joined; it stays until ACKed."""
+        if len(msg.text) > c.MAX_TEXT_CHARS:
             self.screen.show(self.render.problem(
-                self.t("client.too_long", length=len(encode(msg)), limit=c.MAX_FRAME_BYTES)))
+                self.t("client.too_long", length=len(msg.text), limit=c.MAX_TEXT_CHARS)))
             return False
-        if self.state is not State.JOINED or not self._send(msg):
-            self.screen.show(self.render.problem(self.t("client.not_connected")))
+        size = len(encode(msg))
+        if size > c.MAX_FRAME_BYTES:  # e.g. '@' and a 20,000-character name
+            self.screen.show(self.render.problem(
+                self.t("client.too_long", length=size, limit=c.MAX_FRAME_BYTES)))
             return False
+        queued = self.outbox.add(msg)
+        if queued is None:
+            self.screen.show(self.render.problem(self.t("client.outbox_full")))
+            return False
+        if self.state is State.JOINED:
+            self._send(queued)
+        elif not self._told_queued:
+            self._told_queued = True
+            self.screen.show(self.render.notice(self.t("client.queued")))
         return True
 
     def _leave(self) -> None:

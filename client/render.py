@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Callable, Iterable
 
 from zchat.i18n import Catalogue
-from zchat.protocol import Error, Joined, Left, Msg, Priv
+from zchat.protocol import Error, Event, Joined, Left, Msg, Priv, name_key
 from zchat.safetext import sanitize
 
 # Distinct, readable foreground colours for sender names.
@@ -42,38 +42,56 @@ class Renderer:
     def _name(self, name: str) -> str:
         return self._paint(f"\x1b[{name_colour(name)}m", sanitize(name))
 
-    def _stamp(self, ts: float) -> str:
-        return time.strftime("[%H:%M:%S]", self._localtime(ts))
+    def _stamp(self, ts: float, tag: str = "") -> str:
+        """``[HH:MM:SS]``, then ``(missed)`` or ``(history)`` for events not seen live."""
+        stamp = time.strftime("[%H:%M:%S]", self._localtime(ts))
+        if tag:
+            stamp += " " + self._paint(_NOTICE, self.t(f"client.tag_{tag}"))
+        return stamp
 
-    def public(self, msg: Msg) -> str:
-        return f"{self._stamp(msg.ts)} {self._name(msg.sender)}: {sanitize(msg.text)}"
+    def event(self, event: Event, me: str, tag: str = "") -> str:
+        """Any chat event: public, private, join or leave."""
+        match event:
+            case Msg():
+                return self.public(event, tag)
+            case Priv():
+                return self.private(event, me, tag)
+            case Joined():
+                return self.joined(event, tag)
+            case Left():
+                return self.left(event, tag)
+        raise TypeError(f"not an event: {event!r}")
+
+    def public(self, msg: Msg, tag: str = "") -> str:
+        return f"{self._stamp(msg.ts, tag)} {self._name(msg.sender)}: {sanitize(msg.text)}"
 
     def own(self, name: str, text: str, ts: float) -> str:
         """The user's own public message, echoed locally in terminal mode."""
         return f"{self._stamp(ts)} {self._name(name)}: {sanitize(text)}"
 
-    def private(self, msg: Priv, me: str) -> str:
-        if msg.sender == me and msg.to != me:
-            tag = self._paint(_PRIVATE, self.t("client.private_to", name=sanitize(msg.to)))
-            return f"{self._stamp(msg.ts)} {tag}: {sanitize(msg.text)}"
-        tag = self._paint(_PRIVATE, self.t("client.private_from", name=sanitize(msg.sender)))
-        return f"{self._stamp(msg.ts)} {tag}: {sanitize(msg.text)}"
+    def private(self, msg: Priv, me: str, tag: str = "") -> str:
+        if name_key(msg.sender) == name_key(me) and name_key(msg.to) != name_key(me):
+            label = self._paint(_PRIVATE, self.t("client.private_to", name=sanitize(msg.to)))
+        else:
+            label = self._paint(_PRIVATE,
+                                self.t("client.private_from", name=sanitize(msg.sender)))
+        return f"{self._stamp(msg.ts, tag)} {label}: {sanitize(msg.text)}"
 
-    def joined(self, event: Joined) -> str:
-        return self.notice(self.t("client.joined", name=sanitize(event.name)), event.ts)
+    def joined(self, event: Joined, tag: str = "") -> str:
+        return self.notice(self.t("client.joined", name=sanitize(event.name)), event.ts, tag)
 
-    def left(self, event: Left) -> str:
+    def left(self, event: Left, tag: str = "") -> str:
         reason_key = f"reason.{event.reason}"
         try:
             reason = self.t(reason_key)
         except KeyError:
             reason = sanitize(event.reason)
         return self.notice(self.t("client.left", name=sanitize(event.name), reason=reason),
-                           event.ts)
+                           event.ts, tag)
 
-    def notice(self, text: str, ts: float | None = None) -> str:
+    def notice(self, text: str, ts: float | None = None, tag: str = "") -> str:
         """A line from zchat itself (not from a user): set apart with '*'."""
-        stamp = self._stamp(time.time() if ts is None else ts)
+        stamp = self._stamp(time.time() if ts is None else ts, tag)
         return self._paint(_NOTICE, f"{stamp} * {text}")
 
     def error(self, err: Error) -> str:

@@ -13,10 +13,14 @@ from .codec import (
 )
 from .errors import ProtocolError
 from .messages import (
+    Ack,
     BrokerMessage,
     Bye,
     ClientMessage,
     Error,
+    Event,
+    Events,
+    Fetch,
     Join,
     Joined,
     Leave,
@@ -34,10 +38,14 @@ from .messages import (
 from .names import is_valid_name, name_key, name_problem
 
 __all__ = [
+    "Ack",
     "BrokerMessage",
     "Bye",
     "ClientMessage",
     "Error",
+    "Event",
+    "Events",
+    "Fetch",
     "Join",
     "Joined",
     "Leave",

@@ -18,10 +18,14 @@ from typing import Any
 from . import constants as c
 from .errors import ProtocolError
 from .messages import (
+    Ack,
     BrokerMessage,
     Bye,
     ClientMessage,
     Error,
+    Event,
+    Events,
+    Fetch,
     Join,
     Joined,
     Leave,
@@ -49,34 +53,63 @@ def _frame(command: str, body: dict[str, Any] | None = None) -> bytes:
     return head + b" " + _dumps(body).encode("utf-8")
 
 
+def _event_body(ev: Event) -> dict[str, Any]:
+    match ev:
+        case Msg(sender, text, ts, seq, prev):
+            return {"from": sender, "text": text, "ts": ts, "seq": seq, "prev": prev}
+        case Priv(sender, to, text, ts, seq, prev):
+            return {"from": sender, "to": to, "text": text, "ts": ts, "seq": seq, "prev": prev}
+        case Joined(name, ts, seq, prev):
+            return {"name": name, "ts": ts, "seq": seq, "prev": prev}
+        case Left(name, reason, ts, seq, prev):
+            return {"name": name, "reason": reason, "ts": ts, "seq": seq, "prev": prev}
+    raise TypeError(f"not an event: {ev!r}")
+
+
+def _flagged(body: dict[str, Any], **flags: Any) -> dict[str, Any]:
+    """Add optional fields only when they are set, to keep frames small."""
+    for key, value in flags.items():
+        if value:
+            body[key] = value
+    return body
+
+
 def encode(msg: Message) -> bytes:
     """Return the one frame that carries ``msg``."""
     match msg:
-        case Join(name, token):
-            return _frame(c.JOIN, {"name": name, "token": token} if token else {"name": name})
-        case Say(text):
-            return _frame(c.SAY, {"text": text})
-        case Tell(to, text):
-            return _frame(c.TELL, {"to": to, "text": text})
-        case Who() | Leave() | Ping():
+        case Join(name, token, resume):
+            return _frame(c.JOIN, _flagged({"name": name}, token=token, resume=resume))
+        case Say(text, cid, retry):
+            return _frame(c.SAY, _flagged({"text": text, "cid": cid}, retry=retry))
+        case Tell(to, text, cid, retry):
+            return _frame(c.TELL, _flagged({"to": to, "text": text, "cid": cid}, retry=retry))
+        case Fetch(pub, priv, limit):
+            return _frame(c.FETCH, {"pub": pub, "priv": priv, "limit": limit})
+        case Ping(pub, priv):
+            body = {k: v for k, v in (("pub", pub), ("priv", priv)) if v is not None}
+            return _frame(c.PING, body)
+        case Who() | Leave():
             return _frame(msg.command)
-        case Welcome(name, session, heartbeat, users, server, resumed):
+        case Welcome(name, session, heartbeat, users, server, resumed, pub, priv, epoch):
             return _frame(c.WELCOME, {
                 "name": name, "session": session, "heartbeat": heartbeat,
                 "users": list(users), "server": server, "resumed": resumed,
+                "pub": pub, "priv": priv, "epoch": epoch,
             })
-        case Msg(sender, text, ts):
-            return _frame(c.MSG, {"from": sender, "text": text, "ts": ts})
-        case Priv(sender, to, text, ts):
-            return _frame(c.PRIV, {"from": sender, "to": to, "text": text, "ts": ts})
-        case Joined(name, ts):
-            return _frame(c.JOINED, {"name": name, "ts": ts})
-        case Left(name, reason, ts):
-            return _frame(c.LEFT, {"name": name, "reason": reason, "ts": ts})
+        case Msg() | Priv() | Joined() | Left():
+            return _frame(msg.command, _event_body(msg))
         case Users(names):
             return _frame(c.USERS, {"names": list(names)})
-        case Error(code, detail, ref):
-            return _frame(c.ERROR, {"code": code, "detail": detail, "ref": ref})
+        case Error(code, detail, ref, cid):
+            return _frame(c.ERROR, _flagged({"code": code, "detail": detail, "ref": ref},
+                                            cid=cid))
+        case Ack(cid, seq, prev):
+            return _frame(c.ACK, {"cid": cid, "seq": seq, "prev": prev})
+        case Events(kind, events, more, lost):
+            return _frame(c.EVENTS, {
+                "kind": kind, "more": more, "lost": lost,
+                "events": [dict(_event_body(ev), type=ev.command) for ev in events],
+            })
         case Bye(reason):
             return _frame(c.BYE, {"reason": reason})
     raise TypeError(f"not a ZCHAT/1 message: {msg!r}")
@@ -113,6 +146,25 @@ def _num(body: dict[str, Any], key: str) -> float:
     raise ProtocolError(f"field '{key}' must be a finite number")
 
 
+def _int(body: dict[str, Any], key: str, default: int | None = None,
+         limit: int = c.MAX_SEQ) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise ProtocolError(f"field '{key}' must be an integer from 0 to {limit}")
+    return value
+
+
+def _opt_int(body: dict[str, Any], key: str) -> int | None:
+    return None if body.get(key) is None else _int(body, key)
+
+
+def _bool(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"field '{key}' must be a boolean")
+    return value
+
+
 def _names(body: dict[str, Any], key: str) -> tuple[str, ...]:
     value = body.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -129,10 +181,14 @@ _Decoder = Callable[[dict[str, Any]], Message]
 
 _FROM_CLIENT: dict[bytes, _Decoder] = {
     b"JOIN": lambda b: Join(_str(b, "name", _LOOSE, too_long=c.E_BAD_NAME),
-                            _str(b, "token", c.MAX_TOKEN_CHARS, "")),
-    b"SAY": lambda b: Say(_str(b, "text", _TEXT, too_long=c.E_TOO_LONG)),
+                            _str(b, "token", c.MAX_TOKEN_CHARS, ""), _bool(b, "resume")),
+    b"SAY": lambda b: Say(_str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _int(b, "cid", 0),
+                          _bool(b, "retry")),
     b"TELL": lambda b: Tell(_str(b, "to", _LOOSE, too_long=c.E_BAD_PRIVATE),
-                            _str(b, "text", _TEXT, too_long=c.E_TOO_LONG)),
+                            _str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _int(b, "cid", 0),
+                            _bool(b, "retry")),
+    b"FETCH": lambda b: Fetch(_int(b, "pub"), _int(b, "priv"),
+                              _int(b, "limit", c.MAX_FETCH, c.MAX_FETCH)),
     b"WHO": lambda b: Who(),
     b"LEAVE": lambda b: Leave(),
     b"PING": lambda b: Ping(),
@@ -143,28 +199,53 @@ def _welcome(b: dict[str, Any]) -> Welcome:
     heartbeat = _num(b, "heartbeat")
     if not c.MIN_HEARTBEAT <= heartbeat <= c.MAX_HEARTBEAT:
         raise ProtocolError("field 'heartbeat' is out of range")
-    resumed = b.get("resumed", False)
-    if not isinstance(resumed, bool):
-        raise ProtocolError("field 'resumed' must be a boolean")
     return Welcome(_str(b, "name", _LOOSE), _str(b, "session", c.MAX_TOKEN_CHARS),
-                   heartbeat, _names(b, "users"), _str(b, "server", 200, ""), resumed)
+                   heartbeat, _names(b, "users"), _str(b, "server", 200, ""),
+                   _bool(b, "resumed"), _int(b, "pub", 0), _int(b, "priv", 0),
+                   _str(b, "epoch", c.MAX_TOKEN_CHARS, ""))
 
 
 _BIG = c.MAX_BROKER_FRAME_BYTES
 
+_EVENT_DECODERS: dict[str, _Decoder] = {
+    c.MSG: lambda b: Msg(_str(b, "from", _LOOSE), _str(b, "text", _TEXT, too_long=c.E_TOO_LONG),
+                         _num(b, "ts"), _int(b, "seq", 0), _int(b, "prev", 0)),
+    c.PRIV: lambda b: Priv(_str(b, "from", _LOOSE), _str(b, "to", _LOOSE),
+                           _str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _num(b, "ts"),
+                           _int(b, "seq", 0), _int(b, "prev", 0)),
+    c.JOINED: lambda b: Joined(_str(b, "name", _LOOSE), _num(b, "ts"), _int(b, "seq", 0),
+                               _int(b, "prev", 0)),
+    c.LEFT: lambda b: Left(_str(b, "name", _LOOSE), _str(b, "reason", 64), _num(b, "ts"),
+                           _int(b, "seq", 0), _int(b, "prev", 0)),
+}
+
+
+def _events(b: dict[str, Any]) -> Events:
+    raw = b.get("events")
+    if not isinstance(raw, list):
+        raise ProtocolError("field 'events' must be a list")
+    events = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ProtocolError("each event must be an object")
+        decoder = _EVENT_DECODERS.get(item.get("type"))  # type: ignore[arg-type]
+        if decoder is None:
+            raise ProtocolError("unknown event type")
+        events.append(decoder(item))
+    return Events(_str(b, "kind", 64), tuple(events), _bool(b, "more"),  # type: ignore[arg-type]
+                  _int(b, "lost", 0))
+
+
 _FROM_BROKER: dict[bytes, _Decoder] = {
     b"WELCOME": _welcome,
-    b"MSG": lambda b: Msg(_str(b, "from", _LOOSE), _str(b, "text", _TEXT, too_long=c.E_TOO_LONG),
-                          _num(b, "ts")),
-    b"PRIV": lambda b: Priv(_str(b, "from", _LOOSE), _str(b, "to", _LOOSE),
-                            _str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _num(b, "ts")),
-    b"JOINED": lambda b: Joined(_str(b, "name", _LOOSE), _num(b, "ts")),
-    b"LEFT": lambda b: Left(_str(b, "name", _LOOSE), _str(b, "reason", 64), _num(b, "ts")),
+    **{name.encode(): decoder for name, decoder in _EVENT_DECODERS.items()},
     b"USERS": lambda b: Users(_names(b, "names")),
     b"ERROR": lambda b: Error(_str(b, "code", 64), _str(b, "detail", _BIG, ""),
-                              _str(b, "ref", _BIG, "")),
+                              _str(b, "ref", _BIG, ""), _int(b, "cid", 0)),
+    b"ACK": lambda b: Ack(_int(b, "cid"), _int(b, "seq"), _int(b, "prev", 0)),
+    b"EVENTS": _events,
     b"BYE": lambda b: Bye(_str(b, "reason", 64)),
-    b"PING": lambda b: Ping(),
+    b"PING": lambda b: Ping(_opt_int(b, "pub"), _opt_int(b, "priv")),
 }
 
 

@@ -15,6 +15,7 @@ JOIN: Final = "JOIN"
 SAY: Final = "SAY"
 TELL: Final = "TELL"
 WHO: Final = "WHO"
+FETCH: Final = "FETCH"
 LEAVE: Final = "LEAVE"
 # Sent by both sides when they have been idle for one heartbeat interval.
 PING: Final = "PING"
@@ -27,7 +28,13 @@ JOINED: Final = "JOINED"
 LEFT: Final = "LEFT"
 USERS: Final = "USERS"
 ERROR: Final = "ERROR"
+ACK: Final = "ACK"
+EVENTS: Final = "EVENTS"
 BYE: Final = "BYE"
+
+# EVENTS kinds: recent public messages for a newcomer, or events a client missed.
+K_HISTORY: Final = "history"
+K_REPLAY: Final = "replay"
 
 # Limits. A broker MUST refuse frames from clients above MAX_FRAME_BYTES.
 MAX_FRAME_BYTES: Final = 16 * 1024
@@ -39,6 +46,12 @@ MAX_TOKEN_CHARS: Final = 64
 #: Shorter tokens are guessable: a broker ignores them and makes its own.
 MIN_TOKEN_CHARS: Final = 16
 MAX_COMMAND_CHARS: Final = 16
+#: Sequence numbers, cursors and client message ids are integers in [0, MAX_SEQ].
+MAX_SEQ: Final = 2**63 - 1
+#: Events per EVENTS frame (FETCH asks for at most this many).
+MAX_FETCH: Final = 200
+#: Public messages a newcomer is shown by default.
+DEFAULT_HISTORY: Final = 20
 
 #: Missing this many heartbeat intervals in a row means the peer is dead.
 HEARTBEAT_LIVENESS: Final = 3

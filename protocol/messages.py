@@ -13,6 +13,9 @@ class Join:
     command: ClassVar[str] = c.JOIN
     name: str
     token: str = ""
+    #: True when the client has seen this chat before and will FETCH what it
+    #: missed; False asks for the recent public history instead.
+    resume: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,10 @@ class Say:
 
     command: ClassVar[str] = c.SAY
     text: str
+    #: Client message id, increasing per session token; the ACK names it.
+    cid: int = 0
+    #: Set when resending after a reconnect, so the broker checks for a duplicate.
+    retry: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +37,23 @@ class Tell:
     command: ClassVar[str] = c.TELL
     to: str
     text: str
+    cid: int = 0
+    retry: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Who:
     command: ClassVar[str] = c.WHO
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """Client asks for the events after its cursors (public, private)."""
+
+    command: ClassVar[str] = c.FETCH
+    pub: int
+    priv: int
+    limit: int = c.MAX_FETCH
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +63,12 @@ class Leave:
 
 @dataclass(frozen=True, slots=True)
 class Ping:
-    """Heartbeat, sent by either side after one idle interval."""
+    """Heartbeat. From the broker it carries the public head (and, to one
+    client, its private head) so a client that lost events notices."""
 
     command: ClassVar[str] = c.PING
+    pub: int | None = None
+    priv: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +82,11 @@ class Welcome:
     users: tuple[str, ...] = ()
     server: str = ""
     resumed: bool = False
+    #: The last public event and the last private event of this user.
+    pub: int = 0
+    priv: int = 0
+    #: Identifies the history store; a new epoch means the old cursors are void.
+    epoch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +97,9 @@ class Msg:
     sender: str
     text: str
     ts: float
+    seq: int = 0
+    #: The previous event of the same stream (public), for gap detection.
+    prev: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +111,9 @@ class Priv:
     to: str
     text: str
     ts: float
+    seq: int = 0
+    #: The previous private event of the recipient this copy is for.
+    prev: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +121,8 @@ class Joined:
     command: ClassVar[str] = c.JOINED
     name: str
     ts: float
+    seq: int = 0
+    prev: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +131,8 @@ class Left:
     name: str
     reason: str
     ts: float
+    seq: int = 0
+    prev: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +149,38 @@ class Error:
     code: str
     detail: str = ""
     ref: str = ""
+    #: The client message id of a refused SAY or TELL (0 otherwise).
+    cid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The message ``cid`` is stored as event ``seq``: it will not be lost."""
+
+    command: ClassVar[str] = c.ACK
+    cid: int
+    seq: int
+    #: For SAY: the previous public event, so the sender can move its cursor
+    #: past its own message (which it is not sent).
+    prev: int = 0
+
+
+Event = Msg | Priv | Joined | Left
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """A batch of stored events: ``history`` for a newcomer, ``replay`` for FETCH.
+
+    ``more`` says a FETCH should continue from the last event; ``lost`` is how
+    many sequence numbers before the first event are no longer in history.
+    """
+
+    command: ClassVar[str] = c.EVENTS
+    kind: str
+    events: tuple[Event, ...]
+    more: bool = False
+    lost: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +191,7 @@ class Bye:
     reason: str
 
 
-ClientMessage = Join | Say | Tell | Who | Leave | Ping
-BrokerMessage = Welcome | Msg | Priv | Joined | Left | Users | Error | Bye | Ping
+ClientMessage = Join | Say | Tell | Who | Fetch | Leave | Ping
+BrokerMessage = (Welcome | Msg | Priv | Joined | Left | Users | Error | Ack | Events | Bye
+                 | Ping)
 Message = ClientMessage | BrokerMessage

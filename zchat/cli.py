@@ -7,10 +7,12 @@ turns expected failures into one clear line (exit 1, or 2 for bad usage).
 import logging
 import os
 import sys
+from pathlib import Path
 
 import click
 
 from zchat import __version__
+from zchat.broker.store import DEFAULT_RETAIN
 from zchat.i18n import LANGS, Catalogue, pick_lang
 from zchat.protocol import constants as c
 from zchat.protocol import name_problem
@@ -49,11 +51,25 @@ def main() -> None:
 @click.option("--lang", type=_lang, default=None, help="Language of messages (default: locale).")
 @click.option("--log-private", is_flag=True, default=False,
               help="Also log the bodies of private messages (off: only sender and target).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar="ZCHAT_DATA_DIR",
+              help="Where history is kept (default: $XDG_DATA_HOME/zchat or "
+                   "~/.local/share/zchat).")
+@click.option("--store", "store_kind", type=click.Choice(["sqlite", "memory"]),
+              default="sqlite", show_default=True,
+              help="sqlite keeps history across restarts; memory forgets it on exit.")
+@click.option("--history", type=click.IntRange(0, c.MAX_FETCH), default=c.DEFAULT_HISTORY,
+              show_default=True, help="Recent public messages shown to a newcomer.")
+@click.option("--retain", type=click.IntRange(1000), default=DEFAULT_RETAIN, show_default=True,
+              help="Events kept in history; older ones are pruned.")
 def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang: str | None,
-           log_private: bool) -> None:
+           log_private: bool, data_dir: Path | None, store_kind: str, history: int,
+           retain: int) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     from zchat.broker.core import BrokerCore
     from zchat.broker.server import BindError, BrokerServer
+    from zchat.broker.sqlite_store import SqliteStore, default_data_dir
+    from zchat.broker.store import HistoryStore, MemoryStore, StoreError
     from zchat.logsetup import configure_broker_logging
 
     catalogue = Catalogue(pick_lang(lang))
@@ -63,10 +79,20 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     except OSError as exc:
         _fail(t("broker.log_file_failed", path=log_file, reason=exc.strerror), 1)
     log = logging.getLogger("zchat.broker")
-    core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private)
+    store: HistoryStore
+    try:
+        if store_kind == "memory":
+            store = MemoryStore(retain)
+        else:
+            store = SqliteStore(data_dir or default_data_dir(), retain)
+    except StoreError as exc:
+        _fail(str(exc), 1)
+    core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
+                      history=history)
     try:
         server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT])
     except BindError as exc:
+        store.close()
         key = "broker.bind_in_use" if exc.in_use else "broker.bind_failed"
         _fail(t(key, endpoint=exc.endpoint, reason=exc.reason), 1)
     endpoints = " ".join(server.endpoints)
@@ -75,12 +101,17 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     click.echo(t("broker.listening", version=__version__, endpoints=endpoints))
     try:
         told = server.run()
+    except StoreError as exc:
+        log.critical("%s", exc)
+        server.close(linger=0)
+        _fail(str(exc), 1)
     except Exception:
         log.exception(t("broker.crashed"))
         server.close(linger=0)
         sys.exit(1)
     log.info(t("broker.stopping", count=told))
     server.close()
+    store.close()
     log.info(t("broker.stopped"))
 
 
@@ -99,7 +130,9 @@ def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--heartbeat", type=_heartbeat, default=c.DEFAULT_HEARTBEAT, show_default=True,
               help="Heartbeat interval until the broker announces its own.")
 @click.option("--lang", type=_lang, default=None, help="Language of messages (default: locale).")
-def join(name: str, endpoint: str, heartbeat: float, lang: str | None) -> None:
+@click.option("--show-acks", is_flag=True, default=False,
+              help="Print a line when the broker has stored each of your messages.")
+def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks: bool) -> None:
     """Join the chat as NAME. Type /help once in."""
     import zmq
 
@@ -115,7 +148,7 @@ def join(name: str, endpoint: str, heartbeat: float, lang: str | None) -> None:
     stdin_fd = sys.stdin.fileno()
     screen, editor = make_screen(stdin_fd, out, colour)
     client = ChatClient(name, endpoint, heartbeat, catalogue, screen,
-                        Renderer(catalogue, colour=colour), stdin_fd, editor)
+                        Renderer(catalogue, colour=colour), stdin_fd, editor, show_acks)
     try:
         code = client.run()
     except zmq.ZMQError as exc:

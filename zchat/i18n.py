@@ -49,6 +49,15 @@ _EN: dict[str, str] = {
     "client.not_connected": "Not connected: message not sent.",
     "client.too_long": "Message too long ({length} characters, at most {limit}).",
     "client.bye": "Bye!",
+    "client.tag_missed": "(missed)",
+    "client.tag_history": "(history)",
+    "client.queued": "Not connected: your messages are kept and sent when the broker is back.",
+    "client.outbox_full": "Too many messages waiting for the broker: message not sent.",
+    "client.delivered": "delivered: {text}",
+    "client.lost_events": "History no longer holds everything you missed: "
+                          "up to {count} earlier event(s) are lost.",
+    "client.history_reset": "The broker's history was reset: messages sent meanwhile "
+                            "may be missing.",
     "client.help": (
         "Commands:\n"
         "  text            send a public message to everyone\n"
@@ -111,6 +120,16 @@ _PT: dict[str, str] = {
     "client.not_connected": "Sem conexão: mensagem não enviada.",
     "client.too_long": "Mensagem longa demais ({length} caracteres, no máximo {limit}).",
     "client.bye": "Até logo!",
+    "client.tag_missed": "(perdida)",
+    "client.tag_history": "(histórico)",
+    "client.queued": "Sem conexão: suas mensagens ficam guardadas e serão enviadas quando o "
+                     "broker voltar.",
+    "client.outbox_full": "Mensagens demais esperando o broker: mensagem não enviada.",
+    "client.delivered": "entregue: {text}",
+    "client.lost_events": "O histórico não guarda mais tudo o que você perdeu: "
+                          "até {count} evento(s) anteriores se perderam.",
+    "client.history_reset": "O histórico do broker foi reiniciado: mensagens enviadas nesse "
+                            "meio-tempo podem estar faltando.",
     "client.help": (
         "Comandos:\n"
         "  texto           envia uma mensagem pública para todos\n"

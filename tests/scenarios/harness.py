@@ -205,6 +205,7 @@ class Proc:
 
 class Broker(Proc):
     endpoint: str
+    data_dir: Path
 
 
 class Cluster:
@@ -220,11 +221,16 @@ class Cluster:
         return proc
 
     def broker(self, *extra: str, bind: str = "tcp://127.0.0.1:*", heartbeat: float = 0.2,
-               lang: str = "en", wait: bool = True) -> Broker:
+               lang: str = "en", wait: bool = True, data_dir: Path | None = None) -> Broker:
+        """A broker with its own data directory (pass one to restart on the same history)."""
+        if data_dir is None:
+            data_dir = self.tmp / f"data-{len(self.procs)}"
         args = ["broker", "--bind", bind, "--heartbeat", str(heartbeat), "--lang", lang,
-                *extra]
-        proc = Proc(zchat_command() + args, use_pty=False, label="broker")
+                "--data-dir", str(data_dir), *extra]
+        proc = Proc(zchat_command() + args, use_pty=False, label="broker",
+                    env={"XDG_DATA_HOME": str(self.tmp / "xdg")})
         proc.__class__ = Broker
+        proc.data_dir = data_dir  # type: ignore[attr-defined]
         self.procs.append(proc)
         if wait:
             match = proc.expect(r"listening on (\S+)")

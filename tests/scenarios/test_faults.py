@@ -17,7 +17,7 @@ def test_broker_killed_and_restarted_clients_rejoin(chat: Cluster) -> None:
     broker.wait()
     ana.expect(r"Connection to the broker lost; reconnecting", timeout=5)
     bob.expect(r"Connection to the broker lost; reconnecting", timeout=5)
-    again = chat.broker(bind=endpoint, heartbeat=0.2)
+    again = chat.broker(bind=endpoint, heartbeat=0.2, data_dir=broker.data_dir)
     assert again.endpoint == endpoint
     ana.expect(r"Reconnected as ana")
     bob.expect(r"Reconnected as bob")
@@ -66,7 +66,7 @@ def test_broker_stops_cleanly_and_tells_clients(chat: Cluster, sig: int) -> None
     broker.expect(r"broker stopped")
     assert "Traceback" not in broker.text
     # The client stays, waiting to rejoin; a new broker brings it back.
-    chat.broker(bind=broker.endpoint)
+    chat.broker(bind=broker.endpoint, data_dir=broker.data_dir)
     ana.expect(r"Reconnected as ana")
 
 

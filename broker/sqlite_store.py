@@ -1,0 +1,192 @@
+"""History in SQLite: survives broker restarts and crashes (kill -9).
+
+WAL journal with synchronous=NORMAL: a commit is durable once the broker
+process has written it, whatever happens to the process afterwards (a power
+cut may lose the last commits; a crash may not). Writes are grouped: the
+broker commits once per poll cycle, not once per message. One broker per
+data directory, enforced with a lock file.
+"""
+
+import fcntl
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+
+from zchat.protocol import constants as c
+from zchat.protocol import name_key
+
+from .store import DEFAULT_RETAIN, StoredEvent, StoreError
+
+DB_NAME = "history.sqlite3"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS heads (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    ts REAL NOT NULL,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    text TEXT NOT NULL,
+    target TEXT NOT NULL,
+    target_key TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    cid INTEGER NOT NULL,
+    prev INTEGER NOT NULL,
+    prev_to INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_origin ON events (origin, cid) WHERE cid > 0;
+CREATE INDEX IF NOT EXISTS events_priv_from ON events (name_key, seq) WHERE kind = 'PRIV';
+CREATE INDEX IF NOT EXISTS events_priv_to ON events (target_key, seq) WHERE kind = 'PRIV';
+CREATE INDEX IF NOT EXISTS events_msg ON events (seq) WHERE kind = 'MSG';
+"""
+_COLUMNS = "seq, kind, ts, name, text, target, reason, origin, cid, prev, prev_to"
+
+
+def default_data_dir() -> Path:
+    """$XDG_DATA_HOME/zchat, else ~/.local/share/zchat."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "zchat"
+
+
+class SqliteStore:
+    """The HistoryStore on one SQLite file in ``data_dir``."""
+
+    def __init__(self, data_dir: Path, retain: int = DEFAULT_RETAIN) -> None:
+        self._retain = retain
+        self._lock_fd = -1
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot use data directory {data_dir}: {exc.strerror}") from None
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock_fd)
+            raise StoreError(f"data directory {data_dir} is in use by another broker") from None
+        path = data_dir / DB_NAME
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self.epoch = self._meta("epoch") or self._new_epoch()
+            self._pruned = int(self._meta("pruned_upto") or 0)
+            self._last = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            self._heads = dict(self._db.execute("SELECT key, seq FROM heads"))
+            self._last = max([self._last, self._pruned, *self._heads.values()])
+            self._db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            self._release()
+            raise StoreError(f"history store {path} is unusable: {exc}") from None
+        self._dirty: set[str] = set()
+        self._pending = 0
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _new_epoch(self) -> str:
+        epoch = secrets.token_hex(8)
+        self._db.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
+        return epoch
+
+    # ---- HistoryStore -------------------------------------------------------
+
+    def last_seq(self) -> int:
+        return self._last
+
+    def head(self, key: str) -> int:
+        return self._heads.get(key, 0)
+
+    def append(self, event: StoredEvent) -> None:
+        try:
+            self._db.execute(
+                f"INSERT INTO events ({_COLUMNS}, name_key, target_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (event.seq, event.kind, event.ts, event.name, event.text, event.to,
+                 event.reason, event.origin, event.cid, event.prev, event.prev_to,
+                 name_key(event.name), name_key(event.to) if event.to else ""))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write history: {exc}") from None
+        self._last = event.seq
+        for key in event.keys():
+            self._heads[key] = event.seq
+            self._dirty.add(key)
+        self._pending += 1
+
+    def commit(self) -> None:
+        if not self._pending:
+            return
+        if self._last - self._pruned > self._retain * 1.1:
+            self.prune(self._retain)
+        try:
+            self._db.executemany(
+                "INSERT INTO heads (key, seq) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
+                [(key, self._heads[key]) for key in self._dirty])
+            self._db.execute("COMMIT")
+            self._db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot commit history: {exc}") from None
+        self._dirty.clear()
+        self._pending = 0
+
+    def find(self, origin: str, cid: int) -> int | None:
+        row = self._db.execute("SELECT seq FROM events WHERE origin = ? AND cid = ? AND cid > 0",
+                               (origin, cid)).fetchone()
+        return None if row is None else int(row[0])
+
+    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
+        # One range scan in seq order from the lower cursor, stopping at `limit`.
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE seq > ? AND ("
+            "(kind != 'PRIV' AND seq > ?) OR "
+            "(kind = 'PRIV' AND seq > ? AND (name_key = ? OR target_key = ?))"
+            ") ORDER BY seq LIMIT ?",
+            (min(pub, priv), pub, priv, reader_key, reader_key, limit))
+        return [_event(row) for row in rows]
+
+    def recent_public(self, count: int) -> list[StoredEvent]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE kind = 'MSG' ORDER BY seq DESC LIMIT ?",
+            (count,)).fetchall()
+        return [_event(row) for row in reversed(rows)]
+
+    def pruned_upto(self) -> int:
+        return self._pruned
+
+    def prune(self, retain: int) -> None:
+        cutoff = self._last - retain
+        if cutoff <= self._pruned:
+            return
+        try:
+            self._db.execute("DELETE FROM events WHERE seq <= ?", (cutoff,))
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('pruned_upto', ?) ON "
+                             "CONFLICT (key) DO UPDATE SET value = excluded.value", (str(cutoff),))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot prune history: {exc}") from None
+        self._pruned = cutoff
+        self._pending += 1
+
+    def close(self) -> None:
+        try:
+            self.commit()
+            self._db.close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+def _event(row: tuple) -> StoredEvent:  # type: ignore[type-arg]
+    seq, kind, ts, name, text, target, reason, origin, cid, prev, prev_to = row
+    if kind not in (c.MSG, c.PRIV, c.JOINED, c.LEFT):
+        raise StoreError(f"history holds an unknown event kind {kind!r} at seq {seq}")
+    return StoredEvent(seq, kind, ts, name, text, target, reason, origin, cid, prev, prev_to)

@@ -1,0 +1,152 @@
+"""The history store interface, its event record, and the in-memory store.
+
+The broker core writes every chat event here before anyone sees it, and reads
+back what a client missed. `HistoryStore` is the narrow interface; the
+in-memory store needs nothing and forgets on exit, `SqliteStore`
+(sqlite_store.py) survives restarts. Both pass the same contract tests.
+"""
+
+import secrets
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from zchat.protocol import Event, Joined, Left, Msg, Priv, name_key
+from zchat.protocol import constants as c
+
+#: Events kept by default; older ones are pruned so storage stays bounded.
+DEFAULT_RETAIN = 100_000
+#: The key under which the public stream's head is kept beside users' private heads.
+PUBLIC = "*"
+
+
+class StoreError(Exception):
+    """The store cannot be opened, read or written: the broker must not go on silently."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One chat event as stored: enough to rebuild what each reader was sent."""
+
+    seq: int
+    kind: str  # MSG, PRIV, JOINED or LEFT
+    ts: float
+    name: str  # the sender, or who joined or left
+    text: str = ""
+    to: str = ""  # PRIV: the target
+    reason: str = ""  # LEFT: why
+    origin: str = ""  # the sender's session token, with cid for duplicate detection
+    cid: int = 0
+    prev: int = 0  # the previous event of the public stream, or of the sender's private one
+    prev_to: int = 0  # PRIV: the previous event of the target's private stream
+
+    def keys(self) -> tuple[str, ...]:
+        """The heads this event moves: the public one, or both users' private ones."""
+        if self.kind != c.PRIV:
+            return (PUBLIC,)
+        return (name_key(self.name), name_key(self.to))
+
+    def for_reader(self, reader_key: str) -> Event:
+        """The protocol event as sent to ``reader_key`` (its own chain's ``prev``)."""
+        if self.kind == c.MSG:
+            return Msg(self.name, self.text, self.ts, self.seq, self.prev)
+        if self.kind == c.PRIV:
+            prev = self.prev_to if name_key(self.to) == reader_key else self.prev
+            return Priv(self.name, self.to, self.text, self.ts, self.seq, prev)
+        if self.kind == c.JOINED:
+            return Joined(self.name, self.ts, self.seq, self.prev)
+        return Left(self.name, self.reason, self.ts, self.seq, self.prev)
+
+
+class HistoryStore(Protocol):
+    """What the broker needs from storage. Writes are grouped: `append` any
+    number of events, then `commit` once per poll cycle; reads see appended
+    events at once, commits make them durable."""
+
+    epoch: str
+
+    def last_seq(self) -> int: ...
+    def head(self, key: str) -> int: ...
+    def append(self, event: StoredEvent) -> None: ...
+    def commit(self) -> None: ...
+    def find(self, origin: str, cid: int) -> int | None: ...
+    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]: ...
+    def recent_public(self, count: int) -> list[StoredEvent]: ...
+    def pruned_upto(self) -> int: ...
+    def prune(self, retain: int) -> None: ...
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """History in memory: sequence numbers, ACKs and resume within one broker run."""
+
+    def __init__(self, retain: int = DEFAULT_RETAIN) -> None:
+        self.epoch = secrets.token_hex(8)
+        self._events: deque[StoredEvent] = deque()
+        self._by_origin: dict[tuple[str, int], int] = {}
+        self._heads: dict[str, int] = {}
+        self._last = 0
+        self._pruned = 0
+        self._retain = retain
+
+    def last_seq(self) -> int:
+        return self._last
+
+    def head(self, key: str) -> int:
+        return self._heads.get(key, 0)
+
+    def append(self, event: StoredEvent) -> None:
+        self._events.append(event)
+        self._last = event.seq
+        for key in event.keys():
+            self._heads[key] = event.seq
+        if event.cid:
+            self._by_origin[(event.origin, event.cid)] = event.seq
+
+    def commit(self) -> None:
+        if self._last - self._pruned > self._retain * 1.1:
+            self.prune(self._retain)
+
+    def find(self, origin: str, cid: int) -> int | None:
+        return self._by_origin.get((origin, cid))
+
+    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
+        low = min(pub, priv)
+        out: list[StoredEvent] = []
+        for event in self._events:  # a deque is in seq order; skip to the low cursor
+            if event.seq <= low:
+                continue
+            if event.kind != c.PRIV:
+                wanted = event.seq > pub
+            else:
+                wanted = event.seq > priv and reader_key in event.keys()
+            if wanted:
+                out.append(event)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def recent_public(self, count: int) -> list[StoredEvent]:
+        out: list[StoredEvent] = []
+        for event in reversed(self._events):
+            if len(out) >= count:
+                break
+            if event.kind == c.MSG:
+                out.append(event)
+        return out[::-1]
+
+    def pruned_upto(self) -> int:
+        return self._pruned
+
+    def prune(self, retain: int) -> None:
+        cutoff = self._last - retain
+        if cutoff <= self._pruned:
+            return
+        while self._events and self._events[0].seq <= cutoff:
+            event = self._events.popleft()
+            if event.cid:
+                self._by_origin.pop((event.origin, event.cid), None)
+        self._pruned = cutoff
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,137 @@
+"""What this client has shown, as two cursors, and how it closes gaps. Pure.
+
+Every event the broker sends carries its sequence number and `prev`, the
+previous event of the reader's stream: the public stream (messages, joins,
+leaves) or this user's private stream. A client shows an event when its
+`prev` is the cursor of its stream; otherwise it has missed something, so it
+holds live events back, FETCHes from its cursors and shows the replay (marked
+as missed) before them. Duplicates (seq at or below the cursor) are dropped,
+so every event is shown exactly once and in order.
+"""
+
+from dataclasses import dataclass, field
+
+from zchat.protocol import Event, Events, Fetch, Msg, Priv, Welcome, name_key
+
+MISSED = "missed"
+HISTORY = "history"
+
+
+@dataclass(slots=True)
+class Shown:
+    """An event to display, with ``tag`` "" (live), MISSED or HISTORY."""
+
+    event: Event
+    tag: str = ""
+
+
+@dataclass(slots=True)
+class Step:
+    """What one input led to: lines to show, a FETCH to send, events lost for good."""
+
+    shown: list[Shown] = field(default_factory=list)
+    fetch: Fetch | None = None
+    lost: int = 0
+    reset: bool = False
+
+
+class Timeline:
+    def __init__(self, name: str) -> None:
+        self.me = name_key(name)
+        self.pub: int | None = None
+        self.priv: int | None = None
+        self.epoch = ""
+        self.catching_up = False
+        self._held: list[Event] = []
+        self._first_page = False
+
+    @property
+    def joined_before(self) -> bool:
+        return self.pub is not None
+
+    def _fetch(self) -> Fetch:
+        assert self.pub is not None and self.priv is not None
+        if not self.catching_up:
+            self.catching_up = True
+            self._first_page = True
+        return Fetch(self.pub, self.priv)
+
+    def welcome(self, w: Welcome) -> Step:
+        """Adopt the broker's heads, or catch up to them."""
+        self.me = name_key(w.name)
+        if self.pub is None or self.priv is None or w.epoch != self.epoch \
+                or w.pub < self.pub or w.priv < self.priv:
+            reset = self.pub is not None  # history we knew is gone: say so
+            self.pub, self.priv, self.epoch = w.pub, w.priv, w.epoch
+            self.catching_up = False
+            self._held.clear()
+            return Step(reset=reset)
+        if w.pub > self.pub or w.priv > self.priv:
+            return Step(fetch=self._fetch())
+        return Step()
+
+    def live(self, event: Event) -> Step:
+        """An event as it happens."""
+        step = Step()
+        self._take(event, step)
+        return step
+
+    def _take(self, event: Event, step: Step) -> None:
+        private = isinstance(event, Priv)
+        cursor = self.priv if private else self.pub
+        if event.seq == 0 or cursor is None:
+            step.shown.append(Shown(event))
+            return
+        if event.seq <= cursor:
+            return  # already shown
+        if self.catching_up:
+            self._held.append(event)
+            return
+        if event.prev == cursor:
+            step.shown.append(Shown(event))
+            self._advance(event)
+            return
+        self._held.append(event)
+        step.fetch = self._fetch()
+
+    def _advance(self, event: Event) -> None:
+        if isinstance(event, Priv):
+            self.priv = event.seq
+        else:
+            self.pub = event.seq
+
+    def replay(self, batch: Events) -> Step:
+        """A page of missed events answering our FETCH."""
+        step = Step()
+        if self._first_page:
+            step.lost = batch.lost
+            self._first_page = False
+        for event in sorted(batch.events, key=lambda e: e.seq):
+            cursor = self.priv if isinstance(event, Priv) else self.pub
+            if cursor is not None and event.seq <= cursor:
+                continue
+            own = isinstance(event, Msg) and name_key(event.sender) == self.me
+            if not own:  # our own public messages are never shown back to us
+                step.shown.append(Shown(event, MISSED))
+            self._advance(event)
+        if batch.more and batch.events:
+            step.fetch = Fetch(self.pub or 0, self.priv or 0)
+            return step
+        self.catching_up = False
+        held, self._held = sorted(self._held, key=lambda e: e.seq), []
+        for event in held:
+            self._take(event, step)
+        return step
+
+    def own_public(self, seq: int, prev: int) -> None:
+        """Our public message was stored as ``seq``: we are not sent it, so step over it."""
+        if not self.catching_up and self.pub == prev:
+            self.pub = seq
+
+    def heads(self, pub: int | None, priv: int | None) -> Step:
+        """The broker's heads from a PING: behind them means we lost something."""
+        if self.catching_up or self.pub is None or self.priv is None:
+            return Step()
+        if (pub is not None and pub > self.pub) or (priv is not None and priv > self.priv):
+            return Step(fetch=self._fetch())
+        return Step()
