@@ -11,7 +11,7 @@ so every event is shown exactly once and in order.
 
 from dataclasses import dataclass, field
 
-from zchat.protocol import Event, Events, Fetch, Msg, Priv, Welcome, name_key
+from zchat.protocol import Event, Events, Fetch, Joined, Left, Msg, Priv, Welcome, name_key
 
 MISSED = "missed"
 HISTORY = "history"
@@ -110,8 +110,7 @@ class Timeline:
             cursor = self.priv if isinstance(event, Priv) else self.pub
             if cursor is not None and event.seq <= cursor:
                 continue
-            own = isinstance(event, Msg) and name_key(event.sender) == self.me
-            if not own:  # our own public messages are never shown back to us
+            if not self._own(event):  # our own messages and joins are not shown back to us
                 step.shown.append(Shown(event, MISSED))
             self._advance(event)
         if batch.more and batch.events:
@@ -122,6 +121,13 @@ class Timeline:
         for event in held:
             self._take(event, step)
         return step
+
+    def _own(self, event: Event) -> bool:
+        if isinstance(event, Msg):
+            return name_key(event.sender) == self.me
+        if isinstance(event, Joined | Left):
+            return name_key(event.name) == self.me
+        return False
 
     def own_public(self, seq: int, prev: int) -> None:
         """Our public message was stored as ``seq``: we are not sent it, so step over it."""

@@ -115,16 +115,19 @@ class Proc:
     def tail(self, lines: int = 15) -> str:
         return "\n".join(self.text.replace("\r", "\n").splitlines()[-lines:])
 
-    def expect(self, pattern: str, timeout: float = DEFAULT_TIMEOUT) -> re.Match[str]:
-        """Wait for ``pattern`` after the last match; fail with the output's tail."""
+    def expect(self, pattern: str, timeout: float = DEFAULT_TIMEOUT,
+               anywhere: bool = False) -> re.Match[str]:
+        """Wait for ``pattern`` after the last match (or ``anywhere`` in the output,
+        without moving the cursor); fail with the output's tail."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 clean = _CSI.sub("", self._text)
-                match = regex.search(clean, self._pos)
+                match = regex.search(clean, 0 if anywhere else self._pos)
                 if match:
-                    self._pos = match.end()
+                    if not anywhere:
+                        self._pos = match.end()
                     return match
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (self._eof and self.proc.poll() is not None):
@@ -256,10 +259,11 @@ class Cluster:
 class RawPeer:
     """A bare DEALER speaking (or breaking) the protocol, for wire-level tests."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, rcvhwm: int = 1000) -> None:
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
         self.sock.connect(endpoint)
 
     def send(self, *frames: bytes) -> None:

@@ -1,0 +1,216 @@
+"""Nothing lost: stalls, crashes and restarts, checked message by message."""
+
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+from .harness import Cluster, Proc
+
+LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] (?:\((?:missed|history)\) )?(\w+): (\w+)-(\d+)\s*$", re.M)
+
+
+def shown_by(proc: Proc) -> dict[str, list[int]]:
+    """For each sender, the numbers of its 'sender-N' messages this client showed, in order."""
+    seen: dict[str, list[int]] = {}
+    for sender, tag, number in LINE.findall(proc.text.replace("\r", "\n")):
+        if sender == tag:
+            seen.setdefault(sender, []).append(int(number))
+    return seen
+
+
+def test_stopped_client_sees_every_missed_message_once_in_order(chat: Cluster) -> None:
+    broker = chat.broker(heartbeat=0.2)
+    ana = chat.client("ana", broker.endpoint)
+    bob = chat.client("bob", broker.endpoint)
+    carol = chat.client("carol", broker.endpoint)
+    ana.expect("carol joined")
+    bob.line("bob-1")
+    ana.expect("bob: bob-1")
+    ana.signal(signal.SIGSTOP)
+    for n in range(2, 12):
+        bob.line(f"bob-{n}")
+        carol.expect(rf"bob: bob-{n}\b")  # the others are served while ana is stalled
+    bob.expect(r"ana left the chat \(timed out\)")  # the broker gave up on ana meanwhile
+    for n in range(12, 21):
+        bob.line(f"bob-{n}")
+        carol.expect(rf"bob: bob-{n}\b")
+    ana.signal(signal.SIGCONT)
+    ana.expect(r"Reconnected as ana")
+    ana.expect(r"bob: bob-20\b")
+    bob.line("bob-21")
+    ana.expect(r"bob: bob-21\b")
+    assert shown_by(ana)["bob"] == list(range(1, 22))
+    assert ana.count(r"\(missed\) bob: bob-") >= 9  # at least those after the timeout
+
+
+def test_broker_crash_loses_nothing_acknowledged_and_shows_nothing_twice(chat: Cluster) -> None:
+    broker = chat.broker(heartbeat=0.2)
+    endpoint, data_dir = broker.endpoint, broker.data_dir
+    names = ("ana", "bob", "cris")
+    total = 120
+    clients = {n: chat.client(n, endpoint, "--show-acks", use_pty=False) for n in names}
+    clients["ana"].expect("cris joined")
+
+    def feed(name: str) -> None:
+        proc = clients[name]
+        for n in range(1, total + 1):
+            proc.line(f"{name}-{n}")
+            time.sleep(0.01)  # a steady typist, not a synchronisation
+
+    feeders = [threading.Thread(target=feed, args=(n,), daemon=True) for n in names]
+    for thread in feeders:
+        thread.start()
+    clients["bob"].expect(r"ana: ana-30\b")
+    broker.signal(signal.SIGKILL)  # in the middle of the stream
+    broker.wait()
+    clients["ana"].expect("Connection to the broker lost")
+    chat.broker(bind=endpoint, heartbeat=0.2, data_dir=data_dir)
+    for thread in feeders:
+        thread.join(30)
+    for name, proc in clients.items():
+        proc.expect(rf"delivered: {name}-{total}\b", timeout=30, anywhere=True)
+        for other in names:
+            if other != name:
+                proc.expect(rf"{other}: {other}-{total}\b", timeout=30, anywhere=True)
+    for name, proc in clients.items():
+        acked = [int(n) for n in re.findall(rf"delivered: {name}-(\d+)", proc.text)]
+        assert sorted(acked) == list(range(1, total + 1)), f"{name}'s acknowledgements"
+        seen = shown_by(proc)
+        for other in names:
+            if other != name:
+                assert seen.get(other) == list(range(1, total + 1)), f"{name} saw {other}"
+        assert name not in seen, f"{name} was shown its own messages"
+
+
+def test_newcomer_sees_recent_public_history_but_no_private(chat: Cluster) -> None:
+    broker = chat.broker("--history", "5")
+    ana = chat.client("ana", broker.endpoint)
+    bob = chat.client("bob", broker.endpoint)
+    ana.expect("bob joined")
+    for n in range(1, 9):
+        ana.line(f"ana-{n}")
+    ana.line("@bob segredo")
+    bob.expect("segredo")
+    carol = chat.client("carol", broker.endpoint)
+    carol.expect(r"\(history\) ana: ana-8")
+    assert shown_by(carol)["ana"] == [4, 5, 6, 7, 8]
+    carol.line("@ana oi")
+    ana.expect(r"\(private\) carol: oi")
+    carol.assert_not_seen("segredo")
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_history_survives_restart_and_crash(chat: Cluster, stop: int) -> None:
+    broker = chat.broker()
+    ana = chat.client("ana", broker.endpoint, "--show-acks")
+    ana.line("ana-1")
+    ana.line("ana-2")
+    ana.expect("delivered: ana-2")
+    broker.signal(stop)
+    broker.wait()
+    again = chat.broker(bind=broker.endpoint, data_dir=broker.data_dir)
+    dave = chat.client("dave", again.endpoint)
+    dave.expect(r"\(history\) ana: ana-2")
+    assert shown_by(dave)["ana"] == [1, 2]
+
+
+def test_messages_typed_while_disconnected_are_sent_on_return(chat: Cluster) -> None:
+    broker = chat.broker()
+    ana = chat.client("ana", broker.endpoint)
+    bob = chat.client("bob", broker.endpoint)
+    ana.expect("bob joined")
+    broker.signal(signal.SIGKILL)
+    broker.wait()
+    ana.expect("Connection to the broker lost")
+    ana.line("ana-1")
+    ana.expect("your messages are kept and sent when the broker is back")
+    ana.line("ana-2")
+    chat.broker(bind=broker.endpoint, data_dir=broker.data_dir)
+    bob.expect(r"ana: ana-2")
+    assert shown_by(bob)["ana"] == [1, 2]
+
+
+def test_corrupt_data_dir_is_a_clear_error(chat: Cluster) -> None:
+    data = chat.tmp / "corrupt"
+    data.mkdir()
+    (data / "history.sqlite3").write_bytes(b"this is not a database" * 100)
+    broker = chat.broker(data_dir=data, wait=False)
+    assert broker.wait() == 1
+    broker.expect(r"zchat: history store .*history.sqlite3 is unusable: file is not a database")
+    assert "Traceback" not in broker.text
+
+
+def test_unusable_data_dir_is_a_clear_error(chat: Cluster) -> None:
+    a_file = chat.tmp / "file"
+    a_file.write_text("x")
+    broker = chat.broker(data_dir=a_file, wait=False)
+    assert broker.wait() == 2  # a usage error: the option names a file
+    broker.expect(r"Invalid value for '--data-dir'.*is a file")
+    broker = chat.broker(data_dir=a_file / "sub", wait=False)
+    assert broker.wait() == 1
+    broker.expect(r"zchat: cannot use data directory .*file/sub: Not a directory")
+    first = chat.broker()
+    second = chat.broker(data_dir=first.data_dir, wait=False)
+    assert second.wait() == 1
+    second.expect(r"data directory .* is in use by another broker")
+
+
+def test_slow_reader_never_blocks_others_and_catches_up_from_history(chat: Cluster) -> None:
+    from zchat.protocol import Events, Fetch, Join, Msg, Ping, Say, decode_broker, encode
+
+    from .harness import RawPeer
+
+    broker = chat.broker("--store", "memory", "--retain", "100000", heartbeat=2)
+    bob = chat.client("bob", broker.endpoint, use_pty=False)
+    slow = RawPeer(broker.endpoint, rcvhwm=10)
+    flood = RawPeer(broker.endpoint)
+    try:
+        slow.send(encode(Join("slow", "s" * 32)))
+        welcome = decode_broker(slow.recv_until(b"ZCHAT/1 WELCOME"))
+        flood.send(encode(Join("flood", "f" * 32)))
+        flood.recv_until(b"ZCHAT/1 WELCOME")
+        total = 20_000
+        body = "x" * 1500
+        for n in range(1, total + 1):  # far more than the broker queues for one peer
+            flood.send(encode(Say(f"flood-{n} {body}", cid=n)))
+            if n % 1000 == 0:
+                slow.send(encode(Ping()))  # alive, just not reading
+        bob.expect(rf"flood: flood-{total} ", timeout=60)  # bob was never held up
+        slow.send(encode(Ping()))  # still alive, just not reading
+
+        seen: list[int] = []
+        cursor, head = welcome.pub, 0
+        gaps = 0
+        deadline = time.monotonic() + 60
+        while not seen or seen[-1] != total and time.monotonic() < deadline:
+            msg = decode_broker(slow.recv(30)[0])
+            if isinstance(msg, Msg) and msg.sender == "flood":
+                gaps += msg.prev != cursor
+                seen.append(int(msg.text.split()[0].split("-")[1]))
+                cursor = msg.seq
+            elif isinstance(msg, Ping) and msg.priv is not None:
+                head = msg.pub or 0  # the PING a lagging client is sent
+                if head > cursor:
+                    break
+        assert gaps or head > cursor, "the slow reader never missed anything: no test"
+        assert len(seen) < total
+        # Catch up from the last event seen live, as a client does.
+        slow.send(encode(Fetch(seen_seq := cursor, welcome.priv)))
+        while True:
+            batch = decode_broker(slow.recv_until(b"ZCHAT/1 EVENTS", 30))
+            assert isinstance(batch, Events)
+            for event in batch.events:
+                if isinstance(event, Msg) and event.seq > seen_seq:
+                    seen.append(int(event.text.split()[0].split("-")[1]))
+                    seen_seq = event.seq
+            if not batch.more:
+                break
+            slow.send(encode(Fetch(seen_seq, welcome.priv)))
+        assert sorted(seen) == list(range(1, total + 1))
+        assert len(seen) == total
+    finally:
+        slow.close()
+        flood.close()
