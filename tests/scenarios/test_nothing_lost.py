@@ -185,7 +185,7 @@ def test_slow_reader_never_blocks_others_and_catches_up_from_history(chat: Clust
         cursor, head = welcome.pub, 0
         gaps = 0
         deadline = time.monotonic() + 60
-        while not seen or seen[-1] != total and time.monotonic() < deadline:
+        while not seen or (seen[-1] != total and time.monotonic() < deadline):
             msg = decode_broker(slow.recv(30)[0])
             if isinstance(msg, Msg) and msg.sender == "flood":
                 gaps += msg.prev != cursor
