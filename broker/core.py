@@ -251,6 +251,8 @@ class BrokerCore:
         more = len(events) > limit
         batch = tuple(event.for_reader(session.key) for event in events[:limit])
         lost = max(0, self.store.pruned_upto() - min(pub, priv))
+        log.info(self._t("log.replay", name=sanitize(session.name), count=len(batch), pub=pub,
+                         priv=priv, more=" ..." if more else ""))
         return [Send(session.identity, encode(Events(c.K_REPLAY, batch, more, lost)))]
 
     # ---- sessions ending ----------------------------------------------------
@@ -281,6 +283,10 @@ class BrokerCore:
         heads has reached it, `tick` keeps sending one, so it notices even if
         no other event comes.
         """
+        if identity not in self._lagging:
+            session = self.roster.by_identity(identity)
+            if session is not None:
+                log.info(self._t("log.lagging", name=sanitize(session.name)))
         self._lagging.add(identity)
 
     def commit(self) -> None:

@@ -89,6 +89,8 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         _fail(str(exc), 1)
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
                       history=history)
+    where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
+    log.info(t("log.history", where=where, seq=store.last_seq(), retain=retain))
     try:
         server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT])
     except BindError as exc:
