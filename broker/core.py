@@ -27,6 +27,7 @@ from zchat.protocol import (
     Ack,
     Bye,
     Error,
+    Event,
     Events,
     Fetch,
     Join,
@@ -218,13 +219,15 @@ class BrokerCore:
         if name_problem(to) is not None or not text.strip():
             return self._refuse(session.identity, session, c.E_BAD_PRIVATE,
                                 "usage: @name message", to, cid)
+        # Before the target check: a stored message is acknowledged even if its
+        # target has left since.
+        duplicate = self._duplicate(session, cid, retry)
+        if duplicate is not None:
+            return duplicate
         target = self.roster.by_name(to)
         if target is None:
             return self._refuse(session.identity, session, c.E_NO_SUCH_USER,
                                 "no such user online", to, cid)
-        duplicate = self._duplicate(session, cid, retry)
-        if duplicate is not None:
-            return duplicate
         if self._log_private_bodies:
             log.info(self._t("log.private_body", name=sanitize(session.name),
                              to=sanitize(target.name), text=sanitize(text)))
@@ -250,10 +253,32 @@ class BrokerCore:
         events = self.store.since(pub, priv, session.key, limit + 1)
         more = len(events) > limit
         batch = tuple(event.for_reader(session.key) for event in events[:limit])
-        lost = max(0, self.store.pruned_upto() - min(pub, priv))
+        lost = self._lost(session, pub, priv, batch)
         log.info(self._t("log.replay", name=sanitize(session.name), count=len(batch), pub=pub,
                          priv=priv, more=" ..." if more else ""))
         return [Send(session.identity, encode(Events(c.K_REPLAY, batch, more, lost)))]
+
+    def _lost(self, session: Session, pub: int, priv: int, batch: tuple[Event, ...]) -> int:
+        """How many sequence numbers after this reader's cursors were pruned (a bound).
+
+        A stream lost events when the first event returned (or, if none is,
+        the stream's head) links back past the cursor into the pruned range;
+        the two streams' lost ranges are counted once where they overlap.
+        """
+        pruned = self.store.pruned_upto()
+        if pruned <= min(pub, priv):
+            return 0
+        ranges = []
+        for private, cursor, head in ((False, pub, self.store.head(PUBLIC)),
+                                      (True, priv, self.store.head(session.key))):
+            first = next((e for e in batch if isinstance(e, Priv) == private), None)
+            link = min(first.prev if first is not None else head, pruned)
+            if link > cursor:
+                ranges.append((cursor, link))
+        if len(ranges) == 2:  # union of two half-open ranges (low, high]
+            (a, b), (x, y) = sorted(ranges)
+            return (b - a) + (y - x) - max(0, min(b, y) - x)
+        return sum(high - low for low, high in ranges)
 
     # ---- sessions ending ----------------------------------------------------
 

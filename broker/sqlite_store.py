@@ -68,8 +68,9 @@ class SqliteStore:
             os.close(self._lock_fd)
             raise StoreError(f"data directory {data_dir} is in use by another broker") from None
         path = data_dir / DB_NAME
+        db = None
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+            db = self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
@@ -80,6 +81,8 @@ class SqliteStore:
             self._last = max([self._last, self._pruned, *self._heads.values()])
             self._db.execute("BEGIN")
         except sqlite3.Error as exc:
+            if db is not None:
+                db.close()
             self._release()
             raise StoreError(f"history store {path} is unusable: {exc}") from None
         self._dirty: set[str] = set()

@@ -106,6 +106,7 @@ class ChatClient:
         self._last_recv = 0.0
         self._last_send = 0.0
         self._join_sent = 0.0
+        self._fetch_sent = 0.0
         self._retry = heartbeat * c.HEARTBEAT_LIVENESS
 
     # ---- socket lifecycle -----------------------------------------------------
@@ -199,6 +200,10 @@ class ChatClient:
             if now - self._last_recv > self.interval * c.HEARTBEAT_LIVENESS:
                 self.screen.show(self.render.notice(self.t("client.lost")))
                 self._open()
+            elif (self.timeline.catching_up
+                  and now - self._fetch_sent > self.interval * c.HEARTBEAT_LIVENESS):
+                # The reply to our FETCH never came (our queue at the broker was full).
+                self._step(Step(fetch=self.timeline.refetch()))
             elif now - self._last_send >= self.interval:
                 self._send(Ping())
         elif now - self._join_sent >= self._retry:
@@ -262,6 +267,7 @@ class ChatClient:
             self.screen.show(self.render.event(shown.event, self.name, shown.tag))
         if step.fetch is not None and self.state is State.JOINED:
             self._send(step.fetch)
+            self._fetch_sent = time.monotonic()
 
     def _acked(self, cid: int, seq: int, prev: int) -> None:
         msg = self.outbox.settle(cid)

@@ -129,6 +129,11 @@ class Timeline:
             return name_key(event.name) == self.me
         return False
 
+    def refetch(self) -> Fetch:
+        """Ask again from the cursors, when a FETCH went unanswered."""
+        assert self.pub is not None and self.priv is not None
+        return Fetch(self.pub, self.priv)
+
     def own_public(self, seq: int, prev: int) -> None:
         """Our public message was stored as ``seq``: we are not sent it, so step over it."""
         if not self.catching_up and self.pub == prev:

@@ -228,7 +228,8 @@ def _events(b: dict[str, Any]) -> Events:
     for item in raw:
         if not isinstance(item, dict):
             raise ProtocolError("each event must be an object")
-        decoder = _EVENT_DECODERS.get(item.get("type"))  # type: ignore[arg-type]
+        kind = item.get("type")
+        decoder = _EVENT_DECODERS.get(kind) if isinstance(kind, str) else None
         if decoder is None:
             raise ProtocolError("unknown event type")
         events.append(decoder(item))
