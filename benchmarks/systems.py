@@ -141,7 +141,9 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Ru
         cmd = ["ngircd", "--nodaemon", "--passive", "--config", str(conf)]
     else:
         raise ValueError(f"unknown system {name!r}")
-    env = dict(os.environ)
+    # Anything a server keeps on disk (zchat's history store) goes to this run's own
+    # temporary folder: every run starts empty and nothing leaks into the user's home.
+    env = dict(os.environ, XDG_DATA_HOME=str(workdir), HOME=str(workdir))
     with open(out_path, "wb") as out, open(log_path, "wb") as log:
         # ngircd logs to stdout; the others print the ready line to stdout and log to stderr.
         proc = subprocess.Popen(cmd, stdout=out, stderr=log, stdin=subprocess.DEVNULL, cwd=workdir,

@@ -45,15 +45,20 @@ from zchat.protocol import (
     Who,
     decode_client_frames,
     encode,
+    name_key,
     name_problem,
 )
 from zchat.protocol import constants as c
+from zchat.protocol.rate import TokenBucket
 from zchat.safetext import sanitize
 
 from .roster import Roster, Session
-from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent
+from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent, stream_key
 
 log = logging.getLogger(__name__)
+
+# Commands that cost tokens from a client's buckets.
+_RATED = frozenset({Say, Tell, Who, Fetch})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,21 @@ class Fanout:
 Action = Send | Fanout
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Flood control and capacity, announced to clients in WELCOME."""
+
+    rate: float = c.DEFAULT_RATE
+    burst: int = c.DEFAULT_BURST
+    byte_rate: float = c.DEFAULT_BYTE_RATE
+    byte_burst: int = c.DEFAULT_BYTE_BURST
+    max_clients: int = c.DEFAULT_MAX_CLIENTS
+
+    def buckets(self) -> tuple[TokenBucket, TokenBucket, TokenBucket]:
+        return (TokenBucket(self.rate, self.burst), TokenBucket(self.byte_rate, self.byte_burst),
+                TokenBucket(c.FETCH_RATE, c.FETCH_BURST))
+
+
 class BrokerCore:
     """Chat rules over a Roster and a HistoryStore. Returns actions; the server performs them."""
 
@@ -82,9 +102,14 @@ class BrokerCore:
                  log_private_bodies: bool = False,
                  wall_clock: Callable[[], float] = time.time,
                  store: HistoryStore | None = None,
-                 history: int = c.DEFAULT_HISTORY) -> None:
+                 history: int = c.DEFAULT_HISTORY,
+                 limits: Limits | None = None) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``."""
         self.heartbeat = heartbeat
+        self.limits = limits or Limits()
+        #: Names pinned to CURVE keys by the allow list (name key -> z85 key).
+        self.pins: dict[str, str] = {}
+        self._unjoined = TokenBucket(c.UNJOINED_RATE, c.UNJOINED_BURST)
         self.expiry = heartbeat * c.HEARTBEAT_LIVENESS
         self.roster = Roster()
         self.store: HistoryStore = store if store is not None else MemoryStore()
@@ -100,24 +125,29 @@ class BrokerCore:
     # ---- inbound -----------------------------------------------------------
 
     def handle(self, identity: bytes, frames: Sequence[bytes], now: float,
-               peer: str = "") -> list[Action]:
+               peer: str = "", user: str = "") -> list[Action]:
+        """One message from ``identity``; ``user`` is its CURVE key (z85) when encrypted."""
         session = self.roster.by_identity(identity)
         if session is not None:
             session.last_seen = now
+        elif not self._unjoined.take(now):
+            return []  # a storm of strangers: answer none of them rather than all
         try:
             msg = decode_client_frames(frames)
         except ProtocolError as exc:
-            return self._refuse(identity, session, exc.code, exc.detail, exc.ref)
+            return self._refuse(identity, session, exc.code, exc.detail, exc.ref, exc.cid)
         if session is None:
             match msg:
                 case Join(name, token, resume):
-                    return self._join(identity, name, token, resume, now, peer)
+                    return self._join(identity, name, token, resume, now, peer, user)
                 case Leave():
                     return [Send(identity, encode(Bye(c.R_QUIT)))]
                 case _:
                     cid = getattr(msg, "cid", 0)
                     return self._refuse(identity, None, c.E_NOT_JOINED,
                                         f"{msg.command} before JOIN", cid=cid)
+        if type(msg) in _RATED and not self._allowed(session, msg, now):
+            return self._throttle(session, getattr(msg, "cid", 0))
         match msg:
             case Say(text, cid, retry):
                 return self._say(session, text, cid, retry)
@@ -142,6 +172,35 @@ class BrokerCore:
         log.info(self._t("log.refused", code=code, who=sanitize(who), detail=sanitize(detail)))
         return [Send(identity, encode(Error(code, detail, ref, cid)))]
 
+    def _allowed(self, session: Session, msg: Say | Tell | Who | Fetch, now: float) -> bool:
+        if session.buckets is None:
+            session.buckets = self.limits.buckets()
+        messages, octets, fetches = session.buckets
+        if isinstance(msg, Fetch):
+            allowed = fetches.take(now)
+        else:
+            size = len(msg.text.encode("utf-8")) if isinstance(msg, Say | Tell) else 0
+            allowed = messages.wait(now) == 0 and octets.wait(now, size) == 0
+            if allowed:
+                messages.take(now)
+                octets.take(now, size)
+        if allowed:
+            session.strikes = 0
+        return allowed
+
+    def _throttle(self, session: Session, cid: int) -> list[Action]:
+        """Refuse one message over the limit; disconnect a client that keeps on."""
+        session.strikes += 1
+        if session.strikes >= c.FLOOD_STRIKES:
+            log.warning(self._t("log.flood", name=sanitize(session.name),
+                                strikes=session.strikes))
+            return [Send(session.identity, encode(Bye(c.R_FLOOD))),
+                    *self.drop(session, c.R_FLOOD)]
+        if session.strikes == 1:
+            log.info(self._t("log.refused", code=c.E_RATE_LIMITED, who=sanitize(session.name),
+                             detail="over the rate limit"))
+        return [Send(session.identity, encode(Error(c.E_RATE_LIMITED, "slow down", "", cid)))]
+
     def _next(self) -> int:
         self._seq += 1
         return self._seq
@@ -149,13 +208,19 @@ class BrokerCore:
     # ---- joining -------------------------------------------------------------
 
     def _join(self, identity: bytes, name: str, token: str, resume: bool, now: float,
-              peer: str) -> list[Action]:
+              peer: str, user: str) -> list[Action]:
         problem = name_problem(name)
         if problem is not None:
             return self._refuse(identity, None, c.E_BAD_NAME, problem, name)
+        key = name_key(name)
+        owner = self.pins.get(key) or (self.store.owner(key) if user else None)
+        if owner is not None and owner != user:
+            return self._refuse(identity, None, c.E_NAME_OWNED,
+                                "this name belongs to another key", name)
         holder = self.roster.by_name(name)
         if holder is not None:
-            if token and secrets.compare_digest(token.encode(), holder.token.encode()):
+            if token and holder.user == user and \
+                    secrets.compare_digest(token.encode(), holder.token.encode()):
                 # The same client on a new socket: its old one is stale. Replace it
                 # quietly; for everyone else this user never left.
                 self.roster.rebind(holder, identity, now, peer)
@@ -164,8 +229,17 @@ class BrokerCore:
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
         if len(token) < c.MIN_TOKEN_CHARS:
             token = ""  # guessable: the roster makes a random one instead
+        elif (other := self.roster.by_stream(stream_key(token))) is not None:
+            # One token is one session: two names would share a private stream and cids.
+            return self._refuse(identity, None, c.E_ALREADY_JOINED,
+                                f"this session is joined as {other.name}", other.name)
+        if len(self.roster) >= self.limits.max_clients:
+            return self._refuse(identity, None, c.E_FULL, "the broker is full",
+                                str(self.limits.max_clients))
+        if user and owner is None:
+            self.store.claim(key, user)  # the first key to take a name owns it from now on
         others = self.roster.names()
-        session = self.roster.add(name, identity, now, peer, token)
+        session = self.roster.add(name, identity, now, peer, token, user)
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
         seq = self._next()
         ts = self._wall()
@@ -175,7 +249,7 @@ class BrokerCore:
         if not resume and self.history > 0:
             recent = self.store.recent_public(self.history)
             if recent:
-                batch = tuple(event.for_reader(session.key) for event in recent)
+                batch = tuple(event.for_reader(session.stream) for event in recent)
                 actions.append(Send(identity, encode(Events(c.K_HISTORY, batch))))
         actions.append(Fanout(encode(Joined(name, ts, seq, prev)), exclude=identity))
         return actions
@@ -183,18 +257,21 @@ class BrokerCore:
     def _welcome(self, session: Session, resumed: bool, users: list[str] | None = None) -> bytes:
         if users is None:
             users = [n for n in self.roster.names() if n != session.name]
+        limits = self.limits
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
                               f"zchat/{__version__}", resumed, self.store.head(PUBLIC),
-                              self.store.head(session.key), self.store.epoch))
+                              self.store.head(session.stream), self.store.epoch,
+                              limits.rate, limits.burst, limits.byte_rate, limits.byte_burst))
 
     # ---- messages -------------------------------------------------------------
 
     def _duplicate(self, session: Session, cid: int, retry: bool) -> list[Action] | None:
         """A resent message that is already stored is acknowledged, not stored again."""
         if cid and (retry or cid <= session.max_cid):
-            seq = self.store.find(session.token, cid)
-            if seq is not None:
-                return [Send(session.identity, encode(Ack(cid, seq)))]
+            stored = self.store.find(session.stream, cid)
+            if stored is not None:
+                prev = stored.prev if stored.kind == c.MSG else 0
+                return [Send(session.identity, encode(Ack(cid, stored.seq, prev)))]
         session.max_cid = max(session.max_cid, cid)
         return None
 
@@ -210,7 +287,7 @@ class BrokerCore:
         ts = self._wall()
         prev = self.store.head(PUBLIC)
         self.store.append(StoredEvent(seq, c.MSG, ts, session.name, text,
-                                      origin=session.token, cid=cid, prev=prev))
+                                      origin=session.stream, cid=cid, prev=prev))
         return [Fanout(encode(Msg(session.name, text, ts, seq, prev)), exclude=session.identity),
                 Send(session.identity, encode(Ack(cid, seq, prev)))]
 
@@ -236,11 +313,11 @@ class BrokerCore:
                              to=sanitize(target.name)))
         seq = self._next()
         ts = self._wall()
-        prev_from = self.store.head(session.key)
-        prev_to = self.store.head(target.key)
+        prev_from = self.store.head(session.stream)
+        prev_to = self.store.head(target.stream)
         self.store.append(StoredEvent(seq, c.PRIV, ts, session.name, text, target.name,
-                                      origin=session.token, cid=cid, prev=prev_from,
-                                      prev_to=prev_to))
+                                      origin=session.stream, cid=cid, prev=prev_from,
+                                      to_key=target.stream, prev_to=prev_to))
         actions: list[Action] = [
             Send(target.identity, encode(Priv(session.name, target.name, text, ts, seq, prev_to)))]
         if target is not session:  # the sender's copy, on its own private stream
@@ -250,35 +327,40 @@ class BrokerCore:
         return actions
 
     def _fetch(self, session: Session, pub: int, priv: int, limit: int) -> list[Action]:
-        events = self.store.since(pub, priv, session.key, limit + 1)
+        events = self.store.since(pub, priv, session.stream, limit + 1)
         more = len(events) > limit
-        batch = tuple(event.for_reader(session.key) for event in events[:limit])
-        lost = self._lost(session, pub, priv, batch)
+        batch = tuple(event.for_reader(session.stream) for event in events[:limit])
+        lost = self._lost(session, pub, priv, batch, more)
         log.info(self._t("log.replay", name=sanitize(session.name), count=len(batch), pub=pub,
                          priv=priv, more=" ..." if more else ""))
         return [Send(session.identity, encode(Events(c.K_REPLAY, batch, more, lost)))]
 
-    def _lost(self, session: Session, pub: int, priv: int, batch: tuple[Event, ...]) -> int:
-        """How many sequence numbers after this reader's cursors were pruned (a bound).
+    def _lost(self, session: Session, pub: int, priv: int, batch: tuple[Event, ...],
+              more: bool) -> int:
+        """How many pruned events may be missing after this reader's cursors (a bound).
 
-        A stream lost events when the first event returned (or, if none is,
-        the stream's head) links back past the cursor into the pruned range;
-        the two streams' lost ranges are counted once where they overlap.
+        A stream lost events when the first event returned (or, on a last page
+        with none, the stream's head) links back past the cursor into the
+        pruned range; the events pruned in those ranges are counted.
         """
         pruned = self.store.pruned_upto()
         if pruned <= min(pub, priv):
             return 0
         ranges = []
         for private, cursor, head in ((False, pub, self.store.head(PUBLIC)),
-                                      (True, priv, self.store.head(session.key))):
+                                      (True, priv, self.store.head(session.stream))):
             first = next((e for e in batch if isinstance(e, Priv) == private), None)
+            if first is None and more:
+                continue  # the page ended before this stream's first event: cannot tell
             link = min(first.prev if first is not None else head, pruned)
             if link > cursor:
                 ranges.append((cursor, link))
-        if len(ranges) == 2:  # union of two half-open ranges (low, high]
-            (a, b), (x, y) = sorted(ranges)
-            return (b - a) + (y - x) - max(0, min(b, y) - x)
-        return sum(high - low for low, high in ranges)
+        if not ranges:
+            return 0
+        low = min(r[0] for r in ranges)
+        if len(ranges) == 2 and min(r[1] for r in ranges) < max(r[0] for r in ranges):
+            return sum(self.store.pruned_events(a, b) for a, b in ranges)  # disjoint
+        return self.store.pruned_events(low, max(r[1] for r in ranges))
 
     # ---- sessions ending ----------------------------------------------------
 
@@ -342,7 +424,7 @@ class BrokerCore:
             for identity in lagging:
                 session = self.roster.by_identity(identity)
                 if session is not None:
-                    ping = Ping(self.store.head(PUBLIC), self.store.head(session.key))
+                    ping = Ping(self.store.head(PUBLIC), self.store.head(session.stream))
                     actions.append(Send(identity, encode(ping)))
         return actions
 

@@ -8,6 +8,9 @@ import secrets
 from dataclasses import dataclass, field
 
 from zchat.protocol import name_key
+from zchat.protocol.rate import TokenBucket
+
+from .store import stream_key
 
 
 @dataclass(slots=True)
@@ -17,12 +20,21 @@ class Session:
     token: str
     last_seen: float
     peer: str = ""
+    #: The client's CURVE public key (z85) when encryption is on, else "".
+    user: str = ""
     key: str = field(init=False)
+    #: This session's private stream in the history store (see store.stream_key).
+    stream: str = field(init=False)
     #: Highest client message id seen from this session (duplicate detection).
     max_cid: int = field(default=0, init=False)
+    #: Flood control: message, byte and FETCH buckets, and refusals in a row.
+    buckets: tuple[TokenBucket, TokenBucket, TokenBucket] | None = field(default=None,
+                                                                         init=False)
+    strikes: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self.key = name_key(self.name)
+        self.stream = stream_key(self.token)
 
 
 class Roster:
@@ -31,6 +43,7 @@ class Roster:
     def __init__(self) -> None:
         self._by_identity: dict[bytes, Session] = {}
         self._by_key: dict[str, Session] = {}
+        self._by_stream: dict[str, Session] = {}
 
     def __len__(self) -> int:
         return len(self._by_identity)
@@ -41,16 +54,21 @@ class Roster:
     def by_name(self, name: str) -> Session | None:
         return self._by_key.get(name_key(name))
 
+    def by_stream(self, stream: str) -> Session | None:
+        """The session holding a token, whatever its name (one token, one session)."""
+        return self._by_stream.get(stream)
+
     def add(self, name: str, identity: bytes, now: float, peer: str = "",
-            token: str = "") -> Session:
+            token: str = "", user: str = "") -> Session:
         """Add a new session; the caller has checked that the name is free.
 
         ``token`` is the client's own session token when it sent one (so a JOIN
         whose WELCOME was lost can still be resumed); otherwise one is made.
         """
-        session = Session(name, identity, token or secrets.token_hex(16), now, peer)
+        session = Session(name, identity, token or secrets.token_hex(16), now, peer, user)
         self._by_identity[identity] = session
         self._by_key[session.key] = session
+        self._by_stream[session.stream] = session
         return session
 
     def rebind(self, session: Session, identity: bytes, now: float, peer: str = "") -> None:
@@ -66,6 +84,8 @@ class Roster:
         self._by_identity.pop(session.identity, None)
         if self._by_key.get(session.key) is session:
             del self._by_key[session.key]
+        if self._by_stream.get(session.stream) is session:
+            del self._by_stream[session.stream]
 
     def identities(self):  # -> KeysView[bytes]; iterated by the fan-out loop
         return self._by_identity.keys()

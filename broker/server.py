@@ -9,17 +9,21 @@ catch up from history (BrokerCore.lagging).
 """
 
 import errno
+import ipaddress
 import logging
 import os
 import signal
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from zchat.protocol import constants as c
 
 from .core import Action, BrokerCore, Fanout
+from .keys import ZAP_DOMAIN, KeyFileError, KeyGate, RefusalLog, load_secret
 from .store import StoreError
 
 log = logging.getLogger(__name__)
@@ -45,9 +49,13 @@ class BindError(Exception):
 class BrokerServer:
     """Owns the context, the ROUTER socket and the loop around a BrokerCore."""
 
-    def __init__(self, core: BrokerCore, endpoints: Sequence[str]) -> None:
+    def __init__(self, core: BrokerCore, endpoints: Sequence[str],
+                 curve_secret: Path | None = None, allow_keys: Path | None = None) -> None:
+        """Bind every endpoint; with ``curve_secret``, encrypt and authenticate (CURVE)."""
         self.core = core
         self.ctx = zmq.Context()
+        self.gate: KeyGate | None = None
+        self.monitor: zmq.Socket | None = None
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, LINGER_MS)
         # Unroutable sends must raise, not vanish: that is how a gone peer is noticed.
@@ -58,12 +66,41 @@ class BrokerServer:
         self.router.setsockopt(zmq.BACKLOG, 4096)
         self.endpoints: list[str] = []
         try:
+            if curve_secret is not None:
+                self._secure(curve_secret, allow_keys)
             for endpoint in endpoints:
                 self._bind(endpoint)
-        except BindError:
+        except (BindError, KeyFileError, zmq.ZMQError):
             self.close(linger=0)
             raise
         self._stop = False
+        self._refusals = RefusalLog()
+
+    @property
+    def encrypted(self) -> bool:
+        return self.gate is not None
+
+    def _secure(self, curve_secret: Path, allow_keys: Path | None) -> None:
+        public, secret = load_secret(curve_secret)
+        # The ZAP handler must exist before the first handshake, so before bind.
+        self.gate = KeyGate(self.ctx, allow_keys)
+        self.core.pins = self.gate.pins
+        self.router.curve_secretkey = secret
+        self.router.curve_publickey = public
+        # curve_server must be set before bind, or the socket speaks plaintext.
+        self.router.curve_server = True
+        self.router.zap_domain = ZAP_DOMAIN
+        # Handshake failures (plaintext clients, wrong server key) never reach ZAP:
+        # the socket monitor is the only place they can be seen and logged.
+        self.monitor = self.router.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+
+    def exposed_without_encryption(self) -> list[str]:
+        """Endpoints reachable beyond this machine with no encryption on."""
+        if self.encrypted:
+            return []
+        return [e for e in self.endpoints if e.startswith("tcp://") and not _loopback(e)]
 
     def _bind(self, endpoint: str) -> None:
         try:
@@ -90,6 +127,10 @@ class BrokerServer:
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(wake_r, zmq.POLLIN)
+        if self.gate is not None:
+            poller.register(self.gate.socket, zmq.POLLIN)
+        if self.monitor is not None:
+            poller.register(self.monitor, zmq.POLLIN)
         try:
             while not self._stop:
                 self._flush(self.core.tick(time.monotonic()))
@@ -97,6 +138,10 @@ class BrokerServer:
                 events = dict(poller.poll(timeout_ms))
                 if wake_r in events:
                     _drain_fd(wake_r)
+                if self.gate is not None and self.gate.socket in events:
+                    self.gate.handle()
+                if self.monitor is not None and self.monitor in events:
+                    self._handshake_failed()
                 if self.router in events:
                     self._flush(self._drain())
             told = len(self.core.roster)
@@ -120,16 +165,18 @@ class BrokerServer:
             except zmq.Again:
                 break
             frames: list[bytes] = []
-            peer = ""
+            peer = user = ""
             while router.getsockopt(zmq.RCVMORE):
                 part = router.recv(copy=False)
                 if len(frames) < 2:  # more than one frame is an error; keep it bounded
                     data = part.bytes
                     frames.append(data)
                     if data.startswith(b"ZCHAT/1 JOIN"):
-                        peer = _peer_address(part)
+                        peer = _property(part, "Peer-Address")
+                        if self.gate is not None:
+                            user = _property(part, "User-Id")  # the key ZAP admitted
             try:
-                actions.extend(core.handle(identity, frames, time.monotonic(), peer))
+                actions.extend(core.handle(identity, frames, time.monotonic(), peer, user))
             except StoreError:
                 raise
             except Exception:
@@ -172,20 +219,36 @@ class BrokerServer:
         else:
             self.core.lagging(identity)
 
+    def _handshake_failed(self) -> None:
+        event = recv_monitor_message(self.monitor)
+        if self._refusals.allow():
+            log.warning("refused a connection on %s: encryption handshake failed "
+                        "(plaintext client, or wrong server key)%s",
+                        event["endpoint"].decode("ascii", "replace"), self._refusals.suffix())
+
     def close(self, linger: int | None = None) -> None:
+        if self.monitor is not None:
+            self.router.disable_monitor()
+            self.monitor.close(0)
+        if self.gate is not None:
+            self.gate.close()
         self.router.close(linger=linger)
         self.ctx.term()
 
 
 SENT, FULL, GONE = "sent", "full", "gone"
+# Plain ints: combining pyzmq's flag enums runs Python code on every call, and
+# this is the per-recipient hot path.
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE_NOBLOCK = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
 
 
 def _send(router: zmq.Socket, identity: bytes, frame: bytes) -> str:
     """Send one message without blocking: SENT, FULL (queue at its high-water
     mark: the peer misses this event) or GONE (EHOSTUNREACH: no such peer)."""
     try:
-        router.send(identity, zmq.SNDMORE | zmq.NOBLOCK)
-        router.send(frame, zmq.NOBLOCK)
+        router.send(identity, _MORE_NOBLOCK)
+        router.send(frame, _NOBLOCK)
     except zmq.Again:
         return FULL
     except zmq.ZMQError as exc:
@@ -195,11 +258,22 @@ def _send(router: zmq.Socket, identity: bytes, frame: bytes) -> str:
     return SENT
 
 
-def _peer_address(frame: zmq.Frame) -> str:
+def _property(frame: zmq.Frame, name: str) -> str:
+    """A message property (Peer-Address, User-Id), or "" when there is none."""
     try:
-        return frame.get("Peer-Address")
+        return str(frame.get(name))
     except (zmq.ZMQError, KeyError, AttributeError):
         return ""
+
+
+def _loopback(endpoint: str) -> bool:
+    host = endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host or interface name: assume it is reachable
 
 
 def _drain_fd(fd: int) -> None:

@@ -11,38 +11,43 @@ import fcntl
 import os
 import secrets
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 
 from zchat.protocol import constants as c
-from zchat.protocol import name_key
 
 from .store import DEFAULT_RETAIN, StoredEvent, StoreError
 
 DB_NAME = "history.sqlite3"
+#: Sequence numbers are reserved in blocks this big, durably and ahead of use:
+#: after a power cut loses the last commits, numbering resumes past the
+#: reservation, so no number a client may already have seen is given again.
+RESERVE = 10_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS heads (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS owners (name_key TEXT PRIMARY KEY, key TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS prunes (upto INTEGER PRIMARY KEY, events INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
     ts REAL NOT NULL,
     name TEXT NOT NULL,
-    name_key TEXT NOT NULL,
     text TEXT NOT NULL,
     target TEXT NOT NULL,
-    target_key TEXT NOT NULL,
     reason TEXT NOT NULL,
     origin TEXT NOT NULL,
     cid INTEGER NOT NULL,
     prev INTEGER NOT NULL,
+    to_key TEXT NOT NULL,
     prev_to INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_origin ON events (origin, cid) WHERE cid > 0;
-CREATE INDEX IF NOT EXISTS events_priv_from ON events (name_key, seq) WHERE kind = 'PRIV';
-CREATE INDEX IF NOT EXISTS events_priv_to ON events (target_key, seq) WHERE kind = 'PRIV';
+CREATE INDEX IF NOT EXISTS events_priv_from ON events (origin, seq) WHERE kind = 'PRIV';
+CREATE INDEX IF NOT EXISTS events_priv_to ON events (to_key, seq) WHERE kind = 'PRIV';
 CREATE INDEX IF NOT EXISTS events_msg ON events (seq) WHERE kind = 'MSG';
 """
-_COLUMNS = "seq, kind, ts, name, text, target, reason, origin, cid, prev, prev_to"
+_COLUMNS = "seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to"
 
 
 def default_data_dir() -> Path:
@@ -78,7 +83,10 @@ class SqliteStore:
             self._pruned = int(self._meta("pruned_upto") or 0)
             self._last = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
             self._heads = dict(self._db.execute("SELECT key, seq FROM heads"))
-            self._last = max([self._last, self._pruned, *self._heads.values()])
+            self._reserved = int(self._meta("reserved") or 0)
+            self._last = max([self._last, self._pruned, self._reserved, *self._heads.values()])
+            self._count = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            self._reserve()  # before any number past what an earlier run may have used
             self._db.execute("BEGIN")
         except sqlite3.Error as exc:
             if db is not None:
@@ -87,6 +95,22 @@ class SqliteStore:
             raise StoreError(f"history store {path} is unusable: {exc}") from None
         self._dirty: set[str] = set()
         self._pending = 0
+
+    def _reserve(self) -> None:
+        """Durably reserve the next RESERVE sequence numbers, in a commit of its own
+        made with synchronous=FULL, so even a power cut cannot undo it."""
+        self._reserved = self._last + RESERVE
+        in_transaction = self._db.in_transaction
+        if in_transaction:
+            self._write_heads()  # this commit makes the cycle's events durable: heads too
+            self._db.execute("COMMIT")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("INSERT INTO meta (key, value) VALUES ('reserved', ?) ON "
+                         "CONFLICT (key) DO UPDATE SET value = excluded.value",
+                         (str(self._reserved),))
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        if in_transaction:
+            self._db.execute("BEGIN")
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -108,14 +132,16 @@ class SqliteStore:
     def append(self, event: StoredEvent) -> None:
         try:
             self._db.execute(
-                f"INSERT INTO events ({_COLUMNS}, name_key, target_key) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (event.seq, event.kind, event.ts, event.name, event.text, event.to,
-                 event.reason, event.origin, event.cid, event.prev, event.prev_to,
-                 name_key(event.name), name_key(event.to) if event.to else ""))
+                 event.reason, event.origin, event.cid, event.prev, event.to_key,
+                 event.prev_to))
+            self._last = event.seq
+            self._count += 1
+            if self._last >= self._reserved - RESERVE // 2:
+                self._reserve()  # renew while half the block is still unused
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write history: {exc}") from None
-        self._last = event.seq
         for key in event.keys():
             self._heads[key] = event.seq
             self._dirty.add(key)
@@ -124,31 +150,34 @@ class SqliteStore:
     def commit(self) -> None:
         if not self._pending:
             return
-        if self._last - self._pruned > self._retain * 1.1:
+        if self._count > self._retain * 1.1:
             self.prune(self._retain)
         try:
-            self._db.executemany(
-                "INSERT INTO heads (key, seq) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
-                [(key, self._heads[key]) for key in self._dirty])
+            self._write_heads()
             self._db.execute("COMMIT")
             self._db.execute("BEGIN")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot commit history: {exc}") from None
-        self._dirty.clear()
         self._pending = 0
 
-    def find(self, origin: str, cid: int) -> int | None:
-        row = self._db.execute("SELECT seq FROM events WHERE origin = ? AND cid = ? AND cid > 0",
-                               (origin, cid)).fetchone()
-        return None if row is None else int(row[0])
+    def _write_heads(self) -> None:
+        self._db.executemany(
+            "INSERT INTO heads (key, seq) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
+            [(key, self._heads[key]) for key in self._dirty])
+        self._dirty.clear()
+
+    def find(self, origin: str, cid: int) -> StoredEvent | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM events "
+                               "WHERE origin = ? AND cid = ? AND cid > 0", (origin, cid)).fetchone()
+        return None if row is None else _event(row)
 
     def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
         # One range scan in seq order from the lower cursor, stopping at `limit`.
         rows = self._db.execute(
             f"SELECT {_COLUMNS} FROM events WHERE seq > ? AND ("
             "(kind != 'PRIV' AND seq > ?) OR "
-            "(kind = 'PRIV' AND seq > ? AND (name_key = ? OR target_key = ?))"
+            "(kind = 'PRIV' AND seq > ? AND (origin = ? OR to_key = ?))"
             ") ORDER BY seq LIMIT ?",
             (min(pub, priv), pub, priv, reader_key, reader_key, limit))
         return [_event(row) for row in rows]
@@ -162,17 +191,44 @@ class SqliteStore:
     def pruned_upto(self) -> int:
         return self._pruned
 
+    def pruned_events(self, low: int, high: int) -> int:
+        """Events pruned with a sequence number in (low, high], as an upper bound:
+        every prune batch that overlaps the range counts whole."""
+        rows = self._db.execute("SELECT upto, events FROM prunes WHERE upto > ? ORDER BY upto",
+                                (low,))
+        return _overlapping(rows, high)
+
     def prune(self, retain: int) -> None:
-        cutoff = self._last - retain
-        if cutoff <= self._pruned:
+        """Keep the newest ``retain`` events (a count: gaps in numbering cost nothing)."""
+        if self._count <= retain:
             return
         try:
-            self._db.execute("DELETE FROM events WHERE seq <= ?", (cutoff,))
+            row = self._db.execute("SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                                   (retain,)).fetchone()
+            cutoff = int(row[0])
+            deleted = self._db.execute("DELETE FROM events WHERE seq <= ?", (cutoff,)).rowcount
+            self._count -= deleted
+            self._db.execute("INSERT INTO prunes (upto, events) VALUES (?, ?)", (cutoff, deleted))
+            self._db.execute("DELETE FROM prunes WHERE upto < (SELECT MIN(upto) FROM "
+                             "(SELECT upto FROM prunes ORDER BY upto DESC LIMIT 1000))")
             self._db.execute("INSERT INTO meta (key, value) VALUES ('pruned_upto', ?) ON "
                              "CONFLICT (key) DO UPDATE SET value = excluded.value", (str(cutoff),))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prune history: {exc}") from None
         self._pruned = cutoff
+        self._pending += 1
+
+    def owner(self, name_key: str) -> str | None:
+        row = self._db.execute("SELECT key FROM owners WHERE name_key = ?",
+                               (name_key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def claim(self, name_key: str, key: str) -> None:
+        try:
+            self._db.execute("INSERT INTO owners (name_key, key) VALUES (?, ?) ON CONFLICT "
+                             "(name_key) DO UPDATE SET key = excluded.key", (name_key, key))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write history: {exc}") from None
         self._pending += 1
 
     def close(self) -> None:
@@ -188,8 +244,19 @@ class SqliteStore:
             self._lock_fd = -1
 
 
+def _overlapping(batches: Iterable[tuple[int, int]], high: int) -> int:
+    """Sum the events of prune batches (upto, events), in order, up to the one holding high."""
+    total = 0
+    for upto, events in batches:
+        total += events
+        if upto >= high:
+            break
+    return total
+
+
 def _event(row: tuple) -> StoredEvent:  # type: ignore[type-arg]
-    seq, kind, ts, name, text, target, reason, origin, cid, prev, prev_to = row
+    seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to = row
     if kind not in (c.MSG, c.PRIV, c.JOINED, c.LEFT):
         raise StoreError(f"history holds an unknown event kind {kind!r} at seq {seq}")
-    return StoredEvent(seq, kind, ts, name, text, target, reason, origin, cid, prev, prev_to)
+    return StoredEvent(seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key,
+                       prev_to)

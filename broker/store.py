@@ -6,18 +6,29 @@ in-memory store needs nothing and forgets on exit, `SqliteStore`
 (sqlite_store.py) survives restarts. Both pass the same contract tests.
 """
 
+import hashlib
 import secrets
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from zchat.protocol import Event, Joined, Left, Msg, Priv, name_key
+from zchat.protocol import Event, Joined, Left, Msg, Priv
 from zchat.protocol import constants as c
 
-#: Events kept by default; older ones are pruned so storage stays bounded.
+#: Events kept by default (a count); older ones are pruned so storage stays bounded.
 DEFAULT_RETAIN = 100_000
 #: The key under which the public stream's head is kept beside users' private heads.
 PUBLIC = "*"
+
+
+def stream_key(token: str) -> str:
+    """The key of one session's private stream and of its messages' duplicate check.
+
+    Derived from the session token, not the name: whoever joins later under the
+    same name (with another token) cannot read these private messages, and the
+    store never holds a token that could take over a live session.
+    """
+    return "t:" + hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
 class StoreError(Exception):
@@ -35,23 +46,24 @@ class StoredEvent:
     text: str = ""
     to: str = ""  # PRIV: the target
     reason: str = ""  # LEFT: why
-    origin: str = ""  # the sender's session token, with cid for duplicate detection
+    origin: str = ""  # the sender's stream key: its private stream, and with cid, dedup
     cid: int = 0
     prev: int = 0  # the previous event of the public stream, or of the sender's private one
+    to_key: str = ""  # PRIV: the target's stream key
     prev_to: int = 0  # PRIV: the previous event of the target's private stream
 
     def keys(self) -> tuple[str, ...]:
-        """The heads this event moves: the public one, or both users' private ones."""
+        """The heads this event moves: the public one, or both sessions' private ones."""
         if self.kind != c.PRIV:
             return (PUBLIC,)
-        return (name_key(self.name), name_key(self.to))
+        return (self.origin, self.to_key)
 
     def for_reader(self, reader_key: str) -> Event:
-        """The protocol event as sent to ``reader_key`` (its own chain's ``prev``)."""
+        """The protocol event as sent to the stream ``reader_key`` (its chain's ``prev``)."""
         if self.kind == c.MSG:
             return Msg(self.name, self.text, self.ts, self.seq, self.prev)
         if self.kind == c.PRIV:
-            prev = self.prev_to if name_key(self.to) == reader_key else self.prev
+            prev = self.prev_to if self.to_key == reader_key else self.prev
             return Priv(self.name, self.to, self.text, self.ts, self.seq, prev)
         if self.kind == c.JOINED:
             return Joined(self.name, self.ts, self.seq, self.prev)
@@ -69,11 +81,14 @@ class HistoryStore(Protocol):
     def head(self, key: str) -> int: ...
     def append(self, event: StoredEvent) -> None: ...
     def commit(self) -> None: ...
-    def find(self, origin: str, cid: int) -> int | None: ...
+    def find(self, origin: str, cid: int) -> StoredEvent | None: ...
     def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]: ...
     def recent_public(self, count: int) -> list[StoredEvent]: ...
     def pruned_upto(self) -> int: ...
+    def pruned_events(self, low: int, high: int) -> int: ...
     def prune(self, retain: int) -> None: ...
+    def owner(self, name_key: str) -> str | None: ...
+    def claim(self, name_key: str, key: str) -> None: ...
     def close(self) -> None: ...
 
 
@@ -83,10 +98,12 @@ class MemoryStore:
     def __init__(self, retain: int = DEFAULT_RETAIN) -> None:
         self.epoch = secrets.token_hex(8)
         self._events: deque[StoredEvent] = deque()
-        self._by_origin: dict[tuple[str, int], int] = {}
+        self._by_origin: dict[tuple[str, int], StoredEvent] = {}
         self._heads: dict[str, int] = {}
+        self._owners: dict[str, str] = {}
         self._last = 0
         self._pruned = 0
+        self._prunes: deque[tuple[int, int]] = deque(maxlen=1000)  # (upto, events)
         self._retain = retain
 
     def last_seq(self) -> int:
@@ -101,13 +118,13 @@ class MemoryStore:
         for key in event.keys():
             self._heads[key] = event.seq
         if event.cid:
-            self._by_origin[(event.origin, event.cid)] = event.seq
+            self._by_origin[(event.origin, event.cid)] = event
 
     def commit(self) -> None:
-        if self._last - self._pruned > self._retain * 1.1:
+        if len(self._events) > self._retain * 1.1:
             self.prune(self._retain)
 
-    def find(self, origin: str, cid: int) -> int | None:
+    def find(self, origin: str, cid: int) -> StoredEvent | None:
         return self._by_origin.get((origin, cid))
 
     def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
@@ -138,15 +155,34 @@ class MemoryStore:
     def pruned_upto(self) -> int:
         return self._pruned
 
+    def pruned_events(self, low: int, high: int) -> int:
+        """Events pruned with a sequence number in (low, high] (whole batches: a bound)."""
+        total = 0
+        for upto, events in self._prunes:
+            if upto > low:
+                total += events
+                if upto >= high:
+                    break
+        return total
+
     def prune(self, retain: int) -> None:
-        cutoff = self._last - retain
-        if cutoff <= self._pruned:
-            return
-        while self._events and self._events[0].seq <= cutoff:
+        """Keep the newest ``retain`` events."""
+        deleted = 0
+        while len(self._events) > retain:
             event = self._events.popleft()
+            self._pruned = event.seq
+            deleted += 1
             if event.cid:
                 self._by_origin.pop((event.origin, event.cid), None)
-        self._pruned = cutoff
+        if deleted:
+            self._prunes.append((self._pruned, deleted))
+
+    def owner(self, name_key: str) -> str | None:
+        """The CURVE key that owns a name, if a key has claimed it."""
+        return self._owners.get(name_key)
+
+    def claim(self, name_key: str, key: str) -> None:
+        self._owners[name_key] = key
 
     def close(self) -> None:
         pass

@@ -13,9 +13,13 @@ import os
 import secrets
 import signal
 import time
+from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 import zmq
+import zmq.auth
+from zmq.utils.monitor import recv_monitor_message
 
 from zchat.i18n import Catalogue
 from zchat.protocol import (
@@ -41,6 +45,7 @@ from zchat.protocol import (
     encode,
 )
 from zchat.protocol import constants as c
+from zchat.protocol.rate import TokenBucket
 
 from .commands import (
     ListUsers,
@@ -60,9 +65,31 @@ from .timeline import HISTORY, Step, Timeline
 
 #: How long leaving waits for LEAVE to be flushed to the broker.
 LEAVE_LINGER_MS = 1000
+#: Failed handshakes in a row (no success between) that mean a key mismatch.
+HANDSHAKE_FAILURES = 3
 #: The wait between JOIN attempts grows by half each time up to this (or the
 #: first wait, if that is already longer).
 MAX_RETRY = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """CURVE keys: the broker's public key, and ours (a throwaway pair if none given)."""
+
+    server: bytes
+    public: bytes
+    secret: bytes
+
+    @classmethod
+    def from_files(cls, server_key: Path, key_file: Path | None) -> "Curve":
+        server, _ = zmq.auth.load_certificate(server_key)
+        if key_file is None:
+            public, secret = zmq.curve_keypair()
+        else:
+            public, secret = zmq.auth.load_certificate(key_file)
+            if not secret:
+                raise ValueError(f"{key_file} holds no secret key (use NAME.key_secret)")
+        return cls(server, public, secret)
 
 
 class State(Enum):
@@ -80,7 +107,7 @@ class ChatClient:
     def __init__(self, name: str, endpoint: str, heartbeat: float, catalogue: Catalogue,
                  screen: PlainScreen | TtyScreen, renderer: Renderer,
                  stdin_fd: int, editor: LineEditor | None = None,
-                 show_acks: bool = False) -> None:
+                 show_acks: bool = False, curve: Curve | None = None) -> None:
         self.name = name
         self.endpoint = endpoint
         self.interval = heartbeat
@@ -90,6 +117,12 @@ class ChatClient:
         self.stdin_fd = stdin_fd
         self.editor = editor
         self.show_acks = show_acks
+        self.curve = curve
+        self.monitor: zmq.Socket | None = None
+        self._handshake_failures = 0
+        # Our own pace, set to the broker's limits from WELCOME, so that a paste
+        # of many lines is sent smoothly instead of being refused.
+        self._pace: tuple[TokenBucket, TokenBucket] | None = None
         self.token = secrets.token_hex(16)
         self.state = State.CONNECTING
         self.ever_joined = False
@@ -113,14 +146,23 @@ class ChatClient:
 
     def _open(self) -> None:
         """A fresh DEALER with a JOIN queued: it goes out as soon as we connect."""
-        if self.sock is not None:
-            self.poller.unregister(self.sock)
-            self.sock.close(linger=0)
+        self._close_socket()
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, c.MAX_BROKER_FRAME_BYTES)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        if self.curve is not None:
+            # All three keys must be set before connect, or the socket speaks plaintext.
+            sock.curve_serverkey = self.curve.server
+            sock.curve_publickey = self.curve.public
+            sock.curve_secretkey = self.curve.secret
+        # A failed handshake (wrong key, encryption on one side only, key refused)
+        # is only visible to the socket monitor; libzmq would retry it forever.
+        self.monitor = sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.poller.register(self.monitor, zmq.POLLIN)
         sock.connect(self.endpoint)
         self.sock = sock
         self.poller.register(sock, zmq.POLLIN)
@@ -129,6 +171,32 @@ class ChatClient:
         self._send(Join(self.name, self.token, self.timeline.joined_before))
         self._join_sent = now
         self._last_recv = now
+
+    def _close_socket(self, linger: int = 0) -> None:
+        if self.monitor is not None:
+            self.poller.unregister(self.monitor)
+            if self.sock is not None:
+                self.sock.disable_monitor()
+            self.monitor.close(0)
+            self.monitor = None
+        if self.sock is not None:
+            self.poller.unregister(self.sock)
+            self.sock.close(linger=linger)
+            self.sock = None
+
+    def _handshake_event(self) -> None:
+        """A refused key is final; other failures are final only when they repeat
+        (a broker that stops mid-handshake also fails one)."""
+        assert self.monitor is not None
+        event = recv_monitor_message(self.monitor)["event"]
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self._handshake_failures = 0
+        elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            raise Fatal(self.t("client.key_refused"))
+        else:
+            self._handshake_failures += 1
+            if self._handshake_failures >= HANDSHAKE_FAILURES:
+                raise Fatal(self.t("client.handshake_failed"))
 
     def _send(self, msg: Join | Say | Tell | Who | Fetch | Leave | Ping) -> bool:
         """Queue one frame without blocking; False if the queue is full."""
@@ -167,8 +235,7 @@ class ChatClient:
                 signal.signal(sig, handler)
             os.close(wake_r)
             os.close(wake_w)
-            if self.sock is not None:
-                self.sock.close()
+            self._close_socket(linger=LEAVE_LINGER_MS)
             self.ctx.term()
 
     def _on_signal(self, *_: object) -> None:
@@ -183,6 +250,8 @@ class ChatClient:
             events = dict(self.poller.poll(timeout * 1000))
             if wake_r in events:
                 _drain_fd(wake_r)
+            if self.monitor is not None and self.monitor in events:
+                self._handshake_event()
             if self.sock in events:
                 self._read_broker()
             if self.stdin_fd in events:
@@ -191,11 +260,13 @@ class ChatClient:
 
     def _next_deadline(self) -> float:
         if self.state is State.JOINED:
-            return min(self._last_send + self.interval,
-                       self._last_recv + self.interval * c.HEARTBEAT_LIVENESS)
+            deadline = min(self._last_send + self.interval,
+                           self._last_recv + self.interval * c.HEARTBEAT_LIVENESS)
+            return min(deadline, time.monotonic() + self._pace_wait())
         return self._join_sent + self._retry
 
     def _timers(self, now: float) -> None:
+        self._pump()
         if self.state is State.JOINED:
             if now - self._last_recv > self.interval * c.HEARTBEAT_LIVENESS:
                 self.screen.show(self.render.notice(self.t("client.lost")))
@@ -293,8 +364,12 @@ class ChatClient:
         self.ever_joined = True
         self.screen.set_prompt(f"{msg.name}> ")
         self._step(self.timeline.welcome(msg))
-        for pending in self.outbox.resend():  # the broker drops any it already stored
-            self._send(pending)
+        self._pace = None
+        if msg.rate > 0 and msg.byte_rate > 0:
+            self._pace = (TokenBucket(msg.rate, msg.burst), TokenBucket(msg.byte_rate,
+                                                                        msg.byte_burst))
+        self.outbox.requeue()  # the broker drops any it already stored
+        self._pump()
 
     def _on_error(self, err: Error) -> None:
         if err.code == c.E_NOT_JOINED and self.state is State.JOINED:
@@ -350,7 +425,8 @@ class ChatClient:
                     self.t("client.unknown_command", command=word)))
             case ListUsers():
                 if self.state is State.JOINED:
-                    self._send(Who())
+                    if self._pace is None or self._pace[0].take(time.monotonic()):
+                        self._send(Who())
                 else:
                     self.screen.show(self.render.problem(self.t("client.not_connected")))
             case Public(text):
@@ -375,11 +451,34 @@ class ChatClient:
             self.screen.show(self.render.problem(self.t("client.outbox_full")))
             return False
         if self.state is State.JOINED:
-            self._send(queued)
+            self._pump()
         elif not self._told_queued:
             self._told_queued = True
             self.screen.show(self.render.notice(self.t("client.queued")))
         return True
+
+    def _pump(self) -> None:
+        """Send waiting messages as fast as the broker's announced limits allow."""
+        while self.state is State.JOINED and (msg := self.outbox.peek()) is not None:
+            if self._pace is not None:
+                now = time.monotonic()
+                size = len(msg.text.encode("utf-8"))
+                messages, octets = self._pace
+                if messages.wait(now) > 0 or octets.wait(now, size) > 0:
+                    return  # _next_deadline wakes us when there is room
+                messages.take(now)
+                octets.take(now, size)
+            if not self._send(msg):
+                return
+            self.outbox.sent()
+
+    def _pace_wait(self) -> float:
+        msg = self.outbox.peek()
+        if msg is None or self._pace is None:
+            return 3600.0
+        now = time.monotonic()
+        messages, octets = self._pace
+        return max(messages.wait(now), octets.wait(now, len(msg.text.encode("utf-8"))))
 
     def _leave(self) -> None:
         if self.state is State.JOINED and self.sock is not None:

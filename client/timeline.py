@@ -43,7 +43,6 @@ class Timeline:
         self.epoch = ""
         self.catching_up = False
         self._held: list[Event] = []
-        self._first_page = False
 
     @property
     def joined_before(self) -> bool:
@@ -51,9 +50,7 @@ class Timeline:
 
     def _fetch(self) -> Fetch:
         assert self.pub is not None and self.priv is not None
-        if not self.catching_up:
-            self.catching_up = True
-            self._first_page = True
+        self.catching_up = True
         return Fetch(self.pub, self.priv)
 
     def welcome(self, w: Welcome) -> Step:
@@ -102,10 +99,7 @@ class Timeline:
 
     def replay(self, batch: Events) -> Step:
         """A page of missed events answering our FETCH."""
-        step = Step()
-        if self._first_page:
-            step.lost = batch.lost
-            self._first_page = False
+        step = Step(lost=batch.lost)  # a stream's loss shows on the page holding its first event
         for event in sorted(batch.events, key=lambda e: e.seq):
             cursor = self.priv if isinstance(event, Priv) else self.pub
             if cursor is not None and event.seq <= cursor:

@@ -90,11 +90,13 @@ def encode(msg: Message) -> bytes:
             return _frame(c.PING, body)
         case Who() | Leave():
             return _frame(msg.command)
-        case Welcome(name, session, heartbeat, users, server, resumed, pub, priv, epoch):
+        case Welcome(name, session, heartbeat, users, server, resumed, pub, priv, epoch,
+                     rate, burst, byte_rate, byte_burst):
             return _frame(c.WELCOME, {
                 "name": name, "session": session, "heartbeat": heartbeat,
                 "users": list(users), "server": server, "resumed": resumed,
-                "pub": pub, "priv": priv, "epoch": epoch,
+                "pub": pub, "priv": priv, "epoch": epoch, "rate": rate, "burst": burst,
+                "byte_rate": byte_rate, "byte_burst": byte_burst,
             })
         case Msg() | Priv() | Joined() | Left():
             return _frame(msg.command, _event_body(msg))
@@ -147,10 +149,10 @@ def _num(body: dict[str, Any], key: str) -> float:
 
 
 def _int(body: dict[str, Any], key: str, default: int | None = None,
-         limit: int = c.MAX_SEQ) -> int:
+         limit: int = c.MAX_SEQ, low: int = 0) -> int:
     value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
-        raise ProtocolError(f"field '{key}' must be an integer from 0 to {limit}")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= limit:
+        raise ProtocolError(f"field '{key}' must be an integer from {low} to {limit}")
     return value
 
 
@@ -165,10 +167,22 @@ def _bool(body: dict[str, Any], key: str) -> bool:
     return value
 
 
+def _rate(body: dict[str, Any], key: str) -> float:
+    """An optional non-negative rate (0 when absent)."""
+    if key not in body:
+        return 0.0
+    value = _num(body, key)
+    if value < 0:
+        raise ProtocolError(f"field '{key}' must not be negative")
+    return value
+
+
 def _names(body: dict[str, Any], key: str) -> tuple[str, ...]:
     value = body.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ProtocolError(f"field '{key}' must be a list of strings")
+    if any(not v.isascii() and _SURROGATE.search(v) for v in value):
+        raise ProtocolError(f"field '{key}' holds a lone surrogate")
     return tuple(value)
 
 
@@ -188,7 +202,7 @@ _FROM_CLIENT: dict[bytes, _Decoder] = {
                             _str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _int(b, "cid", 0),
                             _bool(b, "retry")),
     b"FETCH": lambda b: Fetch(_int(b, "pub"), _int(b, "priv"),
-                              _int(b, "limit", c.MAX_FETCH, c.MAX_FETCH)),
+                              _int(b, "limit", c.MAX_FETCH, c.MAX_FETCH, low=1)),
     b"WHO": lambda b: Who(),
     b"LEAVE": lambda b: Leave(),
     b"PING": lambda b: Ping(),
@@ -202,7 +216,8 @@ def _welcome(b: dict[str, Any]) -> Welcome:
     return Welcome(_str(b, "name", _LOOSE), _str(b, "session", c.MAX_TOKEN_CHARS),
                    heartbeat, _names(b, "users"), _str(b, "server", 200, ""),
                    _bool(b, "resumed"), _int(b, "pub", 0), _int(b, "priv", 0),
-                   _str(b, "epoch", c.MAX_TOKEN_CHARS, ""))
+                   _str(b, "epoch", c.MAX_TOKEN_CHARS, ""), _rate(b, "rate"),
+                   _int(b, "burst", 0), _rate(b, "byte_rate"), _int(b, "byte_burst", 0))
 
 
 _BIG = c.MAX_BROKER_FRAME_BYTES
@@ -279,7 +294,13 @@ def _decode(frame: bytes, table: dict[bytes, _Decoder], limit: int) -> Message:
             raise ProtocolError("body must be a JSON object")
     else:
         body = {}
-    return decoder(body)
+    try:
+        return decoder(body)
+    except ProtocolError as exc:
+        cid = body.get("cid")
+        if isinstance(cid, int) and not isinstance(cid, bool) and 0 < cid <= c.MAX_SEQ:
+            exc.cid = cid
+        raise
 
 
 def _one(frames: Sequence[bytes]) -> bytes:

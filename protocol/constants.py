@@ -72,13 +72,33 @@ E_BAD_PRIVATE: Final = "BAD_PRIVATE"
 E_NO_SUCH_USER: Final = "NO_SUCH_USER"
 E_EMPTY: Final = "EMPTY"
 E_TOO_LONG: Final = "TOO_LONG"
+E_RATE_LIMITED: Final = "RATE_LIMITED"
+E_FULL: Final = "FULL"
+E_NAME_OWNED: Final = "NAME_OWNED"
 
 #: Errors after which the client cannot go on with the same name.
-FATAL_ERRORS: Final = frozenset({E_VERSION, E_BAD_NAME, E_NAME_TAKEN})
+FATAL_ERRORS: Final = frozenset({E_VERSION, E_BAD_NAME, E_NAME_TAKEN, E_NAME_OWNED, E_FULL})
 
-# Reasons carried by LEFT (quit, timeout, lost, slow) and BYE (quit, shutdown).
+# Reasons carried by LEFT (quit, timeout, lost; slow is reserved) and BYE (quit, shutdown).
 R_QUIT: Final = "quit"
 R_TIMEOUT: Final = "timeout"
 R_LOST: Final = "lost"
 R_SLOW: Final = "slow"
 R_SHUTDOWN: Final = "shutdown"
+R_FLOOD: Final = "flood"
+
+# Flood control (docs/PROTOCOL.md, Rate limits). SAY, TELL and WHO cost one
+# message and, for SAY and TELL, the UTF-8 length of their text in bytes;
+# FETCH has a bucket of its own. The broker announces its rates in WELCOME.
+DEFAULT_RATE: Final = 10.0
+DEFAULT_BURST: Final = 30
+DEFAULT_BYTE_RATE: Final = 32_768.0
+DEFAULT_BYTE_BURST: Final = 131_072
+FETCH_RATE: Final = 20.0
+FETCH_BURST: Final = 100
+#: Refusals in a row after which a client is disconnected as a flooder.
+FLOOD_STRIKES: Final = 100
+#: Frames per second the broker handles from connections that have not joined.
+UNJOINED_RATE: Final = 500.0
+UNJOINED_BURST: Final = 1000
+DEFAULT_MAX_CLIENTS: Final = 20_000

@@ -15,3 +15,6 @@ class ProtocolError(Exception):
         self.code = code
         self.detail = detail
         self.ref = ref
+        #: The client message id of a refused SAY or TELL, when it could be read,
+        #: so the sender knows which message will never be stored.
+        self.cid = 0

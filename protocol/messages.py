@@ -87,6 +87,11 @@ class Welcome:
     priv: int = 0
     #: Identifies the history store; a new epoch means the old cursors are void.
     epoch: str = ""
+    #: The flood limits the broker applies to this client (0: none announced).
+    rate: float = 0.0
+    burst: int = 0
+    byte_rate: float = 0.0
+    byte_burst: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ class _Seconds(click.FloatRange):
 
 
 _heartbeat = _Seconds(c.MIN_HEARTBEAT, c.MAX_HEARTBEAT)
+_file = click.Path(exists=True, dir_okay=False, path_type=Path)
 _lang = click.Choice(LANGS)
 
 
@@ -61,12 +62,33 @@ def main() -> None:
 @click.option("--history", type=click.IntRange(0, c.MAX_FETCH), default=c.DEFAULT_HISTORY,
               show_default=True, help="Recent public messages shown to a newcomer.")
 @click.option("--retain", type=click.IntRange(1000), default=DEFAULT_RETAIN, show_default=True,
-              help="Events kept in history; older ones are pruned.")
+              help="Events kept in history (a count); older ones are pruned.")
+@click.option("--curve-secret", type=_file, default=None, envvar="ZCHAT_CURVE_SECRET",
+              help="The broker's secret key file (zchat keygen): turns CURVE encryption on.")
+@click.option("--allow-keys", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of client public keys: only those may connect; NAME.key there "
+                   "pins NAME to that key. Without it any CURVE client may connect.")
+@click.option("--rate", type=click.FloatRange(0.1), default=c.DEFAULT_RATE, show_default=True,
+              help="Messages per second a client may send (sustained).")
+@click.option("--burst", type=click.IntRange(1), default=c.DEFAULT_BURST, show_default=True,
+              help="Messages a client may send at once.")
+@click.option("--byte-rate", type=click.FloatRange(c.MAX_TEXT_CHARS * 4),
+              default=c.DEFAULT_BYTE_RATE, show_default=True,
+              help="Bytes of text per second a client may send (sustained).")
+@click.option("--byte-burst", type=click.IntRange(c.MAX_TEXT_CHARS * 4),
+              default=c.DEFAULT_BYTE_BURST, show_default=True,
+              help="Bytes of text a client may send at once.")
+@click.option("--max-clients", type=click.IntRange(1), default=c.DEFAULT_MAX_CLIENTS,
+              show_default=True, help="Users joined at once; more are refused.")
 def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang: str | None,
            log_private: bool, data_dir: Path | None, store_kind: str, history: int,
-           retain: int) -> None:
+           retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
+           burst: int, byte_rate: float, byte_burst: int, max_clients: int) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
-    from zchat.broker.core import BrokerCore
+    import zmq
+
+    from zchat.broker.core import BrokerCore, Limits
+    from zchat.broker.keys import KeyFileError
     from zchat.broker.server import BindError, BrokerServer
     from zchat.broker.sqlite_store import SqliteStore, default_data_dir
     from zchat.broker.store import HistoryStore, MemoryStore, StoreError
@@ -87,16 +109,29 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
             store = SqliteStore(data_dir or default_data_dir(), retain)
     except StoreError as exc:
         _fail(str(exc), 1)
+    if allow_keys is not None and curve_secret is None:
+        store.close()
+        raise click.BadParameter("needs --curve-secret (keys only mean something encrypted)",
+                                 param_hint="'--allow-keys'")
+    limits = Limits(rate, burst, byte_rate, byte_burst, max_clients)
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
-                      history=history)
+                      history=history, limits=limits)
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
     log.info(t("log.history", where=where, seq=store.last_seq(), retain=retain))
     try:
-        server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT])
+        server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT], curve_secret, allow_keys)
     except BindError as exc:
         store.close()
         key = "broker.bind_in_use" if exc.in_use else "broker.bind_failed"
         _fail(t(key, endpoint=exc.endpoint, reason=exc.reason), 1)
+    except KeyFileError as exc:
+        store.close()
+        _fail(str(exc), 1)
+    except zmq.ZMQError as exc:
+        store.close()
+        _fail(t("broker.curve_failed", reason=exc.strerror), 1)
+    for endpoint in server.exposed_without_encryption():
+        log.warning(t("broker.exposed", endpoint=endpoint))
     endpoints = " ".join(server.endpoints)
     log.info(t("broker.started", pid=os.getpid(), heartbeat=heartbeat, endpoints=endpoints))
     # The ready line, on stdout, for people and for scripts that wait for it.
@@ -134,15 +169,28 @@ def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--lang", type=_lang, default=None, help="Language of messages (default: locale).")
 @click.option("--show-acks", is_flag=True, default=False,
               help="Print a line when the broker has stored each of your messages.")
-def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks: bool) -> None:
+@click.option("--server-key", type=_file, default=None, envvar="ZCHAT_SERVER_KEY",
+              help="The broker's public key file: turns CURVE encryption on.")
+@click.option("--key", "key_file", type=_file, default=None, envvar="ZCHAT_KEY",
+              help="Your secret key file (zchat keygen); without it a throwaway key is used.")
+def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks: bool,
+         server_key: Path | None, key_file: Path | None) -> None:
     """Join the chat as NAME. Type /help once in."""
     import zmq
 
-    from zchat.client.app import ChatClient, make_screen
+    from zchat.client.app import ChatClient, Curve, make_screen
     from zchat.client.render import Renderer
 
     catalogue = Catalogue(pick_lang(lang))
     _check_endpoint(endpoint)
+    curve = None
+    if key_file is not None and server_key is None:
+        raise click.BadParameter("needs --server-key", param_hint="'--key'")
+    if server_key is not None:
+        try:
+            curve = Curve.from_files(server_key, key_file)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
     out = sys.stdout
     if hasattr(out, "reconfigure"):
         out.reconfigure(errors="backslashreplace")
@@ -150,12 +198,33 @@ def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks
     stdin_fd = sys.stdin.fileno()
     screen, editor = make_screen(stdin_fd, out, colour)
     client = ChatClient(name, endpoint, heartbeat, catalogue, screen,
-                        Renderer(catalogue, colour=colour), stdin_fd, editor, show_acks)
+                        Renderer(catalogue, colour=colour), stdin_fd, editor, show_acks, curve)
     try:
         code = client.run()
     except zmq.ZMQError as exc:
         _fail(f"{endpoint}: {exc.strerror}", 1)
     sys.exit(code)
+
+
+@main.command()
+@click.argument("name", callback=_check_name)
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Where to write the two files.")
+def keygen(name: str, folder: Path) -> None:
+    """Make a CURVE key pair: NAME.key (public, to share) and NAME.key_secret (mode 0600)."""
+    import zmq.auth
+
+    public, secret = folder / f"{name}.key", folder / f"{name}.key_secret"
+    for path in (public, secret):
+        if path.exists():
+            _fail(f"{path} exists: not overwriting a key", 1)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = zmq.auth.create_certificates(folder, name)
+        os.chmod(written[1], 0o600)
+    except OSError as exc:
+        _fail(f"cannot write keys in {folder}: {exc.strerror}", 1)
+    click.echo(f"public key: {public}\nsecret key: {secret} (keep it private)")
 
 
 def _check_endpoint(endpoint: str) -> None:

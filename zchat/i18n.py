@@ -19,10 +19,15 @@ _EN: dict[str, str] = {
     "broker.log_file_failed": "cannot open log file {path}: {reason}",
     "broker.stopping": "stopping: told {count} client(s) the broker is going away",
     "broker.stopped": "broker stopped",
+    "broker.curve_failed": "cannot turn encryption on: {reason}",
+    "broker.exposed": "WARNING: {endpoint} is reachable beyond this machine WITHOUT "
+                      "encryption: anyone on the network can read every message and join as "
+                      "anyone. Use --curve-secret (see README, Encryption).",
     "broker.crashed": "broker stopped by an unexpected error",
     "log.history": "history: {where}, last sequence number {seq}, keeping {retain}",
     "log.lagging": "lagging {name}: its queue is full; it will catch up from history",
     "log.replay": "replay {name}: {count} event(s) after {pub}/{priv}{more}",
+    "log.flood": "flood {name}: {strikes} messages over the rate limit in a row; disconnected",
     "log.join": "join {name} from {peer}",
     "log.rejoin": "rejoin {name} from {peer} (session resumed)",
     "log.leave": "leave {name} ({reason})",
@@ -36,6 +41,7 @@ _EN: dict[str, str] = {
     "reason.lost": "connection lost",
     "reason.slow": "too slow to keep up",
     "reason.shutdown": "broker shutting down",
+    "reason.flood": "disconnected for flooding",
     # client
     "client.connecting": "connecting to {endpoint} as {name}...",
     "client.welcome": "Welcome to zchat, {name}! Type /help for commands.",
@@ -71,6 +77,9 @@ _EN: dict[str, str] = {
     ),
     "client.unknown_command": "Unknown command {command}; type /help.",
     "client.fatal": "zchat: {message}",
+    "client.handshake_failed": "could not open an encrypted session with the broker: wrong "
+                               "--server-key, or the broker does or does not use encryption",
+    "client.key_refused": "the broker refused our key (it is not in the broker's allow list)",
     # errors from the broker, by code
     "error.BAD_SIGNATURE": "the broker did not understand us (not a ZCHAT frame)",
     "error.VERSION": "protocol version mismatch: the broker speaks ZCHAT/{ref}",
@@ -84,6 +93,9 @@ _EN: dict[str, str] = {
     "error.NO_SUCH_USER": "nobody named {ref} is online",
     "error.EMPTY": "empty message not sent",
     "error.TOO_LONG": "message too long (at most {ref} characters)",
+    "error.RATE_LIMITED": "you are sending too fast: message not sent",
+    "error.FULL": "the broker is full (at most {ref} users)",
+    "error.NAME_OWNED": "the name {ref} belongs to another key",
     "error.unknown": "error {code}: {detail}",
 }
 
@@ -95,10 +107,15 @@ _PT: dict[str, str] = {
     "broker.log_file_failed": "não foi possível abrir o arquivo de log {path}: {reason}",
     "broker.stopping": "encerrando: {count} cliente(s) avisado(s) de que o broker vai sair",
     "broker.stopped": "broker encerrado",
+    "broker.curve_failed": "não foi possível ligar a criptografia: {reason}",
+    "broker.exposed": "AVISO: {endpoint} pode ser alcançado de fora desta máquina SEM "
+                      "criptografia: qualquer um na rede pode ler todas as mensagens e entrar "
+                      "como qualquer pessoa. Use --curve-secret (veja o README, Encryption).",
     "broker.crashed": "broker encerrado por um erro inesperado",
     "log.history": "histórico: {where}, último número de sequência {seq}, mantendo {retain}",
     "log.lagging": "atrasado {name}: a fila está cheia; vai recuperar do histórico",
     "log.replay": "reenvio {name}: {count} evento(s) após {pub}/{priv}{more}",
+    "log.flood": "inundação {name}: {strikes} mensagens seguidas acima do limite; desconectado",
     "log.join": "entrada {name} de {peer}",
     "log.rejoin": "reentrada {name} de {peer} (sessão retomada)",
     "log.leave": "saída {name} ({reason})",
@@ -111,6 +128,7 @@ _PT: dict[str, str] = {
     "reason.lost": "conexão perdida",
     "reason.slow": "lento demais para acompanhar",
     "reason.shutdown": "broker encerrando",
+    "reason.flood": "desconectado por inundar o chat",
     "client.connecting": "conectando a {endpoint} como {name}...",
     "client.welcome": "Bem-vindo(a) ao zchat, {name}! Digite /help para ver os comandos.",
     "client.rejoined": "Reconectado(a) como {name}.",
@@ -146,6 +164,9 @@ _PT: dict[str, str] = {
     ),
     "client.unknown_command": "Comando desconhecido {command}; digite /help.",
     "client.fatal": "zchat: {message}",
+    "client.handshake_failed": "could not open an encrypted session with the broker: wrong "
+                               "--server-key, or the broker does or does not use encryption",
+    "client.key_refused": "the broker refused our key (it is not in the broker's allow list)",
     "error.BAD_SIGNATURE": "o broker não nos entendeu (não é um quadro ZCHAT)",
     "error.VERSION": "versão de protocolo incompatível: o broker fala ZCHAT/{ref}",
     "error.BAD_FRAME": "o broker recusou um quadro malformado: {detail}",
@@ -158,6 +179,9 @@ _PT: dict[str, str] = {
     "error.NO_SUCH_USER": "ninguém chamado {ref} está online",
     "error.EMPTY": "mensagem vazia não enviada",
     "error.TOO_LONG": "mensagem longa demais (no máximo {ref} caracteres)",
+    "error.RATE_LIMITED": "você está enviando rápido demais: mensagem não enviada",
+    "error.FULL": "o broker está cheio (no máximo {ref} usuários)",
+    "error.NAME_OWNED": "o nome {ref} pertence a outra chave",
     "error.unknown": "erro {code}: {detail}",
 }
 

@@ -47,7 +47,9 @@ def test_stopped_client_sees_every_missed_message_once_in_order(chat: Cluster) -
 
 
 def test_broker_crash_loses_nothing_acknowledged_and_shows_nothing_twice(chat: Cluster) -> None:
-    broker = chat.broker(heartbeat=0.2)
+    # Scripted senders type faster than people: lift the per-client rate limit.
+    fast = ("--rate", "1000", "--burst", "1000")
+    broker = chat.broker(*fast, heartbeat=0.2)
     endpoint, data_dir = broker.endpoint, broker.data_dir
     names = ("ana", "bob", "cris")
     total = 120
@@ -67,7 +69,7 @@ def test_broker_crash_loses_nothing_acknowledged_and_shows_nothing_twice(chat: C
     broker.signal(signal.SIGKILL)  # in the middle of the stream
     broker.wait()
     clients["ana"].expect("Connection to the broker lost")
-    chat.broker(bind=endpoint, heartbeat=0.2, data_dir=data_dir)
+    chat.broker(*fast, bind=endpoint, heartbeat=0.2, data_dir=data_dir)
     for thread in feeders:
         thread.join(30)
     for name, proc in clients.items():
@@ -163,7 +165,9 @@ def test_slow_reader_never_blocks_others_and_catches_up_from_history(chat: Clust
 
     from .harness import RawPeer
 
-    broker = chat.broker("--store", "memory", "--retain", "100000", heartbeat=2)
+    unlimited = ("--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
+                 "--byte-burst", "1000000000000")
+    broker = chat.broker("--store", "memory", "--retain", "100000", *unlimited, heartbeat=2)
     bob = chat.client("bob", broker.endpoint, use_pty=False)
     slow = RawPeer(broker.endpoint, rcvhwm=10)
     flood = RawPeer(broker.endpoint)

@@ -1,12 +1,14 @@
 """broker/core.py: the sans-I/O chat rules, driven with fake identities and times."""
 
+import dataclasses
 import logging
 
 import pytest
 
 from zchat import __version__
 from zchat.broker.core import BrokerCore, Fanout, Send
-from zchat.broker.store import PUBLIC, MemoryStore
+from zchat.broker.sqlite_store import RESERVE, SqliteStore
+from zchat.broker.store import PUBLIC, MemoryStore, stream_key
 from zchat.i18n import Catalogue
 from zchat.protocol import (
     Ack,
@@ -188,6 +190,71 @@ def test_join_twice_from_same_identity(room):
     assert room.roster.by_name("other") is None
 
 
+def test_join_under_another_name_with_a_token_in_use_is_refused(core):
+    _join(core, A, "ana", token=TOKEN)                      # 1
+    _handle(core, A, Say("hi", 1))                          # 2
+    msg = _assert_only_error(_handle(core, B, Join("bob", TOKEN)), B, c.E_ALREADY_JOINED,
+                             "ana")
+    assert msg.cid == 0
+    # Nothing happened: no session, no event, ana untouched.
+    assert core.roster.by_name("bob") is None
+    assert core.roster.by_identity(B) is None
+    assert core.roster.by_identity(A) is core.roster.by_name("ana")
+    assert core.roster.by_stream(stream_key(TOKEN)) is core.roster.by_name("ana")
+    assert len(core.roster) == 1
+    assert core.store.last_seq() == 2
+    _assert_only_error(_handle(core, B, Say("hi", 1)), B, c.E_NOT_JOINED)
+    # The refused identity can still join with a token of its own.
+    assert _join(core, B, "bob", token="b" * 32)[0][2].session == "b" * 32
+
+
+def test_join_with_a_token_in_use_is_refused_whatever_the_identity(core):
+    _join(core, A, "ana", token=TOKEN)
+    _join(core, B, "bob", token="b" * 32)
+    # bob's own identity asking for another name is ALREADY_JOINED as bob...
+    _assert_only_error(_handle(core, B, Join("carol", TOKEN)), B, c.E_ALREADY_JOINED, "bob")
+    # ...a new identity with ana's token under a free name is refused as ana's session.
+    _assert_only_error(_handle(core, C, Join("carol", TOKEN)), C, c.E_ALREADY_JOINED, "ana")
+    assert core.roster.names() == ["ana", "bob"]
+
+
+def test_join_with_a_token_in_use_under_the_same_name_still_rebinds(core):
+    _join(core, A, "ana", token=TOKEN)
+    result = _handle(core, B, Join("ANA", TOKEN))
+    assert [type(m) for _, _, m in result] == [Welcome]
+    assert result[0][2].resumed is True
+    assert core.roster.by_stream(stream_key(TOKEN)).identity == B
+
+
+def test_join_under_another_name_with_a_token_in_use_by_a_taken_name_is_name_taken(core):
+    _join(core, A, "ana", token=TOKEN)
+    _join(core, B, "bob", token="b" * 32)
+    # The name is checked first: bob's name with ana's token is simply taken.
+    _assert_only_error(_handle(core, C, Join("bob", TOKEN)), C, c.E_NAME_TAKEN, "bob")
+
+
+def test_a_token_is_free_again_once_its_session_has_left(core):
+    _join(core, A, "ana", token=TOKEN)                      # 1
+    _handle(core, A, Leave())                               # 2
+    welcome = _join(core, B, "bob", token=TOKEN)[0][2]      # 3
+    assert (welcome.session, welcome.resumed) == (TOKEN, False)
+    assert core.roster.by_stream(stream_key(TOKEN)) is core.roster.by_name("bob")
+
+
+def test_guessable_tokens_in_use_are_not_refused(core):
+    short = "x" * (c.MIN_TOKEN_CHARS - 1)
+    one = _join(core, A, "ana", token=short)[0][2].session
+    two = _join(core, B, "bob", token=short)[0][2].session   # replaced: no clash
+    assert short not in (one, two) and one != two
+    assert core.roster.names() == ["ana", "bob"]
+
+
+def test_a_token_of_exactly_min_chars_is_honoured_and_checked(core):
+    token = "y" * c.MIN_TOKEN_CHARS
+    assert _join(core, A, "ana", token=token)[0][2].session == token
+    _assert_only_error(_handle(core, B, Join("bob", token)), B, c.E_ALREADY_JOINED, "ana")
+
+
 @pytest.mark.parametrize("name", ["", "a b", "@x", "/x", "x" * 33, "a\x1bb", "a\u202eb",
                                   "a\tb"], ids=repr)
 def test_join_invalid_name(core, name):
@@ -215,7 +282,11 @@ def test_say_is_stored_before_it_is_sent(room):
     [event] = room.store.recent_public(5)
     assert (event.seq, event.kind, event.name, event.text, event.ts, event.prev) == (
         3, c.MSG, "ana", "hi", WALL, 2)
-    assert (event.origin, event.cid) == (room.roster.by_name("ana").token, 1)
+    session = room.roster.by_name("ana")
+    # The origin is the sender's stream key, derived from its token; the token is not stored.
+    assert (event.origin, event.cid) == (session.stream, 1)
+    assert event.origin == stream_key(session.token) != session.token
+    assert event.to_key == ""
     assert room.store.head(PUBLIC) == room.store.last_seq() == 3
 
 
@@ -263,8 +334,13 @@ def test_tell_to_self_is_one_send(room):
         ("send", A, Priv("ana", "ana", "note", WALL, 3, 0)),
         ("send", A, Ack(1, 3)),
     ]
-    assert room.store.head("ana") == 3
+    ana = room.roster.by_name("ana")
+    assert room.store.head(ana.stream) == 3
+    assert room.store.head("ana") == 0  # private streams are keyed by session, not by name
     assert room.store.head(PUBLIC) == 2  # private events do not move the public stream
+    [event] = room.store.since(2, 0, ana.stream, 10)
+    assert (event.origin, event.to_key, event.keys()) == (ana.stream, ana.stream,
+                                                          (ana.stream, ana.stream))
 
 
 @pytest.mark.parametrize(("to", "text"), [
@@ -348,6 +424,7 @@ GARBAGE = [
     ("fetch-limit-too-big",
      [b'ZCHAT/1 FETCH {"pub":0,"priv":0,"limit":' + str(c.MAX_FETCH + 1).encode() + b"}"],
      c.E_BAD_FRAME),
+    ("fetch-limit-zero", [b'ZCHAT/1 FETCH {"pub":0,"priv":0,"limit":0}'], c.E_BAD_FRAME),
 ]
 
 
@@ -355,9 +432,45 @@ GARBAGE = [
 @pytest.mark.parametrize("sender", [A, C], ids=["joined", "stranger"])
 def test_garbage_gets_one_error_and_nothing_else(room, sender, frames, code):
     result = _decoded(room.handle(sender, frames, 0.0))
-    _assert_only_error(result, sender, code)
+    assert _assert_only_error(result, sender, code).cid == 0  # no valid cid to name
     assert room.roster.names() == ["ana", "bob"]
     assert room.store.last_seq() == 2
+
+
+_LONG_TEXT = "x" * (c.MAX_TEXT_CHARS + 1)
+_LONG_TO = "n" * (4 * c.MAX_NAME_CHARS + 1)
+BAD_FIELD_WITH_CID = [
+    # (id, hand-made frame, code, ref, cid)
+    ("say-text-too-long", f'ZCHAT/1 SAY {{"text":"{_LONG_TEXT}","cid":12}}', c.E_TOO_LONG,
+     str(c.MAX_TEXT_CHARS), 12),
+    ("say-retry-bad", 'ZCHAT/1 SAY {"cid":15,"text":"hi","retry":"yes"}', c.E_BAD_FRAME, "",
+     15),
+    ("tell-to-too-long", f'ZCHAT/1 TELL {{"to":"{_LONG_TO}","text":"hi","cid":13}}',
+     c.E_BAD_PRIVATE, str(4 * c.MAX_NAME_CHARS), 13),
+    ("tell-text-too-long", f'ZCHAT/1 TELL {{"to":"bob","text":"{_LONG_TEXT}","cid":14}}',
+     c.E_TOO_LONG, str(c.MAX_TEXT_CHARS), 14),
+    ("tell-lone-surrogate", 'ZCHAT/1 TELL {"to":"bob","text":"\\udc00","cid":16}',
+     c.E_BAD_FRAME, "", 16),
+]
+
+
+@pytest.mark.parametrize(("frame", "code", "ref", "cid"), [g[1:] for g in BAD_FIELD_WITH_CID],
+                         ids=[g[0] for g in BAD_FIELD_WITH_CID])
+@pytest.mark.parametrize("sender", [A, C], ids=["joined", "stranger"])
+def test_error_for_a_bad_field_names_the_cid_of_the_body(room, sender, frame, code, ref, cid):
+    actions = room.handle(sender, [frame.encode()], 0.0)
+    assert _assert_only_error(_decoded(actions), sender, code, ref).cid == cid
+    assert f',"cid":{cid}}}'.encode() in actions[0].frame  # on the wire, for the client
+    assert room.roster.names() == ["ana", "bob"]
+    assert room.store.last_seq() == 2
+
+
+@pytest.mark.parametrize("cid", ["0", "-1", "1.5", '"12"', "true", "null", str(c.MAX_SEQ + 1)])
+def test_error_for_a_bad_field_names_no_cid_when_the_cid_is_not_valid(room, cid):
+    frame = f'ZCHAT/1 SAY {{"text":"{_LONG_TEXT}","cid":{cid}}}'.encode()
+    actions = room.handle(A, [frame], 0.0)
+    assert _assert_only_error(_decoded(actions), A, c.E_TOO_LONG).cid == 0
+    assert b'"cid"' not in actions[0].frame
 
 
 # Regression: lone surrogates ("\ud800" JSON escapes) were once accepted by the codec and
@@ -482,6 +595,7 @@ def test_nothing_is_appended_after_shutdown(room):
     _handle(room, A, Tell("bob", "psst"))
     before = room.store.last_seq()
     assert before == 5
+    bob = room.roster.by_name("bob").stream
     room.shutdown()
     assert room.drop_identity(A, c.R_LOST) == []  # a failed BYE
     assert _handle(room, B, Leave()) == [("send", B, Bye(c.R_QUIT))]  # no LEFT fanout
@@ -489,7 +603,7 @@ def test_nothing_is_appended_after_shutdown(room):
     assert room.roster.names() == []
     assert room.store.last_seq() == before
     assert room.store.head(PUBLIC) == 4
-    assert [e.seq for e in room.store.since(0, 0, "bob", 100)] == [1, 2, 3, 4, 5]
+    assert [e.seq for e in room.store.since(0, 0, bob, 100)] == [1, 2, 3, 4, 5]
 
 
 def test_shutdown_on_empty_roster(core):
@@ -573,7 +687,9 @@ def test_private_prev_is_each_readers_previous_private_event(core):
         ("send", A, Priv("ana", "ana", "t4", WALL, 8, 7)),
         ("send", A, Ack(0, 8)),
     ]
-    assert [core.store.head(k) for k in (PUBLIC, "ana", "bob", "carol")] == [5, 8, 7, 6]
+    streams = [core.roster.by_name(n).stream for n in ("ana", "bob", "carol")]
+    assert [core.store.head(k) for k in (PUBLIC, *streams)] == [5, 8, 7, 6]
+    assert [core.store.head(k) for k in ("ana", "bob", "carol")] == [0, 0, 0]
 
 
 # ---- ACK and duplicates --------------------------------------------------------------
@@ -589,19 +705,30 @@ def test_say_retry_of_a_stored_cid_is_only_acked(room):
     first = _handle(room, A, Say("hello", 7))
     assert first[-1] == ("send", A, Ack(7, 3, 2))
     result = _handle(room, A, Say("hello", 7, retry=True))
-    assert len(result) == 1, result  # no fanout: the others have it already
-    kind, target, ack = result[0]
-    assert (kind, target, type(ack)) == ("send", A, Ack)
-    assert (ack.cid, ack.seq) == (7, 3)
+    # No fanout: the others have it already. The ACK is the original one, prev included.
+    assert result == [("send", A, Ack(7, 3, 2))]
     assert room.store.last_seq() == 3
+
+
+def test_duplicate_say_is_acked_with_its_original_seq_and_public_prev(room):
+    assert _handle(room, A, Say("hello", 7))[-1] == ("send", A, Ack(7, 3, 2))
+    # Every kind of event moves on after it: the public head is 7 now.
+    _handle(room, B, Say("later"))                                  # 4
+    _handle(room, B, Tell("ana", "psst"))                           # 5
+    _join(room, C, "carol")                                         # 6
+    _handle(room, C, Leave())                                       # 7
+    assert room.store.head(PUBLIC) == 7
+    for retry in (True, False):  # a retry flag, or just a cid already seen
+        assert _handle(room, A, Say("hello", 7, retry=retry)) == [("send", A, Ack(7, 3, 2))]
+    assert room.store.last_seq() == 7
 
 
 def test_tell_retry_of_a_stored_cid_is_only_acked(room):
     _handle(room, A, Tell("bob", "psst", 4))
+    _handle(room, B, Say("later"))  # 4
     result = _handle(room, A, Tell("bob", "psst", 4, retry=True))
-    assert [(k, t, type(m)) for k, t, m in result] == [("send", A, Ack)]
-    assert (result[0][2].cid, result[0][2].seq) == (4, 3)
-    assert room.store.last_seq() == 3
+    assert result == [("send", A, Ack(4, 3, 0))]  # a private event has no public prev
+    assert room.store.last_seq() == 4
 
 
 # BUG: a resent TELL that the broker already stored is refused with NO_SUCH_USER when its
@@ -611,8 +738,7 @@ def test_tell_retry_of_a_stored_cid_is_acked_after_the_target_left(room):
     _handle(room, A, Tell("bob", "psst", 4))
     _handle(room, B, Leave())
     result = _handle(room, A, Tell("bob", "psst", 4, retry=True))
-    assert [(k, t, type(m)) for k, t, m in result] == [("send", A, Ack)]
-    assert (result[0][2].cid, result[0][2].seq) == (4, 3)
+    assert result == [("send", A, Ack(4, 3, 0))]
 
 
 def test_a_repeated_cid_is_a_duplicate_even_without_retry(room):
@@ -648,8 +774,7 @@ def test_duplicate_survives_a_rejoin_on_a_new_socket(core):
     _handle(core, A, Say("hi", 3))
     _handle(core, B, Join("ana", TOKEN))  # rebind
     result = _handle(core, B, Say("hi", 3, retry=True))
-    assert [(k, t, type(m)) for k, t, m in result] == [("send", B, Ack)]
-    assert result[0][2].seq == 2
+    assert result == [("send", B, Ack(3, 2, 1))]
 
 
 def test_duplicate_survives_a_broker_restart_on_the_same_store():
@@ -662,11 +787,126 @@ def test_duplicate_survives_a_broker_restart_on_the_same_store():
     assert welcome.session == TOKEN
     assert (welcome.pub, welcome.epoch) == (3, store.epoch)  # numbering goes on
     result = _handle(second, B, Say("before the crash", 9, retry=True))
-    assert [(k, t, type(m)) for k, t, m in result] == [("send", B, Ack)]
-    assert (result[0][2].cid, result[0][2].seq) == (9, 2)
+    assert result == [("send", B, Ack(9, 2, 1))]  # the original ACK, not the new head
     assert store.last_seq() == 3
     # A new cid is a new message, numbered after the stored ones.
     assert _handle(second, B, Say("after", 10))[-1] == ("send", B, Ack(10, 4, 3))
+
+
+def test_a_later_holder_of_a_name_is_not_a_duplicate_of_the_earlier_one(core):
+    _join(core, A, "ana", token=TOKEN)                      # 1
+    _handle(core, A, Say("from the first ana", 1))          # 2
+    _handle(core, A, Leave())                               # 3
+    _join(core, B, "ana", token="z" * 32)                   # 4
+    assert _handle(core, B, Say("from the second ana", 1, retry=True)) == [
+        ("fanout", B, Msg("ana", "from the second ana", WALL, 5, 4)),
+        ("send", B, Ack(1, 5, 4)),
+    ]
+
+
+def test_duplicate_survives_a_broker_restart_on_a_reopened_sqlite_store(tmp_path):
+    store = SqliteStore(tmp_path)
+    first = _core(store=store)
+    _join(first, A, "ana", token=TOKEN)                     # 1
+    _handle(first, A, Say("before", 9))                     # 2
+    _handle(first, A, Say("more"))                          # 3
+    first.commit()
+    store.close()
+    store = SqliteStore(tmp_path)
+    try:
+        second = _core(store=store)
+        _join(second, B, "ana", token=TOKEN, resume=True)
+        assert _handle(second, B, Say("before", 9, retry=True)) == [("send", B, Ack(9, 2, 1))]
+    finally:
+        store.close()
+
+
+# ---- private streams are per session ----------------------------------------------------
+
+@pytest.mark.parametrize("token", ["another-token-0123456789", ""], ids=["other", "none"])
+def test_a_later_holder_of_a_name_gets_none_of_its_earlier_private_messages(core, token):
+    _join(core, A, "ana", token=TOKEN)                      # 1
+    _join(core, B, "bob")                                   # 2
+    _handle(core, B, Tell("ana", "for the first ana"))      # 3
+    _handle(core, A, Tell("bob", "from the first ana"))     # 4
+    _handle(core, A, Tell("ana", "a note to herself"))      # 5
+    _handle(core, A, Leave())                               # 6
+    welcome = _join(core, C, "ana", token=token)[0][2]      # 7
+    assert welcome.session != TOKEN
+    assert (welcome.resumed, welcome.pub, welcome.priv) == (False, 7, 0)
+    batch = _fetched(core, C, 0, 0)
+    assert [(type(e), e.seq) for e in batch.events] == [
+        (Joined, 1), (Joined, 2), (Left, 6), (Joined, 7)]
+    assert (batch.more, batch.lost) == (False, 0)
+    assert _fetched(core, C, 7, 0) == Events(c.K_REPLAY, ())
+    # A new private message starts the new session's own chain...
+    assert _handle(core, B, Tell("ana", "hi again"))[:2] == [      # 8
+        ("send", C, Priv("bob", "ana", "hi again", WALL, 8, 0)),
+        ("send", B, Priv("bob", "ana", "hi again", WALL, 8, 4)),
+    ]
+    assert [e.seq for e in _fetched(core, C, 7, 0).events] == [8]
+    # ...while bob's stream still holds everything he sent or got.
+    assert [e.seq for e in _fetched(core, B, 7, 0).events] == [3, 4, 8]
+
+
+def test_the_same_token_joining_again_gets_its_private_messages(core):
+    _join(core, A, "ana", token=TOKEN)                      # 1
+    _join(core, B, "bob")                                   # 2
+    _handle(core, B, Tell("ana", "psst"))                   # 3
+    _handle(core, A, Leave())                               # 4
+    welcome = _join(core, C, "ana", token=TOKEN)[0][2]      # 5: a new session, the same stream
+    assert (welcome.session, welcome.pub, welcome.priv) == (TOKEN, 5, 3)
+    assert _fetched(core, C, 4, 0).events == (Priv("bob", "ana", "psst", WALL, 3, 0),
+                                              Joined("ana", WALL, 5, 4))
+
+
+def test_a_rejoin_after_a_broker_restart_gets_its_private_messages():
+    store = MemoryStore()
+    first = _core(store=store)
+    _join(first, A, "ana", token=TOKEN)                     # 1
+    _join(first, B, "bob", token="b" * 32)                  # 2
+    _handle(first, B, Tell("ana", "before"))                # 3
+    _handle(first, A, Tell("bob", "reply"))                 # 4
+    second = _core(store=store)  # a new broker: empty roster, same history
+    welcome = _join(second, C, "ana", token=TOKEN, resume=True)[0][2]    # 5
+    assert (welcome.session, welcome.pub, welcome.priv) == (TOKEN, 5, 4)
+    assert _fetched(second, C, 2, 0).events == (
+        Priv("bob", "ana", "before", WALL, 3, 0),
+        Priv("ana", "bob", "reply", WALL, 4, 3),
+        Joined("ana", WALL, 5, 2),
+    )
+    # Whoever takes bob's name after the restart, with another token, gets none of it.
+    welcome = _join(second, D, "bob", token="x" * 32)[0][2]              # 6
+    assert (welcome.pub, welcome.priv) == (6, 0)
+    assert [type(e) for e in _fetched(second, D, 0, 0).events] == [Joined] * 4
+
+
+def test_numbering_after_a_restart_continues_above_the_reservation(tmp_path):
+    store = SqliteStore(tmp_path)
+    first = _core(store=store)
+    _join(first, A, "ana", token=TOKEN)                     # 1
+    _join(first, B, "bob", token="b" * 32)                  # 2
+    _handle(first, A, Say("before", 5))                     # 3
+    _handle(first, B, Tell("ana", "psst"))                  # 4
+    first.commit()
+    store.close()
+    store = SqliteStore(tmp_path)
+    try:
+        second = _core(store=store)
+        # Numbering continues at the first run's reservation, above every number it
+        # could have used (it used 4).
+        assert store.last_seq() == RESERVE
+        joined = RESERVE + 1  # the first number past the reservation
+        result = _join(second, C, "ana", token=TOKEN, resume=True)
+        assert result[-1] == ("fanout", C, Joined("ana", WALL, joined, 3))  # the chain links
+        welcome = result[0][2]
+        assert (welcome.pub, welcome.priv, welcome.epoch) == (joined, 4, store.epoch)
+        assert _fetched(second, C, 3, 0).events == (Priv("bob", "ana", "psst", WALL, 4, 0),
+                                                    Joined("ana", WALL, joined, 3))
+        assert _handle(second, C, Say("after", 6))[-1] == ("send", C, Ack(6, joined + 1, joined))
+        second.commit()
+    finally:
+        store.close()
 
 
 # ---- history for newcomers -----------------------------------------------------------
@@ -739,7 +979,30 @@ def test_welcome_heads_match_the_store():
     _handle(core, A, Tell("carol", "hi"))  # 10
     welcome = _handle(core, D, Join("BOB", token))[0][2]
     assert (welcome.pub, welcome.priv, welcome.epoch) == (9, 7, core.store.epoch)
-    assert welcome.priv == core.store.head("bob")
+    assert welcome.priv == core.store.head(stream_key(token))
+
+
+def test_no_session_token_is_ever_stored(tmp_path):
+    bob_token = "b0b-" * 6
+    store = SqliteStore(tmp_path)
+    core = _core(store=store)
+    _join(core, A, "ana", token=TOKEN)
+    _join(core, B, "bob", token=bob_token)
+    _handle(core, A, Say("hi", 1))
+    _handle(core, A, Tell("bob", "psst", 2))
+    _handle(core, B, Tell("ana", "back", 1))
+    _handle(core, B, Tell("bob", "self", 2))
+    _handle(core, A, Leave())
+    core.commit()
+    ana, bob = stream_key(TOKEN), stream_key(bob_token)
+    events = store.since(0, 0, ana, 100) + store.since(0, 0, bob, 100)
+    values = [v for e in events for v in dataclasses.astuple(e) if isinstance(v, str)]
+    assert ana in values and bob in values  # the stream keys stand in for the tokens
+    assert not any(TOKEN in v or bob_token in v for v in values)
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert ana.encode() in raw and bob.encode() in raw
+    assert TOKEN.encode() not in raw and bob_token.encode() not in raw
 
 
 def test_epoch_is_the_stores():
@@ -833,6 +1096,42 @@ def test_fetch_reports_nothing_lost_when_no_stream_of_the_reader_was_pruned():
     batch = _fetched(core, C, 8, 0)
     assert [e.seq for e in batch.events] == [9]
     assert batch.lost == 0
+
+
+def test_fetch_lost_ignores_a_stream_with_no_event_in_a_page_cut_by_the_limit(room):
+    for text in ("m3", "m4"):
+        _handle(room, A, Say(text))                         # 3, 4
+    _handle(room, A, Tell("bob", "p5"))                     # 5: bob's first private event
+    _handle(room, A, Tell("bob", "p6"))                     # 6
+    _handle(room, A, Say("m7"))                             # 7 (prev 4)
+    room.store.prune(3)                                     # keeps 5, 6, 7
+    assert room.store.pruned_upto() == 4
+    # The first page holds no public event: whether 3 and 4 are lost is not known yet (the
+    # public head, 7, would claim them); bob's private stream links back to 0, nothing lost.
+    page = _fetched(room, B, 2, 0, limit=1)
+    assert ([e.seq for e in page.events], page.more, page.lost) == ([5], True, 0)
+    page = _fetched(room, B, 2, 5, limit=1)
+    assert ([e.seq for e in page.events], page.more, page.lost) == ([6], True, 0)
+    # The page with the public stream's first event counts 3 and 4.
+    page = _fetched(room, B, 2, 6, limit=1)
+    assert ([e.seq for e in page.events], page.more, page.lost) == ([7], False, 2)
+    assert _fetched(room, B, 2, 0).lost == 2  # in one page, the same
+    # A private stream with no event in a cut page is not counted from its head either.
+    page = _fetched(room, A, 2, 0, limit=1)
+    assert ([e.seq for e in page.events], page.more, page.lost) == ([5], True, 0)
+
+
+def test_fetch_lost_falls_back_to_the_head_only_in_a_last_page(room):
+    _handle(room, A, Tell("bob", "p3"))                     # 3
+    for text in ("m4", "m5", "m6"):
+        _handle(room, A, Say(text))                         # 4, 5, 6
+    room.store.prune(2)                                     # keeps 5, 6
+    assert room.store.pruned_upto() == 4
+    # bob's private stream (head 3) is wholly pruned: no event of it is left to link back.
+    page = _fetched(room, B, 4, 0, limit=1)
+    assert ([e.seq for e in page.events], page.more, page.lost) == ([5], True, 0)
+    page = _fetched(room, B, 5, 0, limit=1)
+    assert ([e.seq for e in page.events], page.more, page.lost) == ([6], False, 3)
 
 
 # ---- lagging clients -----------------------------------------------------------------

@@ -59,7 +59,7 @@ CLIENT_MESSAGES = [
     Fetch(0, 0),
     Fetch(5, 7, 1),
     Fetch(c.MAX_SEQ, c.MAX_SEQ, c.MAX_FETCH),
-    Fetch(3, 0, 0),
+    Fetch(3, 0, 2),
     Who(),
     Leave(),
     Ping(),
@@ -348,7 +348,7 @@ CLIENT_REJECTIONS = [
     ("tell-retry-null", b'ZCHAT/1 TELL {"to":"bob","text":"x","retry":null}', c.E_BAD_FRAME),
     ("join-resume-int", b'ZCHAT/1 JOIN {"name":"ana","resume":1}', c.E_BAD_FRAME),
     ("join-resume-string", b'ZCHAT/1 JOIN {"name":"ana","resume":"true"}', c.E_BAD_FRAME),
-    # FETCH: both cursors required; limit at most MAX_FETCH.
+    # FETCH: both cursors required; limit from 1 to MAX_FETCH.
     ("fetch-no-body", b"ZCHAT/1 FETCH", c.E_BAD_FRAME),
     ("fetch-missing-pub", _fetch(b'"priv":0'), c.E_BAD_FRAME),
     ("fetch-missing-priv", _fetch(b'"pub":0'), c.E_BAD_FRAME),
@@ -362,6 +362,7 @@ CLIENT_REJECTIONS = [
     ("fetch-pub-huge", _fetch(b'"pub":1' + b"0" * 400 + b',"priv":0'), c.E_BAD_FRAME),
     ("fetch-limit-above-max", _fetch(b'"pub":0,"priv":0,"limit":'
                                      + str(c.MAX_FETCH + 1).encode()), c.E_BAD_FRAME),
+    ("fetch-limit-zero", _fetch(b'"pub":0,"priv":0,"limit":0'), c.E_BAD_FRAME),
     ("fetch-limit-negative", _fetch(b'"pub":0,"priv":0,"limit":-1'), c.E_BAD_FRAME),
     ("fetch-limit-float", _fetch(b'"pub":0,"priv":0,"limit":2.5'), c.E_BAD_FRAME),
     ("fetch-limit-bool", _fetch(b'"pub":0,"priv":0,"limit":true'), c.E_BAD_FRAME),
@@ -562,6 +563,87 @@ def test_frames_must_be_exactly_one(frames):
 def test_protocol_error_defaults():
     err = ProtocolError("boom")
     assert (str(err), err.detail, err.code, err.ref) == ("boom", "boom", c.E_BAD_FRAME, "")
+    assert err.cid == 0
+
+
+@pytest.mark.parametrize("limit", [1, 2, c.MAX_FETCH - 1, c.MAX_FETCH])
+def test_fetch_limit_bounds_are_accepted(limit):
+    frame = _fetch(b'"pub":0,"priv":0,"limit":' + str(limit).encode())
+    assert decode_client(frame) == Fetch(0, 0, limit)
+
+
+@pytest.mark.parametrize("limit", [0, -1, c.MAX_FETCH + 1])
+def test_fetch_limit_out_of_bounds_is_refused_naming_the_range(limit):
+    err = _rejected(decode_client, _fetch(b'"pub":0,"priv":0,"limit":' + str(limit).encode()))
+    assert err.code == c.E_BAD_FRAME
+    assert f"from 1 to {c.MAX_FETCH}" in err.detail
+    assert err.cid == 0
+
+
+# ---- the cid of a refused SAY or TELL --------------------------------------------------
+
+_LONG_TEXT = '"' + "x" * (c.MAX_TEXT_CHARS + 1) + '"'
+_LONG_TO = '"' + "n" * (4 * c.MAX_NAME_CHARS + 1) + '"'
+
+CID_CARRIED = [
+    # (id, frame, code, cid): a valid JSON body with one bad field and a readable cid.
+    ("say-too-long", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT},"cid":12}}', c.E_TOO_LONG, 12),
+    ("say-too-long-cid-first", f'ZCHAT/1 SAY {{"cid":13,"text":{_LONG_TEXT}}}', c.E_TOO_LONG,
+     13),
+    ("say-too-long-retry", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT},"cid":7,"retry":true}}',
+     c.E_TOO_LONG, 7),
+    ("say-max-cid", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT},"cid":{c.MAX_SEQ}}}', c.E_TOO_LONG,
+     c.MAX_SEQ),
+    ("say-text-number", 'ZCHAT/1 SAY {"text":5,"cid":3}', c.E_BAD_FRAME, 3),
+    ("say-text-missing", 'ZCHAT/1 SAY {"cid":4}', c.E_BAD_FRAME, 4),
+    ("say-lone-surrogate", 'ZCHAT/1 SAY {"text":"\\ud800","cid":5}', c.E_BAD_FRAME, 5),
+    ("say-retry-int", 'ZCHAT/1 SAY {"text":"hi","cid":6,"retry":1}', c.E_BAD_FRAME, 6),
+    ("tell-text-too-long", f'ZCHAT/1 TELL {{"to":"bob","text":{_LONG_TEXT},"cid":8}}',
+     c.E_TOO_LONG, 8),
+    ("tell-to-too-long", f'ZCHAT/1 TELL {{"to":{_LONG_TO},"text":"hi","cid":9}}',
+     c.E_BAD_PRIVATE, 9),
+    ("tell-to-number", 'ZCHAT/1 TELL {"to":1,"text":"hi","cid":10}', c.E_BAD_FRAME, 10),
+    ("tell-retry-null", 'ZCHAT/1 TELL {"to":"bob","text":"hi","cid":11,"retry":null}',
+     c.E_BAD_FRAME, 11),
+]
+
+
+@pytest.mark.parametrize(("frame", "code", "cid"), [r[1:] for r in CID_CARRIED],
+                         ids=[r[0] for r in CID_CARRIED])
+def test_refused_say_and_tell_carry_their_cid(frame, code, cid):
+    err = _rejected(decode_client, frame.encode())
+    assert (err.code, err.cid) == (code, cid)
+
+
+CID_NOT_CARRIED = [
+    # The cid is absent, zero, or itself invalid, or the body is not a JSON object.
+    ("no-cid", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT}}}', c.E_TOO_LONG),
+    ("cid-zero", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT},"cid":0}}', c.E_TOO_LONG),
+    ("cid-negative", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT},"cid":-3}}', c.E_TOO_LONG),
+    ("cid-float", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT},"cid":3.0}}', c.E_TOO_LONG),
+    ("cid-string", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT},"cid":"3"}}', c.E_TOO_LONG),
+    ("cid-true", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT},"cid":true}}', c.E_TOO_LONG),
+    ("cid-null", f'ZCHAT/1 TELL {{"to":{_LONG_TO},"text":"hi","cid":null}}', c.E_BAD_PRIVATE),
+    ("cid-too-big", f'ZCHAT/1 SAY {{"text":{_LONG_TEXT},"cid":{c.MAX_SEQ + 1}}}', c.E_TOO_LONG),
+    ("cid-is-the-bad-field", 'ZCHAT/1 SAY {"text":"hi","cid":-1}', c.E_BAD_FRAME),
+    ("invalid-json", 'ZCHAT/1 SAY {"text":"hi","cid":3', c.E_BAD_FRAME),
+    ("json-list", 'ZCHAT/1 SAY [{"text":"hi","cid":3}]', c.E_BAD_FRAME),
+    ("bad-signature", 'ZCHAT/2 SAY {"text":"hi","cid":3}', c.E_VERSION),
+]
+
+
+@pytest.mark.parametrize(("frame", "code"), [r[1:] for r in CID_NOT_CARRIED],
+                         ids=[r[0] for r in CID_NOT_CARRIED])
+def test_refusals_without_a_valid_cid_carry_none(frame, code):
+    err = _rejected(decode_client, frame.encode())
+    assert (err.code, err.cid) == (code, 0)
+
+
+def test_frame_too_big_carries_no_cid():
+    # Refused by size before the body is read, even if a cid is in it.
+    err = _rejected(decode_client, b'ZCHAT/1 SAY {"cid":3,"text":"' + b"x" * c.MAX_FRAME_BYTES
+                    + b'"}')
+    assert (err.code, err.cid) == (c.E_TOO_LONG, 0)
 
 
 def test_fatal_errors():

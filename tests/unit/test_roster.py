@@ -3,6 +3,7 @@
 import re
 
 from zchat.broker.roster import Roster, Session
+from zchat.broker.store import stream_key
 
 
 def test_empty_roster():
@@ -11,6 +12,7 @@ def test_empty_roster():
     assert r.by_identity(b"a") is None
     assert r.by_name("ana") is None
     assert r.names() == []
+    assert r.by_stream(stream_key("tok")) is None
     assert r.sessions() == []
     assert list(r.identities()) == []
     assert r.silent_since(1e9) == []
@@ -100,3 +102,36 @@ def test_silent_since_is_strict():
     assert r.silent_since(3.5) == [a, b, c]
     b.last_seen = 10.0
     assert r.silent_since(3.5) == [a, c]
+
+
+def test_by_stream_finds_the_session_holding_a_token_whatever_its_name():
+    r = Roster()
+    a = r.add("Ana", b"a", 0.0, token="tok-a")
+    b = r.add("bob", b"b", 0.0)
+    assert r.by_stream(stream_key("tok-a")) is a
+    assert r.by_stream(a.stream) is a
+    assert r.by_stream(b.stream) is b
+    assert r.by_stream(stream_key(b.token)) is b
+    # Keyed by the token's stream key: neither the token, nor the name, finds it.
+    for other in ("tok-a", "Ana", "ana", stream_key("tok-b"), stream_key("Ana")):
+        assert r.by_stream(other) is None, other
+
+
+def test_by_stream_follows_rebind_and_remove():
+    r = Roster()
+    s = r.add("ana", b"old", 0.0, token="tok")
+    r.rebind(s, b"new", 1.0)
+    assert r.by_stream(stream_key("tok")) is s
+    r.remove(s)
+    assert r.by_stream(stream_key("tok")) is None
+    r.remove(s)  # twice: harmless
+    assert r.by_stream(stream_key("tok")) is None
+
+
+def test_removing_a_stale_session_keeps_the_new_holder_of_the_token():
+    r = Roster()
+    old = r.add("ana", b"a", 0.0, token="tok")
+    r.remove(old)
+    new = r.add("bob", b"b", 1.0, token="tok")
+    r.remove(old)
+    assert r.by_stream(stream_key("tok")) is new

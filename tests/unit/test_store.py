@@ -2,9 +2,11 @@
 
 Every test in the first part runs against MemoryStore and SqliteStore (the ``store``
 and ``open_store`` fixtures are parametrized over the two); the second part checks
-what only a store on disk can do: survive a reopen and a crash, and refuse to be shared.
+what only a store on disk can do: survive a reopen and a crash without giving a sequence
+number twice, and refuse to be shared.
 """
 
+import hashlib
 import re
 import sqlite3
 import subprocess
@@ -15,8 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from zchat.broker.sqlite_store import DB_NAME, SqliteStore
-from zchat.broker.store import PUBLIC, HistoryStore, MemoryStore, StoredEvent, StoreError
+from zchat.broker import sqlite_store
+from zchat.broker.sqlite_store import DB_NAME, RESERVE, SqliteStore
+from zchat.broker.store import (
+    PUBLIC,
+    HistoryStore,
+    MemoryStore,
+    StoredEvent,
+    StoreError,
+    stream_key,
+)
 from zchat.protocol import Joined, Left, Msg, Priv
 from zchat.protocol import constants as c
 
@@ -52,10 +62,10 @@ def _msg(seq: int, name: str = "ana", text: str = "", prev: int = 0, origin: str
                        prev=prev)
 
 
-def _priv(seq: int, name: str, to: str, prev: int = 0, prev_to: int = 0, origin: str = "",
-          cid: int = 0) -> StoredEvent:
+def _priv(seq: int, name: str, to: str, origin: str, to_key: str, prev: int = 0,
+          prev_to: int = 0, cid: int = 0) -> StoredEvent:
     return StoredEvent(seq, c.PRIV, 1000.0 + seq, name, f"p{seq}", to, origin=origin, cid=cid,
-                       prev=prev, prev_to=prev_to)
+                       prev=prev, to_key=to_key, prev_to=prev_to)
 
 
 def _joined(seq: int, name: str, prev: int = 0) -> StoredEvent:
@@ -66,18 +76,22 @@ def _left(seq: int, name: str, prev: int = 0) -> StoredEvent:
     return StoredEvent(seq, c.LEFT, 1000.0 + seq, name, reason=c.R_TIMEOUT, prev=prev)
 
 
+#: The private streams (and duplicate-check origins) of the sessions in HISTORY: each is
+#: the stream key of that session's token, never the token itself nor the name.
+ANA, BOB, CAROL, DAVE = (stream_key(t) for t in ("tok-a", "tok-b", "tok-c", "tok-d"))
+
 #: A small history as the broker would write it: public 1 2 3 5 7 9, private 4 6 8 10.
 HISTORY = [
     _joined(1, "Ana"),
     _joined(2, "Bob", prev=1),
-    _msg(3, "Ana", "olá 😀", prev=2, origin="tok-a", cid=1),
-    _priv(4, "Ana", "Bob", origin="tok-a", cid=2),
-    _msg(5, "Bob", prev=3, origin="tok-b", cid=1),
-    _priv(6, "Bob", "carol", prev=4),           # carol is not online; bob's chain: 4
+    _msg(3, "Ana", "olá 😀", prev=2, origin=ANA, cid=1),
+    _priv(4, "Ana", "Bob", ANA, BOB, cid=2),
+    _msg(5, "Bob", prev=3, origin=BOB, cid=1),
+    _priv(6, "Bob", "carol", BOB, CAROL, prev=4),   # carol is not online yet; bob's chain: 4
     _joined(7, "carol", prev=5),
-    _priv(8, "carol", "ANA", prev=6, prev_to=4),
+    _priv(8, "carol", "ANA", CAROL, ANA, prev=6, prev_to=4),
     _left(9, "Bob", prev=7),
-    _priv(10, "ana", "ana", prev=8, prev_to=8, origin="tok-a", cid=3),
+    _priv(10, "ana", "ana", ANA, ANA, prev=8, prev_to=8, cid=3),
 ]
 
 
@@ -90,16 +104,59 @@ def _seqs(events) -> list[int]:
     return [e.seq for e in events]
 
 
+def _reservation(directory: Path) -> int:
+    """The reservation as it is on disk, read by another connection: what survives."""
+    db = sqlite3.connect(directory / DB_NAME)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'reserved'").fetchone()
+    finally:
+        db.close()
+    assert row is not None, "no reservation on disk"
+    return int(row[0])
+
+
+# ---- stream keys and stored events ------------------------------------------------------
+
+def test_stream_key_is_a_digest_of_the_token():
+    key = stream_key("tok-a")
+    assert re.fullmatch(r"t:[0-9a-f]{32}", key)
+    assert key == "t:" + hashlib.sha256(b"tok-a").hexdigest()[:32]
+    assert stream_key("tok-a") == key  # the same session token: the same stream
+    assert "tok-a" not in key  # the token itself is never stored
+    assert len({ANA, BOB, CAROL, DAVE, stream_key("tok-A"), stream_key("")}) == 6
+    assert key != PUBLIC
+
+
+def test_stored_event_keys_are_the_public_head_or_both_sessions_streams():
+    by_seq = {e.seq: e for e in HISTORY}
+    for seq in (1, 2, 3, 5, 7, 9):
+        assert by_seq[seq].keys() == (PUBLIC,)
+    assert by_seq[4].keys() == (ANA, BOB)
+    assert by_seq[6].keys() == (BOB, CAROL)
+    assert by_seq[8].keys() == (CAROL, ANA)
+    assert by_seq[10].keys() == (ANA, ANA)  # to oneself: one stream
+
+
+def test_stored_private_event_is_rebuilt_for_each_readers_stream():
+    event = _priv(8, "carol", "ANA", CAROL, ANA, prev=6, prev_to=4)
+    assert event.for_reader(CAROL) == Priv("carol", "ANA", "p8", 1008.0, 8, 6)
+    assert event.for_reader(ANA) == Priv("carol", "ANA", "p8", 1008.0, 8, 4)
+    # The reader is its stream key, not its name.
+    assert event.for_reader("ana") == Priv("carol", "ANA", "p8", 1008.0, 8, 6)
+    note = _priv(10, "ana", "ana", ANA, ANA, prev=8, prev_to=8)
+    assert note.for_reader(ANA) == Priv("ana", "ana", "p10", 1010.0, 10, 8)
+
+
 # ---- the contract --------------------------------------------------------------------
 
 def test_a_new_store_is_empty(store):
     assert store.last_seq() == 0
     assert store.head(PUBLIC) == 0
-    assert store.head("ana") == 0
+    assert store.head(ANA) == 0
     assert store.pruned_upto() == 0
-    assert store.since(0, 0, "ana", 10) == []
+    assert store.since(0, 0, ANA, 10) == []
     assert store.recent_public(5) == []
-    assert store.find("tok-a", 1) is None
+    assert store.find(ANA, 1) is None
     assert isinstance(store.epoch, str) and len(store.epoch) >= 8
 
 
@@ -110,80 +167,107 @@ def test_append_moves_last_seq_and_heads(store):
     assert (store.last_seq(), store.head(PUBLIC)) == (3, 3)
     store.append(HISTORY[4 - 1])  # PRIV Ana -> Bob: both private heads, not the public one
     assert (store.last_seq(), store.head(PUBLIC)) == (4, 3)
-    assert (store.head("ana"), store.head("bob"), store.head("carol")) == (4, 4, 0)
+    assert (store.head(ANA), store.head(BOB), store.head(CAROL)) == (4, 4, 0)
 
 
 def test_heads_of_the_whole_history(store):
     _fill(store)
     assert store.last_seq() == 10
     assert store.head(PUBLIC) == 9
-    assert store.head("ana") == 10
-    assert store.head("bob") == 6
-    assert store.head("carol") == 8
-    assert store.head("dave") == 0
+    assert store.head(ANA) == 10
+    assert store.head(BOB) == 6
+    assert store.head(CAROL) == 8
+    assert store.head(DAVE) == 0
+    # Private heads are the sessions' streams: neither names nor raw tokens have one.
+    assert [store.head(k) for k in ("ana", "Ana", "bob", "carol", "tok-a")] == [0] * 5
 
 
-def test_heads_are_keyed_by_name_key(store):
-    store.append(_priv(1, "ÁNA", "Straße"))
-    assert store.head("ána") == 1
-    assert store.head("strasse") == 1
+def test_heads_are_keyed_by_stream_key_not_by_name(store):
+    one, two = stream_key("tok-1"), stream_key("tok-2")
+    store.append(_priv(1, "ÁNA", "Straße", one, two))
+    assert (store.head(one), store.head(two)) == (1, 1)
+    for other in ("ÁNA", "ána", "Straße", "strasse", "tok-1", "tok-2", stream_key("tok-3")):
+        assert store.head(other) == 0, other
+    assert store.head(PUBLIC) == 0
 
 
 def test_reads_see_appended_events_before_commit(store):
     _fill(store, HISTORY[:3])
-    assert _seqs(store.since(0, 0, "ana", 10)) == [1, 2, 3]
-    assert store.find("tok-a", 1) == 3
+    assert _seqs(store.since(0, 0, ANA, 10)) == [1, 2, 3]
+    assert store.find(ANA, 1) == HISTORY[2]
     assert _seqs(store.recent_public(5)) == [3]
     store.commit()
-    assert _seqs(store.since(0, 0, "ana", 10)) == [1, 2, 3]
+    assert _seqs(store.since(0, 0, ANA, 10)) == [1, 2, 3]
+    assert store.find(ANA, 1) == HISTORY[2]
 
 
-def test_find_by_origin_and_cid(store):
+def test_find_by_origin_and_cid_returns_the_stored_event(store):
     _fill(store)
-    assert store.find("tok-a", 1) == 3
-    assert store.find("tok-a", 2) == 4
-    assert store.find("tok-a", 3) == 10
-    assert store.find("tok-b", 1) == 5
-    assert store.find("tok-b", 2) is None
-    assert store.find("tok-c", 1) is None
+    assert store.find(ANA, 1) == HISTORY[2]
+    assert store.find(ANA, 2) == HISTORY[3]
+    assert store.find(ANA, 3) == HISTORY[9]
+    assert store.find(BOB, 1) == HISTORY[4]
+    assert store.find(BOB, 2) is None
+    assert store.find(CAROL, 1) is None
     assert store.find("", 0) is None  # events without a cid are never found
+    assert store.find("tok-a", 1) is None  # the origin is the stream key, not the token
+    # What a duplicate is acknowledged with: its own seq and public prev, whatever came since.
+    found = store.find(BOB, 1)
+    assert (found.seq, found.kind, found.prev) == (5, c.MSG, 3)
+    assert store.head(PUBLIC) == 9
+    found = store.find(ANA, 2)
+    assert (found.seq, found.kind, found.origin, found.to_key) == (4, c.PRIV, ANA, BOB)
 
 
 def test_since_merges_public_and_the_readers_private_events(store):
     _fill(store)
-    assert store.since(0, 0, "ana", 100) == [HISTORY[i - 1] for i in (1, 2, 3, 4, 5, 7, 8, 9, 10)]
-    assert _seqs(store.since(0, 0, "bob", 100)) == [1, 2, 3, 4, 5, 6, 7, 9]
-    assert _seqs(store.since(0, 0, "carol", 100)) == [1, 2, 3, 5, 6, 7, 8, 9]
-    assert _seqs(store.since(0, 0, "dave", 100)) == [1, 2, 3, 5, 7, 9]
+    assert store.since(0, 0, ANA, 100) == [HISTORY[i - 1] for i in (1, 2, 3, 4, 5, 7, 8, 9, 10)]
+    assert _seqs(store.since(0, 0, BOB, 100)) == [1, 2, 3, 4, 5, 6, 7, 9]
+    assert _seqs(store.since(0, 0, CAROL, 100)) == [1, 2, 3, 5, 6, 7, 8, 9]
+    assert _seqs(store.since(0, 0, DAVE, 100)) == [1, 2, 3, 5, 7, 9]
+
+
+def test_since_gives_private_events_only_to_their_sessions_streams(store):
+    _fill(store)
+    public = [1, 2, 3, 5, 7, 9]
+    # A reader named like a sender or target, but under another session, sees none.
+    for reader in ("ana", "ANA", "bob", "carol", "tok-a", stream_key("tok-a2")):
+        assert _seqs(store.since(0, 0, reader, 100)) == public, reader
 
 
 def test_since_honours_each_cursor(store):
     _fill(store)
-    assert _seqs(store.since(5, 0, "ana", 100)) == [4, 7, 8, 9, 10]
-    assert _seqs(store.since(0, 8, "ana", 100)) == [1, 2, 3, 5, 7, 9, 10]
-    assert _seqs(store.since(7, 4, "ana", 100)) == [8, 9, 10]
-    assert _seqs(store.since(9, 10, "ana", 100)) == []
-    assert _seqs(store.since(100, 100, "ana", 100)) == []
+    assert _seqs(store.since(5, 0, ANA, 100)) == [4, 7, 8, 9, 10]
+    assert _seqs(store.since(0, 8, ANA, 100)) == [1, 2, 3, 5, 7, 9, 10]
+    assert _seqs(store.since(7, 4, ANA, 100)) == [8, 9, 10]
+    assert _seqs(store.since(9, 10, ANA, 100)) == []
+    assert _seqs(store.since(100, 100, ANA, 100)) == []
 
 
 def test_since_stops_at_limit(store):
     _fill(store)
-    assert _seqs(store.since(0, 0, "ana", 3)) == [1, 2, 3]
-    assert _seqs(store.since(3, 0, "ana", 2)) == [4, 5]
-    assert _seqs(store.since(0, 0, "ana", 1)) == [1]
-    assert _seqs(store.since(0, 0, "ana", 9)) == [1, 2, 3, 4, 5, 7, 8, 9, 10]
+    assert _seqs(store.since(0, 0, ANA, 3)) == [1, 2, 3]
+    assert _seqs(store.since(3, 0, ANA, 2)) == [4, 5]
+    assert _seqs(store.since(0, 0, ANA, 1)) == [1]
+    assert _seqs(store.since(0, 0, ANA, 9)) == [1, 2, 3, 4, 5, 7, 8, 9, 10]
 
 
 def test_stored_events_read_back_equal_and_rebuild_protocol_events(store):
     _fill(store)
-    assert store.since(0, 0, "carol", 100) == [HISTORY[i - 1] for i in (1, 2, 3, 5, 6, 7, 8, 9)]
-    by_seq = {e.seq: e for e in store.since(0, 0, "ana", 100)}
-    assert by_seq[3].for_reader("ana") == Msg("Ana", "olá 😀", 1003.0, 3, 2)
-    assert by_seq[7].for_reader("ana") == Joined("carol", 1007.0, 7, 5)
-    assert by_seq[9].for_reader("ana") == Left("Bob", c.R_TIMEOUT, 1009.0, 9, 7)
+    assert store.since(0, 0, CAROL, 100) == [HISTORY[i - 1] for i in (1, 2, 3, 5, 6, 7, 8, 9)]
+    by_seq = {e.seq: e for e in store.since(0, 0, ANA, 100)}
+    assert by_seq[3].for_reader(ANA) == Msg("Ana", "olá 😀", 1003.0, 3, 2)
+    assert by_seq[7].for_reader(ANA) == Joined("carol", 1007.0, 7, 5)
+    assert by_seq[9].for_reader(ANA) == Left("Bob", c.R_TIMEOUT, 1009.0, 9, 7)
     # A PRIV names the previous event of the chain of whoever reads it.
-    assert by_seq[8].for_reader("ana") == Priv("carol", "ANA", "p8", 1008.0, 8, 4)
-    assert by_seq[8].for_reader("carol") == Priv("carol", "ANA", "p8", 1008.0, 8, 6)
+    assert by_seq[8].for_reader(ANA) == Priv("carol", "ANA", "p8", 1008.0, 8, 4)
+    assert by_seq[8].for_reader(CAROL) == Priv("carol", "ANA", "p8", 1008.0, 8, 6)
+    assert by_seq[4].for_reader(BOB) == Priv("Ana", "Bob", "p4", 1004.0, 4, 0)
+    assert by_seq[10].for_reader(ANA) == Priv("ana", "ana", "p10", 1010.0, 10, 8)
+    # The stream keys survive the round trip; no raw token is in any event.
+    assert (by_seq[8].origin, by_seq[8].to_key) == (CAROL, ANA)
+    assert all("tok-" not in str(value) for e in by_seq.values() for value in
+               (e.origin, e.to_key))
 
 
 def test_recent_public_returns_only_messages_in_order(store):
@@ -191,7 +275,8 @@ def test_recent_public_returns_only_messages_in_order(store):
     assert store.recent_public(10) == [HISTORY[2], HISTORY[4]]
     assert _seqs(store.recent_public(1)) == [5]
     assert store.recent_public(0) == []
-    _fill(store, [_msg(11, prev=9), _priv(12, "ana", "bob"), _msg(13, prev=11)])
+    _fill(store, [_msg(11, prev=9), _priv(12, "ana", "bob", ANA, BOB, prev=10, prev_to=6),
+                  _msg(13, prev=11)])
     assert _seqs(store.recent_public(3)) == [5, 11, 13]
     assert _seqs(store.recent_public(2)) == [11, 13]
 
@@ -200,13 +285,13 @@ def test_prune_removes_old_events(store):
     _fill(store)
     store.prune(4)
     assert store.pruned_upto() == 6
-    assert _seqs(store.since(0, 0, "ana", 100)) == [7, 8, 9, 10]
-    assert _seqs(store.since(0, 0, "bob", 100)) == [7, 9]
+    assert _seqs(store.since(0, 0, ANA, 100)) == [7, 8, 9, 10]
+    assert _seqs(store.since(0, 0, BOB, 100)) == [7, 9]
     assert store.recent_public(10) == []
-    assert store.find("tok-a", 1) is None  # pruned: a resend would be stored again
-    assert store.find("tok-a", 3) == 10
+    assert store.find(ANA, 1) is None  # pruned: a resend would be stored again
+    assert store.find(ANA, 3) == HISTORY[9]
     # Numbering and heads do not move back.
-    assert (store.last_seq(), store.head(PUBLIC), store.head("bob")) == (10, 9, 6)
+    assert (store.last_seq(), store.head(PUBLIC), store.head(BOB)) == (10, 9, 6)
 
 
 def test_prune_never_moves_back_and_can_empty_the_history(store):
@@ -218,7 +303,7 @@ def test_prune_never_moves_back_and_can_empty_the_history(store):
     assert store.pruned_upto() == 6
     store.prune(0)
     assert store.pruned_upto() == 10
-    assert store.since(0, 0, "ana", 100) == []
+    assert store.since(0, 0, ANA, 100) == []
     assert store.last_seq() == 10
 
 
@@ -227,7 +312,7 @@ def test_prune_then_append(store):
     store.prune(2)
     store.append(_msg(11, prev=9))
     store.commit()
-    assert _seqs(store.since(0, 0, "ana", 100)) == [9, 10, 11]
+    assert _seqs(store.since(0, 0, ANA, 100)) == [9, 10, 11]
 
 
 def test_commit_prunes_past_the_retain_bound(open_store):
@@ -239,7 +324,31 @@ def test_commit_prunes_past_the_retain_bound(open_store):
     store.append(_msg(12, prev=11))
     store.commit()
     assert store.pruned_upto() == 2
-    assert _seqs(store.since(0, 0, "dave", 100)) == [3, 5, 7, 9, 11, 12]
+    assert _seqs(store.since(0, 0, DAVE, 100)) == [3, 5, 7, 9, 11, 12]
+
+
+def test_retention_counts_events_not_sequence_numbers(open_store):
+    store = open_store(retain=4)
+    prev = 0
+    for seq in (1, 2, 50, 51, 9000):  # gaps in numbering, as after restarts
+        store.append(_msg(seq, prev=prev))
+        prev = seq
+    store.commit()  # 5 events > 4 * 1.1: back to the newest 4, whatever their numbers
+    assert store.pruned_upto() == 1
+    assert _seqs(store.since(0, 0, DAVE, 100)) == [2, 50, 51, 9000]
+    store.prune(2)
+    assert store.pruned_upto() == 50
+    assert _seqs(store.since(0, 0, DAVE, 100)) == [51, 9000]
+    store.prune(2)  # already down to 2: nothing moves
+    assert store.pruned_upto() == 50
+
+
+def test_prune_counts_private_events_too(store):
+    _fill(store)
+    store.prune(3)  # 8 (private), 9, 10 (private): the newest three events of any kind
+    assert store.pruned_upto() == 7
+    assert _seqs(store.since(0, 0, ANA, 100)) == [8, 9, 10]
+    assert _seqs(store.since(0, 0, DAVE, 100)) == [9]
 
 
 def test_commit_with_nothing_pending_is_harmless(store):
@@ -257,6 +366,8 @@ def test_sqlite_reopen_after_commit_sees_everything(tmp_path):
     data = tmp_path / "data"
     store = SqliteStore(data)
     epoch = store.epoch
+    # A new store starts at 0 and has reserved the first block as it opened.
+    assert (store.last_seq(), _reservation(data)) == (0, RESERVE)
     _fill(store)
     store.prune(6)
     store.commit()
@@ -264,14 +375,136 @@ def test_sqlite_reopen_after_commit_sees_everything(tmp_path):
     again = SqliteStore(data)
     try:
         assert again.epoch == epoch
-        assert again.last_seq() == 10
-        assert [again.head(k) for k in (PUBLIC, "ana", "bob", "carol")] == [9, 10, 6, 8]
+        # Numbering resumes at the old reservation, above every number the first run could
+        # have used; opening reserved the next block above it.
+        assert again.last_seq() == RESERVE
+        assert _reservation(data) == 2 * RESERVE
+        assert [again.head(k) for k in (PUBLIC, ANA, BOB, CAROL)] == [9, 10, 6, 8]
         assert again.pruned_upto() == 4
-        assert again.since(0, 0, "ana", 100) == [HISTORY[i - 1] for i in (5, 7, 8, 9, 10)]
-        assert again.find("tok-a", 3) == 10
-        assert again.find("tok-a", 1) is None
+        assert again.since(0, 0, ANA, 100) == [HISTORY[i - 1] for i in (5, 7, 8, 9, 10)]
+        assert again.find(ANA, 3) == HISTORY[9]
+        assert again.find(ANA, 1) is None
+        # The next event is numbered above the old reservation; the chains still link up.
+        nxt = _msg(again.last_seq() + 1, prev=again.head(PUBLIC))
+        again.append(nxt)
+        again.commit()
+        assert again.since(9, 10, ANA, 100) == [nxt]
+        assert again.head(PUBLIC) == again.last_seq() == RESERVE + 1
+        assert _reservation(data) == 2 * RESERVE  # far below half the block: not renewed
     finally:
         again.close()
+    third = SqliteStore(data)
+    try:
+        assert third.last_seq() == 2 * RESERVE
+        assert _reservation(data) == 3 * RESERVE
+        assert third.head(PUBLIC) == RESERVE + 1
+        assert _seqs(third.since(9, 10, ANA, 100)) == [RESERVE + 1]
+    finally:
+        third.close()
+
+
+def test_sqlite_every_open_reserves_a_fresh_block(tmp_path):
+    store = SqliteStore(tmp_path)
+    _fill(store)
+    store.close()
+    for run in range(1, 4):  # opening alone, without writing, moves the reservation up
+        store = SqliteStore(tmp_path)
+        try:
+            assert store.last_seq() == run * RESERVE
+            assert _reservation(tmp_path) == (run + 1) * RESERVE
+            # Nothing else moves: heads and events are as they were.
+            assert (store.head(PUBLIC), store.head(ANA), store.pruned_upto()) == (9, 10, 0)
+            assert _seqs(store.since(0, 0, ANA, 100)) == [1, 2, 3, 4, 5, 7, 8, 9, 10]
+            store.commit()
+        finally:
+            store.close()
+
+
+def test_sqlite_reservation_is_renewed_while_half_the_block_is_unused(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    store = SqliteStore(tmp_path)
+    try:
+        assert (store.last_seq(), _reservation(tmp_path)) == (0, 4)
+        on_disk = []
+        for event in HISTORY[:7]:
+            store.append(event)
+            on_disk.append(_reservation(tmp_path))  # durable at once, before any commit
+        # Renewed as soon as a number reaches reserved - 4 // 2, to that number + 4.
+        assert on_disk == [4, 6, 6, 8, 8, 10, 10]
+        store.commit()
+    finally:
+        store.close()
+    store = SqliteStore(tmp_path)
+    try:
+        assert store.last_seq() == 10
+        assert _reservation(tmp_path) == 14
+        assert _seqs(store.since(0, 0, BOB, 100)) == [1, 2, 3, 4, 5, 6, 7]
+        store.append(_msg(11, prev=7))
+        assert _reservation(tmp_path) == 14  # 11 < 14 - 2
+        store.append(_msg(12, prev=11))
+        assert _reservation(tmp_path) == 16  # 12 reaches it
+        store.commit()
+    finally:
+        store.close()
+
+
+def test_sqlite_reservation_renewal_with_an_odd_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "RESERVE", 5)  # half the block rounds down: 2
+    store = SqliteStore(tmp_path)
+    try:
+        on_disk = []
+        for event in HISTORY[:6]:
+            store.append(event)
+            on_disk.append(_reservation(tmp_path))
+        assert on_disk == [5, 5, 8, 8, 8, 11]
+        store.commit()
+    finally:
+        store.close()
+    store = SqliteStore(tmp_path)
+    try:
+        assert (store.last_seq(), _reservation(tmp_path)) == (11, 16)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("reserve", [4, 5, 10])
+def test_sqlite_reservation_always_stays_past_half_a_block_ahead(tmp_path, monkeypatch,
+                                                                 reserve):
+    monkeypatch.setattr(sqlite_store, "RESERVE", reserve)
+    store = SqliteStore(tmp_path)
+    try:
+        for seq in range(1, 4 * reserve):
+            store.append(_msg(seq, prev=seq - 1))
+            assert _reservation(tmp_path) - seq > reserve // 2, seq
+            if seq % 3 == 0:
+                store.commit()
+    finally:
+        store.close()
+
+
+def test_sqlite_reservation_is_its_own_commit_made_with_synchronous_full(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    store = SqliteStore(tmp_path)
+    try:
+        statements: list[str] = []
+        store._db.set_trace_callback(statements.append)
+        store.append(HISTORY[0])
+        assert not any("reserved" in s for s in statements)  # 1 < 4 - 2: no renewal
+        statements.clear()
+        store.append(HISTORY[1])  # 2 reaches 4 - 2: renewed, inside append
+        store._db.set_trace_callback(None)
+        flat = [" ".join(s.split()) for s in statements]
+        write = next(i for i, s in enumerate(flat) if "'reserved'" in s)
+        assert flat[write].startswith("INSERT INTO meta")
+        assert flat[write - 1] == "PRAGMA synchronous=FULL"
+        assert flat[write + 1] == "PRAGMA synchronous=NORMAL"
+        # The open transaction was committed first and a new one begun after.
+        assert flat[write - 2] == "COMMIT"
+        assert flat[write + 2] == "BEGIN"
+        assert store._db.in_transaction
+        store.commit()
+    finally:
+        store.close()
 
 
 def test_sqlite_numbering_survives_pruning_everything(tmp_path):
@@ -281,10 +514,83 @@ def test_sqlite_numbering_survives_pruning_everything(tmp_path):
     store.close()
     again = SqliteStore(tmp_path)
     try:
-        assert (again.last_seq(), again.pruned_upto()) == (10, 10)
-        assert again.since(0, 0, "ana", 100) == []
+        assert (again.last_seq(), again.pruned_upto()) == (RESERVE, 10)
+        assert again.since(0, 0, ANA, 100) == []
     finally:
         again.close()
+
+
+@pytest.mark.parametrize("where", ["events", "pruned", "heads"])
+def test_sqlite_store_without_a_reservation_resumes_past_every_number_it_holds(tmp_path,
+                                                                              where):
+    """A database written before reservations (or with the row lost): numbering resumes
+    past the last event, the pruned mark and every head, whichever is highest."""
+    store = SqliteStore(tmp_path)
+    _fill(store)
+    if where == "pruned":
+        store.prune(0)  # no events left; pruned_upto 10
+    store.close()
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    with db:
+        db.execute("DELETE FROM meta WHERE key = 'reserved'")
+        if where == "heads":
+            db.execute("DELETE FROM events WHERE seq = 10")  # ana's head stays at 10
+    db.close()
+    again = SqliteStore(tmp_path)
+    try:
+        assert again.last_seq() == 10
+        assert _reservation(tmp_path) == 10 + RESERVE
+        assert again.head(ANA) == 10
+    finally:
+        again.close()
+
+
+def test_sqlite_restarts_do_not_make_pruning_drop_more_than_retain(tmp_path):
+    # Every restart skips up to RESERVE numbers; retention is a count of events, so the
+    # gaps cost nothing: the newest `retain` events stay, however they are numbered.
+    store = SqliteStore(tmp_path, retain=10)
+    for seq in range(1, 9):
+        store.append(_msg(seq, prev=seq - 1))
+    store.commit()
+    store.close()
+    store = SqliteStore(tmp_path, retain=10)
+    try:
+        base = store.last_seq()
+        assert base == RESERVE  # a gap of RESERVE - 8 numbers, far more than retain
+        for n in range(1, 4):
+            store.append(_msg(base + n, prev=store.head(PUBLIC)))
+        store.commit()  # 11 events: within 10 * 1.1
+        assert store.pruned_upto() == 0
+        assert len(store.since(0, 0, DAVE, 100)) == 11
+        store.append(_msg(base + 4, prev=base + 3))
+        store.commit()  # 12 events: back to the newest 10
+        assert store.pruned_upto() == 2
+        assert _seqs(store.since(0, 0, DAVE, 100)) == [
+            3, 4, 5, 6, 7, 8, base + 1, base + 2, base + 3, base + 4]
+    finally:
+        store.close()
+    store = SqliteStore(tmp_path, retain=10)  # another restart, another gap
+    try:
+        base2 = store.last_seq()
+        assert base2 == 2 * RESERVE
+        store.append(_msg(base2 + 1, prev=base + 4))
+        store.commit()  # 11: kept
+        assert store.pruned_upto() == 2
+        store.append(_msg(base2 + 2, prev=base2 + 1))
+        store.commit()  # 12: back to 10, across both gaps
+        assert store.pruned_upto() == 4
+        assert _seqs(store.since(0, 0, DAVE, 100)) == [
+            5, 6, 7, 8, base + 1, base + 2, base + 3, base + 4, base2 + 1, base2 + 2]
+    finally:
+        store.close()
+    store = SqliteStore(tmp_path, retain=10)
+    try:  # the count of stored events is read back on open
+        assert store.pruned_upto() == 4
+        assert len(store.since(0, 0, DAVE, 100)) == 10
+        store.prune(10)
+        assert store.pruned_upto() == 4
+    finally:
+        store.close()
 
 
 def test_sqlite_new_data_dir_gets_a_new_epoch(tmp_path):
@@ -301,36 +607,99 @@ _CRASH = textwrap.dedent("""
     import os, sys
     from pathlib import Path
     from zchat.broker.sqlite_store import SqliteStore
-    from zchat.broker.store import StoredEvent
+    from zchat.broker.store import StoredEvent, stream_key
+    ana, bob = stream_key("tok-a"), stream_key("tok-b")
     store = SqliteStore(Path(sys.argv[1]))
     print(store.epoch)
     store.append(StoredEvent(1, "JOINED", 1.0, "ana"))
-    store.append(StoredEvent(2, "MSG", 2.0, "ana", "kept", origin="t", cid=1, prev=1))
+    store.append(StoredEvent(2, "MSG", 2.0, "ana", "kept", origin=ana, cid=1, prev=1))
     store.commit()
-    store.append(StoredEvent(3, "MSG", 3.0, "ana", "lost", origin="t", cid=2, prev=2))
-    store.append(StoredEvent(4, "PRIV", 4.0, "ana", "lost", "bob", prev=0))
+    store.append(StoredEvent(3, "MSG", 3.0, "ana", "lost", origin=ana, cid=2, prev=2))
+    store.append(StoredEvent(4, "PRIV", 4.0, "ana", "lost", "bob", origin=ana, to_key=bob))
     sys.stdout.flush()
     os._exit(0)  # a crash: no commit, no close
 """)
 
 
-def test_sqlite_uncommitted_events_are_gone_after_a_crash(tmp_path):
-    result = subprocess.run([sys.executable, "-c", _CRASH, str(tmp_path)], capture_output=True,
+def _run(script: str, *args: str) -> str:
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
                             text=True, timeout=30, check=False)
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_sqlite_uncommitted_events_are_gone_after_a_crash(tmp_path):
+    epoch = _run(_CRASH, str(tmp_path)).strip()
     store = SqliteStore(tmp_path)  # the lock died with the process
     try:
-        assert store.epoch == result.stdout.strip()
-        assert store.last_seq() == 2
-        assert (store.head(PUBLIC), store.head("ana"), store.head("bob")) == (2, 0, 0)
-        assert _seqs(store.since(0, 0, "bob", 100)) == [1, 2]
-        assert store.find("t", 1) == 2
-        assert store.find("t", 2) is None
-        store.append(_msg(3, prev=2))  # the lost number is given out again, consistently
+        assert store.epoch == epoch
+        assert store.last_seq() == RESERVE  # the reservation, past the lost 3 and 4
+        assert _reservation(tmp_path) == 2 * RESERVE
+        assert (store.head(PUBLIC), store.head(ANA), store.head(BOB)) == (2, 0, 0)
+        assert _seqs(store.since(0, 0, BOB, 100)) == [1, 2]
+        assert store.find(ANA, 1) == StoredEvent(2, c.MSG, 2.0, "ana", "kept", origin=ANA,
+                                                 cid=1, prev=1)
+        assert store.find(ANA, 2) is None
+        # The next event is numbered past the reservation: 3 and 4 are never given again.
+        nxt = store.last_seq() + 1
+        store.append(_msg(nxt, prev=2))
         store.commit()
-        assert _seqs(store.since(0, 0, "bob", 100)) == [1, 2, 3]
+        assert _seqs(store.since(0, 0, BOB, 100)) == [1, 2, nxt]
+        assert nxt == RESERVE + 1
     finally:
         store.close()
+
+
+# A commit the broker made (and then delivered and acknowledged) can still be lost, by a
+# power cut (synchronous=NORMAL) or a restored copy of the data. The child commits 1-2,
+# snapshots the committed database (the state such a loss rolls back to), commits 3-4,
+# appends 5-6 and dies without committing them.
+_LOST_COMMIT = textwrap.dedent("""
+    import os, sqlite3, sys
+    from pathlib import Path
+    from zchat.broker.sqlite_store import DB_NAME, SqliteStore
+    from zchat.broker.store import StoredEvent, stream_key
+    data, snap = Path(sys.argv[1]), Path(sys.argv[2])
+    ana = stream_key("tok-a")
+    store = SqliteStore(data)
+    store.append(StoredEvent(1, "JOINED", 1.0, "ana"))
+    store.append(StoredEvent(2, "MSG", 2.0, "ana", "m2", origin=ana, cid=1, prev=1))
+    store.commit()
+    snap.mkdir()
+    src, dst = sqlite3.connect(data / DB_NAME), sqlite3.connect(snap / DB_NAME)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    store.append(StoredEvent(3, "MSG", 3.0, "ana", "m3", origin=ana, cid=2, prev=2))
+    store.append(StoredEvent(4, "MSG", 4.0, "ana", "m4", origin=ana, cid=3, prev=3))
+    store.commit()
+    store.append(StoredEvent(5, "MSG", 5.0, "ana", "m5", origin=ana, cid=4, prev=4))
+    store.append(StoredEvent(6, "MSG", 6.0, "ana", "m6", origin=ana, cid=5, prev=5))
+    sys.stdout.flush()
+    os._exit(0)  # no commit, no close
+""")
+
+
+def test_sqlite_numbers_of_lost_events_are_never_given_again(tmp_path):
+    data, snap = tmp_path / "data", tmp_path / "snapshot"
+    _run(_LOST_COMMIT, str(data), str(snap))
+    # The snapshot lost the commit of 3 and 4, and the uncommitted 5 and 6: its numbering
+    # still resumes past them, at the reservation made when the store was opened.
+    # The crashed directory kept 3 and 4 and lost 5 and 6: the same reservation covers them.
+    for directory, kept in ((snap, [1, 2]), (data, [1, 2, 3, 4])):
+        store = SqliteStore(directory)
+        try:
+            assert _seqs(store.since(0, 0, ANA, 100)) == kept
+            assert store.head(PUBLIC) == kept[-1]
+            assert store.last_seq() == RESERVE
+            assert store.last_seq() >= 6
+            nxt = store.last_seq() + 1
+            store.append(_msg(nxt, prev=kept[-1], origin=ANA, cid=9))
+            store.commit()
+            assert _seqs(store.since(0, 0, ANA, 100)) == [*kept, nxt]
+            assert store.find(ANA, 9).seq == nxt > 6
+        finally:
+            store.close()
 
 
 def test_sqlite_second_store_on_the_same_dir_is_refused(tmp_path):
@@ -382,7 +751,7 @@ def test_sqlite_unknown_event_kind_is_a_store_error(tmp_path):
     store = SqliteStore(tmp_path)
     try:
         with pytest.raises(StoreError, match="unknown event kind 'BOGUS' at seq 2"):
-            store.since(0, 0, "ana", 10)
+            store.since(0, 0, ANA, 10)
     finally:
         store.close()
 
@@ -393,7 +762,9 @@ def test_close_commits(tmp_path: Path):
     store.close()
     again = SqliteStore(tmp_path)
     try:
-        assert again.last_seq() == 10
+        assert again.last_seq() == RESERVE
         assert again.head(PUBLIC) == 9
+        assert again.head(ANA) == 10
+        assert again.since(0, 0, ANA, 100) == [HISTORY[i - 1] for i in (1, 2, 3, 4, 5, 7, 8, 9, 10)]
     finally:
         again.close()

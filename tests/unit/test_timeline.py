@@ -260,16 +260,51 @@ def test_an_empty_page_ends_the_catch_up_even_with_more():
     assert timeline.catching_up is False
 
 
-def test_lost_is_reported_on_the_first_page_only():
+def test_lost_is_reported_from_every_page():
+    # The broker reports a stream's loss on the page holding that stream's first event
+    # (or on the last page): any page may carry it, and each page's count is shown.
+    timeline = _timeline()
+    timeline.live(_m(12, 11))
+    step = timeline.replay(_replay(_p(7, 2), more=True))  # private first: public loss unknown
+    assert (step.lost, step.fetch) == (0, Fetch(5, 7))
+    step = timeline.replay(_replay(_m(8, 7), more=True, lost=2))  # public stream: 6, 7 lost
+    assert (step.lost, step.fetch) == (2, Fetch(8, 7))
+    step = timeline.replay(_replay(_m(11, 8), _m(12, 11), lost=1))
+    assert step.lost == 1
+    assert [(s.event.seq, s.tag) for s in step.shown] == [(11, MISSED), (12, MISSED)]
+    assert timeline.catching_up is False
+
+
+def test_lost_on_a_first_page_with_more_is_reported():
     timeline = _timeline()
     timeline.live(_m(9, 8))
     step = timeline.replay(_replay(_m(8, 7), more=True, lost=3))
     assert step.lost == 3
-    step = timeline.replay(_replay(_m(9, 8), lost=3))
-    assert step.lost == 0
-    # A new catch-up has a new first page.
+    step = timeline.replay(_replay(_m(9, 8)))
+    assert step.lost == 0  # a page that reports nothing shows nothing
+
+
+def test_lost_is_reported_from_pages_without_new_events():
+    timeline = _timeline()
+    timeline.live(_m(9, 8))
+    # An empty last page: the broker counts a wholly pruned stream from its head.
+    step = timeline.replay(_replay(lost=4))
+    assert step.lost == 4
+    assert step.fetch == Fetch(5, 2)  # 9 is still behind a gap
+    # A page of events already shown still reports its loss.
+    step = timeline.replay(_replay(_m(4, 3), _m(9, 8), lost=1))
+    assert step.lost == 1
+    # A new catch-up reports its own loss too.
     timeline.live(_m(12, 11))
     assert timeline.replay(_replay(_m(12, 11), lost=2)).lost == 2
+
+
+def test_replay_keeps_no_first_page_state():
+    timeline = _timeline()
+    assert not hasattr(timeline, "_first_page")
+    timeline.live(_m(9, 8))
+    assert timeline.replay(_replay(_m(8, 7), more=True, lost=3)).lost == 3
+    assert timeline.replay(_replay(_m(9, 8), lost=3)).lost == 3  # the page says so: shown
 
 
 def test_replay_events_are_taken_in_seq_order():

@@ -1,0 +1,117 @@
+"""CURVE keys for the broker: its own key pair, and who may connect (ZAP, RFC 27).
+
+`KeyGate` answers ZAP requests on the broker's own poller (no thread): it
+admits any CURVE client, or only the keys found in an allow-list folder, and
+logs every refusal. A key file named NAME.key in that folder also pins the
+name NAME to that key. The client's public key then rides on every message as
+the ZeroMQ "User-Id" property, which is how the core binds names to keys.
+"""
+
+import logging
+import time
+from pathlib import Path
+
+import zmq
+import zmq.auth
+from zmq.utils import z85
+
+from zchat.protocol import name_key
+
+log = logging.getLogger(__name__)
+
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+ZAP_DOMAIN = b"zchat"
+
+
+class RefusalLog:
+    """At most one log line a second for refused connections (a refused peer
+    retries about as often), counting the ones left out."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._quiet = 0
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < 1.0:
+            self._quiet += 1
+            return False
+        self._last = now
+        return True
+
+    def suffix(self) -> str:
+        quiet, self._quiet = self._quiet, 0
+        return f" (and {quiet} more)" if quiet else ""
+
+
+class KeyFileError(Exception):
+    """A key file or folder that cannot be used."""
+
+
+def load_secret(path: Path) -> tuple[bytes, bytes]:
+    """The (public, secret) key pair in a `zchat keygen` secret file."""
+    try:
+        public, secret = zmq.auth.load_certificate(path)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc}") from None
+    if not secret:
+        raise KeyFileError(f"{path} holds no secret key (use the .key_secret file)")
+    return public, secret
+
+
+def load_public(path: Path) -> bytes:
+    try:
+        public, _ = zmq.auth.load_certificate(path)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc}") from None
+    if not public:
+        raise KeyFileError(f"{path} holds no public key")
+    return public
+
+
+class KeyGate:
+    """The ZAP handler: which CURVE keys may connect, and which names they pin."""
+
+    def __init__(self, ctx: zmq.Context, allow_dir: Path | None) -> None:
+        self.allowed: set[bytes] | None = None  # None: any CURVE key
+        self.pins: dict[str, str] = {}  # name key -> z85 public key
+        if allow_dir is not None:
+            self._load(allow_dir)
+        self.socket = ctx.socket(zmq.REP)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        # Must be bound before the ROUTER binds: libzmq asks it about every handshake.
+        self.socket.bind(ZAP_ENDPOINT)
+        self._refusals = RefusalLog()
+
+    def _load(self, folder: Path) -> None:
+        if not folder.is_dir():
+            raise KeyFileError(f"--allow-keys {folder}: not a folder")
+        self.allowed = set()
+        for path in sorted(folder.glob("*.key")):
+            public = load_public(path)
+            self.allowed.add(public)
+            self.pins[name_key(path.stem)] = public.decode("ascii")
+        log.info("allow list %s: %d key(s)", folder, len(self.allowed))
+
+    def handle(self) -> None:
+        """Answer one ZAP request (call when the socket is readable)."""
+        frames = self.socket.recv_multipart()
+        if len(frames) < 6:
+            return  # not a ZAP request: nothing sane to answer
+        version, request_id, _domain, address, _identity, mechanism = frames[:6]
+        key = frames[6] if mechanism == b"CURVE" and len(frames) > 6 else b""
+        user = z85.encode(key) if len(key) == 32 else b""
+        if not user or (self.allowed is not None and user not in self.allowed):
+            self._refused(address.decode("ascii", "replace"), user.decode("ascii"))
+            self.socket.send_multipart([version, request_id, b"400", b"key not allowed", b"",
+                                        b""])
+            return
+        self.socket.send_multipart([version, request_id, b"200", b"OK", user, b""])
+
+    def _refused(self, address: str, user: str) -> None:
+        if self._refusals.allow():
+            log.warning("refused CURVE key %s from %s: not in the allow list%s", user or "?",
+                        address, self._refusals.suffix())
+
+    def close(self) -> None:
+        self.socket.close(0)
