@@ -23,15 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat")
+ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory")
 #: Which wire protocol the load generator must speak to each system.
-PROTOCOL = {"seed": "line", "relay": "relay", "ngircd": "irc", "zchat": "zchat"}
+PROTOCOL = {"seed": "line", "relay": "relay", "ngircd": "irc", "zchat": "zchat",
+            "zchat-memory": "zchat"}
 DESCRIPTION = {
     "seed": "seed design: thread per client, loop of send() over a shared list, newline framing",
     "relay": "bare pyzmq ROUTER relay, send(identity, SNDMORE) + send(payload), no checks/log",
     "ngircd": "ngircd (C IRC server, single thread), one channel, sender is oper with +F",
-    "zchat": "zchat broker, as started by `zchat broker` (log to a file)",
+    "zchat": "zchat broker with its defaults (SQLite history, log to a file), flood limits "
+             "lifted for the load generator",
+    "zchat-memory": "the same with --store memory: the cost of the history store",
 }
+#: The load generator floods by design; a person never meets these limits.
+_NO_FLOOD_LIMITS = ["--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
+                    "--byte-burst", "1000000000000", "--max-clients", "100000"]
 
 _READY = re.compile(r"listening on (?:tcp://)?\[?(127\.0\.0\.1)\]?:(\d+)", re.IGNORECASE)
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -95,7 +101,7 @@ def available(name: str) -> tuple[bool, str]:
     """Whether ``name`` can run on this machine, and why not."""
     if name == "ngircd" and shutil.which("ngircd") is None:
         return False, "ngircd is not installed (apt-get install -y ngircd)"
-    if name == "zchat" and _zchat_command() is None:
+    if name.startswith("zchat") and _zchat_command() is None:
         return False, "the zchat console script was not found next to this Python"
     return True, ""
 
@@ -128,11 +134,13 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Ru
         cmd = [py, str(BENCH_DIR / "seed_server.py"), "--port", "0"]
     elif name == "relay":
         cmd = [py, str(BENCH_DIR / "relay.py"), "--bind", "tcp://127.0.0.1:*"]
-    elif name == "zchat":
+    elif name.startswith("zchat"):
         zchat = _zchat_command()
         assert zchat is not None
         cmd = [*zchat, "broker", "--bind", "tcp://127.0.0.1:*",
-               "--heartbeat", str(zchat_heartbeat), "--lang", "en"]
+               "--heartbeat", str(zchat_heartbeat), "--lang", "en", *_NO_FLOOD_LIMITS]
+        if name == "zchat-memory":
+            cmd += ["--store", "memory"]
     elif name == "ngircd":
         conf = workdir / "ngircd.conf"
         conf.write_text(ngircd_config(free_port()))

@@ -197,13 +197,23 @@ class BrokerServer:
         core = self.core
         for action in actions:
             if type(action) is Fanout:
+                # The hot loop: per recipient only the two sends (see _send for the
+                # same logic one recipient at a time).
                 frame = action.frame
                 exclude = action.exclude
+                send = router.send
                 for identity in core.roster.identities():
-                    if identity != exclude:
-                        status = _send(router, identity, frame)
-                        if status is not SENT:
-                            self._missed(identity, status, gone)
+                    if identity == exclude:
+                        continue
+                    try:
+                        send(identity, _MORE_NOBLOCK)
+                        send(frame, _NOBLOCK)
+                    except zmq.Again:
+                        core.lagging(identity)
+                    except zmq.ZMQError as exc:
+                        if exc.errno != errno.EHOSTUNREACH:
+                            raise
+                        gone.append(identity)
             else:
                 status = _send(router, action.identity, action.frame)
                 if status is not SENT:
