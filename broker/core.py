@@ -103,8 +103,11 @@ class BrokerCore:
                  wall_clock: Callable[[], float] = time.time,
                  store: HistoryStore | None = None,
                  history: int = c.DEFAULT_HISTORY,
-                 limits: Limits | None = None) -> None:
-        """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``."""
+                 limits: Limits | None = None,
+                 journal: Callable[[str], None] | None = None) -> None:
+        """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``;
+        ``journal`` logs the per-message lines (default: the logging module)."""
+        self._note = journal or log.info
         self.heartbeat = heartbeat
         self.limits = limits or Limits()
         #: Names pinned to CURVE keys by the allow list (name key -> z85 key).
@@ -281,8 +284,7 @@ class BrokerCore:
         duplicate = self._duplicate(session, cid, retry)
         if duplicate is not None:
             return duplicate
-        if log.isEnabledFor(logging.INFO):
-            log.info(self._t("log.public", name=sanitize(session.name), text=sanitize(text)))
+        self._note(self._t("log.public", name=sanitize(session.name), text=sanitize(text)))
         seq = self._next()
         ts = self._wall()
         prev = self.store.head(PUBLIC)
@@ -306,10 +308,10 @@ class BrokerCore:
             return self._refuse(session.identity, session, c.E_NO_SUCH_USER,
                                 "no such user online", to, cid)
         if self._log_private_bodies:
-            log.info(self._t("log.private_body", name=sanitize(session.name),
+            self._note(self._t("log.private_body", name=sanitize(session.name),
                              to=sanitize(target.name), text=sanitize(text)))
         else:
-            log.info(self._t("log.private", name=sanitize(session.name),
+            self._note(self._t("log.private", name=sanitize(session.name),
                              to=sanitize(target.name)))
         seq = self._next()
         ts = self._wall()

@@ -23,6 +23,7 @@ from zmq.utils.monitor import recv_monitor_message
 from zchat.protocol import constants as c
 
 from .core import Action, BrokerCore, Fanout
+from .journal import Journal
 from .keys import ZAP_DOMAIN, KeyFileError, KeyGate, RefusalLog, load_secret
 from .store import StoreError
 
@@ -50,9 +51,11 @@ class BrokerServer:
     """Owns the context, the ROUTER socket and the loop around a BrokerCore."""
 
     def __init__(self, core: BrokerCore, endpoints: Sequence[str],
-                 curve_secret: Path | None = None, allow_keys: Path | None = None) -> None:
+                 curve_secret: Path | None = None, allow_keys: Path | None = None,
+                 journal: Journal | None = None) -> None:
         """Bind every endpoint; with ``curve_secret``, encrypt and authenticate (CURVE)."""
         self.core = core
+        self.journal = journal
         self.ctx = zmq.Context()
         self.gate: KeyGate | None = None
         self.monitor: zmq.Socket | None = None
@@ -144,6 +147,8 @@ class BrokerServer:
                     self._handshake_failed()
                 if self.router in events:
                     self._flush(self._drain())
+                if self.journal is not None:
+                    self.journal.flush()  # the cycle's log lines, in one write
             told = len(self.core.roster)
             self._flush(self.core.shutdown())
             return told

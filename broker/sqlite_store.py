@@ -95,6 +95,7 @@ class SqliteStore:
             raise StoreError(f"history store {path} is unusable: {exc}") from None
         self._dirty: set[str] = set()
         self._pending = 0
+        self._rows: list[tuple[object, ...]] = []
 
     def _reserve(self) -> None:
         """Durably reserve the next RESERVE sequence numbers, in a commit of its own
@@ -102,7 +103,9 @@ class SqliteStore:
         self._reserved = self._last + RESERVE
         in_transaction = self._db.in_transaction
         if in_transaction:
-            self._write_heads()  # this commit makes the cycle's events durable: heads too
+            # This commit makes the cycle's events durable: their rows and heads too.
+            self._write_rows()
+            self._write_heads()
             self._db.execute("COMMIT")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("INSERT INTO meta (key, value) VALUES ('reserved', ?) ON "
@@ -130,22 +133,28 @@ class SqliteStore:
         return self._heads.get(key, 0)
 
     def append(self, event: StoredEvent) -> None:
-        try:
-            self._db.execute(
-                f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (event.seq, event.kind, event.ts, event.name, event.text, event.to,
-                 event.reason, event.origin, event.cid, event.prev, event.to_key,
-                 event.prev_to))
-            self._last = event.seq
-            self._count += 1
-            if self._last >= self._reserved - RESERVE // 2:
-                self._reserve()  # renew while half the block is still unused
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write history: {exc}") from None
+        """Queue the row; it is written (executemany) before any read and at commit."""
+        self._rows.append((event.seq, event.kind, event.ts, event.name, event.text, event.to,
+                           event.reason, event.origin, event.cid, event.prev, event.to_key,
+                           event.prev_to))
+        self._last = event.seq
+        self._count += 1
         for key in event.keys():
             self._heads[key] = event.seq
             self._dirty.add(key)
         self._pending += 1
+        if self._last >= self._reserved - RESERVE // 2:
+            self._reserve()  # renew while half the block is still unused
+
+    def _write_rows(self) -> None:
+        if self._rows:
+            rows, self._rows = self._rows, []
+            try:
+                self._db.executemany(
+                    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write history: {exc}") from None
 
     def commit(self) -> None:
         if not self._pending:
@@ -153,6 +162,7 @@ class SqliteStore:
         if self._count > self._retain * 1.1:
             self.prune(self._retain)
         try:
+            self._write_rows()
             self._write_heads()
             self._db.execute("COMMIT")
             self._db.execute("BEGIN")
@@ -168,11 +178,13 @@ class SqliteStore:
         self._dirty.clear()
 
     def find(self, origin: str, cid: int) -> StoredEvent | None:
+        self._write_rows()
         row = self._db.execute(f"SELECT {_COLUMNS} FROM events "
                                "WHERE origin = ? AND cid = ? AND cid > 0", (origin, cid)).fetchone()
         return None if row is None else _event(row)
 
     def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
+        self._write_rows()  # reads see every appended event
         # One range scan in seq order from the lower cursor, stopping at `limit`.
         rows = self._db.execute(
             f"SELECT {_COLUMNS} FROM events WHERE seq > ? AND ("
@@ -183,6 +195,7 @@ class SqliteStore:
         return [_event(row) for row in rows]
 
     def recent_public(self, count: int) -> list[StoredEvent]:
+        self._write_rows()
         rows = self._db.execute(
             f"SELECT {_COLUMNS} FROM events WHERE kind = 'MSG' ORDER BY seq DESC LIMIT ?",
             (count,)).fetchall()
@@ -202,6 +215,7 @@ class SqliteStore:
         """Keep the newest ``retain`` events (a count: gaps in numbering cost nothing)."""
         if self._count <= retain:
             return
+        self._write_rows()
         try:
             row = self._db.execute("SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?",
                                    (retain,)).fetchone()

@@ -97,7 +97,7 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     catalogue = Catalogue(pick_lang(lang))
     t = catalogue.t
     try:
-        configure_broker_logging(log_file)
+        journal = configure_broker_logging(log_file)
     except OSError as exc:
         _fail(t("broker.log_file_failed", path=log_file, reason=exc.strerror), 1)
     log = logging.getLogger("zchat.broker")
@@ -115,11 +115,12 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
                                  param_hint="'--allow-keys'")
     limits = Limits(rate, burst, byte_rate, byte_burst, max_clients)
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
-                      history=history, limits=limits)
+                      history=history, limits=limits, journal=journal.line)
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
     log.info(t("log.history", where=where, seq=store.last_seq(), retain=retain))
     try:
-        server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT], curve_secret, allow_keys)
+        server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT], curve_secret, allow_keys,
+                              journal)
     except BindError as exc:
         store.close()
         key = "broker.bind_in_use" if exc.in_use else "broker.bind_failed"

@@ -3,21 +3,20 @@
 import logging
 import sys
 
-_FORMAT = "%(asctime)s.%(msecs)03d %(message)s"
-_DATEFMT = "%Y-%m-%d %H:%M:%S"
+from zchat.broker.journal import Journal
 
 
-def configure_broker_logging(log_file: str | None) -> None:
-    """Stamp every line with date and time; to stderr, and to ``log_file`` if given.
+def configure_broker_logging(log_file: str | None) -> Journal:
+    """Every log line, stamped with date and time, to stderr and to ``log_file`` if given.
 
-    Raises OSError when the log file cannot be opened, before anything is bound.
+    Returns the journal, which the broker flushes once per poll cycle. Raises
+    OSError when the log file cannot be opened, before anything is bound.
     """
-    formatter = logging.Formatter(_FORMAT, _DATEFMT)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    streams = [sys.stderr]
     if log_file:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        streams.append(open(log_file, "a", encoding="utf-8"))
+    journal = Journal(streams)
     root = logging.getLogger()
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
+    root.addHandler(journal)
     root.setLevel(logging.INFO)
+    return journal
