@@ -183,6 +183,7 @@ class BrokerCore:
             allowed = fetches.take(now)
         else:
             size = len(msg.text.encode("utf-8")) if isinstance(msg, Say | Tell) else 0
+            size = min(size, octets.burst)  # a bigger message costs a full bucket
             allowed = messages.wait(now) == 0 and octets.wait(now, size) == 0
             if allowed:
                 messages.take(now)

@@ -97,7 +97,11 @@ class KeyGate:
         """Answer one ZAP request (call when the socket is readable)."""
         frames = self.socket.recv_multipart()
         if len(frames) < 6:
-            return  # not a ZAP request: nothing sane to answer
+            # Not a ZAP request; a REP socket must still answer before it can read again.
+            request_id = frames[1] if len(frames) > 1 else b""
+            self.socket.send_multipart([b"1.0", request_id, b"500", b"malformed request",
+                                        b"", b""])
+            return
         version, request_id, _domain, address, _identity, mechanism = frames[:6]
         key = frames[6] if mechanism == b"CURVE" and len(frames) > 6 else b""
         user = z85.encode(key) if len(key) == 32 else b""

@@ -380,6 +380,12 @@ class ChatClient:
             return
         if err.code in c.FATAL_ERRORS and self.state is State.CONNECTING:
             raise Fatal(self.render.error(err).split(" ! ", 1)[-1])
+        if err.code == c.E_RATE_LIMITED and err.cid:
+            # We outpaced the broker (its limits changed?): back off and send it again.
+            self.outbox.again(err.cid)
+            if self._pace is not None:
+                self._pace[0].tokens = 0.0
+            return
         if err.cid:
             self.outbox.settle(err.cid)  # refused for good: do not resend it
         self.screen.show(self.render.error(err))

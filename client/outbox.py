@@ -49,6 +49,11 @@ class Outbox:
         """The message `peek` returned has gone out."""
         self._unsent.popleft()
 
+    def again(self, cid: int) -> None:
+        """The broker refused ``cid`` for now (rate limit): send it again next."""
+        if cid in self._waiting and cid not in self._unsent:
+            self._unsent.appendleft(cid)
+
     def requeue(self) -> None:
         """A new connection: every unacknowledged message goes out again, as a retry."""
         for cid, msg in self._waiting.items():

@@ -38,6 +38,9 @@ TOKEN = "s3cret-token-0123456789abcdef"  # long enough to be honoured (MIN_TOKEN
 SERVER = f"zchat/{__version__}"
 A, B, C, D = b"\x00id-a", b"\x00id-b", b"\x00id-c", b"\x00id-d"
 LOGGER = "zchat.broker.core"
+#: The flood limits a default broker announces in WELCOME.
+LIMITS = {"rate": c.DEFAULT_RATE, "burst": c.DEFAULT_BURST, "byte_rate": c.DEFAULT_BYTE_RATE,
+          "byte_burst": c.DEFAULT_BYTE_BURST}
 
 
 def _core(**kwargs) -> BrokerCore:
@@ -159,7 +162,8 @@ def test_rejoin_with_same_token_rebinds(core):
     assert len(result) == 1  # no JOINED fanout: for the others ana never left
     kind, target, welcome = result[0]
     assert (kind, target) == ("send", C)
-    assert welcome == Welcome("ana", TOKEN, 1.0, ("bob",), SERVER, True, 2, 0, core.store.epoch)
+    assert welcome == Welcome("ana", TOKEN, 1.0, ("bob",), SERVER, True, 2, 0, core.store.epoch,
+                              **LIMITS)
     assert core.store.last_seq() == 2  # a rejoin is not an event
     assert core.roster.by_identity(A) is None
     session = core.roster.by_identity(C)
@@ -174,7 +178,7 @@ def test_rejoin_with_generated_token(core):
     token = _join(core, A, "ana")[0][2].session
     result = _handle(core, B, Join("ana", token))
     assert result == [("send", B, Welcome("ana", token, 1.0, (), SERVER, True, 1, 0,
-                                          core.store.epoch))]
+                                          core.store.epoch, **LIMITS))]
 
 
 def test_rejoin_with_wrong_token_is_refused(core):
@@ -1074,9 +1078,15 @@ def test_fetch_pages_with_more():
     assert _fetched(core, B, 0, 0, limit=7).more is True
 
 
+def _prune_one_by_one(core: BrokerCore, keep: int) -> None:
+    """Prune down to ``keep`` events one event per batch, so `lost` counts exactly."""
+    for retain in range(core.store.last_seq() - 1, keep - 1, -1):
+        core.store.prune(retain)
+
+
 def test_fetch_reports_events_pruned_past_the_cursor():
     core = _chatty()
-    core.store.prune(3)  # keeps 6, 7, 8
+    _prune_one_by_one(core, 3)  # keeps 6, 7, 8
     assert core.store.pruned_upto() == 5
     batch = _fetched(core, B, 0, 0)
     assert [e.seq for e in batch.events] == [6, 7, 8]
@@ -1084,6 +1094,42 @@ def test_fetch_reports_events_pruned_past_the_cursor():
     assert _fetched(core, B, 3, 3).lost == 2
     assert _fetched(core, B, 5, 5).lost == 0
     assert _fetched(core, B, 8, 7).lost == 0
+
+
+def test_fetch_lost_counts_a_pruned_batch_whole():
+    core = _chatty()
+    core.store.prune(3)  # one batch: 1..5
+    assert core.store.pruned_upto() == 5
+    assert _fetched(core, B, 0, 0).lost == 5
+    # Only 4 and 5 are past these cursors, but the batch is counted whole: a bound.
+    assert _fetched(core, B, 3, 3).lost == 5
+    assert _fetched(core, B, 5, 5).lost == 0
+    assert _fetched(core, B, 8, 7).lost == 0
+
+
+def test_fetch_lost_counts_events_not_sequence_numbers(tmp_path):
+    store = SqliteStore(tmp_path)
+    first = _core(store=store)
+    _join(first, A, "ana", token=TOKEN)                     # 1
+    _handle(first, A, Say("m1"))                            # 2
+    first.commit()
+    store.close()
+    store = SqliteStore(tmp_path)
+    try:
+        second = _core(store=store)
+        _join(second, A, "ana", token=TOKEN, resume=True)   # RESERVE + 1: a gap in numbering
+        _handle(second, A, Say("m2"))                       # RESERVE + 2
+        _handle(second, A, Say("m3"))                       # RESERVE + 3
+        second.commit()
+        store.prune(1)                                      # 4 events, up to RESERVE + 2
+        assert store.pruned_upto() == RESERVE + 2
+        _join(second, B, "bob")                             # RESERVE + 4
+        batch = _fetched(second, B, 0, 0)
+        assert [e.seq for e in batch.events] == [RESERVE + 3, RESERVE + 4]
+        assert batch.lost == 4  # the events pruned, not the numbers skipped
+        second.commit()
+    finally:
+        store.close()
 
 
 # BUG: `lost` is counted from min(pub, priv), so a reader whose private cursor is 0 because
@@ -1104,7 +1150,7 @@ def test_fetch_lost_ignores_a_stream_with_no_event_in_a_page_cut_by_the_limit(ro
     _handle(room, A, Tell("bob", "p5"))                     # 5: bob's first private event
     _handle(room, A, Tell("bob", "p6"))                     # 6
     _handle(room, A, Say("m7"))                             # 7 (prev 4)
-    room.store.prune(3)                                     # keeps 5, 6, 7
+    _prune_one_by_one(room, 3)                              # keeps 5, 6, 7
     assert room.store.pruned_upto() == 4
     # The first page holds no public event: whether 3 and 4 are lost is not known yet (the
     # public head, 7, would claim them); bob's private stream links back to 0, nothing lost.
@@ -1125,7 +1171,7 @@ def test_fetch_lost_falls_back_to_the_head_only_in_a_last_page(room):
     _handle(room, A, Tell("bob", "p3"))                     # 3
     for text in ("m4", "m5", "m6"):
         _handle(room, A, Say(text))                         # 4, 5, 6
-    room.store.prune(2)                                     # keeps 5, 6
+    _prune_one_by_one(room, 2)                              # keeps 5, 6
     assert room.store.pruned_upto() == 4
     # bob's private stream (head 3) is wholly pruned: no event of it is left to link back.
     page = _fetched(room, B, 4, 0, limit=1)

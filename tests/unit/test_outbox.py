@@ -1,4 +1,4 @@
-"""client/outbox.py: client message ids, the bound, settling and resending."""
+"""client/outbox.py: client message ids, the bound, settling, sending and resending."""
 
 from zchat.client.outbox import OUTBOX_LIMIT, Outbox
 from zchat.protocol import Say, Tell, decode_client, encode
@@ -54,26 +54,107 @@ def test_default_limit():
     assert outbox.add(Say("one too many")) is None
 
 
-def test_resend_marks_retry_in_order_and_keeps_everything():
+def _drain(outbox: Outbox) -> list:
+    """What a connected client sends: peek, send, mark sent, until nothing waits."""
+    out = []
+    while (msg := outbox.peek()) is not None:
+        out.append(msg)
+        outbox.sent()
+    return out
+
+
+def test_peek_of_an_empty_outbox_is_none():
+    outbox = Outbox()
+    assert outbox.peek() is None
+    outbox.requeue()
+    assert outbox.peek() is None
+
+
+def test_peek_gives_the_oldest_unsent_message_until_it_is_sent():
+    outbox = Outbox()
+    outbox.add(Say("a"))
+    outbox.add(Tell("bob", "b"))
+    assert outbox.peek() == Say("a", 1)
+    assert outbox.peek() == Say("a", 1)  # peeking twice sends nothing
+    outbox.sent()
+    assert outbox.peek() == Tell("bob", "b", 2)
+    outbox.sent()
+    assert outbox.peek() is None
+    assert len(outbox) == 2  # sent is not acknowledged: both are kept
+
+
+def test_messages_go_out_once_each_in_order():
+    outbox = Outbox()
+    for msg in [Say("a"), Tell("bob", "b"), Say("c")]:
+        outbox.add(msg)
+    assert _drain(outbox) == [Say("a", 1), Tell("bob", "b", 2), Say("c", 3)]
+    outbox.add(Say("d"))
+    assert _drain(outbox) == [Say("d", 4)]  # a new message after the rest went out
+
+
+def test_peek_skips_a_message_settled_before_it_was_sent():
+    outbox = Outbox()
+    for msg in [Say("a"), Say("b"), Say("c")]:
+        outbox.add(msg)
+    outbox.settle(1)
+    outbox.settle(2)
+    assert outbox.peek() == Say("c", 3)
+    outbox.sent()
+    assert outbox.peek() is None
+    assert len(outbox) == 1
+
+
+def test_requeue_marks_retry_in_order_and_keeps_everything():
     outbox = Outbox()
     for msg in [Say("a"), Tell("bob", "b"), Say("c"), Tell("carol", "d")]:
         outbox.add(msg)
+    outbox.peek()
+    outbox.sent()  # "a" went out; the others had not yet
     outbox.settle(3)
-    assert outbox.resend() == [Say("a", 1, True), Tell("bob", "b", 2, True),
-                               Tell("carol", "d", 4, True)]
-    assert outbox.resend() == outbox.resend()  # resending settles nothing
+    outbox.requeue()
+    retries = [Say("a", 1, True), Tell("bob", "b", 2, True), Tell("carol", "d", 4, True)]
+    assert _drain(outbox) == retries
+    outbox.requeue()  # another reconnect: the same again, settling nothing
+    assert _drain(outbox) == retries
     assert len(outbox) == 3
-    assert outbox.settle(1) == Say("a", 1)  # the kept copy is the original, not the retry
+    assert outbox.settle(1) == Say("a", 1, True)
+    assert len(outbox) == 2
 
 
-def test_resend_of_an_empty_outbox_is_empty():
-    assert Outbox().resend() == []
+def test_requeue_of_an_empty_outbox_sends_nothing():
+    outbox = Outbox()
+    outbox.requeue()
+    assert _drain(outbox) == []
+    outbox.add(Say("a"))
+    outbox.settle(1)
+    outbox.requeue()
+    assert _drain(outbox) == []
+
+
+def test_requeue_does_not_send_a_waiting_message_twice():
+    outbox = Outbox()
+    outbox.add(Say("a"))
+    outbox.add(Say("b"))  # neither sent yet when the connection is replaced
+    outbox.requeue()
+    assert _drain(outbox) == [Say("a", 1, True), Say("b", 2, True)]
+
+
+def test_new_messages_after_a_requeue_are_not_retries_and_go_last():
+    outbox = Outbox()
+    outbox.add(Say("a"))
+    outbox.requeue()
+    outbox.add(Say("b"))
+    assert _drain(outbox) == [Say("a", 1, True), Say("b", 2)]
 
 
 def test_outbox_messages_encode_with_their_cid_and_retry_flag():
     outbox = Outbox()
     outbox.add(Say("olá"))
     outbox.add(Tell("bob", "psst"))
-    for msg in outbox.resend():
+    first = outbox.peek()
+    assert encode(first) == 'ZCHAT/1 SAY {"text":"olá","cid":1}'.encode()
+    outbox.requeue()
+    sent = _drain(outbox)
+    for msg in sent:
         assert decode_client(encode(msg)) == msg
-    assert encode(outbox.resend()[0]) == 'ZCHAT/1 SAY {"text":"olá","cid":1,"retry":true}'.encode()
+    assert encode(sent[0]) == 'ZCHAT/1 SAY {"text":"olá","cid":1,"retry":true}'.encode()

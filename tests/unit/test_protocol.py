@@ -87,6 +87,15 @@ BROKER_MESSAGES = [
     # Sequenced events, heads, acknowledgements, batches.
     Welcome("ana", "tok", 1.0, ("bob",), "zchat/0.1.0", True, 42, 7, "e1e2e3e4"),
     Welcome("ana", "tok", 1.0, pub=c.MAX_SEQ, priv=c.MAX_SEQ, epoch="x" * c.MAX_TOKEN_CHARS),
+    # Flood limits announced in WELCOME.
+    Welcome("ana", "tok", 1.0, rate=c.DEFAULT_RATE, burst=c.DEFAULT_BURST,
+            byte_rate=c.DEFAULT_BYTE_RATE, byte_burst=c.DEFAULT_BYTE_BURST),
+    Welcome("ana", "tok", 1.0, rate=0.5, burst=1, byte_rate=100.25, byte_burst=7),
+    Error(c.E_RATE_LIMITED, "slow down", "", 12),
+    Error(c.E_FULL, "the broker is full", "20000"),
+    Error(c.E_NAME_OWNED, "this name belongs to another key", "ana"),
+    Bye(c.R_FLOOD),
+    Left("bob", c.R_FLOOD, 5.0, 14, 13),
     Msg("ana", "olá", 1.5, 10, 9),
     Msg("ana", "hi", 1.5, c.MAX_SEQ, c.MAX_SEQ - 1),
     Priv("ana", "bob", "psst", 2.0, 11, 3),
@@ -183,7 +192,11 @@ def test_text_is_utf8_not_ascii_escaped():
         'ZCHAT/1 ERROR {"code":"NO_SUCH_USER","detail":"não há","ref":"Zoë","cid":7}'.encode()
     assert encode(Welcome("José", "s", 1.0, ("Zoë",), "", False, 9, 2, "ep")) == (
         'ZCHAT/1 WELCOME {"name":"José","session":"s","heartbeat":1.0,"users":["Zoë"],'
-        '"server":"","resumed":false,"pub":9,"priv":2,"epoch":"ep"}').encode()
+        '"server":"","resumed":false,"pub":9,"priv":2,"epoch":"ep","rate":0.0,"burst":0,'
+        '"byte_rate":0.0,"byte_burst":0}').encode()
+    assert encode(Welcome("José", "s", 1.0, (), "", False, 0, 0, "", 10.0, 30, 32768.0,
+                          131072)).endswith(
+        b'"rate":10.0,"burst":30,"byte_rate":32768.0,"byte_burst":131072}')
     events = Events(c.K_REPLAY, (Msg("José", "olá 😀", 1.0, 3, 2), Joined("Zoë", 2.0, 4, 3),
                                  Priv("Zoë", "José", "ação", 3.0, 5, 0),
                                  Left("Zoë", c.R_QUIT, 4.0, 6, 4)), more=True, lost=2)
@@ -434,6 +447,15 @@ BROKER_REJECTIONS = [
     ("welcome-priv-bool", _welcome_body(b'"heartbeat":1,"priv":true'), c.E_BAD_FRAME),
     ("welcome-pub-float", _welcome_body(b'"heartbeat":1,"pub":1.5'), c.E_BAD_FRAME),
     ("welcome-epoch-number", _welcome_body(b'"heartbeat":1,"epoch":5'), c.E_BAD_FRAME),
+    # WELCOME flood limits.
+    ("welcome-rate-negative", _welcome_body(b'"heartbeat":1,"rate":-1'), c.E_BAD_FRAME),
+    ("welcome-rate-string", _welcome_body(b'"heartbeat":1,"rate":"10"'), c.E_BAD_FRAME),
+    ("welcome-byte-rate-negative", _welcome_body(b'"heartbeat":1,"byte_rate":-0.5'),
+     c.E_BAD_FRAME),
+    ("welcome-burst-negative", _welcome_body(b'"heartbeat":1,"burst":-1'), c.E_BAD_FRAME),
+    ("welcome-burst-float", _welcome_body(b'"heartbeat":1,"burst":1.5'), c.E_BAD_FRAME),
+    ("welcome-byte-burst-bool", _welcome_body(b'"heartbeat":1,"byte_burst":true'),
+     c.E_BAD_FRAME),
     # ERROR cid, ACK.
     ("error-cid-negative", b'ZCHAT/1 ERROR {"code":"EMPTY","cid":-1}', c.E_BAD_FRAME),
     ("error-cid-bool", b'ZCHAT/1 ERROR {"code":"EMPTY","cid":true}', c.E_BAD_FRAME),
@@ -647,7 +669,10 @@ def test_frame_too_big_carries_no_cid():
 
 
 def test_fatal_errors():
-    assert {c.E_VERSION, c.E_BAD_NAME, c.E_NAME_TAKEN} == c.FATAL_ERRORS
+    assert {c.E_VERSION, c.E_BAD_NAME, c.E_NAME_TAKEN, c.E_NAME_OWNED, c.E_FULL} == \
+        c.FATAL_ERRORS
+    # Flood refusals are transient: the client slows down and goes on under the same name.
+    assert c.E_RATE_LIMITED not in c.FATAL_ERRORS
 
 
 # ---- names ---------------------------------------------------------------------------

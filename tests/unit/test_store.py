@@ -360,6 +360,146 @@ def test_commit_with_nothing_pending_is_harmless(store):
     assert store.last_seq() == 2
 
 
+# ---- name owners --------------------------------------------------------------------
+
+KEY1, KEY2 = "k" * 40, "q" * 40
+
+
+def test_a_new_store_has_no_owners(store):
+    assert store.owner("ana") is None
+    assert store.owner("") is None
+
+
+def test_claim_then_owner_round_trip(store):
+    store.claim("ana", KEY1)
+    store.claim("bob", KEY2)
+    assert (store.owner("ana"), store.owner("bob"), store.owner("carol")) == (KEY1, KEY2, None)
+    store.commit()
+    assert store.owner("ana") == KEY1
+
+
+def test_owners_are_keyed_exactly_as_given(store):
+    # The core passes case-folded name keys; the store compares them as they are.
+    store.claim("zoë", KEY1)
+    assert store.owner("zoë") == KEY1
+    assert store.owner("ZOË") is None
+
+
+def test_a_second_claim_replaces_the_owner(store):
+    store.claim("ana", KEY1)
+    store.claim("ana", KEY2)
+    assert store.owner("ana") == KEY2
+
+
+def test_owners_are_not_pruned(store):
+    store.claim("ana", KEY1)
+    _fill(store)
+    store.prune(0)
+    store.commit()
+    assert store.owner("ana") == KEY1
+
+
+def test_sqlite_owners_survive_a_reopen(tmp_path):
+    store = SqliteStore(tmp_path)
+    store.claim("ana", KEY1)
+    _fill(store, HISTORY[:2])
+    store.commit()
+    store.claim("bob", KEY2)
+    store.close()  # close commits the second claim
+    again = SqliteStore(tmp_path)
+    try:
+        assert (again.owner("ana"), again.owner("bob"), again.owner("carol")) == (
+            KEY1, KEY2, None)
+    finally:
+        again.close()
+
+
+def test_sqlite_a_claim_alone_is_committed(tmp_path):
+    store = SqliteStore(tmp_path)
+    try:
+        store.claim("ana", KEY1)  # no event appended: the commit must still write it
+        store.commit()
+        db = sqlite3.connect(tmp_path / DB_NAME)  # what another reader sees: on disk
+        try:
+            assert db.execute("SELECT name_key, key FROM owners").fetchall() == [("ana", KEY1)]
+        finally:
+            db.close()
+    finally:
+        store.close()
+
+
+# ---- pruned events: how many a reader may have lost ------------------------------------
+
+def test_a_new_store_has_pruned_no_events(store):
+    assert store.pruned_events(0, 0) == 0
+    assert store.pruned_events(0, 100) == 0
+
+
+def _three_batches(store: HistoryStore) -> None:
+    """Prune HISTORY in batches (upto, events): (2, 2), (5, 3), (8, 3)."""
+    _fill(store)
+    store.prune(8)
+    store.prune(5)
+    store.prune(2)
+    store.commit()
+    assert store.pruned_upto() == 8
+
+
+@pytest.mark.parametrize(("low", "high", "events"), [
+    (0, 2, 2),      # exactly the first batch
+    (0, 1, 2),      # part of it: counted whole
+    (1, 2, 2),
+    (0, 3, 5),      # into the second batch: both, whole
+    (2, 5, 3),      # exactly the second
+    (3, 4, 3),      # inside the second
+    (2, 6, 6),      # the second and part of the third
+    (4, 8, 6),
+    (5, 8, 3),      # exactly the third
+    (0, 8, 8),      # everything
+    (0, 100, 8),    # past the last batch
+    (8, 10, 0),     # after every batch
+    (9, 100, 0),
+])
+def test_pruned_events_sums_whole_batches_overlapping_the_range(store, low, high, events):
+    _three_batches(store)
+    assert store.pruned_events(low, high) == events
+
+
+def test_pruned_events_counts_events_not_sequence_numbers(store):
+    prev = 0
+    for seq in (1, 2, 50, 51, 9000, 9001):  # gaps in numbering, as after restarts
+        store.append(_msg(seq, prev=prev))
+        prev = seq
+    store.prune(2)  # one batch: 1, 2, 50, 51, up to 51
+    assert store.pruned_events(0, 51) == 4
+    store.prune(1)  # one batch: 9000
+    assert store.pruned_events(0, 9000) == 5
+    assert store.pruned_events(51, 9000) == 1
+    assert store.pruned_events(100, 200) == 1  # inside the second batch's span
+
+
+def test_pruning_nothing_adds_no_batch(store):
+    _fill(store)
+    store.prune(4)
+    store.prune(4)  # nothing to prune
+    store.prune(100)
+    assert store.pruned_events(0, 100) == 6
+    assert store.pruned_events(6, 100) == 0
+
+
+def test_sqlite_pruned_events_survive_a_reopen(tmp_path):
+    store = SqliteStore(tmp_path)
+    _three_batches(store)
+    store.close()
+    again = SqliteStore(tmp_path)
+    try:
+        assert again.pruned_upto() == 8
+        assert [again.pruned_events(lo, hi) for lo, hi in ((0, 2), (2, 6), (5, 8), (8, 9))] \
+            == [2, 6, 3, 0]
+    finally:
+        again.close()
+
+
 # ---- SqliteStore: on disk ------------------------------------------------------------
 
 def test_sqlite_reopen_after_commit_sees_everything(tmp_path):
@@ -505,6 +645,57 @@ def test_sqlite_reservation_is_its_own_commit_made_with_synchronous_full(tmp_pat
         store.commit()
     finally:
         store.close()
+
+
+def _heads_on_disk(directory: Path) -> dict[str, int]:
+    db = sqlite3.connect(directory / DB_NAME)
+    try:
+        return dict(db.execute("SELECT key, seq FROM heads"))
+    finally:
+        db.close()
+
+
+def _crash(store: SqliteStore) -> None:
+    """Die without committing: the open transaction is rolled back, the lock released."""
+    store._db.close()
+    store._release()
+
+
+def test_sqlite_an_early_reservation_commit_writes_the_heads_of_what_it_commits(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    store = SqliteStore(tmp_path)
+    store.append(_joined(1, "ana"))                           # 1 < 4 - 2: no renewal
+    store.append(_priv(2, "ana", "bob", ANA, BOB))            # renewed: 1 and 2 committed
+    store.append(_msg(3, prev=1))                             # 3 < 6 - 2: not committed
+    # The events the reservation committed are on disk with their heads, which a crash
+    # would otherwise lose: the stream would reopen one event behind and the next event
+    # would link back past it.
+    assert _heads_on_disk(tmp_path) == {PUBLIC: 1, ANA: 2, BOB: 2}
+    _crash(store)
+    again = SqliteStore(tmp_path)
+    try:
+        assert _seqs(again.since(0, 0, ANA, 100)) == [1, 2]
+        assert again.head(PUBLIC) == 1  # 3 was never committed
+        assert again.last_seq() >= 3
+    finally:
+        again.close()
+
+
+def test_sqlite_an_early_reservation_commit_writes_the_heads_of_the_event_that_triggered_it(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    store = SqliteStore(tmp_path)
+    store.append(_joined(1, "ana"))
+    store.append(_priv(2, "ana", "bob", ANA, BOB))            # triggers the renewal
+    assert _heads_on_disk(tmp_path) == {PUBLIC: 1, ANA: 2, BOB: 2}
+    _crash(store)
+    again = SqliteStore(tmp_path)
+    try:
+        assert _seqs(again.since(0, 0, ANA, 100)) == [1, 2]
+        assert (again.head(PUBLIC), again.head(ANA), again.head(BOB)) == (1, 2, 2)
+    finally:
+        again.close()
 
 
 def test_sqlite_numbering_survives_pruning_everything(tmp_path):
