@@ -138,6 +138,8 @@ class BrokerCore:
         try:
             msg = decode_client_frames(frames)
         except ProtocolError as exc:
+            if session is not None and not self._allowed(session, Who(), now):
+                return self._throttle(session, exc.cid)  # garbage costs a message too
             return self._refuse(identity, session, exc.code, exc.detail, exc.ref, exc.cid)
         if session is None:
             match msg:
@@ -163,6 +165,8 @@ class BrokerCore:
             case Who():
                 return [Send(identity, encode(Users(tuple(self.roster.names()))))]
             case Join():
+                if not self._allowed(session, Who(), now):
+                    return self._throttle(session, 0)
                 return self._refuse(identity, session, c.E_ALREADY_JOINED,
                                     f"already joined as {session.name}", session.name)
             case Leave():

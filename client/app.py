@@ -74,21 +74,21 @@ MAX_RETRY = 5.0
 
 @dataclass(frozen=True, slots=True)
 class Curve:
-    """CURVE keys: the broker's public key, and ours (a throwaway pair if none given)."""
+    """CURVE keys: the broker's public key, and our key pair."""
 
     server: bytes
     public: bytes
     secret: bytes
 
     @classmethod
-    def from_files(cls, server_key: Path, key_file: Path | None) -> "Curve":
-        server, _ = zmq.auth.load_certificate(server_key)
-        if key_file is None:
-            public, secret = zmq.curve_keypair()
-        else:
+    def from_files(cls, server_key: Path, key_file: Path) -> "Curve":
+        try:
+            server, _ = zmq.auth.load_certificate(server_key)
             public, secret = zmq.auth.load_certificate(key_file)
-            if not secret:
-                raise ValueError(f"{key_file} holds no secret key (use NAME.key_secret)")
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read key file: {exc}") from None
+        if not secret:
+            raise ValueError(f"{key_file} holds no secret key (use NAME.key_secret)")
         return cls(server, public, secret)
 
 
@@ -321,6 +321,8 @@ class ChatClient:
                 self._welcomed(msg)
             case Error():
                 self._on_error(msg)
+            case Bye(reason) if reason == c.R_FLOOD:
+                raise Fatal(self.t("client.flooded"))
             case Bye(reason) if reason == c.R_SHUTDOWN:
                 self.screen.show(self.render.notice(self.t("client.broker_gone")))
                 self._retry = self.interval * c.HEARTBEAT_LIVENESS
@@ -431,8 +433,7 @@ class ChatClient:
                     self.t("client.unknown_command", command=word)))
             case ListUsers():
                 if self.state is State.JOINED:
-                    if self._pace is None or self._pace[0].take(time.monotonic()):
-                        self._send(Who())
+                    self._send(Who())
                 else:
                     self.screen.show(self.render.problem(self.t("client.not_connected")))
             case Public(text):
@@ -468,8 +469,8 @@ class ChatClient:
         while self.state is State.JOINED and (msg := self.outbox.peek()) is not None:
             if self._pace is not None:
                 now = time.monotonic()
-                size = len(msg.text.encode("utf-8"))
                 messages, octets = self._pace
+                size = min(len(msg.text.encode("utf-8")), int(octets.burst))  # as the broker
                 if messages.wait(now) > 0 or octets.wait(now, size) > 0:
                     return  # _next_deadline wakes us when there is room
                 messages.take(now)
@@ -484,7 +485,8 @@ class ChatClient:
             return 3600.0
         now = time.monotonic()
         messages, octets = self._pace
-        return max(messages.wait(now), octets.wait(now, len(msg.text.encode("utf-8"))))
+        size = min(len(msg.text.encode("utf-8")), int(octets.burst))
+        return max(messages.wait(now), octets.wait(now, size))
 
     def _leave(self) -> None:
         if self.state is State.JOINED and self.sock is not None:

@@ -298,7 +298,8 @@ def _decode(frame: bytes, table: dict[bytes, _Decoder], limit: int) -> Message:
         return decoder(body)
     except ProtocolError as exc:
         cid = body.get("cid")
-        if isinstance(cid, int) and not isinstance(cid, bool) and 0 < cid <= c.MAX_SEQ:
+        if command in (b"SAY", b"TELL") and isinstance(cid, int) \
+                and not isinstance(cid, bool) and 0 < cid <= c.MAX_SEQ:
             exc.cid = cid
         raise
 

@@ -95,7 +95,7 @@ DEFAULT_BURST: Final = 30
 DEFAULT_BYTE_RATE: Final = 32_768.0
 DEFAULT_BYTE_BURST: Final = 131_072
 FETCH_RATE: Final = 20.0
-FETCH_BURST: Final = 100
+FETCH_BURST: Final = 600  # a whole catch-up of the default retention fits
 #: Refusals in a row after which a client is disconnected as a flooder.
 FLOOD_STRIKES: Final = 100
 #: Frames per second the broker handles from connections that have not joined.

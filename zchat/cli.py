@@ -173,7 +173,8 @@ def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--server-key", type=_file, default=None, envvar="ZCHAT_SERVER_KEY",
               help="The broker's public key file: turns CURVE encryption on.")
 @click.option("--key", "key_file", type=_file, default=None, envvar="ZCHAT_KEY",
-              help="Your secret key file (zchat keygen); without it a throwaway key is used.")
+              help="Your secret key file (zchat keygen). Default: one kept for NAME under "
+                   "~/.config/zchat/keys, created the first time.")
 def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks: bool,
          server_key: Path | None, key_file: Path | None) -> None:
     """Join the chat as NAME. Type /help once in."""
@@ -188,6 +189,15 @@ def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks
     if key_file is not None and server_key is None:
         raise click.BadParameter("needs --server-key", param_hint="'--key'")
     if server_key is not None:
+        if key_file is None:
+            from zchat.client.keyring import default_secret
+
+            try:
+                key_file, created = default_secret(name)
+            except OSError as exc:
+                _fail(f"cannot create your key: {exc}", 1)
+            if created:
+                click.echo(catalogue.t("client.key_created", path=key_file))
         try:
             curve = Curve.from_files(server_key, key_file)
         except ValueError as exc:
@@ -213,16 +223,12 @@ def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks
               default=Path("."), show_default=True, help="Where to write the two files.")
 def keygen(name: str, folder: Path) -> None:
     """Make a CURVE key pair: NAME.key (public, to share) and NAME.key_secret (mode 0600)."""
-    import zmq.auth
+    from zchat.client.keyring import create_pair
 
-    public, secret = folder / f"{name}.key", folder / f"{name}.key_secret"
-    for path in (public, secret):
-        if path.exists():
-            _fail(f"{path} exists: not overwriting a key", 1)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        written = zmq.auth.create_certificates(folder, name)
-        os.chmod(written[1], 0o600)
+        public, secret = create_pair(folder, name)
+    except FileExistsError as exc:
+        _fail(str(exc), 1)
     except OSError as exc:
         _fail(f"cannot write keys in {folder}: {exc.strerror}", 1)
     click.echo(f"public key: {public}\nsecret key: {secret} (keep it private)")

@@ -80,6 +80,8 @@ _EN: dict[str, str] = {
     "client.handshake_failed": "could not open an encrypted session with the broker: wrong "
                                "--server-key, or the broker does or does not use encryption",
     "client.key_refused": "the broker refused our key (it is not in the broker's allow list)",
+    "client.flooded": "the broker disconnected us for sending too fast",
+    "client.key_created": "Created your key pair {path} (keep it: your name is bound to it).",
     # errors from the broker, by code
     "error.BAD_SIGNATURE": "the broker did not understand us (not a ZCHAT frame)",
     "error.VERSION": "protocol version mismatch: the broker speaks ZCHAT/{ref}",
@@ -167,6 +169,8 @@ _PT: dict[str, str] = {
     "client.handshake_failed": "could not open an encrypted session with the broker: wrong "
                                "--server-key, or the broker does or does not use encryption",
     "client.key_refused": "the broker refused our key (it is not in the broker's allow list)",
+    "client.flooded": "the broker disconnected us for sending too fast",
+    "client.key_created": "Created your key pair {path} (keep it: your name is bound to it).",
     "error.BAD_SIGNATURE": "o broker não nos entendeu (não é um quadro ZCHAT)",
     "error.VERSION": "versão de protocolo incompatível: o broker fala ZCHAT/{ref}",
     "error.BAD_FRAME": "o broker recusou um quadro malformado: {detail}",

@@ -245,6 +245,8 @@ class Cluster:
                env: dict[str, str] | None = None) -> Proc:
         args = ["join", name, "--connect", endpoint, "--heartbeat", str(heartbeat),
                 "--lang", lang, *extra]
+        # Keys a client makes for itself go to this test's folder, not the user's.
+        env = {"XDG_CONFIG_HOME": str(self.tmp / "config"), **(env or {})}
         proc = Proc(zchat_command() + args, use_pty=use_pty, env=env, label=name)
         self.procs.append(proc)
         if wait:
