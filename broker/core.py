@@ -18,6 +18,7 @@ many recipients they have.
 import logging
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -113,6 +114,9 @@ class BrokerCore:
         #: Names pinned to CURVE keys by the allow list (name key -> z85 key).
         self.pins: dict[str, str] = {}
         self._unjoined = TokenBucket(c.UNJOINED_RATE, c.UNJOINED_BURST)
+        # Each stranger also has a small bucket of its own, so one fast stranger
+        # spends its own budget, not the shared one newcomers need to JOIN.
+        self._strangers: OrderedDict[bytes, TokenBucket] = OrderedDict()
         self.expiry = heartbeat * c.HEARTBEAT_LIVENESS
         self.roster = Roster()
         self.store: HistoryStore = store if store is not None else MemoryStore()
@@ -133,7 +137,7 @@ class BrokerCore:
         session = self.roster.by_identity(identity)
         if session is not None:
             session.last_seen = now
-        elif not self._unjoined.take(now):
+        elif not self._stranger_allowed(identity, now):
             return []  # a storm of strangers: answer none of them rather than all
         try:
             msg = decode_client_frames(frames)
@@ -178,6 +182,15 @@ class BrokerCore:
         who = session.name if session else identity.hex()
         log.info(self._t("log.refused", code=code, who=sanitize(who), detail=sanitize(detail)))
         return [Send(identity, encode(Error(code, detail, ref, cid)))]
+
+    def _stranger_allowed(self, identity: bytes, now: float) -> bool:
+        bucket = self._strangers.get(identity)
+        if bucket is None:
+            if len(self._strangers) >= c.STRANGERS_TRACKED:
+                self._strangers.popitem(last=False)  # forget the longest-known stranger
+            bucket = self._strangers[identity] = TokenBucket(c.STRANGER_RATE,
+                                                             c.STRANGER_BURST)
+        return bucket.take(now) and self._unjoined.take(now)
 
     def _allowed(self, session: Session, msg: Say | Tell | Who | Fetch, now: float) -> bool:
         if session.buckets is None:

@@ -62,6 +62,15 @@ class SqliteStore:
     def __init__(self, data_dir: Path, retain: int = DEFAULT_RETAIN) -> None:
         self._retain = retain
         self._lock_fd = -1
+        # History holds private messages: the folder and every file in it are the
+        # broker user's alone (0700 / 0600), whatever the process umask.
+        old_umask = os.umask(0o077)
+        try:
+            self._open(data_dir)
+        finally:
+            os.umask(old_umask)
+
+    def _open(self, data_dir: Path) -> None:
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -96,6 +105,13 @@ class SqliteStore:
         self._dirty: set[str] = set()
         self._pending = 0
         self._rows: list[tuple[object, ...]] = []
+        # Files made before this rule (or by hand) are tightened too, where we may.
+        for owned in (data_dir, path, path.with_name(DB_NAME + "-wal"),
+                      path.with_name(DB_NAME + "-shm")):
+            try:
+                os.chmod(owned, 0o700 if owned == data_dir else 0o600)
+            except OSError:
+                pass
 
     def _reserve(self) -> None:
         """Durably reserve the next RESERVE sequence numbers, in a commit of its own

@@ -65,6 +65,8 @@ from .timeline import HISTORY, Step, Timeline
 
 #: How long leaving waits for LEAVE to be flushed to the broker.
 LEAVE_LINGER_MS = 1000
+#: Share of the broker's announced rates the client allows itself.
+PACE_MARGIN = 0.9
 #: Failed handshakes in a row (no success between) that mean a key mismatch.
 HANDSHAKE_FAILURES = 3
 #: The wait between JOIN attempts grows by half each time up to this (or the
@@ -368,8 +370,11 @@ class ChatClient:
         self._step(self.timeline.welcome(msg))
         self._pace = None
         if msg.rate > 0 and msg.byte_rate > 0:
-            self._pace = (TokenBucket(msg.rate, msg.burst), TokenBucket(msg.byte_rate,
-                                                                        msg.byte_burst))
+            # A little under the broker's limits: its buckets and ours do not tick
+            # together, and a line refused at the edge would cost a round trip.
+            self._pace = (TokenBucket(msg.rate * PACE_MARGIN, max(1, msg.burst - 1)),
+                          TokenBucket(msg.byte_rate * PACE_MARGIN,
+                                      max(1, msg.byte_burst - c.MAX_TEXT_CHARS * 4)))
         self.outbox.requeue()  # the broker drops any it already stored
         self._pump()
 

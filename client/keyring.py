@@ -29,9 +29,13 @@ def create_pair(folder: Path, stem: str) -> tuple[Path, Path]:
     for path in (public, secret):
         if path.exists():
             raise FileExistsError(f"{path} exists: not overwriting a key")
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    written_public, written_secret = zmq.auth.create_certificates(folder, stem)
-    os.chmod(written_secret, 0o600)
+    old_umask = os.umask(0o077)  # the secret file is never readable by others, even briefly
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        written_public, written_secret = zmq.auth.create_certificates(folder, stem)
+    finally:
+        os.umask(old_umask)
+    os.chmod(written_public, 0o644)  # the public half is meant to be shared
     return Path(written_public), Path(written_secret)
 
 

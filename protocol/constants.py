@@ -101,4 +101,9 @@ FLOOD_STRIKES: Final = 100
 #: Frames per second the broker handles from connections that have not joined.
 UNJOINED_RATE: Final = 500.0
 UNJOINED_BURST: Final = 1000
+#: ... and from any one of them (a JOIN, or a few errors, needs only a handful).
+STRANGER_RATE: Final = 5.0
+STRANGER_BURST: Final = 20
+#: Strangers whose budgets are remembered (the oldest is forgotten first).
+STRANGERS_TRACKED: Final = 10_000
 DEFAULT_MAX_CLIENTS: Final = 20_000

@@ -236,17 +236,11 @@ def keygen(name: str, folder: Path) -> None:
 
 def _check_endpoint(endpoint: str) -> None:
     """Refuse a malformed endpoint before any traffic, as a usage error."""
-    import zmq
+    from zchat.client.endpoint import endpoint_problem
 
-    ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.DEALER)
-    try:
-        sock.connect(endpoint)
-    except zmq.ZMQError as exc:
-        raise click.BadParameter(f"{endpoint!r}: {exc.strerror}",
-                                 param_hint="'--connect'") from None
-    finally:
-        sock.close(linger=0)
+    problem = endpoint_problem(endpoint)
+    if problem is not None:
+        raise click.BadParameter(f"{endpoint!r}: {problem}", param_hint="'--connect'")
 
 
 def _fail(message: str, code: int) -> None:
