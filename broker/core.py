@@ -76,6 +76,9 @@ class Fanout:
 
     frame: bytes
     exclude: bytes | None = None
+    #: A public-stream event (MSG, JOINED, LEFT): with --fanout pub it goes out once
+    #: on the feed instead, ``exclude`` included (clients skip their own).
+    public: bool = False
 
 
 Action = Send | Fanout
@@ -113,6 +116,9 @@ class BrokerCore:
         self.limits = limits or Limits()
         #: Names pinned to CURVE keys by the allow list (name key -> z85 key).
         self.pins: dict[str, str] = {}
+        #: How public events reach clients, announced in WELCOME (set by the server).
+        self.fanout = c.FANOUT_ROUTER
+        self.feeds: tuple[str, ...] = ()
         self._unjoined = TokenBucket(c.UNJOINED_RATE, c.UNJOINED_BURST)
         # Each stranger also has a small bucket of its own, so one fast stranger
         # spends its own budget, not the shared one newcomers need to JOIN.
@@ -272,7 +278,7 @@ class BrokerCore:
             if recent:
                 batch = tuple(event.for_reader(session.stream) for event in recent)
                 actions.append(Send(identity, encode(Events(c.K_HISTORY, batch))))
-        actions.append(Fanout(encode(Joined(name, ts, seq, prev)), exclude=identity))
+        actions.append(Fanout(encode(Joined(name, ts, seq, prev)), exclude=identity, public=True))
         return actions
 
     def _welcome(self, session: Session, resumed: bool, users: list[str] | None = None) -> bytes:
@@ -282,7 +288,8 @@ class BrokerCore:
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
                               f"zchat/{__version__}", resumed, self.store.head(PUBLIC),
                               self.store.head(session.stream), self.store.epoch,
-                              limits.rate, limits.burst, limits.byte_rate, limits.byte_burst))
+                              limits.rate, limits.burst, limits.byte_rate, limits.byte_burst,
+                              self.fanout, self.feeds))
 
     # ---- messages -------------------------------------------------------------
 
@@ -308,7 +315,8 @@ class BrokerCore:
         prev = self.store.head(PUBLIC)
         self.store.append(StoredEvent(seq, c.MSG, ts, session.name, text,
                                       origin=session.stream, cid=cid, prev=prev))
-        return [Fanout(encode(Msg(session.name, text, ts, seq, prev)), exclude=session.identity),
+        return [Fanout(encode(Msg(session.name, text, ts, seq, prev)), exclude=session.identity,
+                       public=True),
                 Send(session.identity, encode(Ack(cid, seq, prev)))]
 
     def _tell(self, session: Session, to: str, text: str, cid: int,
@@ -397,7 +405,7 @@ class BrokerCore:
         ts = self._wall()
         prev = self.store.head(PUBLIC)
         self.store.append(StoredEvent(seq, c.LEFT, ts, session.name, reason=reason, prev=prev))
-        return [Fanout(encode(Left(session.name, reason, ts, seq, prev)))]
+        return [Fanout(encode(Left(session.name, reason, ts, seq, prev)), public=True)]
 
     def drop_identity(self, identity: bytes, reason: str) -> list[Action]:
         session = self.roster.by_identity(identity)

@@ -52,10 +52,12 @@ class BrokerServer:
 
     def __init__(self, core: BrokerCore, endpoints: Sequence[str],
                  curve_secret: Path | None = None, allow_keys: Path | None = None,
-                 journal: Journal | None = None) -> None:
-        """Bind every endpoint; with ``curve_secret``, encrypt and authenticate (CURVE)."""
+                 journal: Journal | None = None, fanout: str = c.FANOUT_ROUTER) -> None:
+        """Bind every endpoint; with ``curve_secret``, encrypt and authenticate (CURVE);
+        with ``fanout`` "pub", also bind a feed (XPUB) beside each for public events."""
         self.core = core
         self.journal = journal
+        self.feed: zmq.Socket | None = None
         self.ctx = zmq.Context()
         self.gate: KeyGate | None = None
         self.monitor: zmq.Socket | None = None
@@ -73,11 +75,41 @@ class BrokerServer:
                 self._secure(curve_secret, allow_keys)
             for endpoint in endpoints:
                 self._bind(endpoint)
+            if fanout == c.FANOUT_PUB:
+                self._bind_feeds(curve_secret)
         except (BindError, KeyFileError, zmq.ZMQError):
             self.close(linger=0)
             raise
         self._stop = False
         self._refusals = RefusalLog()
+
+    def _bind_feeds(self, curve_secret: Path | None) -> None:
+        """One XPUB beside each ROUTER endpoint: libzmq copies each public event to
+        every subscriber, instead of a Python loop calling send per recipient."""
+        feed = self.ctx.socket(zmq.XPUB)
+        feed.setsockopt(zmq.LINGER, 0)
+        feed.setsockopt(zmq.SNDHWM, SEND_HWM)  # a slower subscriber misses events, then FETCHes
+        # Subscribers only send subscriptions; the bound also admits CURVE handshakes.
+        feed.setsockopt(zmq.MAXMSGSIZE, 4096)
+        if curve_secret is not None:
+            public, secret = load_secret(curve_secret)
+            feed.curve_secretkey = secret
+            feed.curve_publickey = public
+            feed.curve_server = True  # before bind, as on the ROUTER
+            feed.zap_domain = ZAP_DOMAIN
+        self.feed = feed
+        feeds: list[str] = []
+        for endpoint in self.endpoints:
+            if endpoint.startswith("tcp://"):
+                host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
+                feed.bind(f"tcp://{host}:*")
+                port = feed.getsockopt(zmq.LAST_ENDPOINT).decode().rsplit(":", 1)[1]
+                feeds.append(f"tcp://*:{port}")  # "*": the host the client dialled
+            elif endpoint.startswith("ipc://"):
+                feed.bind(endpoint + ".feed")
+                feeds.append(endpoint + ".feed")
+        self.core.fanout = c.FANOUT_PUB
+        self.core.feeds = tuple(feeds)
 
     @property
     def encrypted(self) -> bool:
@@ -134,6 +166,8 @@ class BrokerServer:
             poller.register(self.gate.socket, zmq.POLLIN)
         if self.monitor is not None:
             poller.register(self.monitor, zmq.POLLIN)
+        if self.feed is not None:
+            poller.register(self.feed, zmq.POLLIN)  # subscriptions: read and dropped
         try:
             while not self._stop:
                 self._flush(self.core.tick(time.monotonic()))
@@ -145,6 +179,8 @@ class BrokerServer:
                     self.gate.handle()
                 if self.monitor is not None and self.monitor in events:
                     self._handshake_failed()
+                if self.feed is not None and self.feed in events:
+                    _drain_socket(self.feed)
                 if self.router in events:
                     self._flush(self._drain())
                 if self.journal is not None:
@@ -201,7 +237,12 @@ class BrokerServer:
         router = self.router
         core = self.core
         for action in actions:
-            if type(action) is Fanout:
+            if type(action) is Fanout and action.public and self.feed is not None:
+                try:
+                    self.feed.send(action.frame, _NOBLOCK)
+                except zmq.Again:
+                    pass  # (XPUB drops for slow subscribers itself; this cannot block)
+            elif type(action) is Fanout:
                 # The hot loop: per recipient only the two sends (see _send for the
                 # same logic one recipient at a time).
                 frame = action.frame
@@ -242,6 +283,8 @@ class BrokerServer:
                         event["endpoint"].decode("ascii", "replace"), self._refusals.suffix())
 
     def close(self, linger: int | None = None) -> None:
+        if self.feed is not None:
+            self.feed.close(0)
         if self.monitor is not None:
             self.router.disable_monitor()
             self.monitor.close(0)
@@ -289,6 +332,15 @@ def _loopback(endpoint: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a host or interface name: assume it is reachable
+
+
+def _drain_socket(sock: zmq.Socket) -> None:
+    """Read and drop what is waiting (XPUB subscription messages), bounded."""
+    for _ in range(BATCH):
+        try:
+            sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
 
 
 def _drain_fd(fd: int) -> None:

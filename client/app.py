@@ -121,6 +121,8 @@ class ChatClient:
         self.show_acks = show_acks
         self.curve = curve
         self.monitor: zmq.Socket | None = None
+        #: With --fanout pub, public events arrive on this SUB socket, not the DEALER.
+        self.feed: zmq.Socket | None = None
         self._handshake_failures = 0
         # Our own pace, set to the broker's limits from WELCOME, so that a paste
         # of many lines is sent smoothly instead of being refused.
@@ -174,7 +176,49 @@ class ChatClient:
         self._join_sent = now
         self._last_recv = now
 
+    def _open_feed(self, feeds: tuple[str, ...]) -> None:
+        """Subscribe to the broker's feed on the transport we dialled it by."""
+        if self.feed is not None:
+            return
+        if self.endpoint.startswith("tcp://"):
+            host = self.endpoint[len("tcp://"):].rsplit(":", 1)[0]
+            choices = [f.replace("tcp://*:", f"tcp://{host}:", 1) for f in feeds
+                       if f.startswith("tcp://*:")]
+        else:
+            choices = [f for f in feeds if f.startswith("ipc://")]
+        if not choices:
+            return  # no feed we can reach: gaps are filled through FETCH
+        feed = self.ctx.socket(zmq.SUB)
+        feed.setsockopt(zmq.LINGER, 0)
+        feed.setsockopt(zmq.MAXMSGSIZE, c.MAX_BROKER_FRAME_BYTES)
+        if self.curve is not None:
+            feed.curve_serverkey = self.curve.server
+            feed.curve_publickey = self.curve.public
+            feed.curve_secretkey = self.curve.secret
+        feed.setsockopt(zmq.SUBSCRIBE, b"")
+        feed.connect(choices[0])
+        self.feed = feed
+        self.poller.register(feed, zmq.POLLIN)
+
+    def _read_feed(self) -> None:
+        assert self.feed is not None
+        for _ in range(1000):
+            try:
+                frame = self.feed.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = decode_broker(frame)
+            except ProtocolError:
+                continue
+            if isinstance(msg, Msg | Joined | Left):
+                self._step(self.timeline.live(msg))
+
     def _close_socket(self, linger: int = 0) -> None:
+        if self.feed is not None:
+            self.poller.unregister(self.feed)
+            self.feed.close(0)
+            self.feed = None
         if self.monitor is not None:
             self.poller.unregister(self.monitor)
             if self.sock is not None:
@@ -256,6 +300,8 @@ class ChatClient:
                 self._handshake_event()
             if self.sock in events:
                 self._read_broker()
+            if self.feed is not None and self.feed in events:
+                self._read_feed()
             if self.stdin_fd in events:
                 self._read_stdin()
             self._timers(time.monotonic())
@@ -367,6 +413,8 @@ class ChatClient:
                 self.screen.show(self.render.notice(self.t("client.online_none")))
         self.ever_joined = True
         self.screen.set_prompt(f"{msg.name}> ")
+        if msg.fanout == c.FANOUT_PUB:
+            self._open_feed(msg.feeds)
         self._step(self.timeline.welcome(msg))
         self._pace = None
         if msg.rate > 0 and msg.byte_rate > 0:

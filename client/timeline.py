@@ -61,8 +61,12 @@ class Timeline:
             reset = self.pub is not None  # history we knew is gone: say so
             self.pub, self.priv, self.epoch = w.pub, w.priv, w.epoch
             self.catching_up = False
-            self._held.clear()
-            return Step(reset=reset)
+            step = Step(reset=reset)
+            held, self._held = sorted(self._held, key=lambda e: e.seq), []
+            if not reset:  # a first WELCOME: events that came before it can be placed now
+                for event in held:
+                    self._take(event, step)
+            return step
         if w.pub > self.pub or w.priv > self.priv:
             return Step(fetch=self._fetch())
         return Step()
@@ -76,16 +80,18 @@ class Timeline:
     def _take(self, event: Event, step: Step) -> None:
         private = isinstance(event, Priv)
         cursor = self.priv if private else self.pub
-        if event.seq == 0 or cursor is None:
+        if event.seq == 0:
             step.shown.append(Shown(event))
+            return
+        if cursor is None or self.catching_up:
+            self._held.append(event)  # placed after WELCOME, or after the catch-up
             return
         if event.seq <= cursor:
             return  # already shown
-        if self.catching_up:
-            self._held.append(event)
-            return
         if event.prev == cursor:
-            step.shown.append(Shown(event))
+            # On a feed (--fanout pub) our own public messages come back: step over them.
+            if not (isinstance(event, Msg) and self._own(event)):
+                step.shown.append(Shown(event))
             self._advance(event)
             return
         self._held.append(event)

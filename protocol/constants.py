@@ -32,6 +32,10 @@ ACK: Final = "ACK"
 EVENTS: Final = "EVENTS"
 BYE: Final = "BYE"
 
+# How public events reach clients (WELCOME.fanout).
+FANOUT_ROUTER: Final = "router"
+FANOUT_PUB: Final = "pub"
+
 # EVENTS kinds: recent public messages for a newcomer, or events a client missed.
 K_HISTORY: Final = "history"
 K_REPLAY: Final = "replay"

@@ -80,10 +80,15 @@ def main() -> None:
               help="Bytes of text a client may send at once.")
 @click.option("--max-clients", type=click.IntRange(1), default=c.DEFAULT_MAX_CLIENTS,
               show_default=True, help="Users joined at once; more are refused.")
+@click.option("--fanout", type=click.Choice([c.FANOUT_ROUTER, c.FANOUT_PUB]),
+              default=c.FANOUT_ROUTER, show_default=True,
+              help="pub: public messages go out once on a feed (XPUB) that libzmq copies to "
+                   "every client, instead of one send per client.")
 def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang: str | None,
            log_private: bool, data_dir: Path | None, store_kind: str, history: int,
            retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
-           burst: int, byte_rate: float, byte_burst: int, max_clients: int) -> None:
+           burst: int, byte_rate: float, byte_burst: int, max_clients: int,
+           fanout: str) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     import zmq
 
@@ -120,7 +125,7 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     log.info(t("log.history", where=where, seq=store.last_seq(), retain=retain))
     try:
         server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT], curve_secret, allow_keys,
-                              journal)
+                              journal, fanout)
     except BindError as exc:
         store.close()
         key = "broker.bind_in_use" if exc.in_use else "broker.bind_failed"

@@ -214,8 +214,9 @@ class Broker(Proc):
 class Cluster:
     """Starts brokers and clients for one test and stops exactly those."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, fanout: str = "router") -> None:
         self.tmp = tmp
+        self.fanout = fanout
         self.procs: list[Proc] = []
 
     def spawn(self, args: list[str], **kw: object) -> Proc:
@@ -229,7 +230,7 @@ class Cluster:
         if data_dir is None:
             data_dir = self.tmp / f"data-{len(self.procs)}"
         args = ["broker", "--bind", bind, "--heartbeat", str(heartbeat), "--lang", lang,
-                "--data-dir", str(data_dir), *extra]
+                "--data-dir", str(data_dir), "--fanout", self.fanout, *extra]
         proc = Proc(zchat_command() + args, use_pty=False, label="broker",
                     env={"XDG_DATA_HOME": str(self.tmp / "xdg")})
         proc.__class__ = Broker

@@ -4,6 +4,8 @@ import re
 
 from .harness import Cluster
 
+BOTH_FANOUTS = True  # every scenario here runs with --fanout router and --fanout pub
+
 STAMP = r"\[\d\d:\d\d:\d\d\]"
 
 

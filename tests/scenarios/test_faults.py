@@ -6,6 +6,8 @@ import pytest
 
 from .harness import Cluster
 
+BOTH_FANOUTS = True  # every scenario here runs with --fanout router and --fanout pub
+
 
 def test_broker_killed_and_restarted_clients_rejoin(chat: Cluster) -> None:
     broker = chat.broker(heartbeat=0.2)

@@ -7,6 +7,8 @@ import pytest
 
 from .harness import Cluster
 
+BOTH_FANOUTS = True  # every scenario here runs with --fanout router and --fanout pub
+
 
 @pytest.mark.parametrize("how", ["sair", "SAIR", "Sair", "/quit", "ctrl-d", "ctrl-c"])
 def test_leaving_tells_the_others_and_exits_0(chat: Cluster, how: str) -> None:

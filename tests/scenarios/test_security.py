@@ -573,3 +573,63 @@ def test_keygen_makes_a_private_secret_and_never_overwrites(chat: Cluster) -> No
     third.expect(r"dora\.key_secret exists: not overwriting a key")
     assert third.wait() == 1
     assert secret.read_bytes() == before[1]
+
+
+# ---- 9. the feed (--fanout pub) is encrypted and gated like the ROUTER ----------------
+
+
+def test_fanout_pub_feed_is_encrypted_and_gated(chat: Cluster, keys: Keys) -> None:
+    broker = curve_broker(chat, keys, "--fanout", "pub")
+    ana = chat.client("ana", broker.endpoint, *keys.client("ana"), env=own_config(chat))
+    bob = chat.client("bob", broker.endpoint, *keys.client("bob"), env=own_config(chat))
+    ana.expect("bob joined")
+    ana.line("pelo feed cifrado")
+    bob.expect(r"ana: pelo feed cifrado")
+    # Strangers on the feed: a plaintext SUB, and one with a key not on the allow list.
+    feed_port = re.search(r'"feeds":\["tcp://\*:(\d+)"', _welcome_frame(broker, keys))
+    assert feed_port is not None
+    ctx = zmq.Context()
+    subs = []
+    try:
+        plain = ctx.socket(zmq.SUB)
+        intruder = ctx.socket(zmq.SUB)
+        server_public, _ = zmq.auth.load_certificate(keys.public("server"))
+        eve_public, eve_secret = zmq.auth.load_certificate(keys.secret("eve"))
+        intruder.curve_serverkey = server_public
+        intruder.curve_publickey = eve_public
+        intruder.curve_secretkey = eve_secret
+        for sub in (plain, intruder):
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
+            sub.connect(f"tcp://127.0.0.1:{feed_port.group(1)}")
+            subs.append(sub)
+        broker.expect(r"refused CURVE key \S+ .*not in the allow list", timeout=10)
+        bob.line("segundo")  # after both tried to connect
+        ana.expect(r"bob: segundo")
+        for sub in subs:
+            assert not sub.poll(500, zmq.POLLIN), "a stranger read the feed"
+    finally:
+        for sub in subs:
+            sub.close(0)
+        ctx.term()
+
+
+def _welcome_frame(broker: Proc, keys: Keys) -> str:
+    """The raw WELCOME an allowed key gets, to read the feed's port from it."""
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        server_public, _ = zmq.auth.load_certificate(keys.public("server"))
+        public, secret = zmq.auth.load_certificate(keys.secret("ana"))  # an allowed key
+        sock.curve_serverkey = server_public
+        sock.curve_publickey = public
+        sock.curve_secretkey = secret
+        sock.connect(broker.endpoint)
+        sock.send(encode(Join("ana-feed-probe", secrets.token_hex(16))))
+        assert sock.poll(10_000, zmq.POLLIN), "no WELCOME"
+        frame = sock.recv().decode()
+        sock.close(0)
+        return frame
+    finally:
+        ctx.term()

@@ -277,7 +277,7 @@ def test_say_fans_out_excluding_the_sender_and_acks_it(room):
 
 def test_say_is_encoded_once(room):
     actions = room.handle(A, [encode(Say("hi", 4))], 0.0)
-    assert actions == [Fanout(encode(Msg("ana", "hi", WALL, 3, 2)), A),
+    assert actions == [Fanout(encode(Msg("ana", "hi", WALL, 3, 2)), A, public=True),
                        Send(A, encode(Ack(4, 3, 2)))]
 
 

@@ -230,6 +230,9 @@ _FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "ts": st.floats(allow_nan=False, allow_infinity=False),
     "users": _NAMES, "names": _NAMES,
     "rate": _RATE, "byte_rate": _RATE,
+    "fanout": st.sampled_from([c.FANOUT_ROUTER, c.FANOUT_PUB]),
+    "feeds": st.lists(st.sampled_from(["tcp://*:5556", "ipc:///tmp/zchat.sock.feed"]),
+                      max_size=2).map(tuple),
 }
 _BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
     str: _SHORT, int: _SEQ, bool: st.booleans(), int | None: st.one_of(st.none(), _SEQ),

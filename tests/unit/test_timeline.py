@@ -115,10 +115,22 @@ def test_in_order_live_events_are_shown_and_move_the_cursors():
         assert _cursors(timeline) == after
 
 
-def test_events_before_the_first_welcome_are_shown_as_they_come():
+def test_events_before_the_first_welcome_wait_for_it_then_take_their_place():
+    # With --fanout pub the feed can deliver before WELCOME has set the cursors.
     timeline = Timeline("ana")
-    assert _live(timeline.live(_m(6, 5))) == [_m(6, 5)]
-    assert (timeline.pub, timeline.priv) == (None, None)
+    assert _live(timeline.live(_m(6, 5))) == []
+    assert _live(timeline.live(_m(5, 4))) == []
+    step = timeline.welcome(_welcome(4, 2))
+    assert _live(step) == [_m(5, 4), _m(6, 5)]
+    assert (timeline.pub, timeline.priv) == (6, 2)
+
+
+def test_our_own_public_message_from_a_feed_moves_the_cursor_unseen():
+    timeline = _timeline()
+    own = Msg("ana", "mine", 1.0, 6, 5)
+    assert _live(timeline.live(own)) == []
+    assert timeline.pub == 6
+    assert _live(timeline.live(_m(7, 6))) == [_m(7, 6)]
 
 
 def test_unsequenced_events_are_shown_without_moving_cursors():
