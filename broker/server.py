@@ -58,6 +58,7 @@ class BrokerServer:
         self.core = core
         self.journal = journal
         self.feed: zmq.Socket | None = None
+        self.feed_monitor: zmq.Socket | None = None
         self.ctx = zmq.Context()
         self.gate: KeyGate | None = None
         self.monitor: zmq.Socket | None = None
@@ -97,6 +98,8 @@ class BrokerServer:
             feed.curve_publickey = public
             feed.curve_server = True  # before bind, as on the ROUTER
             feed.zap_domain = ZAP_DOMAIN
+            self.feed_monitor = feed.get_monitor_socket(
+                zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
         self.feed = feed
         feeds: list[str] = []
         for endpoint in self.endpoints:
@@ -104,7 +107,9 @@ class BrokerServer:
                 host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
                 feed.bind(f"tcp://{host}:*")
                 port = feed.getsockopt(zmq.LAST_ENDPOINT).decode().rsplit(":", 1)[1]
-                feeds.append(f"tcp://*:{port}")  # "*": the host the client dialled
+                # A wildcard bind is announced as "*": the host the client dialled.
+                shown = "*" if host in ("0.0.0.0", "[::]", "*") else host
+                feeds.append(f"tcp://{shown}:{port}")
             elif endpoint.startswith("ipc://"):
                 feed.bind(endpoint + ".feed")
                 feeds.append(endpoint + ".feed")
@@ -168,6 +173,8 @@ class BrokerServer:
             poller.register(self.monitor, zmq.POLLIN)
         if self.feed is not None:
             poller.register(self.feed, zmq.POLLIN)  # subscriptions: read and dropped
+        if self.feed_monitor is not None:
+            poller.register(self.feed_monitor, zmq.POLLIN)
         try:
             while not self._stop:
                 self._flush(self.core.tick(time.monotonic()))
@@ -178,7 +185,9 @@ class BrokerServer:
                 if self.gate is not None and self.gate.socket in events:
                     self.gate.handle()
                 if self.monitor is not None and self.monitor in events:
-                    self._handshake_failed()
+                    self._handshake_failed(self.monitor)
+                if self.feed_monitor is not None and self.feed_monitor in events:
+                    self._handshake_failed(self.feed_monitor)
                 if self.feed is not None and self.feed in events:
                     _drain_socket(self.feed)
                 if self.router in events:
@@ -275,8 +284,8 @@ class BrokerServer:
         else:
             self.core.lagging(identity)
 
-    def _handshake_failed(self) -> None:
-        event = recv_monitor_message(self.monitor)
+    def _handshake_failed(self, monitor: zmq.Socket) -> None:
+        event = recv_monitor_message(monitor)
         if self._refusals.allow():
             log.warning("refused a connection on %s: encryption handshake failed "
                         "(plaintext client, or wrong server key)%s",
@@ -284,6 +293,9 @@ class BrokerServer:
 
     def close(self, linger: int | None = None) -> None:
         if self.feed is not None:
+            if self.feed_monitor is not None:
+                self.feed.disable_monitor()
+                self.feed_monitor.close(0)
             self.feed.close(0)
         if self.monitor is not None:
             self.router.disable_monitor()

@@ -182,8 +182,10 @@ class ChatClient:
             return
         if self.endpoint.startswith("tcp://"):
             host = self.endpoint[len("tcp://"):].rsplit(":", 1)[0]
-            choices = [f.replace("tcp://*:", f"tcp://{host}:", 1) for f in feeds
-                       if f.startswith("tcp://*:")]
+            # The feed bound beside the endpoint we dialled, else a wildcard one.
+            choices = [f for f in feeds if f.startswith(f"tcp://{host}:")]
+            choices += [f.replace("tcp://*:", f"tcp://{host}:", 1) for f in feeds
+                        if f.startswith("tcp://*:")]
         else:
             choices = [f for f in feeds if f.startswith("ipc://")]
         if not choices:

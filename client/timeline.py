@@ -89,8 +89,8 @@ class Timeline:
         if event.seq <= cursor:
             return  # already shown
         if event.prev == cursor:
-            # On a feed (--fanout pub) our own public messages come back: step over them.
-            if not (isinstance(event, Msg) and self._own(event)):
+            # On a feed (--fanout pub) our own public events come back: step over them.
+            if not self._own(event):
                 step.shown.append(Shown(event))
             self._advance(event)
             return
