@@ -12,6 +12,11 @@ for ``GO`` on stdin, sends, and prints one JSON line with what it did. Every
 message carries the same 100-byte text: a marker, a sequence number and its
 send time (CLOCK_MONOTONIC, which all processes on the machine share).
 
+With ``--server-key`` (the zchat-curve system) every DEALER the generator
+makes (sender, receivers, idle holders) speaks CURVE: the broker's public key
+from that file, and a fresh key pair per socket (a broker without an allow list
+admits any key).
+
 Every wait is bounded: a run that stalls ends with the loss counted, never hangs.
 """
 
@@ -33,6 +38,7 @@ from pathlib import Path
 from typing import Protocol
 
 import zmq
+import zmq.auth
 
 try:
     from zchat.protocol import Join, Msg, Ping, Say, Welcome, decode_broker, encode
@@ -65,6 +71,27 @@ def text(seq: int, now_ns: int) -> bytes:
 def parse_stamp(unit: bytes, at: int) -> tuple[int, int]:
     """(sequence, send time in ns) of the message text found at ``unit[at:]``."""
     return int(unit[at + _SEQ.start:at + _SEQ.stop]), int(unit[at + _STAMP.start:at + _STAMP.stop])
+
+
+def load_server_key(path: str | Path | None) -> bytes | None:
+    """The broker's CURVE public key (z85) from a ``zmq.auth`` / ``zchat keygen`` file."""
+    if not path:
+        return None
+    public, _ = zmq.auth.load_certificate(str(path))
+    if not public:
+        raise ValueError(f"{path} holds no public key")
+    return public
+
+
+def curve_client(sock: zmq.Socket, server_public: bytes | None) -> None:
+    """Make ``sock`` a CURVE client of ``server_public`` with a fresh key pair (before
+    connect, as zchat's own client does); a no-op without a server key."""
+    if server_public is None:
+        return
+    public, secret = zmq.curve_keypair()
+    sock.curve_serverkey = server_public
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
 
 
 # ---- protocols -----------------------------------------------------------------
@@ -278,20 +305,26 @@ class Receivers(Protocol):
     def close(self) -> None: ...
 
 
-def make_receivers(protocol: str, endpoint: str, n: int) -> Receivers:
+def make_receivers(protocol: str, endpoint: str, n: int,
+                   server_key: str | Path | None = None) -> Receivers:
+    """``server_key``: the broker's public key file; its receivers then speak CURVE."""
     wire = wire_for(protocol)
     if wire.transport == "zmq":
-        return ZmqReceivers(wire, endpoint, n)
+        return ZmqReceivers(wire, endpoint, n, load_server_key(server_key))
+    if server_key:
+        raise ValueError(f"{protocol}: CURVE keys only apply to the ZeroMQ systems")
     return TcpReceivers(wire, endpoint, n)
 
 
 class ZmqReceivers:
     """N DEALER sockets, one Poller, one thread."""
 
-    def __init__(self, wire: Wire, endpoint: str, n: int) -> None:
+    def __init__(self, wire: Wire, endpoint: str, n: int,
+                 server_public: bytes | None = None) -> None:
         self.wire = wire
         self.endpoint = endpoint
         self.n = n
+        self.server_public = server_public  # CURVE on every socket when set
         self.ctx = zmq.Context(io_threads=1)
         self.ctx.set(zmq.MAX_SOCKETS, n + 64)  # a context option: set(), not setsockopt()
         self.socks: list[zmq.Socket] = []
@@ -309,6 +342,7 @@ class ZmqReceivers:
             for i in range(start, stop):
                 s = self.ctx.socket(zmq.DEALER)
                 s.setsockopt(zmq.LINGER, 0)
+                curve_client(s, self.server_public)
                 s.connect(self.endpoint)
                 s.send(self.wire.hello(f"r{i + first_name:05d}"))
                 self.socks.append(s)
@@ -703,6 +737,9 @@ class SenderHandle:
             self._read(100)
         if self.result is None:
             self.result = {"sent": 0, "error": f"no result from the sender in {timeout:.0f}s"}
+            stack = _pyspy_dump(self.proc.pid)
+            if stack:
+                self.result["stuck_in"] = stack  # where the sender hung (py-spy dump)
         return self.result
 
     def close(self) -> None:
@@ -721,17 +758,34 @@ class SenderHandle:
             self.proc.wait(timeout=5)
 
 
+def _pyspy_dump(pid: int) -> str:
+    """The Python stack of a hung process, when py-spy is installed ("" otherwise)."""
+    exe = Path(sys.executable).with_name("py-spy")
+    if not exe.exists():
+        return ""
+    try:
+        out = subprocess.run([str(exe), "dump", "--pid", str(pid)], capture_output=True,
+                             text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return (out.stdout or out.stderr)[-2000:]
+
+
 def spawn_sender(protocol: str, endpoint: str, messages: int, rate: float = 0.0,
                  duration: float = 0.0, ready_timeout: float = 60.0,
-                 on_wait: Callable[[], object] | None = None) -> SenderHandle:
+                 on_wait: Callable[[], object] | None = None,
+                 server_key: str | Path | None = None) -> SenderHandle:
     """Start a sender process and return once it has registered (printed READY).
 
     ``on_wait`` is called while waiting so the receivers can keep draining
-    the join announcement of the sender.
+    the join announcement of the sender. ``server_key``: the broker's public
+    key file (the sender then speaks CURVE).
     """
     cmd = [sys.executable, str(BENCH_DIR / "loadgen.py"), "send", "--protocol", protocol,
            "--endpoint", endpoint, "--messages", str(messages), "--rate", str(rate),
            "--duration", str(duration), "--timeout", str(ready_timeout)]
+    if server_key:
+        cmd += ["--server-key", str(server_key)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     handle = SenderHandle(proc)
@@ -766,6 +820,7 @@ def _sender_main(args: argparse.Namespace) -> None:
         sock.setsockopt(zmq.LINGER, 2000)
         sock.setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
         sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
+        curve_client(sock, load_server_key(args.server_key))
         sock.connect(args.endpoint)
         sock.send(wire.hello("sender"))
         while not wire.is_welcome(sock.recv()):
@@ -896,7 +951,7 @@ def _self_cpu() -> float:
 
 def _hold_main(args: argparse.Namespace) -> None:
     """Connect N idle clients, say READY, and keep them alive (draining) until EXIT."""
-    rc = make_receivers(args.protocol, args.endpoint, args.n)
+    rc = make_receivers(args.protocol, args.endpoint, args.n, args.server_key)
     try:
         setup = rc.connect(args.timeout, first_name=args.first_name)
         rc.settle(quiet_s=0.3, timeout=args.timeout)
@@ -923,12 +978,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--rate", type=float, default=0.0, help="messages/s; 0 = as fast as possible")
     p.add_argument("--duration", type=float, default=0.0, help="send for this long instead")
     p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--server-key", default=None,
+                   help="the broker's CURVE public key file: encrypt (fresh key pair)")
     h = sub.add_parser("hold", help="keep N idle clients connected (memory runs)")
     h.add_argument("--protocol", required=True, choices=["zchat", "relay", "line", "irc"])
     h.add_argument("--endpoint", required=True)
     h.add_argument("--n", type=int, required=True)
     h.add_argument("--first-name", type=int, default=0)
     h.add_argument("--timeout", type=float, default=300.0)
+    h.add_argument("--server-key", default=None,
+                   help="the broker's CURVE public key file: encrypt (a key pair per socket)")
     args = parser.parse_args(argv)
     if args.cmd == "hold":
         _hold_main(args)

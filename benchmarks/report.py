@@ -214,6 +214,11 @@ def render(results: Record) -> str:
     if "zchat" in systems and "seed" in systems:
         parts += ["zchat against the seed's design:", "",
                   ratio_table(recs, ["zchat"], ns, "seed"), ""]
+    variants = [s for s in ("zchat-memory", "zchat-curve") if s in systems]
+    if "zchat" in systems and variants:
+        parts += ["zchat's variants against zchat, within each repetition (zchat-memory / zchat "
+                  "above 1 is what the history store costs; zchat-curve / zchat below 1 is what "
+                  "CURVE costs):", "", ratio_table(recs, variants, ns, "zchat"), ""]
     parts += ["Broker CPU seconds per million deliveries:", "", cpu_table(recs, systems, ns), "",
               "Deliveries lost (all repetitions):", "", loss_table(recs, systems, ns), "",
               "Cores busy during the timed part, broker / load generator's receivers (medians; "

@@ -98,13 +98,45 @@ def running(name: str, args: argparse.Namespace) -> Iterator[systems.Running]:
     sysrun = systems.start(name, zchat_heartbeat=args.heartbeat)
     try:
         yield sysrun
+    except BaseException:
+        sysrun.keep_log = True
+        raise
     finally:
+        if sysrun.keep_log:
+            _keep_server_log(sysrun, args)
         sysrun.stop()
+
+
+def _keep_server_log(sysrun: systems.Running, args: argparse.Namespace) -> None:
+    """Copy a troubled run's server output next to the results (the run folder is removed)."""
+    prefix = getattr(args, "log_prefix", None)
+    if prefix is None:
+        return
+    state = "alive" if sysrun.alive() else f"exited {sysrun.proc.returncode}"
+    dest = Path(f"{prefix}-{sysrun.name}-pid{sysrun.pid}.log")
+    with contextlib.suppress(OSError):
+        parts = [f"# {sysrun.name} pid {sysrun.pid}, {state} at {time.strftime('%H:%M:%S')}\n"]
+        for path in (sysrun.workdir / "stdout.txt", sysrun.log_path):
+            if path.exists():
+                parts.append(f"# ---- {path.name} (last 200 KB)\n")
+                parts.append(path.read_bytes()[-200_000:].decode(errors="replace"))
+        dest.write_text("".join(parts))
+        print(f"# kept the server's log: {dest}", flush=True)
+
+
+def _troubled(sysrun: systems.Running, res: loadgen.RunResult, sres: dict[str, Any],
+              rec: Record) -> None:
+    """Note a server that died, and keep the log of any run that timed out or failed."""
+    if not sysrun.alive():
+        rec["error"] = f"{sysrun.name} exited with {sysrun.proc.returncode}"
+    if res.timed_out or sres.get("error") or not sysrun.alive():
+        sysrun.keep_log = True
 
 
 @contextlib.contextmanager
 def receivers(sysrun: systems.Running, n: int) -> Iterator[loadgen.Receivers]:
-    rc = loadgen.make_receivers(systems.PROTOCOL[sysrun.name], sysrun.endpoint, n)
+    rc = loadgen.make_receivers(systems.PROTOCOL[sysrun.name], sysrun.endpoint, n,
+                                server_key=sysrun.server_key)
     try:
         yield rc
     finally:
@@ -127,7 +159,8 @@ def measure_fanout(name: str, n: int, m: int, rep: int, args: argparse.Namespace
         rec["setup_s"] = _connect(rc, args)
         rec["rss_idle_kb"] = sysrun.rss_kb()
         sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.endpoint, m,
-                                      ready_timeout=args.connect_timeout)
+                                      ready_timeout=args.connect_timeout,
+                                      server_key=sysrun.server_key)
         spy = _start_pyspy(sysrun.pid, profile_to) if profile_to else None
         try:
             cpu0, gen0, t0 = sysrun.cpu_seconds(), _self_cpu(), time.monotonic()
@@ -140,8 +173,7 @@ def measure_fanout(name: str, n: int, m: int, rep: int, args: argparse.Namespace
             sender.close()
             if spy:
                 _stop_pyspy(spy)
-        if not sysrun.alive():
-            rec["error"] = f"{name} exited with {sysrun.proc.returncode}"
+        _troubled(sysrun, res, sres, rec)
     delivered = sum(min(c, m) for c in res.counts)
     rec.update(delivered=delivered, loss=n * m - delivered, sent=sres.get("sent", 0),
                broker_cpu_s=cpu1 - cpu0, gen_cpu_util=(gen1 - gen0) / max(1e-9, t1 - t0),
@@ -157,7 +189,7 @@ def measure_fanout(name: str, n: int, m: int, rep: int, args: argparse.Namespace
     if res.timed_out:
         rec["timed_out"] = res.timed_out
     if sres.get("error"):
-        rec["error"] = f"sender: {sres['error']}"
+        rec["error"] = f"sender: {sres['error']}" + (f"; {rec['error']}" if "error" in rec else "")
     return rec
 
 
@@ -169,7 +201,8 @@ def measure_latency(name: str, n: int, rate: float, m: int, rep: int,
     with running(name, args) as sysrun, receivers(sysrun, n) as rc:
         _connect(rc, args)
         sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.endpoint, m, rate=rate,
-                                      ready_timeout=args.connect_timeout)
+                                      ready_timeout=args.connect_timeout,
+                                      server_key=sysrun.server_key)
         try:
             sender.go()
             res = rc.run(m, latency=True, deadline_s=m / rate + args.timeout,
@@ -177,6 +210,7 @@ def measure_latency(name: str, n: int, rate: float, m: int, rep: int,
             sres = sender.collect(timeout=args.timeout)
         finally:
             sender.close()
+        _troubled(sysrun, res, sres, rec)
     delivered = sum(min(c, m) for c in res.counts)
     lat = sorted(res.latencies_ns)
     rec.update(delivered=delivered, loss=n * m - delivered, samples=len(lat),
@@ -187,7 +221,7 @@ def measure_latency(name: str, n: int, rate: float, m: int, rep: int,
     if res.timed_out:
         rec["timed_out"] = res.timed_out
     if sres.get("error"):
-        rec["error"] = f"sender: {sres['error']}"
+        rec["error"] = f"sender: {sres['error']}" + (f"; {rec['error']}" if "error" in rec else "")
     return rec
 
 
@@ -203,7 +237,8 @@ def measure_stall(name: str, n: int, plan: loadgen.StallPlan, args: argparse.Nam
     with running(name, args) as sysrun, receivers(sysrun, n) as rc:
         _connect(rc, args)
         sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.endpoint, 0,
-                                      duration=duration, ready_timeout=args.connect_timeout)
+                                      duration=duration, ready_timeout=args.connect_timeout,
+                                      server_key=sysrun.server_key)
         try:
             sender.go()
             res = rc.run(10**12, latency=False, deadline_s=duration + args.timeout,
@@ -213,6 +248,8 @@ def measure_stall(name: str, n: int, plan: loadgen.StallPlan, args: argparse.Nam
         finally:
             sender.close()
         rec["alive_after"] = sysrun.alive()
+        if not rec["alive_after"] or sres.get("error"):
+            sysrun.keep_log = True
     sent = int(sres.get("sent") or 0)
     rec.update(res.stall)
     rec.update(sent=sent, stalled_received=res.counts[plan.index],
@@ -245,7 +282,8 @@ def measure_idle(name: str, n: int, args: argparse.Namespace) -> Record:
                         [sys.executable, str(systems.BENCH_DIR / "loadgen.py"), "hold",
                          "--protocol", systems.PROTOCOL[name], "--endpoint", sysrun.endpoint,
                          "--n", str(count), "--first-name", str(first),
-                         "--timeout", str(args.idle_connect_timeout)],
+                         "--timeout", str(args.idle_connect_timeout),
+                         *(["--server-key", sysrun.server_key] if sysrun.server_key else [])],
                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err))
             for proc in holders:
                 line = _read_line(proc, deadline=t0 + args.idle_connect_timeout + 10)
@@ -402,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     RESULTS_DIR.mkdir(exist_ok=True)
     out = args.out or RESULTS_DIR / f"run-{stamp}.json"
     plot_path = args.plot or out.with_suffix(".png")
+    args.log_prefix = out.with_suffix("")  # troubled runs keep the server's log as PREFIX-*.log
     meta = {"command": " ".join([Path(sys.executable).name, "benchmarks/run.py",
                                  *(argv if argv is not None else sys.argv[1:])]),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "systems": wanted, "n": ns,

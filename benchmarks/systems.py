@@ -22,11 +22,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import zmq.auth
+
 BENCH_DIR = Path(__file__).resolve().parent
-ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory")
+ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory", "zchat-curve")
 #: Which wire protocol the load generator must speak to each system.
 PROTOCOL = {"seed": "line", "relay": "relay", "ngircd": "irc", "zchat": "zchat",
-            "zchat-memory": "zchat"}
+            "zchat-memory": "zchat", "zchat-curve": "zchat"}
 DESCRIPTION = {
     "seed": "seed design: thread per client, loop of send() over a shared list, newline framing",
     "relay": "bare pyzmq ROUTER relay, send(identity, SNDMORE) + send(payload), no checks/log",
@@ -34,6 +36,8 @@ DESCRIPTION = {
     "zchat": "zchat broker with its defaults (SQLite history, log to a file), flood limits "
              "lifted for the load generator",
     "zchat-memory": "the same with --store memory: the cost of the history store",
+    "zchat-curve": "the same as zchat with --curve-secret (a key pair made per run, no allow "
+                   "list); every client socket of the load generator speaks CURVE",
 }
 #: The load generator floods by design; a person never meets these limits.
 _NO_FLOOD_LIMITS = ["--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
@@ -60,10 +64,17 @@ class Running:
     workdir: Path
     log_path: Path
     extra: dict[str, str] = field(default_factory=dict)
+    #: Set when a run went wrong: run.py then copies the server's output before stop().
+    keep_log: bool = False
 
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def server_key(self) -> str | None:
+        """The broker's CURVE public key file, for a system that encrypts (else None)."""
+        return self.extra.get("server_key")
 
     @property
     def endpoint(self) -> str:
@@ -130,6 +141,7 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Ru
     out_path = workdir / "stdout.txt"
     log_path = workdir / "log.txt"
     py = sys.executable
+    extra: dict[str, str] = {}
     if name == "seed":
         cmd = [py, str(BENCH_DIR / "seed_server.py"), "--port", "0"]
     elif name == "relay":
@@ -141,12 +153,19 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Ru
                "--heartbeat", str(zchat_heartbeat), "--lang", "en", *_NO_FLOOD_LIMITS]
         if name == "zchat-memory":
             cmd += ["--store", "memory"]
+        elif name == "zchat-curve":
+            # A fresh broker key pair in this run's folder; no --allow-keys, so any
+            # client key is admitted (the load generator makes one per socket).
+            public, secret = zmq.auth.create_certificates(str(workdir), "broker")
+            cmd += ["--curve-secret", str(secret)]
+            extra["server_key"] = str(public)
     elif name == "ngircd":
         conf = workdir / "ngircd.conf"
         conf.write_text(ngircd_config(free_port()))
         os.chmod(workdir, 0o755)  # ngircd drops to 'nobody' and must still read it
         os.chmod(conf, 0o644)
         cmd = ["ngircd", "--nodaemon", "--passive", "--config", str(conf)]
+        extra = {"oper": "bench", "password": "bench", "channel": "#bench"}
     else:
         raise ValueError(f"unknown system {name!r}")
     # Anything a server keeps on disk (zchat's history store) goes to this run's own
@@ -162,10 +181,8 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Ru
         text = out_path.read_text(errors="replace")
         match = _READY.search(text)
         if match:
-            running = Running(name, proc, match.group(1), int(match.group(2)), workdir, log_path)
-            if name == "ngircd":
-                running.extra = {"oper": "bench", "password": "bench", "channel": "#bench"}
-            return running
+            return Running(name, proc, match.group(1), int(match.group(2)), workdir, log_path,
+                           extra)
         if proc.poll() is not None or time.monotonic() > deadline:
             _kill(proc)
             err = log_path.read_text(errors="replace")[-2000:]
