@@ -326,8 +326,10 @@ class ZmqReceivers:
         self.n = n
         self.server_public = server_public  # CURVE on every socket when set
         self.ctx = zmq.Context(io_threads=1)
-        self.ctx.set(zmq.MAX_SOCKETS, n + 64)  # a context option: set(), not setsockopt()
+        # A context option (set(), not setsockopt()); two sockets a receiver with a feed.
+        self.ctx.set(zmq.MAX_SOCKETS, 2 * n + 64)
         self.socks: list[zmq.Socket] = []
+        self.feeds: dict[int, zmq.Socket] = {}  # receiver -> its SUB (zchat --fanout pub)
         self.index: dict[zmq.Socket, int] = {}
         self.poller = zmq.Poller()
 
@@ -361,9 +363,56 @@ class ZmqReceivers:
                         if not ok[i] and self.wire.is_welcome(frame):
                             ok[i] = True
                             welcomed += 1
+                            self._maybe_subscribe(i, frame)
                         else:
                             self._maybe_pong(s, frame)
+        if self.feeds:
+            self._sync_feeds(deadline)
         return time.monotonic() - t0
+
+    def _maybe_subscribe(self, i: int, welcome: bytes) -> None:
+        """zchat --fanout pub: public events come on a feed; subscribe receiver i to it."""
+        if not welcome.startswith(b"ZCHAT/1 WELCOME"):
+            return
+        msg = decode_broker(welcome)
+        if getattr(msg, "fanout", "router") != "pub":
+            return
+        host = self.endpoint[len("tcp://"):].rsplit(":", 1)[0]
+        feeds = [f.replace("tcp://*:", f"tcp://{host}:") for f in msg.feeds]
+        feed = next((f for f in feeds if f.startswith(f"tcp://{host}:")), None)
+        if feed is None:
+            return
+        sub = self.ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.RCVHWM, 0)  # like the DEALERs' queues: never drop here
+        curve_client(sub, self.server_public)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(feed)
+        self.feeds[i] = sub
+        self.index[sub] = i
+        self.poller.register(sub, zmq.POLLIN)
+
+    def _sync_feeds(self, deadline: float) -> None:
+        """Wait until every feed subscription is live: a PUB drops what is published
+        before a subscriber's subscription has reached it. Receiver 0 says 'sync'
+        until every feed has carried one."""
+        seen: set[int] = set()
+        speaker = self.socks[0]
+        k = 0
+        while len(seen) < len(self.feeds):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(seen)}/{len(self.feeds)} feeds live")
+            k += 1
+            speaker.send(encode(Say(f"sync {k}", cid=10**12 + k)))
+            end = time.monotonic() + 0.1
+            while time.monotonic() < end:
+                for s, _ in self.poller.poll(20):
+                    i = self.index[s]
+                    for frame in _drain(s):
+                        if s is self.feeds.get(i):
+                            seen.add(i)
+                        else:
+                            self._maybe_pong(s, frame)
 
     def _maybe_pong(self, s: zmq.Socket, frame: bytes) -> None:
         reply = self.wire.pong(frame)
@@ -406,7 +455,7 @@ class ZmqReceivers:
         done = 0
         total = 0
         st = _Stall(stall) if stall else None
-        stalled_sock = self.socks[stall.index] if stall else None
+        stalled_sock = (self.feeds.get(stall.index) or self.socks[stall.index]) if stall else None
         while done < n:
             events = poll(20)
             now = mono()
@@ -471,7 +520,7 @@ class ZmqReceivers:
         return res
 
     def close(self) -> None:
-        for s in self.socks:
+        for s in [*self.socks, *self.feeds.values()]:
             s.close(linger=0)
         self.ctx.term()
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import zmq.auth
 
 BENCH_DIR = Path(__file__).resolve().parent
-ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory", "zchat-curve")
+ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory", "zchat-curve", "zchat-pub")
 #: Which wire protocol the load generator must speak to each system.
 PROTOCOL = {"seed": "line", "relay": "relay", "ngircd": "irc", "zchat": "zchat",
-            "zchat-memory": "zchat", "zchat-curve": "zchat"}
+            "zchat-memory": "zchat", "zchat-curve": "zchat", "zchat-pub": "zchat"}
 DESCRIPTION = {
     "seed": "seed design: thread per client, loop of send() over a shared list, newline framing",
     "relay": "bare pyzmq ROUTER relay, send(identity, SNDMORE) + send(payload), no checks/log",
@@ -36,6 +36,8 @@ DESCRIPTION = {
     "zchat": "zchat broker with its defaults (SQLite history, log to a file), flood limits "
              "lifted for the load generator",
     "zchat-memory": "the same with --store memory: the cost of the history store",
+    "zchat-pub": "the same as zchat with --fanout pub: public events on an XPUB feed, "
+                 "copied to every subscriber by libzmq",
     "zchat-curve": "the same as zchat with --curve-secret (a key pair made per run, no allow "
                    "list); every client socket of the load generator speaks CURVE",
 }
@@ -153,6 +155,8 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Ru
                "--heartbeat", str(zchat_heartbeat), "--lang", "en", *_NO_FLOOD_LIMITS]
         if name == "zchat-memory":
             cmd += ["--store", "memory"]
+        elif name == "zchat-pub":
+            cmd += ["--fanout", "pub"]
         elif name == "zchat-curve":
             # A fresh broker key pair in this run's folder; no --allow-keys, so any
             # client key is admitted (the load generator makes one per socket).
