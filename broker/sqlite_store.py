@@ -8,15 +8,19 @@ data directory, enforced with a lock file.
 """
 
 import fcntl
+import logging
 import os
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from zchat.protocol import constants as c
 
 from .store import DEFAULT_RETAIN, StoredEvent, StoreError
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "history.sqlite3"
 #: Sequence numbers are reserved in blocks this big, durably and ahead of use:
@@ -87,6 +91,8 @@ class SqliteStore:
             db = self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run in a thread of their own (Checkpointer), not in commits.
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.executescript(_SCHEMA)
             self.epoch = self._meta("epoch") or self._new_epoch()
             self._pruned = int(self._meta("pruned_upto") or 0)
@@ -105,6 +111,7 @@ class SqliteStore:
         self._dirty: set[str] = set()
         self._pending = 0
         self._rows: list[tuple[object, ...]] = []
+        self._checkpointer = Checkpointer(path)
         # Files made before this rule (or by hand) are tightened too, where we may.
         for owned in (data_dir, path, path.with_name(DB_NAME + "-wal"),
                       path.with_name(DB_NAME + "-shm")):
@@ -264,6 +271,7 @@ class SqliteStore:
     def close(self) -> None:
         try:
             self.commit()
+            self._checkpointer.stop()
             self._db.close()
         finally:
             self._release()
@@ -272,6 +280,46 @@ class SqliteStore:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
+
+
+class Checkpointer:
+    """Copies the WAL into the database once a second, on its own connection and
+    thread, so the broker's commits never run a checkpoint themselves.
+
+    Measured at 1,000 msg/s to 50 receivers (benchmarks/run.py --skip fanout,stall,idle):
+    checkpoints inside commits (SQLite's default) put the broker's p99 latency at
+    3.2 ms, this thread at 1.6-2.0 ms (1.1 ms with the memory store): the copy's
+    I/O still competes with the broker's writes, but its commits no longer wait
+    for it. PASSIVE checkpoints never block the writer (what they cannot copy
+    yet is copied next time), and this connection never waits for a lock.
+    """
+
+    INTERVAL = 1.0
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="zchat-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self._path, timeout=0, isolation_level=None)
+        except sqlite3.Error:
+            log.exception("history checkpointer cannot open %s", self._path)
+            return
+        try:
+            while not self._stop.wait(self.INTERVAL):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # busy or failing: the next turn tries again
+                    log.warning("history checkpoint failed: %s", exc)
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def _overlapping(batches: Iterable[tuple[int, int]], high: int) -> int:
