@@ -43,6 +43,7 @@ class Timeline:
         self.epoch = ""
         self.catching_up = False
         self._held: list[Event] = []
+        self._away_until = (0, 0)
 
     @property
     def joined_before(self) -> bool:
@@ -56,6 +57,10 @@ class Timeline:
     def welcome(self, w: Welcome) -> Step:
         """Adopt the broker's heads, or catch up to them."""
         self.me = name_key(w.name)
+        # Events up to these heads happened while we were away: a replay shows them
+        # as missed. Later ones are live events that came late (a slow feed, a full
+        # queue) and are shown as live.
+        self._away_until = (w.pub, w.priv)
         if self.pub is None or self.priv is None or w.epoch != self.epoch \
                 or w.pub < self.pub or w.priv < self.priv:
             reset = self.pub is not None  # history we knew is gone: say so
@@ -111,7 +116,8 @@ class Timeline:
             if cursor is not None and event.seq <= cursor:
                 continue
             if not self._own(event):  # our own messages and joins are not shown back to us
-                step.shown.append(Shown(event, MISSED))
+                away = self._away_until[1 if isinstance(event, Priv) else 0]
+                step.shown.append(Shown(event, MISSED if event.seq <= away else ""))
             self._advance(event)
         if batch.more and batch.events:
             step.fetch = Fetch(self.pub or 0, self.priv or 0)

@@ -41,11 +41,13 @@ def test_stopped_client_sees_every_missed_message_once_in_order(chat: Cluster) -
         carol.expect(rf"bob: bob-{n}\b")
     ana.signal(signal.SIGCONT)
     ana.expect(r"Reconnected as ana")
-    ana.expect(r"bob: bob-20\b")
+    # (With --fanout pub the feed may deliver them before the rejoin: anywhere.)
+    ana.expect(r"bob: bob-20\b", anywhere=True)
     bob.line("bob-21")
     ana.expect(r"bob: bob-21\b")
     assert shown_by(ana)["bob"] == list(range(1, 22))
-    assert ana.count(r"\(missed\) bob: bob-") >= 9  # at least those after the timeout
+    if chat.fanout == "router":  # what came while ana was dropped came from history
+        assert ana.count(r"\(missed\) bob: bob-") >= 9
 
 
 def test_broker_crash_loses_nothing_acknowledged_and_shows_nothing_twice(chat: Cluster) -> None:

@@ -44,7 +44,8 @@ def _live(step: Step) -> list:
 
 
 def _missed(step: Step) -> list:
-    assert all(s.tag == MISSED for s in step.shown), step
+    """Events a replay showed (tagged MISSED or, if after our WELCOME, live: see below)."""
+    assert all(s.tag in (MISSED, "") for s in step.shown), step
     return [s.event for s in step.shown]
 
 
@@ -185,7 +186,7 @@ def test_replay_shows_missed_events_then_releases_held_ones_once_in_order():
     step = timeline.replay(_replay(_m(6, 5), _p(7, 2), _m(8, 6), _m(9, 8), _p(10, 7)))
     # The replay ends at the broker's head when it answered: 8, 9 and 10 came with it.
     assert [(s.event.seq, s.tag) for s in step.shown] == [
-        (6, MISSED), (7, MISSED), (8, MISSED), (9, MISSED), (10, MISSED)]
+        (6, ""), (7, ""), (8, ""), (9, ""), (10, "")]
     assert step.fetch is None and step.lost == 0
     assert timeline.catching_up is False
     assert _cursors(timeline) == (9, 10)
@@ -199,7 +200,7 @@ def test_held_events_newer_than_the_replay_are_shown_live_after_it():
     timeline.live(_m(10, 8))
     step = timeline.replay(_replay(_m(6, 5), _m(7, 6), _m(8, 7), _p(9, 2)))
     assert [(s.event.seq, s.tag) for s in step.shown] == [
-        (6, MISSED), (7, MISSED), (8, MISSED), (9, MISSED), (10, ""), (11, "")]
+        (6, ""), (7, ""), (8, ""), (9, ""), (10, ""), (11, "")]
     assert _cursors(timeline) == (10, 11)
     assert step.fetch is None
 
@@ -231,7 +232,7 @@ def test_replay_skips_our_own_joins_and_leaves_but_steps_over_them():
     step = timeline.replay(_replay(Left("ANA", c.R_TIMEOUT, 1.0, 6, 5),
                                    Joined("ana", 2.0, 7, 6), Joined("bob", 3.0, 8, 7),
                                    _m(9, 8)))
-    assert [(s.event.seq, s.tag) for s in step.shown] == [(8, MISSED), (9, MISSED)]
+    assert [(s.event.seq, s.tag) for s in step.shown] == [(8, ""), (9, "")]
     assert _cursors(timeline) == (9, 2)
 
 
@@ -254,7 +255,7 @@ def test_replay_continues_with_a_fetch_while_more():
     assert step.fetch == Fetch(9, 7)
     step = timeline.replay(_replay(_p(10, 7), _m(11, 9), _m(12, 11)))
     assert [(s.event.seq, s.tag) for s in step.shown] == [
-        (10, MISSED), (11, MISSED), (12, MISSED), (13, "")]
+        (10, ""), (11, ""), (12, ""), (13, "")]
     assert step.fetch is None
     assert timeline.catching_up is False
     assert _cursors(timeline) == (13, 10)
@@ -283,7 +284,7 @@ def test_lost_is_reported_from_every_page():
     assert (step.lost, step.fetch) == (2, Fetch(8, 7))
     step = timeline.replay(_replay(_m(11, 8), _m(12, 11), lost=1))
     assert step.lost == 1
-    assert [(s.event.seq, s.tag) for s in step.shown] == [(11, MISSED), (12, MISSED)]
+    assert [(s.event.seq, s.tag) for s in step.shown] == [(11, ""), (12, "")]
     assert timeline.catching_up is False
 
 
@@ -547,3 +548,11 @@ def test_without_loss_everything_is_shown_live_in_global_order():
             _deliver(timeline, model, shown)
     assert model.requests == deque()
     assert shown == [Shown(e) for e in model.stream if e.seq not in model.own]
+
+
+def test_replay_tags_as_missed_only_what_happened_while_we_were_away():
+    timeline = _timeline(5, 2)          # cursors 5/2
+    timeline.welcome(_welcome(8, 2))    # a rejoin: 6..8 happened while we were away
+    step = timeline.replay(Events("replay", (_m(6, 5), _m(7, 6), _m(8, 7), _m(9, 8))))
+    assert [(s.event.seq, s.tag) for s in step.shown] == [
+        (6, MISSED), (7, MISSED), (8, MISSED), (9, "")]  # 9 came after: late, not missed
