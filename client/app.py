@@ -546,8 +546,25 @@ class ChatClient:
     def _leave(self) -> None:
         if self.state is State.JOINED and self.sock is not None:
             self.sock.setsockopt(zmq.LINGER, LEAVE_LINGER_MS)
-            self._send(Leave())
+            if self._send(Leave()):
+                self._await_bye()
         self.screen.show(self.render.notice(self.t("client.bye")))
+
+    def _await_bye(self) -> None:
+        """Wait (bounded) for the broker's BYE: closing at once could let the broker
+        notice the closed connection before it reads LEAVE, and tell the others
+        we were lost rather than that we left."""
+        assert self.sock is not None
+        deadline = time.monotonic() + LEAVE_LINGER_MS / 1000
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not self.sock.poll(remaining * 1000, zmq.POLLIN):
+                return
+            try:
+                frame = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                continue
+            if frame.startswith(b"ZCHAT/1 BYE"):
+                return
 
 
 def make_screen(stdin_fd: int, out, colour_wanted: bool):  # -> (screen, editor)
