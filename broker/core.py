@@ -265,14 +265,13 @@ class BrokerCore:
                                 str(self.limits.max_clients))
         if user and owner is None:
             self.store.claim(key, user)  # the first key to take a name owns it from now on
-        others = self.roster.names()
         session = self.roster.add(name, identity, now, peer, token, user)
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
         seq = self._next()
         ts = self._wall()
         prev = self.store.head(PUBLIC)
         self.store.append(StoredEvent(seq, c.JOINED, ts, name, prev=prev))
-        actions: list[Action] = [Send(identity, self._welcome(session, False, others))]
+        actions: list[Action] = [Send(identity, self._welcome(session, False))]
         if not resume and self.history > 0:
             recent = self.store.recent_public(self.history)
             if recent:
@@ -281,15 +280,14 @@ class BrokerCore:
         actions.append(Fanout(encode(Joined(name, ts, seq, prev)), exclude=identity, public=True))
         return actions
 
-    def _welcome(self, session: Session, resumed: bool, users: list[str] | None = None) -> bytes:
-        if users is None:
-            users = [n for n in self.roster.names() if n != session.name]
+    def _welcome(self, session: Session, resumed: bool) -> bytes:
+        users = self.roster.some_names(c.WELCOME_USERS, but=session)
         limits = self.limits
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
                               f"zchat/{__version__}", resumed, self.store.head(PUBLIC),
                               self.store.head(session.stream), self.store.epoch,
                               limits.rate, limits.burst, limits.byte_rate, limits.byte_burst,
-                              self.fanout, self.feeds))
+                              len(self.roster) - 1, self.fanout, self.feeds))
 
     # ---- messages -------------------------------------------------------------
 

@@ -90,6 +90,17 @@ class Roster:
     def identities(self):  # -> KeysView[bytes]; iterated by the fan-out loop
         return self._by_identity.keys()
 
+    def some_names(self, count: int, but: Session) -> list[str]:
+        """Up to ``count`` names other than ``but``'s (the longest joined), sorted:
+        a WELCOME must not cost O(N) names in a room of N."""
+        names = []
+        for session in self._by_key.values():
+            if session is not but:
+                names.append(session.name)
+                if len(names) == count:
+                    break
+        return sorted(names, key=name_key)
+
     def names(self) -> list[str]:
         return sorted((s.name for s in self._by_key.values()), key=name_key)
 

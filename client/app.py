@@ -410,7 +410,8 @@ class ChatClient:
         else:
             self.screen.show(self.render.notice(self.t("client.welcome", name=msg.name)))
             if msg.users:
-                self.screen.show(self.render.users(msg.users, "client.online"))
+                self.screen.show(self.render.users(msg.users, "client.online",
+                                                   total=max(msg.online, len(msg.users))))
             else:
                 self.screen.show(self.render.notice(self.t("client.online_none")))
         self.ever_joined = True

@@ -108,6 +108,9 @@ class Renderer:
         """A local error or refusal, shown to this user only."""
         return self._paint(_ERROR, f"{self._stamp(time.time())} ! {text}")
 
-    def users(self, names: Iterable[str], key: str = "client.who") -> str:
+    def users(self, names: Iterable[str], key: str = "client.who", total: int = 0) -> str:
         shown = [sanitize(n) for n in names]
-        return self.notice(self.t(key, count=len(shown), names=", ".join(shown)))
+        listed = ", ".join(shown)
+        if total > len(shown):  # a WELCOME lists only some of a big room
+            listed += self.t("client.and_more", count=total - len(shown))
+        return self.notice(self.t(key, count=max(total, len(shown)), names=listed))

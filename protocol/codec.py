@@ -91,13 +91,14 @@ def encode(msg: Message) -> bytes:
         case Who() | Leave():
             return _frame(msg.command)
         case Welcome(name, session, heartbeat, users, server, resumed, pub, priv, epoch,
-                     rate, burst, byte_rate, byte_burst, fanout, feeds):
+                     rate, burst, byte_rate, byte_burst, online, fanout, feeds):
             return _frame(c.WELCOME, _flagged({
                 "name": name, "session": session, "heartbeat": heartbeat,
                 "users": list(users), "server": server, "resumed": resumed,
                 "pub": pub, "priv": priv, "epoch": epoch, "rate": rate, "burst": burst,
                 "byte_rate": byte_rate, "byte_burst": byte_burst,
-            }, fanout=fanout if fanout != c.FANOUT_ROUTER else "", feeds=list(feeds)))
+            }, online=online, fanout=fanout if fanout != c.FANOUT_ROUTER else "",
+                feeds=list(feeds)))
         case Msg() | Priv() | Joined() | Left():
             return _frame(msg.command, _event_body(msg))
         case Users(names):
@@ -218,7 +219,8 @@ def _welcome(b: dict[str, Any]) -> Welcome:
                    _bool(b, "resumed"), _int(b, "pub", 0), _int(b, "priv", 0),
                    _str(b, "epoch", c.MAX_TOKEN_CHARS, ""), _rate(b, "rate"),
                    _int(b, "burst", 0), _rate(b, "byte_rate"), _int(b, "byte_burst", 0),
-                   _str(b, "fanout", 16, c.FANOUT_ROUTER), _names(b, "feeds"))
+                   _int(b, "online", 0), _str(b, "fanout", 16, c.FANOUT_ROUTER),
+                   _names(b, "feeds"))
 
 
 _BIG = c.MAX_BROKER_FRAME_BYTES

@@ -54,6 +54,9 @@ MAX_COMMAND_CHARS: Final = 16
 MAX_SEQ: Final = 2**63 - 1
 #: Events per EVENTS frame (FETCH asks for at most this many).
 MAX_FETCH: Final = 200
+#: Names listed in a WELCOME (the rest are counted; WHO lists everyone): joining
+#: a room of N must not cost O(N) names per join, O(N^2) in all.
+WELCOME_USERS: Final = 100
 #: Public messages a newcomer is shown by default.
 DEFAULT_HISTORY: Final = 20
 

@@ -92,6 +92,8 @@ class Welcome:
     burst: int = 0
     byte_rate: float = 0.0
     byte_burst: int = 0
+    #: How many others are online; ``users`` lists at most WELCOME_USERS of them.
+    online: int = 0
     #: "pub": public events come on a feed (SUB to one of ``feeds``), not this socket.
     fanout: str = c.FANOUT_ROUTER
     #: Feed endpoints; "tcp://*:PORT" means that port on the host the client dialled.

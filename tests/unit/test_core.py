@@ -163,7 +163,7 @@ def test_rejoin_with_same_token_rebinds(core):
     kind, target, welcome = result[0]
     assert (kind, target) == ("send", C)
     assert welcome == Welcome("ana", TOKEN, 1.0, ("bob",), SERVER, True, 2, 0, core.store.epoch,
-                              **LIMITS)
+                              **LIMITS, online=1)
     assert core.store.last_seq() == 2  # a rejoin is not an event
     assert core.roster.by_identity(A) is None
     session = core.roster.by_identity(C)
@@ -1327,3 +1327,13 @@ def test_log_of_refusals_has_no_raw_controls(room, logs, frames):
     assert len(lines) == 2
     assert all(line.startswith("refused ") for line in lines)
     _assert_no_raw_controls(lines)
+
+
+def test_welcome_lists_at_most_welcome_users_and_counts_the_rest(core):
+    for i in range(c.WELCOME_USERS + 5):
+        _join(core, bytes([1, i % 256, i // 256]), f"u{i:03d}")
+    [(kind, target, welcome), *_] = _handle(core, b"late", Join("late"))
+    assert (kind, target) == ("send", b"late")
+    assert len(welcome.users) == c.WELCOME_USERS
+    assert welcome.online == c.WELCOME_USERS + 5
+    assert list(welcome.users) == sorted(welcome.users)

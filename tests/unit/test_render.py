@@ -283,3 +283,13 @@ def test_sanitize_is_idempotent():
                                 "\u2069"])
 def test_sanitize_escapes_all_bidi_controls(ch):
     assert sanitize(f"a{ch}b") == f"a\\u{ord(ch):04x}b"
+
+
+def test_a_big_room_lists_some_names_and_counts_the_rest():
+    from zchat.client.render import Renderer
+    from zchat.i18n import Catalogue
+
+    line = Renderer(Catalogue("en")).users(["ana", "bob"], "client.online", total=102)
+    assert "Online: ana, bob and 100 more (/who lists everyone)" in line
+    line = Renderer(Catalogue("pt")).users(["ana"], "client.online", total=3)
+    assert "ana e mais 2 (/who lista todos)" in line
