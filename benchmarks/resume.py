@@ -26,7 +26,10 @@ def start_broker(store: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], s
     zchat = Path(sys.executable).with_name("zchat")
     proc = subprocess.Popen(
         [str(zchat), "broker", "--bind", "tcp://127.0.0.1:*", "--heartbeat", "30",
-         "--store", store, "--data-dir", str(data_dir)],
+         "--store", store, "--data-dir", str(data_dir),
+         # The writer floods by design; a person never meets these limits.
+         "--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
+         "--byte-burst", "1000000000000"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode()
