@@ -168,11 +168,12 @@ _PT: dict[str, str] = {
     ),
     "client.unknown_command": "Comando desconhecido {command}; digite /help.",
     "client.fatal": "zchat: {message}",
-    "client.handshake_failed": "could not open an encrypted session with the broker: wrong "
-                               "--server-key, or the broker does or does not use encryption",
-    "client.key_refused": "the broker refused our key (it is not in the broker's allow list)",
-    "client.flooded": "the broker disconnected us for sending too fast",
-    "client.key_created": "Created your key pair {path} (keep it: your name is bound to it).",
+    "client.handshake_failed": "não foi possível abrir uma sessão criptografada com o broker: "
+                               "--server-key errada, ou o broker usa (ou não usa) criptografia",
+    "client.key_refused": "o broker recusou nossa chave (ela não está na lista do broker)",
+    "client.flooded": "o broker nos desconectou por enviar rápido demais",
+    "client.key_created": "Seu par de chaves foi criado em {path} (guarde-o: seu nome fica "
+                          "ligado a ele).",
     "error.BAD_SIGNATURE": "o broker não nos entendeu (não é um quadro ZCHAT)",
     "error.VERSION": "versão de protocolo incompatível: o broker fala ZCHAT/{ref}",
     "error.BAD_FRAME": "o broker recusou um quadro malformado: {detail}",

@@ -98,3 +98,15 @@ def test_error_codes_all_have_messages():
     reasons = {getattr(c, n) for n in dir(c) if n.startswith("R_")}
     for reason in reasons:
         assert f"reason.{reason}" in i18n._EN
+
+
+# Texts that read the same in both languages (names, formats).
+_SAME_IN_BOTH = {"client.online", "client.who", "client.fatal"}
+
+
+def test_every_sentence_is_translated():
+    from zchat.i18n import _EN, _PT
+
+    untranslated = [key for key, text in _EN.items()
+                    if key not in _SAME_IN_BOTH and _PT[key] == text]
+    assert untranslated == []
