@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from zchat import __version__
 from zchat.i18n import Catalogue
@@ -35,7 +36,6 @@ from zchat.protocol import (
     Joined,
     Leave,
     Left,
-    Msg,
     Ping,
     Priv,
     ProtocolError,
@@ -46,6 +46,8 @@ from zchat.protocol import (
     Who,
     decode_client_frames,
     encode,
+    encode_ack,
+    encode_msg,
     name_key,
     name_problem,
 )
@@ -62,16 +64,14 @@ log = logging.getLogger(__name__)
 _RATED = frozenset({Say, Tell, Who, Fetch})
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``frame`` to one identity."""
+class Send(NamedTuple):
+    """Send ``frame`` to one identity. (Tuples: made for every message, they must be cheap.)"""
 
     identity: bytes
     frame: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Fanout:
+class Fanout(NamedTuple):
     """Send the same ``frame`` to every joined identity except ``exclude``."""
 
     frame: bytes
@@ -313,9 +313,8 @@ class BrokerCore:
         prev = self.store.head(PUBLIC)
         self.store.append(StoredEvent(seq, c.MSG, ts, session.name, text,
                                       origin=session.stream, cid=cid, prev=prev))
-        return [Fanout(encode(Msg(session.name, text, ts, seq, prev)), exclude=session.identity,
-                       public=True),
-                Send(session.identity, encode(Ack(cid, seq, prev)))]
+        return [Fanout(encode_msg(session.name, text, ts, seq, prev), session.identity, True),
+                Send(session.identity, encode_ack(cid, seq, prev))]
 
     def _tell(self, session: Session, to: str, text: str, cid: int,
               retry: bool) -> list[Action]:

@@ -35,9 +35,10 @@ class StoreError(Exception):
     """The store cannot be opened, read or written: the broker must not go on silently."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every message, and frozen init is slow
 class StoredEvent:
-    """One chat event as stored: enough to rebuild what each reader was sent."""
+    """One chat event as stored: enough to rebuild what each reader was sent.
+    Treat it as immutable."""
 
     seq: int
     kind: str  # MSG, PRIV, JOINED or LEFT

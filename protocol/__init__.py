@@ -10,6 +10,8 @@ from .codec import (
     decode_client,
     decode_client_frames,
     encode,
+    encode_ack,
+    encode_msg,
 )
 from .errors import ProtocolError
 from .messages import (
@@ -66,6 +68,8 @@ __all__ = [
     "decode_client",
     "decode_client_frames",
     "encode",
+    "encode_ack",
+    "encode_msg",
     "is_valid_name",
     "name_key",
     "name_problem",

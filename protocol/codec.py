@@ -74,6 +74,16 @@ def _flagged(body: dict[str, Any], **flags: Any) -> dict[str, Any]:
     return body
 
 
+def encode_msg(sender: str, text: str, ts: float, seq: int, prev: int) -> bytes:
+    """The MSG frame, without building a Msg first: the broker's hot path."""
+    return _frame(c.MSG, {"from": sender, "text": text, "ts": ts, "seq": seq, "prev": prev})
+
+
+def encode_ack(cid: int, seq: int, prev: int) -> bytes:
+    """The ACK frame (three integers: no JSON encoder needed)."""
+    return b'ZCHAT/1 ACK {"cid":%d,"seq":%d,"prev":%d}' % (cid, seq, prev)
+
+
 def encode(msg: Message) -> bytes:
     """Return the one frame that carries ``msg``."""
     match msg:
@@ -99,15 +109,17 @@ def encode(msg: Message) -> bytes:
                 "byte_rate": byte_rate, "byte_burst": byte_burst,
             }, online=online, fanout=fanout if fanout != c.FANOUT_ROUTER else "",
                 feeds=list(feeds)))
-        case Msg() | Priv() | Joined() | Left():
+        case Msg(sender, text, ts, seq, prev):
+            return encode_msg(sender, text, ts, seq, prev)
+        case Priv() | Joined() | Left():
             return _frame(msg.command, _event_body(msg))
         case Users(names):
             return _frame(c.USERS, {"names": list(names)})
         case Error(code, detail, ref, cid):
             return _frame(c.ERROR, _flagged({"code": code, "detail": detail, "ref": ref},
                                             cid=cid))
-        case Ack(cid, seq, prev):  # one per message sent: skip the JSON encoder
-            return b'ZCHAT/1 ACK {"cid":%d,"seq":%d,"prev":%d}' % (cid, seq, prev)
+        case Ack(cid, seq, prev):
+            return encode_ack(cid, seq, prev)
         case Events(kind, events, more, lost):
             return _frame(c.EVENTS, {
                 "kind": kind, "more": more, "lost": lost,
