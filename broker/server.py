@@ -11,7 +11,6 @@ catch up from history (BrokerCore.lagging).
 import errno
 import ipaddress
 import logging
-import os
 import signal
 import time
 from collections.abc import Iterable, Sequence
@@ -21,6 +20,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from zchat.protocol import constants as c
+from zchat.wakeup import SignalWakeup
 
 from .core import Action, BrokerCore, Fanout
 from .journal import Journal
@@ -77,14 +77,14 @@ class BrokerServer:
             for endpoint in endpoints:
                 self._bind(endpoint)
             if fanout == c.FANOUT_PUB:
-                self._bind_feeds(curve_secret)
+                self._bind_feeds()
         except (BindError, KeyFileError, zmq.ZMQError):
             self.close(linger=0)
             raise
         self._stop = False
         self._refusals = RefusalLog()
 
-    def _bind_feeds(self, curve_secret: Path | None) -> None:
+    def _bind_feeds(self) -> None:
         """One XPUB beside each ROUTER endpoint: libzmq copies each public event to
         every subscriber, instead of a Python loop calling send per recipient."""
         feed = self.ctx.socket(zmq.XPUB)
@@ -92,14 +92,8 @@ class BrokerServer:
         feed.setsockopt(zmq.SNDHWM, SEND_HWM)  # a slower subscriber misses events, then FETCHes
         # Subscribers only send subscriptions; the bound also admits CURVE handshakes.
         feed.setsockopt(zmq.MAXMSGSIZE, 4096)
-        if curve_secret is not None:
-            public, secret = load_secret(curve_secret)
-            feed.curve_secretkey = secret
-            feed.curve_publickey = public
-            feed.curve_server = True  # before bind, as on the ROUTER
-            feed.zap_domain = ZAP_DOMAIN
-            self.feed_monitor = feed.get_monitor_socket(
-                zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        if self.encrypted:
+            self.feed_monitor = self._curve_server(feed)  # before bind, as the ROUTER
         self.feed = feed
         feeds: list[str] = []
         for endpoint in self.endpoints:
@@ -121,19 +115,24 @@ class BrokerServer:
         return self.gate is not None
 
     def _secure(self, curve_secret: Path, allow_keys: Path | None) -> None:
-        public, secret = load_secret(curve_secret)
+        self._keys = load_secret(curve_secret)
         # The ZAP handler must exist before the first handshake, so before bind.
         self.gate = KeyGate(self.ctx, allow_keys)
         self.core.pins = self.gate.pins
-        self.router.curve_secretkey = secret
-        self.router.curve_publickey = public
+        self.monitor = self._curve_server(self.router)
+
+    def _curve_server(self, sock: zmq.Socket) -> zmq.Socket:
+        """Make ``sock`` a CURVE server gated by ZAP; return its handshake monitor."""
+        public, secret = self._keys
+        sock.curve_secretkey = secret
+        sock.curve_publickey = public
         # curve_server must be set before bind, or the socket speaks plaintext.
-        self.router.curve_server = True
-        self.router.zap_domain = ZAP_DOMAIN
+        sock.curve_server = True
+        sock.zap_domain = ZAP_DOMAIN
         # Handshake failures (plaintext clients, wrong server key) never reach ZAP:
         # the socket monitor is the only place they can be seen and logged.
         # (Not EVENT_HANDSHAKE_FAILED_AUTH: the ZAP gate logs those refusals itself.)
-        self.monitor = self.router.get_monitor_socket(
+        return sock.get_monitor_socket(
             zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 
     def exposed_without_encryption(self) -> list[str]:
@@ -157,37 +156,23 @@ class BrokerServer:
 
     def run(self) -> int:
         """Serve until SIGINT/SIGTERM; returns how many clients were told BYE."""
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
-        # A signal writes to the pipe, which wakes the poller at once.
-        old_fd = signal.set_wakeup_fd(wake_w)
-        old_int = signal.signal(signal.SIGINT, self.request_stop)
-        old_term = signal.signal(signal.SIGTERM, self.request_stop)
-        poller = zmq.Poller()
-        poller.register(self.router, zmq.POLLIN)
-        poller.register(wake_r, zmq.POLLIN)
-        if self.gate is not None:
-            poller.register(self.gate.socket, zmq.POLLIN)
-        if self.monitor is not None:
-            poller.register(self.monitor, zmq.POLLIN)
-        if self.feed is not None:
-            poller.register(self.feed, zmq.POLLIN)  # subscriptions: read and dropped
-        if self.feed_monitor is not None:
-            poller.register(self.feed_monitor, zmq.POLLIN)
-        try:
+        with SignalWakeup((signal.SIGINT, signal.SIGTERM), self.request_stop) as wakeup:
+            poller = zmq.Poller()
+            for sock in (self.router, wakeup.fd, self.gate and self.gate.socket, self.monitor,
+                         self.feed, self.feed_monitor):
+                if sock is not None:
+                    poller.register(sock, zmq.POLLIN)  # (the feed: subscriptions, dropped)
             while not self._stop:
                 self._flush(self.core.tick(time.monotonic()))
                 timeout_ms = max(0.0, self.core.next_deadline() - time.monotonic()) * 1000
                 events = dict(poller.poll(timeout_ms))
-                if wake_r in events:
-                    _drain_fd(wake_r)
+                if wakeup.fd in events:
+                    wakeup.drain()
                 if self.gate is not None and self.gate.socket in events:
                     self.gate.handle()
-                if self.monitor is not None and self.monitor in events:
-                    self._handshake_failed(self.monitor)
-                if self.feed_monitor is not None and self.feed_monitor in events:
-                    self._handshake_failed(self.feed_monitor)
+                for monitor in (self.monitor, self.feed_monitor):
+                    if monitor is not None and monitor in events:
+                        self._handshake_failed(monitor)
                 if self.feed is not None and self.feed in events:
                     _drain_socket(self.feed)
                 if self.router in events:
@@ -197,12 +182,6 @@ class BrokerServer:
             told = len(self.core.roster)
             self._flush(self.core.shutdown())
             return told
-        finally:
-            signal.set_wakeup_fd(old_fd)
-            signal.signal(signal.SIGINT, old_int)
-            signal.signal(signal.SIGTERM, old_term)
-            os.close(wake_r)
-            os.close(wake_w)
 
     def _drain(self) -> list[Action]:
         """Read up to BATCH messages and return what the core says to do about them."""
@@ -353,11 +332,3 @@ def _drain_socket(sock: zmq.Socket) -> None:
             sock.recv(zmq.NOBLOCK)
         except zmq.Again:
             return
-
-
-def _drain_fd(fd: int) -> None:
-    try:
-        while os.read(fd, 512):
-            pass
-    except BlockingIOError:
-        pass

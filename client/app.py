@@ -46,6 +46,7 @@ from zchat.protocol import (
 )
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
+from zchat.wakeup import SignalWakeup
 
 from .commands import (
     ListUsers,
@@ -92,6 +93,13 @@ class Curve:
         if not secret:
             raise ValueError(f"{key_file} holds no secret key (use NAME.key_secret)")
         return cls(server, public, secret)
+
+    def apply(self, sock: zmq.Socket) -> None:
+        """Make ``sock`` a CURVE client: all three keys before connect, or it speaks
+        plaintext."""
+        sock.curve_serverkey = self.server
+        sock.curve_publickey = self.public
+        sock.curve_secretkey = self.secret
 
 
 class State(Enum):
@@ -157,10 +165,7 @@ class ChatClient:
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         if self.curve is not None:
-            # All three keys must be set before connect, or the socket speaks plaintext.
-            sock.curve_serverkey = self.curve.server
-            sock.curve_publickey = self.curve.public
-            sock.curve_secretkey = self.curve.secret
+            self.curve.apply(sock)
         # A failed handshake (wrong key, encryption on one side only, key refused)
         # is only visible to the socket monitor; libzmq would retry it forever.
         self.monitor = sock.get_monitor_socket(
@@ -194,9 +199,7 @@ class ChatClient:
         feed.setsockopt(zmq.LINGER, 0)
         feed.setsockopt(zmq.MAXMSGSIZE, c.MAX_BROKER_FRAME_BYTES)
         if self.curve is not None:
-            feed.curve_serverkey = self.curve.server
-            feed.curve_publickey = self.curve.public
-            feed.curve_secretkey = self.curve.secret
+            self.curve.apply(feed)
         feed.setsockopt(zmq.SUBSCRIBE, b"")
         feed.connect(choices[0])
         self.feed = feed
@@ -260,44 +263,35 @@ class ChatClient:
 
     def run(self) -> int:
         """Chat until the user leaves (0) or a fatal refusal (1)."""
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
-        old_fd = signal.set_wakeup_fd(wake_w)
-        handlers = {sig: signal.signal(sig, self._on_signal)
-                    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        self.poller.register(self.stdin_fd, zmq.POLLIN)
-        self.poller.register(wake_r, zmq.POLLIN)
-        self.screen.show(self.render.notice(
-            self.t("client.connecting", endpoint=self.endpoint, name=self.name)))
-        self._open()
-        try:
-            return self._loop(wake_r)
-        except Fatal as exc:
-            self.screen.show(self.render.problem(str(exc)))
-            return 1
-        finally:
-            self.screen.close()
-            signal.set_wakeup_fd(old_fd)
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-            os.close(wake_r)
-            os.close(wake_w)
-            self._close_socket(linger=LEAVE_LINGER_MS)
-            self.ctx.term()
+        with SignalWakeup((signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
+                          self._on_signal) as wakeup:
+            self.poller.register(self.stdin_fd, zmq.POLLIN)
+            self.poller.register(wakeup.fd, zmq.POLLIN)
+            self.screen.show(self.render.notice(
+                self.t("client.connecting", endpoint=self.endpoint, name=self.name)))
+            self._open()
+            try:
+                return self._loop(wakeup)
+            except Fatal as exc:
+                self.screen.show(self.render.problem(str(exc)))
+                return 1
+            finally:
+                self.screen.close()
+                self._close_socket(linger=LEAVE_LINGER_MS)
+                self.ctx.term()
 
     def _on_signal(self, *_: object) -> None:
         self._stop = True
 
-    def _loop(self, wake_r: int) -> int:
+    def _loop(self, wakeup: SignalWakeup) -> int:
         while True:
             if self._stop or self._quit:
                 self._leave()
                 return 0
             timeout = max(0.0, self._next_deadline() - time.monotonic())
             events = dict(self.poller.poll(timeout * 1000))
-            if wake_r in events:
-                _drain_fd(wake_r)
+            if wakeup.fd in events:
+                wakeup.drain()
             if self.monitor is not None and self.monitor in events:
                 self._handshake_event()
             if self.sock in events:
@@ -568,17 +562,9 @@ class ChatClient:
                 return
 
 
-def make_screen(stdin_fd: int, out, colour_wanted: bool):  # -> (screen, editor)
+def make_screen(stdin_fd: int, out):  # -> (screen, editor)
     """A TtyScreen with a line editor when stdin is a terminal, else plain lines."""
     if os.isatty(stdin_fd):
         editor = LineEditor(max_chars=c.MAX_TEXT_CHARS * 2)
         return TtyScreen(out, stdin_fd, editor), editor
     return PlainScreen(out), None
-
-
-def _drain_fd(fd: int) -> None:
-    try:
-        while os.read(fd, 512):
-            pass
-    except BlockingIOError:
-        pass

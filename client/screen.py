@@ -5,7 +5,6 @@ the bottom: each incoming line is printed above it, then the prompt and the
 typed text are redrawn, so arriving messages never break what the user types.
 """
 
-import os
 import shutil
 import termios
 import tty
@@ -76,7 +75,3 @@ class TtyScreen:
         self.out.write(_CLEAR_LINE)
         self.out.flush()
         termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
-
-
-def stdin_is_tty(fd: int) -> bool:
-    return os.isatty(fd)

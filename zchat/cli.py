@@ -212,7 +212,7 @@ def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks
         out.reconfigure(errors="backslashreplace")
     colour = out.isatty() and not os.environ.get("NO_COLOR")
     stdin_fd = sys.stdin.fileno()
-    screen, editor = make_screen(stdin_fd, out, colour)
+    screen, editor = make_screen(stdin_fd, out)
     client = ChatClient(name, endpoint, heartbeat, catalogue, screen,
                         Renderer(catalogue, colour=colour), stdin_fd, editor, show_acks, curve)
     try:
