@@ -32,6 +32,7 @@ from .messages import (
     Left,
     Message,
     Msg,
+    Notice,
     Ping,
     Priv,
     Say,
@@ -127,6 +128,8 @@ def encode(msg: Message) -> bytes:
             })
         case Bye(reason):
             return _frame(c.BYE, {"reason": reason})
+        case Notice(code, detail):
+            return _frame(c.NOTICE, {"code": code, "detail": detail})
     raise TypeError(f"not a ZCHAT/1 message: {msg!r}")
 
 
@@ -276,6 +279,7 @@ _FROM_BROKER: dict[bytes, _Decoder] = {
     b"ACK": lambda b: Ack(_int(b, "cid"), _int(b, "seq"), _int(b, "prev", 0)),
     b"EVENTS": _events,
     b"BYE": lambda b: Bye(_str(b, "reason", 64)),
+    b"NOTICE": lambda b: Notice(_str(b, "code", 64), _str(b, "detail", _BIG, "")),
     b"PING": lambda b: Ping(_opt_int(b, "pub"), _opt_int(b, "priv")),
 }
 

@@ -31,6 +31,8 @@ ERROR: Final = "ERROR"
 ACK: Final = "ACK"
 EVENTS: Final = "EVENTS"
 BYE: Final = "BYE"
+#: A change in the broker's service that its users should know about (see N_* codes).
+NOTICE: Final = "NOTICE"
 
 # How public events reach clients (WELCOME.fanout).
 FANOUT_ROUTER: Final = "router"
@@ -82,6 +84,13 @@ E_TOO_LONG: Final = "TOO_LONG"
 E_RATE_LIMITED: Final = "RATE_LIMITED"
 E_FULL: Final = "FULL"
 E_NAME_OWNED: Final = "NAME_OWNED"
+#: The target is not on this broker and the cluster link is down.
+E_UNREACHABLE: Final = "UNREACHABLE"
+
+# NOTICE codes: the link to the other brokers of a cluster is down, or back.
+#: While it is down, events are delivered among this broker's users only, with seq 0.
+N_CLUSTER_DOWN: Final = "CLUSTER_DOWN"
+N_CLUSTER_UP: Final = "CLUSTER_UP"
 
 #: Errors after which the client cannot go on with the same name.
 FATAL_ERRORS: Final = frozenset({E_VERSION, E_BAD_NAME, E_NAME_TAKEN, E_NAME_OWNED, E_FULL})

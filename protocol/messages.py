@@ -202,7 +202,19 @@ class Bye:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Broker tells its users about its service (``code``: N_CLUSTER_DOWN, N_CLUSTER_UP).
+
+    Clients show known codes in their own words and MUST ignore unknown ones.
+    """
+
+    command: ClassVar[str] = c.NOTICE
+    code: str
+    detail: str = ""
+
+
 ClientMessage = Join | Say | Tell | Who | Fetch | Leave | Ping
 BrokerMessage = (Welcome | Msg | Priv | Joined | Left | Users | Error | Ack | Events | Bye
-                 | Ping)
+                 | Ping | Notice)
 Message = ClientMessage | BrokerMessage
