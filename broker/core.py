@@ -33,9 +33,8 @@ from zchat.protocol import (
     Events,
     Fetch,
     Join,
-    Joined,
     Leave,
-    Left,
+    Notice,
     Ping,
     Priv,
     ProtocolError,
@@ -55,6 +54,7 @@ from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
 from zchat.safetext import sanitize
 
+from .backplane import RESUMED, TAKEN, Backplane, LinkDown, LocalBackplane
 from .roster import Roster, Session
 from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent, stream_key
 
@@ -108,9 +108,11 @@ class BrokerCore:
                  store: HistoryStore | None = None,
                  history: int = c.DEFAULT_HISTORY,
                  limits: Limits | None = None,
-                 journal: Callable[[str], None] | None = None) -> None:
+                 journal: Callable[[str], None] | None = None,
+                 backplane: Backplane | None = None) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``;
-        ``journal`` logs the per-message lines (default: the logging module)."""
+        ``journal`` logs the per-message lines (default: the logging module);
+        ``backplane`` joins a cluster (default: this broker alone)."""
         self._note = journal or log.info
         self.heartbeat = heartbeat
         self.limits = limits or Limits()
@@ -125,12 +127,17 @@ class BrokerCore:
         self._strangers: OrderedDict[bytes, TokenBucket] = OrderedDict()
         self.expiry = heartbeat * c.HEARTBEAT_LIVENESS
         self.roster = Roster()
+        self.backplane: Backplane = backplane or LocalBackplane(self.roster)
+        #: The cluster link is down: events stay among this broker's users (seq 0).
+        self.island = False
+        self._island_left: dict[str, tuple[str, str, str]] = {}  # key -> (name, stream, reason)
+        self._heal_at = 0.0
+        self._heal_backoff = heartbeat
         self.store: HistoryStore = store if store is not None else MemoryStore()
         self.history = history
         self._wall = wall_clock
         self._t = (catalogue or Catalogue("en")).t
         self._log_private_bodies = log_private_bodies
-        self._seq = self.store.last_seq()
         self._next_tick = 0.0
         self._closing = False
         self._lagging: set[bytes] = set()
@@ -173,7 +180,11 @@ class BrokerCore:
             case Fetch(pub, priv, limit):
                 return self._fetch(session, pub, priv, limit)
             case Who():
-                return [Send(identity, encode(Users(tuple(self.roster.names()))))]
+                try:
+                    names = self.backplane.names()
+                except LinkDown:
+                    names = self.roster.names()  # all that can be known now
+                return [Send(identity, encode(Users(tuple(names))))]
             case Join():
                 if not self._allowed(session, Who(), now):
                     return self._throttle(session, 0)
@@ -228,9 +239,93 @@ class BrokerCore:
                              detail="over the rate limit"))
         return [Send(session.identity, encode(Error(c.E_RATE_LIMITED, "slow down", "", cid)))]
 
-    def _next(self) -> int:
-        self._seq += 1
-        return self._seq
+    # ---- events: numbered, stored, delivered -----------------------------------
+
+    def _publish(self, event: StoredEvent, exclude: bytes | None = None) -> list[Action]:
+        """Number and store ``event``, then deliver it: at once on a single broker; in a
+        cluster when the shared log brings it back, in the log's order. With the
+        cluster link down it reaches this broker's users only, unnumbered (seq 0)."""
+        try:
+            self.store.add(event)
+        except LinkDown:
+            event.seq = event.prev = event.prev_to = 0
+            return self._link_lost() + self._deliver(event, exclude)
+        if self.backplane.shared:
+            return []
+        return self._deliver(event, exclude)
+
+    def _deliver(self, event: StoredEvent, exclude: bytes | None) -> list[Action]:
+        """Actions that show ``event`` to this broker's users (encoded once)."""
+        if event.kind == c.MSG:
+            return [Fanout(encode_msg(event.name, event.text, event.ts, event.seq, event.prev),
+                           exclude, True)]
+        if event.kind != c.PRIV:
+            return [Fanout(encode(event.for_reader(PUBLIC)), exclude, True)]
+        actions = self._deliver_private(event, event.to_key)
+        if event.origin != event.to_key:  # the sender's copy, on its own private stream
+            actions += self._deliver_private(event, event.origin)
+        return actions
+
+    def _deliver_private(self, event: StoredEvent, reader: str) -> list[Action]:
+        session = self.roster.by_stream(reader)
+        if session is None:
+            return []  # gone, or moved to another broker: it fetches this from history
+        return [Send(session.identity, encode(event.for_reader(reader)))]
+
+    def arrived(self, event: StoredEvent, reader: str = "") -> list[Action]:
+        """An event from the cluster: the shared log (public), or this broker's
+        inbox, addressed to the private stream ``reader``."""
+        if reader:
+            return self._deliver_private(event, reader)
+        own = None  # the sender or joiner is not sent its own event
+        if event.kind == c.MSG:
+            own = self.roster.by_stream(event.origin)
+        elif event.kind == c.JOINED:
+            own = self.roster.by_name(event.name)
+        return self._deliver(event, own.identity if own is not None else None)
+
+    # ---- the cluster link ------------------------------------------------------
+
+    def _link_lost(self) -> list[Action]:
+        """Tell this broker's users, once, that only they can be reached now."""
+        if self.island:
+            return []
+        self.island = True
+        self._heal_backoff = self.heartbeat
+        log.warning(self._t("log.cluster_down"))
+        return [Fanout(encode(Notice(c.N_CLUSTER_DOWN, "the link to the other brokers is down")))]
+
+    def link_down(self) -> list[Action]:
+        """The server saw the cluster link fail (the log reader lost Redis)."""
+        return self._link_lost()
+
+    def rejoin_cluster(self, now: float, force: bool = False) -> list[Action]:
+        """Hand the cluster this broker's users again: after an outage, or after the
+        others took this broker for dead. Names taken meanwhile are given up."""
+        if now < self._heal_at and not force:
+            return []
+        try:
+            claimed, taken, released = self.backplane.heal(self.roster.sessions(),
+                                                           dict(self._island_left))
+        except LinkDown:
+            self._heal_at = now + self._heal_backoff
+            self._heal_backoff = min(self._heal_backoff * 2, 30 * self.heartbeat)
+            return []
+        actions: list[Action] = []
+        if self.island:
+            self.island = False
+            log.warning(self._t("log.cluster_up"))
+            actions.append(Fanout(encode(Notice(c.N_CLUSTER_UP, "the link is back"))))
+        self._island_left.clear()
+        ts = self._wall()
+        for session in taken:  # another broker's user holds the name now: start over
+            self.roster.remove(session)
+            actions.append(Send(session.identity, encode(Bye(c.R_SHUTDOWN))))
+        for session in claimed:
+            actions += self._publish(StoredEvent(0, c.JOINED, ts, session.name), session.identity)
+        for name, reason in released:
+            actions += self._publish(StoredEvent(0, c.LEFT, ts, name, reason=reason))
+        return actions
 
     # ---- joining -------------------------------------------------------------
 
@@ -240,11 +335,16 @@ class BrokerCore:
         if problem is not None:
             return self._refuse(identity, None, c.E_BAD_NAME, problem, name)
         key = name_key(name)
-        owner = self.pins.get(key) or (self.store.owner(key) if user else None)
+        holder = self.roster.by_name(name)
+        try:
+            owner = self.pins.get(key) or (self.store.owner(key) if user else None)
+        except LinkDown:
+            if holder is None:
+                return self._unreachable_join(identity, name)
+            owner = holder.user  # known here: the session's own key
         if owner is not None and owner != user:
             return self._refuse(identity, None, c.E_NAME_OWNED,
                                 "this name belongs to another key", name)
-        holder = self.roster.by_name(name)
         if holder is not None:
             if token and holder.user == user and \
                     secrets.compare_digest(token.encode(), holder.token.encode()):
@@ -252,10 +352,15 @@ class BrokerCore:
                 # quietly; for everyone else this user never left.
                 self.roster.rebind(holder, identity, now, peer)
                 log.info(self._t("log.rejoin", name=sanitize(holder.name), peer=peer or "?"))
+                if self.backplane.shared and not self.island:
+                    try:  # it may have been on another broker meanwhile: take it back
+                        self.backplane.hold(holder.name, holder.stream, user)
+                    except LinkDown:
+                        pass
                 return [Send(identity, self._welcome(holder, resumed=True))]
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
         if len(token) < c.MIN_TOKEN_CHARS:
-            token = ""  # guessable: the roster makes a random one instead
+            token = secrets.token_hex(16)  # guessable: make a random one instead
         elif (other := self.roster.by_stream(stream_key(token))) is not None:
             # One token is one session: two names would share a private stream and cids.
             return self._refuse(identity, None, c.E_ALREADY_JOINED,
@@ -263,31 +368,50 @@ class BrokerCore:
         if len(self.roster) >= self.limits.max_clients:
             return self._refuse(identity, None, c.E_FULL, "the broker is full",
                                 str(self.limits.max_clients))
+        try:
+            if self.island:
+                raise LinkDown
+            status = self.backplane.hold(name, stream_key(token), user)
+        except LinkDown:
+            return self._unreachable_join(identity, name)
+        if status == TAKEN:
+            return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
         if user and owner is None:
             self.store.claim(key, user)  # the first key to take a name owns it from now on
         session = self.roster.add(name, identity, now, peer, token, user)
+        if status == RESUMED:
+            # The same session, moving in from another broker of the cluster: for
+            # everyone else this user never left.
+            log.info(self._t("log.rejoin", name=sanitize(name), peer=peer or "?"))
+            return [Send(identity, self._welcome(session, resumed=True))]
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
-        seq = self._next()
-        ts = self._wall()
-        prev = self.store.head(PUBLIC)
-        self.store.append(StoredEvent(seq, c.JOINED, ts, name, prev=prev))
+        joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), name), identity)
         actions: list[Action] = [Send(identity, self._welcome(session, False))]
         if not resume and self.history > 0:
             recent = self.store.recent_public(self.history)
             if recent:
                 batch = tuple(event.for_reader(session.stream) for event in recent)
                 actions.append(Send(identity, encode(Events(c.K_HISTORY, batch))))
-        actions.append(Fanout(encode(Joined(name, ts, seq, prev)), exclude=identity, public=True))
-        return actions
+        return actions + joined
+
+    def _unreachable_join(self, identity: bytes, name: str) -> list[Action]:
+        """Names cannot be checked across the cluster now: the client tries again."""
+        return self._link_lost() + self._refuse(
+            identity, None, c.E_UNREACHABLE, "the cluster link is down: try again", name)
 
     def _welcome(self, session: Session, resumed: bool) -> bytes:
-        users = self.roster.some_names(c.WELCOME_USERS, but=session)
+        try:
+            users = self.backplane.some_names(c.WELCOME_USERS, but=session.name)
+            online = self.backplane.count()
+        except LinkDown:
+            users = self.roster.some_names(c.WELCOME_USERS, but=session.name)
+            online = len(self.roster)
         limits = self.limits
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
                               f"zchat/{__version__}", resumed, self.store.head(PUBLIC),
                               self.store.head(session.stream), self.store.epoch,
                               limits.rate, limits.burst, limits.byte_rate, limits.byte_burst,
-                              len(self.roster) - 1, self.fanout, self.feeds))
+                              max(0, online - 1), self.fanout, self.feeds))
 
     # ---- messages -------------------------------------------------------------
 
@@ -308,13 +432,11 @@ class BrokerCore:
         if duplicate is not None:
             return duplicate
         self._note(self._t("log.public", name=sanitize(session.name), text=sanitize(text)))
-        seq = self._next()
-        ts = self._wall()
-        prev = self.store.head(PUBLIC)
-        self.store.append(StoredEvent(seq, c.MSG, ts, session.name, text,
-                                      origin=session.stream, cid=cid, prev=prev))
-        return [Fanout(encode_msg(session.name, text, ts, seq, prev), session.identity, True),
-                Send(session.identity, encode_ack(cid, seq, prev))]
+        event = StoredEvent(0, c.MSG, self._wall(), session.name, text, origin=session.stream,
+                            cid=cid)
+        actions = self._publish(event, session.identity)
+        actions.append(Send(session.identity, encode_ack(cid, event.seq, event.prev)))
+        return actions
 
     def _tell(self, session: Session, to: str, text: str, cid: int,
               retry: bool) -> list[Action]:
@@ -326,29 +448,30 @@ class BrokerCore:
         duplicate = self._duplicate(session, cid, retry)
         if duplicate is not None:
             return duplicate
-        target = self.roster.by_name(to)
+        local = self.roster.by_name(to)
+        if local is not None:
+            target: tuple[str, str] | None = (local.name, local.stream)
+        else:
+            try:
+                target = None if self.island else self.backplane.locate(to)
+            except LinkDown:
+                target = None
+            if target is None and self.island:
+                return self._refuse(session.identity, session, c.E_UNREACHABLE,
+                                    "the cluster link is down", to, cid)
         if target is None:
             return self._refuse(session.identity, session, c.E_NO_SUCH_USER,
                                 "no such user online", to, cid)
+        to_name, to_key = target
         if self._log_private_bodies:
             self._note(self._t("log.private_body", name=sanitize(session.name),
-                             to=sanitize(target.name), text=sanitize(text)))
+                             to=sanitize(to_name), text=sanitize(text)))
         else:
-            self._note(self._t("log.private", name=sanitize(session.name),
-                             to=sanitize(target.name)))
-        seq = self._next()
-        ts = self._wall()
-        prev_from = self.store.head(session.stream)
-        prev_to = self.store.head(target.stream)
-        self.store.append(StoredEvent(seq, c.PRIV, ts, session.name, text, target.name,
-                                      origin=session.stream, cid=cid, prev=prev_from,
-                                      to_key=target.stream, prev_to=prev_to))
-        actions: list[Action] = [
-            Send(target.identity, encode(Priv(session.name, target.name, text, ts, seq, prev_to)))]
-        if target is not session:  # the sender's copy, on its own private stream
-            actions.append(Send(session.identity,
-                                encode(Priv(session.name, target.name, text, ts, seq, prev_from))))
-        actions.append(Send(session.identity, encode(Ack(cid, seq))))
+            self._note(self._t("log.private", name=sanitize(session.name), to=sanitize(to_name)))
+        event = StoredEvent(0, c.PRIV, self._wall(), session.name, text, to_name,
+                            origin=session.stream, cid=cid, to_key=to_key)
+        actions = self._publish(event)
+        actions.append(Send(session.identity, encode(Ack(cid, event.seq))))
         return actions
 
     def _fetch(self, session: Session, pub: int, priv: int, limit: int) -> list[Action]:
@@ -398,11 +521,15 @@ class BrokerCore:
             return []  # everyone has been told BYE; a failed BYE changes nothing
         log.info(self._t("log.leave", name=sanitize(session.name),
                          reason=self._t(f"reason.{reason}")))
-        seq = self._next()
-        ts = self._wall()
-        prev = self.store.head(PUBLIC)
-        self.store.append(StoredEvent(seq, c.LEFT, ts, session.name, reason=reason, prev=prev))
-        return [Fanout(encode(Left(session.name, reason, ts, seq, prev)), public=True)]
+        try:
+            if self.island:
+                raise LinkDown
+            # In a cluster the session may have moved to another broker: then it did not leave.
+            if not self.backplane.release(session.name, session.stream):
+                return []
+        except LinkDown:
+            self._island_left[session.key] = (session.name, session.stream, reason)
+        return self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name, reason=reason))
 
     def drop_identity(self, identity: bytes, reason: str) -> list[Action]:
         session = self.roster.by_identity(identity)
@@ -440,7 +567,7 @@ class BrokerCore:
         if now < self._next_tick:
             return []
         self._next_tick = now + self.heartbeat
-        actions: list[Action] = []
+        actions: list[Action] = self.rejoin_cluster(now) if self.island else []
         for session in self.roster.silent_since(now - self.expiry):
             actions.extend(self.drop(session, c.R_TIMEOUT))
         if len(self.roster):

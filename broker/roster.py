@@ -90,12 +90,13 @@ class Roster:
     def identities(self):  # -> KeysView[bytes]; iterated by the fan-out loop
         return self._by_identity.keys()
 
-    def some_names(self, count: int, but: Session) -> list[str]:
-        """Up to ``count`` names other than ``but``'s (the longest joined), sorted:
+    def some_names(self, count: int, but: str) -> list[str]:
+        """Up to ``count`` names other than ``but`` (the longest joined), sorted:
         a WELCOME must not cost O(N) names in a room of N."""
         names = []
+        but = name_key(but)
         for session in self._by_key.values():
-            if session is not but:
+            if session.key != but:
                 names.append(session.name)
                 if len(names) == count:
                     break

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -22,10 +23,14 @@ from zmq.utils.monitor import recv_monitor_message
 from zchat.protocol import constants as c
 from zchat.wakeup import SignalWakeup
 
+from .cluster_reader import DOWN, EVENT
 from .core import Action, BrokerCore, Fanout
 from .journal import Journal
 from .keys import ZAP_DOMAIN, KeyFileError, KeyGate, RefusalLog, load_secret
 from .store import StoreError
+
+if TYPE_CHECKING:
+    from .cluster import RedisCluster
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +57,14 @@ class BrokerServer:
 
     def __init__(self, core: BrokerCore, endpoints: Sequence[str],
                  curve_secret: Path | None = None, allow_keys: Path | None = None,
-                 journal: Journal | None = None, fanout: str = c.FANOUT_ROUTER) -> None:
+                 journal: Journal | None = None, fanout: str = c.FANOUT_ROUTER,
+                 cluster: "RedisCluster | None" = None) -> None:
         """Bind every endpoint; with ``curve_secret``, encrypt and authenticate (CURVE);
-        with ``fanout`` "pub", also bind a feed (XPUB) beside each for public events."""
+        with ``fanout`` "pub", also bind a feed (XPUB) beside each for public events;
+        with ``cluster``, deliver the events its reader brings from the other brokers."""
         self.core = core
+        self.cluster = cluster
+        self.link: zmq.Socket | None = None
         self.journal = journal
         self.feed: zmq.Socket | None = None
         self.feed_monitor: zmq.Socket | None = None
@@ -81,6 +90,8 @@ class BrokerServer:
         except (BindError, KeyFileError, zmq.ZMQError):
             self.close(linger=0)
             raise
+        if cluster is not None:
+            self.link = cluster.start(self.ctx)
         self._stop = False
         self._refusals = RefusalLog()
 
@@ -159,7 +170,7 @@ class BrokerServer:
         with SignalWakeup((signal.SIGINT, signal.SIGTERM), self.request_stop) as wakeup:
             poller = zmq.Poller()
             for sock in (self.router, wakeup.fd, self.gate and self.gate.socket, self.monitor,
-                         self.feed, self.feed_monitor):
+                         self.feed, self.feed_monitor, self.link):
                 if sock is not None:
                     poller.register(sock, zmq.POLLIN)  # (the feed: subscriptions, dropped)
             while not self._stop:
@@ -175,6 +186,8 @@ class BrokerServer:
                         self._handshake_failed(monitor)
                 if self.feed is not None and self.feed in events:
                     _drain_socket(self.feed)
+                if self.link is not None and self.link in events:
+                    self._flush(self._arrivals())
                 if self.router in events:
                     self._flush(self._drain())
                 if self.journal is not None:
@@ -211,6 +224,21 @@ class BrokerServer:
             except Exception:
                 # A bug must not let one client's frame stop everyone's chat.
                 log.exception("unexpected error handling a frame from %s", identity.hex())
+        return actions
+
+    def _arrivals(self) -> list[Action]:
+        """Deliver what the cluster reader brought: events in the log's order, and
+        news of the link (down: serve our own users; back: hand them to the cluster)."""
+        assert self.cluster is not None
+        core = self.core
+        actions: list[Action] = []
+        for kind, event, reader in self.cluster.take():
+            if kind == EVENT:
+                actions += core.arrived(event, reader)  # type: ignore[arg-type]
+            elif kind == DOWN:
+                actions += core.link_down()
+            else:  # UP, or RESYNC: the others took us for dead
+                actions += core.rejoin_cluster(time.monotonic(), force=True)
         return actions
 
     def _flush(self, actions: list[Action]) -> None:
@@ -281,6 +309,8 @@ class BrokerServer:
             self.monitor.close(0)
         if self.gate is not None:
             self.gate.close()
+        if self.cluster is not None:
+            self.cluster.close()  # its reader's socket must close before the context
         self.router.close(linger=linger)
         self.ctx.term()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from zchat.protocol import constants as c
 
-from .store import DEFAULT_RETAIN, StoredEvent, StoreError
+from .store import DEFAULT_RETAIN, StoredEvent, StoreError, sequence
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,9 @@ class SqliteStore:
 
     def head(self, key: str) -> int:
         return self._heads.get(key, 0)
+
+    def add(self, event: StoredEvent) -> StoredEvent:
+        return sequence(self, event)
 
     def append(self, event: StoredEvent) -> None:
         """Queue the row; it is written (executemany) before any read and at commit."""

@@ -72,14 +72,19 @@ class StoredEvent:
 
 
 class HistoryStore(Protocol):
-    """What the broker needs from storage. Writes are grouped: `append` any
-    number of events, then `commit` once per poll cycle; reads see appended
-    events at once, commits make them durable."""
+    """What the broker needs from storage. Writes are grouped: `add` any
+    number of events, then `commit` once per poll cycle; reads see added
+    events at once, commits make them durable.
+
+    The store is the sequencer: `add` gives an event its sequence number and
+    the `prev` links of the streams it joins, so that a store shared by
+    several brokers (the cluster) numbers events for all of them."""
 
     epoch: str
 
     def last_seq(self) -> int: ...
     def head(self, key: str) -> int: ...
+    def add(self, event: StoredEvent) -> StoredEvent: ...
     def append(self, event: StoredEvent) -> None: ...
     def commit(self) -> None: ...
     def find(self, origin: str, cid: int) -> StoredEvent | None: ...
@@ -91,6 +96,19 @@ class HistoryStore(Protocol):
     def owner(self, name_key: str) -> str | None: ...
     def claim(self, name_key: str, key: str) -> None: ...
     def close(self) -> None: ...
+
+
+def sequence(store: HistoryStore, event: StoredEvent) -> StoredEvent:
+    """Number ``event`` after the store's last one and link it to its streams' heads,
+    then append it: `add` for the stores that live in this one process."""
+    event.seq = store.last_seq() + 1
+    if event.kind == c.PRIV:
+        event.prev = store.head(event.origin)
+        event.prev_to = store.head(event.to_key)
+    else:
+        event.prev = store.head(PUBLIC)
+    store.append(event)
+    return event
 
 
 class MemoryStore:
@@ -112,6 +130,9 @@ class MemoryStore:
 
     def head(self, key: str) -> int:
         return self._heads.get(key, 0)
+
+    def add(self, event: StoredEvent) -> StoredEvent:
+        return sequence(self, event)
 
     def append(self, event: StoredEvent) -> None:
         self._events.append(event)

@@ -13,7 +13,9 @@ import fcntl
 import os
 import pty
 import re
+import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -206,6 +208,38 @@ class Proc:
                         pass
 
 
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (for servers that need a number)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    """The redis-server to start, or skip (fail in CI: ZCHAT_REQUIRE_REDIS=1) without one."""
+    import pytest
+
+    found = shutil.which("redis-server")
+    if found is None:
+        reason = "redis-server is not installed: cluster scenarios need a real one"
+        if os.environ.get("ZCHAT_REQUIRE_REDIS") == "1":
+            pytest.fail(reason + " (ZCHAT_REQUIRE_REDIS=1)")
+        pytest.skip(reason)
+    return found
+
+
+class RedisServer(Proc):
+    """A redis-server of the test's own, on a free loopback port, with an
+    append-only file so that a restart on the same folder keeps the data."""
+
+    port: int
+    folder: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
 class Broker(Proc):
     endpoint: str
     data_dir: Path
@@ -240,6 +274,29 @@ class Cluster:
             match = proc.expect(r"listening on (\S+)")
             proc.endpoint = match.group(1)  # type: ignore[attr-defined]
         return proc  # type: ignore[return-value]
+
+    def redis(self, port: int | None = None, folder: Path | None = None) -> RedisServer:
+        """Start a redis-server (again, when given the port and folder of an earlier one)."""
+        binary = redis_server_binary()
+        folder = folder or self.tmp / f"redis-{len(self.procs)}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(5):  # the port is free when picked, but another process may take it
+            chosen = port or free_port()
+            args = [binary, "--port", str(chosen), "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "yes", "--appendfsync", "always", "--dir", str(folder),
+                    "--protected-mode", "yes", "--daemonize", "no"]
+            proc = Proc(args, use_pty=False, label="redis")
+            self.procs.append(proc)
+            if proc.expect(r"Ready to accept connections|Address already in use|"
+                           r"Could not create server TCP", timeout=10).group(0) \
+                    .startswith("Ready"):
+                proc.__class__ = RedisServer
+                proc.port, proc.folder = chosen, folder  # type: ignore[attr-defined]
+                return proc  # type: ignore[return-value]
+            proc.stop()
+            if port is not None:
+                raise AssertionError(f"redis-server could not bind port {port} again")
+        raise AssertionError("no free port for redis-server")
 
     def client(self, name: str, endpoint: str, *extra: str, lang: str = "en",
                use_pty: bool = True, heartbeat: float = 0.2, wait: bool = True,

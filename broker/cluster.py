@@ -1,0 +1,339 @@
+"""Several brokers as one chat, over Redis: the history store and the backplane.
+
+`RedisCluster` is the broker's HistoryStore and Backplane when it runs with
+``--cluster redis://...``. Sequence numbers, the public log, private streams,
+duplicate checks and who holds which name live in Redis, changed by one Lua
+script (cluster_script.py) so that each change is atomic for all brokers.
+
+Only the broker's main thread calls it. Events come back to every broker
+through `ClusterReader` (cluster_reader.py), a thread of its own that reads
+the log and this broker's inbox and keeps its lease; `take()` hands what it
+read to the main loop, woken through an inproc PAIR socket.
+
+When Redis cannot be reached, every call raises LinkDown (reads fall back to
+what is known), and the core serves this broker's users alone until
+`heal` succeeds.
+"""
+
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+import zmq
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from zchat.protocol import constants as c
+from zchat.protocol import name_key
+
+from .backplane import LinkDown
+from .cluster_reader import DOWN, EVENT, RESYNC, UP, ClusterReader
+from .cluster_script import (
+    CID_TTL,
+    INBOX_RETAIN,
+    LOG_RETAIN,
+    PREFIX,
+    PRIV_RETAIN,
+    PRIV_TTL,
+    RESEED_GAP,
+    SCRIPT,
+    entry_event,
+)
+from .roster import Session
+from .store import PUBLIC, StoredEvent, StoreError
+
+log = logging.getLogger(__name__)
+
+#: A Redis call from the main loop waits at most this long (seconds): the loop
+#: must not stall for long when Redis hangs.
+CALL_TIMEOUT = 0.5
+
+T = TypeVar("T")
+
+
+def connect(url: str, timeout: float) -> "redis.Redis[bytes]":
+    """A client that fails fast instead of retrying: the broker decides what a
+    failure means (serve local users, reconnect with backoff)."""
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                retry=Retry(NoBackoff(), 0), health_check_interval=0)
+
+
+class RedisCluster:
+    """HistoryStore and Backplane on a Redis server shared by the brokers."""
+
+    shared = True
+
+    def __init__(self, url: str, heartbeat: float, retain: int = LOG_RETAIN,
+                 prefix: str = PREFIX) -> None:
+        """Connect (or raise StoreError); the reader starts with `start`."""
+        self.url = url
+        self.p = prefix
+        self.retain = retain
+        self.heartbeat = heartbeat
+        #: This run of this broker, as the cluster knows it (no tabs: a field separator).
+        self.me = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.up = False
+        self.reader_up = True
+        self._heads: dict[str, int] = {}
+        self._last = 0
+        self.reader: ClusterReader | None = None
+        self.wake: zmq.Socket | None = None
+        try:
+            self.r = connect(url, CALL_TIMEOUT)
+            self.lua = self.r.register_script(SCRIPT)
+            self.epoch = self._reseed(secrets.token_hex(8))
+            self._lease()
+            last = self.r.xrevrange(self.p + "log", count=1)
+            self._start_id = last[0][0] if last else b"0-0"
+            self._last = int(self.r.get(self.p + "seq") or 0)
+        except redis.RedisError as exc:
+            raise StoreError(f"cannot use the cluster at {url}: {exc}") from None
+        self.up = True
+
+    # ---- plumbing ------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One Redis operation; any failure takes the link down (LinkDown)."""
+        if not self.up:
+            raise LinkDown
+        try:
+            return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("cluster link down: %s", exc)
+        except redis.RedisError:
+            log.exception("cluster operation failed")
+        self.up = False
+        raise LinkDown
+
+    def _op(self, *args: object) -> Any:
+        return self._call(self.lua, args=[args[0], self.p, *args[1:]])
+
+    def _reseed(self, epoch: str) -> str:
+        head = self._heads.get(PUBLIC, 0)
+        got = self.lua(args=["reseed", self.p, epoch, self._last, head, RESEED_GAP])
+        return got.decode() if isinstance(got, bytes) else str(got)
+
+    def _lease(self) -> None:
+        self.lua(args=["lease", self.p, self.me, int(self.lease_ms)])
+
+    @property
+    def lease_ms(self) -> float:
+        """A broker silent for this long is dead to the others."""
+        return self.heartbeat * c.HEARTBEAT_LIVENESS * 1000
+
+    def start(self, ctx: zmq.Context) -> zmq.Socket:  # type: ignore[type-arg]
+        """Start the reader thread; returns the socket that wakes the main loop."""
+        endpoint = f"inproc://zchat-cluster-{id(self)}"
+        self.wake = ctx.socket(zmq.PAIR)
+        self.wake.bind(endpoint)
+        self.reader = ClusterReader(self.url, self.p, self.me, self.heartbeat, self.lease_ms,
+                                    self._start_id, ctx, endpoint, self.retain)
+        self.reader.start()
+        return self.wake
+
+    def take(self) -> list[tuple[str, StoredEvent | None, str]]:
+        """What the reader has read: (EVENT, event, reader key) and link news (DOWN, UP,
+        RESYNC). The link flags are updated here, on the main thread."""
+        assert self.wake is not None and self.reader is not None
+        while True:
+            try:
+                self.wake.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        items = self.reader.take()
+        for kind, event, _ in items:
+            if kind == EVENT:
+                assert event is not None
+                self._seen(event)
+            elif kind == DOWN:
+                self.reader_up = self.up = False
+            elif kind == UP:
+                self.reader_up = True
+        return items
+
+    def _seen(self, event: StoredEvent) -> None:
+        if event.seq > self._last:
+            self._last = event.seq
+        for key in event.keys():
+            if event.seq > self._heads.get(key, 0):
+                self._heads[key] = event.seq
+
+    # ---- HistoryStore ------------------------------------------------------------
+
+    def last_seq(self) -> int:
+        try:
+            self._last = max(self._last, int(self._call(self.r.get, self.p + "seq") or 0))
+        except LinkDown:
+            pass
+        return self._last
+
+    def head(self, key: str) -> int:
+        """The stream's head in Redis; what this broker last knew when it is unreachable."""
+        name = self.p + ("head" if key == PUBLIC else "ph:" + key)
+        try:
+            self._heads[key] = int(self._call(self.r.get, name) or 0)
+        except LinkDown:
+            pass
+        return self._heads.get(key, 0)
+
+    def add(self, event: StoredEvent) -> StoredEvent:
+        """Number, link and log ``event`` in one atomic step for the whole cluster."""
+        if event.kind == c.PRIV:
+            seq, prev, prev_to = self._op(
+                "tell", repr(event.ts), event.name, event.to, event.text, event.origin,
+                event.to_key, event.cid, name_key(event.name), name_key(event.to),
+                PRIV_RETAIN, PRIV_TTL, INBOX_RETAIN, CID_TTL)
+            event.prev_to = int(prev_to)
+        else:
+            seq, prev = self._op("pub", event.kind, repr(event.ts), event.name, event.text,
+                                 event.reason, event.origin, event.cid, self.retain, CID_TTL)
+        event.seq, event.prev = int(seq), int(prev)
+        self._seen(event)
+        return event
+
+    def append(self, event: StoredEvent) -> None:
+        raise TypeError("the cluster numbers events itself: use add()")
+
+    def commit(self) -> None:
+        """Nothing to do: each add() is already in Redis (durable as Redis is configured)."""
+
+    def find(self, origin: str, cid: int) -> StoredEvent | None:
+        try:
+            raw = self._call(self.r.hget, self.p + "c:" + origin, str(cid))
+        except LinkDown:
+            return None  # cannot tell: the message is taken as new
+        if not raw:
+            return None
+        seq, prev, kind = raw.decode().split(" ")
+        return StoredEvent(int(seq), kind, 0.0, "", prev=int(prev), origin=origin, cid=cid)
+
+    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
+        """Public events after ``pub`` and the reader's private ones after ``priv``."""
+        try:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.xrange(self.p + "log", f"{pub + 1}-0", "+", count=limit)
+            pipe.xrange(self.p + "p:" + reader_key, f"{priv + 1}-0", "+", count=limit)
+            public, private = self._call(pipe.execute)
+        except LinkDown:
+            return []  # asked again after the link is back (the heads in PING say so)
+        events = [entry_event(i, f) for i, f in public] + \
+                 [entry_event(i, f) for i, f in private]
+        events.sort(key=lambda e: e.seq)
+        return events[:limit]
+
+    def recent_public(self, count: int) -> list[StoredEvent]:
+        try:
+            entries = self._call(self.r.xrevrange, self.p + "log", count=count * 4)
+        except LinkDown:
+            return []
+        events = [e for e in (entry_event(i, f) for i, f in entries) if e.kind == c.MSG]
+        return events[:count][::-1]
+
+    def pruned_upto(self) -> int:
+        try:
+            return int(self._call(self.r.get, self.p + "pruned") or 0)
+        except LinkDown:
+            return 0
+
+    def pruned_events(self, low: int, high: int) -> int:
+        """A bound: the events trimmed from the log, and at most the numbers in between."""
+        try:
+            trimmed = int(self._call(self.r.get, self.p + "pruned_n") or 0)
+        except LinkDown:
+            trimmed = high - low
+        return max(0, min(trimmed, high - low))
+
+    def prune(self, retain: int) -> None:
+        """The log trims itself as it grows (XTRIM in the script)."""
+
+    def owner(self, name_key: str) -> str | None:
+        raw = self._call(self.r.hget, self.p + "owners", name_key)
+        return raw.decode() if raw else None
+
+    def claim(self, name_key: str, key: str) -> None:
+        """The first CURVE key to take a name owns it, cluster-wide."""
+        try:
+            self._call(self.r.hsetnx, self.p + "owners", name_key, key)
+        except LinkDown:
+            pass  # the next join under this key claims it
+
+    def close(self) -> None:
+        """Stop the reader and let go of Redis (twice is harmless)."""
+        if self.reader is not None:
+            self.reader.stop()
+            self.reader = None
+        if self.wake is not None:
+            self.wake.close(0)
+            self.wake = None
+        self.r.close()
+
+    # ---- Backplane ------------------------------------------------------------------
+
+    def hold(self, name: str, stream: str, user: str) -> str:
+        """Take ``name`` cluster-wide for the session ``stream`` (CLAIMED, RESUMED, TAKEN)."""
+        status = self._op("hold", name_key(name), self.me, stream, user, name)
+        return status.decode() if isinstance(status, bytes) else str(status)
+
+    def release(self, name: str, stream: str) -> bool:
+        """Give up ``name``; False if another broker holds it now (the user moved)."""
+        return bool(self._op("release", name_key(name), self.me, stream))
+
+    def locate(self, name: str) -> tuple[str, str] | None:
+        raw = self._call(self.r.hget, self.p + "names", name_key(name))
+        if not raw:
+            return None
+        _, stream, _, shown = raw.decode().split("\t", 3)
+        return shown, stream
+
+    def _holders(self) -> list[str]:
+        values = self._call(self.r.hvals, self.p + "names")
+        return [v.decode().split("\t", 3)[3] for v in values]
+
+    def names(self) -> list[str]:
+        return sorted(self._holders(), key=name_key)
+
+    def some_names(self, count: int, but: str) -> list[str]:
+        _, found = self._call(self.r.hscan, self.p + "names", 0, count=count + 1)
+        names = [v.decode().split("\t", 3)[3] for v in found.values()]
+        return sorted((n for n in names if name_key(n) != name_key(but)), key=name_key)[:count]
+
+    def count(self) -> int:
+        return int(self._call(self.r.hlen, self.p + "names"))
+
+    def heal(self, sessions: list[Session], left: dict[str, tuple[str, str, str]]
+             ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]:
+        """Hand the cluster this broker's users again, once Redis answers.
+
+        Returns the sessions whose names had lapsed (to announce as joined),
+        those whose names someone else took meanwhile (to end), and the
+        (name, reason) of users who left while the link was down."""
+        if not self.reader_up:
+            raise LinkDown  # events would not come back: stay on this broker's own
+        try:
+            self.epoch = self._reseed(self.epoch)
+            self._lease()
+            pipe = self.r.pipeline(transaction=False)
+            for s in sessions:
+                self.lua(args=["hold", self.p, s.key, self.me, s.stream, s.user, s.name],
+                         client=pipe)
+            gone = list(left.values())
+            for name, stream, _ in gone:
+                self.lua(args=["release", self.p, name_key(name), self.me, stream], client=pipe)
+            results = pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("cluster link still down: %s", exc)
+            raise LinkDown from None
+        self.up = True
+        held = results[:len(sessions)]
+        claimed = [s for s, r in zip(sessions, held, strict=True) if r == b"claimed"]
+        taken = [s for s, r in zip(sessions, held, strict=True) if r == b"taken"]
+        released = [(name, reason) for (name, _, reason), r
+                    in zip(gone, results[len(sessions):], strict=True) if r]
+        return claimed, taken, released
+
+
+__all__ = ["DOWN", "EVENT", "RESYNC", "UP", "RedisCluster"]

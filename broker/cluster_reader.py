@@ -1,0 +1,131 @@
+"""The cluster reader: a thread that reads the shared log and this broker's inbox.
+
+The broker's state stays single-threaded: this thread only talks to Redis and
+queues what it read; a byte on an inproc PAIR socket wakes the main loop,
+which takes the queue (RedisCluster.take). It also keeps this broker's lease
+alive and, once per interval, lets Redis announce the users of brokers whose
+lease expired as gone (the `sweep` script operation, atomic, so one broker
+does it). When Redis fails it queues DOWN, reconnects with backoff, and
+queues UP when reading works again.
+"""
+
+import logging
+import threading
+import time
+from collections import deque
+
+import redis
+import zmq
+
+from .cluster_script import CID_TTL, SCRIPT, entry_event
+from .store import StoredEvent
+
+log = logging.getLogger(__name__)
+
+EVENT, DOWN, UP, RESYNC = "event", "down", "up", "resync"
+#: Entries read per XREAD.
+READ_COUNT = 1000
+MAX_BACKOFF = 2.0
+
+
+class ClusterReader(threading.Thread):
+    def __init__(self, url: str, prefix: str, me: str, interval: float, lease_ms: float,
+                 start_id: bytes, ctx: zmq.Context, wake_endpoint: str,  # type: ignore[type-arg]
+                 retain: int) -> None:
+        super().__init__(name="zchat-cluster-reader", daemon=True)
+        self.url, self.p, self.me = url, prefix, me
+        self.interval = interval
+        self.lease_ms = lease_ms
+        self.retain = retain
+        self._ids = {(prefix + "log").encode(): start_id, (prefix + "i:" + me).encode(): b"0-0"}
+        self._inbox = (prefix + "i:" + me).encode()
+        self._ctx = ctx
+        self._endpoint = wake_endpoint
+        self._items: deque[tuple[str, StoredEvent | None, str]] = deque()
+        self._stop = threading.Event()
+        # Block at most this long in XREAD, so the lease is renewed in time.
+        self._block_ms = max(10, int(interval * 1000 / 3))
+
+    def take(self) -> list[tuple[str, StoredEvent | None, str]]:
+        items = []
+        while self._items:
+            items.append(self._items.popleft())
+        return items
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=2 + self._block_ms / 1000)
+
+    def run(self) -> None:
+        wake = self._ctx.socket(zmq.PAIR)
+        wake.setsockopt(zmq.SNDHWM, 1)  # one pending wake-up is enough
+        wake.connect(self._endpoint)
+        backoff = 0.1
+        down = False
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._serve(wake, down)
+                except redis.RedisError as exc:
+                    if not down:
+                        log.warning("cluster reader lost Redis: %s; retrying", exc)
+                        self._post(wake, (DOWN, None, ""))
+                    down = True
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
+        finally:
+            wake.close(0)
+
+    def _serve(self, wake: zmq.Socket, was_down: bool) -> None:  # type: ignore[type-arg]
+        from .cluster import connect  # (cluster imports this module)
+
+        r = connect(self.url, self._block_ms / 1000 + 2.0)
+        try:
+            lua = r.register_script(SCRIPT)
+            uptime = int(r.info("server").get("uptime_in_seconds", 0))
+            # Just after a Redis restart every lease looks expired: wait until the
+            # live brokers have had time to renew theirs before sweeping anyone.
+            sweep_after = time.monotonic() + max(0.0, self.lease_ms / 1000 - uptime)
+            if was_down:
+                self._post(wake, (UP, None, ""))
+            next_lease = next_sweep = 0.0
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= next_lease:
+                    alive = lua(args=["lease", self.p, self.me, int(self.lease_ms)])
+                    if not alive:  # expired: the others may have announced our users gone
+                        self._post(wake, (RESYNC, None, ""))
+                    next_lease = now + self.interval
+                if now >= next_sweep and now >= sweep_after:
+                    lua(args=["sweep", self.p, self.me, repr(time.time()), self.retain,
+                              CID_TTL])
+                    next_sweep = now + self.interval
+                got = r.xread(self._ids, count=READ_COUNT, block=self._block_ms)  # type: ignore[arg-type]
+                if got:
+                    self._queue(got)
+                    self._wake(wake)
+        finally:
+            r.close()
+
+    def _queue(self, got: list) -> None:  # type: ignore[type-arg]
+        items = self._items
+        for stream, entries in got:
+            inbox = stream == self._inbox
+            for entry_id, fields in entries:
+                event = entry_event(entry_id, fields)
+                reader = fields.get(b"f", b"").decode() if inbox else ""
+                items.append((EVENT, event, reader))
+            self._ids[stream] = entries[-1][0]
+
+    def _post(self, wake: zmq.Socket, item: tuple[str, StoredEvent | None, str]  # type: ignore[type-arg]
+              ) -> None:
+        self._items.append(item)
+        self._wake(wake)
+
+    @staticmethod
+    def _wake(wake: zmq.Socket) -> None:  # type: ignore[type-arg]
+        try:
+            wake.send(b"", zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # a wake-up is already pending

@@ -1,0 +1,73 @@
+"""Several brokers over one Redis act as one chat: real redis-server, real brokers."""
+
+import signal
+
+from .harness import Cluster, RedisServer
+
+STAMP = r"\[\d\d:\d\d:\d\d\]"
+
+BOTH_FANOUTS = True
+
+
+def _brokers(chat: Cluster, redis: RedisServer, count: int, *extra: str) -> list:
+    return [chat.broker("--cluster", redis.url, *extra) for _ in range(count)]
+
+
+def test_three_brokers_are_one_chat(chat: Cluster) -> None:
+    redis = chat.redis()
+    a, b, c = _brokers(chat, redis, 3)
+    ana = chat.client("ana", a.endpoint)
+    bia = chat.client("bia", b.endpoint)
+    ana.expect(r"\* bia joined the chat")
+    caio = chat.client("caio", c.endpoint)
+    caio.expect(r"Online: ana, bia")
+    ana.expect(r"\* caio joined the chat")
+    bia.expect(r"\* caio joined the chat")
+
+    ana.line("olá de A")
+    bia.expect(rf"{STAMP} ana: olá de A")
+    caio.expect(rf"{STAMP} ana: olá de A")
+    caio.line("oi de C")
+    ana.expect(rf"{STAMP} caio: oi de C")
+    bia.expect(rf"{STAMP} caio: oi de C")
+
+    # A private message reaches its target on another broker, and only it.
+    ana.line("@caio segredo 42")
+    caio.expect(rf"{STAMP} \(private\) ana: segredo 42")
+    ana.expect(rf"{STAMP} \(private to caio\): segredo 42")
+    ana.line("@zed oi")
+    ana.expect(r"! nobody named zed is online")
+
+    bia.line("/who")
+    bia.expect(r"Online \(3\): ana, bia, caio|Online: ana, bia, caio")
+    ana.line("marcador")
+    bia.expect("ana: marcador")
+    caio.expect("ana: marcador")
+    bia.assert_not_seen("segredo")
+    # The sender never gets its own public message back from the cluster.
+    assert ana.count(rf"{STAMP} ana: olá de A") == 1
+
+    caio.line("sair")
+    assert caio.wait() == 0
+    ana.expect(r"\* caio left the chat")
+    bia.expect(r"\* caio left the chat")
+
+
+def test_a_name_is_unique_across_the_cluster(chat: Cluster) -> None:
+    redis = chat.redis()
+    a, b = _brokers(chat, redis, 2)
+    chat.client("ana", a.endpoint)
+    other = chat.client("ANA", b.endpoint, wait=False)
+    other.expect(r"name .*taken|already in use|taken")
+    assert other.wait() != 0
+
+
+def test_a_dead_brokers_users_are_announced_gone(chat: Cluster) -> None:
+    redis = chat.redis()
+    a, b = _brokers(chat, redis, 2)
+    ana = chat.client("ana", a.endpoint)
+    bia = chat.client("bia", b.endpoint)
+    ana.expect("bia joined")
+    b.signal(signal.SIGKILL)
+    # Heartbeat 0.2 s: the lease lapses after 0.6 s and a sweep follows within 0.2 s.
+    ana.expect(r"\* bia left the chat \(connection lost\)|\* bia left", timeout=5)
