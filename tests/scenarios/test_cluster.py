@@ -71,3 +71,41 @@ def test_a_dead_brokers_users_are_announced_gone(chat: Cluster) -> None:
     b.signal(signal.SIGKILL)
     # Heartbeat 0.2 s: the lease lapses after 0.6 s and a sweep follows within 0.2 s.
     ana.expect(r"\* bia left the chat \(connection lost\)|\* bia left", timeout=5)
+
+
+def test_redis_down_local_chat_goes_on_and_the_cluster_heals(chat: Cluster) -> None:
+    redis = chat.redis()
+    a, b = _brokers(chat, redis, 2)
+    ana = chat.client("ana", a.endpoint)
+    bob = chat.client("bob", a.endpoint)
+    carol = chat.client("carol", b.endpoint)
+    ana.expect("carol joined")
+    bob.expect("carol joined")
+
+    redis.signal(signal.SIGKILL)
+    redis.wait()
+    for user in (ana, bob, carol):
+        user.expect("The link to the other brokers is down")
+    ana.line("só aqui")
+    bob.expect(rf"{STAMP} ana: só aqui")
+    ana.line("@bob local ainda")
+    bob.expect(r"\(private\) ana: local ainda")
+    ana.line("@carol longe")
+    ana.expect(r"! private message to carol not sent")
+
+    chat.redis(port=redis.port, folder=redis.folder)
+    for user in (ana, bob, carol):
+        user.expect("The link to the other brokers is back", timeout=15)
+    ana.line("de volta")
+    carol.expect(rf"{STAMP} ana: de volta")
+    bob.expect(rf"{STAMP} ana: de volta")
+    carol.line("oi ana")
+    ana.expect(rf"{STAMP} carol: oi ana")
+    ana.line("@carol perto")
+    carol.expect(r"\(private\) ana: perto")
+    # What was said during the outage stayed on broker A, and nobody was
+    # announced as gone or joined again.
+    carol.assert_not_seen("só aqui|local ainda|longe")
+    for user in (ana, bob, carol):
+        user.assert_not_seen(r"left the chat")
+    assert ana.count(r"\* carol joined") == 1
