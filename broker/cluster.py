@@ -41,6 +41,7 @@ from .cluster_script import (
     PRIV_TTL,
     RESEED_GAP,
     SCRIPT,
+    batch_args,
     entry_event,
 )
 from .roster import Session
@@ -51,6 +52,12 @@ log = logging.getLogger(__name__)
 #: A Redis call from the main loop waits at most this long (seconds): the loop
 #: must not stall for long when Redis hangs.
 CALL_TIMEOUT = 0.5
+#: A broker not heard from for this many heartbeat intervals is dead to the others.
+#: More than a client's liveness (3): its clients move to another broker first,
+#: and their sessions move silently instead of leaving and joining again.
+LEASE_INTERVALS = 5
+#: Events numbered per script call (a long call would hold Redis up for everyone).
+BATCH = 200
 
 T = TypeVar("T")
 
@@ -123,7 +130,7 @@ class RedisCluster:
     @property
     def lease_ms(self) -> float:
         """A broker silent for this long is dead to the others."""
-        return self.heartbeat * c.HEARTBEAT_LIVENESS * 1000
+        return self.heartbeat * LEASE_INTERVALS * 1000
 
     def start(self, ctx: zmq.Context) -> zmq.Socket:  # type: ignore[type-arg]
         """Start the reader thread; returns the socket that wakes the main loop."""
@@ -182,18 +189,22 @@ class RedisCluster:
 
     def add(self, event: StoredEvent) -> StoredEvent:
         """Number, link and log ``event`` in one atomic step for the whole cluster."""
-        if event.kind == c.PRIV:
-            seq, prev, prev_to = self._op(
-                "tell", repr(event.ts), event.name, event.to, event.text, event.origin,
-                event.to_key, event.cid, name_key(event.name), name_key(event.to),
-                PRIV_RETAIN, PRIV_TTL, INBOX_RETAIN, CID_TTL)
-            event.prev_to = int(prev_to)
-        else:
-            seq, prev = self._op("pub", event.kind, repr(event.ts), event.name, event.text,
-                                 event.reason, event.origin, event.cid, self.retain, CID_TTL)
-        event.seq, event.prev = int(seq), int(prev)
-        self._seen(event)
+        self.add_many([event])
         return event
+
+    def add_many(self, events: list[StoredEvent]) -> None:
+        """Number, link and log ``events`` in order: one script call per BATCH, each
+        atomic, so the log's order is the numbering's. (Sets seq, prev, prev_to.)"""
+        for start in range(0, len(events), BATCH):
+            chunk = events[start:start + BATCH]
+            senders = [name_key(e.name) if e.kind == c.PRIV else "" for e in chunk]
+            targets = [name_key(e.to) if e.kind == c.PRIV else "" for e in chunk]
+            got = self._op("batch", self.retain, PRIV_RETAIN, PRIV_TTL, INBOX_RETAIN, CID_TTL,
+                           *batch_args(chunk, senders, targets))
+            for i, event in enumerate(chunk):
+                event.seq, event.prev, event.prev_to = (int(got[3 * i]), int(got[3 * i + 1]),
+                                                        int(got[3 * i + 2]))
+                self._seen(event)
 
     def append(self, event: StoredEvent) -> None:
         raise TypeError("the cluster numbers events itself: use add()")

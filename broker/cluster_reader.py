@@ -42,9 +42,10 @@ class ClusterReader(threading.Thread):
         self._ctx = ctx
         self._endpoint = wake_endpoint
         self._items: deque[tuple[str, StoredEvent | None, str]] = deque()
-        self._stop = threading.Event()
-        # Block at most this long in XREAD, so the lease is renewed in time.
-        self._block_ms = max(10, int(interval * 1000 / 3))
+        self._stopping = threading.Event()  # (not _stop: Thread has one)
+        # Block at most this long in XREAD, so the lease is renewed in time and
+        # stopping is quick.
+        self._block_ms = max(10, min(500, int(interval * 1000 / 3)))
 
     def take(self) -> list[tuple[str, StoredEvent | None, str]]:
         items = []
@@ -53,7 +54,7 @@ class ClusterReader(threading.Thread):
         return items
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout=2 + self._block_ms / 1000)
 
     def run(self) -> None:
@@ -63,7 +64,7 @@ class ClusterReader(threading.Thread):
         backoff = 0.1
         down = False
         try:
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 try:
                     self._serve(wake, down)
                 except redis.RedisError as exc:
@@ -71,7 +72,7 @@ class ClusterReader(threading.Thread):
                         log.warning("cluster reader lost Redis: %s; retrying", exc)
                         self._post(wake, (DOWN, None, ""))
                     down = True
-                    self._stop.wait(backoff)
+                    self._stopping.wait(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
                     continue
         finally:
@@ -84,13 +85,14 @@ class ClusterReader(threading.Thread):
         try:
             lua = r.register_script(SCRIPT)
             uptime = int(r.info("server").get("uptime_in_seconds", 0))
-            # Just after a Redis restart every lease looks expired: wait until the
-            # live brokers have had time to renew theirs before sweeping anyone.
-            sweep_after = time.monotonic() + max(0.0, self.lease_ms / 1000 - uptime)
+            # Just after a Redis restart every lease looks expired: wait until every
+            # live broker has reconnected (within MAX_BACKOFF) and renewed its own.
+            grace = self.lease_ms / 1000 + MAX_BACKOFF + self.interval + 1  # (+1: whole seconds)
+            sweep_after = time.monotonic() + max(0.0, grace - uptime)
             if was_down:
                 self._post(wake, (UP, None, ""))
             next_lease = next_sweep = 0.0
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 now = time.monotonic()
                 if now >= next_lease:
                     alive = lua(args=["lease", self.p, self.me, int(self.lease_ms)])

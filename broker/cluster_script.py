@@ -18,14 +18,19 @@ PRIV_RETAIN = 1000
 PRIV_TTL = 7 * 24 * 3600
 #: Transport only: entries kept in a broker's inbox.
 INBOX_RETAIN = 10_000
-#: How long a (session, cid) pair is remembered for duplicate checks (seconds).
+#: How long a (session, cid) pair is remembered for duplicate checks (seconds), and
+#: how many of a session's latest cids (a client resends at most its outbox, 1000).
 CID_TTL = 24 * 3600
+CID_WINDOW = 10_000
+#: Fields per event in a `batch` call (see `batch_args`).
+EVENT_FIELDS = 11
 #: After Redis lost its data, numbering restarts this far past the last number a
 #: broker knew, so no number a client has seen is given out again.
 RESEED_GAP = 100_000
 
-SCRIPT = r"""
+_LUA = r"""
 local op, P = ARGV[1], ARGV[2]
+local CID_WINDOW, EVENT_FIELDS = @CID_WINDOW@, @EVENT_FIELDS@
 
 local function holder(nk)
   local v = redis.call('HGET', P .. 'names', nk)
@@ -34,10 +39,11 @@ local function holder(nk)
   return {b = b, s = s, u = u, n = n}
 end
 
-local function remember(origin, cid, seq, prev, kind)
+local function remember(origin, cid, seq, prev, kind, ttl)
   local key = P .. 'c:' .. origin
   redis.call('HSET', key, cid, seq .. ' ' .. prev .. ' ' .. kind)
-  redis.call('EXPIRE', key, tonumber(ARGV[#ARGV]))
+  redis.call('HDEL', key, tostring(tonumber(cid) - CID_WINDOW))  -- a window, not every cid
+  redis.call('EXPIRE', key, ttl)
 end
 
 local function trim(retain)
@@ -53,28 +59,21 @@ local function trim(retain)
 end
 
 -- One public event (MSG, JOINED, LEFT): numbered, linked, logged.
-local function publish(kind, ts, name, text, reason, origin, cid, retain)
+local function publish(kind, ts, name, text, reason, origin, cid, retain, cid_ttl)
   local seq = redis.call('INCR', P .. 'seq')
   local prev = tonumber(redis.call('GET', P .. 'head') or '0')
   redis.call('SET', P .. 'head', seq)
   redis.call('XADD', P .. 'log', seq .. '-0', 'k', kind, 'ts', ts, 'n', name, 'x', text,
              'r', reason, 'o', origin, 'c', cid, 'p', prev)
-  if cid ~= '0' then remember(origin, cid, seq, prev, kind) end
-  if seq % 100 == 0 then trim(retain) end
-  return {seq, prev}
+  if cid ~= '0' then remember(origin, cid, seq, prev, kind, cid_ttl) end
+  if redis.call('XLEN', P .. 'log') > retain + 1000 then trim(retain) end
+  return {seq, prev, 0}
 end
 
-if op == 'pub' then
-  -- ARGV: kind ts name text reason origin cid retain cid_ttl
-  return publish(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9],
-                 tonumber(ARGV[10]))
-
-elseif op == 'tell' then
-  -- ARGV: ts from to text origin to_key cid from_nk to_nk priv_retain priv_ttl inbox_retain
-  --       cid_ttl
-  local ts, from, to, text, origin, to_key, cid = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
-    ARGV[8], ARGV[9]
-  local retain, ttl, inbox = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+-- One private message: numbered, kept on both private streams, and put in the
+-- inbox of the broker that holds each reader.
+local function tell(ts, from, to, text, origin, to_key, cid, from_nk, to_nk, retain, ttl,
+                    inbox, cid_ttl)
   local seq = redis.call('INCR', P .. 'seq')
   local pf = tonumber(redis.call('GET', P .. 'ph:' .. origin) or '0')
   local pt = tonumber(redis.call('GET', P .. 'ph:' .. to_key) or '0')
@@ -87,8 +86,8 @@ elseif op == 'tell' then
     redis.call('EXPIRE', P .. 'p:' .. key, ttl)
   end
   -- Delivered by the broker holding each reader, not broadcast to all.
-  local readers = {{ARGV[11], to_key}}
-  if to_key ~= origin then readers[2] = {ARGV[10], origin} end
+  local readers = {{to_nk, to_key}}
+  if to_key ~= origin then readers[2] = {from_nk, origin} end
   for _, r in ipairs(readers) do
     local h = holder(r[1])
     if h and h.s == r[2] then
@@ -96,8 +95,31 @@ elseif op == 'tell' then
                  unpack(fields))
     end
   end
-  if cid ~= '0' then remember(origin, cid, seq, pf, 'PRIV') end
+  if cid ~= '0' then remember(origin, cid, seq, pf, 'PRIV', cid_ttl) end
   return {seq, pf, pt}
+end
+
+if op == 'batch' then
+  -- ARGV: retain priv_retain priv_ttl inbox_retain cid_ttl, then per event
+  -- kind ts name text to reason origin cid to_key from_nk to_nk.
+  -- Returns seq, prev, prev_to per event, in order.
+  local retain, pr, pttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  local inbox, cttl = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local out = {}
+  for i = 8, #ARGV, EVENT_FIELDS do
+    local r
+    if ARGV[i] == 'PRIV' then
+      r = tell(ARGV[i + 1], ARGV[i + 2], ARGV[i + 4], ARGV[i + 3], ARGV[i + 6], ARGV[i + 8],
+               ARGV[i + 7], ARGV[i + 9], ARGV[i + 10], pr, pttl, inbox, cttl)
+    else
+      r = publish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 5], ARGV[i + 6],
+                  ARGV[i + 7], retain, cttl)
+    end
+    out[#out + 1] = r[1]
+    out[#out + 1] = r[2]
+    out[#out + 1] = r[3]
+  end
+  return out
 
 elseif op == 'hold' then
   -- ARGV: name_key broker stream user display
@@ -141,7 +163,7 @@ elseif op == 'sweep' then
         local h = holder(nk)
         if h and h.b == b then
           redis.call('HDEL', P .. 'names', nk)
-          publish('LEFT', ts, h.n, '', 'lost', '', '0', retain)
+          publish('LEFT', ts, h.n, '', 'lost', '', '0', retain, 0)
           gone = gone + 1
         end
       end
@@ -156,7 +178,8 @@ elseif op == 'reseed' then
   -- from past what this broker knew, in the same epoch.
   redis.call('SET', P .. 'epoch', ARGV[3], 'NX')
   local known = tonumber(ARGV[4])
-  if known > 0 and redis.call('EXISTS', P .. 'seq') == 0 then
+  -- Missing, or older than what a broker has seen (a stale snapshot, a lagging replica).
+  if known > 0 and tonumber(redis.call('GET', P .. 'seq') or '0') < known then
     redis.call('SET', P .. 'seq', known + tonumber(ARGV[6]))
     redis.call('SET', P .. 'head', ARGV[5])
     redis.call('SET', P .. 'pruned', known)
@@ -166,6 +189,18 @@ elseif op == 'reseed' then
 end
 return redis.error_reply('unknown operation ' .. tostring(op))
 """
+SCRIPT = _LUA.replace("@CID_WINDOW@", str(CID_WINDOW)).replace("@EVENT_FIELDS@",
+                                                                  str(EVENT_FIELDS))
+
+
+def batch_args(events: list[StoredEvent], from_keys: list[str], to_keys: list[str]
+               ) -> list[object]:
+    """The per-event arguments of a `batch` call (EVENT_FIELDS each)."""
+    args: list[object] = []
+    for event, from_nk, to_nk in zip(events, from_keys, to_keys, strict=True):
+        args += [event.kind, repr(event.ts), event.name, event.text, event.to, event.reason,
+                 event.origin, event.cid, event.to_key, from_nk, to_nk]
+    return args
 
 
 def _text(fields: dict[bytes, bytes], key: bytes) -> str:

@@ -133,6 +133,12 @@ class BrokerCore:
         self._island_left: dict[str, tuple[str, str, str]] = {}  # key -> (name, stream, reason)
         self._heal_at = 0.0
         self._heal_backoff = heartbeat
+        #: Cluster: events waiting for `commit` to number them (event, exclude, ack_to).
+        self._queued: list[tuple[StoredEvent, bytes | None, bytes | None]] = []
+        #: Cluster: the last public event delivered here (what PING tells clients).
+        self._delivered = 0
+        #: Cluster: (JOINED or LEFT, name key) that this broker's users already saw.
+        self._quiet: set[tuple[str, str]] = set()
         self.store: HistoryStore = store if store is not None else MemoryStore()
         self.history = history
         self._wall = wall_clock
@@ -241,18 +247,33 @@ class BrokerCore:
 
     # ---- events: numbered, stored, delivered -----------------------------------
 
-    def _publish(self, event: StoredEvent, exclude: bytes | None = None) -> list[Action]:
-        """Number and store ``event``, then deliver it: at once on a single broker; in a
-        cluster when the shared log brings it back, in the log's order. With the
-        cluster link down it reaches this broker's users only, unnumbered (seq 0)."""
+    def _publish(self, event: StoredEvent, exclude: bytes | None = None,
+                 ack_to: bytes | None = None) -> list[Action]:
+        """Number and store ``event``, deliver it, and acknowledge it to ``ack_to``.
+
+        On a single broker all at once. In a cluster the event is queued: `commit`
+        numbers the cycle's events in one call to Redis and acknowledges them, and
+        each broker delivers them when the shared log brings them back, in its
+        order. With the cluster link down an event reaches this broker's users
+        only, unnumbered (seq 0)."""
+        if self.backplane.shared and not self.island:
+            self._queued.append((event, exclude, ack_to))
+            return []
         try:
             self.store.add(event)
+            actions = []
         except LinkDown:
             event.seq = event.prev = event.prev_to = 0
-            return self._link_lost() + self._deliver(event, exclude)
-        if self.backplane.shared:
-            return []
-        return self._deliver(event, exclude)
+            actions = self._link_lost()
+        actions += self._deliver(event, exclude)
+        if ack_to is not None:
+            actions.append(self._ack(ack_to, event))
+        return actions
+
+    @staticmethod
+    def _ack(identity: bytes, event: StoredEvent) -> Send:
+        prev = event.prev if event.kind == c.MSG else 0  # a MSG's place in the public stream
+        return Send(identity, encode_ack(event.cid, event.seq, prev))
 
     def _deliver(self, event: StoredEvent, exclude: bytes | None) -> list[Action]:
         """Actions that show ``event`` to this broker's users (encoded once)."""
@@ -277,6 +298,13 @@ class BrokerCore:
         inbox, addressed to the private stream ``reader``."""
         if reader:
             return self._deliver_private(event, reader)
+        if event.seq > self._delivered:
+            self._delivered = event.seq
+        if self._quiet and event.kind != c.MSG:
+            told = (event.kind, name_key(event.name))
+            if told in self._quiet:  # our users were told this already
+                self._quiet.discard(told)
+                return []
         own = None  # the sender or joiner is not sent its own event
         if event.kind == c.MSG:
             own = self.roster.by_stream(event.origin)
@@ -316,6 +344,11 @@ class BrokerCore:
             self.island = False
             log.warning(self._t("log.cluster_up"))
             actions.append(Fanout(encode(Notice(c.N_CLUSTER_UP, "the link is back"))))
+        self._quiet.clear()
+        for name, _ in released:  # shown here when they left, during the outage
+            self._quiet.add((c.LEFT, name_key(name)))
+        for session in claimed:  # never gone for our users (the others were told LEFT)
+            self._quiet.update({(c.LEFT, session.key), (c.JOINED, session.key)})
         self._island_left.clear()
         ts = self._wall()
         for session in taken:  # another broker's user holds the name now: start over
@@ -397,7 +430,7 @@ class BrokerCore:
     def _unreachable_join(self, identity: bytes, name: str) -> list[Action]:
         """Names cannot be checked across the cluster now: the client tries again."""
         return self._link_lost() + self._refuse(
-            identity, None, c.E_UNREACHABLE, "the cluster link is down: try again", name)
+            identity, None, c.E_UNAVAILABLE, "the cluster link is down: try again", name)
 
     def _welcome(self, session: Session, resumed: bool) -> bytes:
         try:
@@ -434,9 +467,7 @@ class BrokerCore:
         self._note(self._t("log.public", name=sanitize(session.name), text=sanitize(text)))
         event = StoredEvent(0, c.MSG, self._wall(), session.name, text, origin=session.stream,
                             cid=cid)
-        actions = self._publish(event, session.identity)
-        actions.append(Send(session.identity, encode_ack(cid, event.seq, event.prev)))
-        return actions
+        return self._publish(event, session.identity, session.identity)
 
     def _tell(self, session: Session, to: str, text: str, cid: int,
               retry: bool) -> list[Action]:
@@ -470,9 +501,7 @@ class BrokerCore:
             self._note(self._t("log.private", name=sanitize(session.name), to=sanitize(to_name)))
         event = StoredEvent(0, c.PRIV, self._wall(), session.name, text, to_name,
                             origin=session.stream, cid=cid, to_key=to_key)
-        actions = self._publish(event)
-        actions.append(Send(session.identity, encode(Ack(cid, event.seq))))
-        return actions
+        return self._publish(event, ack_to=session.identity)
 
     def _fetch(self, session: Session, pub: int, priv: int, limit: int) -> list[Action]:
         events = self.store.since(pub, priv, session.stream, limit + 1)
@@ -548,9 +577,27 @@ class BrokerCore:
                 log.info(self._t("log.lagging", name=sanitize(session.name)))
         self._lagging.add(identity)
 
-    def commit(self) -> None:
-        """Make every appended event durable; the server calls this before sending."""
+    def commit(self) -> list[Action]:
+        """Make every event durable; the server calls this before sending anything.
+
+        In a cluster this numbers the queued events in one call to Redis and
+        returns their ACKs (after that call: an ACK means the event is in the log).
+        If Redis cannot be reached, they go to this broker's users only."""
         self.store.commit()
+        if not self._queued:
+            return []
+        queued, self._queued = self._queued, []
+        try:
+            self.store.add_many([event for event, _, _ in queued])
+        except LinkDown:
+            actions = self._link_lost()
+            for event, exclude, ack_to in queued:
+                event.seq = event.prev = event.prev_to = 0
+                actions += self._deliver(event, exclude)
+                if ack_to is not None:
+                    actions.append(self._ack(ack_to, event))
+            return actions
+        return [self._ack(ack_to, event) for event, _, ack_to in queued if ack_to is not None]
 
     def shutdown(self) -> list[Action]:
         """Tell every client the broker is going away; no more LEFT notices after this."""
@@ -571,7 +618,10 @@ class BrokerCore:
         for session in self.roster.silent_since(now - self.expiry):
             actions.extend(self.drop(session, c.R_TIMEOUT))
         if len(self.roster):
-            actions.append(Fanout(encode(Ping(self.store.head(PUBLIC)))))
+            # In a cluster: what was delivered here, not what Redis holds, or clients
+            # would fetch what is on its way to them.
+            head = self._delivered if self.backplane.shared else self.store.head(PUBLIC)
+            actions.append(Fanout(encode(Ping(head))))
             lagging, self._lagging = self._lagging, set()  # refilled if these fail too
             for identity in lagging:
                 session = self.roster.by_identity(identity)

@@ -242,9 +242,12 @@ class BrokerServer:
         return actions
 
     def _flush(self, actions: list[Action]) -> None:
-        """Commit the store, then send: nothing goes out that a crash could lose."""
-        while actions:
-            self.core.commit()
+        """Commit the store, then send: nothing goes out that a crash could lose.
+        (Committing can add actions: in a cluster, the ACKs of what it numbered.)"""
+        while True:
+            actions += self.core.commit()
+            if not actions:
+                return
             actions = self._perform(actions)
 
     def _perform(self, actions: Iterable[Action]) -> list[Action]:

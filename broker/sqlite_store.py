@@ -158,6 +158,10 @@ class SqliteStore:
     def add(self, event: StoredEvent) -> StoredEvent:
         return sequence(self, event)
 
+    def add_many(self, events: list[StoredEvent]) -> None:
+        for event in events:
+            sequence(self, event)
+
     def append(self, event: StoredEvent) -> None:
         """Queue the row; it is written (executemany) before any read and at commit."""
         self._rows.append((event.seq, event.kind, event.ts, event.name, event.text, event.to,

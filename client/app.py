@@ -6,6 +6,10 @@ we PING after one idle interval, and a broker silent for HEARTBEAT_LIVENESS
 intervals is lost. Then the socket is closed (stale queued frames die with
 it) and a new one sends JOIN again with the same session token, so the broker
 replaces our stale session instead of refusing the name as taken.
+
+Given several endpoints, every such new start dials the next one, round robin:
+the session token, the resent outbox and the FETCH from our cursors are the
+same, so once the brokers share history the move loses nothing.
 """
 
 import codecs
@@ -13,6 +17,7 @@ import os
 import secrets
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -33,6 +38,7 @@ from zchat.protocol import (
     Leave,
     Left,
     Msg,
+    Notice,
     Ping,
     Priv,
     ProtocolError,
@@ -46,6 +52,7 @@ from zchat.protocol import (
 )
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
+from zchat.safetext import sanitize
 from zchat.wakeup import SignalWakeup
 
 from .commands import (
@@ -114,12 +121,16 @@ class Fatal(Exception):
 class ChatClient:
     """One user's session with a broker, from JOIN to leaving."""
 
-    def __init__(self, name: str, endpoint: str, heartbeat: float, catalogue: Catalogue,
-                 screen: PlainScreen | TtyScreen, renderer: Renderer,
+    def __init__(self, name: str, endpoints: Sequence[str], heartbeat: float,
+                 catalogue: Catalogue, screen: PlainScreen | TtyScreen, renderer: Renderer,
                  stdin_fd: int, editor: LineEditor | None = None,
                  show_acks: bool = False, curve: Curve | None = None) -> None:
+        if not endpoints:
+            raise ValueError("at least one endpoint is needed")
         self.name = name
-        self.endpoint = endpoint
+        #: Brokers to fail over to, in turn; ``endpoints[_dialled]`` is the current one.
+        self.endpoints = tuple(endpoints)
+        self._dialled = 0
         self.interval = heartbeat
         self.t = catalogue.t
         self.screen = screen
@@ -154,7 +165,24 @@ class ChatClient:
         self._fetch_sent = 0.0
         self._retry = heartbeat * c.HEARTBEAT_LIVENESS
 
+    @property
+    def endpoint(self) -> str:
+        """The endpoint dialled now (or next, while connecting)."""
+        return self.endpoints[self._dialled]
+
     # ---- socket lifecycle -----------------------------------------------------
+
+    def _say_connecting(self) -> None:
+        self.screen.show(self.render.notice(
+            self.t("client.connecting", endpoint=sanitize(self.endpoint), name=self.name)))
+
+    def _start_over(self) -> None:
+        """Our broker is gone: JOIN again on a new socket, at the next endpoint if
+        there are several (the one we had may be down for good), saying where."""
+        if len(self.endpoints) > 1:
+            self._dialled = (self._dialled + 1) % len(self.endpoints)
+            self._say_connecting()
+        self._open()
 
     def _open(self) -> None:
         """A fresh DEALER with a JOIN queued: it goes out as soon as we connect."""
@@ -267,8 +295,7 @@ class ChatClient:
                           self._on_signal) as wakeup:
             self.poller.register(self.stdin_fd, zmq.POLLIN)
             self.poller.register(wakeup.fd, zmq.POLLIN)
-            self.screen.show(self.render.notice(
-                self.t("client.connecting", endpoint=self.endpoint, name=self.name)))
+            self._say_connecting()
             self._open()
             try:
                 return self._loop(wakeup)
@@ -314,7 +341,7 @@ class ChatClient:
         if self.state is State.JOINED:
             if now - self._last_recv > self.interval * c.HEARTBEAT_LIVENESS:
                 self.screen.show(self.render.notice(self.t("client.lost")))
-                self._open()
+                self._start_over()
             elif (self.timeline.catching_up
                   and now - self._fetch_sent > self.interval * c.HEARTBEAT_LIVENESS):
                 # The reply to our FETCH never came (our queue at the broker was full).
@@ -324,7 +351,7 @@ class ChatClient:
         elif now - self._join_sent >= self._retry:
             # No WELCOME yet: start over on a new socket, backing off.
             self._retry = max(self._retry, min(self._retry * 1.5, MAX_RETRY))
-            self._open()
+            self._start_over()
 
     # ---- from the broker -----------------------------------------------------
 
@@ -361,6 +388,9 @@ class ChatClient:
                 self._step(self.timeline.heads(pub, priv))
             case Users(names):
                 self.screen.show(self.render.users(names))
+            case Notice():
+                if line := self.render.service_notice(msg):
+                    self.screen.show(line)
             case Welcome():
                 self._welcomed(msg)
             case Error():
@@ -370,7 +400,7 @@ class ChatClient:
             case Bye(reason) if reason == c.R_SHUTDOWN:
                 self.screen.show(self.render.notice(self.t("client.broker_gone")))
                 self._retry = self.interval * c.HEARTBEAT_LIVENESS
-                self._open()
+                self._start_over()
             case _:
                 pass  # a BYE we did not ask for: nothing to show
 
@@ -428,7 +458,7 @@ class ChatClient:
             # The broker restarted faster than our liveness noticed: join again.
             # A message it refused this way stays in the outbox and is resent.
             self.screen.show(self.render.notice(self.t("client.lost")))
-            self._open()
+            self._start_over()
             return
         if err.code in c.FATAL_ERRORS and self.state is State.CONNECTING:
             raise Fatal(self.render.error(err).split(" ! ", 1)[-1])

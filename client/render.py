@@ -11,7 +11,8 @@ import zlib
 from collections.abc import Callable, Iterable
 
 from zchat.i18n import Catalogue
-from zchat.protocol import Error, Event, Joined, Left, Msg, Priv, name_key
+from zchat.protocol import Error, Event, Joined, Left, Msg, Notice, Priv, name_key
+from zchat.protocol import constants as c
 from zchat.safetext import sanitize
 
 # Distinct, readable foreground colours for sender names.
@@ -20,6 +21,8 @@ _RESET = "\x1b[0m"
 _PRIVATE = "\x1b[1;35m"
 _NOTICE = "\x1b[2m"
 _ERROR = "\x1b[1;31m"
+# Service notices that mean something the user relies on does not work now.
+_WARNINGS = frozenset({c.N_CLUSTER_DOWN})
 
 
 def name_colour(name: str) -> int:
@@ -103,6 +106,18 @@ class Renderer:
         except KeyError:
             text = self.t("error.unknown", **fields)
         return self.problem(text)
+
+    def service_notice(self, notice: Notice) -> str | None:
+        """A NOTICE about the broker's service: known codes in our own words (a
+        degraded service as a problem), others by the broker's detail, which is
+        untrusted text; an unknown code without detail is ignored."""
+        try:
+            text = self.t(f"notice.{notice.code}")
+        except KeyError:
+            if not notice.detail:
+                return None
+            return self.notice(sanitize(notice.detail))
+        return self.problem(text) if notice.code in _WARNINGS else self.notice(text)
 
     def problem(self, text: str) -> str:
         """A local error or refusal, shown to this user only."""

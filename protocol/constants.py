@@ -86,6 +86,8 @@ E_FULL: Final = "FULL"
 E_NAME_OWNED: Final = "NAME_OWNED"
 #: The target is not on this broker and the cluster link is down.
 E_UNREACHABLE: Final = "UNREACHABLE"
+#: The broker cannot take new users now (its cluster link is down): JOIN again later.
+E_UNAVAILABLE: Final = "UNAVAILABLE"
 
 # NOTICE codes: the link to the other brokers of a cluster is down, or back.
 #: While it is down, events are delivered among this broker's users only, with seq 0.

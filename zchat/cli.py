@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from zchat import __version__
 from zchat.broker.store import DEFAULT_RETAIN
@@ -84,11 +85,15 @@ def main() -> None:
               default=c.FANOUT_ROUTER, show_default=True,
               help="pub: public messages go out once on a feed (XPUB) that libzmq copies to "
                    "every client, instead of one send per client.")
+@click.option("--cluster", "cluster_url", default=None, envvar="ZCHAT_CLUSTER", metavar="URL",
+              callback=lambda ctx, param, value: _check_cluster(value),
+              help="Join the brokers sharing this Redis (redis://HOST:PORT[/DB]) as one chat; "
+                   "history then lives in Redis and --store/--data-dir are not used.")
 def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang: str | None,
            log_private: bool, data_dir: Path | None, store_kind: str, history: int,
            retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
-           fanout: str) -> None:
+           fanout: str, cluster_url: str | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     import zmq
 
@@ -107,8 +112,13 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         _fail(t("broker.log_file_failed", path=log_file, reason=exc.strerror), 1)
     log = logging.getLogger("zchat.broker")
     store: HistoryStore
+    cluster = None
     try:
-        if store_kind == "memory":
+        if cluster_url is not None:
+            from zchat.broker.cluster import RedisCluster
+
+            store = cluster = RedisCluster(cluster_url, heartbeat, retain)
+        elif store_kind == "memory":
             store = MemoryStore(retain)
         else:
             store = SqliteStore(data_dir or default_data_dir(), retain)
@@ -120,12 +130,14 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
                                  param_hint="'--allow-keys'")
     limits = Limits(rate, burst, byte_rate, byte_burst, max_clients)
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
-                      history=history, limits=limits, journal=journal.line)
+                      history=history, limits=limits, journal=journal.line, backplane=cluster)
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
+    if cluster_url is not None:
+        where = _without_password(cluster_url)
     log.info(t("log.history", where=where, seq=store.last_seq(), retain=retain))
     try:
         server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT], curve_secret, allow_keys,
-                              journal, fanout)
+                              journal, fanout, cluster)
     except BindError as exc:
         store.close()
         key = "broker.bind_in_use" if exc.in_use else "broker.bind_failed"
@@ -166,10 +178,34 @@ def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _check_endpoints(ctx: click.Context, param: click.Parameter,
+                     values: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a malformed endpoint before any traffic, as a usage error.
+
+    ZCHAT_CONNECT may also separate endpoints by commas (click splits it on
+    whitespace only); a --connect value is taken whole.
+    """
+    from zchat.client.endpoint import endpoint_problem
+
+    if ctx.get_parameter_source(param.name or "") is ParameterSource.ENVIRONMENT:
+        values = tuple(part.strip() for value in values for part in value.split(",")
+                       if part.strip())
+    if not values:
+        raise click.BadParameter("no endpoint given", param_hint="'--connect'")
+    for endpoint in values:
+        problem = endpoint_problem(endpoint)
+        if problem is not None:
+            raise click.BadParameter(f"{endpoint!r}: {problem}", param_hint="'--connect'")
+    return values
+
+
 @main.command()
 @click.argument("name", callback=_check_name)
-@click.option("--connect", "endpoint", envvar="ZCHAT_CONNECT", default=DEFAULT_ENDPOINT,
-              show_default=True, metavar="ENDPOINT", help="The broker's ZeroMQ endpoint.")
+@click.option("--connect", "endpoints", multiple=True, envvar="ZCHAT_CONNECT",
+              default=(DEFAULT_ENDPOINT,), show_default=True, metavar="ENDPOINT",
+              callback=_check_endpoints,
+              help="A broker's ZeroMQ endpoint; repeat it for brokers to fail over to, in "
+                   "turn (ZCHAT_CONNECT: several, separated by spaces or commas).")
 @click.option("--heartbeat", type=_heartbeat, default=c.DEFAULT_HEARTBEAT, show_default=True,
               help="Heartbeat interval until the broker announces its own.")
 @click.option("--lang", type=_lang, default=None, help="Language of messages (default: locale).")
@@ -180,8 +216,8 @@ def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--key", "key_file", type=_file, default=None, envvar="ZCHAT_KEY",
               help="Your secret key file (zchat keygen). Default: one kept for NAME under "
                    "~/.config/zchat/keys, created the first time.")
-def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks: bool,
-         server_key: Path | None, key_file: Path | None) -> None:
+def join(name: str, endpoints: tuple[str, ...], heartbeat: float, lang: str | None,
+         show_acks: bool, server_key: Path | None, key_file: Path | None) -> None:
     """Join the chat as NAME. Type /help once in."""
     import zmq
 
@@ -189,7 +225,6 @@ def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks
     from zchat.client.render import Renderer
 
     catalogue = Catalogue(pick_lang(lang))
-    _check_endpoint(endpoint)
     curve = None
     if key_file is not None and server_key is None:
         raise click.BadParameter("needs --server-key", param_hint="'--key'")
@@ -213,12 +248,12 @@ def join(name: str, endpoint: str, heartbeat: float, lang: str | None, show_acks
     colour = out.isatty() and not os.environ.get("NO_COLOR")
     stdin_fd = sys.stdin.fileno()
     screen, editor = make_screen(stdin_fd, out)
-    client = ChatClient(name, endpoint, heartbeat, catalogue, screen,
+    client = ChatClient(name, endpoints, heartbeat, catalogue, screen,
                         Renderer(catalogue, colour=colour), stdin_fd, editor, show_acks, curve)
     try:
         code = client.run()
     except zmq.ZMQError as exc:
-        _fail(f"{endpoint}: {exc.strerror}", 1)
+        _fail(f"{client.endpoint}: {exc.strerror}", 1)
     sys.exit(code)
 
 
@@ -239,13 +274,35 @@ def keygen(name: str, folder: Path) -> None:
     click.echo(f"public key: {public}\nsecret key: {secret} (keep it private)")
 
 
-def _check_endpoint(endpoint: str) -> None:
-    """Refuse a malformed endpoint before any traffic, as a usage error."""
-    from zchat.client.endpoint import endpoint_problem
+def _check_cluster(url: str | None) -> str | None:
+    """A Redis URL (redis://, rediss://, unix://), or exit 2 saying what is wrong."""
+    if url is None:
+        return None
+    from urllib.parse import urlsplit
 
-    problem = endpoint_problem(endpoint)
-    if problem is not None:
-        raise click.BadParameter(f"{endpoint!r}: {problem}", param_hint="'--connect'")
+    try:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            ok = bool(parts.path)
+        else:
+            ok = parts.scheme in ("redis", "rediss") and bool(parts.hostname) and \
+                (parts.port is None or parts.port > 0)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise click.BadParameter(f"{url!r}: expected redis://HOST:PORT[/DB]",
+                                 param_hint="'--cluster'")
+    return url
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be logged."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def _fail(message: str, code: int) -> None:

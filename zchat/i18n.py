@@ -29,6 +29,9 @@ _EN: dict[str, str] = {
     "log.replay": "replay {name}: {count} event(s) after {pub}/{priv}{more}",
     "log.flood": "flood {name}: {strikes} messages over the rate limit in a row; disconnected",
     "log.join": "join {name} from {peer}",
+    "log.cluster_down": "cluster link down: serving this broker's users only; "
+                        "their messages are not numbered nor kept",
+    "log.cluster_up": "cluster link back: users handed to the cluster again",
     "log.rejoin": "rejoin {name} from {peer} (session resumed)",
     "log.leave": "leave {name} ({reason})",
     "log.public": "public {name}: {text}",
@@ -99,7 +102,15 @@ _EN: dict[str, str] = {
     "error.RATE_LIMITED": "you are sending too fast: message not sent",
     "error.FULL": "the broker is full (at most {ref} users)",
     "error.NAME_OWNED": "the name {ref} belongs to another key",
+    "error.UNREACHABLE": "private message to {ref} not sent: {ref} is on another broker and "
+                         "the link to the other brokers is down",
+    "error.UNAVAILABLE": "this broker cannot take new users while its link to the other "
+                         "brokers is down; trying again...",
     "error.unknown": "error {code}: {detail}",
+    # service notices from the broker, by code
+    "notice.CLUSTER_DOWN": "The link to the other brokers is down: you can chat with users of "
+                           "this broker only; these messages are not kept in history.",
+    "notice.CLUSTER_UP": "The link to the other brokers is back.",
 }
 
 _PT: dict[str, str] = {
@@ -120,6 +131,9 @@ _PT: dict[str, str] = {
     "log.replay": "reenvio {name}: {count} evento(s) após {pub}/{priv}{more}",
     "log.flood": "inundação {name}: {strikes} mensagens seguidas acima do limite; desconectado",
     "log.join": "entrada {name} de {peer}",
+    "log.cluster_down": "ligação ao cluster caiu: atendendo só os usuários deste broker; "
+                        "suas mensagens não são numeradas nem guardadas",
+    "log.cluster_up": "ligação ao cluster de volta: usuários devolvidos ao cluster",
     "log.rejoin": "reentrada {name} de {peer} (sessão retomada)",
     "log.leave": "saída {name} ({reason})",
     "log.public": "pública {name}: {text}",
@@ -189,7 +203,14 @@ _PT: dict[str, str] = {
     "error.RATE_LIMITED": "você está enviando rápido demais: mensagem não enviada",
     "error.FULL": "o broker está cheio (no máximo {ref} usuários)",
     "error.NAME_OWNED": "o nome {ref} pertence a outra chave",
+    "error.UNREACHABLE": "mensagem privada para {ref} não enviada: {ref} está em outro broker "
+                         "e a ligação com os outros brokers caiu",
+    "error.UNAVAILABLE": "este broker não pode aceitar novos usuários enquanto a ligação com "
+                         "os outros brokers estiver caída; tentando de novo...",
     "error.unknown": "erro {code}: {detail}",
+    "notice.CLUSTER_DOWN": "A ligação com os outros brokers caiu: você só pode conversar com "
+                           "quem está neste broker; estas mensagens não ficam no histórico.",
+    "notice.CLUSTER_UP": "A ligação com os outros brokers voltou.",
 }
 
 _CATALOGUES: dict[str, dict[str, str]] = {"en": _EN, "pt": _PT}

@@ -1,0 +1,158 @@
+"""RedisCluster, the cluster's store and backplane, against a real redis-server.
+
+Two RedisCluster objects in this process stand for two brokers; everything
+they share goes through the redis-server this test started.
+"""
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+import zmq
+
+from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
+from zchat.broker.cluster import RedisCluster
+from zchat.broker.cluster_reader import DOWN, EVENT
+from zchat.broker.store import PUBLIC, StoredEvent
+from zchat.protocol import constants as c
+
+from .harness import Cluster, RedisServer
+
+
+@pytest.fixture
+def server(chat: Cluster) -> RedisServer:
+    return chat.redis()
+
+
+@pytest.fixture
+def ctx() -> Iterator[zmq.Context]:
+    context = zmq.Context()
+    yield context
+    context.term()
+
+
+def _broker(server: RedisServer, heartbeat: float = 0.05) -> RedisCluster:
+    return RedisCluster(server.url, heartbeat)
+
+
+def _take_until(node: RedisCluster, want: int, timeout: float = 10.0) -> list:
+    """Events the reader brings, until ``want`` of them (bounded)."""
+    assert node.wake is not None
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"only {got!r} within {timeout}s"
+        node.wake.poll(remaining * 1000)
+        got += [(e, r) for kind, e, r in node.take() if kind == EVENT]
+    return got
+
+
+def test_names_are_held_once_across_brokers(server: RedisServer) -> None:
+    a, b = _broker(server), _broker(server)
+    try:
+        assert a.hold("Ana", "t:1", "") == CLAIMED
+        assert b.hold("ana", "t:2", "") == TAKEN  # case-insensitive, another session
+        assert b.hold("ana", "t:1", "") == RESUMED  # the same session moved to b
+        assert not a.release("ana", "t:1")  # a no longer holds it: no LEFT from a
+        assert a.locate("ANA") == ("ana", "t:1")
+        assert b.names() == ["ana"] and b.count() == 1
+        assert b.release("ana", "t:1")
+        assert a.locate("ana") is None
+    finally:
+        a.close()
+        b.close()
+
+
+def test_events_from_two_brokers_share_one_numbering(server: RedisServer) -> None:
+    a, b = _broker(server), _broker(server)
+    try:
+        made = []
+        for i in range(6):
+            node = (a, b)[i % 2]
+            made.append(node.add(StoredEvent(0, c.MSG, 1.0, "ana", f"m{i}", origin="t:1",
+                                             cid=i + 1)))
+        assert [e.seq for e in made] == list(range(made[0].seq, made[0].seq + 6))
+        assert [e.prev for e in made[1:]] == [e.seq for e in made[:-1]]
+        assert a.head(PUBLIC) == b.head(PUBLIC) == made[-1].seq
+        found = b.find("t:1", 3)
+        assert found is not None and (found.seq, found.prev) == (made[2].seq, made[2].prev)
+        page = a.since(made[1].seq, 0, "t:x", 3)
+        assert [e.text for e in page] == ["m2", "m3", "m4"]
+        assert [e.text for e in a.recent_public(2)] == ["m4", "m5"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_private_message_goes_to_the_holding_broker_only(server: RedisServer,
+                                                           ctx: zmq.Context) -> None:
+    a, b = _broker(server), _broker(server)
+    try:
+        a.start(ctx)
+        b.start(ctx)
+        a.hold("ana", "t:ana", "")
+        b.hold("bob", "t:bob", "")
+        event = a.add(StoredEvent(0, c.PRIV, 1.0, "ana", "psst", "bob", origin="t:ana",
+                                  to_key="t:bob", cid=7))
+        (got, reader), = _take_until(b, 1)
+        assert (got.seq, got.text, reader, got.prev_to) == (event.seq, "psst", "t:bob", 0)
+        (_, reader), = _take_until(a, 1)  # the sender's copy, on its own broker
+        assert reader == "t:ana"
+        # Both private streams keep it for a later FETCH, from any broker.
+        assert [e.text for e in b.since(10**9, 0, "t:ana", 10)] == ["psst"]
+        assert b.head("t:bob") == event.seq
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_dead_brokers_users_are_announced_gone_by_a_survivor(server: RedisServer,
+                                                                ctx: zmq.Context) -> None:
+    a, b = _broker(server), _broker(server)
+    try:
+        a.start(ctx)
+        b.hold("bob", "t:bob", "")
+        b.close()  # as if killed: no release; its lease lapses after 3 intervals
+        left = [e for e, _ in _take_until(a, 1)]
+        assert (left[0].kind, left[0].name, left[0].reason) == (c.LEFT, "bob", c.R_LOST)
+        assert a.locate("bob") is None
+    finally:
+        a.close()
+
+
+def test_redis_losing_its_data_does_not_reuse_numbers(server: RedisServer,
+                                                      chat: Cluster) -> None:
+    a = _broker(server)
+    try:
+        last = a.add(StoredEvent(0, c.MSG, 1.0, "ana", "antes", origin="t:1")).seq
+        epoch = a.epoch
+        redis.Redis.from_url(server.url).flushall()
+        a.heal([], {})
+        after = a.add(StoredEvent(0, c.MSG, 1.0, "ana", "depois", origin="t:1"))
+        assert after.seq > last and after.prev == last
+        assert a.epoch == epoch
+        assert a.pruned_upto() >= last  # what was before is reported lost on FETCH
+    finally:
+        a.close()
+
+
+def test_redis_gone_means_link_down_not_a_crash(server: RedisServer, ctx: zmq.Context) -> None:
+    a = _broker(server)
+    try:
+        a.start(ctx)
+        head = a.add(StoredEvent(0, c.MSG, 1.0, "ana", "x", origin="t:1")).seq
+        server.stop()
+        with pytest.raises(LinkDown):
+            a.add(StoredEvent(0, c.MSG, 1.0, "ana", "y", origin="t:1"))
+        assert a.head(PUBLIC) == head  # what it last knew
+        assert a.since(0, 0, "t:1", 10) == [] and a.find("t:1", 1) is None
+        deadline = time.monotonic() + 5
+        while not any(kind == DOWN for kind, _, _ in a.take()):
+            assert time.monotonic() < deadline, "the reader did not report the link down"
+            a.wake.poll(100)  # type: ignore[union-attr]
+        with pytest.raises(LinkDown):
+            a.heal([], {})
+    finally:
+        a.close()

@@ -1,0 +1,131 @@
+"""Several --connect endpoints (or ZCHAT_CONNECT): parsing, and the client's turn order."""
+
+import io
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from zchat.cli import DEFAULT_ENDPOINT, join, main
+from zchat.client.app import ChatClient
+from zchat.client.render import Renderer
+from zchat.client.screen import PlainScreen
+from zchat.i18n import Catalogue
+
+A = "tcp://127.0.0.1:7001"
+B = "tcp://localhost:7002"
+C = "ipc:///tmp/zchat-c.sock"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    monkeypatch.delenv("ZCHAT_CONNECT", raising=False)
+
+
+def _endpoints(*args: str) -> tuple[str, ...]:
+    """The endpoints `zchat join` would dial, parsed and checked but never joined."""
+    with join.make_context("join", ["ana", *args]) as ctx:
+        return ctx.params["endpoints"]
+
+
+def test_default_is_the_single_default_endpoint():
+    assert _endpoints() == (DEFAULT_ENDPOINT,)
+
+
+def test_one_connect():
+    assert _endpoints("--connect", A) == (A,)
+
+
+def test_repeated_connect_keeps_the_order():
+    assert _endpoints("--connect", A, "--connect", B, "--connect", C) == (A, B, C)
+
+
+@pytest.mark.parametrize("value", [f"{A} {B} {C}", f"{A},{B},{C}", f" {A}, {B}  ,{C} ",
+                                   f"{A}\t{B}\n{C}"])
+def test_environment_list_by_spaces_or_commas(monkeypatch, value):
+    monkeypatch.setenv("ZCHAT_CONNECT", value)
+    assert _endpoints() == (A, B, C)
+
+
+def test_command_line_wins_over_environment(monkeypatch):
+    monkeypatch.setenv("ZCHAT_CONNECT", f"{A} {B}")
+    assert _endpoints("--connect", C) == (C,)
+
+
+def test_a_connect_value_is_taken_whole():
+    # Only ZCHAT_CONNECT is split: an ipc path may hold a comma.
+    assert _endpoints("--connect", "ipc:///tmp/a,b") == ("ipc:///tmp/a,b",)
+
+
+def test_environment_of_separators_only_is_refused(monkeypatch):
+    monkeypatch.setenv("ZCHAT_CONNECT", " , ,")
+    with pytest.raises(click.BadParameter, match="no endpoint given"):
+        _endpoints()
+
+
+def _run(*args: str, env: dict[str, str] | None = None):
+    base = {"ZCHAT_CONNECT": None, "LANG": "C", "LC_ALL": None, "LC_MESSAGES": None}
+    return CliRunner().invoke(main, list(args), env={**base, **(env or {})})
+
+
+@pytest.mark.parametrize("args", [
+    ["--connect", "nonsense", "--connect", B],
+    ["--connect", A, "--connect", "tcp://"],
+    ["--connect", A, "--connect", B, "--connect", "tcp://h:99999"],
+])
+def test_any_bad_endpoint_is_a_usage_error(args):
+    result = _run("join", "ana", *args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--connect'" in result.output
+    bad = next(a for a in args if a not in (A, B, "--connect"))
+    assert repr(bad) in result.output
+
+
+@pytest.mark.parametrize("value", [f"{A} nonsense", f"{A},udp://h:1"])
+def test_bad_endpoint_in_environment_list_is_a_usage_error(value):
+    result = _run("join", "ana", env={"ZCHAT_CONNECT": value})
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--connect'" in result.output
+
+
+# ---- the client's turn order (no socket is opened) -----------------------------------
+
+def _client(endpoints: list[str]) -> tuple[ChatClient, io.StringIO]:
+    out = io.StringIO()
+    catalogue = Catalogue("en")
+    client = ChatClient("ana", endpoints, 1.0, catalogue, PlainScreen(out),
+                        Renderer(catalogue), stdin_fd=0)
+    client._open = lambda: None  # type: ignore[method-assign]
+    return client, out
+
+
+def test_starting_over_moves_round_robin_and_says_where():
+    client, out = _client([A, B, C])
+    try:
+        assert client.endpoint == A
+        dialled = []
+        for _ in range(4):
+            client._start_over()
+            dialled.append(client.endpoint)
+        assert dialled == [B, C, A, B]
+        lines = out.getvalue().splitlines()
+        assert [line.split(" * ", 1)[1] for line in lines] == [
+            f"connecting to {e} as ana..." for e in dialled]
+    finally:
+        client.ctx.term()
+
+
+def test_a_single_endpoint_starts_over_silently_on_the_same_one():
+    client, out = _client([A])
+    try:
+        client._start_over()
+        client._start_over()
+        assert client.endpoint == A
+        assert out.getvalue() == ""
+    finally:
+        client.ctx.term()
+
+
+def test_a_client_needs_an_endpoint():
+    with pytest.raises(ValueError):
+        _client([])
