@@ -12,6 +12,10 @@ for ``GO`` on stdin, sends, and prints one JSON line with what it did. Every
 message carries the same 100-byte text: a marker, a sequence number and its
 send time (CLOCK_MONOTONIC, which all processes on the machine share).
 
+The sender and the receivers may use different endpoints: for zchat-cluster
+the sender joins broker 1 and the receivers broker 2, or (a comma list of
+endpoints) alternate over both.
+
 With ``--server-key`` (the zchat-curve system) every DEALER the generator
 makes (sender, receivers, idle holders) speaks CURVE: the broker's public key
 from that file, and a fresh key pair per socket (a broker without an allow list
@@ -307,12 +311,17 @@ class Receivers(Protocol):
 
 def make_receivers(protocol: str, endpoint: str, n: int,
                    server_key: str | Path | None = None) -> Receivers:
-    """``server_key``: the broker's public key file; its receivers then speak CURVE."""
+    """``server_key``: the broker's public key file; its receivers then speak CURVE.
+
+    ``endpoint`` may be a comma list (ZeroMQ systems only): receiver i then connects
+    to element ``i % len`` of it (zchat-cluster-split spreads them over two brokers)."""
     wire = wire_for(protocol)
     if wire.transport == "zmq":
         return ZmqReceivers(wire, endpoint, n, load_server_key(server_key))
     if server_key:
         raise ValueError(f"{protocol}: CURVE keys only apply to the ZeroMQ systems")
+    if "," in endpoint:
+        raise ValueError(f"{protocol}: one endpoint only for the TCP systems")
     return TcpReceivers(wire, endpoint, n)
 
 
@@ -322,7 +331,9 @@ class ZmqReceivers:
     def __init__(self, wire: Wire, endpoint: str, n: int,
                  server_public: bytes | None = None) -> None:
         self.wire = wire
-        self.endpoint = endpoint
+        #: Receiver i connects to endpoints[i % len] (a comma list: several brokers).
+        self.endpoints = [e.strip() for e in endpoint.split(",") if e.strip()]
+        self.endpoint = self.endpoints[0]
         self.n = n
         self.server_public = server_public  # CURVE on every socket when set
         self.ctx = zmq.Context(io_threads=1)
@@ -345,7 +356,7 @@ class ZmqReceivers:
                 s = self.ctx.socket(zmq.DEALER)
                 s.setsockopt(zmq.LINGER, 0)
                 curve_client(s, self.server_public)
-                s.connect(self.endpoint)
+                s.connect(self.endpoints[i % len(self.endpoints)])
                 s.send(self.wire.hello(f"r{i + first_name:05d}"))
                 self.socks.append(s)
                 self.index[s] = i
@@ -377,7 +388,7 @@ class ZmqReceivers:
         msg = decode_broker(welcome)
         if getattr(msg, "fanout", "router") != "pub":
             return
-        host = self.endpoint[len("tcp://"):].rsplit(":", 1)[0]
+        host = self.endpoints[i % len(self.endpoints)][len("tcp://"):].rsplit(":", 1)[0]
         feeds = [f.replace("tcp://*:", f"tcp://{host}:") for f in msg.feeds]
         feed = next((f for f in feeds if f.startswith(f"tcp://{host}:")), None)
         if feed is None:
@@ -1031,7 +1042,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                    help="the broker's CURVE public key file: encrypt (fresh key pair)")
     h = sub.add_parser("hold", help="keep N idle clients connected (memory runs)")
     h.add_argument("--protocol", required=True, choices=["zchat", "relay", "line", "irc"])
-    h.add_argument("--endpoint", required=True)
+    h.add_argument("--endpoint", required=True,
+                   help="a comma list spreads the clients over several brokers, round robin")
     h.add_argument("--n", type=int, required=True)
     h.add_argument("--first-name", type=int, default=0)
     h.add_argument("--timeout", type=float, default=300.0)

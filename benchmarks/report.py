@@ -96,16 +96,39 @@ def ratio_table(records: list[Record], systems: Sequence[str], ns: Sequence[int]
     return _table(["ratio", *[f"N={n}" for n in ns]], rows)
 
 
-def cpu_table(records: list[Record], systems: Sequence[str], ns: Sequence[int]) -> str:
+def cpu_table(records: list[Record], systems: Sequence[str], ns: Sequence[int],
+              key: str = "cpu_per_m") -> str:
     rows = []
     for sysname in systems:
         row = [sysname]
         for n in ns:
             rs = [r for r in _by(records, "fanout")
                   if r["system"] == sysname and r["n"] == n and _ok(r)]
-            row.append(fmt_cell(summary(r["cpu_per_m"] for r in rs), lambda x: f"{x:.2f} s"))
+            row.append(fmt_cell(summary(r.get(key) for r in rs), lambda x: f"{x:.2f} s"))
         rows.append(row)
     return _table(["system", *[f"N={n}" for n in ns]], rows)
+
+
+def per_rep_ratio_table(records: list[Record], pairs: Sequence[tuple[str, str]],
+                        ns: Sequence[int]) -> str:
+    """Every repetition's ratio (not only the median): one row per pair and repetition."""
+    rows = []
+    reps = sorted({r["rep"] for r in _by(records, "fanout") if r.get("rep", -1) >= 0})
+    for num, den in pairs:
+        for rep in reps:
+            row = [f"{num} / {den}", str(rep)]
+            for n in ns:
+                got = {r["system"]: r for r in _by(records, "fanout")
+                       if r["n"] == n and r["rep"] == rep and r["system"] in (num, den)}
+                a, b = got.get(num), got.get(den)
+                if a is None or b is None:
+                    row.append("-")
+                elif not (_ok(a) and _ok(b) and a.get("rate") and b.get("rate")):
+                    row.append("failed/lost")
+                else:
+                    row.append(f"{a['rate'] / b['rate']:.2f}x")
+            rows.append(row)
+    return _table(["ratio", "rep", *[f"N={n}" for n in ns]], rows)
 
 
 def loss_table(records: list[Record], systems: Sequence[str], ns: Sequence[int]) -> str:
@@ -123,7 +146,8 @@ def loss_table(records: list[Record], systems: Sequence[str], ns: Sequence[int])
 
 
 def generator_table(records: list[Record], systems: Sequence[str], ns: Sequence[int]) -> str:
-    """Cores busy during the timed part: the broker's, then the receivers' process."""
+    """Cores busy during the timed part: the broker's, then the receivers' process
+    (a cluster: its brokers', then its redis-server's, then the receivers')."""
     rows = []
     two = lambda x: f"{x:.2f}"
     for sysname in systems:
@@ -132,8 +156,11 @@ def generator_table(records: list[Record], systems: Sequence[str], ns: Sequence[
             rs = [r for r in _by(records, "fanout")
                   if r["system"] == sysname and r["n"] == n and _ok(r)]
             broker = summary(r.get("broker_cpu_util") for r in rs)
+            redis = summary(r.get("redis_cpu_util") for r in rs)
             gen = summary(r.get("gen_cpu_util") for r in rs)
-            row.append(f"{two(broker[0]) if broker else '-'} / {two(gen[0]) if gen else '-'}")
+            mid = f" / redis {two(redis[0])}" if redis else ""
+            row.append(f"{two(broker[0]) if broker else '-'}{mid} / "
+                       f"{two(gen[0]) if gen else '-'}")
         rows.append(row)
     return _table(["system", *[f"N={n}" for n in ns]], rows)
 
@@ -219,7 +246,18 @@ def render(results: Record) -> str:
         parts += ["zchat's variants against zchat, within each repetition (zchat-memory / zchat "
                   "above 1 is what the history store costs; zchat-curve / zchat below 1 is what "
                   "CURVE costs):", "", ratio_table(recs, variants, ns, "zchat"), ""]
-    parts += ["Broker CPU seconds per million deliveries:", "", cpu_table(recs, systems, ns), "",
+    clusters = [s for s in ("zchat-cluster", "zchat-cluster-split") if s in systems]
+    if "zchat" in systems and clusters:
+        parts += ["Cluster against one broker, within each repetition (target: zchat-cluster / "
+                  "zchat >= 0.5; in zchat-cluster every delivery crosses brokers through "
+                  "Redis):", "", ratio_table(recs, clusters, ns, "zchat"), "",
+                  "The same, each repetition:", "",
+                  per_rep_ratio_table(recs, [(s, "zchat") for s in clusters], ns), ""]
+    parts += ["Broker CPU seconds per million deliveries (a cluster: both brokers summed):", "",
+              cpu_table(recs, systems, ns), "",
+              *(["The cluster's redis-server, CPU seconds per million deliveries (not in the "
+                 "brokers' figure above):", "", cpu_table(recs, clusters, ns, "redis_cpu_per_m"),
+                 ""] if clusters else []),
               "Deliveries lost (all repetitions):", "", loss_table(recs, systems, ns), "",
               "Cores busy during the timed part, broker / load generator's receivers (medians; "
               "1.00 = one core; the machine has "

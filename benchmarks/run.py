@@ -1,5 +1,9 @@
 """Run the zchat fan-out benchmarks: seed design, bare relay, ngircd and zchat, interleaved.
 
+zchat-cluster is two zchat brokers over a redis-server of its own (--cluster):
+the sender joins broker 1 and every receiver broker 2, so every delivery
+crosses brokers through Redis. failover.py measures the cluster's failover.
+
     /tmp/venv/bin/python benchmarks/run.py --quick              # a few seconds, smoke test
     /tmp/venv/bin/python benchmarks/run.py --n 10,100,1000 --reps 3
 
@@ -112,13 +116,13 @@ def _keep_server_log(sysrun: systems.Running, args: argparse.Namespace) -> None:
     prefix = getattr(args, "log_prefix", None)
     if prefix is None:
         return
-    state = "alive" if sysrun.alive() else f"exited {sysrun.proc.returncode}"
+    state = "alive" if sysrun.alive() else sysrun.exit_status()
     dest = Path(f"{prefix}-{sysrun.name}-pid{sysrun.pid}.log")
     with contextlib.suppress(OSError):
         parts = [f"# {sysrun.name} pid {sysrun.pid}, {state} at {time.strftime('%H:%M:%S')}\n"]
-        for path in (sysrun.workdir / "stdout.txt", sysrun.log_path):
+        for label, path in sysrun.log_files():
             if path.exists():
-                parts.append(f"# ---- {path.name} (last 200 KB)\n")
+                parts.append(f"# ---- {label}: {path.name} (last 200 KB)\n")
                 parts.append(path.read_bytes()[-200_000:].decode(errors="replace"))
         dest.write_text("".join(parts))
         print(f"# kept the server's log: {dest}", flush=True)
@@ -128,14 +132,14 @@ def _troubled(sysrun: systems.Running, res: loadgen.RunResult, sres: dict[str, A
               rec: Record) -> None:
     """Note a server that died, and keep the log of any run that timed out or failed."""
     if not sysrun.alive():
-        rec["error"] = f"{sysrun.name} exited with {sysrun.proc.returncode}"
+        rec["error"] = sysrun.exit_status()
     if res.timed_out or sres.get("error") or not sysrun.alive():
         sysrun.keep_log = True
 
 
 @contextlib.contextmanager
 def receivers(sysrun: systems.Running, n: int) -> Iterator[loadgen.Receivers]:
-    rc = loadgen.make_receivers(systems.PROTOCOL[sysrun.name], sysrun.endpoint, n,
+    rc = loadgen.make_receivers(systems.PROTOCOL[sysrun.name], sysrun.receivers_endpoint, n,
                                 server_key=sysrun.server_key)
     try:
         yield rc
@@ -158,16 +162,18 @@ def measure_fanout(name: str, n: int, m: int, rep: int, args: argparse.Namespace
         rec["rss_base_kb"] = sysrun.rss_kb()
         rec["setup_s"] = _connect(rc, args)
         rec["rss_idle_kb"] = sysrun.rss_kb()
-        sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.endpoint, m,
+        sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.sender_endpoint, m,
                                       ready_timeout=args.connect_timeout,
                                       server_key=sysrun.server_key)
         spy = _start_pyspy(sysrun.pid, profile_to) if profile_to else None
         try:
+            redis0, parts0 = sysrun.redis_cpu_seconds(), sysrun.cpu_by_process()
             cpu0, gen0, t0 = sysrun.cpu_seconds(), _self_cpu(), time.monotonic()
             sender.go()
             res = rc.run(m, latency=False, deadline_s=args.timeout, idle_s=args.idle_timeout,
                          sender_done=sender.finished)
             cpu1, gen1, t1 = sysrun.cpu_seconds(), _self_cpu(), time.monotonic()
+            redis1, parts1 = sysrun.redis_cpu_seconds(), sysrun.cpu_by_process()
             sres = sender.collect(timeout=args.timeout)
         finally:
             sender.close()
@@ -186,6 +192,13 @@ def measure_fanout(name: str, n: int, m: int, rep: int, args: argparse.Namespace
                    sender_msgs_per_s=(sres.get("sent") or 0) / max(1e-9, (last_send - first) / 1e9))
     if delivered:
         rec["cpu_per_m"] = (cpu1 - cpu0) / delivered * 1e6
+    if redis0 is not None and redis1 is not None:
+        # A cluster: the brokers' CPU above; the redis-server's here, apart.
+        rec.update(redis_cpu_s=redis1 - redis0,
+                   redis_cpu_util=(redis1 - redis0) / max(1e-9, t1 - t0))
+        if delivered:
+            rec["redis_cpu_per_m"] = (redis1 - redis0) / delivered * 1e6
+        rec["cpu_s_by_process"] = {k: round(parts1[k] - parts0[k], 2) for k in parts1}
     if res.timed_out:
         rec["timed_out"] = res.timed_out
     if sres.get("error"):
@@ -200,7 +213,7 @@ def measure_latency(name: str, n: int, rate: float, m: int, rep: int,
                    "rep": rep}
     with running(name, args) as sysrun, receivers(sysrun, n) as rc:
         _connect(rc, args)
-        sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.endpoint, m, rate=rate,
+        sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.sender_endpoint, m, rate=rate,
                                       ready_timeout=args.connect_timeout,
                                       server_key=sysrun.server_key)
         try:
@@ -236,7 +249,7 @@ def measure_stall(name: str, n: int, plan: loadgen.StallPlan, args: argparse.Nam
     duration = plan.after_s + plan.for_s + plan.post_s + 0.5
     with running(name, args) as sysrun, receivers(sysrun, n) as rc:
         _connect(rc, args)
-        sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.endpoint, 0,
+        sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.sender_endpoint, 0,
                                       duration=duration, ready_timeout=args.connect_timeout,
                                       server_key=sysrun.server_key)
         try:
@@ -280,7 +293,8 @@ def measure_idle(name: str, n: int, args: argparse.Namespace) -> Record:
                 with open(sysrun.workdir / f"holder-{first}.err", "wb") as err:
                     holders.append(subprocess.Popen(
                         [sys.executable, str(systems.BENCH_DIR / "loadgen.py"), "hold",
-                         "--protocol", systems.PROTOCOL[name], "--endpoint", sysrun.endpoint,
+                         "--protocol", systems.PROTOCOL[name],
+                         "--endpoint", sysrun.receivers_endpoint,
                          "--n", str(count), "--first-name", str(first),
                          "--timeout", str(args.idle_connect_timeout),
                          *(["--server-key", sysrun.server_key] if sysrun.server_key else [])],
@@ -385,7 +399,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--py-spy", action="store_true",
                    help="one extra, uncounted zchat fan-out run per N under py-spy")
     p.add_argument("--heartbeat", type=float, default=60.0,
-                   help="zchat --heartbeat: long, so idle receivers need not ping")
+                   help="zchat --heartbeat (every zchat system, the cluster's brokers too): "
+                        "long, so idle receivers need not ping")
     p.add_argument("--timeout", type=float, default=60.0, help="hard bound on one run, seconds")
     p.add_argument("--idle-timeout", type=float, default=3.0,
                    help="a run with nothing received for this long ends (loss reported)")

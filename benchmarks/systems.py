@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -25,10 +26,14 @@ from pathlib import Path
 import zmq.auth
 
 BENCH_DIR = Path(__file__).resolve().parent
-ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory", "zchat-curve", "zchat-pub")
+ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory", "zchat-curve", "zchat-pub",
+               "zchat-cluster", "zchat-cluster-split")
+#: The systems made of several brokers over one redis-server of their own.
+CLUSTER_SYSTEMS = ("zchat-cluster", "zchat-cluster-split")
 #: Which wire protocol the load generator must speak to each system.
 PROTOCOL = {"seed": "line", "relay": "relay", "ngircd": "irc", "zchat": "zchat",
-            "zchat-memory": "zchat", "zchat-curve": "zchat", "zchat-pub": "zchat"}
+            "zchat-memory": "zchat", "zchat-curve": "zchat", "zchat-pub": "zchat",
+            "zchat-cluster": "zchat", "zchat-cluster-split": "zchat"}
 DESCRIPTION = {
     "seed": "seed design: thread per client, loop of send() over a shared list, newline framing",
     "relay": "bare pyzmq ROUTER relay, send(identity, SNDMORE) + send(payload), no checks/log",
@@ -40,12 +45,20 @@ DESCRIPTION = {
                  "copied to every subscriber by libzmq",
     "zchat-curve": "the same as zchat with --curve-secret (a key pair made per run, no allow "
                    "list); every client socket of the load generator speaks CURVE",
+    "zchat-cluster": "a redis-server of its own and two zchat brokers with --cluster (flood "
+                     "limits lifted as for zchat); the sender on broker 1, every receiver on "
+                     "broker 2: every delivery crosses brokers through Redis",
+    "zchat-cluster-split": "the same, with the receivers alternating over broker 1 and broker "
+                           "2 (half the deliveries cross brokers)",
 }
 #: The load generator floods by design; a person never meets these limits.
 _NO_FLOOD_LIMITS = ["--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
                     "--byte-burst", "1000000000000", "--max-clients", "100000"]
 
 _READY = re.compile(r"listening on (?:tcp://)?\[?(127\.0\.0\.1)\]?:(\d+)", re.IGNORECASE)
+_REDIS_READY = re.compile(r"Ready to accept connections")
+_REDIS_FAILED = re.compile(r"Address already in use|Could not create server TCP|"
+                           r"Failed listening", re.IGNORECASE)
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 _LIVE: dict[int, subprocess.Popen[bytes]] = {}
@@ -56,8 +69,25 @@ class SystemUnavailable(RuntimeError):
 
 
 @dataclass
+class Helper:
+    """Another process of a multi-process system: a second broker, or its redis-server."""
+
+    role: str  # "broker" (counted in the broker's CPU and RSS) or "redis" (counted apart)
+    label: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    files: tuple[Path, ...] = ()
+
+
+@dataclass
 class Running:
-    """A started server: where it listens, and how to read its cost from /proc."""
+    """A started server: where it listens, and how to read its cost from /proc.
+
+    A cluster system (zchat-cluster) is several processes: ``proc`` and ``port`` are
+    the broker the receivers use (broker 2); ``helpers`` hold broker 1 (the
+    sender's) and the redis-server. CPU and RSS figures sum the brokers; the
+    redis-server's CPU is read apart (``redis_cpu_seconds``).
+    """
 
     name: str
     proc: subprocess.Popen[bytes]
@@ -68,6 +98,13 @@ class Running:
     extra: dict[str, str] = field(default_factory=dict)
     #: Set when a run went wrong: run.py then copies the server's output before stop().
     keep_log: bool = False
+    #: The other processes of a cluster system (none for the others).
+    helpers: list[Helper] = field(default_factory=list)
+    #: Where the sender connects when not to ``port`` (zchat-cluster: broker 1).
+    sender_port: int | None = None
+    #: Where the receivers connect, receiver i to ``receiver_ports[i % len]``
+    #: (zchat-cluster-split); empty: all to ``port``.
+    receiver_ports: tuple[int, ...] = ()
 
     @property
     def pid(self) -> int:
@@ -85,20 +122,76 @@ class Running:
             return f"tcp://{self.host}:{self.port}"
         return f"{self.host}:{self.port}"
 
+    def _endpoint(self, port: int) -> str:
+        if PROTOCOL[self.name] in ("relay", "zchat"):
+            return f"tcp://{self.host}:{port}"
+        return f"{self.host}:{port}"
+
+    @property
+    def sender_endpoint(self) -> str:
+        """Where the load generator's sender connects."""
+        return self._endpoint(self.sender_port) if self.sender_port else self.endpoint
+
+    @property
+    def receivers_endpoint(self) -> str:
+        """Where the receivers connect: one endpoint, or a comma list that receiver i
+        takes element ``i % len`` of (loadgen.make_receivers)."""
+        if not self.receiver_ports:
+            return self.endpoint
+        return ",".join(self._endpoint(p) for p in self.receiver_ports)
+
+    def _brokers(self) -> list[int]:
+        return [self.pid, *(h.proc.pid for h in self.helpers if h.role == "broker")]
+
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.proc.poll() is None and all(h.proc.poll() is None for h in self.helpers)
+
+    def exit_status(self) -> str:
+        """Which of its processes exited, and how ("" if all are alive)."""
+        dead = [(self.name if not self.helpers else "broker 2", self.proc)] if \
+            self.proc.poll() is not None else []
+        dead += [(h.label, h.proc) for h in self.helpers if h.proc.poll() is not None]
+        return "; ".join(f"{label} exited with {p.returncode}" for label, p in dead)
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the server process, all threads included."""
-        return proc_cpu_seconds(self.pid)
+        """utime + stime of the server process, all threads included (a cluster: the
+        sum over its brokers, not counting the redis-server)."""
+        return sum(proc_cpu_seconds(pid) for pid in self._brokers())
+
+    def cpu_by_process(self) -> dict[str, float]:
+        """utime + stime of each process of a cluster system, by label (broker 1 is the
+        sender's, broker 2 the receivers'); empty for a one-process system."""
+        if not self.helpers:
+            return {}
+        out = {"broker 2": proc_cpu_seconds(self.pid)}
+        for h in self.helpers:
+            out[h.label] = proc_cpu_seconds(h.proc.pid)
+        return out
+
+    def redis_cpu_seconds(self) -> float | None:
+        """utime + stime of a cluster's redis-server (None for the other systems)."""
+        pids = [h.proc.pid for h in self.helpers if h.role == "redis"]
+        return sum(proc_cpu_seconds(pid) for pid in pids) if pids else None
 
     def rss_kb(self) -> int:
-        """Resident set size now, from /proc/PID/statm."""
-        with open(f"/proc/{self.pid}/statm") as f:
-            return int(f.read().split()[1]) * _PAGE_KB
+        """Resident set size now, from /proc/PID/statm (a cluster: summed over its brokers)."""
+        total = 0
+        for pid in self._brokers():
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * _PAGE_KB
+        return total
+
+    def log_files(self) -> list[tuple[str, Path]]:
+        """(label, path) of every output file this system's processes write."""
+        if not self.helpers:
+            return [("server", self.workdir / "stdout.txt"), ("server", self.log_path)]
+        out = [("broker 2", self.workdir / "stdout.txt"), ("broker 2", self.log_path)]
+        out += [(h.label, f) for h in self.helpers for f in h.files]
+        return out
 
     def stop(self) -> None:
-        _kill(self.proc)
+        _kill_many([self.proc, *(h.proc for h in self.helpers if h.role == "broker")])
+        _kill_many([h.proc for h in self.helpers if h.role != "broker"])
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -116,6 +209,11 @@ def available(name: str) -> tuple[bool, str]:
         return False, "ngircd is not installed (apt-get install -y ngircd)"
     if name.startswith("zchat") and _zchat_command() is None:
         return False, "the zchat console script was not found next to this Python"
+    if name in CLUSTER_SYSTEMS:
+        if shutil.which("redis-server") is None:
+            return False, "redis-server is not installed (apt-get install -y redis-server)"
+        if importlib.util.find_spec("redis") is None:
+            return False, "redis-py is not installed in this Python (zchat --cluster needs it)"
     return True, ""
 
 
@@ -140,6 +238,8 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Ru
     if not ok:
         raise SystemUnavailable(why)
     workdir = Path(tempfile.mkdtemp(prefix=f"zchat-bench-{name}-"))
+    if name in CLUSTER_SYSTEMS:
+        return _start_cluster(name, workdir, timeout, zchat_heartbeat)
     out_path = workdir / "stdout.txt"
     log_path = workdir / "log.txt"
     py = sys.executable
@@ -195,6 +295,107 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Ru
         time.sleep(0.02)
 
 
+def zchat_broker_command(heartbeat: float, *extra: str) -> list[str]:
+    """``zchat broker`` on a free loopback port, flood limits lifted, plus ``extra``."""
+    zchat = _zchat_command()
+    if zchat is None:
+        raise SystemUnavailable("the zchat console script was not found next to this Python")
+    return [*zchat, "broker", "--bind", "tcp://127.0.0.1:*", "--heartbeat", str(heartbeat),
+            "--lang", "en", *_NO_FLOOD_LIMITS, *extra]
+
+
+def spawn_zchat(cmd: list[str], folder: Path, tag: str = "") -> tuple[
+        subprocess.Popen[bytes], Path, Path]:
+    """Start a zchat broker whose data and output stay in ``folder``: (process, stdout
+    file, log file). It is registered for kill_all(); wait_listening() waits for it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out_path = folder / f"{tag}stdout.txt"
+    log_path = folder / f"{tag}log.txt"
+    env = dict(os.environ, XDG_DATA_HOME=str(folder), HOME=str(folder))
+    with open(out_path, "wb") as out, open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=log, stdin=subprocess.DEVNULL,
+                                cwd=folder, env=env)
+    _LIVE[proc.pid] = proc
+    return proc, out_path, log_path
+
+
+def wait_listening(proc: subprocess.Popen[bytes], out_path: Path, log_path: Path,
+                   deadline: float, what: str) -> int:
+    """The port from a zchat broker's ready line; raise (the caller kills) if none comes."""
+    while True:
+        text = out_path.read_text(errors="replace")
+        match = _READY.search(text)
+        if match:
+            return int(match.group(2))
+        if proc.poll() is not None or time.monotonic() > deadline:
+            err = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{what} did not start: {text[-1000:]} {err}")
+        time.sleep(0.02)
+
+
+def start_redis(folder: Path, timeout: float = 15.0) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """A redis-server of our own on a free loopback port, nothing persisted (no RDB
+    snapshots, no append-only file), its files in ``folder``: (process, port, output).
+    Retried on another port if the one picked was taken meanwhile."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemUnavailable("redis-server is not installed (apt-get install -y redis-server)")
+    folder.mkdir(parents=True, exist_ok=True)
+    last = ""
+    for attempt in range(5):
+        port = free_port()
+        out_path = folder / f"redis-{attempt}.txt"
+        cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(folder), "--daemonize", "no",
+               "--protected-mode", "yes", "--logfile", ""]
+        with open(out_path, "wb") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=folder)
+        _LIVE[proc.pid] = proc
+        deadline = time.monotonic() + timeout
+        while True:
+            text = out_path.read_text(errors="replace")
+            if _REDIS_READY.search(text):
+                return proc, port, out_path
+            if _REDIS_FAILED.search(text) or proc.poll() is not None \
+                    or time.monotonic() > deadline:
+                _kill(proc)
+                last = text[-1000:]
+                break
+            time.sleep(0.02)
+    raise RuntimeError(f"redis-server did not start: {last}")
+
+
+def _start_cluster(name: str, workdir: Path, timeout: float, heartbeat: float) -> Running:
+    """redis-server, then two brokers with --cluster on it, started side by side.
+
+    Broker 2 is the Running's main process (the receivers' broker); broker 1
+    (the sender's) and the redis-server are its helpers."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        redis_proc, redis_port, redis_out = start_redis(workdir / "redis", timeout)
+        procs.append(redis_proc)
+        url = f"redis://127.0.0.1:{redis_port}/0"
+        cmd = zchat_broker_command(heartbeat, "--cluster", url)
+        b1 = spawn_zchat(cmd, workdir / "broker1", "")
+        procs.append(b1[0])
+        b2 = spawn_zchat(cmd, workdir, "")
+        procs.append(b2[0])
+        deadline = time.monotonic() + timeout
+        port1 = wait_listening(*b1, deadline, f"{name} broker 1")
+        port2 = wait_listening(*b2, deadline, f"{name} broker 2")
+    except BaseException:
+        _kill_many(procs[1:])
+        _kill_many(procs[:1])
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    helpers = [Helper("broker", "broker 1", b1[0], port1, (b1[1], b1[2])),
+               Helper("redis", "redis-server", redis_proc, redis_port, (redis_out,))]
+    split = (port1, port2) if name == "zchat-cluster-split" else ()
+    return Running(name, b2[0], "127.0.0.1", port2, workdir, b2[2], {"redis_url": url},
+                   helpers=helpers, sender_port=port1, receiver_ports=split)
+
+
 def ngircd_config(port: int) -> str:
     """A private ngircd config: loopback only, no DNS/ident/PAM, no per-IP limits."""
     return f"""[Global]
@@ -234,8 +435,30 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         _LIVE.pop(proc.pid, None)
 
 
+def _kill_many(procs: list[subprocess.Popen[bytes]], grace: float = 3.0) -> None:
+    """_kill for several processes at once: SIGTERM to all, one shared grace period,
+    then SIGKILL to those still there; by PID only."""
+    try:
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    proc.terminate()
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.01, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=3)
+    finally:
+        for proc in procs:
+            _LIVE.pop(proc.pid, None)
+
+
 def kill_all() -> None:
     """Kill every server this process started and has not stopped yet."""
+    with contextlib.suppress(Exception):
+        _kill_many(list(_LIVE.values()))
     for proc in list(_LIVE.values()):
         with contextlib.suppress(Exception):
             _kill(proc)
