@@ -69,6 +69,17 @@ def connect(url: str, timeout: float) -> "redis.Redis[bytes]":
                                 retry=Retry(NoBackoff(), 0), health_check_interval=0)
 
 
+def shown_url(url: str) -> str:
+    """The Redis URL as it may be logged: without its password."""
+    from urllib.parse import urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return url
+    return url if password is None else url.replace(f":{password}@", ":***@", 1)
+
+
 class RedisCluster:
     """HistoryStore and Backplane on a Redis server shared by the brokers."""
 
@@ -98,7 +109,7 @@ class RedisCluster:
             self._start_id = last[0][0] if last else b"0-0"
             self._last = int(self.r.get(self.p + "seq") or 0)
         except redis.RedisError as exc:
-            raise StoreError(f"cannot use the cluster at {url}: {exc}") from None
+            raise StoreError(f"cannot use the cluster at {shown_url(url)}: {exc}") from None
         self.up = True
 
     # ---- plumbing ------------------------------------------------------------

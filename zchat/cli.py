@@ -133,7 +133,9 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
                       history=history, limits=limits, journal=journal.line, backplane=cluster)
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
     if cluster_url is not None:
-        where = _without_password(cluster_url)
+        from zchat.broker.cluster import shown_url
+
+        where = shown_url(cluster_url)
     log.info(t("log.history", where=where, seq=store.last_seq(), retain=retain))
     try:
         server = BrokerServer(core, list(binds) or [DEFAULT_ENDPOINT], curve_secret, allow_keys,
@@ -293,16 +295,6 @@ def _check_cluster(url: str | None) -> str | None:
         raise click.BadParameter(f"{url!r}: expected redis://HOST:PORT[/DB]",
                                  param_hint="'--cluster'")
     return url
-
-
-def _without_password(url: str) -> str:
-    """The URL as it may be logged."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def _fail(message: str, code: int) -> None:

@@ -3,7 +3,7 @@
 import re
 import signal
 
-from .harness import Cluster, RedisServer
+from .harness import Cluster, RedisServer, free_port
 
 STAMP = r"\[\d\d:\d\d:\d\d\]"
 
@@ -157,3 +157,14 @@ def test_broker_killed_clients_fail_over_and_miss_nothing(chat: Cluster) -> None
 
 def _numbers_a(proc) -> list[int]:
     return [int(n) for n in re.findall(rf"{STAMP} ana: a(\d+)\b", proc.text)]
+
+
+def test_bad_cluster_url_and_unreachable_redis_are_clear_errors(chat: Cluster) -> None:
+    bad = chat.broker("--cluster", "http://example.org", wait=False)
+    bad.expect(r"Invalid value for '--cluster'.*redis://HOST:PORT")
+    assert bad.wait() == 2
+    port = free_port()  # nothing listens there
+    gone = chat.broker("--cluster", f"redis://:secret@127.0.0.1:{port}/0", wait=False)
+    gone.expect(rf"cannot use the cluster at redis://:\*\*\*@127\.0\.0\.1:{port}/0")
+    assert gone.wait() == 1
+    assert "secret" not in gone.text and "Traceback" not in gone.text + bad.text
