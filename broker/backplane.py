@@ -23,6 +23,8 @@ class LinkDown(Exception):
 class Backplane(Protocol):
     #: Events are delivered when the shared log brings them back, not when made.
     shared: bool
+    #: False once a call failed, until the cluster is healed.
+    up: bool
 
     def hold(self, name: str, stream: str, user: str) -> str: ...
     def release(self, name: str, stream: str) -> bool: ...
@@ -38,6 +40,7 @@ class LocalBackplane:
     """One broker alone: the roster is the whole chat."""
 
     shared = False
+    up = True
 
     def __init__(self, roster: Roster) -> None:
         self._roster = roster

@@ -137,8 +137,10 @@ class BrokerCore:
         self._queued: list[tuple[StoredEvent, bytes | None, bytes | None]] = []
         #: Cluster: the last public event delivered here (what PING tells clients).
         self._delivered = 0
-        #: Cluster: (JOINED or LEFT, name key) that this broker's users already saw.
-        self._quiet: set[tuple[str, str]] = set()
+        #: Cluster: names whose LEFT this broker's users saw during an outage, and
+        #: names whose JOINED they need not see (this broker's own users, handed back).
+        self._told_left: set[str] = set()
+        self._quiet_joined: set[str] = set()
         self.store: HistoryStore = store if store is not None else MemoryStore()
         self.history = history
         self._wall = wall_clock
@@ -263,12 +265,18 @@ class BrokerCore:
             self.store.add(event)
             actions = []
         except LinkDown:
-            event.seq = event.prev = event.prev_to = 0
-            actions = self._link_lost()
+            actions = self._unnumbered(event)
         actions += self._deliver(event, exclude)
         if ack_to is not None:
             actions.append(self._ack(ack_to, event))
         return actions
+
+    def _unnumbered(self, event: StoredEvent) -> list[Action]:
+        """The cluster is out of reach: ``event`` is shown here only, with seq 0."""
+        event.seq = event.prev = event.prev_to = 0
+        if event.kind == c.LEFT:
+            self._told_left.add(name_key(event.name))
+        return self._link_lost()
 
     @staticmethod
     def _ack(identity: bytes, event: StoredEvent) -> Send:
@@ -300,11 +308,19 @@ class BrokerCore:
             return self._deliver_private(event, reader)
         if event.seq > self._delivered:
             self._delivered = event.seq
-        if self._quiet and event.kind != c.MSG:
-            told = (event.kind, name_key(event.name))
-            if told in self._quiet:  # our users were told this already
-                self._quiet.discard(told)
-                return []
+        if event.kind == c.LEFT:
+            key = name_key(event.name)
+            if self.roster.by_name(event.name) is not None:
+                return []  # the cluster took our user for gone while we were cut off
+            if key in self._told_left:
+                self._told_left.discard(key)
+                return []  # shown here when it happened, during the outage
+        elif event.kind == c.JOINED:
+            key = name_key(event.name)
+            self._told_left.discard(key)
+            if key in self._quiet_joined:
+                self._quiet_joined.discard(key)
+                return []  # never gone for our users
         own = None  # the sender or joiner is not sent its own event
         if event.kind == c.MSG:
             own = self.roster.by_stream(event.origin)
@@ -344,11 +360,7 @@ class BrokerCore:
             self.island = False
             log.warning(self._t("log.cluster_up"))
             actions.append(Fanout(encode(Notice(c.N_CLUSTER_UP, "the link is back"))))
-        self._quiet.clear()
-        for name, _ in released:  # shown here when they left, during the outage
-            self._quiet.add((c.LEFT, name_key(name)))
-        for session in claimed:  # never gone for our users (the others were told LEFT)
-            self._quiet.update({(c.LEFT, session.key), (c.JOINED, session.key)})
+        self._quiet_joined = {session.key for session in claimed}
         self._island_left.clear()
         ts = self._wall()
         for session in taken:  # another broker's user holds the name now: start over
@@ -484,12 +496,13 @@ class BrokerCore:
             target: tuple[str, str] | None = (local.name, local.stream)
         else:
             try:
-                target = None if self.island else self.backplane.locate(to)
+                if self.island:
+                    raise LinkDown
+                target = self.backplane.locate(to)
             except LinkDown:
-                target = None
-            if target is None and self.island:
-                return self._refuse(session.identity, session, c.E_UNREACHABLE,
-                                    "the cluster link is down", to, cid)
+                return self._link_lost() + self._refuse(
+                    session.identity, session, c.E_UNREACHABLE, "the cluster link is down",
+                    to, cid)
         if target is None:
             return self._refuse(session.identity, session, c.E_NO_SUCH_USER,
                                 "no such user online", to, cid)
@@ -590,9 +603,9 @@ class BrokerCore:
         try:
             self.store.add_many([event for event, _, _ in queued])
         except LinkDown:
-            actions = self._link_lost()
+            actions = []
             for event, exclude, ack_to in queued:
-                event.seq = event.prev = event.prev_to = 0
+                actions += self._unnumbered(event)
                 actions += self._deliver(event, exclude)
                 if ack_to is not None:
                     actions.append(self._ack(ack_to, event))
@@ -614,7 +627,11 @@ class BrokerCore:
         if now < self._next_tick:
             return []
         self._next_tick = now + self.heartbeat
-        actions: list[Action] = self.rejoin_cluster(now) if self.island else []
+        actions: list[Action] = []
+        if self.island:
+            actions = self.rejoin_cluster(now)
+        elif not self.backplane.up:  # a read failed: serve our own users from now on
+            actions = self._link_lost()
         for session in self.roster.silent_since(now - self.expiry):
             actions.extend(self.drop(session, c.R_TIMEOUT))
         if len(self.roster):

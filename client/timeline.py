@@ -85,8 +85,9 @@ class Timeline:
     def _take(self, event: Event, step: Step) -> None:
         private = isinstance(event, Priv)
         cursor = self.priv if private else self.pub
-        if event.seq == 0:
-            step.shown.append(Shown(event))
+        if event.seq == 0:  # unnumbered (a cluster outage): shown, never held or counted
+            if not self._own(event):  # (on a feed our own come back: we echoed them)
+                step.shown.append(Shown(event))
             return
         if cursor is None or self.catching_up:
             self._held.append(event)  # placed after WELCOME, or after the catch-up

@@ -556,3 +556,12 @@ def test_replay_tags_as_missed_only_what_happened_while_we_were_away():
     step = timeline.replay(Events("replay", (_m(6, 5), _m(7, 6), _m(8, 7), _m(9, 8))))
     assert [(s.event.seq, s.tag) for s in step.shown] == [
         (6, MISSED), (7, MISSED), (8, MISSED), (9, "")]  # 9 came after: late, not missed
+
+
+def test_unnumbered_events_are_shown_at_once_never_held_and_never_move_cursors() -> None:
+    """seq 0: delivered during a cluster outage, kept nowhere, so never a gap."""
+    t = _timeline()
+    assert t.live(_m(0, 0)).shown == [Shown(_m(0, 0))]
+    assert t.live(Msg("Ana", "mine", 1.0, 0, 0)).shown == []  # a feed echoes our own
+    assert t.live(_p(0, 0)).shown == [Shown(_p(0, 0))]
+    assert _cursors(t) == (5, 2)

@@ -1,0 +1,217 @@
+"""broker/core.py in a cluster: queued numbering, delivery from the log, the link down.
+
+The backplane here is an in-memory stand-in with the RedisCluster contract
+(the real one is tested against a real redis-server in tests/scenarios/).
+"""
+
+from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
+from zchat.broker.core import BrokerCore, Fanout, Send
+from zchat.broker.store import MemoryStore, StoredEvent
+from zchat.protocol import (
+    Ack,
+    Error,
+    Join,
+    Joined,
+    Left,
+    Msg,
+    Notice,
+    Ping,
+    Say,
+    Tell,
+    Users,
+    Welcome,
+    Who,
+    decode_broker,
+    encode,
+    name_key,
+)
+from zchat.protocol import constants as c
+
+A, B, C = b"\x00id-a", b"\x00id-b", b"\x00id-c"
+TOKENS = {A: "a" * 32, B: "b" * 32, C: "c" * 32}
+
+
+class FakeCluster(MemoryStore):
+    """A shared store and backplane in memory: the log is `self.log`, read by `deliver`."""
+
+    shared = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = True
+        self.held: dict[str, tuple[str, str, str]] = {}  # key -> (name, stream, user)
+        self.log: list[StoredEvent] = []
+        self.remote: dict[str, str] = {}  # users of other brokers: key -> stream
+
+    def _check(self) -> None:
+        if not self.up:
+            raise LinkDown
+
+    def add(self, event: StoredEvent) -> StoredEvent:
+        self.add_many([event])
+        return event
+
+    def add_many(self, events: list[StoredEvent]) -> None:
+        self._check()
+        super().add_many(events)
+        self.log += events
+
+    def hold(self, name: str, stream: str, user: str) -> str:
+        self._check()
+        held = self.held.get(name_key(name))
+        if held is not None:
+            if held[1] != stream:
+                return TAKEN
+            return RESUMED
+        self.held[name_key(name)] = (name, stream, user)
+        return CLAIMED
+
+    def release(self, name: str, stream: str) -> bool:
+        self._check()
+        return self.held.pop(name_key(name), None) is not None
+
+    def locate(self, name: str) -> tuple[str, str] | None:
+        self._check()
+        held = self.held.get(name_key(name))
+        return (held[0], held[1]) if held else None
+
+    def names(self) -> list[str]:
+        self._check()
+        return sorted(n for n, _, _ in self.held.values())
+
+    def some_names(self, count: int, but: str) -> list[str]:
+        self._check()
+        return [n for n in self.names() if name_key(n) != name_key(but)][:count]
+
+    def count(self) -> int:
+        self._check()
+        return len(self.held)
+
+    def heal(self, sessions, left):
+        self._check()
+        claimed = [s for s in sessions if name_key(s.name) not in self.held]
+        for s in claimed:
+            self.held[s.key] = (s.name, s.stream, s.user)
+        released = [(name, reason) for _, (name, _, reason) in left.items()
+                    if self.held.pop(name_key(name), None) is not None]
+        return claimed, [], released
+
+
+def _core() -> tuple[BrokerCore, FakeCluster]:
+    cluster = FakeCluster()
+    core = BrokerCore(heartbeat=1.0, wall_clock=lambda: 1000.0, store=cluster,
+                      backplane=cluster)
+    return core, cluster
+
+
+def _decoded(actions) -> list[tuple]:
+    out = []
+    for action in actions:
+        if type(action) is Send:
+            out.append(("send", action.identity, decode_broker(action.frame)))
+        else:
+            assert type(action) is Fanout
+            out.append(("fanout", action.exclude, decode_broker(action.frame)))
+    return out
+
+
+def _deliver(core: BrokerCore, cluster: FakeCluster) -> list[tuple]:
+    """What the log brings back to this broker (as the reader would)."""
+    events, cluster.log = cluster.log, []
+    actions = []
+    for event in events:
+        actions += core.arrived(event)
+    return _decoded(actions)
+
+
+def _join(core: BrokerCore, cluster: FakeCluster, identity: bytes, name: str) -> list[tuple]:
+    actions = core.handle(identity, [encode(Join(name, TOKENS[identity]))], 0.0)
+    return _decoded(actions + core.commit())
+
+
+def _say(core: BrokerCore, identity: bytes, text: str, cid: int) -> list[tuple]:
+    return _decoded(core.handle(identity, [encode(Say(text, cid))], 0.0) + core.commit())
+
+
+def test_events_are_numbered_at_commit_and_delivered_from_the_log() -> None:
+    core, cluster = _core()
+    _join(core, cluster, A, "ana")
+    _join(core, cluster, B, "bob")
+    _deliver(core, cluster)
+    handled = _decoded(core.handle(A, [encode(Say("oi", 1))], 0.0))
+    assert handled == []  # queued: nothing is sent before the cluster has numbered it
+    acks = _decoded(core.commit())
+    (kind, to, ack), = acks
+    assert (kind, to, type(ack), ack.cid) == ("send", A, Ack, 1) and ack.seq > 0
+    (kind, exclude, msg), = _deliver(core, cluster)
+    assert (kind, exclude, msg.text, msg.seq, msg.prev) == ("fanout", A, "oi", ack.seq, ack.prev)
+
+
+def test_a_join_is_welcomed_at_once_and_announced_from_the_log() -> None:
+    core, cluster = _core()
+    _join(core, cluster, A, "ana")
+    _deliver(core, cluster)
+    got = _join(core, cluster, B, "bob")
+    assert [type(m) for _, _, m in got] == [Welcome]
+    (kind, exclude, joined), = _deliver(core, cluster)
+    assert (kind, exclude, type(joined), joined.name) == ("fanout", B, Joined, "bob")
+    # The same session moving in from another broker is welcomed back, not announced.
+    cluster.held[name_key("cid")] = ("cid", "t:elsewhere", "")
+    assert _join(core, cluster, C, "Cid")[0][2].code == c.E_NAME_TAKEN
+
+
+def test_with_the_link_down_this_brokers_users_still_chat_unnumbered() -> None:
+    core, cluster = _core()
+    _join(core, cluster, A, "ana")
+    _join(core, cluster, B, "bob")
+    cluster.remote["zoe"] = "t:zoe"
+    cluster.held[name_key("zoe")] = ("zoe", "t:zoe", "")
+    _deliver(core, cluster)
+    cluster.up = False
+    got = _say(core, A, "só aqui", 2)
+    notice = [m for _, _, m in got if isinstance(m, Notice)]
+    assert [n.code for n in notice] == [c.N_CLUSTER_DOWN]
+    msg = next(m for _, _, m in got if isinstance(m, Msg))
+    ack = next(m for _, _, m in got if isinstance(m, Ack))
+    assert (msg.text, msg.seq, ack.seq) == ("só aqui", 0, 0)
+    again = _say(core, A, "de novo", 3)  # told once, not per message
+    assert not [m for _, _, m in again if isinstance(m, Notice)]
+    # A private to a user of another broker cannot go; a newcomer cannot be checked.
+    told = _decoded(core.handle(A, [encode(Tell("zoe", "oi", 4))], 0.0) + core.commit())
+    assert told[-1][2].code == c.E_UNREACHABLE
+    refused = _join(core, cluster, C, "cid")
+    assert [m.code for _, _, m in refused if isinstance(m, Error)] == [c.E_UNAVAILABLE]
+    who = _decoded(core.handle(B, [encode(Who())], 0.0))
+    assert who[0][2] == Users(("ana", "bob"))
+
+
+def test_healing_tells_users_and_shows_each_leave_once() -> None:
+    core, cluster = _core()
+    _join(core, cluster, A, "ana")
+    _join(core, cluster, B, "bob")
+    _deliver(core, cluster)
+    cluster.up = False
+    core.tick(0.5)  # the broker notices on its next beat even without traffic
+    assert core.island
+    left = _decoded(core.handle(B, [encode(Say("tchau", 5))], 0.5) + core.commit())
+    left += _decoded(core.drop(core.roster.by_name("bob"), c.R_QUIT))
+    assert [m.name for _, _, m in left if isinstance(m, Left)] == ["bob"]
+    cluster.up = True
+    healed = _decoded(core.tick(2.0) + core.commit())
+    assert [m.code for _, _, m in healed if isinstance(m, Notice)] == [c.N_CLUSTER_UP]
+    # bob's leave reaches the cluster, but ana was told already: not again.
+    assert [(e.kind, e.name) for e in cluster.log] == [(c.LEFT, "bob")]
+    assert _deliver(core, cluster) == []
+    # A LEFT the cluster sends for a user who is still here is not shown either.
+    assert core.arrived(StoredEvent(99, c.LEFT, 1.0, "ana", reason=c.R_LOST)) == []
+
+
+def test_ping_tells_the_head_delivered_here() -> None:
+    core, cluster = _core()
+    _join(core, cluster, A, "ana")
+    _say(core, A, "um", 1)
+    pings = [m for _, _, m in _decoded(core.tick(0.5)) if isinstance(m, Ping)]
+    assert pings == [Ping(0)]  # numbered in Redis, but not yet delivered here
+    _deliver(core, cluster)
+    pings = [m for _, _, m in _decoded(core.tick(2.0)) if isinstance(m, Ping)]
+    assert pings[0].pub == cluster.head("*") > 0
