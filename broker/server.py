@@ -21,6 +21,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from zchat.protocol import constants as c
+from zchat.protocol import encode_live
 from zchat.wakeup import SignalWakeup
 
 from .cluster_reader import DOWN, EVENT
@@ -251,42 +252,67 @@ class BrokerServer:
             actions = self._perform(actions)
 
     def _perform(self, actions: Iterable[Action]) -> list[Action]:
-        """Send everything; return the actions that dropping unreachable peers causes."""
+        """Send everything; return the actions that dropping unreachable peers causes.
+
+        Joins and leaves that come together (a room joining at once) go out as one
+        EVENTS frame per client instead of one frame per event per client: a storm
+        of N joins costs N*M/batch sends, not N*M. Any other fan-out first sends
+        the joins and leaves before it, so every client still gets events in order."""
         gone: list[bytes] = []
-        router = self.router
-        core = self.core
+        presence: list[Fanout] = []
         for action in actions:
-            if type(action) is Fanout and action.public and self.feed is not None:
-                try:
-                    self.feed.send(action.frame, _NOBLOCK)
-                except zmq.Again:
-                    pass  # (XPUB drops for slow subscribers itself; this cannot block)
-            elif type(action) is Fanout:
-                # The hot loop: per recipient only the two sends (see _send for the
-                # same logic one recipient at a time).
-                frame = action.frame
-                exclude = action.exclude
-                send = router.send
-                for identity in core.roster.identities():
-                    if identity == exclude:
-                        continue
-                    try:
-                        send(identity, _MORE_NOBLOCK)
-                        send(frame, _NOBLOCK)
-                    except zmq.Again:
-                        core.lagging(identity)
-                    except zmq.ZMQError as exc:
-                        if exc.errno != errno.EHOSTUNREACH:
-                            raise
-                        gone.append(identity)
-            else:
-                status = _send(router, action.identity, action.frame)
+            if type(action) is not Fanout:
+                status = _send(self.router, action.identity, action.frame)
                 if status is not SENT:
                     self._missed(action.identity, status, gone)
+            elif action.public and action.frame.startswith(_PRESENCE):
+                presence.append(action)
+                if len(presence) == c.MAX_FETCH:  # an EVENTS frame holds at most this many
+                    self._presence(presence, gone)
+                    presence = []
+            else:
+                if presence:
+                    self._presence(presence, gone)
+                    presence = []
+                self._fanout(action, gone)
+        if presence:
+            self._presence(presence, gone)
         more: list[Action] = []
         for identity in gone:
-            more.extend(core.drop_identity(identity, c.R_LOST))
+            more.extend(self.core.drop_identity(identity, c.R_LOST))
         return more
+
+    def _presence(self, fanouts: list[Fanout], gone: list[bytes]) -> None:
+        if len(fanouts) == 1:
+            self._fanout(fanouts[0], gone)
+        else:  # (each joiner gets its own JOINED too: clients skip their own)
+            self._fanout(Fanout(encode_live([f.frame for f in fanouts]), None, True), gone)
+
+    def _fanout(self, action: Fanout, gone: list[bytes]) -> None:
+        if action.public and self.feed is not None:
+            try:
+                self.feed.send(action.frame, _NOBLOCK)
+            except zmq.Again:
+                pass  # (XPUB drops for slow subscribers itself; this cannot block)
+            return
+        # The hot loop: per recipient only the two sends (see _send for the
+        # same logic one recipient at a time).
+        frame = action.frame
+        exclude = action.exclude
+        send = self.router.send
+        core = self.core
+        for identity in core.roster.identities():
+            if identity == exclude:
+                continue
+            try:
+                send(identity, _MORE_NOBLOCK)
+                send(frame, _NOBLOCK)
+            except zmq.Again:
+                core.lagging(identity)
+            except zmq.ZMQError as exc:
+                if exc.errno != errno.EHOSTUNREACH:
+                    raise
+                gone.append(identity)
 
     def _missed(self, identity: bytes, status: str, gone: list[bytes]) -> None:
         if status is GONE:
@@ -322,6 +348,8 @@ SENT, FULL, GONE = "sent", "full", "gone"
 # Plain ints: combining pyzmq's flag enums runs Python code on every call, and
 # this is the per-recipient hot path.
 _NOBLOCK = int(zmq.NOBLOCK)
+#: Joins and leaves: the fan-outs that come in storms (see _perform).
+_PRESENCE = (b"ZCHAT/1 JOINED ", b"ZCHAT/1 LEFT ")
 _MORE_NOBLOCK = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
 
 

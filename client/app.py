@@ -246,6 +246,9 @@ class ChatClient:
                 continue
             if isinstance(msg, Msg | Joined | Left):
                 self._step(self.timeline.live(msg))
+            elif isinstance(msg, Events) and msg.kind == c.K_LIVE:
+                for event in msg.events:
+                    self._step(self.timeline.live(event))
 
     def _close_socket(self, linger: int = 0) -> None:
         if self.feed is not None:
@@ -380,6 +383,9 @@ class ChatClient:
             case Events(kind, events) if kind == c.K_HISTORY:
                 for event in events:
                     self.screen.show(self.render.event(event, self.name, HISTORY))
+            case Events(kind, events) if kind == c.K_LIVE:
+                for event in events:  # events that happened together, each as if alone
+                    self._step(self.timeline.live(event))
             case Events():
                 self._step(self.timeline.replay(msg))
             case Ack(cid, seq, prev):

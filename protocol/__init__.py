@@ -11,6 +11,7 @@ from .codec import (
     decode_client_frames,
     encode,
     encode_ack,
+    encode_live,
     encode_msg,
 )
 from .errors import ProtocolError
@@ -71,6 +72,7 @@ __all__ = [
     "decode_client_frames",
     "encode",
     "encode_ack",
+    "encode_live",
     "encode_msg",
     "is_valid_name",
     "name_key",

@@ -85,6 +85,18 @@ def encode_ack(cid: int, seq: int, prev: int) -> bytes:
     return b'ZCHAT/1 ACK {"cid":%d,"seq":%d,"prev":%d}' % (cid, seq, prev)
 
 
+def encode_live(frames: Sequence[bytes]) -> bytes:
+    """Several public event frames (JOINED, LEFT, MSG) as one EVENTS frame of kind
+    ``live``: a broker sends N events to each of M clients as M frames, not N*M."""
+    events = []
+    for frame in frames:
+        event = decode_broker(frame)
+        if not isinstance(event, Msg | Joined | Left):
+            raise TypeError(f"not a public event frame: {frame[:40]!r}")
+        events.append(event)
+    return encode(Events(c.K_LIVE, tuple(events)))
+
+
 def encode(msg: Message) -> bytes:
     """Return the one frame that carries ``msg``."""
     match msg:

@@ -41,6 +41,8 @@ FANOUT_PUB: Final = "pub"
 # EVENTS kinds: recent public messages for a newcomer, or events a client missed.
 K_HISTORY: Final = "history"
 K_REPLAY: Final = "replay"
+#: ... or public events that happened together (e.g. a room joining at once), shown live.
+K_LIVE: Final = "live"
 
 # Limits. A broker MUST refuse frames from clients above MAX_FRAME_BYTES.
 MAX_FRAME_BYTES: Final = 16 * 1024

@@ -1,0 +1,53 @@
+"""A room joining at once: every join is announced once, in order, and cheaply."""
+
+import json
+import signal
+
+from zchat.protocol import Join, Who, decode_broker, encode
+from zchat.protocol import constants as c
+
+from .harness import Cluster, RawPeer
+
+BOTH_FANOUTS = True
+COUNT = 60
+
+
+def test_a_burst_of_joins_is_announced_once_each_in_order(chat: Cluster, fanout: str) -> None:
+    """(With --fanout pub public events go out on the feed, which a raw DEALER does not
+    read: there only the person's client is checked.)"""
+    broker = chat.broker()
+    person = chat.client("obs", broker.endpoint)
+    watcher = RawPeer(broker.endpoint)
+    peers = [RawPeer(broker.endpoint) for _ in range(COUNT)]
+    try:
+        watcher.send(encode(Join("watcher")))
+        welcome = json.loads(watcher.recv_until(b"ZCHAT/1 WELCOME").split(b" ", 2)[2])
+        for peer in peers:  # connected and greeted before the burst
+            peer.send(encode(Who()))
+            peer.recv_until(b"ZCHAT/1 ERROR")
+        broker.signal(signal.SIGSTOP)
+        try:
+            for i, peer in enumerate(peers):
+                peer.send(encode(Join(f"p{i:02d}")))
+        finally:
+            broker.signal(signal.SIGCONT)
+        joined, frames, cursor = [], 0, welcome["pub"]
+        while fanout == "router" and len(joined) < COUNT:
+            frame = watcher.recv_until(b"ZCHAT/1 ")
+            msg = decode_broker(frame)
+            events = msg.events if getattr(msg, "kind", "") == c.K_LIVE else [msg]
+            events = [e for e in events if type(e).__name__ == "Joined"]
+            frames += bool(events)
+            for event in events:
+                assert event.prev == cursor, (event, cursor)  # no gap, no repeat
+                cursor = event.seq
+                joined.append(event.name)
+        if fanout == "router":
+            assert sorted(joined) == [f"p{i:02d}" for i in range(COUNT)]
+            assert frames < COUNT  # they came together, and went out together
+        for i in range(COUNT):
+            person.expect(rf"\* p{i:02d} joined the chat|\* p\d\d joined the chat")
+        assert person.count(r"\* p\d\d joined the chat") == COUNT
+    finally:
+        for peer in (watcher, *peers):
+            peer.close()
