@@ -194,15 +194,18 @@ def memory_table(records: list[Record], systems: Sequence[str]) -> str:
             rs = [r for r in idle if r["system"] == sysname and r["n"] == n]
             good = [r for r in rs if not r.get("error")]
             if not good:
-                row += ["-" if not rs else "failed: " + str(rs[0].get("error"))[:100], "-", "-"]
+                row += ["-" if not rs else "failed: " + str(rs[0].get("error"))[:100], "-", "-",
+                        "-"]
                 continue
+            share = [r["idle_cpu_share"] for r in good if "idle_cpu_share" in r]
             row += [fmt_cell(summary(r["rss_kb"] for r in good), mb),
                     fmt_cell(summary(r["per_client_kb"] for r in good), kb),
-                    fmt_cell(summary(r["setup_s"] for r in good), secs)]
+                    fmt_cell(summary(r["setup_s"] for r in good), secs),
+                    fmt_cell(summary(share), lambda x: f"{100 * x:.1f}%") if share else "-"]
         rows.append(row)
     header = ["system"]
     for n in sizes:
-        header += [f"RSS, {n} idle", "per client", f"connect {n}"]
+        header += [f"RSS, {n} idle", "per client", f"connect {n}", "CPU idle"]
     return _table(header, rows)
 
 

@@ -95,6 +95,10 @@ def _self_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+#: Seconds over which the broker's CPU is read with every client idle.
+IDLE_CPU_S = 5.0
+
+
 # ---- one measurement each ---------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -282,9 +286,12 @@ def measure_idle(name: str, n: int, args: argparse.Namespace) -> Record:
     a ZeroMQ client costs this side two descriptors, and the hard RLIMIT_NOFILE
     (which we may not raise) would not fit 10,000 of them in one process.
     """
-    rec: Record = {"kind": "idle", "system": name, "n": n, "rep": 0}
+    rec: Record = {"kind": "idle", "system": name, "n": n, "rep": 0,
+                   "heartbeat": args.idle_heartbeat}
     holders: list[subprocess.Popen[bytes]] = []
-    with running(name, args) as sysrun:
+    # Heartbeats included: the broker at a real interval, its clients answering.
+    with running(name, argparse.Namespace(**{**vars(args), "heartbeat": args.idle_heartbeat})
+                 ) as sysrun:
         rec["rss_base_kb"] = sysrun.rss_kb()
         t0 = time.monotonic()
         try:
@@ -315,6 +322,10 @@ def measure_idle(name: str, n: int, args: argparse.Namespace) -> Record:
             time.sleep(0.5)
             rec["rss_kb"] = sysrun.rss_kb()
             rec["per_client_kb"] = (rec["rss_kb"] - rec["rss_base_kb"]) / n
+            # The broker's own work with everyone idle: heartbeats both ways.
+            cpu0, t1 = sysrun.cpu_seconds(), time.monotonic()
+            time.sleep(IDLE_CPU_S)
+            rec["idle_cpu_share"] = (sysrun.cpu_seconds() - cpu0) / (time.monotonic() - t1)
         finally:
             for proc in holders:
                 with contextlib.suppress(OSError):
@@ -398,6 +409,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--skip", default="", help="phases to skip: fanout,latency,stall,idle")
     p.add_argument("--py-spy", action="store_true",
                    help="one extra, uncounted zchat fan-out run per N under py-spy")
+    p.add_argument("--idle-heartbeat", type=float, default=1.0,
+                   help="zchat --heartbeat for the idle-client (memory and heartbeat CPU) runs")
     p.add_argument("--heartbeat", type=float, default=60.0,
                    help="zchat --heartbeat (every zchat system, the cluster's brokers too): "
                         "long, so idle receivers need not ping")

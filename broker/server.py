@@ -14,6 +14,7 @@ import logging
 import signal
 import time
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 BATCH = 500
 #: Outbound queue bound per client; past it the client misses events and catches up.
 SEND_HWM = 10_000
+#: Joins and leaves wait at most this long (seconds) to go out with others.
+PRESENCE_WINDOW = 0.05
+#: Fan-out frames at least this big share one buffer among their recipients.
+SHARE_BYTES = 1024
 #: How long closing waits to flush BYE frames on shutdown.
 LINGER_MS = 500
 
@@ -95,6 +100,9 @@ class BrokerServer:
             self.link = cluster.start(self.ctx)
         self._stop = False
         self._refusals = RefusalLog()
+        #: Joins and leaves not yet sent, and when they must go (see _perform).
+        self._presence_pending: list[Fanout] = []
+        self._presence_due = 0.0
 
     def _bind_feeds(self) -> None:
         """One XPUB beside each ROUTER endpoint: libzmq copies each public event to
@@ -176,7 +184,12 @@ class BrokerServer:
                     poller.register(sock, zmq.POLLIN)  # (the feed: subscriptions, dropped)
             while not self._stop:
                 self._flush(self.core.tick(time.monotonic()))
-                timeout_ms = max(0.0, self.core.next_deadline() - time.monotonic()) * 1000
+                if self._presence_pending and time.monotonic() >= self._presence_due:
+                    self._flush_presence()
+                deadline = self.core.next_deadline()
+                if self._presence_pending:
+                    deadline = min(deadline, self._presence_due)
+                timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
                 events = dict(poller.poll(timeout_ms))
                 if wakeup.fd in events:
                     wakeup.drain()
@@ -254,39 +267,48 @@ class BrokerServer:
     def _perform(self, actions: Iterable[Action]) -> list[Action]:
         """Send everything; return the actions that dropping unreachable peers causes.
 
-        Joins and leaves that come together (a room joining at once) go out as one
-        EVENTS frame per client instead of one frame per event per client: a storm
-        of N joins costs N*M/batch sends, not N*M. Any other fan-out first sends
-        the joins and leaves before it, so every client still gets events in order."""
+        Joins and leaves are held for up to PRESENCE_WINDOW and go out together as
+        one EVENTS frame per client instead of one frame per event per client: a
+        room of M joining at once costs about M*M/batch sends, not M*M. Any other
+        fan-out sends them first, so every client still gets events in order."""
         gone: list[bytes] = []
-        presence: list[Fanout] = []
+        presence = self._presence_pending
         for action in actions:
             if type(action) is not Fanout:
                 status = _send(self.router, action.identity, action.frame)
                 if status is not SENT:
                     self._missed(action.identity, status, gone)
             elif action.public and action.frame.startswith(_PRESENCE):
+                if not presence:
+                    self._presence_due = time.monotonic() + PRESENCE_WINDOW
                 presence.append(action)
                 if len(presence) == c.MAX_FETCH:  # an EVENTS frame holds at most this many
-                    self._presence(presence, gone)
-                    presence = []
+                    self._send_presence(gone)
             else:
-                if presence:
-                    self._presence(presence, gone)
-                    presence = []
+                if presence:  # what happened first goes out first
+                    self._send_presence(gone)
                 self._fanout(action, gone)
-        if presence:
-            self._presence(presence, gone)
+        return self._dropped(gone)
+
+    def _flush_presence(self) -> None:
+        """The joins and leaves held for PRESENCE_WINDOW go out now."""
+        gone: list[bytes] = []
+        self._send_presence(gone)
+        self._flush(self._dropped(gone))
+
+    def _send_presence(self, gone: list[bytes]) -> None:
+        fanouts, self._presence_pending[:] = list(self._presence_pending), []
+        if len(fanouts) == 1:
+            self._fanout(fanouts[0], gone)
+        elif fanouts:  # (each joiner gets its own JOINED too: clients skip their own)
+            self._fanout(Fanout(encode_live([f.frame for f in fanouts]), None, True), gone)
+
+    def _dropped(self, gone: list[bytes]) -> list[Action]:
+        """Drop the peers found gone; return what that causes (their LEFT)."""
         more: list[Action] = []
         for identity in gone:
             more.extend(self.core.drop_identity(identity, c.R_LOST))
         return more
-
-    def _presence(self, fanouts: list[Fanout], gone: list[bytes]) -> None:
-        if len(fanouts) == 1:
-            self._fanout(fanouts[0], gone)
-        else:  # (each joiner gets its own JOINED too: clients skip their own)
-            self._fanout(Fanout(encode_live([f.frame for f in fanouts]), None, True), gone)
 
     def _fanout(self, action: Fanout, gone: list[bytes]) -> None:
         if action.public and self.feed is not None:
@@ -297,16 +319,23 @@ class BrokerServer:
             return
         # The hot loop: per recipient only the two sends (see _send for the
         # same logic one recipient at a time).
-        frame = action.frame
+        frame: bytes | zmq.Frame = action.frame
+        copy = len(action.frame) < SHARE_BYTES
+        if not copy:
+            # One buffer for every recipient (libzmq counts references), rather than
+            # a copy per queued message: a batch of joins to 10,000 clients is
+            # 10,000 copies of up to MAX_FETCH events otherwise.
+            frame = zmq.Frame(action.frame)
         exclude = action.exclude
         send = self.router.send
+        send_frame = send if copy else partial(send, copy=False)
         core = self.core
         for identity in core.roster.identities():
             if identity == exclude:
                 continue
             try:
                 send(identity, _MORE_NOBLOCK)
-                send(frame, _NOBLOCK)
+                send_frame(frame, _NOBLOCK)
             except zmq.Again:
                 core.lagging(identity)
             except zmq.ZMQError as exc:

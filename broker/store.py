@@ -118,6 +118,9 @@ class MemoryStore:
     def __init__(self, retain: int = DEFAULT_RETAIN) -> None:
         self.epoch = secrets.token_hex(8)
         self._events: deque[StoredEvent] = deque()
+        # The latest public messages, for newcomers: found without walking past
+        # every join and leave (a room joining at once is all joins).
+        self._msgs: deque[StoredEvent] = deque(maxlen=c.MAX_FETCH)
         self._by_origin: dict[tuple[str, int], StoredEvent] = {}
         self._heads: dict[str, int] = {}
         self._owners: dict[str, str] = {}
@@ -141,6 +144,8 @@ class MemoryStore:
 
     def append(self, event: StoredEvent) -> None:
         self._events.append(event)
+        if event.kind == c.MSG:
+            self._msgs.append(event)
         self._last = event.seq
         for key in event.keys():
             self._heads[key] = event.seq
@@ -171,13 +176,9 @@ class MemoryStore:
         return out
 
     def recent_public(self, count: int) -> list[StoredEvent]:
-        out: list[StoredEvent] = []
-        for event in reversed(self._events):
-            if len(out) >= count:
-                break
-            if event.kind == c.MSG:
-                out.append(event)
-        return out[::-1]
+        if count <= 0:
+            return []
+        return [e for e in list(self._msgs)[-count:] if e.seq > self._pruned]
 
     def pruned_upto(self) -> int:
         return self._pruned

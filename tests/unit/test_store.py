@@ -959,3 +959,14 @@ def test_close_commits(tmp_path: Path):
         assert again.since(0, 0, ANA, 100) == [HISTORY[i - 1] for i in (1, 2, 3, 4, 5, 7, 8, 9, 10)]
     finally:
         again.close()
+
+
+def test_recent_public_skips_a_crowd_of_joins(store):
+    """Newcomers after a room joined at once still get the last messages."""
+    store.append(_msg(1))
+    for seq in range(2, 3002):
+        store.append(_joined(seq, f"u{seq}"))
+    store.append(_msg(3002))
+    assert _seqs(store.recent_public(5)) == [1, 3002]
+    assert _seqs(store.recent_public(1)) == [3002]
+    assert store.recent_public(0) == []
