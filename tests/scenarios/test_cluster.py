@@ -10,8 +10,10 @@ STAMP = r"\[\d\d:\d\d:\d\d\]"
 BOTH_FANOUTS = True
 
 
-def _brokers(chat: Cluster, redis: RedisServer, count: int, *extra: str) -> list:
-    return [chat.broker("--cluster", redis.url, *extra) for _ in range(count)]
+def _brokers(chat: Cluster, redis: RedisServer, count: int, *extra: str,
+             heartbeat: float = 0.2) -> list:
+    return [chat.broker("--cluster", redis.url, *extra, heartbeat=heartbeat)
+            for _ in range(count)]
 
 
 def test_three_brokers_are_one_chat(chat: Cluster) -> None:
@@ -122,7 +124,9 @@ def test_broker_killed_clients_fail_over_and_miss_nothing(chat: Cluster) -> None
     their name and show every numbered message once, in order; the one that knows
     no other broker is announced gone by the survivors."""
     redis = chat.redis()
-    a, b = _brokers(chat, redis, 2)
+    # Clients notice in 3 intervals, leases lapse in 5: at 0.5 s the move has a
+    # full second to spare even on a loaded machine.
+    a, b = _brokers(chat, redis, 2, heartbeat=0.5)
     wes = chat.client("wes", b.endpoint)
     carol = chat.client("carol", b.endpoint)
     ana = chat.client("ana", a.endpoint, "--connect", b.endpoint)
