@@ -18,7 +18,7 @@ from pathlib import Path
 
 from zchat.protocol import constants as c
 
-from .store import DEFAULT_RETAIN, StoredEvent, StoreError, sequence
+from .store import DEFAULT_RETAIN, LocalStore, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def default_data_dir() -> Path:
     return Path(base) / "zchat"
 
 
-class SqliteStore:
+class SqliteStore(LocalStore):
     """The HistoryStore on one SQLite file in ``data_dir``."""
 
     def __init__(self, data_dir: Path, retain: int = DEFAULT_RETAIN) -> None:
@@ -148,19 +148,6 @@ class SqliteStore:
         return epoch
 
     # ---- HistoryStore -------------------------------------------------------
-
-    def last_seq(self) -> int:
-        return self._last
-
-    def head(self, key: str) -> int:
-        return self._heads.get(key, 0)
-
-    def add(self, event: StoredEvent) -> StoredEvent:
-        return sequence(self, event)
-
-    def add_many(self, events: list[StoredEvent]) -> None:
-        for event in events:
-            sequence(self, event)
 
     def append(self, event: StoredEvent) -> None:
         """Queue the row; it is written (executemany) before any read and at commit."""

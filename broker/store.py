@@ -99,20 +99,39 @@ class HistoryStore(Protocol):
     def close(self) -> None: ...
 
 
-def sequence(store: HistoryStore, event: StoredEvent) -> StoredEvent:
-    """Number ``event`` after the store's last one and link it to its streams' heads,
-    then append it: `add` for the stores that live in this one process."""
-    event.seq = store.last_seq() + 1
-    if event.kind == c.PRIV:
-        event.prev = store.head(event.origin)
-        event.prev_to = store.head(event.to_key)
-    else:
-        event.prev = store.head(PUBLIC)
-    store.append(event)
-    return event
+class LocalStore:
+    """Numbering for the stores that live in this one process: `add` gives an event
+    the number after the last one and links it to its streams' heads, then
+    `append`s it. (Subclasses keep ``_last`` and ``_heads`` and define `append`.)"""
+
+    _last: int
+    _heads: dict[str, int]
+
+    def append(self, event: StoredEvent) -> None:
+        raise NotImplementedError
+
+    def last_seq(self) -> int:
+        return self._last
+
+    def head(self, key: str) -> int:
+        return self._heads.get(key, 0)
+
+    def add(self, event: StoredEvent) -> StoredEvent:
+        event.seq = self._last + 1
+        if event.kind == c.PRIV:
+            event.prev = self.head(event.origin)
+            event.prev_to = self.head(event.to_key)
+        else:
+            event.prev = self.head(PUBLIC)
+        self.append(event)
+        return event
+
+    def add_many(self, events: list[StoredEvent]) -> None:
+        for event in events:
+            self.add(event)
 
 
-class MemoryStore:
+class MemoryStore(LocalStore):
     """History in memory: sequence numbers, ACKs and resume within one broker run."""
 
     def __init__(self, retain: int = DEFAULT_RETAIN) -> None:
@@ -128,19 +147,6 @@ class MemoryStore:
         self._pruned = 0
         self._prunes: deque[tuple[int, int]] = deque(maxlen=1000)  # (upto, events)
         self._retain = retain
-
-    def last_seq(self) -> int:
-        return self._last
-
-    def head(self, key: str) -> int:
-        return self._heads.get(key, 0)
-
-    def add(self, event: StoredEvent) -> StoredEvent:
-        return sequence(self, event)
-
-    def add_many(self, events: list[StoredEvent]) -> None:
-        for event in events:
-            sequence(self, event)
 
     def append(self, event: StoredEvent) -> None:
         self._events.append(event)
