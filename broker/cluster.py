@@ -31,7 +31,7 @@ from zchat.protocol import constants as c
 from zchat.protocol import name_key
 
 from .backplane import LinkDown
-from .cluster_reader import DOWN, EVENT, RESYNC, UP, ClusterReader
+from .cluster_reader import DOWN, EVENT, UP, ClusterReader
 from .cluster_script import (
     CID_TTL,
     INBOX_RETAIN,
@@ -357,5 +357,3 @@ class RedisCluster:
                     in zip(gone, results[len(sessions):], strict=True) if r]
         return claimed, taken, released
 
-
-__all__ = ["DOWN", "EVENT", "RESYNC", "UP", "RedisCluster"]

@@ -266,7 +266,12 @@ class BrokerCore:
             actions = []
         except LinkDown:
             actions = self._unnumbered(event)
-        actions += self._deliver(event, exclude)
+        return actions + self._show_here(event, exclude, ack_to)
+
+    def _show_here(self, event: StoredEvent, exclude: bytes | None,
+                   ack_to: bytes | None) -> list[Action]:
+        """Deliver a numbered (or unnumbered) event here and acknowledge it."""
+        actions = self._deliver(event, exclude)
         if ack_to is not None:
             actions.append(self._ack(ack_to, event))
         return actions
@@ -276,7 +281,7 @@ class BrokerCore:
         event.seq = event.prev = event.prev_to = 0
         if event.kind == c.LEFT:
             self._told_left.add(name_key(event.name))
-        return self._link_lost()
+        return self.link_down()
 
     @staticmethod
     def _ack(identity: bytes, event: StoredEvent) -> Send:
@@ -330,18 +335,15 @@ class BrokerCore:
 
     # ---- the cluster link ------------------------------------------------------
 
-    def _link_lost(self) -> list[Action]:
-        """Tell this broker's users, once, that only they can be reached now."""
+    def link_down(self) -> list[Action]:
+        """The cluster cannot be reached (a call failed, or the server's log reader
+        lost Redis): tell this broker's users, once, that only they can be reached now."""
         if self.island:
             return []
         self.island = True
         self._heal_backoff = self.heartbeat
         log.warning(self._t("log.cluster_down"))
         return [Fanout(encode(Notice(c.N_CLUSTER_DOWN, "the link to the other brokers is down")))]
-
-    def link_down(self) -> list[Action]:
-        """The server saw the cluster link fail (the log reader lost Redis)."""
-        return self._link_lost()
 
     def rejoin_cluster(self, now: float, force: bool = False) -> list[Action]:
         """Hand the cluster this broker's users again: after an outage, or after the
@@ -397,11 +399,10 @@ class BrokerCore:
                 # quietly; for everyone else this user never left.
                 self.roster.rebind(holder, identity, now, peer)
                 log.info(self._t("log.rejoin", name=sanitize(holder.name), peer=peer or "?"))
-                if self.backplane.shared and not self.island:
-                    try:  # it may have been on another broker meanwhile: take it back
-                        self.backplane.hold(holder.name, holder.stream, user)
-                    except LinkDown:
-                        pass
+                try:  # in a cluster it may have been on another broker meanwhile: take it back
+                    self.backplane.hold(holder.name, holder.stream, user)
+                except LinkDown:
+                    pass
                 return [Send(identity, self._welcome(holder, resumed=True))]
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
         if len(token) < c.MIN_TOKEN_CHARS:
@@ -413,9 +414,7 @@ class BrokerCore:
         if len(self.roster) >= self.limits.max_clients:
             return self._refuse(identity, None, c.E_FULL, "the broker is full",
                                 str(self.limits.max_clients))
-        try:
-            if self.island:
-                raise LinkDown
+        try:  # (while the link is down, the backplane refuses at once)
             status = self.backplane.hold(name, stream_key(token), user)
         except LinkDown:
             return self._unreachable_join(identity, name)
@@ -441,7 +440,7 @@ class BrokerCore:
 
     def _unreachable_join(self, identity: bytes, name: str) -> list[Action]:
         """Names cannot be checked across the cluster now: the client tries again."""
-        return self._link_lost() + self._refuse(
+        return self.link_down() + self._refuse(
             identity, None, c.E_UNAVAILABLE, "the cluster link is down: try again", name)
 
     def _welcome(self, session: Session, resumed: bool) -> bytes:
@@ -496,11 +495,9 @@ class BrokerCore:
             target: tuple[str, str] | None = (local.name, local.stream)
         else:
             try:
-                if self.island:
-                    raise LinkDown
                 target = self.backplane.locate(to)
             except LinkDown:
-                return self._link_lost() + self._refuse(
+                return self.link_down() + self._refuse(
                     session.identity, session, c.E_UNREACHABLE, "the cluster link is down",
                     to, cid)
         if target is None:
@@ -564,8 +561,6 @@ class BrokerCore:
         log.info(self._t("log.leave", name=sanitize(session.name),
                          reason=self._t(f"reason.{reason}")))
         try:
-            if self.island:
-                raise LinkDown
             # In a cluster the session may have moved to another broker: then it did not leave.
             if not self.backplane.release(session.name, session.stream):
                 return []
@@ -605,10 +600,7 @@ class BrokerCore:
         except LinkDown:
             actions = []
             for event, exclude, ack_to in queued:
-                actions += self._unnumbered(event)
-                actions += self._deliver(event, exclude)
-                if ack_to is not None:
-                    actions.append(self._ack(ack_to, event))
+                actions += self._unnumbered(event) + self._show_here(event, exclude, ack_to)
             return actions
         return [self._ack(ack_to, event) for event, _, ack_to in queued if ack_to is not None]
 
@@ -631,7 +623,7 @@ class BrokerCore:
         if self.island:
             actions = self.rejoin_cluster(now)
         elif not self.backplane.up:  # a read failed: serve our own users from now on
-            actions = self._link_lost()
+            actions = self.link_down()
         for session in self.roster.silent_since(now - self.expiry):
             actions.extend(self.drop(session, c.R_TIMEOUT))
         if len(self.roster):

@@ -297,7 +297,8 @@ class BrokerServer:
         self._flush(self._dropped(gone))
 
     def _send_presence(self, gone: list[bytes]) -> None:
-        fanouts, self._presence_pending[:] = list(self._presence_pending), []
+        fanouts = self._presence_pending[:]
+        self._presence_pending.clear()  # (the same list _perform appends to)
         if len(fanouts) == 1:
             self._fanout(fanouts[0], gone)
         elif fanouts:  # (each joiner gets its own JOINED too: clients skip their own)
