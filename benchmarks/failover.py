@@ -208,6 +208,10 @@ class Client:
                 self.step(self.timeline.live(msg), now, "gap: live event")
             case Events(kind, events) if kind == c.K_HISTORY:
                 pass  # the newcomer's history frame (this chat is empty when they join)
+            case Events(kind, events) if kind == c.K_LIVE:
+                for event in events:  # a cycle's public events, each as if alone
+                    self._record(event, now)
+                    self.step(self.timeline.live(event), now, "gap: live event")
             case Events(_, events):
                 for event in events:
                     self._record(event, now)

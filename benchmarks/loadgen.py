@@ -45,9 +45,9 @@ import zmq
 import zmq.auth
 
 try:
-    from zchat.protocol import Join, Msg, Ping, Say, Welcome, decode_broker, encode
+    from zchat.protocol import Events, Join, Msg, Ping, Say, Welcome, decode_broker, encode
 except Exception:  # zchat missing or broken mid-edit: the other systems still run
-    Join = Msg = Ping = Say = Welcome = None  # type: ignore[assignment,misc]
+    Events = Join = Msg = Ping = Say = Welcome = None  # type: ignore[assignment,misc]
     decode_broker = encode = None  # type: ignore[assignment]
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -108,12 +108,15 @@ class Wire(Protocol):
     transport: str  # "zmq" (one frame per message) or "tcp" (one line per message)
     #: ZeroMQ systems: a frame that starts with this is one delivery of our message.
     msg_prefix: bytes
+    #: ... and one that starts with this holds several (count them with batch_count).
+    batch_prefix: bytes | None
 
     def hello(self, name: str) -> bytes: ...
     def is_welcome(self, unit: bytes) -> bool: ...
     def pong(self, unit: bytes) -> bytes | None: ...
     def maker(self) -> Callable[[int, int], bytes]: ...
-    def texts(self, units: Sequence[bytes]) -> list[bytes]: ...
+    def batch_count(self, unit: bytes) -> int: ...
+    def texts(self, units: Sequence[bytes]) -> list[list[bytes]]: ...
 
 
 def _from_template(template: bytes) -> Callable[[int, int], bytes]:
@@ -127,6 +130,8 @@ class ZchatWire:
 
     transport = "zmq"
     msg_prefix = b"ZCHAT/1 MSG "  # not EVENTS (history replays) nor ACK
+    #: A cycle's public events in one frame (docs/PROTOCOL.md, Live batches).
+    batch_prefix = b'ZCHAT/1 EVENTS {"kind":"live"'
 
     def __init__(self) -> None:
         if encode is None:
@@ -150,14 +155,23 @@ class ZchatWire:
             return lambda seq, now: encode(Say(text(seq, now).decode(), cid=seq + 1))
         return lambda seq, now: encode(Say(text(seq, now).decode()))
 
-    def texts(self, units: Sequence[bytes]) -> list[bytes]:
-        """Decode every MSG with zchat's own checked decoder; raises on a bad frame."""
+    def batch_count(self, unit: bytes) -> int:
+        """MSG events in a live batch, without decoding it (the receive hot path):
+        inside a JSON string every quote is escaped, so this text is only a field."""
+        return unit.count(b'"type":"MSG"')
+
+    def texts(self, units: Sequence[bytes]) -> list[list[bytes]]:
+        """Decode every MSG, or live batch of them, with zchat's own checked decoder;
+        raises on a bad frame."""
         out = []
         for unit in units:
             msg = decode_broker(unit)
-            if not isinstance(msg, Msg):
+            if isinstance(msg, Msg):
+                out.append([msg.text.encode()])
+            elif isinstance(msg, Events) and msg.kind == "live":
+                out.append([e.text.encode() for e in msg.events if isinstance(e, Msg)])
+            else:
                 raise ValueError(f"expected MSG, got {msg!r}")
-            out.append(msg.text.encode())
         return out
 
 
@@ -179,8 +193,13 @@ class RelayWire:
     def maker(self) -> Callable[[int, int], bytes]:
         return _from_template(MARK + b"%08d %019d " + PAD)
 
-    def texts(self, units: Sequence[bytes]) -> list[bytes]:
-        return list(units)
+    batch_prefix = None
+
+    def batch_count(self, unit: bytes) -> int:
+        return 0
+
+    def texts(self, units: Sequence[bytes]) -> list[list[bytes]]:
+        return [[unit] for unit in units]
 
 
 class LineWire:
@@ -201,8 +220,13 @@ class LineWire:
     def maker(self) -> Callable[[int, int], bytes]:
         return _from_template(MARK + b"%08d %019d " + PAD + b"\n")
 
-    def texts(self, units: Sequence[bytes]) -> list[bytes]:
-        return list(units)
+    batch_prefix = None
+
+    def batch_count(self, unit: bytes) -> int:
+        return 0
+
+    def texts(self, units: Sequence[bytes]) -> list[list[bytes]]:
+        return [[unit] for unit in units]
 
 
 class IrcWire:
@@ -226,8 +250,13 @@ class IrcWire:
     def maker(self) -> Callable[[int, int], bytes]:
         return _from_template(b"PRIVMSG %s :%s%%08d %%019d %s\r\n" % (IRC_CHANNEL, MARK, PAD))
 
-    def texts(self, units: Sequence[bytes]) -> list[bytes]:
-        return list(units)
+    batch_prefix = None
+
+    def batch_count(self, unit: bytes) -> int:
+        return 0
+
+    def texts(self, units: Sequence[bytes]) -> list[list[bytes]]:
+        return [[unit] for unit in units]
 
 
 def wire_for(protocol: str) -> Wire:
@@ -469,6 +498,8 @@ class ZmqReceivers:
         again = zmq.Again
         pong = self.wire.pong
         prefix = self.wire.msg_prefix
+        batch = self.wire.batch_prefix or b"\0never"
+        batch_count = self.wire.batch_count
         t_start = mono()
         deadline = t_start + int(deadline_s * 1e9)
         idle = int(idle_s * 1e9)
@@ -492,6 +523,10 @@ class ZmqReceivers:
                         break
                     if frame.startswith(prefix):
                         c += 1
+                        if latency:
+                            keep((mono(), frame))
+                    elif frame.startswith(batch):
+                        c += batch_count(frame)
                         if latency:
                             keep((mono(), frame))
                     else:
@@ -751,13 +786,14 @@ def _latencies(wire: Wire, raw: list[tuple[int, bytes]], res: RunResult) -> None
         res.bad_frames = len(raw)
         return
     out = res.latencies_ns
-    for (t, _), body in zip(raw, texts, strict=True):
-        at = body.find(MARK)
-        if at < 0:
-            res.bad_frames += 1
-            continue
-        _, sent = parse_stamp(body, at)
-        out.append(t - sent)
+    for (t, _), bodies in zip(raw, texts, strict=True):
+        for body in bodies:
+            at = body.find(MARK)
+            if at < 0:
+                res.bad_frames += 1
+                continue
+            _, sent = parse_stamp(body, at)
+            out.append(t - sent)
 
 
 # ---- the sender (runs as its own process) ---------------------------------------------

@@ -22,7 +22,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from zchat.protocol import constants as c
-from zchat.protocol import encode_live
+from zchat.protocol import encode_live_items, live_item
 from zchat.wakeup import SignalWakeup
 
 from .cluster_reader import DOWN, EVENT
@@ -38,8 +38,12 @@ log = logging.getLogger(__name__)
 
 #: Messages read per poll wake-up before timers get a turn.
 BATCH = 500
-#: Outbound queue bound per client; past it the client misses events and catches up.
-SEND_HWM = 10_000
+#: Outbound queue bound per client, in frames; past it the client misses events and
+#: catches up. A frame is one event or a live batch of up to LIVE_BYTES.
+SEND_HWM = 1_000
+#: A live batch (see _perform) closes before it grows past this many bytes: with
+#: SEND_HWM, a slow client's queue is bounded near 16 MB (one event alone may be bigger).
+LIVE_BYTES = c.MAX_FRAME_BYTES
 #: Joins and leaves wait at most this long (seconds) to go out with others.
 PRESENCE_WINDOW = 0.05
 #: Fan-out frames at least this big share one buffer among their recipients.
@@ -100,8 +104,9 @@ class BrokerServer:
             self.link = cluster.start(self.ctx)
         self._stop = False
         self._refusals = RefusalLog()
-        #: Joins and leaves not yet sent, and when they must go (see _perform).
-        self._presence_pending: list[Fanout] = []
+        #: Public events not yet sent, and when held joins and leaves must go (see _perform).
+        self._live: list[Fanout] = []
+        self._live_bytes = 0
         self._presence_due = 0.0
 
     def _bind_feeds(self) -> None:
@@ -184,10 +189,10 @@ class BrokerServer:
                     poller.register(sock, zmq.POLLIN)  # (the feed: subscriptions, dropped)
             while not self._stop:
                 self._flush(self.core.tick(time.monotonic()))
-                if self._presence_pending and time.monotonic() >= self._presence_due:
+                if self._live and time.monotonic() >= self._presence_due:
                     self._flush_presence()
                 deadline = self.core.next_deadline()
-                if self._presence_pending:
+                if self._live:
                     deadline = min(deadline, self._presence_due)
                 timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
                 events = dict(poller.poll(timeout_ms))
@@ -267,42 +272,74 @@ class BrokerServer:
     def _perform(self, actions: Iterable[Action]) -> list[Action]:
         """Send everything; return the actions that dropping unreachable peers causes.
 
-        Joins and leaves are held for up to PRESENCE_WINDOW and go out together as
-        one EVENTS frame per client instead of one frame per event per client: a
-        room of M joining at once costs about M*M/batch sends, not M*M. Any other
-        fan-out sends them first, so every client still gets events in order."""
+        Public events (MSG, JOINED, LEFT) of one cycle go out together as one
+        EVENTS ``live`` frame per client instead of one frame per event per
+        client: a cycle's k messages to N clients cost N sends, not k*N. Joins and
+        leaves alone are held for up to PRESENCE_WINDOW to gather more (a room of
+        M joining at once costs about M*M/batch sends, not M*M); a message sends
+        them at once. A private, or any other fan-out, sends the batch first, so
+        every client still gets events in order."""
         gone: list[bytes] = []
-        presence = self._presence_pending
+        live = self._live
+        urgent = False
         for action in actions:
             if type(action) is not Fanout:
+                if live and action.frame.startswith(_PRIVATE):
+                    self._send_live(gone)
                 status = _send(self.router, action.identity, action.frame)
                 if status is not SENT:
                     self._missed(action.identity, status, gone)
-            elif action.public and action.frame.startswith(_PRESENCE):
-                if not presence:
+            elif action.public:
+                if live and self._live_bytes + len(action.frame) > LIVE_BYTES:
+                    self._send_live(gone)
+                if not live:
                     self._presence_due = time.monotonic() + PRESENCE_WINDOW
-                presence.append(action)
-                if len(presence) == c.MAX_FETCH:  # an EVENTS frame holds at most this many
-                    self._send_presence(gone)
+                live.append(action)
+                self._live_bytes += len(action.frame)
+                if not urgent and not action.frame.startswith(_PRESENCE):
+                    urgent = True
+                if len(live) == c.MAX_FETCH:  # an EVENTS frame holds at most this many
+                    self._send_live(gone)
             else:
-                if presence:  # what happened first goes out first
-                    self._send_presence(gone)
-                self._fanout(action, gone)
+                if live:  # what happened first goes out first
+                    self._send_live(gone)
+                self._fanout(action.frame, action.exclude, gone, public=False)
+        if urgent and live:
+            self._send_live(gone)
         return self._dropped(gone)
 
     def _flush_presence(self) -> None:
         """The joins and leaves held for PRESENCE_WINDOW go out now."""
         gone: list[bytes] = []
-        self._send_presence(gone)
+        self._send_live(gone)
         self._flush(self._dropped(gone))
 
-    def _send_presence(self, gone: list[bytes]) -> None:
-        fanouts = self._presence_pending[:]
-        self._presence_pending.clear()  # (the same list _perform appends to)
+    def _send_live(self, gone: list[bytes]) -> None:
+        """Send the pending public events: one frame per client (see _perform).
+
+        A client is not sent its own messages (their ACK told it everything), so
+        each sender of the batch gets a copy without them; everyone else gets the
+        same bytes. (A joiner does get its own JOINED: clients skip their own.)"""
+        fanouts = self._live[:]
+        self._live.clear()  # (the same list _perform appends to)
+        self._live_bytes = 0
         if len(fanouts) == 1:
-            self._fanout(fanouts[0], gone)
-        elif fanouts:  # (each joiner gets its own JOINED too: clients skip their own)
-            self._fanout(Fanout(encode_live([f.frame for f in fanouts]), None, True), gone)
+            self._fanout(fanouts[0].frame, fanouts[0].exclude, gone)
+            return
+        if not fanouts:
+            return
+        items = [live_item(f.frame) for f in fanouts]
+        if self.feed is not None:  # (a feed: every client gets everything, its own too)
+            self._fanout(encode_live_items(items), None, gone)
+            return
+        senders = {f.exclude for f in fanouts
+                   if f.exclude is not None and not f.frame.startswith(_PRESENCE)}
+        own: dict[bytes, bytes | None] = {}
+        for sender in senders:
+            rest = [item for item, f in zip(items, fanouts, strict=True)
+                    if f.exclude != sender or f.frame.startswith(_PRESENCE)]
+            own[sender] = encode_live_items(rest) if rest else None
+        self._fanout(encode_live_items(items), own, gone)
 
     def _dropped(self, gone: list[bytes]) -> list[Action]:
         """Drop the peers found gone; return what that causes (their LEFT)."""
@@ -311,32 +348,39 @@ class BrokerServer:
             more.extend(self.core.drop_identity(identity, c.R_LOST))
         return more
 
-    def _fanout(self, action: Fanout, gone: list[bytes]) -> None:
-        if action.public and self.feed is not None:
+    def _fanout(self, frame: bytes, exclude: "bytes | dict[bytes, bytes | None] | None",
+                gone: list[bytes], public: bool = True) -> None:
+        """Send ``frame`` to every joined client; ``exclude`` is one identity that
+        gets nothing, or a map of identities to the frame they get instead (None:
+        nothing). With a feed, the ``public`` stream goes out once on it instead."""
+        if public and self.feed is not None:
             try:
-                self.feed.send(action.frame, _NOBLOCK)
+                self.feed.send(frame, _NOBLOCK)
             except zmq.Again:
                 pass  # (XPUB drops for slow subscribers itself; this cannot block)
             return
+        instead: dict[bytes, bytes | None] = (
+            exclude if isinstance(exclude, dict) else {} if exclude is None else {exclude: None})
         # The hot loop: per recipient only the two sends (see _send for the
         # same logic one recipient at a time).
-        frame: bytes | zmq.Frame = action.frame
-        copy = len(action.frame) < SHARE_BYTES
-        if not copy:
-            # One buffer for every recipient (libzmq counts references), rather than
-            # a copy per queued message: a batch of joins to 10,000 clients is
-            # 10,000 copies of up to MAX_FETCH events otherwise.
-            frame = zmq.Frame(action.frame)
-        exclude = action.exclude
+        copy = len(frame) < SHARE_BYTES
+        shared: bytes | zmq.Frame = frame if copy else zmq.Frame(frame)
+        # (Big frames: one buffer for every recipient (libzmq counts references),
+        # rather than a copy per queued message: a batch of joins to 10,000
+        # clients is 10,000 copies of up to MAX_FETCH events otherwise.)
         send = self.router.send
         send_frame = send if copy else partial(send, copy=False)
         core = self.core
         for identity in core.roster.identities():
-            if identity == exclude:
-                continue
             try:
+                if identity in instead:
+                    other = instead[identity]
+                    if other is not None:
+                        send(identity, _MORE_NOBLOCK)
+                        send(other, _NOBLOCK)
+                    continue
                 send(identity, _MORE_NOBLOCK)
-                send_frame(frame, _NOBLOCK)
+                send_frame(shared, _NOBLOCK)
             except zmq.Again:
                 core.lagging(identity)
             except zmq.ZMQError as exc:
@@ -380,6 +424,7 @@ SENT, FULL, GONE = "sent", "full", "gone"
 _NOBLOCK = int(zmq.NOBLOCK)
 #: Joins and leaves: the fan-outs that come in storms (see _perform).
 _PRESENCE = (b"ZCHAT/1 JOINED ", b"ZCHAT/1 LEFT ")
+_PRIVATE = b"ZCHAT/1 PRIV "
 _MORE_NOBLOCK = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
 
 

@@ -12,7 +12,9 @@ from .codec import (
     encode,
     encode_ack,
     encode_live,
+    encode_live_items,
     encode_msg,
+    live_item,
 )
 from .errors import ProtocolError
 from .messages import (
@@ -73,8 +75,10 @@ __all__ = [
     "encode",
     "encode_ack",
     "encode_live",
+    "encode_live_items",
     "encode_msg",
     "is_valid_name",
+    "live_item",
     "name_key",
     "name_problem",
 ]

@@ -19,6 +19,7 @@ from zchat.protocol import (
     BrokerMessage,
     ClientMessage,
     Event,
+    Events,
     Message,
     Ping,
     ProtocolError,
@@ -27,6 +28,8 @@ from zchat.protocol import (
     decode_client,
     decode_client_frames,
     encode,
+    encode_live,
+    live_item,
 )
 from zchat.protocol import constants as c
 
@@ -403,3 +406,29 @@ def test_lone_surrogate_in_a_name_list_is_refused() -> None:
             assert exc.code == c.E_BAD_FRAME
         else:
             raise AssertionError(f"accepted {msg!r}, which encode() cannot write")
+
+
+# ---- live batches: spliced from the frames, not re-encoded ----------------------------
+
+_PUBLIC_EVENTS = st.one_of(*(s for cls, s in _EVENTS.items() if cls.command != c.PRIV))
+
+
+@_FAST
+@given(st.lists(_PUBLIC_EVENTS, min_size=1, max_size=8))
+def test_a_live_batch_decodes_to_its_events_in_order(events: list[Event]) -> None:
+    frame = encode_live([encode(event) for event in events])
+    assert decode_broker(frame) == Events(c.K_LIVE, tuple(events))
+    # The same JSON as the encoder's (the splice only orders the fields differently).
+    encoded = encode(Events(c.K_LIVE, tuple(events)))
+    assert json.loads(frame.split(b" ", 2)[2]) == json.loads(encoded.split(b" ", 2)[2])
+
+
+@_FAST
+@given(st.one_of(*(s for cls, s in {**CLIENT_STRATEGIES, **BROKER_STRATEGIES}.items()
+                   if cls.command not in (c.MSG, c.JOINED, c.LEFT))))
+def test_only_public_event_frames_go_into_a_live_batch(msg: Message) -> None:
+    try:
+        live_item(encode(msg))
+    except TypeError:
+        return
+    raise AssertionError(f"{msg!r} went into a live batch")

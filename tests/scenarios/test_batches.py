@@ -1,0 +1,81 @@
+"""Live batches: the public messages of one broker cycle go out as one frame per client.
+
+Raw peers (they see the frames themselves) talk at once, faster than one
+message per cycle: every other peer gets every message once, in order, and
+nobody is sent their own.
+"""
+
+import time
+from itertools import pairwise
+
+from zchat.protocol import Ack, Events, Join, Msg, Say, decode_broker, encode
+from zchat.protocol import constants as c
+
+from .harness import Cluster, RawPeer
+
+COUNT = 300
+UNLIMITED = ("--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
+             "--byte-burst", "1000000000000")
+
+
+class Reader:
+    """A raw peer's view: public messages (from single frames and live batches) and ACKs."""
+
+    def __init__(self, peer: RawPeer) -> None:
+        self.peer = peer
+        self.msgs: list[Msg] = []
+        self.acks = 0
+        self.batches = 0
+
+    def until(self, text: str, timeout: float = 30.0) -> None:
+        """Read until a message with ``text`` has arrived."""
+        deadline = time.monotonic() + timeout
+        while not any(m.text == text for m in self.msgs):
+            msg = decode_broker(self.peer.recv(max(0.1, deadline - time.monotonic()))[0])
+            if isinstance(msg, Events) and msg.kind == c.K_LIVE:
+                self.batches += 1
+                self.msgs += [e for e in msg.events if isinstance(e, Msg)]
+            elif isinstance(msg, Msg):
+                self.msgs.append(msg)
+            elif isinstance(msg, Ack):
+                self.acks += 1
+
+
+def _join(endpoint: str, name: str) -> RawPeer:
+    peer = RawPeer(endpoint)
+    peer.send(encode(Join(name, name[0] * 32)))
+    peer.recv_until(b"ZCHAT/1 WELCOME")
+    return peer
+
+
+def test_two_talking_at_once_get_each_other_once_in_order_and_not_themselves(
+        chat: Cluster) -> None:
+    broker = chat.broker("--store", "memory", *UNLIMITED)
+    ana, bob, carol = (_join(broker.endpoint, name) for name in ("ana", "bob", "carol"))
+    try:
+        for i in range(COUNT):
+            ana.send(encode(Say(f"a{i}", cid=i + 1)))
+            bob.send(encode(Say(f"b{i}", cid=i + 1)))
+        readers = {name: Reader(peer) for name, peer in
+                   (("ana", ana), ("bob", bob), ("carol", carol))}
+        readers["carol"].until(f"b{COUNT - 1}")
+        readers["carol"].until(f"a{COUNT - 1}")
+        # The broker has handled everything: what it sends now comes after it all.
+        carol.send(encode(Say("end", cid=1)))
+        for name in ("ana", "bob"):
+            readers[name].until("end")
+
+        seen = readers["carol"].msgs
+        assert [m.text for m in seen if m.sender == "ana"] == [f"a{i}" for i in range(COUNT)]
+        assert [m.text for m in seen if m.sender == "bob"] == [f"b{i}" for i in range(COUNT)]
+        # Carol is sent every public event: each one links to the one before.
+        assert all(m.prev == before.seq for before, m in pairwise(seen))
+        assert readers["carol"].batches > 0, "no live batch: the test did not test batching"
+        for name, other in (("ana", "b"), ("bob", "a")):
+            texts = [m.text for m in readers[name].msgs]
+            assert texts[-1] == "end"
+            assert texts[:-1] == [f"{other}{i}" for i in range(COUNT)], name  # none of its own
+            assert readers[name].acks == COUNT
+    finally:
+        for peer in (ana, bob, carol):
+            peer.close()
