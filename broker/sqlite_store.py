@@ -27,6 +27,8 @@ DB_NAME = "history.sqlite3"
 #: after a power cut loses the last commits, numbering resumes past the
 #: reservation, so no number a client may already have seen is given again.
 RESERVE = 10_000
+#: The write-ahead log is made to start over once it is bigger than this (bytes).
+WAL_LIMIT = 64 << 20
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS heads (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
@@ -63,8 +65,12 @@ def default_data_dir() -> Path:
 class SqliteStore(LocalStore):
     """The HistoryStore on one SQLite file in ``data_dir``."""
 
-    def __init__(self, data_dir: Path, retain: int = DEFAULT_RETAIN) -> None:
+    def __init__(self, data_dir: Path, retain: int = DEFAULT_RETAIN,
+                 wal_limit: int = 0) -> None:
+        """``wal_limit``: the WAL's size in bytes past which it is made to restart
+        (default WAL_LIMIT; tests use a small one)."""
         self._retain = retain
+        self._wal_limit = wal_limit or WAL_LIMIT
         self._lock_fd = -1
         # History holds private messages: the folder and every file in it are the
         # broker user's alone (0700 / 0600), whatever the process umask.
@@ -93,6 +99,8 @@ class SqliteStore(LocalStore):
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Checkpoints run in a thread of their own (Checkpointer), not in commits.
             self._db.execute("PRAGMA wal_autocheckpoint=0")
+            # A WAL that restarts is cut back to this size (else it keeps its peak).
+            self._db.execute(f"PRAGMA journal_size_limit={self._wal_limit}")
             self._db.executescript(_SCHEMA)
             self.epoch = self._meta("epoch") or self._new_epoch()
             self._pruned = int(self._meta("pruned_upto") or 0)
@@ -111,7 +119,7 @@ class SqliteStore(LocalStore):
         self._dirty: set[str] = set()
         self._pending = 0
         self._rows: list[tuple[object, ...]] = []
-        self._checkpointer = Checkpointer(path)
+        self._checkpointer = Checkpointer(path, self._wal_limit)
         # Files made before this rule (or by hand) are tightened too, where we may.
         for owned in (data_dir, path, path.with_name(DB_NAME + "-wal"),
                       path.with_name(DB_NAME + "-shm")):
@@ -182,10 +190,24 @@ class SqliteStore(LocalStore):
             self._write_rows()
             self._write_heads()
             self._db.execute("COMMIT")
+            if self._checkpointer.wal_is_big.is_set():
+                self._restart_wal()
             self._db.execute("BEGIN")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot commit history: {exc}") from None
         self._pending = 0
+
+    def _restart_wal(self) -> None:
+        """Let the WAL start over from its beginning (and shrink to WAL_LIMIT).
+
+        SQLite restarts the WAL only when a write begins with every frame of it
+        copied into the database. Under steady writes that never happens: the
+        Checkpointer copies a second's worth while new commits keep coming, and the
+        WAL grew by about 17 KB a commit without bound (500 MB after 30,000). So
+        once it is big, this connection copies the few frames committed since the
+        Checkpointer's turn itself, between transactions; the next write restarts it."""
+        self._checkpointer.wal_is_big.clear()
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _write_heads(self) -> None:
         self._db.executemany(
@@ -290,8 +312,12 @@ class Checkpointer:
 
     INTERVAL = 1.0
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wal_limit: int = 0) -> None:
         self._path = path
+        self._wal = path.with_name(path.name + "-wal")
+        self._wal_limit = wal_limit or WAL_LIMIT
+        #: Set when the WAL has grown past the limit: the writer then restarts it.
+        self.wal_is_big = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="zchat-checkpoint", daemon=True)
         self._thread.start()
@@ -308,6 +334,11 @@ class Checkpointer:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:  # busy or failing: the next turn tries again
                     log.warning("history checkpoint failed: %s", exc)
+                try:
+                    if self._wal.stat().st_size > self._wal_limit:
+                        self.wal_is_big.set()  # see SqliteStore._restart_wal
+                except OSError:
+                    pass
         finally:
             db.close()
 

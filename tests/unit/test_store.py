@@ -970,3 +970,32 @@ def test_recent_public_skips_a_crowd_of_joins(store):
     assert _seqs(store.recent_public(5)) == [1, 3002]
     assert _seqs(store.recent_public(1)) == [3002]
     assert store.recent_public(0) == []
+
+
+# ---- the write-ahead log stays bounded under steady writes ------------------------------
+
+def test_the_wal_starts_over_under_steady_writes(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite restarts its WAL only when a write begins with all of it copied: with a
+    commit every cycle that never happened, and the WAL grew ~17 KB a commit forever."""
+    monkeypatch.setattr(sqlite_store.Checkpointer, "INTERVAL", 0.02)
+    limit = 256 * 1024
+    store = SqliteStore(tmp_path, wal_limit=limit)
+    wal = tmp_path / (DB_NAME + "-wal")
+    restarts = commits = 0
+    size = 0
+    try:
+        while restarts < 3 and commits < 20_000 and size < 100 * 2**20:
+            commits += 1
+            store.add(StoredEvent(0, c.MSG, 1.0, "ana", "x" * 100, origin="s", cid=commits))
+            store.commit()
+            before, size = size, wal.stat().st_size
+            restarts += before > limit >= size  # started over, cut back to the limit
+        assert restarts == 3, f"the WAL never started over ({size} bytes)"
+    finally:
+        store.close()
+    again = SqliteStore(tmp_path)
+    try:
+        assert len(again.since(0, 0, "s", 100_000)) == commits  # nothing lost on the way
+    finally:
+        again.close()
