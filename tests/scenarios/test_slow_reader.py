@@ -15,7 +15,9 @@ from .harness import Cluster, RawPeer
 def test_slow_reader_never_blocks_others_and_catches_up_from_history(chat: Cluster) -> None:
     unlimited = ("--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
                  "--byte-burst", "1000000000000")
-    broker = chat.broker("--store", "memory", "--retain", "100000", *unlimited, heartbeat=2)
+    # A long heartbeat: the slow peer sends nothing while bob reads the whole flood,
+    # which can take longer than 3 short intervals on a loaded machine.
+    broker = chat.broker("--store", "memory", "--retain", "100000", *unlimited, heartbeat=10)
     bob = chat.client("bob", broker.endpoint, use_pty=False)
     slow = RawPeer(broker.endpoint, rcvhwm=10)
     flood = RawPeer(broker.endpoint)
@@ -37,8 +39,12 @@ def test_slow_reader_never_blocks_others_and_catches_up_from_history(chat: Clust
         cursor, head = welcome.pub, 0
         gaps = 0
         deadline = time.monotonic() + 60
+        pinged = time.monotonic()
         while head <= cursor and (not seen or (seen[-1] != total
                                                 and time.monotonic() < deadline)):
+            if time.monotonic() - pinged > 1.0:  # reading for long: PING as a client does
+                slow.send(encode(Ping()))  # (or the broker expires us after 3 heartbeats)
+                pinged = time.monotonic()
             msg = decode_broker(slow.recv(30)[0])
             # (a live batch: the messages of one broker cycle, each as if alone)
             live = msg.events if isinstance(msg, Events) and msg.kind == c.K_LIVE else (msg,)
