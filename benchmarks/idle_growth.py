@@ -1,0 +1,79 @@
+"""A broker's memory over time with N idle clients that heartbeat.
+
+run.py takes one RSS reading once everyone has joined. This keeps the
+clients connected for longer and reads the broker's RSS at intervals: libzmq's
+per-connection pipes grow with the frames that pass through them, so a
+snapshot taken at join time is not the steady state.
+
+    python benchmarks/idle_growth.py --system zchat --n 10000 --seconds 720 --every 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+import systems
+from run import HOLD_PER_PROCESS, raise_fd_limit
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--system", default="zchat", choices=["relay", "zchat", "zchat-memory"])
+    p.add_argument("--n", type=int, default=10_000, help="idle clients")
+    p.add_argument("--heartbeat", type=float, default=1.0, help="zchat --heartbeat")
+    p.add_argument("--seconds", type=float, default=720.0, help="how long to watch")
+    p.add_argument("--every", type=float, default=60.0, help="seconds between readings")
+    p.add_argument("--connect-timeout", type=float, default=300.0)
+    args = p.parse_args(argv)
+    raise_fd_limit(2 * HOLD_PER_PROCESS + 2048)
+    run = systems.start(args.system, zchat_heartbeat=args.heartbeat)
+    holders: list[subprocess.Popen[bytes]] = []
+    try:
+        for first in range(0, args.n, HOLD_PER_PROCESS):
+            holders.append(subprocess.Popen(
+                [sys.executable, str(systems.BENCH_DIR / "loadgen.py"), "hold",
+                 "--protocol", systems.PROTOCOL[args.system],
+                 "--endpoint", run.receivers_endpoint,
+                 "--n", str(min(HOLD_PER_PROCESS, args.n - first)),
+                 "--first-name", str(first),
+                 "--timeout", str(args.connect_timeout + args.seconds + 60)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        for proc in holders:
+            assert proc.stdout is not None
+            status = json.loads(proc.stdout.readline() or b'{"ready": false}')
+            if not status.get("ready"):
+                sys.exit(f"clients did not connect: {status.get('error', 'holder failed')}")
+        print(f"# {args.system}, {args.n} idle clients, heartbeat {args.heartbeat} s")
+        print("| seconds since all joined | RSS | RSS / N |\n|---|---|---|")
+        t0 = time.monotonic()
+        while True:
+            rss = run.rss_kb()
+            print(f"| {time.monotonic() - t0:.0f} | {rss / 1024:.1f} MB | "
+                  f"{rss / args.n:.1f} KB |", flush=True)
+            if time.monotonic() - t0 + args.every > args.seconds:
+                break
+            time.sleep(args.every)  # a sampling period, not a synchronisation
+    finally:
+        for proc in holders:
+            with contextlib.suppress(OSError):
+                if proc.stdin:
+                    proc.stdin.write(b"EXIT\n")
+                    proc.stdin.close()
+        for proc in holders:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        run.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
