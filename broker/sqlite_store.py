@@ -207,7 +207,10 @@ class SqliteStore(LocalStore):
         once it is big, this connection copies the few frames committed since the
         Checkpointer's turn itself, between transactions; the next write restarts it."""
         self._checkpointer.wal_is_big.clear()
-        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # (busy: the Checkpointer's turn asks again)
+            log.warning("history checkpoint failed: %s", exc)
 
     def _write_heads(self) -> None:
         self._db.executemany(
