@@ -29,6 +29,8 @@ import zmq
 # Our own terminal control sequences (clear line, colours) are stripped before
 # matching, so patterns are written against what a person reads.
 _CSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: The start of such a sequence at the very end of what was read so far.
+_CSI_START = re.compile(r"\x1b(\[[0-9;]*)?\Z")
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -60,7 +62,11 @@ class Proc:
         full_env.pop("NO_COLOR", None)
         full_env.update(env or {})
         self._raw = bytearray()
-        self._text = ""
+        #: What was printed, our control sequences removed (``_held`` not yet: the
+        #: rest of a control sequence may still be coming). Cleaned once per chunk,
+        #: not per look: a client that prints megabytes is read in linear time.
+        self._clean = ""
+        self._held = ""
         self._pos = 0
         self._cond = threading.Condition()
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -96,11 +102,17 @@ class Proc:
                 chunk = b""
             with self._cond:
                 if not chunk:
+                    self._clean += _CSI.sub("", self._held + self._decoder.decode(b"", True))
+                    self._held = ""
                     self._eof = True
                     self._cond.notify_all()
                     return
                 self._raw += chunk
-                self._text += self._decoder.decode(chunk)
+                text = self._held + self._decoder.decode(chunk)
+                half = _CSI_START.search(text)  # a sequence cut by the read: wait for the rest
+                cut = half.start() if half else len(text)
+                self._clean += _CSI.sub("", text[:cut])
+                self._held = text[cut:]
                 self._cond.notify_all()
 
     @property
@@ -112,7 +124,7 @@ class Proc:
     def text(self) -> str:
         """Everything printed so far, with our terminal control sequences removed."""
         with self._cond:
-            return _CSI.sub("", self._text)
+            return self._clean + _CSI.sub("", self._held)
 
     def tail(self, lines: int = 15) -> str:
         return "\n".join(self.text.replace("\r", "\n").splitlines()[-lines:])
@@ -125,8 +137,7 @@ class Proc:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                clean = _CSI.sub("", self._text)
-                match = regex.search(clean, 0 if anywhere else self._pos)
+                match = regex.search(self._clean, 0 if anywhere else self._pos)
                 if match:
                     if not anywhere:
                         self._pos = match.end()
