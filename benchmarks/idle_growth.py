@@ -11,7 +11,6 @@ snapshot taken at join time is not the steady state.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 import systems
-from run import HOLD_PER_PROCESS, raise_fd_limit
+from run import HOLD_PER_PROCESS, raise_fd_limit, stop_holders
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,16 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 break
             time.sleep(args.every)  # a sampling period, not a synchronisation
     finally:
-        for proc in holders:
-            with contextlib.suppress(OSError):
-                if proc.stdin:
-                    proc.stdin.write(b"EXIT\n")
-                    proc.stdin.close()
-        for proc in holders:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_holders(holders)
         run.stop()
     return 0
 

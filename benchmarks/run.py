@@ -327,18 +327,23 @@ def measure_idle(name: str, n: int, args: argparse.Namespace) -> Record:
             time.sleep(IDLE_CPU_S)
             rec["idle_cpu_share"] = (sysrun.cpu_seconds() - cpu0) / (time.monotonic() - t1)
         finally:
-            for proc in holders:
-                with contextlib.suppress(OSError):
-                    if proc.stdin:
-                        proc.stdin.write(b"EXIT\n")
-                        proc.stdin.close()
-            for proc in holders:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
+            stop_holders(holders)
     return rec
+
+
+def stop_holders(holders: list[subprocess.Popen[bytes]]) -> None:
+    """Tell each `loadgen.py hold` process to go, then wait for it (killed if it hangs)."""
+    for proc in holders:
+        with contextlib.suppress(OSError):
+            if proc.stdin:
+                proc.stdin.write(b"EXIT\n")
+                proc.stdin.close()
+    for proc in holders:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
 
 def _read_line(proc: subprocess.Popen[bytes], deadline: float) -> str:
