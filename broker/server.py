@@ -332,12 +332,11 @@ class BrokerServer:
         if self.feed is not None:  # (a feed: every client gets everything, its own too)
             self._fanout(encode_live_items(items), None, gone)
             return
-        senders = {f.exclude for f in fanouts
-                   if f.exclude is not None and not f.frame.startswith(_PRESENCE)}
+        # Whose own message each event is (joins and leaves: nobody's, see above).
+        owner = [None if f.frame.startswith(_PRESENCE) else f.exclude for f in fanouts]
         own: dict[bytes, bytes | None] = {}
-        for sender in senders:
-            rest = [item for item, f in zip(items, fanouts, strict=True)
-                    if f.exclude != sender or f.frame.startswith(_PRESENCE)]
+        for sender in {o for o in owner if o is not None}:
+            rest = [item for item, o in zip(items, owner, strict=True) if o != sender]
             own[sender] = encode_live_items(rest) if rest else None
         self._fanout(encode_live_items(items), own, gone)
 
