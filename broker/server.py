@@ -218,24 +218,33 @@ class BrokerServer:
     def _drain(self) -> list[Action]:
         """Read up to BATCH messages and return what the core says to do about them."""
         router = self.router
+        recv = router.recv
+        more = partial(router.getsockopt, zmq.RCVMORE)
         core = self.core
+        joined = core.roster.by_identity
         actions: list[Action] = []
         for _ in range(BATCH):
             try:
-                identity = router.recv(zmq.NOBLOCK)
+                identity = recv(_NOBLOCK)
             except zmq.Again:
                 break
-            frames: list[bytes] = []
+            # (A ROUTER puts the identity before every message: a frame follows.)
             peer = user = ""
-            while router.getsockopt(zmq.RCVMORE):
-                part = router.recv(copy=False)
-                if len(frames) < 2:  # more than one frame is an error; keep it bounded
-                    data = part.bytes
-                    frames.append(data)
-                    if data.startswith(b"ZCHAT/1 JOIN"):
-                        peer = _property(part, "Peer-Address")
-                        if self.gate is not None:
-                            user = _property(part, "User-Id")  # the key ZAP admitted
+            if joined(identity) is not None:
+                # The hot path. A joined client cannot JOIN again, so its message
+                # properties are not needed: bytes, not a Frame (half the cost).
+                frames = [recv()]
+            else:
+                part = recv(copy=False)
+                frames = [part.bytes]
+                if frames[0].startswith(b"ZCHAT/1 JOIN"):
+                    peer = _property(part, "Peer-Address")
+                    if self.gate is not None:
+                        user = _property(part, "User-Id")  # the key ZAP admitted
+            while more():  # more than one frame is an error; keep what is read bounded
+                part = recv(copy=False)
+                if len(frames) < 2:
+                    frames.append(part.bytes)
             try:
                 actions.extend(core.handle(identity, frames, time.monotonic(), peer, user))
             except StoreError:

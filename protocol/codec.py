@@ -43,6 +43,12 @@ from .messages import (
 )
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# The encoder's own string quoting (C), as _dumps applies it with ensure_ascii=False.
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+# The decoder's scanner (C): one value from a position, without json.loads' wrapping.
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once
+_MSG_TEMPLATE = (c.HEADER.decode("ascii") + c.MSG
+                 + ' {"from":%s,"text":%s,"ts":%r,"seq":%d,"prev":%d}')
 _VERSION_PREFIX = c.SIGNATURE + b"/"
 _DIGITS = re.compile(rb"\d+")
 
@@ -76,8 +82,14 @@ def _flagged(body: dict[str, Any], **flags: Any) -> dict[str, Any]:
 
 
 def encode_msg(sender: str, text: str, ts: float, seq: int, prev: int) -> bytes:
-    """The MSG frame, without building a Msg first: the broker's hot path."""
-    return _frame(c.MSG, {"from": sender, "text": text, "ts": ts, "seq": seq, "prev": prev})
+    """The MSG frame, without building a Msg first: the broker's hot path.
+
+    The same bytes as the JSON encoder gives (a property test holds them
+    equal), formatted directly: a third of the encoder's time."""
+    if not (type(ts) is float and math.isfinite(ts) and type(seq) is int
+            and type(prev) is int):  # (the encoder's other spellings: 5, NaN, true)
+        return _frame(c.MSG, {"from": sender, "text": text, "ts": ts, "seq": seq, "prev": prev})
+    return (_MSG_TEMPLATE % (_quote(sender), _quote(text), ts, seq, prev)).encode("utf-8")
 
 
 def encode_ack(cid: int, seq: int, prev: int) -> bytes:
@@ -329,7 +341,7 @@ def _decode(frame: bytes, table: dict[bytes, _Decoder], limit: int) -> Message:
         raise ProtocolError(f"unknown command {shown!r}", c.E_UNKNOWN_COMMAND, shown)
     if raw:
         try:
-            body = json.loads(raw.decode("utf-8"))
+            body = _loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise ProtocolError("body is not valid UTF-8") from None
         except (ValueError, RecursionError):
@@ -346,6 +358,18 @@ def _decode(frame: bytes, table: dict[bytes, _Decoder], limit: int) -> Message:
                 and not isinstance(cid, bool) and 0 < cid <= c.MAX_SEQ:
             exc.cid = cid
         raise
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, for the common case without its Python wrapping:
+    the C scanner from the first character, then only whitespace may follow."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:  # nothing at 0 (leading whitespace, or not JSON): the slow way
+        return json.loads(text)
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        raise ValueError("extra data after the JSON value")
+    return value
 
 
 def _one(frames: Sequence[bytes]) -> bytes:

@@ -21,6 +21,7 @@ from zchat.protocol import (
     Event,
     Events,
     Message,
+    Msg,
     Ping,
     ProtocolError,
     decode_broker,
@@ -29,8 +30,10 @@ from zchat.protocol import (
     decode_client_frames,
     encode,
     encode_live,
+    encode_msg,
     live_item,
 )
+from zchat.protocol.codec import _loads
 from zchat.protocol import constants as c
 
 # No example database: a test run writes nothing into the repository.
@@ -432,3 +435,33 @@ def test_only_public_event_frames_go_into_a_live_batch(msg: Message) -> None:
     except TypeError:
         return
     raise AssertionError(f"{msg!r} went into a live batch")
+
+
+# ---- the hot path's shortcuts: the same bytes as the general encoder and decoder -------
+
+@_FAST
+@given(_EVENTS[Msg])
+def test_encode_msg_writes_what_the_json_encoder_writes(msg: Msg) -> None:
+    body = {"from": msg.sender, "text": msg.text, "ts": msg.ts, "seq": msg.seq,
+            "prev": msg.prev}
+    by_encoder = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    assert encode_msg(msg.sender, msg.text, msg.ts, msg.seq, msg.prev) \
+        == c.HEADER + b"MSG " + by_encoder
+
+
+@_FAST
+@given(st.one_of(st.text(max_size=60),
+                 st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=8),
+                              lambda inner: st.lists(inner, max_size=3)
+                              | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                              max_leaves=8).map(json.dumps),
+                 st.tuples(st.sampled_from(["", " ", "\ufeff", "\n\t"]),
+                           st.sampled_from(['{"cid":1}', '[1,2]', '"x"', "NaN", "{"]),
+                           st.sampled_from(["", " ", "\r\n", "x", "}", " 1"])).map("".join)))
+def test_the_decoder_shortcut_reads_what_json_loads_reads(text: str) -> None:
+    def outcome(loads: Callable[[str], Any]) -> str:
+        try:
+            return "value " + repr(loads(text))
+        except (ValueError, RecursionError):
+            return "refused"
+    assert outcome(_loads) == outcome(json.loads)
