@@ -51,7 +51,7 @@ from zchat.protocol import (
     name_problem,
 )
 from zchat.protocol import constants as c
-from zchat.protocol.rate import TokenBucket
+from zchat.protocol.rate import TokenBucket, take_both
 from zchat.safetext import sanitize
 
 from .backplane import RESUMED, TAKEN, Backplane, LinkDown, LocalBackplane
@@ -145,6 +145,7 @@ class BrokerCore:
         self.history = history
         self._wall = wall_clock
         self._t = (catalogue or Catalogue("en")).t
+        self._public_line = self._t("log.public")  # (the per-message line's template)
         self._log_private_bodies = log_private_bodies
         self._next_tick = 0.0
         self._closing = False
@@ -224,12 +225,10 @@ class BrokerCore:
         if isinstance(msg, Fetch):
             allowed = fetches.take(now)
         else:
-            size = len(msg.text.encode("utf-8")) if isinstance(msg, Say | Tell) else 0
-            size = min(size, octets.burst)  # a bigger message costs a full bucket
-            allowed = messages.wait(now) == 0 and octets.wait(now, size) == 0
-            if allowed:
-                messages.take(now)
-                octets.take(now, size)
+            # A bigger message than the byte burst costs a full bucket.
+            text = msg.text if isinstance(msg, Say | Tell) else ""
+            size = len(text) if text.isascii() else len(text.encode("utf-8"))
+            allowed = take_both(messages, octets, now, size)
         if allowed:
             session.strikes = 0
         return allowed
@@ -263,10 +262,9 @@ class BrokerCore:
             return []
         try:
             self.store.add(event)
-            actions = []
         except LinkDown:
-            actions = self._unnumbered(event)
-        return actions + self._show_here(event, exclude, ack_to)
+            return self._unnumbered(event) + self._show_here(event, exclude, ack_to)
+        return self._show_here(event, exclude, ack_to)
 
     def _show_here(self, event: StoredEvent, exclude: bytes | None,
                    ack_to: bytes | None) -> list[Action]:
@@ -472,10 +470,13 @@ class BrokerCore:
     def _say(self, session: Session, text: str, cid: int, retry: bool) -> list[Action]:
         if not text.strip():
             return self._refuse(session.identity, session, c.E_EMPTY, "empty message", cid=cid)
-        duplicate = self._duplicate(session, cid, retry)
-        if duplicate is not None:
-            return duplicate
-        self._note(self._t("log.public", name=sanitize(session.name), text=sanitize(text)))
+        if cid and (retry or cid <= session.max_cid):
+            duplicate = self._duplicate(session, cid, retry)
+            if duplicate is not None:
+                return duplicate
+        elif cid > session.max_cid:  # (a new cid, the usual case: _duplicate's bookkeeping)
+            session.max_cid = cid
+        self._note(self._public_line.format(name=sanitize(session.name), text=sanitize(text)))
         event = StoredEvent(0, c.MSG, self._wall(), session.name, text, origin=session.stream,
                             cid=cid)
         return self._publish(event, session.identity, session.identity)

@@ -13,6 +13,7 @@ import os
 import secrets
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,7 +52,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_origin ON events (origin, cid) WHERE cid > 0;
 CREATE INDEX IF NOT EXISTS events_priv_from ON events (origin, seq) WHERE kind = 'PRIV';
 CREATE INDEX IF NOT EXISTS events_priv_to ON events (to_key, seq) WHERE kind = 'PRIV';
-CREATE INDEX IF NOT EXISTS events_msg ON events (seq) WHERE kind = 'MSG';
+-- Recent public messages are kept in memory (SqliteStore._recent): an index for
+-- them cost a fifth of every write. Files made before that lose it here.
+DROP INDEX IF EXISTS events_msg;
 """
 _COLUMNS = "seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to"
 
@@ -109,6 +112,10 @@ class SqliteStore(LocalStore):
             self._reserved = int(self._meta("reserved") or 0)
             self._last = max([self._last, self._pruned, self._reserved, *self._heads.values()])
             self._count = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            # (Once, at start: the newest messages, scanning back from the end.)
+            recent = self._db.execute(f"SELECT {_COLUMNS} FROM events WHERE kind = 'MSG' "
+                                      "ORDER BY seq DESC LIMIT ?", (c.MAX_FETCH,)).fetchall()
+            self._recent = deque((_event(row) for row in reversed(recent)), maxlen=c.MAX_FETCH)
             self._reserve()  # before any number past what an earlier run may have used
             self._db.execute("BEGIN")
         except sqlite3.Error as exc:
@@ -164,6 +171,8 @@ class SqliteStore(LocalStore):
                            event.prev_to))
         self._last = event.seq
         self._count += 1
+        if event.kind == c.MSG:
+            self._recent.append(event)
         for key in event.keys():
             self._heads[key] = event.seq
             self._dirty.add(key)
@@ -237,11 +246,11 @@ class SqliteStore(LocalStore):
         return [_event(row) for row in rows]
 
     def recent_public(self, count: int) -> list[StoredEvent]:
-        self._write_rows()
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE kind = 'MSG' ORDER BY seq DESC LIMIT ?",
-            (count,)).fetchall()
-        return [_event(row) for row in reversed(rows)]
+        """The newest ``count`` (at most MAX_FETCH, the --history bound) messages,
+        from memory: the WELCOME's history costs no query and no index."""
+        if count <= 0:
+            return []
+        return [event for event in self._recent if event.seq > self._pruned][-count:]
 
     def pruned_upto(self) -> int:
         return self._pruned

@@ -39,3 +39,18 @@ class TokenBucket:
         self._refill(now)
         missing = min(amount, self.burst) - self.tokens
         return 0.0 if missing <= 0 else missing / self.rate
+
+
+def take_both(first: TokenBucket, second: TokenBucket, now: float,
+              amount: float = 1.0) -> bool:
+    """Spend 1 from ``first`` and ``amount`` (capped at its burst) from ``second``,
+    or nothing from either: a message costs a message and its bytes at once.
+    (The broker's per-message path: each bucket is refilled once.)"""
+    first._refill(now)
+    second._refill(now)
+    amount = min(amount, second.burst)
+    if first.tokens >= 1.0 and second.tokens >= amount:
+        first.tokens -= 1.0
+        second.tokens -= amount
+        return True
+    return False

@@ -2,7 +2,7 @@
 
 import pytest
 
-from zchat.protocol.rate import TokenBucket
+from zchat.protocol.rate import TokenBucket, take_both
 
 
 def test_a_new_bucket_is_full():
@@ -117,3 +117,17 @@ def test_time_going_backwards_is_harmless():
 def test_a_clock_far_from_zero_starts_with_a_full_bucket_only():
     bucket = TokenBucket(10.0, 3)
     assert [bucket.take(1e6) for _ in range(4)] == [True, True, True, False]
+
+
+def test_take_both_spends_from_both_buckets_or_from_neither() -> None:
+    messages, octets = TokenBucket(rate=1, burst=2), TokenBucket(rate=100, burst=300)
+    assert take_both(messages, octets, 0.0, 200)
+    assert (messages.tokens, octets.tokens) == (1, 100)
+    assert not take_both(messages, octets, 0.0, 150)  # bytes short: no message spent either
+    assert (messages.tokens, octets.tokens) == (1, 100)
+    assert take_both(messages, octets, 0.0, 100)
+    assert not take_both(messages, octets, 0.0, 1)  # messages short: no bytes spent either
+    assert (messages.tokens, octets.tokens) == (0, 0)
+    # Refilled by time; a text bigger than the byte burst costs a full bucket, not forever.
+    assert take_both(messages, octets, 3.0, 10_000)
+    assert (messages.tokens, octets.tokens) == (1, 0)

@@ -524,6 +524,7 @@ def test_sqlite_reopen_after_commit_sees_everything(tmp_path):
         assert again.since(0, 0, ANA, 100) == [HISTORY[i - 1] for i in (5, 7, 8, 9, 10)]
         assert again.find(ANA, 3) == HISTORY[9]
         assert again.find(ANA, 1) is None
+        assert again.recent_public(10) == [HISTORY[4]]  # (from memory, seeded from the file)
         # The next event is numbered above the old reservation; the chains still link up.
         nxt = _msg(again.last_seq() + 1, prev=again.head(PUBLIC))
         again.append(nxt)
@@ -997,5 +998,24 @@ def test_the_wal_starts_over_under_steady_writes(tmp_path: Path,
     again = SqliteStore(tmp_path)
     try:
         assert len(again.since(0, 0, "s", 100_000)) == commits  # nothing lost on the way
+    finally:
+        again.close()
+
+
+def test_sqlite_drops_the_index_recent_messages_no_longer_need(tmp_path):
+    store = SqliteStore(tmp_path)
+    _fill(store)
+    store.commit()
+    store.close()
+    # A file from before: it had an index on public messages, which costs every write.
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("CREATE INDEX events_msg ON events (seq) WHERE kind = 'MSG'")
+    again = SqliteStore(tmp_path)
+    try:
+        assert again.recent_public(10) == [HISTORY[2], HISTORY[4]]
+        with sqlite3.connect(tmp_path / DB_NAME) as db:
+            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master "
+                                                  "WHERE type = 'index'")}
+        assert "events_msg" not in names and "events_origin" in names
     finally:
         again.close()
