@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import systems
 from run import HOLD_PER_PROCESS, raise_fd_limit, stop_holders
@@ -50,19 +52,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not status.get("ready"):
                 sys.exit(f"clients did not connect: {status.get('error', 'holder failed')}")
         print(f"# {args.system}, {args.n} idle clients, heartbeat {args.heartbeat} s")
-        print("| seconds since all joined | RSS | RSS / N |\n|---|---|---|")
+        print("| seconds since all joined | RSS | RSS / N | CPU since the last reading: "
+              "all / main thread / other threads |\n|---|---|---|---|")
         t0 = time.monotonic()
+        last, last_t = thread_cpu_seconds(run.pid), t0
         while True:
             rss = run.rss_kb()
-            print(f"| {time.monotonic() - t0:.0f} | {rss / 1024:.1f} MB | "
-                  f"{rss / args.n:.1f} KB |", flush=True)
-            if time.monotonic() - t0 + args.every > args.seconds:
+            now, cpu = time.monotonic(), thread_cpu_seconds(run.pid)
+            share = "-"
+            if now > last_t:
+                main = (cpu.get(run.pid, 0.0) - last.get(run.pid, 0.0)) / (now - last_t)
+                every = (sum(cpu.values()) - sum(last.values())) / (now - last_t)
+                share = f"{every:.1%} / {main:.1%} / {every - main:.1%}"
+            print(f"| {now - t0:.0f} | {rss / 1024:.1f} MB | {rss / args.n:.1f} KB | {share} |",
+                  flush=True)
+            last, last_t = cpu, now
+            if now - t0 + args.every > args.seconds:
                 break
             time.sleep(args.every)  # a sampling period, not a synchronisation
     finally:
         stop_holders(holders)
         run.stop()
     return 0
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of ``pid``, by thread id: the
+    main thread is Python's loop, the others libzmq's I/O thread and the like."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
 
 
 if __name__ == "__main__":

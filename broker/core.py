@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 
 # Commands that cost tokens from a client's buckets.
 _RATED = frozenset({Say, Tell, Who, Fetch})
+#: What most frames are with everyone idle (a PING with fields goes the long way).
+_BARE_PING = [encode(Ping())]
 
 
 class Send(NamedTuple):
@@ -159,6 +161,8 @@ class BrokerCore:
         session = self.roster.by_identity(identity)
         if session is not None:
             session.last_seen = now
+            if frames == _BARE_PING:  # a joined client's heartbeat: all it asks is this
+                return []
         elif not self._stranger_allowed(identity, now):
             return []  # a storm of strangers: answer none of them rather than all
         try:

@@ -33,8 +33,8 @@ from zchat.protocol import (
     encode_msg,
     live_item,
 )
-from zchat.protocol.codec import _loads
 from zchat.protocol import constants as c
+from zchat.protocol.codec import _loads
 
 # No example database: a test run writes nothing into the repository.
 _FAST = settings(max_examples=300, deadline=None, database=None)
