@@ -44,9 +44,9 @@ from .messages import (
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # The encoder's own string quoting (C), as _dumps applies it with ensure_ascii=False.
-_quote: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote: Callable[[str], str] = json.encoder.encode_basestring
 # The decoder's scanner (C): one value from a position, without json.loads' wrapping.
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _MSG_TEMPLATE = (c.HEADER.decode("ascii") + c.MSG
                  + ' {"from":%s,"text":%s,"ts":%r,"seq":%d,"prev":%d}')
 _VERSION_PREFIX = c.SIGNATURE + b"/"
