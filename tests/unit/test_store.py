@@ -1019,3 +1019,26 @@ def test_sqlite_drops_the_index_recent_messages_no_longer_need(tmp_path):
         assert "events_msg" not in names and "events_origin" in names
     finally:
         again.close()
+
+
+def test_sqlite_makes_new_files_with_small_pages_and_keeps_old_files_pages(tmp_path):
+    def page_size(folder: Path) -> int:
+        with sqlite3.connect(folder / DB_NAME) as db:
+            return int(db.execute("PRAGMA page_size").fetchone()[0])
+    SqliteStore(tmp_path / "new").close()
+    assert page_size(tmp_path / "new") == sqlite_store.PAGE_SIZE == 2048
+    old = tmp_path / "old"
+    old.mkdir()
+    with sqlite3.connect(old / DB_NAME) as db:
+        db.execute("PRAGMA page_size=4096")
+        db.execute("CREATE TABLE t (x)")
+    store = SqliteStore(old)
+    _fill(store)
+    store.commit()
+    store.close()
+    assert page_size(old) == 4096
+    again = SqliteStore(old)
+    try:
+        assert again.recent_public(10) == [HISTORY[2], HISTORY[4]]
+    finally:
+        again.close()
