@@ -169,7 +169,9 @@ def measure_fanout(name: str, n: int, m: int, rep: int, args: argparse.Namespace
         sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.sender_endpoint, m,
                                       ready_timeout=args.connect_timeout,
                                       server_key=sysrun.server_key)
-        spy = _start_pyspy(sysrun.pid, profile_to) if profile_to else None
+        # Every broker of the system (a cluster's: the receivers' broker first).
+        spies = [_start_pyspy(pid, _broker_profile(profile_to, k))
+                 for k, pid in enumerate(sysrun.broker_pids())] if profile_to else []
         try:
             redis0, parts0 = sysrun.redis_cpu_seconds(), sysrun.cpu_by_process()
             cpu0, gen0, t0 = sysrun.cpu_seconds(), _self_cpu(), time.monotonic()
@@ -181,8 +183,9 @@ def measure_fanout(name: str, n: int, m: int, rep: int, args: argparse.Namespace
             sres = sender.collect(timeout=args.timeout)
         finally:
             sender.close()
-            if spy:
-                _stop_pyspy(spy)
+            for spy in spies:
+                if spy:
+                    _stop_pyspy(spy)
         _troubled(sysrun, res, sres, rec)
     delivered = sum(min(c, m) for c in res.counts)
     rec.update(delivered=delivered, loss=n * m - delivered, sent=sres.get("sent", 0),
@@ -376,6 +379,11 @@ def _start_pyspy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
     return proc
 
 
+def _broker_profile(path: Path, k: int) -> Path:
+    """Where broker k's profile goes: ``path`` itself for the first (or only) broker."""
+    return path if k == 0 else path.with_name(f"{path.stem}-broker{k + 1}{path.suffix}")
+
+
 def _stop_pyspy(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
@@ -413,7 +421,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="also measure memory with 10,000 idle clients (needs ~25k fds, slow)")
     p.add_argument("--skip", default="", help="phases to skip: fanout,latency,stall,idle")
     p.add_argument("--py-spy", action="store_true",
-                   help="one extra, uncounted zchat fan-out run per N under py-spy")
+                   help="one extra, uncounted fan-out run per N under py-spy (every broker)")
+    p.add_argument("--py-spy-system", default="zchat",
+                   help="the system --py-spy profiles (default zchat; e.g. zchat-cluster)")
     p.add_argument("--idle-heartbeat", type=float, default=1.0,
                    help="zchat --heartbeat for the idle-client (memory and heartbeat CPU) runs")
     p.add_argument("--heartbeat", type=float, default=60.0,
@@ -530,17 +540,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         / size})
                     if not reused:
                         guarded("idle", name, size, 0, measure_idle, name, size, args)
-        if args.py_spy and "zchat" in run_systems:
+        spied = args.py_spy_system
+        if args.py_spy and spied in run_systems:
             profiles = []
             for n, m in zip(ns, ms, strict=True):
-                raw = out.with_name(f"{out.stem}-pyspy-zchat-n{n}.txt")
-                rec = measure_fanout("zchat", n, m, -1, args, profile_to=raw)
+                raw = out.with_name(f"{out.stem}-pyspy-{spied}-n{n}.txt")
+                rec = measure_fanout(spied, n, m, -1, args, profile_to=raw)
                 rec["kind"] = "profiled"
                 log(rec)
-                if raw.exists():
-                    profiles.append(f"N={n} (rate under py-spy: "
-                                    f"{report.fmt_rate(rec.get('rate', 0))}/s)\n\n"
-                                    + report.pyspy_summary(raw))
+                for k in range(2 if spied in systems.CLUSTER_SYSTEMS else 1):
+                    path = _broker_profile(raw, k)
+                    if path.exists():
+                        which = ("" if spied not in systems.CLUSTER_SYSTEMS
+                                 else ", the sender's broker" if k else ", the receivers' broker")
+                        profiles.append(f"{spied} N={n}{which} (rate under py-spy: "
+                                        f"{report.fmt_rate(rec.get('rate', 0))}/s)\n\n"
+                                        + report.pyspy_summary(path))
             results["profile"] = "\n\n".join(profiles)
     except KeyboardInterrupt:
         print("# interrupted: writing what was measured", flush=True)

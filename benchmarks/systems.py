@@ -140,7 +140,8 @@ class Running:
             return self.endpoint
         return ",".join(self._endpoint(p) for p in self.receiver_ports)
 
-    def _brokers(self) -> list[int]:
+    def broker_pids(self) -> list[int]:
+        """The system's broker processes (a cluster's: the receivers' broker first)."""
         return [self.pid, *(h.proc.pid for h in self.helpers if h.role == "broker")]
 
     def alive(self) -> bool:
@@ -156,7 +157,7 @@ class Running:
     def cpu_seconds(self) -> float:
         """utime + stime of the server process, all threads included (a cluster: the
         sum over its brokers, not counting the redis-server)."""
-        return sum(proc_cpu_seconds(pid) for pid in self._brokers())
+        return sum(proc_cpu_seconds(pid) for pid in self.broker_pids())
 
     def cpu_by_process(self) -> dict[str, float]:
         """utime + stime of each process of a cluster system, by label (broker 1 is the
@@ -176,7 +177,7 @@ class Running:
     def rss_kb(self) -> int:
         """Resident set size now, from /proc/PID/statm (a cluster: summed over its brokers)."""
         total = 0
-        for pid in self._brokers():
+        for pid in self.broker_pids():
             with open(f"/proc/{pid}/statm") as f:
                 total += int(f.read().split()[1]) * _PAGE_KB
         return total

@@ -39,11 +39,18 @@ local function holder(nk)
   return {b = b, s = s, u = u, n = n}
 end
 
+-- What one call changes once, however many events it logs, written by finish():
+-- the public head, the cid sets' expiry and the log's trim (a script runs
+-- atomically, so no one sees the difference; it halves the calls per event).
+local head = nil
+local expire = {}
+local logged = false
+
 local function remember(origin, cid, seq, prev, kind, ttl)
   local key = P .. 'c:' .. origin
   redis.call('HSET', key, cid, seq .. ' ' .. prev .. ' ' .. kind)
   redis.call('HDEL', key, tostring(tonumber(cid) - CID_WINDOW))  -- a window, not every cid
-  redis.call('EXPIRE', key, ttl)
+  expire[key] = ttl
 end
 
 local function trim(retain)
@@ -61,13 +68,20 @@ end
 -- One public event (MSG, JOINED, LEFT): numbered, linked, logged.
 local function publish(kind, ts, name, text, reason, origin, cid, retain, cid_ttl)
   local seq = redis.call('INCR', P .. 'seq')
-  local prev = tonumber(redis.call('GET', P .. 'head') or '0')
-  redis.call('SET', P .. 'head', seq)
+  if head == nil then head = tonumber(redis.call('GET', P .. 'head') or '0') end
+  local prev = head
+  head = seq
   redis.call('XADD', P .. 'log', seq .. '-0', 'k', kind, 'ts', ts, 'n', name, 'x', text,
              'r', reason, 'o', origin, 'c', cid, 'p', prev)
   if cid ~= '0' then remember(origin, cid, seq, prev, kind, cid_ttl) end
-  if redis.call('XLEN', P .. 'log') > retain + 1000 then trim(retain) end
+  logged = true
   return {seq, prev, 0}
+end
+
+local function finish(retain)
+  if head ~= nil then redis.call('SET', P .. 'head', head) end
+  for key, ttl in pairs(expire) do redis.call('EXPIRE', key, ttl) end
+  if logged and redis.call('XLEN', P .. 'log') > retain + 1000 then trim(retain) end
 end
 
 -- One private message: numbered, kept on both private streams, and put in the
@@ -119,6 +133,7 @@ if op == 'batch' then
     out[#out + 1] = r[2]
     out[#out + 1] = r[3]
   end
+  finish(retain)
   return out
 
 elseif op == 'hold' then
@@ -171,6 +186,7 @@ elseif op == 'sweep' then
       redis.call('SREM', P .. 'brokers', b)
     end
   end
+  finish(retain)
   return gone
 
 elseif op == 'reseed' then
