@@ -333,6 +333,8 @@ class BrokerCore:
             own = self.roster.by_stream(event.origin)
         elif event.kind == c.JOINED:
             own = self.roster.by_name(event.name)
+        if len(self.roster) == (own is not None):
+            return []  # no one else here to show it to: not even worth encoding
         return self._deliver(event, own.identity if own is not None else None)
 
     # ---- the cluster link ------------------------------------------------------

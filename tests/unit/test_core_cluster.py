@@ -148,6 +148,26 @@ def test_events_are_numbered_at_commit_and_delivered_from_the_log() -> None:
     assert (kind, exclude, msg.text, msg.seq, msg.prev) == ("fanout", A, "oi", ack.seq, ack.prev)
 
 
+def test_an_event_only_its_sender_is_here_for_is_not_encoded_but_still_moves_the_head(
+        ) -> None:
+    core, cluster = _core()
+    _join(core, cluster, A, "ana")
+    _deliver(core, cluster)
+    (_, _, ack), = _say(core, A, "ninguém mais aqui", 1)
+    assert _deliver(core, cluster) == []  # ana has her ACK; no one else is here
+    pings = [m for _, _, m in _decoded(core.tick(0.5)) if isinstance(m, Ping)]
+    assert pings == [Ping(ack.seq)]  # delivered here all the same
+    # Someone else's events are ana's to see, of course.
+    (kind, exclude, left), = _decoded(
+        core.arrived(StoredEvent(ack.seq + 1, c.LEFT, 1.0, "zoe", reason=c.R_QUIT)))
+    assert (kind, exclude, left.name) == ("fanout", None, "zoe")
+    _join(core, cluster, B, "bob")
+    _deliver(core, cluster)
+    _say(core, A, "agora sim", 2)
+    (kind, exclude, msg), = _deliver(core, cluster)
+    assert (kind, exclude, msg.text) == ("fanout", A, "agora sim")
+
+
 def test_a_join_is_welcomed_at_once_and_announced_from_the_log() -> None:
     core, cluster = _core()
     _join(core, cluster, A, "ana")
