@@ -476,12 +476,9 @@ class BrokerCore:
     def _say(self, session: Session, text: str, cid: int, retry: bool) -> list[Action]:
         if not text.strip():
             return self._refuse(session.identity, session, c.E_EMPTY, "empty message", cid=cid)
-        if cid and (retry or cid <= session.max_cid):
-            duplicate = self._duplicate(session, cid, retry)
-            if duplicate is not None:
-                return duplicate
-        elif cid > session.max_cid:  # (a new cid, the usual case: _duplicate's bookkeeping)
-            session.max_cid = cid
+        duplicate = self._duplicate(session, cid, retry)
+        if duplicate is not None:
+            return duplicate
         self._note(self._public_line.format(name=sanitize(session.name), text=sanitize(text)))
         event = StoredEvent(0, c.MSG, self._wall(), session.name, text, origin=session.stream,
                             cid=cid)

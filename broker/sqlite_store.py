@@ -333,10 +333,10 @@ class Checkpointer:
 
     INTERVAL = 1.0
 
-    def __init__(self, path: Path, wal_limit: int = 0) -> None:
+    def __init__(self, path: Path, wal_limit: int) -> None:
         self._path = path
         self._wal = path.with_name(path.name + "-wal")
-        self._wal_limit = wal_limit or WAL_LIMIT
+        self._wal_limit = wal_limit
         #: Set when the WAL has grown past the limit: the writer then restarts it.
         self.wal_is_big = threading.Event()
         self._stop = threading.Event()
