@@ -60,6 +60,27 @@ DROP INDEX IF EXISTS events_msg;
 """
 _COLUMNS = "seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to"
 
+# Reads that must stay index searches (tests/unit/test_store.py checks their plans):
+# each is asked by clients, so a scan of the history would be theirs to repeat.
+#: A resent message's stored event. ``likely()`` keeps ``cid > 0`` (which the partial
+#: index needs to be usable) from being taken as the search's range: plain, SQLite
+#: searched (origin, cid > 0) and filtered, every stored message of that sender
+#: (7 ms at 100,000), for each resend.
+_FIND = (f"SELECT {_COLUMNS} FROM events "
+         "WHERE origin = ? AND cid = ? AND likely(cid > 0)")
+#: A reader's missed events, in seq order: public ones from its public cursor (the
+#: table, from that seq on) merged with its private ones from its private cursor (the
+#: two private indexes), so neither cursor makes the other's stream be walked; one
+#: filtered range scan from the lower cursor took 9 ms at 100,000 events.
+_SINCE = (f"SELECT {_COLUMNS} FROM events WHERE seq > :pub AND kind != 'PRIV' "
+          f"UNION ALL SELECT {_COLUMNS} FROM events "
+          "WHERE origin = :key AND seq > :priv AND kind = 'PRIV' "
+          f"UNION ALL SELECT {_COLUMNS} FROM events "
+          "WHERE to_key = :key AND seq > :priv AND kind = 'PRIV' AND origin != :key "
+          "ORDER BY seq LIMIT :limit")
+#: The newest event a prune removes, given how many older ones go with it.
+_CUTOFF = "SELECT seq FROM events ORDER BY seq LIMIT 1 OFFSET ?"
+
 
 def default_data_dir() -> Path:
     """$XDG_DATA_HOME/zchat, else ~/.local/share/zchat."""
@@ -239,19 +260,13 @@ class SqliteStore(LocalStore):
 
     def find(self, origin: str, cid: int) -> StoredEvent | None:
         self._write_rows()
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM events "
-                               "WHERE origin = ? AND cid = ? AND cid > 0", (origin, cid)).fetchone()
+        row = self._db.execute(_FIND, (origin, cid)).fetchone()
         return None if row is None else _event(row)
 
     def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
         self._write_rows()  # reads see every appended event
-        # One range scan in seq order from the lower cursor, stopping at `limit`.
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE seq > ? AND ("
-            "(kind != 'PRIV' AND seq > ?) OR "
-            "(kind = 'PRIV' AND seq > ? AND (origin = ? OR to_key = ?))"
-            ") ORDER BY seq LIMIT ?",
-            (min(pub, priv), pub, priv, reader_key, reader_key, limit))
+        rows = self._db.execute(_SINCE, {"pub": pub, "priv": priv, "key": reader_key,
+                                         "limit": limit})
         return [_event(row) for row in rows]
 
     def recent_public(self, count: int) -> list[StoredEvent]:
@@ -277,8 +292,11 @@ class SqliteStore(LocalStore):
             return
         self._write_rows()
         try:
-            row = self._db.execute("SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?",
-                                   (retain,)).fetchone()
+            # The oldest (count - retain) go: found from the old end, which walks
+            # the few rows that go rather than the many that stay.
+            row = self._db.execute(_CUTOFF, (self._count - retain - 1,)).fetchone()
+            if row is None:  # (the count is exact; were it not, keep everything)
+                return
             cutoff = int(row[0])
             deleted = self._db.execute("DELETE FROM events WHERE seq <= ?", (cutoff,)).rowcount
             self._count -= deleted

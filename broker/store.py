@@ -6,10 +6,15 @@ in-memory store needs nothing and forgets on exit, `SqliteStore`
 (sqlite_store.py) survives restarts. Both pass the same contract tests.
 """
 
+import bisect
 import hashlib
+import heapq
 import secrets
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
+from operator import attrgetter
 from typing import Protocol
 
 from zchat.protocol import Event, Joined, Left, Msg, Priv
@@ -19,6 +24,9 @@ from zchat.protocol import constants as c
 DEFAULT_RETAIN = 100_000
 #: The key under which the public stream's head is kept beside users' private heads.
 PUBLIC = "*"
+
+
+_SEQ = attrgetter("seq")
 
 
 def stream_key(token: str) -> str:
@@ -131,6 +139,14 @@ class LocalStore:
             self.add(event)
 
 
+def _tail(events: deque[StoredEvent], start: int) -> Iterable[StoredEvent]:
+    """``events[start:]`` in order, walking in from the nearer end of the deque."""
+    after = len(events) - start
+    if after >= start:
+        return islice(events, start, None)
+    return reversed(list(islice(reversed(events), after)))
+
+
 class MemoryStore(LocalStore):
     """History in memory: sequence numbers, ACKs and resume within one broker run."""
 
@@ -141,6 +157,8 @@ class MemoryStore(LocalStore):
         # every join and leave (a room joining at once is all joins).
         self._msgs: deque[StoredEvent] = deque(maxlen=c.MAX_FETCH)
         self._by_origin: dict[tuple[str, int], StoredEvent] = {}
+        #: Each private stream's events, in seq order (a reader's resume reads only these).
+        self._private: dict[str, deque[StoredEvent]] = {}
         self._heads: dict[str, int] = {}
         self._owners: dict[str, str] = {}
         self._last = 0
@@ -155,6 +173,9 @@ class MemoryStore(LocalStore):
         self._last = event.seq
         for key in event.keys():
             self._heads[key] = event.seq
+        if event.kind == c.PRIV:
+            for key in {event.origin, event.to_key}:
+                self._private.setdefault(key, deque()).append(event)
         if event.cid:
             self._by_origin[(event.origin, event.cid)] = event
 
@@ -166,20 +187,17 @@ class MemoryStore(LocalStore):
         return self._by_origin.get((origin, cid))
 
     def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
-        low = min(pub, priv)
-        out: list[StoredEvent] = []
-        for event in self._events:  # a deque is in seq order; skip to the low cursor
-            if event.seq <= low:
-                continue
-            if event.kind != c.PRIV:
-                wanted = event.seq > pub
-            else:
-                wanted = event.seq > priv and reader_key in event.keys()
-            if wanted:
-                out.append(event)
-                if len(out) >= limit:
-                    break
-        return out
+        # Each stream from its own cursor (found by bisection, not a walk), merged
+        # in seq order: the public events from the history, the reader's private
+        # ones from its own list, so neither cursor makes the other stream be walked.
+        events = self._events
+        public = (event for event in _tail(events, bisect.bisect_right(events, pub, key=_SEQ))
+                  if event.kind != c.PRIV)
+        mine = self._private.get(reader_key)
+        if not mine:
+            return list(islice(public, limit))
+        private = _tail(mine, bisect.bisect_right(mine, priv, key=_SEQ))
+        return list(islice(heapq.merge(public, private, key=_SEQ), limit))
 
     def recent_public(self, count: int) -> list[StoredEvent]:
         if count <= 0:
@@ -208,6 +226,12 @@ class MemoryStore(LocalStore):
             deleted += 1
             if event.cid:
                 self._by_origin.pop((event.origin, event.cid), None)
+            if event.kind == c.PRIV:
+                for key in {event.origin, event.to_key}:
+                    stream = self._private[key]
+                    stream.popleft()  # the oldest of the history is the oldest of its streams
+                    if not stream:
+                        del self._private[key]
         if deleted:
             self._prunes.append((self._pruned, deleted))
 

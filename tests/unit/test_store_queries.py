@@ -1,0 +1,106 @@
+"""The history stores' reads that clients can ask for: their results on random
+histories against a plain reference, and the SQLite plans that keep them searches.
+
+A resend (``find``) and a resume (``since``) are asked by clients, as often as their
+rate allows; a read that walks the whole history would let any one client make the
+broker repeat that walk.
+"""
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zchat.broker import sqlite_store
+from zchat.broker.sqlite_store import SqliteStore
+from zchat.broker.store import HistoryStore, MemoryStore, StoredEvent
+from zchat.protocol import constants as c
+
+KEYS = ("k-ana", "k-bob", "k-carol")
+
+
+def _plan(db: sqlite3.Connection, sql: str, params: object) -> str:
+    return " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+
+@pytest.fixture
+def sqlite(tmp_path: Path):
+    store = SqliteStore(tmp_path)
+    yield store
+    store.close()
+
+
+def test_find_searches_the_index_by_origin_and_cid(sqlite):
+    plan = _plan(sqlite._db, sqlite_store._FIND, ("k-ana", 7))
+    # cid as the search's equality, not cid > 0 as a range filtered row by row.
+    assert "USING COVERING INDEX events_origin (origin=? AND cid=?)" in plan \
+        or "USING INDEX events_origin (origin=? AND cid=?)" in plan, plan
+
+
+def test_since_reads_each_stream_from_its_own_cursor(sqlite):
+    plan = _plan(sqlite._db, sqlite_store._SINCE,
+                 {"pub": 5, "priv": 0, "key": "k-ana", "limit": 10})
+    assert "SCAN" not in plan, plan
+    assert "INTEGER PRIMARY KEY (rowid>?)" in plan, plan  # public: from its cursor on
+    assert "events_priv_from (origin=? AND seq>?)" in plan, plan
+    assert "events_priv_to (to_key=? AND seq>?)" in plan, plan
+
+
+def _event(seq: int, kind: str, who: int, to: int, cid: int) -> StoredEvent:
+    origin = KEYS[who]
+    if kind == c.PRIV:
+        return StoredEvent(seq, c.PRIV, 1000.0 + seq, "n", "t", "m", origin=origin, cid=cid,
+                           to_key=KEYS[to])
+    if kind == c.MSG:
+        return StoredEvent(seq, c.MSG, 1000.0 + seq, "n", "t", origin=origin, cid=cid)
+    return StoredEvent(seq, kind, 1000.0 + seq, "n")
+
+
+def _wanted(event: StoredEvent, pub: int, priv: int, key: str) -> bool:
+    if event.kind != c.PRIV:
+        return event.seq > pub
+    return event.seq > priv and key in (event.origin, event.to_key)
+
+
+events = st.lists(st.tuples(st.sampled_from([c.MSG, c.MSG, c.PRIV, c.JOINED, c.LEFT]),
+                            st.integers(0, 2), st.integers(0, 2)),
+                  max_size=40)
+reads = st.lists(st.tuples(st.integers(0, 45), st.integers(0, 45), st.integers(0, 2),
+                           st.integers(1, 50)), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=events, reads=reads, retain=st.integers(1, 50), gaps=st.integers(1, 3))
+def test_both_stores_read_what_a_plain_filter_reads(events, reads, retain, gaps):
+    # Each message's cid is its own: the broker stores a (origin, cid) pair once.
+    history = [_event(i * gaps, *spec, cid=i) for i, spec in enumerate(events, start=1)]
+    with tempfile.TemporaryDirectory() as tmp:
+        stores: list[HistoryStore] = [MemoryStore(), SqliteStore(Path(tmp))]
+        try:
+            for store in stores:
+                for event in history:
+                    store.append(event)
+                store.commit()
+            for pruned in (False, True):
+                if pruned:
+                    for store in stores:
+                        store.prune(retain)
+                    kept = history[-retain:]
+                else:
+                    kept = history
+                for pub, priv, who, limit in reads:
+                    key = KEYS[who]
+                    expected = [e for e in kept if _wanted(e, pub, priv, key)][:limit]
+                    for store in stores:
+                        assert store.since(pub, priv, key, limit) == expected, store
+                for event in history:
+                    if event.kind in (c.MSG, c.PRIV):
+                        expected_find = event if event in kept else None
+                        for store in stores:
+                            assert store.find(event.origin, event.cid) == expected_find, store
+        finally:
+            for store in stores:
+                store.close()
