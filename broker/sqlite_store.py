@@ -60,18 +60,18 @@ DROP INDEX IF EXISTS events_msg;
 """
 _COLUMNS = "seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to"
 
-# Reads that must stay index searches (tests/unit/test_store.py checks their plans):
-# each is asked by clients, so a scan of the history would be theirs to repeat.
+# Reads that must stay index searches (tests/unit/test_store_queries.py checks their
+# plans): clients ask for them, so a scan of the history would be theirs to repeat.
 #: A resent message's stored event. ``likely()`` keeps ``cid > 0`` (which the partial
 #: index needs to be usable) from being taken as the search's range: plain, SQLite
-#: searched (origin, cid > 0) and filtered, every stored message of that sender
-#: (7 ms at 100,000), for each resend.
+#: searched (origin, cid > 0) and filtered every stored message of that sender
+#: (10 ms at 100,000: benchmarks/store_reads.py), for each resend.
 _FIND = (f"SELECT {_COLUMNS} FROM events "
          "WHERE origin = ? AND cid = ? AND likely(cid > 0)")
 #: A reader's missed events, in seq order: public ones from its public cursor (the
 #: table, from that seq on) merged with its private ones from its private cursor (the
 #: two private indexes), so neither cursor makes the other's stream be walked; one
-#: filtered range scan from the lower cursor took 9 ms at 100,000 events.
+#: filtered range scan from the lower cursor took 7-15 ms at 100,000 events.
 _SINCE = (f"SELECT {_COLUMNS} FROM events WHERE seq > :pub AND kind != 'PRIV' "
           f"UNION ALL SELECT {_COLUMNS} FROM events "
           "WHERE origin = :key AND seq > :priv AND kind = 'PRIV' "
