@@ -54,7 +54,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_origin ON events (origin, cid) WHERE cid > 0;
 CREATE INDEX IF NOT EXISTS events_priv_from ON events (origin, seq) WHERE kind = 'PRIV';
 CREATE INDEX IF NOT EXISTS events_priv_to ON events (to_key, seq) WHERE kind = 'PRIV';
--- Recent public messages are kept in memory (SqliteStore._recent): an index for
+-- Recent public messages are kept in memory (LocalStore._recent): an index for
 -- them cost a fifth of every write. Files made before that lose it here.
 DROP INDEX IF EXISTS events_msg;
 """
@@ -268,16 +268,6 @@ class SqliteStore(LocalStore):
         rows = self._db.execute(_SINCE, {"pub": pub, "priv": priv, "key": reader_key,
                                          "limit": limit})
         return [_event(row) for row in rows]
-
-    def recent_public(self, count: int) -> list[StoredEvent]:
-        """The newest ``count`` (at most MAX_FETCH, the --history bound) messages,
-        from memory: the WELCOME's history costs no query and no index."""
-        if count <= 0:
-            return []
-        return [event for event in self._recent if event.seq > self._pruned][-count:]
-
-    def pruned_upto(self) -> int:
-        return self._pruned
 
     def pruned_events(self, low: int, high: int) -> int:
         """Events pruned with a sequence number in (low, high], as an upper bound:

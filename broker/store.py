@@ -110,10 +110,16 @@ class HistoryStore(Protocol):
 class LocalStore:
     """Numbering for the stores that live in this one process: `add` gives an event
     the number after the last one and links it to its streams' heads, then
-    `append`s it. (Subclasses keep ``_last`` and ``_heads`` and define `append`.)"""
+    `append`s it. (Subclasses keep ``_last``, ``_heads``, ``_pruned`` and ``_recent``
+    and define `append`.)"""
 
     _last: int
     _heads: dict[str, int]
+    #: The newest event pruned (0: none).
+    _pruned: int
+    #: The latest public messages (at most MAX_FETCH), appended by `append`: the
+    #: WELCOME's history, found without a query or a walk past joins and leaves.
+    _recent: deque[StoredEvent]
 
     def append(self, event: StoredEvent) -> None:
         raise NotImplementedError
@@ -138,6 +144,15 @@ class LocalStore:
         for event in events:
             self.add(event)
 
+    def recent_public(self, count: int) -> list[StoredEvent]:
+        """The newest ``count`` (at most MAX_FETCH, the --history bound) messages."""
+        if count <= 0:
+            return []
+        return [event for event in self._recent if event.seq > self._pruned][-count:]
+
+    def pruned_upto(self) -> int:
+        return self._pruned
+
 
 def _tail(events: deque[StoredEvent], start: int) -> Iterable[StoredEvent]:
     """``events[start:]`` in order, walking in from the nearer end of the deque."""
@@ -153,9 +168,7 @@ class MemoryStore(LocalStore):
     def __init__(self, retain: int = DEFAULT_RETAIN) -> None:
         self.epoch = secrets.token_hex(8)
         self._events: deque[StoredEvent] = deque()
-        # The latest public messages, for newcomers: found without walking past
-        # every join and leave (a room joining at once is all joins).
-        self._msgs: deque[StoredEvent] = deque(maxlen=c.MAX_FETCH)
+        self._recent: deque[StoredEvent] = deque(maxlen=c.MAX_FETCH)
         self._by_origin: dict[tuple[str, int], StoredEvent] = {}
         #: Each private stream's events, in seq order (a reader's resume reads only these).
         self._private: dict[str, deque[StoredEvent]] = {}
@@ -169,7 +182,7 @@ class MemoryStore(LocalStore):
     def append(self, event: StoredEvent) -> None:
         self._events.append(event)
         if event.kind == c.MSG:
-            self._msgs.append(event)
+            self._recent.append(event)
         self._last = event.seq
         for key in event.keys():
             self._heads[key] = event.seq
@@ -198,14 +211,6 @@ class MemoryStore(LocalStore):
             return list(islice(public, limit))
         private = _tail(mine, bisect.bisect_right(mine, priv, key=_SEQ))
         return list(islice(heapq.merge(public, private, key=_SEQ), limit))
-
-    def recent_public(self, count: int) -> list[StoredEvent]:
-        if count <= 0:
-            return []
-        return [e for e in list(self._msgs)[-count:] if e.seq > self._pruned]
-
-    def pruned_upto(self) -> int:
-        return self._pruned
 
     def pruned_events(self, low: int, high: int) -> int:
         """Events pruned with a sequence number in (low, high] (whole batches: a bound)."""
