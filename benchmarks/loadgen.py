@@ -437,7 +437,8 @@ class ZmqReceivers:
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.RCVHWM, 0)  # like the DEALERs' queues: never drop here
         curve_client(sub, self.server_public)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.setsockopt(zmq.SUBSCRIBE, b"")  # everything, as the session below
+        sub.setsockopt(zmq.SUBSCRIBE, b"ZCHAT/1 FEED " + msg.session.encode())
         sub.connect(feed)
         self.feeds[i] = sub
         self.index[sub] = i

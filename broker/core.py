@@ -19,9 +19,9 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from zchat import __version__
 from zchat.i18n import Catalogue
@@ -30,7 +30,6 @@ from zchat.protocol import (
     Bye,
     Error,
     Event,
-    Events,
     Fetch,
     Join,
     Leave,
@@ -46,7 +45,9 @@ from zchat.protocol import (
     decode_client_frames,
     encode,
     encode_ack,
+    encode_events,
     encode_msg,
+    event_item,
     name_key,
     name_problem,
 )
@@ -55,6 +56,7 @@ from zchat.protocol.rate import TokenBucket, take_both
 from zchat.safetext import sanitize
 
 from .backplane import RESUMED, TAKEN, Backplane, LinkDown, LocalBackplane
+from .guard import LOCAL, address_group
 from .roster import Roster, Session
 from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent, stream_key
 
@@ -62,6 +64,19 @@ log = logging.getLogger(__name__)
 
 # Commands that cost tokens from a client's buckets.
 _RATED = frozenset({Say, Tell, Who, Fetch})
+#: Addresses whose JOIN and pre-JOIN budgets are remembered (the oldest is forgotten first).
+ADDRESSES_TRACKED = 10_000
+#: Seconds between looks at FETCHes waiting for a budget.
+FETCH_RETRY = 0.02
+#: The share of the broker's time spent building FETCH pages, for everyone together,
+#: and the most at once (seconds): catch-ups wait their turn, live chat never waits
+#: long for them (a page of 200 short events takes milliseconds: SQLite rows).
+PAGES_SHARE = 0.5
+PAGES_BURST = 0.03
+#: The bytes of an EVENTS frame around its events (header, kind, flags, brackets).
+_PAGE_HEAD = 96
+#: Rows a page is first read with (more follow while it has room).
+PAGE_ROWS = 32
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
 
@@ -95,10 +110,15 @@ class Limits:
     byte_rate: float = c.DEFAULT_BYTE_RATE
     byte_burst: int = c.DEFAULT_BYTE_BURST
     max_clients: int = c.DEFAULT_MAX_CLIENTS
+    #: Connections at once from one address; also the JOINs one address may make at
+    #: once (refilled at this many a minute).
+    max_per_address: int = c.DEFAULT_MAX_PER_ADDRESS
 
-    def buckets(self) -> tuple[TokenBucket, TokenBucket, TokenBucket]:
+    def buckets(self) -> tuple[TokenBucket, TokenBucket, TokenBucket, TokenBucket]:
+        """A session's message, text-byte, FETCH and reply-byte buckets."""
         return (TokenBucket(self.rate, self.burst), TokenBucket(self.byte_rate, self.byte_burst),
-                TokenBucket(c.FETCH_RATE, c.FETCH_BURST))
+                TokenBucket(c.FETCH_RATE, c.FETCH_BURST),
+                TokenBucket(c.REPLY_RATE, c.REPLY_BURST))
 
 
 class BrokerCore:
@@ -111,10 +131,12 @@ class BrokerCore:
                  history: int = c.DEFAULT_HISTORY,
                  limits: Limits | None = None,
                  journal: Callable[[str], None] | None = None,
-                 backplane: Backplane | None = None) -> None:
+                 backplane: Backplane | None = None,
+                 work_clock: Callable[[], float] = time.perf_counter) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``;
         ``journal`` logs the per-message lines (default: the logging module);
-        ``backplane`` joins a cluster (default: this broker alone)."""
+        ``backplane`` joins a cluster (default: this broker alone); ``work_clock``
+        measures the time pages take (PAGES_SHARE)."""
         self._note = journal or log.info
         self.heartbeat = heartbeat
         self.limits = limits or Limits()
@@ -124,9 +146,25 @@ class BrokerCore:
         self.fanout = c.FANOUT_ROUTER
         self.feeds: tuple[str, ...] = ()
         self._unjoined = TokenBucket(c.UNJOINED_RATE, c.UNJOINED_BURST)
-        # Each stranger also has a small bucket of its own, so one fast stranger
-        # spends its own budget, not the shared one newcomers need to JOIN.
+        # Each stranger also has a small bucket of its own, and so has each address,
+        # so one fast stranger (or many connections from one place) spends its own
+        # budget, not the one newcomers from elsewhere need to JOIN.
         self._strangers: OrderedDict[bytes, TokenBucket] = OrderedDict()
+        self._addresses: OrderedDict[str, TokenBucket] = OrderedDict()
+        #: JOINs per address (max_per_address at once, as many again each minute): joins
+        #: and leaves are events everyone is shown and history keeps, so they cost.
+        self._joins: OrderedDict[str, TokenBucket] = OrderedDict()
+        #: FETCHes waiting for their answer (identity -> the latest FETCH), oldest first:
+        #: pages are built within PAGES_RATE for everyone and REPLY_RATE per session.
+        self._fetching: OrderedDict[bytes, Fetch] = OrderedDict()
+        self._pages = TokenBucket(PAGES_SHARE, PAGES_BURST)
+        self._work_clock = work_clock
+        #: Refusals of connections that have not joined: one log line a second at most.
+        self._stranger_log = Throttle(1.0)
+        self._now = 0.0
+        #: Whether a connection can be sent a page now (the server says: its queue is
+        #: not backed up); a page for one that cannot waits.
+        self.ready: Callable[[bytes], bool] = lambda identity: True
         self.expiry = heartbeat * c.HEARTBEAT_LIVENESS
         self.roster = Roster()
         self.backplane: Backplane = backplane or LocalBackplane(self.roster)
@@ -159,11 +197,12 @@ class BrokerCore:
                peer: str = "", user: str = "") -> list[Action]:
         """One message from ``identity``; ``user`` is its CURVE key (z85) when encrypted."""
         session = self.roster.by_identity(identity)
+        self._now = now
         if session is not None:
             session.last_seen = now
             if frames == _BARE_PING:  # a joined client's heartbeat: all it asks is this
                 return []
-        elif not self._stranger_allowed(identity, now):
+        elif not self._stranger_allowed(identity, now, peer):
             return []  # a storm of strangers: answer none of them rather than all
         try:
             msg = decode_client_frames(frames)
@@ -190,14 +229,11 @@ class BrokerCore:
                 return self._tell(session, to, text, cid, retry)
             case Ping():
                 return []
-            case Fetch(pub, priv, limit):
-                return self._fetch(session, pub, priv, limit)
+            case Fetch():
+                self._fetching[identity] = msg  # (a newer FETCH replaces a waiting one)
+                return self.serve_fetches(now)
             case Who():
-                try:
-                    names = self.backplane.names()
-                except LinkDown:
-                    names = self.roster.names()  # all that can be known now
-                return [Send(identity, encode(Users(tuple(names))))]
+                return self._who(session, now)
             case Join():
                 if not self._allowed(session, Who(), now):
                     return self._throttle(session, 0)
@@ -209,23 +245,30 @@ class BrokerCore:
 
     def _refuse(self, identity: bytes, session: Session | None, code: str, detail: str,
                 ref: str = "", cid: int = 0) -> list[Action]:
-        who = session.name if session else identity.hex()
-        log.info(self._t("log.refused", code=code, who=sanitize(who), detail=sanitize(detail)))
+        if session is not None:
+            log.info(self._t("log.refused", code=code, who=sanitize(session.name),
+                             detail=sanitize(detail)))
+        elif self._stranger_log.allow(self._now):
+            log.info(self._t("log.refused", code=code, who=identity.hex(),
+                             detail=sanitize(detail)) + self._stranger_log.suffix())
         return [Send(identity, encode(Error(code, detail, ref, cid)))]
 
-    def _stranger_allowed(self, identity: bytes, now: float) -> bool:
-        bucket = self._strangers.get(identity)
-        if bucket is None:
-            if len(self._strangers) >= c.STRANGERS_TRACKED:
-                self._strangers.popitem(last=False)  # forget the longest-known stranger
-            bucket = self._strangers[identity] = TokenBucket(c.STRANGER_RATE,
-                                                             c.STRANGER_BURST)
-        return bucket.take(now) and self._unjoined.take(now)
+    def _stranger_allowed(self, identity: bytes, now: float, peer: str) -> bool:
+        bucket = _bucket(self._strangers, identity, c.STRANGERS_TRACKED,
+                         c.STRANGER_RATE, c.STRANGER_BURST)
+        if not bucket.take(now):
+            return False
+        where = address_group(peer)
+        most = self.limits.max_per_address
+        if where != LOCAL and not _bucket(self._addresses, where, ADDRESSES_TRACKED,
+                                          most / 2, most * 2).take(now):
+            return False
+        return self._unjoined.take(now)
 
     def _allowed(self, session: Session, msg: Say | Tell | Who | Fetch, now: float) -> bool:
         if session.buckets is None:
             session.buckets = self.limits.buckets()
-        messages, octets, fetches = session.buckets
+        messages, octets, fetches, _ = session.buckets
         if isinstance(msg, Fetch):
             allowed = fetches.take(now)
         else:
@@ -382,6 +425,12 @@ class BrokerCore:
 
     def _join(self, identity: bytes, name: str, token: str, resume: bool, now: float,
               peer: str, user: str) -> list[Action]:
+        where = address_group(peer)  # (Unix-socket peers have none: the file's mode rules)
+        if where != LOCAL and not _bucket(self._joins, where, ADDRESSES_TRACKED,
+                                          self.limits.max_per_address / 60.0,
+                                          self.limits.max_per_address).take(now):
+            return self._refuse(identity, None, c.E_RATE_LIMITED,
+                                "too many joins from your address: try again later", "join")
         problem = name_problem(name)
         if problem is not None:
             return self._refuse(identity, None, c.E_BAD_NAME, problem, name)
@@ -437,9 +486,9 @@ class BrokerCore:
         actions: list[Action] = [Send(identity, self._welcome(session, False))]
         if not resume and self.history > 0:
             recent = self.store.recent_public(self.history)
-            if recent:
-                batch = tuple(event.for_reader(session.stream) for event in recent)
-                actions.append(Send(identity, encode(Events(c.K_HISTORY, batch))))
+            if recent:  # the newest that fit in a page
+                _, items = _fit(event.for_reader(session.stream) for event in reversed(recent))
+                actions.append(Send(identity, encode_events(c.K_HISTORY, items[::-1])))
         return actions + joined
 
     def _unreachable_join(self, identity: bytes, name: str) -> list[Action]:
@@ -517,14 +566,83 @@ class BrokerCore:
                             origin=session.stream, cid=cid, to_key=to_key)
         return self._publish(event, ack_to=session.identity)
 
-    def _fetch(self, session: Session, pub: int, priv: int, limit: int) -> list[Action]:
-        events = self.store.since(pub, priv, session.stream, limit + 1)
-        more = len(events) > limit
-        batch = tuple(event.for_reader(session.stream) for event in events[:limit])
+    def serve_fetches(self, now: float) -> list[Action]:
+        """Answer the waiting FETCHes, oldest first, as far as the budgets allow: the
+        time pages take, for everyone together (PAGES_SHARE), and each session's
+        reply bytes (REPLY_RATE). One that cannot be answered now keeps its place;
+        the server calls this again each turn (see `next_deadline`)."""
+        actions: list[Action] = []
+        for identity in list(self._fetching):
+            if not self._pages.take(now, 0.0) or self._pages.tokens <= 0:
+                break  # (the last page may have left the budget in debt)
+            session = self.roster.by_identity(identity)
+            if session is None:
+                del self._fetching[identity]  # it left meanwhile
+                continue
+            if session.buckets is None:
+                session.buckets = self.limits.buckets()
+            replies = session.buckets[3]
+            if not replies.take(now, 0.0) or replies.tokens <= 0 or not self.ready(identity):
+                continue  # over its budget, or its queue is full: later
+            fetch = self._fetching.pop(identity)
+            started = self._work_clock()
+            frame = self._page(session, fetch.pub, fetch.priv, fetch.limit)
+            # Paid after it is built (its cost is known then); a debt delays the next.
+            replies.tokens -= len(frame)
+            self._pages.tokens -= self._work_clock() - started
+            actions.append(Send(identity, frame))
+        return actions
+
+    def _page(self, session: Session, pub: int, priv: int, limit: int) -> bytes:
+        """The EVENTS replay frame answering a FETCH: at most ``limit`` events and, past
+        the first, MAX_PAGE_BYTES (``more`` says there are others)."""
+        batch, items, more = self._read_page(session.stream, pub, priv, limit)
         lost = self._lost(session, pub, priv, batch, more)
         log.info(self._t("log.replay", name=sanitize(session.name), count=len(batch), pub=pub,
                          priv=priv, more=" ..." if more else ""))
-        return [Send(session.identity, encode(Events(c.K_REPLAY, batch, more, lost)))]
+        return encode_events(c.K_REPLAY, items, more, lost)
+
+    def _read_page(self, reader: str, pub: int, priv: int,
+                   limit: int) -> tuple[tuple[Event, ...], list[bytes], bool]:
+        """The events after the cursors that fit a page (see `_fit`), their encoded
+        items, and whether there are more. Read from the store a few rows at a time
+        as the page fills: 200 rows of long texts cost SQLite more than the page."""
+        batch: list[Event] = []
+        items: list[bytes] = []
+        room = c.MAX_PAGE_BYTES - _PAGE_HEAD
+        want = min(limit, PAGE_ROWS)
+        while True:
+            events = self.store.since(pub, priv, reader, want + 1)
+            for stored in events[:want]:
+                event = stored.for_reader(reader)
+                item = event_item(event)
+                room -= len(item) + 1
+                if room < 0 and batch:
+                    return tuple(batch), items, True
+                batch.append(event)
+                items.append(item)
+            if len(events) <= want or len(batch) >= limit:
+                return tuple(batch), items, len(events) > want
+            # Past what was read, in both streams: the rows came in seq order.
+            last = batch[-1].seq
+            pub, priv = max(pub, last), max(priv, last)
+            left = limit - len(batch)
+            average = (c.MAX_PAGE_BYTES - _PAGE_HEAD - room) // len(batch) + 1
+            want = min(left, max(PAGE_ROWS, room // average + 1))
+
+    def _who(self, session: Session, now: float) -> list[Action]:
+        """USERS, paid for in reply bytes: a list of 20,000 names is 300 KB."""
+        assert session.buckets is not None  # (WHO is rated: _allowed made them)
+        replies = session.buckets[3]
+        if not replies.take(now, 0.0) or replies.tokens <= 0:
+            return self._throttle(session, 0)
+        try:
+            names = self.backplane.names()
+        except LinkDown:
+            names = self.roster.names()  # all that can be known now
+        frame = encode(Users(tuple(names)))
+        replies.tokens -= len(frame)
+        return [Send(session.identity, frame)]
 
     def _lost(self, session: Session, pub: int, priv: int, batch: tuple[Event, ...],
               more: bool) -> int:
@@ -644,6 +762,61 @@ class BrokerCore:
         return actions
 
     def next_deadline(self) -> float:
+        if self._fetching:  # pages wait for a budget to refill: look again soon
+            return min(self._next_tick, time.monotonic() + FETCH_RETRY)
         return self._next_tick
 
 
+
+
+_K = TypeVar("_K", bytes, str)
+
+
+def _bucket(buckets: OrderedDict[_K, TokenBucket], key: _K, most: int, rate: float,
+            burst: float) -> TokenBucket:
+    """The bucket of ``key``, made full when new; past ``most`` keys the longest
+    known is forgotten (a forgotten key starts full again: bounded memory wins)."""
+    bucket = buckets.get(key)
+    if bucket is None:
+        if len(buckets) >= most:
+            buckets.popitem(last=False)
+        bucket = buckets[key] = TokenBucket(rate, burst)
+    return bucket
+
+
+def _fit(events: Iterable[Event]) -> tuple[tuple[Event, ...], list[bytes]]:
+    """The longest prefix of ``events`` whose EVENTS frame stays within
+    MAX_PAGE_BYTES (at least one event, whatever its size), and its encoded items."""
+    batch: list[Event] = []
+    items: list[bytes] = []
+    room = c.MAX_PAGE_BYTES - _PAGE_HEAD
+    for event in events:
+        item = event_item(event)
+        room -= len(item) + 1
+        if room < 0 and batch:
+            break
+        batch.append(event)
+        items.append(item)
+    return tuple(batch), items
+
+
+class Throttle:
+    """At most one log line per ``interval`` seconds of the caller's clock, counting
+    the ones left out: a stranger's storm of bad frames is one line, not a line each."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = float("-inf")
+        self._quiet = 0
+
+    def allow(self, now: float) -> bool:
+        if now - self._last < self.interval:
+            self._quiet += 1
+            return False
+        self._last = now
+        return True
+
+    def suffix(self) -> str:
+        """" (and N more)" for the lines left out since the last one; resets the count."""
+        quiet, self._quiet = self._quiet, 0
+        return f" (and {quiet} more)" if quiet else ""

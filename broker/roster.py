@@ -27,9 +27,10 @@ class Session:
     stream: str = field(init=False)
     #: Highest client message id seen from this session (duplicate detection).
     max_cid: int = field(default=0, init=False)
-    #: Flood control: message, byte and FETCH buckets, and refusals in a row.
-    buckets: tuple[TokenBucket, TokenBucket, TokenBucket] | None = field(default=None,
-                                                                         init=False)
+    #: Flood control: message, text-byte, FETCH and reply-byte buckets (Limits.buckets),
+    #: and refusals in a row.
+    buckets: tuple[TokenBucket, TokenBucket, TokenBucket, TokenBucket] | None = field(
+        default=None, init=False)
     strikes: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +45,9 @@ class Roster:
         self._by_identity: dict[bytes, Session] = {}
         self._by_key: dict[str, Session] = {}
         self._by_stream: dict[str, Session] = {}
+        #: Identities that gained (True) or lost (False) a session, in order, until
+        #: `take_changes`: the server follows connections with them.
+        self._changes: list[tuple[bytes, bool]] = []
 
     def __len__(self) -> int:
         return len(self._by_identity)
@@ -69,11 +73,13 @@ class Roster:
         self._by_identity[identity] = session
         self._by_key[session.key] = session
         self._by_stream[session.stream] = session
+        self._changes.append((identity, True))
         return session
 
     def rebind(self, session: Session, identity: bytes, now: float, peer: str = "") -> None:
         """Move a session to a new identity: its client reconnected on a new socket."""
         self._by_identity.pop(session.identity, None)
+        self._changes += ((session.identity, False), (identity, True))
         session.identity = identity
         session.last_seen = now
         if peer:
@@ -81,11 +87,17 @@ class Roster:
         self._by_identity[identity] = session
 
     def remove(self, session: Session) -> None:
-        self._by_identity.pop(session.identity, None)
+        if self._by_identity.pop(session.identity, None) is not None:
+            self._changes.append((session.identity, False))
         if self._by_key.get(session.key) is session:
             del self._by_key[session.key]
         if self._by_stream.get(session.stream) is session:
             del self._by_stream[session.stream]
+
+    def take_changes(self) -> list[tuple[bytes, bool]]:
+        """The (identity, joined) changes since the last call."""
+        changes, self._changes = self._changes, []
+        return changes
 
     def identities(self):  # -> KeysView[bytes]; iterated by the fan-out loop
         return self._by_identity.keys()

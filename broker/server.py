@@ -19,17 +19,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from zchat.protocol import constants as c
 from zchat.protocol import encode_live_items, live_item
 from zchat.wakeup import SignalWakeup
 
+from . import netfd
 from .cluster_reader import DOWN, EVENT
 from .core import Action, BrokerCore, Fanout
+from .feedgate import FeedGate, Verdict
+from .guard import Bounds
 from .journal import Journal
-from .keys import ZAP_DOMAIN, KeyFileError, KeyGate, RefusalLog, load_secret
-from .store import StoreError
+from .keys import ZAP_DOMAIN, KeyFileError, KeyGate, load_secret
+from .store import StoreError, stream_key
+from .watch import EVENTS, Watch, connection_bound
 
 if TYPE_CHECKING:
     from .cluster import RedisCluster
@@ -50,6 +53,14 @@ PRESENCE_WINDOW = 0.05
 SHARE_BYTES = 1024
 #: How long closing waits to flush BYE frames on shutdown.
 LINGER_MS = 500
+#: Seconds between looks at the connections (unjoined ones expiring, backlogs).
+WATCH_INTERVAL = 0.25
+#: The feed's subscribers send subscriptions only, and their handshakes (CURVE's
+#: INITIATE with its metadata is the biggest): anything larger ends the connection.
+FEED_MAX_MESSAGE = 1024
+#: Subscriptions libzmq may read from one feed connection before the broker has
+#: judged them (each costs memory until it is judged).
+FEED_RCVHWM = 8
 
 
 class BindError(Exception):
@@ -80,7 +91,14 @@ class BrokerServer:
         self.feed_monitor: zmq.Socket | None = None
         self.ctx = zmq.Context()
         self.gate: KeyGate | None = None
-        self.monitor: zmq.Socket | None = None
+        before, limit = netfd.raise_descriptor_limit()
+        self.watch = Watch(Bounds(core.limits.max_per_address, connection_bound(limit),
+                                  c.UNJOINED_SECONDS), encrypted=curve_secret is not None)
+        log.info("descriptor limit %d%s: at most %d connections, %d from one address",
+                 limit, f" (raised from {before})" if limit > before else "",
+                 self.watch.guard.bounds.connections, core.limits.max_per_address)
+        # libzmq starts the ROUTER's id counter from rand(): seeded, it is no one's guess.
+        netfd.seed_libc_rand()
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, LINGER_MS)
         # Unroutable sends must raise, not vanish: that is how a gone peer is noticed.
@@ -89,8 +107,12 @@ class BrokerServer:
         self.router.setsockopt(zmq.MAXMSGSIZE, c.MAX_FRAME_BYTES)
         self.router.setsockopt(zmq.SNDHWM, SEND_HWM)
         self.router.setsockopt(zmq.BACKLOG, 4096)
+        self.router.setsockopt(zmq.HANDSHAKE_IVL, int(c.HANDSHAKE_SECONDS * 1000))
+        self.monitor = self.router.get_monitor_socket(EVENTS)
+        self.feedgate = FeedGate(self._session_of)
         self.endpoints: list[str] = []
         try:
+            self.watch.learn_ids(self.ctx, self.router)  # before anyone else connects
             if curve_secret is not None:
                 self._secure(curve_secret, allow_keys)
             for endpoint in endpoints:
@@ -103,7 +125,8 @@ class BrokerServer:
         if cluster is not None:
             self.link = cluster.start(self.ctx)
         self._stop = False
-        self._refusals = RefusalLog()
+        self._watched = 0.0
+        self.core.ready = self._ready
         #: Public events not yet sent, and when held joins and leaves must go (see _perform).
         self._live: list[Fanout] = []
         self._live_bytes = 0
@@ -115,10 +138,15 @@ class BrokerServer:
         feed = self.ctx.socket(zmq.XPUB)
         feed.setsockopt(zmq.LINGER, 0)
         feed.setsockopt(zmq.SNDHWM, SEND_HWM)  # a slower subscriber misses events, then FETCHes
-        # Subscribers only send subscriptions; the bound also admits CURVE handshakes.
-        feed.setsockopt(zmq.MAXMSGSIZE, 4096)
+        # Subscriptions are handed to us, not applied (see feedgate.py): only a joined
+        # session's subscriber is given the feed.
+        feed.setsockopt(zmq.XPUB_MANUAL, 1)
+        feed.setsockopt(zmq.MAXMSGSIZE, FEED_MAX_MESSAGE)
+        feed.setsockopt(zmq.RCVHWM, FEED_RCVHWM)
+        feed.setsockopt(zmq.HANDSHAKE_IVL, int(c.HANDSHAKE_SECONDS * 1000))
         if self.encrypted:
-            self.feed_monitor = self._curve_server(feed)  # before bind, as the ROUTER
+            self._curve_server(feed)  # before bind, as the ROUTER
+        self.feed_monitor = feed.get_monitor_socket(EVENTS)
         self.feed = feed
         feeds: list[str] = []
         for endpoint in self.endpoints:
@@ -144,21 +172,18 @@ class BrokerServer:
         # The ZAP handler must exist before the first handshake, so before bind.
         self.gate = KeyGate(self.ctx, allow_keys)
         self.core.pins = self.gate.pins
-        self.monitor = self._curve_server(self.router)
+        self._curve_server(self.router)
 
-    def _curve_server(self, sock: zmq.Socket) -> zmq.Socket:
-        """Make ``sock`` a CURVE server gated by ZAP; return its handshake monitor."""
+    def _curve_server(self, sock: zmq.Socket) -> None:
+        """Make ``sock`` a CURVE server gated by ZAP. (Handshake failures, plaintext
+        clients and wrong server keys, never reach ZAP: the socket's monitor logs
+        them, see watch.EVENTS; the ZAP gate logs the keys it refuses itself.)"""
         public, secret = self._keys
         sock.curve_secretkey = secret
         sock.curve_publickey = public
         # curve_server must be set before bind, or the socket speaks plaintext.
         sock.curve_server = True
         sock.zap_domain = ZAP_DOMAIN
-        # Handshake failures (plaintext clients, wrong server key) never reach ZAP:
-        # the socket monitor is the only place they can be seen and logged.
-        # (Not EVENT_HANDSHAKE_FAILED_AUTH: the ZAP gate logs those refusals itself.)
-        return sock.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 
     def exposed_without_encryption(self) -> list[str]:
         """Endpoints reachable beyond this machine with no encryption on."""
@@ -188,27 +213,35 @@ class BrokerServer:
                 if sock is not None:
                     poller.register(sock, zmq.POLLIN)  # (the feed: subscriptions, dropped)
             while not self._stop:
-                self._flush(self.core.tick(time.monotonic()))
+                now = time.monotonic()
+                self._flush(self.core.tick(now))
+                if now >= self._watched + WATCH_INTERVAL:
+                    self._watched = now
+                    self._flush(self._watch_tick(now))
                 if self._live and time.monotonic() >= self._presence_due:
                     self._flush_presence()
-                deadline = self.core.next_deadline()
+                deadline = min(self.core.next_deadline(), self._watched + WATCH_INTERVAL,
+                               self.watch.next_deadline())
                 if self._live:
                     deadline = min(deadline, self._presence_due)
                 timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
                 events = dict(poller.poll(timeout_ms))
+                now = time.monotonic()
                 if wakeup.fd in events:
                     wakeup.drain()
                 if self.gate is not None and self.gate.socket in events:
                     self.gate.handle()
                 for monitor in (self.monitor, self.feed_monitor):
                     if monitor is not None and monitor in events:
-                        self._handshake_failed(monitor)
+                        self.watch.monitor_events(monitor, now)
                 if self.feed is not None and self.feed in events:
-                    _drain_socket(self.feed)
+                    self._drain_feed(now)
                 if self.link is not None and self.link in events:
                     self._flush(self._arrivals())
                 if self.router in events:
                     self._flush(self._drain())
+                self._flush(self.core.serve_fetches(time.monotonic()))  # after the messages
+                self._follow_sessions(time.monotonic())
                 if self.journal is not None:
                     self.journal.flush()  # the cycle's log lines, in one write
             told = len(self.core.roster)
@@ -237,10 +270,16 @@ class BrokerServer:
             else:
                 part = recv(copy=False)
                 frames = [part.bytes]
-                if frames[0].startswith(b"ZCHAT/1 JOIN"):
-                    peer = _property(part, "Peer-Address")
-                    if self.gate is not None:
-                        user = _property(part, "User-Id")  # the key ZAP admitted
+                fd = _source(part)
+                self.watch.seen(identity, fd)
+                if self._chose_reserved_id(identity):
+                    self.watch.shed(fd, "it chose a routing id reserved for libzmq's own "
+                                        "(one that could crash the broker)", time.monotonic())
+                    _skip_rest(router)
+                    continue
+                peer = _property(part, "Peer-Address")
+                if self.gate is not None and frames[0].startswith(b"ZCHAT/1 JOIN"):
+                    user = _property(part, "User-Id")  # the key ZAP admitted
             while more():  # more than one frame is an error; keep what is read bounded
                 part = recv(copy=False)
                 if len(frames) < 2:
@@ -295,9 +334,7 @@ class BrokerServer:
             if type(action) is not Fanout:
                 if live and action.frame.startswith(_PRIVATE):
                     self._send_live(gone)
-                status = _send(self.router, action.identity, action.frame)
-                if status is not SENT:
-                    self._missed(action.identity, status, gone)
+                self._send_one(action.identity, action.frame, gone)
             elif action.public:
                 if live and self._live_bytes + len(action.frame) > LIVE_BYTES:
                     self._send_live(gone)
@@ -369,6 +406,10 @@ class BrokerServer:
             return
         instead: dict[bytes, bytes | None] = (
             exclude if isinstance(exclude, dict) else {} if exclude is None else {exclude: None})
+        backlog = self.watch.backlog
+        backlog.fanned_out(len(frame))
+        if backlog.stuck:  # backed-up queues get nothing more (they are lagging)
+            instead = {**instead, **backlog.stuck}
         # The hot loop: per recipient only the two sends (see _send for the
         # same logic one recipient at a time).
         copy = len(frame) < SHARE_BYTES
@@ -391,23 +432,93 @@ class BrokerServer:
                 send_frame(shared, _NOBLOCK)
             except zmq.Again:
                 core.lagging(identity)
+                backlog.missed(identity, len(frame))
             except zmq.ZMQError as exc:
                 if exc.errno != errno.EHOSTUNREACH:
                     raise
                 gone.append(identity)
 
-    def _missed(self, identity: bytes, status: str, gone: list[bytes]) -> None:
-        if status is GONE:
+    def _send_one(self, identity: bytes, frame: bytes, gone: list[bytes]) -> None:
+        """Send one frame to one peer, unless its queue is backed up (then, as when
+        the queue is full, it misses it and is told to catch up)."""
+        backlog = self.watch.backlog
+        if identity in backlog.stuck:
+            self.core.lagging(identity)
+            return
+        status = _send(self.router, identity, frame)
+        if status is SENT:
+            if backlog.sent(identity, len(frame)) and \
+                    self.watch.check(identity, time.monotonic()):
+                self.core.lagging(identity)  # stuck from now on
+        elif status is GONE:
             gone.append(identity)  # dropped after the loop, not while iterating the roster
         else:
             self.core.lagging(identity)
 
-    def _handshake_failed(self, monitor: zmq.Socket) -> None:
-        event = recv_monitor_message(monitor)
-        if self._refusals.allow():
-            log.warning("refused a connection on %s: encryption handshake failed "
-                        "(plaintext client, or wrong server key)%s",
-                        event["endpoint"].decode("ascii", "replace"), self._refusals.suffix())
+    # ---- connections ----------------------------------------------------------
+
+    def _ready(self, identity: bytes) -> bool:
+        """Whether a page can go to ``identity`` now (its queue is not backed up)."""
+        return identity not in self.watch.backlog.stuck
+
+    def _session_of(self, token: str) -> bytes | None:
+        session = self.core.roster.by_stream(stream_key(token))
+        return session.identity if session is not None else None
+
+    def _chose_reserved_id(self, identity: bytes) -> bool:
+        """A stranger's routing id that libzmq could also give: see watch.py."""
+        watch = self.watch
+        if not watch.chose_reserved_id(identity):
+            return False
+        # Its connection may be newer than the monitor events read so far.
+        if self.monitor is not None:
+            watch.monitor_events(self.monitor, time.monotonic())
+        return watch.chose_reserved_id(identity)
+
+    def _follow_sessions(self, now: float) -> None:
+        """Tell the watch which connections gained or lost a session; a session's end
+        also ends its feed connection (the feed is for joined sessions only)."""
+        for identity, joined in self.core.roster.take_changes():
+            if joined:
+                self.watch.joined(identity)
+                continue
+            self.watch.left(identity, now)
+            fd = self.feedgate.ended(identity)
+            if fd is not None:
+                self.watch.shed(fd, "its session ended", now)
+
+    def _watch_tick(self, now: float) -> list[Action]:
+        """The connections' timers; sessions whose connection stopped reading for good
+        are dropped (reason slow)."""
+        slow, stuck = self.watch.tick(now)
+        for identity in stuck:
+            self.core.lagging(identity)
+        actions: list[Action] = []
+        for identity in slow:
+            actions += self.core.drop_identity(identity, c.R_SLOW)
+        return actions
+
+    def _drain_feed(self, now: float) -> None:
+        """Judge the subscriptions the feed hands over (bounded per call)."""
+        feed = self.feed
+        assert feed is not None
+        gate = self.feedgate
+        for _ in range(BATCH):
+            try:
+                part = feed.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            fd = _source(part)
+            verdict = gate.judge(part.bytes, fd)
+            if verdict is Verdict.SUBSCRIBE:
+                # (XPUB_MANUAL: applies to the subscriber of the message just read)
+                feed.setsockopt(zmq.SUBSCRIBE, b"")
+                self.watch.feed_joined(fd)
+            elif verdict is Verdict.UNSUBSCRIBE:
+                feed.setsockopt(zmq.UNSUBSCRIBE, b"")
+            elif verdict is Verdict.SHED:
+                gate.closed(fd)
+                self.watch.shed(fd, "it sent the feed a subscription no session made", now)
 
     def close(self, linger: int | None = None) -> None:
         if self.feed is not None:
@@ -415,9 +526,8 @@ class BrokerServer:
                 self.feed.disable_monitor()
                 self.feed_monitor.close(0)
             self.feed.close(0)
-        if self.monitor is not None:
-            self.router.disable_monitor()
-            self.monitor.close(0)
+        self.router.disable_monitor()
+        self.monitor.close(0)
         if self.gate is not None:
             self.gate.close()
         if self.cluster is not None:
@@ -469,10 +579,15 @@ def _loopback(endpoint: str) -> bool:
         return False  # a host or interface name: assume it is reachable
 
 
-def _drain_socket(sock: zmq.Socket) -> None:
-    """Read and drop what is waiting (XPUB subscription messages), bounded."""
-    for _ in range(BATCH):
-        try:
-            sock.recv(zmq.NOBLOCK)
-        except zmq.Again:
-            return
+def _source(frame: zmq.Frame) -> int:
+    """The descriptor of the connection ``frame`` came on (ZMQ_SRCFD), or -1."""
+    try:
+        return int(frame.get(zmq.SRCFD))
+    except (zmq.ZMQError, KeyError, AttributeError, TypeError, ValueError):
+        return -1
+
+
+def _skip_rest(sock: zmq.Socket) -> None:
+    """Read and drop the rest of a multipart message."""
+    while sock.getsockopt(zmq.RCVMORE):
+        sock.recv(copy=False)

@@ -209,8 +209,9 @@ class ChatClient:
         self._join_sent = now
         self._last_recv = now
 
-    def _open_feed(self, feeds: tuple[str, ...]) -> None:
-        """Subscribe to the broker's feed on the transport we dialled it by."""
+    def _open_feed(self, feeds: tuple[str, ...], token: str) -> None:
+        """Subscribe to the broker's feed on the transport we dialled it by, as the
+        session ``token``."""
         if self.feed is not None:
             return
         if self.endpoint.startswith("tcp://"):
@@ -228,7 +229,10 @@ class ChatClient:
         feed.setsockopt(zmq.MAXMSGSIZE, c.MAX_BROKER_FRAME_BYTES)
         if self.curve is not None:
             self.curve.apply(feed)
+        # Everything (the empty prefix), and our session, without which the broker
+        # gives this subscriber nothing.
         feed.setsockopt(zmq.SUBSCRIBE, b"")
+        feed.setsockopt(zmq.SUBSCRIBE, c.FEED_TOPIC + token.encode("ascii", "replace"))
         feed.connect(choices[0])
         self.feed = feed
         self.poller.register(feed, zmq.POLLIN)
@@ -447,7 +451,7 @@ class ChatClient:
         self.ever_joined = True
         self.screen.set_prompt(f"{msg.name}> ")
         if msg.fanout == c.FANOUT_PUB:
-            self._open_feed(msg.feeds)
+            self._open_feed(msg.feeds, msg.session)
         self._step(self.timeline.welcome(msg))
         self._pace = None
         if msg.rate > 0 and msg.byte_rate > 0:

@@ -11,9 +11,11 @@ from .codec import (
     decode_client_frames,
     encode,
     encode_ack,
+    encode_events,
     encode_live,
     encode_live_items,
     encode_msg,
+    event_item,
     live_item,
 )
 from .errors import ProtocolError
@@ -74,9 +76,11 @@ __all__ = [
     "decode_client_frames",
     "encode",
     "encode_ack",
+    "encode_events",
     "encode_live",
     "encode_live_items",
     "encode_msg",
+    "event_item",
     "is_valid_name",
     "live_item",
     "name_key",

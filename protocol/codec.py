@@ -106,6 +106,22 @@ def live_item(frame: bytes) -> bytes:
     return body[:-1] + b',"type":"' + command + b'"}'
 
 
+def event_item(ev: Event) -> bytes:
+    """``ev`` as an event object of an EVENTS frame: the bytes `encode` puts there
+    for it, made alone, so a page can be measured as it is built."""
+    command, _, body = encode(ev)[len(c.HEADER):].partition(b" ")
+    return body[:-1] + b',"type":"' + command + b'"}'
+
+
+def encode_events(kind: str, items: Sequence[bytes], more: bool = False,
+                  lost: int = 0) -> bytes:
+    """An EVENTS frame from event objects made by `event_item` (the same bytes as
+    `encode` of the Events)."""
+    head = _dumps({"kind": kind, "more": more, "lost": lost})[:-1].encode("utf-8")
+    return c.HEADER + c.EVENTS.encode("ascii") + b" " + head + b',"events":[' \
+        + b",".join(items) + b"]}"
+
+
 def encode_live_items(items: Sequence[bytes]) -> bytes:
     """One EVENTS frame of kind ``live`` from event objects made by `live_item`."""
     return _LIVE_HEAD + b",".join(items) + b"]}"

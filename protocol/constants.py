@@ -37,6 +37,9 @@ NOTICE: Final = "NOTICE"
 # How public events reach clients (WELCOME.fanout).
 FANOUT_ROUTER: Final = "router"
 FANOUT_PUB: Final = "pub"
+#: With "pub", a subscriber shows its session by subscribing to this and its token
+#: (as well as to the empty prefix); the feed serves no one else.
+FEED_TOPIC: Final = b"ZCHAT/1 FEED "
 
 # EVENTS kinds: recent public messages for a newcomer, or events a client missed.
 K_HISTORY: Final = "history"
@@ -127,3 +130,21 @@ STRANGER_BURST: Final = 20
 #: Strangers whose budgets are remembered (the oldest is forgotten first).
 STRANGERS_TRACKED: Final = 10_000
 DEFAULT_MAX_CLIENTS: Final = 20_000
+
+# What any one peer can make the broker hold (docs/PROTOCOL.md, Limits).
+#: Connections open at once from one address (an IPv4 address, an IPv6 /64). Per
+#: address too: JOINs, this many at once and as many again each minute; frames from
+#: its connections that have not joined, twice this many at once, half as many a second.
+DEFAULT_MAX_PER_ADDRESS: Final = 64
+#: Seconds a connection may stay without a session (after it is accepted, or after
+#: its session ended) before the broker closes it.
+UNJOINED_SECONDS: Final = 5.0
+#: Seconds a connection's ZMTP handshake (and CURVE's) may take.
+HANDSHAKE_SECONDS: Final = 5.0
+#: An EVENTS answer (a FETCH page, a newcomer's history) holds at most this many
+#: bytes of events: fewer events when texts are long, ``more`` says the rest.
+MAX_PAGE_BYTES: Final = 128 * 1024
+#: Bytes of answers (FETCH pages, USERS) one session may be sent per second, and
+#: at once: past it a FETCH waits, a WHO is refused.
+REPLY_RATE: Final = 4 * 1024 * 1024.0
+REPLY_BURST: Final = 8 * 1024 * 1024

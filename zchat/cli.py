@@ -81,6 +81,10 @@ def main() -> None:
               help="Bytes of text a client may send at once.")
 @click.option("--max-clients", type=click.IntRange(1), default=c.DEFAULT_MAX_CLIENTS,
               show_default=True, help="Users joined at once; more are refused.")
+@click.option("--max-per-address", type=click.IntRange(1), default=c.DEFAULT_MAX_PER_ADDRESS,
+              show_default=True,
+              help="Connections at once from one address (IPv6: one /64); also the JOINs it "
+                   "may make at once, and again each minute.")
 @click.option("--fanout", type=click.Choice([c.FANOUT_ROUTER, c.FANOUT_PUB]),
               default=c.FANOUT_ROUTER, show_default=True,
               help="pub: public messages go out once on a feed (XPUB) that libzmq copies to "
@@ -93,7 +97,7 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
            log_private: bool, data_dir: Path | None, store_kind: str, history: int,
            retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
-           fanout: str, cluster_url: str | None) -> None:
+           max_per_address: int, fanout: str, cluster_url: str | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     import zmq
 
@@ -128,7 +132,7 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         store.close()
         raise click.BadParameter("needs --curve-secret (keys only mean something encrypted)",
                                  param_hint="'--allow-keys'")
-    limits = Limits(rate, burst, byte_rate, byte_burst, max_clients)
+    limits = Limits(rate, burst, byte_rate, byte_burst, max_clients, max_per_address)
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
                       history=history, limits=limits, journal=journal.line, backplane=cluster)
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
