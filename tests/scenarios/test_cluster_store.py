@@ -14,7 +14,10 @@ import zmq
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
 from zchat.broker.cluster import RedisCluster
 from zchat.broker.cluster_reader import DOWN, EVENT
+from zchat.broker.core import BrokerCore, Fanout, Send
 from zchat.broker.store import PUBLIC, StoredEvent
+from zchat.client.timeline import Timeline
+from zchat.protocol import Events, Join, Welcome, decode_broker, encode
 from zchat.protocol import constants as c
 
 from .harness import Cluster, RedisServer
@@ -156,3 +159,53 @@ def test_redis_gone_means_link_down_not_a_crash(server: RedisServer, ctx: zmq.Co
             a.heal([], {})
     finally:
         a.close()
+
+
+class _CommitAfterHeadRead(RedisCluster):
+    """A broker whose next read of the public head is followed at once by another
+    broker's commit: the moment a newcomer's WELCOME and its history can disagree."""
+
+    def __init__(self, url: str, heartbeat: float, other: RedisCluster) -> None:
+        super().__init__(url, heartbeat)
+        self.other = other
+        self.armed = False
+
+    def head(self, key: str) -> int:
+        got = super().head(key)
+        if key == PUBLIC and self.armed:
+            self.armed = False
+            self.other.add(StoredEvent(0, c.MSG, 2.0, "bob", "m2", origin="t:bob", cid=2))
+        return got
+
+
+def test_a_newcomer_sees_each_message_once_when_another_broker_commits_as_it_joins(
+        server: RedisServer, ctx: zmq.Context) -> None:
+    b = _broker(server)
+    a = _CommitAfterHeadRead(server.url, 0.05, other=b)
+    try:
+        a.start(ctx)
+        b.add(StoredEvent(0, c.MSG, 1.0, "bob", "m1", origin="t:bob", cid=1))
+        core = BrokerCore(heartbeat=0.05, store=a, backplane=a)
+        me = b"\x00newcomer"
+        a.armed = True
+        joined = core.handle(me, [encode(Join("ana", "a" * 32))], 0.0) + core.commit()
+        assert not a.armed, "the head was not read: the race was not staged"
+        sent = [decode_broker(x.frame) for x in joined if type(x) is Send and x.identity == me]
+        welcome = next(m for m in sent if isinstance(m, Welcome))
+        history = next(m for m in sent if isinstance(m, Events)).events
+        assert [e.seq for e in history if e.seq > welcome.pub] == []  # none above the head
+        # What the newcomer's client shows: the history as it is, then what the log
+        # brings, through its timeline (m1, m2 and ana's own JOINED).
+        shown = [e.text for e in history]
+        timeline = Timeline("ana")
+        timeline.welcome(welcome)
+        for event, _ in _take_until(a, 3):
+            for action in core.arrived(event):
+                if type(action) is Fanout and action.exclude != me:
+                    step = timeline.live(decode_broker(action.frame))
+                    shown += [s.event.text for s in step.shown]
+        assert shown == ["m1", "m2"]
+    finally:
+        a.close()
+        b.close()
+
