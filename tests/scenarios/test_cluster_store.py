@@ -14,6 +14,7 @@ import zmq
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
 from zchat.broker.cluster import RedisCluster
 from zchat.broker.cluster_reader import DOWN, EVENT
+from zchat.broker.cluster_script import CID_WINDOW, PREFIX
 from zchat.broker.core import BrokerCore, Fanout, Send
 from zchat.broker.store import PUBLIC, StoredEvent
 from zchat.client.timeline import Timeline
@@ -209,3 +210,49 @@ def test_a_newcomer_sees_each_message_once_when_another_broker_commits_as_it_joi
         a.close()
         b.close()
 
+
+def test_the_duplicate_window_holds_for_any_cid(server: RedisServer) -> None:
+    a = _broker(server)
+    raw = redis.Redis.from_url(server.url)
+    try:
+        for base in (10**15, 2**53 - 1, 2**63 - 1 - 3 * CID_WINDOW):
+            origin = f"t:{base}"
+            cids = [base + k * CID_WINDOW for k in range(4)]  # each pushes the last out
+            for cid in cids:
+                a.add(StoredEvent(0, c.MSG, 1.0, "ana", "x", origin=origin, cid=cid))
+            assert raw.hkeys(PREFIX + "c:" + origin) == [str(cids[-1]).encode()], base
+        # At the window's edge, exactly: within it kept, past it forgotten.
+        first = 2**63 - 1 - CID_WINDOW
+        for cid in (first, first + CID_WINDOW - 1, first + CID_WINDOW):
+            a.add(StoredEvent(0, c.MSG, 1.0, "ana", "x", origin="t:edge", cid=cid))
+        assert sorted(int(k) for k in raw.hkeys(PREFIX + "c:t:edge")) == \
+            [first + CID_WINDOW - 1, 2**63 - 1]
+        assert a.find("t:edge", 2**63 - 1) is not None and a.find("t:edge", first) is None
+    finally:
+        raw.close()
+        a.close()
+
+
+@pytest.mark.parametrize("start", [10**14 - 2, 2**53 - 3])
+def test_sequence_numbers_stay_exact_past_ten_to_the_fourteen(server: RedisServer,
+                                                               start: int) -> None:
+    raw = redis.Redis.from_url(server.url)
+    raw.set(PREFIX + "seq", start)
+    raw.set(PREFIX + "head", start)
+    a = _broker(server)
+    try:
+        said = [a.add(StoredEvent(0, c.MSG, 1.0, "ana", f"m{i}", origin="t:ana", cid=i + 1))
+                for i in range(2)]
+        told = a.add(StoredEvent(0, c.PRIV, 1.0, "ana", "psst", "bob", origin="t:ana",
+                                 to_key="t:bob", cid=3))
+        assert [e.seq for e in said] == [start + 1, start + 2] and told.seq == start + 3
+        assert said[1].prev == start + 1
+        assert [e.seq for e in a.since(start, 0, "t:bob", 10)] == [start + 1, start + 2,
+                                                                   start + 3]
+        assert [e.prev for e in a.recent_public(2, start + 2)] == [start, start + 1]
+        found = a.find("t:ana", 3)
+        assert found is not None and (found.seq, found.prev) == (start + 3, 0)
+        assert a.head(PUBLIC) == start + 2 and a.head("t:bob") == start + 3
+    finally:
+        raw.close()
+        a.close()
