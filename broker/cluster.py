@@ -247,9 +247,16 @@ class RedisCluster:
         events.sort(key=lambda e: e.seq)
         return events[:limit]
 
-    def recent_public(self, count: int) -> list[StoredEvent]:
+    def recent_public(self, count: int, upto: int | None = None) -> list[StoredEvent]:
+        """The newest ``count`` messages among the last 4 x ``count`` log entries
+        numbered at most ``upto``. Bounded by a head read earlier, it is the log as it
+        was then: the script logs an event and moves the head in one step, so every
+        entry up to that head was there, and what came since is above it."""
+        if upto is not None and upto <= 0:
+            return []
+        high = "+" if upto is None else f"{upto}-0"
         try:
-            entries = self._call(self.r.xrevrange, self.p + "log", count=count * 4)
+            entries = self._call(self.r.xrevrange, self.p + "log", high, "-", count=count * 4)
         except LinkDown:
             return []
         events = [e for e in (entry_event(i, f) for i, f in entries) if e.kind == c.MSG]

@@ -23,14 +23,23 @@ INBOX_RETAIN = 10_000
 CID_TTL = 24 * 3600
 CID_WINDOW = 10_000
 #: Fields per event in a `batch` call (see `batch_args`).
-EVENT_FIELDS = 11
+EVENT_FIELDS = 12
 #: After Redis lost its data, numbering restarts this far past the last number a
 #: broker knew, so no number a client has seen is given out again.
 RESEED_GAP = 100_000
 
 _LUA = r"""
 local op, P = ARGV[1], ARGV[2]
-local CID_WINDOW, EVENT_FIELDS = @CID_WINDOW@, @EVENT_FIELDS@
+local EVENT_FIELDS = @EVENT_FIELDS@
+
+-- Numbers in this script. A cid is a client's integer up to 2^63 - 1, past a Lua
+-- number's exact range (2^53): it stays the decimal string it came as (an ARGV, a
+-- hash field), and the cid that leaves the window comes computed by the broker.
+-- A seq is a Lua number (INCR's reply, tonumber of a stored one), exact below
+-- 2^53, a bound event counts never reach; as a redis.call argument Redis writes it
+-- in full (plain digits below 10^17), but '..' and tostring() use %.14g (1e+14 from
+-- 10^14 on), so a seq becomes text through digits().
+local function digits(n) return string.format('%d', n) end
 
 local function holder(nk)
   local v = redis.call('HGET', P .. 'names', nk)
@@ -46,10 +55,10 @@ local head = nil
 local expire = {}
 local logged = false
 
-local function remember(origin, cid, seq, prev, kind, ttl)
+local function remember(origin, cid, forget, seq, prev, kind, ttl)
   local key = P .. 'c:' .. origin
-  redis.call('HSET', key, cid, seq .. ' ' .. prev .. ' ' .. kind)
-  redis.call('HDEL', key, tostring(tonumber(cid) - CID_WINDOW))  -- a window, not every cid
+  redis.call('HSET', key, cid, digits(seq) .. ' ' .. digits(prev) .. ' ' .. kind)
+  if forget ~= '0' then redis.call('HDEL', key, forget) end  -- a window, not every cid
   expire[key] = ttl
 end
 
@@ -66,14 +75,14 @@ local function trim(retain)
 end
 
 -- One public event (MSG, JOINED, LEFT): numbered, linked, logged.
-local function publish(kind, ts, name, text, reason, origin, cid, retain, cid_ttl)
+local function publish(kind, ts, name, text, reason, origin, cid, forget, cid_ttl)
   local seq = redis.call('INCR', P .. 'seq')
   if head == nil then head = tonumber(redis.call('GET', P .. 'head') or '0') end
   local prev = head
   head = seq
-  redis.call('XADD', P .. 'log', seq .. '-0', 'k', kind, 'ts', ts, 'n', name, 'x', text,
-             'r', reason, 'o', origin, 'c', cid, 'p', prev)
-  if cid ~= '0' then remember(origin, cid, seq, prev, kind, cid_ttl) end
+  redis.call('XADD', P .. 'log', digits(seq) .. '-0', 'k', kind, 'ts', ts, 'n', name,
+             'x', text, 'r', reason, 'o', origin, 'c', cid, 'p', prev)
+  if cid ~= '0' then remember(origin, cid, forget, seq, prev, kind, cid_ttl) end
   logged = true
   return {seq, prev, 0}
 end
@@ -86,8 +95,8 @@ end
 
 -- One private message: numbered, kept on both private streams, and put in the
 -- inbox of the broker that holds each reader.
-local function tell(ts, from, to, text, origin, to_key, cid, from_nk, to_nk, retain, ttl,
-                    inbox, cid_ttl)
+local function tell(ts, from, to, text, origin, to_key, cid, forget, from_nk, to_nk, retain,
+                    ttl, inbox, cid_ttl)
   local seq = redis.call('INCR', P .. 'seq')
   local pf = tonumber(redis.call('GET', P .. 'ph:' .. origin) or '0')
   local pt = tonumber(redis.call('GET', P .. 'ph:' .. to_key) or '0')
@@ -96,7 +105,8 @@ local function tell(ts, from, to, text, origin, to_key, cid, from_nk, to_nk, ret
   local fields = {'k', 'PRIV', 'ts', ts, 'n', from, 'x', text, 'to', to, 'o', origin,
                   'c', cid, 'p', pf, 'tk', to_key, 'pt', pt}
   for _, key in ipairs(origin == to_key and {origin} or {origin, to_key}) do
-    redis.call('XADD', P .. 'p:' .. key, 'MAXLEN', '~', retain, seq .. '-0', unpack(fields))
+    redis.call('XADD', P .. 'p:' .. key, 'MAXLEN', '~', retain, digits(seq) .. '-0',
+               unpack(fields))
     redis.call('EXPIRE', P .. 'p:' .. key, ttl)
   end
   -- Delivered by the broker holding each reader, not broadcast to all.
@@ -109,13 +119,13 @@ local function tell(ts, from, to, text, origin, to_key, cid, from_nk, to_nk, ret
                  unpack(fields))
     end
   end
-  if cid ~= '0' then remember(origin, cid, seq, pf, 'PRIV', cid_ttl) end
+  if cid ~= '0' then remember(origin, cid, forget, seq, pf, 'PRIV', cid_ttl) end
   return {seq, pf, pt}
 end
 
 if op == 'batch' then
   -- ARGV: retain priv_retain priv_ttl inbox_retain cid_ttl, then per event
-  -- kind ts name text to reason origin cid to_key from_nk to_nk.
+  -- kind ts name text to reason origin cid to_key from_nk to_nk forget.
   -- Returns seq, prev, prev_to per event, in order.
   local retain, pr, pttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
   local inbox, cttl = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -124,10 +134,10 @@ if op == 'batch' then
     local r
     if ARGV[i] == 'PRIV' then
       r = tell(ARGV[i + 1], ARGV[i + 2], ARGV[i + 4], ARGV[i + 3], ARGV[i + 6], ARGV[i + 8],
-               ARGV[i + 7], ARGV[i + 9], ARGV[i + 10], pr, pttl, inbox, cttl)
+               ARGV[i + 7], ARGV[i + 11], ARGV[i + 9], ARGV[i + 10], pr, pttl, inbox, cttl)
     else
       r = publish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 5], ARGV[i + 6],
-                  ARGV[i + 7], retain, cttl)
+                  ARGV[i + 7], ARGV[i + 11], cttl)
     end
     out[#out + 1] = r[1]
     out[#out + 1] = r[2]
@@ -178,7 +188,7 @@ elseif op == 'sweep' then
         local h = holder(nk)
         if h and h.b == b then
           redis.call('HDEL', P .. 'names', nk)
-          publish('LEFT', ts, h.n, '', 'lost', '', '0', retain, 0)
+          publish('LEFT', ts, h.n, '', 'lost', '', '0', '0', 0)
           gone = gone + 1
         end
       end
@@ -205,17 +215,20 @@ elseif op == 'reseed' then
 end
 return redis.error_reply('unknown operation ' .. tostring(op))
 """
-SCRIPT = _LUA.replace("@CID_WINDOW@", str(CID_WINDOW)).replace("@EVENT_FIELDS@",
-                                                                  str(EVENT_FIELDS))
+SCRIPT = _LUA.replace("@EVENT_FIELDS@", str(EVENT_FIELDS))
 
 
 def batch_args(events: list[StoredEvent], from_keys: list[str], to_keys: list[str]
                ) -> list[object]:
-    """The per-event arguments of a `batch` call (EVENT_FIELDS each)."""
+    """The per-event arguments of a `batch` call (EVENT_FIELDS each).
+
+    The last, ``forget``, is the cid that leaves the session's duplicate window (0:
+    none), computed here: cids go past what a Lua number holds exactly."""
     args: list[object] = []
     for event, from_nk, to_nk in zip(events, from_keys, to_keys, strict=True):
+        forget = event.cid - CID_WINDOW if event.cid > CID_WINDOW else 0
         args += [event.kind, repr(event.ts), event.name, event.text, event.to, event.reason,
-                 event.origin, event.cid, event.to_key, from_nk, to_nk]
+                 event.origin, event.cid, event.to_key, from_nk, to_nk, forget]
     return args
 
 

@@ -483,9 +483,13 @@ class BrokerCore:
             return [Send(identity, self._welcome(session, resumed=True))]
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), name), identity)
-        actions: list[Action] = [Send(identity, self._welcome(session, False))]
+        # The client takes WELCOME's head as its cursor and shows the history as it
+        # comes: a message above that head would be shown again when it arrives. In
+        # a cluster another broker may log one between the two reads, hence the bound.
+        pub = self.store.head(PUBLIC)
+        actions: list[Action] = [Send(identity, self._welcome(session, False, pub))]
         if not resume and self.history > 0:
-            recent = self.store.recent_public(self.history)
+            recent = self.store.recent_public(self.history, pub)
             if recent:  # the newest that fit in a page
                 _, items = _fit(event.for_reader(session.stream) for event in reversed(recent))
                 actions.append(Send(identity, encode_events(c.K_HISTORY, items[::-1])))
@@ -496,7 +500,8 @@ class BrokerCore:
         return self.link_down() + self._refuse(
             identity, None, c.E_UNAVAILABLE, "the cluster link is down: try again", name)
 
-    def _welcome(self, session: Session, resumed: bool) -> bytes:
+    def _welcome(self, session: Session, resumed: bool, pub: int | None = None) -> bytes:
+        """WELCOME for ``session``; ``pub``: the public head already read (else read now)."""
         try:
             users = self.backplane.some_names(c.WELCOME_USERS, but=session.name)
             online = self.backplane.count()
@@ -505,7 +510,8 @@ class BrokerCore:
             online = len(self.roster)
         limits = self.limits
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
-                              f"zchat/{__version__}", resumed, self.store.head(PUBLIC),
+                              f"zchat/{__version__}", resumed,
+                              self.store.head(PUBLIC) if pub is None else pub,
                               self.store.head(session.stream), self.store.epoch,
                               limits.rate, limits.burst, limits.byte_rate, limits.byte_burst,
                               max(0, online - 1), self.fanout, self.feeds))

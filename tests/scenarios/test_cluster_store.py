@@ -14,7 +14,11 @@ import zmq
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
 from zchat.broker.cluster import RedisCluster
 from zchat.broker.cluster_reader import DOWN, EVENT
+from zchat.broker.cluster_script import CID_WINDOW, PREFIX
+from zchat.broker.core import BrokerCore, Fanout, Send
 from zchat.broker.store import PUBLIC, StoredEvent
+from zchat.client.timeline import Timeline
+from zchat.protocol import Events, Join, Welcome, decode_broker, encode
 from zchat.protocol import constants as c
 
 from .harness import Cluster, RedisServer
@@ -155,4 +159,100 @@ def test_redis_gone_means_link_down_not_a_crash(server: RedisServer, ctx: zmq.Co
         with pytest.raises(LinkDown):
             a.heal([], {})
     finally:
+        a.close()
+
+
+class _CommitAfterHeadRead(RedisCluster):
+    """A broker whose next read of the public head is followed at once by another
+    broker's commit: the moment a newcomer's WELCOME and its history can disagree."""
+
+    def __init__(self, url: str, heartbeat: float, other: RedisCluster) -> None:
+        super().__init__(url, heartbeat)
+        self.other = other
+        self.armed = False
+
+    def head(self, key: str) -> int:
+        got = super().head(key)
+        if key == PUBLIC and self.armed:
+            self.armed = False
+            self.other.add(StoredEvent(0, c.MSG, 2.0, "bob", "m2", origin="t:bob", cid=2))
+        return got
+
+
+def test_a_newcomer_sees_each_message_once_when_another_broker_commits_as_it_joins(
+        server: RedisServer, ctx: zmq.Context) -> None:
+    b = _broker(server)
+    a = _CommitAfterHeadRead(server.url, 0.05, other=b)
+    try:
+        a.start(ctx)
+        b.add(StoredEvent(0, c.MSG, 1.0, "bob", "m1", origin="t:bob", cid=1))
+        core = BrokerCore(heartbeat=0.05, store=a, backplane=a)
+        me = b"\x00newcomer"
+        a.armed = True
+        joined = core.handle(me, [encode(Join("ana", "a" * 32))], 0.0) + core.commit()
+        assert not a.armed, "the head was not read: the race was not staged"
+        sent = [decode_broker(x.frame) for x in joined if type(x) is Send and x.identity == me]
+        welcome = next(m for m in sent if isinstance(m, Welcome))
+        history = next(m for m in sent if isinstance(m, Events)).events
+        assert [e.seq for e in history if e.seq > welcome.pub] == []  # none above the head
+        # What the newcomer's client shows: the history as it is, then what the log
+        # brings, through its timeline (m1, m2 and ana's own JOINED).
+        shown = [e.text for e in history]
+        timeline = Timeline("ana")
+        timeline.welcome(welcome)
+        for event, _ in _take_until(a, 3):
+            for action in core.arrived(event):
+                if type(action) is Fanout and action.exclude != me:
+                    step = timeline.live(decode_broker(action.frame))
+                    shown += [s.event.text for s in step.shown]
+        assert shown == ["m1", "m2"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_duplicate_window_holds_for_any_cid(server: RedisServer) -> None:
+    a = _broker(server)
+    raw = redis.Redis.from_url(server.url)
+    try:
+        for base in (10**15, 2**53 - 1, 2**63 - 1 - 3 * CID_WINDOW):
+            origin = f"t:{base}"
+            cids = [base + k * CID_WINDOW for k in range(4)]  # each pushes the last out
+            for cid in cids:
+                a.add(StoredEvent(0, c.MSG, 1.0, "ana", "x", origin=origin, cid=cid))
+            assert raw.hkeys(PREFIX + "c:" + origin) == [str(cids[-1]).encode()], base
+        # At the window's edge, exactly: within it kept, past it forgotten.
+        first = 2**63 - 1 - CID_WINDOW
+        for cid in (first, first + CID_WINDOW - 1, first + CID_WINDOW):
+            a.add(StoredEvent(0, c.MSG, 1.0, "ana", "x", origin="t:edge", cid=cid))
+        assert sorted(int(k) for k in raw.hkeys(PREFIX + "c:t:edge")) == \
+            [first + CID_WINDOW - 1, 2**63 - 1]
+        assert a.find("t:edge", 2**63 - 1) is not None and a.find("t:edge", first) is None
+    finally:
+        raw.close()
+        a.close()
+
+
+@pytest.mark.parametrize("start", [10**14 - 2, 2**53 - 3])
+def test_sequence_numbers_stay_exact_past_ten_to_the_fourteen(server: RedisServer,
+                                                               start: int) -> None:
+    raw = redis.Redis.from_url(server.url)
+    raw.set(PREFIX + "seq", start)
+    raw.set(PREFIX + "head", start)
+    a = _broker(server)
+    try:
+        said = [a.add(StoredEvent(0, c.MSG, 1.0, "ana", f"m{i}", origin="t:ana", cid=i + 1))
+                for i in range(2)]
+        told = a.add(StoredEvent(0, c.PRIV, 1.0, "ana", "psst", "bob", origin="t:ana",
+                                 to_key="t:bob", cid=3))
+        assert [e.seq for e in said] == [start + 1, start + 2] and told.seq == start + 3
+        assert said[1].prev == start + 1
+        assert [e.seq for e in a.since(start, 0, "t:bob", 10)] == [start + 1, start + 2,
+                                                                   start + 3]
+        assert [e.prev for e in a.recent_public(2, start + 2)] == [start, start + 1]
+        found = a.find("t:ana", 3)
+        assert found is not None and (found.seq, found.prev) == (start + 3, 0)
+        assert a.head(PUBLIC) == start + 2 and a.head("t:bob") == start + 3
+    finally:
+        raw.close()
         a.close()

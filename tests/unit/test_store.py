@@ -275,6 +275,7 @@ def test_recent_public_returns_only_messages_in_order(store):
     assert store.recent_public(10) == [HISTORY[2], HISTORY[4]]
     assert _seqs(store.recent_public(1)) == [5]
     assert store.recent_public(0) == []
+    assert _seqs(store.recent_public(10, 4)) == [3]  # at most the head a WELCOME announced
     _fill(store, [_msg(11, prev=9), _priv(12, "ana", "bob", ANA, BOB, prev=10, prev_to=6),
                   _msg(13, prev=11)])
     assert _seqs(store.recent_public(3)) == [5, 11, 13]
