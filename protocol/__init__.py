@@ -41,7 +41,7 @@ from .messages import (
     Welcome,
     Who,
 )
-from .names import is_valid_name, name_key, name_problem
+from .names import adopted_name, is_valid_name, name_key, name_problem
 
 __all__ = [
     "Ack",
@@ -67,6 +67,7 @@ __all__ = [
     "Users",
     "Welcome",
     "Who",
+    "adopted_name",
     "constants",
     "decode_broker",
     "decode_broker_frames",

@@ -1,4 +1,4 @@
-"""Name rules, shared by the CLI (before any traffic) and the broker."""
+"""Name rules, shared by the CLI (before any traffic), the broker and the client."""
 
 import unicodedata
 
@@ -30,3 +30,12 @@ def is_valid_name(name: str) -> bool:
 def name_key(name: str) -> str:
     """The form names are compared in: 'Ana' and 'ana' are one user."""
     return unicodedata.normalize("NFKC", name).casefold()
+
+
+def adopted_name(asked: str, welcomed: str) -> str:
+    """The name a client goes on with after WELCOME: the broker's spelling of the
+    name it asked for (on a resume it may differ in case), never another name nor
+    an invalid one. A broker has no say in who the user is."""
+    if name_key(welcomed) == name_key(asked) and name_problem(welcomed) is None:
+        return welcomed
+    return asked
