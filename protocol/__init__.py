@@ -41,7 +41,7 @@ from .messages import (
     Welcome,
     Who,
 )
-from .names import adopted_name, is_valid_name, name_key, name_problem
+from .names import adopted_name, is_default_ignorable, is_valid_name, name_key, name_problem
 
 __all__ = [
     "Ack",
@@ -78,6 +78,7 @@ __all__ = [
     "encode_live",
     "encode_live_items",
     "encode_msg",
+    "is_default_ignorable",
     "is_valid_name",
     "live_item",
     "name_key",
