@@ -524,7 +524,7 @@ class ChatClient:
                 self.screen.show(self.t("client.help"))
             case UnknownCommand(word):
                 self.screen.show(self.render.problem(
-                    self.t("client.unknown_command", command=word)))
+                    self.t("client.unknown_command", command=sanitize(word))))
             case ListUsers():
                 if self.state is State.JOINED:
                     self._send(Who())
