@@ -47,6 +47,7 @@ from zchat.protocol import (
     Users,
     Welcome,
     Who,
+    adopted_name,
     decode_broker,
     encode,
 )
@@ -174,7 +175,8 @@ class ChatClient:
 
     def _say_connecting(self) -> None:
         self.screen.show(self.render.notice(
-            self.t("client.connecting", endpoint=sanitize(self.endpoint), name=self.name)))
+            self.t("client.connecting", endpoint=sanitize(self.endpoint),
+                   name=sanitize(self.name))))
 
     def _start_over(self) -> None:
         """Our broker is gone: JOIN again on a new socket, at the next endpoint if
@@ -222,8 +224,6 @@ class ChatClient:
                         if f.startswith("tcp://*:")]
         else:
             choices = [f for f in feeds if f.startswith("ipc://")]
-        if not choices:
-            return  # no feed we can reach: gaps are filled through FETCH
         feed = self.ctx.socket(zmq.SUB)
         feed.setsockopt(zmq.LINGER, 0)
         feed.setsockopt(zmq.MAXMSGSIZE, c.MAX_BROKER_FRAME_BYTES)
@@ -233,9 +233,15 @@ class ChatClient:
         # gives this subscriber nothing.
         feed.setsockopt(zmq.SUBSCRIBE, b"")
         feed.setsockopt(zmq.SUBSCRIBE, c.FEED_TOPIC + token.encode("ascii", "replace"))
-        feed.connect(choices[0])
-        self.feed = feed
-        self.poller.register(feed, zmq.POLLIN)
+        for choice in choices:
+            try:
+                feed.connect(choice)
+            except zmq.ZMQError:
+                continue  # the broker named an endpoint libzmq cannot dial
+            self.feed = feed
+            self.poller.register(feed, zmq.POLLIN)
+            return
+        feed.close(0)  # no feed we can reach: gaps are filled through FETCH
 
     def _read_feed(self) -> None:
         assert self.feed is not None
@@ -431,25 +437,27 @@ class ChatClient:
         if isinstance(msg, Say):
             self.timeline.own_public(seq, prev)
         if msg is not None and self.show_acks:
-            self.screen.show(self.render.notice(self.t("client.delivered", text=msg.text[:60])))
+            self.screen.show(self.render.notice(
+                self.t("client.delivered", text=sanitize(msg.text[:60]))))
 
     def _welcomed(self, msg: Welcome) -> None:
-        self.name = msg.name
+        self.name = adopted_name(self.name, msg.name)
         self.interval = msg.heartbeat  # the broker's interval rules both sides
         self.state = State.JOINED
         self._told_queued = False
         self._retry = self.interval * c.HEARTBEAT_LIVENESS
+        shown = sanitize(self.name)
         if self.ever_joined:
-            self.screen.show(self.render.notice(self.t("client.rejoined", name=msg.name)))
+            self.screen.show(self.render.notice(self.t("client.rejoined", name=shown)))
         else:
-            self.screen.show(self.render.notice(self.t("client.welcome", name=msg.name)))
+            self.screen.show(self.render.notice(self.t("client.welcome", name=shown)))
             if msg.users:
                 self.screen.show(self.render.users(msg.users, "client.online",
                                                    total=max(msg.online, len(msg.users))))
             else:
                 self.screen.show(self.render.notice(self.t("client.online_none")))
         self.ever_joined = True
-        self.screen.set_prompt(f"{msg.name}> ")
+        self.screen.set_prompt(f"{shown}> ")
         if msg.fanout == c.FANOUT_PUB:
             self._open_feed(msg.feeds, msg.session)
         self._step(self.timeline.welcome(msg))
@@ -520,7 +528,7 @@ class ChatClient:
                 self.screen.show(self.t("client.help"))
             case UnknownCommand(word):
                 self.screen.show(self.render.problem(
-                    self.t("client.unknown_command", command=word)))
+                    self.t("client.unknown_command", command=sanitize(word))))
             case ListUsers():
                 if self.state is State.JOINED:
                     self._send(Who())

@@ -55,8 +55,8 @@ class Timeline:
         return Fetch(self.pub, self.priv)
 
     def welcome(self, w: Welcome) -> Step:
-        """Adopt the broker's heads, or catch up to them."""
-        self.me = name_key(w.name)
+        """Adopt the broker's heads, or catch up to them. Not its name: we are who we
+        asked to be (a resume may change only the spelling, which compares the same)."""
         # Events up to these heads happened while we were away: a replay shows them
         # as missed. Later ones are live events that came late (a slow feed, a full
         # queue) and are shown as live.

@@ -43,7 +43,7 @@ from .messages import (
     Welcome,
     Who,
 )
-from .names import is_valid_name, name_key, name_problem
+from .names import adopted_name, is_default_ignorable, is_valid_name, name_key, name_problem
 
 __all__ = [
     "Ack",
@@ -69,6 +69,7 @@ __all__ = [
     "Users",
     "Welcome",
     "Who",
+    "adopted_name",
     "constants",
     "decode_broker",
     "decode_broker_frames",
@@ -81,6 +82,7 @@ __all__ = [
     "encode_live_items",
     "encode_msg",
     "event_item",
+    "is_default_ignorable",
     "is_valid_name",
     "live_item",
     "name_key",

@@ -1,12 +1,57 @@
-"""Name rules, shared by the CLI (before any traffic) and the broker."""
+"""Name rules, shared by the CLI (before any traffic), the broker and the client."""
 
 import unicodedata
+from bisect import bisect_right
+from typing import Final
 
 from .constants import MAX_NAME_CHARS
 
 # Categories refused anywhere in a name: controls, format (bidi overrides,
 # zero-width joiners), surrogates, private use, unassigned, and separators.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+
+#: Default_Ignorable_Code_Point, first and last code point of each range, from
+#: DerivedCoreProperties.txt of Unicode 14.0.0 (the version of Python 3.11's
+#: unicodedata, which has no such property). Most are Cf or Cn and refused already;
+#: this table adds the ones that are letters or marks yet draw as nothing:
+#: variation selectors, Hangul fillers, the combining grapheme joiner, Mongolian
+#: free variation selectors, Khmer inherent vowels. Unicode keeps unassigned code
+#: points of the reserved ranges (U+2060.., U+FFF0.., U+E0000..) default-ignorable,
+#: so characters later versions assign there are refused too.
+_DEFAULT_IGNORABLE: Final = (
+    (0x00AD, 0x00AD),  # SOFT HYPHEN
+    (0x034F, 0x034F),  # COMBINING GRAPHEME JOINER
+    (0x061C, 0x061C),  # ARABIC LETTER MARK
+    (0x115F, 0x1160),  # HANGUL CHOSEONG FILLER, HANGUL JUNGSEONG FILLER
+    (0x17B4, 0x17B5),  # KHMER VOWEL INHERENT AQ, AA
+    (0x180B, 0x180F),  # MONGOLIAN FREE VARIATION SELECTORS, VOWEL SEPARATOR
+    (0x200B, 0x200F),  # ZERO WIDTH SPACE .. RIGHT-TO-LEFT MARK
+    (0x202A, 0x202E),  # bidi embeddings and overrides
+    (0x2060, 0x206F),  # WORD JOINER, invisible operators, bidi isolates, deprecated
+    (0x3164, 0x3164),  # HANGUL FILLER
+    (0xFE00, 0xFE0F),  # VARIATION SELECTOR-1..16
+    (0xFEFF, 0xFEFF),  # ZERO WIDTH NO-BREAK SPACE
+    (0xFFA0, 0xFFA0),  # HALFWIDTH HANGUL FILLER
+    (0xFFF0, 0xFFF8),  # reserved
+    (0x1BCA0, 0x1BCA3),  # SHORTHAND FORMAT controls
+    (0x1D173, 0x1D17A),  # MUSICAL SYMBOL BEGIN/END BEAM .. PHRASE
+    (0xE0000, 0xE0FFF),  # tags, VARIATION SELECTOR-17..256, reserved
+)
+_STARTS: Final = tuple(first for first, _ in _DEFAULT_IGNORABLE)
+
+#: Not default-ignorable, but drawn as a blank cell or as nothing at all.
+_BLANK: Final = frozenset({
+    "\u2800",  # BRAILLE PATTERN BLANK (So): a cell with no dots
+    "\U00016FE4",  # KHITAN SMALL SCRIPT FILLER (Mn)
+    "\U0001D159",  # MUSICAL SYMBOL NULL NOTEHEAD (So): a placeholder with no glyph
+})
+
+
+def is_default_ignorable(ch: str) -> bool:
+    """True when ``ch`` has Unicode's Default_Ignorable_Code_Point property."""
+    code = ord(ch)
+    i = bisect_right(_STARTS, code) - 1
+    return i >= 0 and code <= _DEFAULT_IGNORABLE[i][1]
 
 
 def name_problem(name: str) -> str | None:
@@ -20,6 +65,9 @@ def name_problem(name: str) -> str | None:
     for ch in name:
         if ch.isspace() or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
             return "whitespace or control character"
+        # A name holding one would look exactly like the name without it.
+        if ch in _BLANK or is_default_ignorable(ch):
+            return f"invisible character U+{ord(ch):04X}"
     return None
 
 
@@ -30,3 +78,12 @@ def is_valid_name(name: str) -> bool:
 def name_key(name: str) -> str:
     """The form names are compared in: 'Ana' and 'ana' are one user."""
     return unicodedata.normalize("NFKC", name).casefold()
+
+
+def adopted_name(asked: str, welcomed: str) -> str:
+    """The name a client goes on with after WELCOME: the broker's spelling of the
+    name it asked for (on a resume it may differ in case), never another name nor
+    an invalid one. A broker has no say in who the user is."""
+    if name_key(welcomed) == name_key(asked) and name_problem(welcomed) is None:
+        return welcomed
+    return asked

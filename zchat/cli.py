@@ -180,7 +180,8 @@ def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     problem = name_problem(value)
     if problem is not None:
         raise click.BadParameter(f"{value!r}: {problem} (1 to {c.MAX_NAME_CHARS} characters, "
-                                 "no spaces or control characters, not starting with @ or /)")
+                                 "no spaces, control or invisible characters, "
+                                 "not starting with @ or /)")
     return value
 
 

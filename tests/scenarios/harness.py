@@ -359,3 +359,40 @@ class RawPeer:
     def close(self) -> None:
         self.sock.close(0)
         self.ctx.term()
+
+
+class FakeBroker:
+    """A bare ROUTER in the test process that answers the real client as a hostile
+    (or merely odd) broker would: the test decides every frame it sends."""
+
+    def __init__(self) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind("tcp://127.0.0.1:*")  # a free port, no race
+        self.endpoint: str = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def recv(self, timeout: float = DEFAULT_TIMEOUT) -> tuple[bytes, bytes]:
+        """The next (identity, frame) a client sent."""
+        if not self.sock.poll(timeout * 1000, zmq.POLLIN):
+            raise AssertionError(f"no frame from a client within {timeout}s")
+        identity, frame, *_ = self.sock.recv_multipart()
+        return identity, frame
+
+    def recv_until(self, prefix: bytes, timeout: float = DEFAULT_TIMEOUT) -> tuple[bytes, bytes]:
+        """Skip frames (e.g. PINGs) until one starts with ``prefix``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no frame starting {prefix!r} within {timeout}s")
+            identity, frame = self.recv(remaining)
+            if frame.startswith(prefix):
+                return identity, frame
+
+    def send(self, identity: bytes, frame: bytes) -> None:
+        self.sock.send_multipart([identity, frame])
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.ctx.term()

@@ -24,6 +24,7 @@ import zmq
 import zmq.auth
 
 from zchat.protocol import Ack, Bye, Error, Join, Say, decode_broker, encode
+from zchat.protocol import constants as c
 
 from .harness import Cluster, Proc, RawPeer, zchat_command
 from .proxy import TcpProxy
@@ -326,6 +327,34 @@ def test_first_key_to_claim_a_name_owns_it(chat: Cluster, keys: Keys) -> None:
     curve_broker(chat, keys, allow=False, bind=endpoint, data_dir=data_dir)
     refused("mallory")
     assert bob.count(r"carol joined") == 2
+
+
+#: Names that draw exactly like "ana": a variation selector, a Hangul filler, a
+#: combining grapheme joiner, a supplementary variation selector, a braille blank.
+INVISIBLE_ANAS = ("ana\ufe00", "ana\u3164", "an\u034fa", "ana\U000e0100", "ana\u2800")
+
+
+def test_invisible_look_alikes_of_a_name_are_refused(chat: Cluster) -> None:
+    broker = chat.broker()
+    ana = chat.client("ana", broker.endpoint)
+    for name in INVISIBLE_ANAS:  # by the broker, to a raw JOIN
+        peer = RawPeer(broker.endpoint)
+        try:
+            peer.send(encode(Join(name, secrets.token_hex(16))))
+            reply = decode_broker(peer.recv()[0])
+        finally:
+            peer.close()
+        assert isinstance(reply, Error), f"{name!r} got {reply}"
+        assert (reply.code, reply.ref) == (c.E_BAD_NAME, name)
+        assert reply.detail.startswith("invisible character U+")
+    # By the CLI, before any traffic: a usage error.
+    fake = chat.spawn(["join", "ana\u3164", "--connect", broker.endpoint], use_pty=False)
+    fake.expect(r"invisible character U\+3164")
+    assert fake.wait() == 2
+    ana.line("/who")
+    ana.expect(r"Online \(1\): ana")
+    ana.assert_not_seen("joined")
+    broker.expect(r"refused BAD_NAME from \S+: invisible character U\+FE00", anywhere=True)
 
 
 # ---- 5. a flooder ------------------------------------------------------------------

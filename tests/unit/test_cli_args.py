@@ -21,6 +21,8 @@ def _run(*args: str, env: dict[str, str] | None = None):
     ("x" * 33, "too long"),
     ("a\x1bb", "whitespace or control character"),
     ("a\tb", "whitespace or control character"),
+    ("ana\ufe00", "invisible character U+FE00"),  # looks exactly like ana
+    ("ana\u3164", "invisible character U+3164"),
 ], ids=repr)
 def test_join_invalid_name_is_a_usage_error(name, problem):
     result = _run("join", name)

@@ -60,12 +60,14 @@ def test_first_welcome_adopts_the_heads():
     assert timeline.catching_up is False
 
 
-def test_welcome_may_rename():
+def test_welcome_never_renames():
+    """A broker that welcomes us as someone else does not make that someone's
+    messages ours (hidden as our own echo), nor ours theirs."""
     timeline = _timeline()
     timeline.welcome(_welcome(5, 2, name="ANA_2"))
-    step = timeline.replay(_replay(_m(6, 5, sender="ana_2")))  # our own: not shown
-    assert step.shown == []
-    assert timeline.pub == 6
+    step = timeline.replay(_replay(_m(6, 5, sender="ana_2"), _m(7, 6, sender="ANA")))
+    assert [s.event.sender for s in step.shown] == ["ana_2"]
+    assert timeline.pub == 7
 
 
 def test_rejoin_with_the_same_heads_changes_nothing():
