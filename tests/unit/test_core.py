@@ -34,6 +34,9 @@ from zchat.protocol import (
 from zchat.protocol import constants as c
 
 WALL = 1000.0
+#: Pages cost no time here (the share of time they may take is tested on its own).
+_NO_WORK = lambda: 0.0
+
 TOKEN = "s3cret-token-0123456789abcdef"  # long enough to be honoured (MIN_TOKEN_CHARS)
 SERVER = f"zchat/{__version__}"
 A, B, C, D = b"\x00id-a", b"\x00id-b", b"\x00id-c", b"\x00id-d"
@@ -44,7 +47,7 @@ LIMITS = {"rate": c.DEFAULT_RATE, "burst": c.DEFAULT_BURST, "byte_rate": c.DEFAU
 
 
 def _core(**kwargs) -> BrokerCore:
-    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, **kwargs)
+    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, work_clock=_NO_WORK, **kwargs)
 
 
 def _decoded(actions) -> list[tuple]:
@@ -552,7 +555,7 @@ def test_tick_expiry_of_the_last_user_sends_no_ping(core):
 
 
 def test_expiry_scales_with_heartbeat():
-    core = BrokerCore(heartbeat=2.0, wall_clock=lambda: WALL)
+    core = BrokerCore(heartbeat=2.0, wall_clock=lambda: WALL, work_clock=_NO_WORK)
     assert core.expiry == 2.0 * c.HEARTBEAT_LIVENESS
     _join(core, A, "ana", now=0.0)
     assert _decoded(core.tick(5.0)) == [("fanout", None, Ping(1))]

@@ -101,7 +101,7 @@ class FakeCluster(MemoryStore):
 def _core() -> tuple[BrokerCore, FakeCluster]:
     cluster = FakeCluster()
     core = BrokerCore(heartbeat=1.0, wall_clock=lambda: 1000.0, store=cluster,
-                      backplane=cluster)
+                      backplane=cluster, work_clock=lambda: 0.0)
     return core, cluster
 
 

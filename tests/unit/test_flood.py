@@ -30,13 +30,17 @@ from zchat.protocol import (
 from zchat.protocol import constants as c
 
 WALL = 1000.0
+#: Pages cost no time here (the share of time they may take is tested on its own).
+_NO_WORK = lambda: 0.0
+
 A, B, C = b"\x00id-a", b"\x00id-b", b"\x00id-c"
 TOKEN = "flood-token-0123456789abcdef"
 LOGGER = "zchat.broker.core"
 
 
 def _core(limits: Limits | None = None, **kwargs) -> BrokerCore:
-    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, limits=limits, **kwargs)
+    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, limits=limits, work_clock=_NO_WORK,
+                      **kwargs)
 
 
 def _decoded(actions) -> list[tuple]:

@@ -39,6 +39,9 @@ from zchat.protocol import (
 from zchat.protocol import constants as c
 
 WALL = 1000.0
+#: Pages cost no time here (the share of time they may take is tested on its own).
+_NO_WORK = lambda: 0.0
+
 A, B, C, D = b"\x00id-a", b"\x00id-b", b"\x00id-c", b"\x00id-d"
 TOKEN = "key-token-0123456789abcdef"
 # Client public keys as the server sees them: 40 z85 characters.
@@ -48,7 +51,7 @@ OWNED = Error(c.E_NAME_OWNED, "this name belongs to another key")
 
 
 def _core(**kwargs) -> BrokerCore:
-    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, **kwargs)
+    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, work_clock=_NO_WORK, **kwargs)
 
 
 def _decoded(actions) -> list[tuple]:
