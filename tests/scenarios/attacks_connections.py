@@ -80,7 +80,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def open_descriptors(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """How many descriptors process ``pid`` has open (-1: it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
 
 
 # ---- CURVE ---------------------------------------------------------------------------
@@ -329,11 +333,28 @@ class Claimer:
 # ---- newcomers ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class JoinProbe:
+    """A newcomer's JOIN: how long until the broker answered, and what it said."""
+
+    waited: float | None  # None: no answer in time
+    answer: str  # "WELCOME", an ERROR's code, or "" (none)
+
+    @property
+    def welcomed(self) -> bool:
+        return self.answer == "WELCOME"
+
+    def __str__(self) -> str:
+        if self.waited is None:
+            return "no answer"
+        return f"{self.answer} after {self.waited:.3f}s"
+
+
 def join_round_trip(endpoint: str, name: str, timeout: float, curve: Curve | None = None,
-                    source: str = HONEST_ADDRESS) -> float | None:
-    """Seconds from a newcomer's JOIN (on a fresh DEALER) to its WELCOME, or None if
-    none came within ``timeout``. The clock starts before connecting: a connection
-    the broker does not accept counts against it."""
+                    source: str = HONEST_ADDRESS) -> JoinProbe:
+    """A newcomer's JOIN on a fresh DEALER, timed to the broker's WELCOME or ERROR (at
+    most ``timeout``). The clock starts before connecting: a connection the broker does
+    not take in yet counts against it."""
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     try:
@@ -347,9 +368,14 @@ def join_round_trip(endpoint: str, name: str, timeout: float, curve: Curve | Non
         while (left := deadline - time.monotonic()) > 0:
             if not sock.poll(left * 1000, zmq.POLLIN):
                 break
-            if sock.recv_multipart()[0].startswith(WELCOME):
-                return time.monotonic() - started
-        return None
+            try:
+                reply = decode_broker(sock.recv_multipart()[0])
+            except ProtocolError:
+                continue
+            if isinstance(reply, Welcome | Error):
+                answer = "WELCOME" if isinstance(reply, Welcome) else reply.code
+                return JoinProbe(time.monotonic() - started, answer)
+        return JoinProbe(None, "")
     finally:
         sock.close(0)
         ctx.term()

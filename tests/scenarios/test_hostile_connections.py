@@ -141,9 +141,9 @@ def honest_join_works(chat: Cluster, target: Target, during: str) -> None:
     """A JOIN from 127.0.0.1 is answered (the broker is alive and serving), then a real
     `zchat join` gets its Welcome."""
     assert_alive(target.broker, during)
-    waited = join_round_trip(target.broker.endpoint, "probe", NEWCOMER_BOUND, target.honest)
+    probe = join_round_trip(target.broker.endpoint, "probe", NEWCOMER_BOUND, target.honest)
     assert_alive(target.broker, during)
-    assert waited is not None, f"no WELCOME within {NEWCOMER_BOUND}s {during}"
+    assert probe.welcomed, f"a JOIN from 127.0.0.1 {during}: {probe}, not WELCOME"
     chat.client("ana", target.broker.endpoint, *target.join_args)
 
 
@@ -227,15 +227,15 @@ def test_silent_connections_from_one_address_do_not_lock_out_a_newcomer(
     attack = SilentConnections(broker.endpoint, ["127.0.0.3"], SILENT, KINDS[kind]).start()
     try:
         assert attack.wait_opened(SILENT, timeout=20), attack.stats
-        waited = join_round_trip(broker.endpoint, "newcomer", NEWCOMER_BOUND)
+        probe = join_round_trip(broker.endpoint, "newcomer", NEWCOMER_BOUND)
+        assert_alive(broker, f"under {SILENT} silent connections")
         descriptors = open_descriptors(broker.pid)
         share = cpu_share(broker.pid, 2.0)
         print(f"\nsilent {kind} from one address: {attack.stats}, holding "
               f"{attack.holding}; broker at {descriptors}/{NOFILE} descriptors, "
-              f"{share:.0%} of a core; newcomer {waited}")
-        assert_alive(broker, f"under {SILENT} silent connections")
-        assert waited is not None, (
-            f"a newcomer from 127.0.0.1 got no WELCOME within {NEWCOMER_BOUND}s while "
+              f"{share:.0%} of a core; newcomer: {probe}")
+        assert probe.welcomed, (
+            f"a newcomer from 127.0.0.1 got {probe} within {NEWCOMER_BOUND}s, not WELCOME, while "
             f"127.0.0.3 held {attack.holding} silent {kind} connections (broker at "
             f"{descriptors}/{NOFILE} descriptors)")
         assert share < CPU_BOUND, (f"the broker used {share:.0%} of a core under silent "
@@ -258,14 +258,14 @@ def test_silent_connections_from_many_addresses_do_not_lock_out_a_newcomer(
                                refill=True).start()
     try:
         assert attack.wait_opened(attack.count or 0, timeout=20), attack.stats
-        waited = join_round_trip(broker.endpoint, "newcomer", NEWCOMER_BOUND)
+        probe = join_round_trip(broker.endpoint, "newcomer", NEWCOMER_BOUND)
+        assert_alive(broker, "under silent connections from many addresses")
         descriptors = open_descriptors(broker.pid)
         print(f"\nsilent {kind} from {len(addresses)} addresses: {attack.stats}, holding "
               f"{attack.holding}; broker at {descriptors}/{NOFILE} descriptors; "
-              f"newcomer {waited}")
-        assert_alive(broker, "under silent connections from many addresses")
-        assert waited is not None, (
-            f"a newcomer from 127.0.0.1 got no WELCOME within {NEWCOMER_BOUND}s while "
+              f"newcomer: {probe}")
+        assert probe.welcomed, (
+            f"a newcomer from 127.0.0.1 got {probe} within {NEWCOMER_BOUND}s, not WELCOME, while "
             f"{len(addresses)} addresses held {attack.holding} silent {kind} connections "
             f"(broker at {descriptors}/{NOFILE} descriptors)")
     finally:
@@ -285,14 +285,14 @@ def test_stalled_curve_handshakes_do_not_lock_out_an_allowed_newcomer(
                                rate=rate).start()
     try:
         assert attack.wait_opened(rate * seconds, timeout=seconds + 10), attack.stats
-        waited = join_round_trip(broker.endpoint, "ana", NEWCOMER_BOUND, keys.curve("ana"))
+        probe = join_round_trip(broker.endpoint, "ana", NEWCOMER_BOUND, keys.curve("ana"))
+        assert_alive(broker, "under stalled CURVE handshakes")
         descriptors = open_descriptors(broker.pid)
         print(f"\nstalled CURVE greetings at {rate}/s: {attack.stats}, holding "
               f"{attack.holding}; broker at {descriptors}/{nofile} descriptors; "
-              f"newcomer {waited}")
-        assert_alive(broker, "under stalled CURVE handshakes")
-        assert waited is not None, (
-            f"an allowed newcomer got no WELCOME within {NEWCOMER_BOUND}s after "
+              f"newcomer: {probe}")
+        assert probe.welcomed, (
+            f"an allowed newcomer got {probe} within {NEWCOMER_BOUND}s, not WELCOME, after "
             f"{seconds}s of {rate} stalled CURVE greetings a second ({attack.holding} "
             f"open; broker at {descriptors}/{nofile} descriptors)")
     finally:
