@@ -418,8 +418,13 @@ class SilentConnections:
     nothing more, from ``addresses`` in turn; a thread of their own.
 
     ``count`` connections are opened, ``rate`` a second (None: at once); with
-    ``refill``, each one the broker closes is opened again, so the attacker keeps
-    ``count`` open whatever the broker closes. Received bytes are read and dropped."""
+    ``refill``, each one the broker closes is opened again (at most ``REFILL_RATE`` a
+    second), so the attacker keeps ``count`` open whatever the broker closes.
+    Received bytes are read and dropped."""
+
+    #: Reopened connections a second, at most: enough to take back every descriptor a
+    #: broker frees, without the attacker's loop taking a core of its own.
+    REFILL_RATE = 1000.0
 
     def __init__(self, endpoint: str, addresses: Sequence[str], count: int | None,
                  hello: bytes = b"", rate: float | None = None, refill: bool = False) -> None:
@@ -435,6 +440,7 @@ class SilentConnections:
         self._selector = selectors.DefaultSelector()
         self._open: set[socket.socket] = set()
         self._started = 0
+        self._owed = 0  # connections the broker closed, to open again
         self._lock = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="silent-connections",
                                         daemon=True)
@@ -493,8 +499,8 @@ class SilentConnections:
             self._open.discard(sock)
             if cut:
                 self.stats.cut += 1
-        if cut and self.refill and not self._stop.is_set():
-            self._connect()
+        if cut and self.refill:
+            self._owed += 1
 
     def _due(self, now: float, began: float) -> int:
         """How many more connections to start now."""
@@ -504,10 +510,19 @@ class SilentConnections:
         return max(0, target - self._started)
 
     def _run(self) -> None:
-        began = time.monotonic()
+        began = last = time.monotonic()
+        allowance = 0.0
         try:
             while not self._stop.is_set():
-                for _ in range(self._due(time.monotonic(), began)):
+                now = time.monotonic()
+                for _ in range(self._due(now, began)):
+                    self._connect()
+                allowance = min(self.REFILL_RATE / 10,
+                                allowance + (now - last) * self.REFILL_RATE)
+                last = now
+                while self._owed and allowance >= 1:
+                    self._owed -= 1
+                    allowance -= 1
                     self._connect()
                 for key, _ in self._selector.select(0.02):
                     sock = key.fileobj
@@ -521,8 +536,11 @@ class SilentConnections:
                         with self._lock:
                             self.stats.opened += 1
                             self._lock.notify_all()
-                        if self.hello:
+                        try:
                             sock.send(self.hello)  # far under the send buffer: all of it
+                        except OSError:
+                            self._drop(sock, cut=True)
+                            continue
                         self._selector.modify(sock, selectors.EVENT_READ, "open")
                         continue
                     try:
@@ -533,9 +551,9 @@ class SilentConnections:
                         data = b""
                     if not data:
                         self._drop(sock, cut=True)
-        except Exception as exc:  # shown by whoever reads stats
+        except Exception as exc:  # a bug here: shown in stats, and the waits end
             self.stats.errors.append(repr(exc))
-            raise
+            self._stop.set()
 
     def close(self) -> None:
         self._stop.set()
