@@ -56,7 +56,7 @@ SILENT = 1040
 #: issue's target is 1 s; benchmarks/hostile_connections.py measures it).
 NEWCOMER_BOUND = 5.0
 #: Of one core. libzmq's I/O thread spinning on a failing accept4 takes all of a core it
-#: can get (30-70% measured on a loaded 2-core host); a broker that sheds the attack idles.
+#: can get (27-67% measured on a loaded 2-core host); a broker that sheds the attack idles.
 CPU_BOUND = 0.25
 
 
