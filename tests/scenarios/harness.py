@@ -13,6 +13,7 @@ import fcntl
 import os
 import pty
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ import sys
 import termios
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import zmq
@@ -49,11 +51,22 @@ def _controlling_tty() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _child_setup(tty: bool, nofile: int | None) -> None:
+    """In the child, before exec: the pty session if ``tty``, and at most ``nofile``
+    open descriptors (soft and hard limit) if given."""
+    if tty:
+        _controlling_tty()
+    if nofile is not None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+
 class Proc:
     """One child process with its output captured and an input channel."""
 
     def __init__(self, args: list[str], *, use_pty: bool = True,
-                 env: dict[str, str] | None = None, label: str = "") -> None:
+                 env: dict[str, str] | None = None, label: str = "",
+                 nofile: int | None = None) -> None:
+        """``nofile``: the child's descriptor limit (soft and hard); else inherited."""
         self.label = label or " ".join(args[:3])
         self.args = args
         self.use_pty = use_pty
@@ -71,19 +84,20 @@ class Proc:
         self._cond = threading.Condition()
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._eof = False
+        setup = partial(_child_setup, use_pty, nofile)
         if use_pty:
             master, slave = pty.openpty()
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
             self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave,
-                                         env=full_env, preexec_fn=_controlling_tty,
-                                         close_fds=True)
+                                         env=full_env, preexec_fn=setup, close_fds=True)
             os.close(slave)
             self._out_fd = master
             self._in_fd = master
         else:
             self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, env=full_env,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=None if nofile is None else setup)
             assert self.proc.stdout is not None and self.proc.stdin is not None
             self._out_fd = self.proc.stdout.fileno()
             self._in_fd = self.proc.stdin.fileno()
@@ -270,14 +284,16 @@ class Cluster:
         return proc
 
     def broker(self, *extra: str, bind: str = "tcp://127.0.0.1:*", heartbeat: float = 0.2,
-               lang: str = "en", wait: bool = True, data_dir: Path | None = None) -> Broker:
-        """A broker with its own data directory (pass one to restart on the same history)."""
+               lang: str = "en", wait: bool = True, data_dir: Path | None = None,
+               nofile: int | None = None) -> Broker:
+        """A broker with its own data directory (pass one to restart on the same history);
+        ``nofile`` limits its open descriptors (soft and hard), as a small host would."""
         if data_dir is None:
             data_dir = self.tmp / f"data-{len(self.procs)}"
         args = ["broker", "--bind", bind, "--heartbeat", str(heartbeat), "--lang", lang,
                 "--data-dir", str(data_dir), "--fanout", self.fanout, *extra]
         proc = Proc(zchat_command() + args, use_pty=False, label="broker",
-                    env={"XDG_DATA_HOME": str(self.tmp / "xdg")})
+                    env={"XDG_DATA_HOME": str(self.tmp / "xdg")}, nofile=nofile)
         proc.__class__ = Broker
         proc.data_dir = data_dir  # type: ignore[attr-defined]
         self.procs.append(proc)
