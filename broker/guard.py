@@ -112,10 +112,17 @@ class Guard:
         self._unjoined[fd] = conn
         if address != LOCAL and self._per_address[address] > self.bounds.per_address:
             return [self._shed(conn, PER_ADDRESS)]
-        if len(self._conns) > self.bounds.connections:
+        if len(self._conns) <= self.bounds.connections:
+            return []
+        # Over the bound: the oldest connections without a session go, and a few more,
+        # so that the next ones find descriptors while the shedding catches up with
+        # what libzmq accepted meanwhile (it accepts on its own thread).
+        shed = []
+        room = self.bounds.connections - max(1, self.bounds.connections // 16)
+        while len(self._conns) > room and self._unjoined:
             oldest = next(iter(self._unjoined.values()))  # (conn itself, at worst)
-            return [self._shed(oldest, FULL)]
-        return []
+            shed.append(self._shed(oldest, FULL))
+        return shed
 
     def closed(self, fd: int) -> None:
         """The connection on ``fd`` is gone (or is being shed)."""

@@ -17,6 +17,7 @@ descriptor; it answers None or False.
 
 import ctypes
 import errno
+import fcntl
 import logging
 import os
 import resource
@@ -24,6 +25,8 @@ import secrets
 import socket
 import stat
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +39,21 @@ _TCP_INFO = getattr(socket, "TCP_INFO", None)
 _LINGER_ABORT = struct.pack("ii", 1, 0)
 
 
-def _borrow(fd: int) -> socket.socket | None:
-    """A socket object on a duplicate of ``fd`` (closing it leaves ``fd`` open)."""
+@contextmanager
+def _borrowed(fd: int) -> Iterator[socket.socket | None]:
+    """A socket object on ``fd`` itself, given back (detached, never closed) after.
+
+    Not a duplicate: when a connection storm has filled the descriptor table, a
+    dup would fail exactly when connections must be looked at and shed."""
     try:
-        return socket.socket(fileno=os.dup(fd))
+        sock = socket.socket(fileno=fd)
     except OSError:
-        return None
+        yield None
+        return
+    try:
+        yield sock
+    finally:
+        sock.detach()
 
 
 def inode(fd: int) -> int:
@@ -60,16 +72,14 @@ def describe(fd: int) -> tuple[int, str, str] | None:
     ino = inode(fd)
     if not ino:
         return None
-    sock = _borrow(fd)
-    if sock is None:
-        return None
-    try:
-        peer = sock.getpeername()
-        local = sock.getsockname()
-    except OSError:
-        return None
-    finally:
-        sock.close()
+    with _borrowed(fd) as sock:
+        if sock is None:
+            return None
+        try:
+            peer = sock.getpeername()
+            local = sock.getsockname()
+        except OSError:
+            return None
     return ino, _host(peer), _where(local)
 
 
@@ -93,27 +103,23 @@ def unsent(fd: int, ino: int) -> int | None:
     what a Unix socket's peer has not read. None: gone, reused, or not knowable here."""
     if inode(fd) != ino:
         return None
-    sock = _borrow(fd)
-    if sock is None:
-        return None
-    try:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            if _TCP_INFO is None:
-                return None
-            info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_SIZE)
-            if len(info) < _NOTSENT_OFFSET + 4:
-                return None  # a kernel older than 4.6
-            return int(struct.unpack_from("I", info, _NOTSENT_OFFSET)[0])
-        if sock.family == socket.AF_UNIX:
-            import fcntl
-
-            buf = fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0\0\0\0")
-            return int(struct.unpack("i", buf)[0])
-        return None
-    except OSError:
-        return None
-    finally:
-        sock.close()
+    with _borrowed(fd) as sock:
+        if sock is None:
+            return None
+        try:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                if _TCP_INFO is None:
+                    return None
+                info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_SIZE)
+                if len(info) < _NOTSENT_OFFSET + 4:
+                    return None  # a kernel older than 4.6
+                return int(struct.unpack_from("I", info, _NOTSENT_OFFSET)[0])
+            if sock.family == socket.AF_UNIX:
+                buf = fcntl.ioctl(fd, _SIOCOUTQ, b"\0\0\0\0")
+                return int(struct.unpack("i", buf)[0])
+            return None
+        except OSError:
+            return None
 
 
 def kick(fd: int, ino: int) -> bool:
@@ -122,18 +128,16 @@ def kick(fd: int, ino: int) -> bool:
     backlog the peer will never read); libzmq sees the peer gone and closes its end."""
     if not ino or inode(fd) != ino:
         return False
-    sock = _borrow(fd)
-    if sock is None:
-        return False
-    try:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ABORT)
-        sock.shutdown(socket.SHUT_RDWR)
-        return True
-    except OSError as exc:
-        return exc.errno == errno.ENOTCONN  # already shut down: it is going
-    finally:
-        sock.close()
+    with _borrowed(fd) as sock:
+        if sock is None:
+            return False
+        try:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ABORT)
+            sock.shutdown(socket.SHUT_RDWR)
+            return True
+        except OSError as exc:
+            return exc.errno == errno.ENOTCONN  # already shut down: it is going
 
 
 def raise_descriptor_limit() -> tuple[int, int]:

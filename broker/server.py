@@ -32,7 +32,7 @@ from .guard import Bounds
 from .journal import Journal
 from .keys import ZAP_DOMAIN, KeyFileError, KeyGate, load_secret
 from .store import StoreError, stream_key
-from .watch import EVENTS, Watch, connection_bound
+from .watch import Watch, connection_bound, open_monitor
 
 if TYPE_CHECKING:
     from .cluster import RedisCluster
@@ -108,7 +108,7 @@ class BrokerServer:
         self.router.setsockopt(zmq.SNDHWM, SEND_HWM)
         self.router.setsockopt(zmq.BACKLOG, 4096)
         self.router.setsockopt(zmq.HANDSHAKE_IVL, int(c.HANDSHAKE_SECONDS * 1000))
-        self.monitor = self.router.get_monitor_socket(EVENTS)
+        self.monitor = open_monitor(self.router)
         self.feedgate = FeedGate(self._session_of)
         self.endpoints: list[str] = []
         try:
@@ -146,7 +146,7 @@ class BrokerServer:
         feed.setsockopt(zmq.HANDSHAKE_IVL, int(c.HANDSHAKE_SECONDS * 1000))
         if self.encrypted:
             self._curve_server(feed)  # before bind, as the ROUTER
-        self.feed_monitor = feed.get_monitor_socket(EVENTS)
+        self.feed_monitor = open_monitor(feed)
         self.feed = feed
         feeds: list[str] = []
         for endpoint in self.endpoints:

@@ -130,6 +130,9 @@ class SqliteStore(LocalStore):
             self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # No temporary files: opening one needs a free descriptor (a connection storm
+            # may have taken them all for a moment), and a failed query stops the broker.
+            self._db.execute("PRAGMA temp_store=MEMORY")
             # Checkpoints run in a thread of their own (Checkpointer), not in commits.
             self._db.execute("PRAGMA wal_autocheckpoint=0")
             # A WAL that restarts is cut back to this size (else it keeps its peak).
@@ -358,7 +361,10 @@ class Checkpointer:
             log.exception("history checkpointer cannot open %s", self._path)
             return
         try:
-            while not self._stop.wait(self.INTERVAL):
+            # At once, not a second later: the first checkpoint opens this connection's
+            # WAL files, and later ones then need no new descriptor (a connection storm
+            # may have taken every free one for a moment).
+            while True:
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:  # busy or failing: the next turn tries again
@@ -368,6 +374,8 @@ class Checkpointer:
                         self.wal_is_big.set()  # see SqliteStore._restart_wal
                 except OSError:
                     pass
+                if self._stop.wait(self.INTERVAL):
+                    break
         finally:
             db.close()
 

@@ -458,10 +458,11 @@ class SilentConnections:
             return len(self._open)
 
     def wait_opened(self, opened: int, timeout: float) -> bool:
-        """Wait until ``opened`` connections were established (in all, not at once)."""
+        """Wait until ``opened`` connections were tried: established (in all, not at
+        once; a broker may close them as they come) or refused."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while self.stats.opened < opened:
+            while self.stats.opened + self.stats.failed < opened:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stop.is_set():
                     return False
