@@ -543,7 +543,13 @@ class BrokerCore:
             first = next((e for e in batch if isinstance(e, Priv) == private), None)
             if first is None and more:
                 continue  # the page ended before this stream's first event: cannot tell
-            link = min(first.prev if first is not None else head, pruned)
+            link = first.prev if first is not None else head
+            if link < cursor:
+                # The chain no longer reaches back to the cursor: the stream's head went
+                # with all its events while its session was away (pruned; in a cluster,
+                # expired), so what followed the cursor, up to the pruned mark, may be lost.
+                link = pruned
+            link = min(link, pruned)
             if link > cursor:
                 ranges.append((cursor, link))
         if not ranges:
