@@ -179,6 +179,21 @@ def test_tokens_are_bound_and_retired_for_every_broker(server: RedisServer) -> N
         b.close()
 
 
+def test_a_leave_during_an_outage_retires_the_token_when_healed(server: RedisServer) -> None:
+    a = _broker(server)
+    try:
+        for name in ("ana", "bob"):
+            assert a.bind(f"t:{name}", name, "") and a.hold(name, f"t:{name}", "") == CLAIMED
+        # Both left while the link was down: ana with LEAVE, bob timed out.
+        claimed, taken, released = a.heal([], {"ana": ("ana", "t:ana", c.R_QUIT),
+                                                "bob": ("bob", "t:bob", c.R_TIMEOUT)})
+        assert (claimed, taken, released) == ([], [], [("ana", c.R_QUIT), ("bob", c.R_TIMEOUT)])
+        assert not a.bind("t:ana", "ana", "")
+        assert a.bind("t:bob", "bob", "")
+    finally:
+        a.close()
+
+
 def test_per_stream_keys_last_while_held_and_expire_after(server: RedisServer,
                                                          ctx: zmq.Context) -> None:
     """What Redis keeps per private stream is bounded in time: a token's binding does not
