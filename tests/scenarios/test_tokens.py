@@ -289,6 +289,7 @@ def test_a_client_whose_private_stream_was_pruned_while_away_catches_up(
     on that stream: WELCOME says `priv` 0, below its cursor. It must not take that for a
     reset history (and skip the public events still retained): it catches up from its
     cursors, shows each retained event once, and says how much may be lost."""
+    # main: needs --max-per-address (as in the test above: the churn's JOINs)
     broker = chat.broker("--retain", str(RETAIN), heartbeat=0.2)
     ana = chat.client("ana", broker.endpoint)
     bob = chat.client("bob", broker.endpoint, "--show-acks")
