@@ -290,6 +290,16 @@ class RedisCluster:
         except LinkDown:
             pass  # the next join under this key claims it
 
+    def bind(self, stream: str, name_key: str, user: str) -> bool:
+        """Whether this JOIN may use the token of ``stream``, cluster-wide (HistoryStore).
+        While its name is held (`hold`) the binding lasts; TOKEN_TTL after that."""
+        return bool(self._op("bind", stream, name_key, user))
+
+    def unbind(self, stream: str, retire: bool) -> None:
+        """`release` (or a sweep) already set the binding to expire; a LEAVE retires it."""
+        if retire:
+            self._op("retire", stream)
+
     def close(self) -> None:
         """Stop the reader and let go of Redis (twice is harmless)."""
         if self.reader is not None:
@@ -352,6 +362,9 @@ class RedisCluster:
             gone = list(left.values())
             for name, stream, _ in gone:
                 self.lua(args=["release", self.p, name_key(name), self.me, stream], client=pipe)
+            for _, stream, reason in gone:
+                if reason == c.R_QUIT:  # (its LEAVE came during the outage)
+                    self.lua(args=["retire", self.p, stream], client=pipe)
             results = pipe.execute()
         except redis.RedisError as exc:
             log.warning("cluster link still down: %s", exc)
@@ -361,6 +374,7 @@ class RedisCluster:
         claimed = [s for s, r in zip(sessions, held, strict=True) if r == b"claimed"]
         taken = [s for s, r in zip(sessions, held, strict=True) if r == b"taken"]
         released = [(name, reason) for (name, _, reason), r
-                    in zip(gone, results[len(sessions):], strict=True) if r]
+                    in zip(gone, results[len(sessions):len(sessions) + len(gone)], strict=True)
+                    if r]
         return claimed, taken, released
 

@@ -22,6 +22,11 @@ INBOX_RETAIN = 10_000
 #: how many of a session's latest cids (a client resends at most its outbox, 1000).
 CID_TTL = 24 * 3600
 CID_WINDOW = 10_000
+#: How long a session token's binding (`tk:<stream>`) lives once its session is not held
+#: (seconds; while held it does not expire). Longer than anything kept under that stream
+#: (p:, ph:, c:, written while it is held or, for a PRIV already on its way, just after),
+#: so the token never opens what is left of its stream to another name, key or after LEAVE.
+TOKEN_TTL = PRIV_TTL + 3600
 #: Fields per event in a `batch` call (see `batch_args`).
 EVENT_FIELDS = 12
 #: After Redis lost its data, numbering restarts this far past the last number a
@@ -30,7 +35,7 @@ RESEED_GAP = 100_000
 
 _LUA = r"""
 local op, P = ARGV[1], ARGV[2]
-local EVENT_FIELDS = @EVENT_FIELDS@
+local EVENT_FIELDS, TOKEN_TTL = @EVENT_FIELDS@, @TOKEN_TTL@
 
 -- Numbers in this script. A cid is a client's integer up to 2^63 - 1, past a Lua
 -- number's exact range (2^53): it stays the decimal string it came as (an ARGV, a
@@ -152,12 +157,17 @@ elseif op == 'hold' then
   local h = holder(nk)
   local status = 'claimed'
   if h then
-    if h.s ~= stream or h.u ~= user then return 'taken' end
+    if h.s ~= stream or h.u ~= user then
+      -- (In healing, a session of ours whose name someone took: its token is free to go.)
+      if h.s ~= stream then redis.call('EXPIRE', P .. 'tk:' .. stream, TOKEN_TTL) end
+      return 'taken'
+    end
     if h.b ~= me then redis.call('SREM', P .. 'm:' .. h.b, nk) end
     status = 'resumed'
   end
   redis.call('HSET', P .. 'names', nk, me .. '\t' .. stream .. '\t' .. user .. '\t' .. ARGV[7])
   redis.call('SADD', P .. 'm:' .. me, nk)
+  redis.call('PERSIST', P .. 'tk:' .. stream)  -- held: its binding lasts while it is
   return status
 
 elseif op == 'release' then
@@ -166,9 +176,29 @@ elseif op == 'release' then
   if h and h.b == ARGV[4] and h.s == ARGV[5] then
     redis.call('HDEL', P .. 'names', ARGV[3])
     redis.call('SREM', P .. 'm:' .. ARGV[4], ARGV[3])
+    redis.call('EXPIRE', P .. 'tk:' .. ARGV[5], TOKEN_TTL)
     return 1
   end
   return 0
+
+elseif op == 'bind' then
+  -- ARGV: stream name_key user. 1 if a JOIN under this name and key may use the
+  -- stream's token: unknown (bound to them now, for TOKEN_TTL unless `hold` keeps it),
+  -- or bound to them already. 0: bound to another name or key, or retired.
+  local key = P .. 'tk:' .. ARGV[3]
+  local want = 'b\t' .. ARGV[4] .. '\t' .. ARGV[5]
+  local v = redis.call('GET', key)
+  if not v then
+    redis.call('SET', key, want, 'EX', TOKEN_TTL)
+    return 1
+  end
+  if v == want then return 1 end
+  return 0
+
+elseif op == 'retire' then
+  -- ARGV: stream. Its session left: its token opens nothing from now on.
+  redis.call('SET', P .. 'tk:' .. ARGV[3], 'r', 'EX', TOKEN_TTL)
+  return 1
 
 elseif op == 'lease' then
   -- ARGV: broker ttl_ms. Returns whether the lease was still alive.
@@ -188,6 +218,7 @@ elseif op == 'sweep' then
         local h = holder(nk)
         if h and h.b == b then
           redis.call('HDEL', P .. 'names', nk)
+          redis.call('EXPIRE', P .. 'tk:' .. h.s, TOKEN_TTL)
           publish('LEFT', ts, h.n, '', 'lost', '', '0', '0', 0)
           gone = gone + 1
         end
@@ -215,7 +246,8 @@ elseif op == 'reseed' then
 end
 return redis.error_reply('unknown operation ' .. tostring(op))
 """
-SCRIPT = _LUA.replace("@EVENT_FIELDS@", str(EVENT_FIELDS))
+SCRIPT = (_LUA.replace("@EVENT_FIELDS@", str(EVENT_FIELDS))
+          .replace("@TOKEN_TTL@", str(TOKEN_TTL)))
 
 
 def batch_args(events: list[StoredEvent], from_keys: list[str], to_keys: list[str]

@@ -458,20 +458,16 @@ class BrokerCore:
                     pass
                 return [Send(identity, self._welcome(holder, resumed=True))]
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
-        if len(token) < c.MIN_TOKEN_CHARS:
-            token = secrets.token_hex(16)  # guessable: make a random one instead
-        elif (other := self.roster.by_stream(stream_key(token))) is not None:
-            # One token is one session: two names would share a private stream and cids.
-            return self._refuse(identity, None, c.E_ALREADY_JOINED,
-                                f"this session is joined as {other.name}", other.name)
         if len(self.roster) >= self.limits.max_clients:
             return self._refuse(identity, None, c.E_FULL, "the broker is full",
                                 str(self.limits.max_clients))
         try:  # (while the link is down, the backplane refuses at once)
+            token = self._session_token(token, key, user, name, peer)
             status = self.backplane.hold(name, stream_key(token), user)
         except LinkDown:
             return self._unreachable_join(identity, name)
         if status == TAKEN:
+            self._unbind(stream_key(token), retire=False)
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
         if user and owner is None:
             self.store.claim(key, user)  # the first key to take a name owns it from now on
@@ -494,6 +490,29 @@ class BrokerCore:
                 _, items = _fit(event.for_reader(session.stream) for event in reversed(recent))
                 actions.append(Send(identity, encode_events(c.K_HISTORY, items[::-1])))
         return actions + joined
+
+    def _session_token(self, token: str, key: str, user: str, name: str, peer: str) -> str:
+        """The token of the session this JOIN starts: the client's own if it may open that
+        stream (the store binds a token to the name key and CURVE key that first used it,
+        until its session LEAVEs), else a fresh one, bound to this name and key in turn.
+        A token under another name or key, or after LEAVE, opens nothing of its old stream:
+        one token is one session, and a sniffed one reads no one's private messages."""
+        if len(token) >= c.MIN_TOKEN_CHARS:
+            if self.store.bind(stream_key(token), key, user):
+                return token
+            log.info(self._t("log.stale_token", name=sanitize(name), peer=peer or "?"))
+        token = secrets.token_hex(16)  # guessable, or not theirs: a session of their own
+        self.store.bind(stream_key(token), key, user)
+        return token
+
+    def _unbind(self, stream: str, retire: bool) -> bool:
+        """A session on ``stream`` is over (``retire``: it LEFT); False if the cluster
+        could not be told."""
+        try:
+            self.store.unbind(stream, retire)
+        except LinkDown:
+            return False
+        return True
 
     def _unreachable_join(self, identity: bytes, name: str) -> list[Action]:
         """Names cannot be checked across the cluster now: the client tries again."""
@@ -667,7 +686,13 @@ class BrokerCore:
             first = next((e for e in batch if isinstance(e, Priv) == private), None)
             if first is None and more:
                 continue  # the page ended before this stream's first event: cannot tell
-            link = min(first.prev if first is not None else head, pruned)
+            link = first.prev if first is not None else head
+            if link < cursor:
+                # The chain no longer reaches back to the cursor: the stream's head went
+                # with all its events while its session was away (pruned; in a cluster,
+                # expired), so what followed the cursor, up to the pruned mark, may be lost.
+                link = pruned
+            link = min(link, pruned)
             if link > cursor:
                 ranges.append((cursor, link))
         if not ranges:
@@ -693,6 +718,10 @@ class BrokerCore:
             if not self.backplane.release(session.name, session.stream):
                 return []
         except LinkDown:
+            self._island_left[session.key] = (session.name, session.stream, reason)
+        # A LEAVE ends what its token grants; after a timeout or a lost connection the
+        # same name and key may resume. (Cut off from the cluster: retired when healed.)
+        if not self._unbind(session.stream, retire=reason == c.R_QUIT):
             self._island_left[session.key] = (session.name, session.stream, reason)
         return self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name, reason=reason))
 

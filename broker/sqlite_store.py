@@ -19,7 +19,7 @@ from pathlib import Path
 
 from zchat.protocol import constants as c
 
-from .store import DEFAULT_RETAIN, LocalStore, StoredEvent, StoreError
+from .store import DEFAULT_RETAIN, IN_USE, Binding, LocalStore, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,15 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS heads (key TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS owners (name_key TEXT PRIMARY KEY, key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS prunes (upto INTEGER PRIMARY KEY, events INTEGER NOT NULL);
+-- Session tokens' bindings (store.Binding), by stream key (never the token itself).
+CREATE TABLE IF NOT EXISTS tokens (
+    stream TEXT PRIMARY KEY,
+    name_key TEXT NOT NULL,
+    user TEXT NOT NULL,
+    retired INTEGER NOT NULL,
+    until INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_until ON tokens (until);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -142,8 +151,12 @@ class SqliteStore(LocalStore):
             self._pruned = int(self._meta("pruned_upto") or 0)
             self._last = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
             self._heads = dict(self._db.execute("SELECT key, seq FROM heads"))
+            # No session outlives the broker run that had it: each ended by the last event
+            # committed then (a head or the pruned mark may be above the newest event left).
+            ended = max([self._last, self._pruned, *self._heads.values()])
+            self._db.execute("UPDATE tokens SET until = ? WHERE until = ?", (ended, IN_USE))
             self._reserved = int(self._meta("reserved") or 0)
-            self._last = max([self._last, self._pruned, self._reserved, *self._heads.values()])
+            self._last = max(ended, self._reserved)
             self._count = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             # (Once, at start: the newest messages, scanning back from the end.)
             recent = self._db.execute(f"SELECT {_COLUMNS} FROM events WHERE kind = 'MSG' "
@@ -157,6 +170,7 @@ class SqliteStore(LocalStore):
             self._release()
             raise StoreError(f"history store {path} is unusable: {exc}") from None
         self._dirty: set[str] = set()
+        self._in_use: set[str] = set()
         self._pending = 0
         self._rows: list[tuple[object, ...]] = []
         self._checkpointer = Checkpointer(path, self._wal_limit)
@@ -298,8 +312,15 @@ class SqliteStore(LocalStore):
                              "(SELECT upto FROM prunes ORDER BY upto DESC LIMIT 1000))")
             self._db.execute("INSERT INTO meta (key, value) VALUES ('pruned_upto', ?) ON "
                              "CONFLICT (key) DO UPDATE SET value = excluded.value", (str(cutoff),))
+            # Per-stream state whose stream has nothing left (see HistoryStore: tokens).
+            stale = self._stale_heads(cutoff)
+            self._db.executemany("DELETE FROM heads WHERE key = ?", [(key,) for key in stale])
+            self._db.execute("DELETE FROM tokens WHERE until <= ?", (cutoff,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prune history: {exc}") from None
+        for key in stale:
+            del self._heads[key]
+            self._dirty.discard(key)
         self._pruned = cutoff
         self._pending += 1
 
@@ -312,6 +333,35 @@ class SqliteStore(LocalStore):
         try:
             self._db.execute("INSERT INTO owners (name_key, key) VALUES (?, ?) ON CONFLICT "
                              "(name_key) DO UPDATE SET key = excluded.key", (name_key, key))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write history: {exc}") from None
+        self._pending += 1
+
+    def bind(self, stream: str, name_key: str, user: str) -> bool:
+        row = self._db.execute("SELECT name_key, user, retired FROM tokens WHERE stream = ?",
+                               (stream,)).fetchone()
+        if row is not None and not Binding(row[0], row[1], bool(row[2])).admits(name_key, user):
+            return False
+        try:
+            self._db.execute("INSERT INTO tokens (stream, name_key, user, retired, until) "
+                             "VALUES (?, ?, ?, 0, ?) ON CONFLICT (stream) DO UPDATE SET "
+                             "until = excluded.until", (stream, name_key, user, IN_USE))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write history: {exc}") from None
+        self._in_use.add(stream)
+        self._pending += 1
+        return True
+
+    def unbind(self, stream: str, retire: bool) -> None:
+        self._in_use.discard(stream)
+        try:
+            if retire:  # (a session that never bound leaves a retired record all the same)
+                self._db.execute("INSERT INTO tokens (stream, name_key, user, retired, until) "
+                                 "VALUES (?, '', '', 1, ?) ON CONFLICT (stream) DO UPDATE SET "
+                                 "retired = 1, until = excluded.until", (stream, self._last))
+            else:
+                self._db.execute("UPDATE tokens SET until = ? WHERE stream = ?",
+                                 (self._last, stream))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write history: {exc}") from None
         self._pending += 1

@@ -24,6 +24,8 @@ from zchat.protocol import constants as c
 DEFAULT_RETAIN = 100_000
 #: The key under which the public stream's head is kept beside users' private heads.
 PUBLIC = "*"
+#: A token binding's ``until`` while its session is on (no event of it can be pruned yet).
+IN_USE = c.MAX_SEQ
 
 
 _SEQ = attrgetter("seq")
@@ -79,6 +81,23 @@ class StoredEvent:
         return Left(self.name, self.reason, self.ts, self.seq, self.prev)
 
 
+@dataclass(slots=True)
+class Binding:
+    """What a session token opens: the private stream of the session that first used it,
+    for that name (key) and CURVE key ("" in plaintext) only, until it LEAVEs."""
+
+    name_key: str
+    user: str
+    #: Its session ended with LEAVE: the token opens nothing any more.
+    retired: bool = False
+    #: The newest event its session may have made (IN_USE while the session is on): once
+    #: history is pruned past it, nothing of the stream is left and the binding goes too.
+    until: int = IN_USE
+
+    def admits(self, name_key: str, user: str) -> bool:
+        return not self.retired and (self.name_key, self.user) == (name_key, user)
+
+
 class HistoryStore(Protocol):
     """What the broker needs from storage. Writes are grouped: `add` any
     number of events, then `commit` once per poll cycle; reads see added
@@ -86,7 +105,18 @@ class HistoryStore(Protocol):
 
     The store is the sequencer: `add` gives an event its sequence number and
     the `prev` links of the streams it joins, so that a store shared by
-    several brokers (the cluster) numbers events for all of them."""
+    several brokers (the cluster) numbers events for all of them.
+
+    Session tokens: a token opens its private stream (``stream``, its stream_key)
+    only for the name key and CURVE key ("" in plaintext) that first used it, and
+    never after its session LEAVEs. `bind` says whether a JOIN may use it (True:
+    unknown until now and bound to them from now on, or bound to them already;
+    False: retired, or another name's or key's, and the JOIN gets a fresh token).
+    From a True `bind` to the `unbind` that ends the session the stream is in use.
+    A stream's head and its token's binding are pruned once history holds no event
+    of it (its head, or the end of its session, is at or below the pruned mark) and
+    it is not in use; a token whose binding went opens an empty stream, as a fresh
+    one would. (The cluster bounds them in time instead: cluster_script.TOKEN_TTL.)"""
 
     epoch: str
 
@@ -104,17 +134,21 @@ class HistoryStore(Protocol):
     def prune(self, retain: int) -> None: ...
     def owner(self, name_key: str) -> str | None: ...
     def claim(self, name_key: str, key: str) -> None: ...
+    def bind(self, stream: str, name_key: str, user: str) -> bool: ...
+    def unbind(self, stream: str, retire: bool) -> None: ...
     def close(self) -> None: ...
 
 
 class LocalStore:
     """Numbering for the stores that live in this one process: `add` gives an event
     the number after the last one and links it to its streams' heads, then
-    `append`s it. (Subclasses keep ``_last``, ``_heads``, ``_pruned`` and ``_recent``
-    and define `append`.)"""
+    `append`s it. (Subclasses keep ``_last``, ``_heads``, ``_pruned``, ``_recent``
+    and ``_in_use`` and define `append`.)"""
 
     _last: int
     _heads: dict[str, int]
+    #: Streams whose sessions are on (see HistoryStore); none survives a restart.
+    _in_use: set[str]
     #: The newest event pruned (0: none).
     _pruned: int
     #: The latest public messages (at most MAX_FETCH), appended by `append`: the
@@ -155,6 +189,24 @@ class LocalStore:
     def pruned_upto(self) -> int:
         return self._pruned
 
+    def _stale_heads(self, cutoff: int) -> list[str]:
+        """Private heads with nothing left once history is pruned up to ``cutoff`` (a head
+        is its stream's newest event) and whose sessions are not on.
+
+        What a client that comes back later with a cursor on such a stream sees: WELCOME's
+        `priv` is 0, below its cursor. The reference client (client/timeline.Timeline.
+        welcome) does not take that for a reset history, which would skip the public events
+        it missed that are still held: it fetches from its cursors, shows each retained
+        event once, and is told by the page's `lost` how much may be gone (core `_lost`: a
+        private chain that no longer reaches back to the cursor counts as pruned from the
+        cursor to the pruned mark, a bound); then it starts its private cursor again at 0,
+        where the stream's next event links (`prev` 0, its head being gone). Nothing is
+        shown twice (a replay skips what is at or below the cursors), and nothing waits for
+        an event that cannot come (the catch-up ends with the last page).
+        """
+        return [key for key, seq in self._heads.items()
+                if seq <= cutoff and key != PUBLIC and key not in self._in_use]
+
 
 def _tail(events: deque[StoredEvent], start: int) -> Iterable[StoredEvent]:
     """``events[start:]`` in order, walking in from the nearer end of the deque."""
@@ -176,6 +228,8 @@ class MemoryStore(LocalStore):
         self._private: dict[str, deque[StoredEvent]] = {}
         self._heads: dict[str, int] = {}
         self._owners: dict[str, str] = {}
+        self._tokens: dict[str, Binding] = {}
+        self._in_use: set[str] = set()
         self._last = 0
         self._pruned = 0
         self._prunes: deque[tuple[int, int]] = deque(maxlen=1000)  # (upto, events)
@@ -241,6 +295,10 @@ class MemoryStore(LocalStore):
                         del self._private[key]
         if deleted:
             self._prunes.append((self._pruned, deleted))
+            for key in self._stale_heads(self._pruned):
+                del self._heads[key]
+            for ended in [k for k, b in self._tokens.items() if b.until <= self._pruned]:
+                del self._tokens[ended]
 
     def owner(self, name_key: str) -> str | None:
         """The CURVE key that owns a name, if a key has claimed it."""
@@ -248,6 +306,27 @@ class MemoryStore(LocalStore):
 
     def claim(self, name_key: str, key: str) -> None:
         self._owners[name_key] = key
+
+    def bind(self, stream: str, name_key: str, user: str) -> bool:
+        binding = self._tokens.get(stream)
+        if binding is None:
+            self._tokens[stream] = Binding(name_key, user)
+        elif binding.admits(name_key, user):
+            binding.until = IN_USE
+        else:
+            return False
+        self._in_use.add(stream)
+        return True
+
+    def unbind(self, stream: str, retire: bool) -> None:
+        self._in_use.discard(stream)
+        binding = self._tokens.get(stream)
+        if binding is None:
+            if not retire:
+                return
+            binding = self._tokens[stream] = Binding("", "", retired=True)
+        binding.until = self._last
+        binding.retired = binding.retired or retire
 
     def close(self) -> None:
         pass

@@ -44,6 +44,9 @@ class Timeline:
         self.catching_up = False
         self._held: list[Event] = []
         self._away_until = (0, 0)
+        #: (our private cursor, WELCOME's private head) when the broker no longer held our
+        #: private stream: the cursor restarts at that head once the catch-up is done.
+        self._restart: tuple[int, int] | None = None
 
     @property
     def joined_before(self) -> bool:
@@ -61,17 +64,25 @@ class Timeline:
         # as missed. Later ones are live events that came late (a slow feed, a full
         # queue) and are shown as live.
         self._away_until = (w.pub, w.priv)
-        if self.pub is None or self.priv is None or w.epoch != self.epoch \
-                or w.pub < self.pub or w.priv < self.priv:
+        if self.pub is None or self.priv is None or w.epoch != self.epoch or w.pub < self.pub:
             reset = self.pub is not None  # history we knew is gone: say so
             self.pub, self.priv, self.epoch = w.pub, w.priv, w.epoch
             self.catching_up = False
+            self._restart = None
             step = Step(reset=reset)
             held, self._held = sorted(self._held, key=lambda e: e.seq), []
             if not reset:  # a first WELCOME: events that came before it can be placed now
                 for event in held:
                     self._take(event, step)
             return step
+        if w.priv < self.priv:
+            # The same history, but our private stream's head is gone: the broker pruned it
+            # with all its events while we were away (or gave us a fresh session). Not a
+            # reset: the public events we missed may still be held. Catch up from our
+            # cursors (the replay's `lost` says what may be gone after ours), then restart
+            # the private cursor where the stream's next event will link.
+            self._restart = (self.priv, w.priv)
+            return Step(fetch=self._fetch())
         if w.pub > self.pub or w.priv > self.priv:
             return Step(fetch=self._fetch())
         return Step()
@@ -124,6 +135,11 @@ class Timeline:
             step.fetch = Fetch(self.pub or 0, self.priv or 0)
             return step
         self.catching_up = False
+        if self._restart is not None:
+            cursor, head = self._restart
+            self._restart = None
+            if self.priv == cursor:  # (a private event in the replay began the new chain)
+                self.priv = head
         held, self._held = sorted(self._held, key=lambda e: e.seq), []
         for event in held:
             self._take(event, step)

@@ -33,6 +33,8 @@ _EN: dict[str, str] = {
                         "their messages are not numbered nor kept",
     "log.cluster_up": "cluster link back: users handed to the cluster again",
     "log.rejoin": "rejoin {name} from {peer} (session resumed)",
+    "log.stale_token": "join {name} from {peer}: its session token is retired or another "
+                       "name's or key's; given a new session",
     "log.leave": "leave {name} ({reason})",
     "log.public": "public {name}: {text}",
     "log.private": "private {name} -> {to}",
@@ -135,6 +137,8 @@ _PT: dict[str, str] = {
                         "suas mensagens não são numeradas nem guardadas",
     "log.cluster_up": "ligação ao cluster de volta: usuários devolvidos ao cluster",
     "log.rejoin": "reentrada {name} de {peer} (sessão retomada)",
+    "log.stale_token": "entrada {name} de {peer}: seu token de sessão foi encerrado ou é de "
+                       "outro nome ou chave; recebe uma sessão nova",
     "log.leave": "saída {name} ({reason})",
     "log.public": "pública {name}: {text}",
     "log.private": "privada {name} -> {to}",

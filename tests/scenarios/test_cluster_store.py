@@ -14,7 +14,7 @@ import zmq
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
 from zchat.broker.cluster import RedisCluster
 from zchat.broker.cluster_reader import DOWN, EVENT
-from zchat.broker.cluster_script import CID_WINDOW, PREFIX
+from zchat.broker.cluster_script import CID_TTL, CID_WINDOW, PREFIX, PRIV_TTL, TOKEN_TTL
 from zchat.broker.core import BrokerCore, Fanout, Send
 from zchat.broker.store import PUBLIC, StoredEvent
 from zchat.client.timeline import Timeline
@@ -211,6 +211,26 @@ def test_a_newcomer_sees_each_message_once_when_another_broker_commits_as_it_joi
         b.close()
 
 
+# ---- session tokens: the HistoryStore contract of tests/unit/test_store.py, cluster-wide ---
+
+
+def test_tokens_are_bound_and_retired_for_every_broker(server: RedisServer) -> None:
+    a, b = _broker(server), _broker(server)
+    try:
+        assert a.bind("t:x", "ana", "")
+        assert not b.bind("t:x", "bob", "") and not b.bind("t:x", "ana", "k" * 40)
+        assert b.bind("t:x", "ana", "")
+        a.unbind("t:x", retire=False)  # (a timeout, a lost connection): she may resume
+        assert b.bind("t:x", "ana", "")
+        b.unbind("t:x", retire=True)  # LEAVE
+        assert not a.bind("t:x", "ana", "") and not a.bind("t:x", "eve", "")
+        b.unbind("t:y", retire=True)  # never bound: retired all the same
+        assert not a.bind("t:y", "bob", "")
+    finally:
+        a.close()
+        b.close()
+
+
 def test_the_duplicate_window_holds_for_any_cid(server: RedisServer) -> None:
     a = _broker(server)
     raw = redis.Redis.from_url(server.url)
@@ -256,3 +276,57 @@ def test_sequence_numbers_stay_exact_past_ten_to_the_fourteen(server: RedisServe
     finally:
         raw.close()
         a.close()
+
+
+def test_a_leave_during_an_outage_retires_the_token_when_healed(server: RedisServer) -> None:
+    a = _broker(server)
+    try:
+        for name in ("ana", "bob"):
+            assert a.bind(f"t:{name}", name, "") and a.hold(name, f"t:{name}", "") == CLAIMED
+        # Both left while the link was down: ana with LEAVE, bob timed out.
+        claimed, taken, released = a.heal([], {"ana": ("ana", "t:ana", c.R_QUIT),
+                                                "bob": ("bob", "t:bob", c.R_TIMEOUT)})
+        assert (claimed, taken, released) == ([], [], [("ana", c.R_QUIT), ("bob", c.R_TIMEOUT)])
+        assert not a.bind("t:ana", "ana", "")
+        assert a.bind("t:bob", "bob", "")
+    finally:
+        a.close()
+
+
+def test_per_stream_keys_last_while_held_and_expire_after(server: RedisServer,
+                                                         ctx: zmq.Context) -> None:
+    """What Redis keeps per private stream is bounded in time: a token's binding does not
+    expire while its name is held, and outlives every other key of its stream after."""
+    raw = redis.Redis.from_url(server.url)
+    a, b = _broker(server), _broker(server)
+
+    def ttls(stream: str) -> dict[str, int]:
+        return {kind: int(raw.ttl(f"zchat:{kind}:{stream}")) for kind in ("tk", "ph", "p", "c")}
+
+    try:
+        a.start(ctx)
+        assert a.bind("t:ana", "ana", "") and a.hold("ana", "t:ana", "") == CLAIMED
+        assert b.bind("t:bob", "bob", "") and b.hold("bob", "t:bob", "") == CLAIMED
+        a.add(StoredEvent(0, c.PRIV, 1.0, "ana", "psst", "bob", origin="t:ana",
+                          to_key="t:bob", cid=1))
+        for stream in ("t:ana", "t:bob"):
+            got = ttls(stream)
+            assert got["tk"] == -1, got  # held: no expiry
+            assert 0 < got["ph"] <= PRIV_TTL and 0 < got["p"] <= PRIV_TTL, got
+        assert 0 < ttls("t:ana")["c"] <= CID_TTL
+        # Another session asking for a held name: its own binding is set to expire.
+        assert a.bind("t:ana2", "ana", "") and b.hold("ana", "t:ana2", "") == TAKEN
+        assert 0 < ttls("t:ana2")["tk"] <= TOKEN_TTL
+        assert a.release("ana", "t:ana")  # ana leaves...
+        a.unbind("t:ana", retire=True)
+        b.close()  # ...and bob's broker dies: the sweep lets his binding expire
+        _take_until(a, 2)  # ana's copy of the PRIV, bob's LEFT
+        for stream in ("t:ana", "t:bob"):
+            got = ttls(stream)
+            assert PRIV_TTL < got["tk"] <= TOKEN_TTL, got
+            assert all(-2 == ttl or 0 < ttl < got["tk"] for ttl in got.values() if
+                       ttl != got["tk"]), got
+        assert raw.get("zchat:tk:t:ana") == b"r"  # retired
+    finally:
+        a.close()
+        b.close()

@@ -197,32 +197,40 @@ def test_join_twice_from_same_identity(room):
     assert room.roster.by_name("other") is None
 
 
-def test_join_under_another_name_with_a_token_in_use_is_refused(core):
+def _assert_fresh_session(result, identity: bytes, token: str) -> Welcome:
+    """A JOIN that presented ``token`` got a session of its own: a new token, no stream."""
+    kind, target, welcome = result[0]
+    assert (kind, target, type(welcome)) == ("send", identity, Welcome), result
+    assert welcome.session != token and len(welcome.session) == 32
+    assert (welcome.resumed, welcome.priv) == (False, 0)
+    return welcome
+
+
+def test_join_under_another_name_with_a_token_in_use_gets_a_fresh_session(core):
     _join(core, A, "ana", token=TOKEN)                      # 1
-    _handle(core, A, Say("hi", 1))                          # 2
-    msg = _assert_only_error(_handle(core, B, Join("bob", TOKEN)), B, c.E_ALREADY_JOINED,
-                             "ana")
-    assert msg.cid == 0
-    # Nothing happened: no session, no event, ana untouched.
-    assert core.roster.by_name("bob") is None
-    assert core.roster.by_identity(B) is None
+    _join(core, C, "carol")                                 # 2
+    _handle(core, C, Tell("ana", "psst", 1))                # 3
+    _handle(core, A, Say("hi", 1))                          # 4
+    welcome = _assert_fresh_session(_handle(core, B, Join("bob", TOKEN)), B, TOKEN)    # 5
+    bob = core.roster.by_name("bob")
+    assert bob.token == welcome.session and bob.stream != stream_key(TOKEN)
+    # Nothing of ana's session: not her private messages, not her cids.
+    assert [type(e) for e in _fetched(core, B, 0, 0).events] == [Joined] * 2 + [Msg, Joined]
+    assert _handle(core, B, Say("hi", 1, retry=True)) == [
+        ("fanout", B, Msg("bob", "hi", WALL, 6, 5)), ("send", B, Ack(1, 6, 5))]
+    # ana is untouched.
     assert core.roster.by_identity(A) is core.roster.by_name("ana")
     assert core.roster.by_stream(stream_key(TOKEN)) is core.roster.by_name("ana")
-    assert len(core.roster) == 1
-    assert core.store.last_seq() == 2
-    _assert_only_error(_handle(core, B, Say("hi", 1)), B, c.E_NOT_JOINED)
-    # The refused identity can still join with a token of its own.
-    assert _join(core, B, "bob", token="b" * 32)[0][2].session == "b" * 32
 
 
-def test_join_with_a_token_in_use_is_refused_whatever_the_identity(core):
+def test_join_with_a_token_in_use_whatever_the_identity(core):
     _join(core, A, "ana", token=TOKEN)
     _join(core, B, "bob", token="b" * 32)
     # bob's own identity asking for another name is ALREADY_JOINED as bob...
     _assert_only_error(_handle(core, B, Join("carol", TOKEN)), B, c.E_ALREADY_JOINED, "bob")
-    # ...a new identity with ana's token under a free name is refused as ana's session.
-    _assert_only_error(_handle(core, C, Join("carol", TOKEN)), C, c.E_ALREADY_JOINED, "ana")
-    assert core.roster.names() == ["ana", "bob"]
+    # ...a new identity with ana's token under a free name gets a session of its own.
+    _assert_fresh_session(_handle(core, C, Join("carol", TOKEN)), C, TOKEN)
+    assert core.roster.names() == ["ana", "bob", "carol"]
 
 
 def test_join_with_a_token_in_use_under_the_same_name_still_rebinds(core):
@@ -240,12 +248,47 @@ def test_join_under_another_name_with_a_token_in_use_by_a_taken_name_is_name_tak
     _assert_only_error(_handle(core, C, Join("bob", TOKEN)), C, c.E_NAME_TAKEN, "bob")
 
 
-def test_a_token_is_free_again_once_its_session_has_left(core):
+def test_a_token_opens_nothing_once_its_session_has_left(core):
     _join(core, A, "ana", token=TOKEN)                      # 1
-    _handle(core, A, Leave())                               # 2
-    welcome = _join(core, B, "bob", token=TOKEN)[0][2]      # 3
-    assert (welcome.session, welcome.resumed) == (TOKEN, False)
-    assert core.roster.by_stream(stream_key(TOKEN)) is core.roster.by_name("bob")
+    _join(core, D, "dan")                                   # 2
+    _handle(core, D, Tell("ana", "psst", 1))                # 3
+    _handle(core, A, Leave())                               # 4
+    # Under another name, or her own: a fresh session, nothing of her stream.
+    _assert_fresh_session(_handle(core, B, Join("bob", TOKEN)), B, TOKEN)          # 5
+    _assert_fresh_session(_handle(core, C, Join("ana", TOKEN, True)), C, TOKEN)    # 6
+    assert not any(isinstance(e, Priv) for e in _fetched(core, B, 0, 0).events)
+    assert not any(isinstance(e, Priv) for e in _fetched(core, C, 0, 3).events)
+    assert _fetched(core, C, 0, 0).lost == 0  # (nothing was pruned)
+    assert core.roster.by_stream(stream_key(TOKEN)) is None
+
+
+def test_a_stale_token_is_logged(core, caplog):
+    _join(core, A, "ana", token=TOKEN)
+    _handle(core, A, Leave())
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        _handle(core, B, Join("ana", TOKEN), peer="10.1.2.3")
+    assert ("join ana from 10.1.2.3: its session token is retired or another name's or "
+            "key's; given a new session") in caplog.messages
+    assert TOKEN not in caplog.text
+
+
+def test_a_token_is_bound_to_the_key_that_first_used_it():
+    """With CURVE a name belongs to a key, so another key rarely gets that far; but an
+    allow list may pin the name to a new key: that key gets the name, not the stream."""
+    store = MemoryStore()
+    first = _core(store=store)
+    first.handle(A, [encode(Join("ana", TOKEN))], 0.0, user="K" * 40)
+    first.handle(D, [encode(Join("dan", "d" * 32))], 0.0, user="D" * 40)
+    first.handle(D, [encode(Tell("ana", "psst", 1))], 0.0, user="D" * 40)
+    second = _core(store=store)  # a restart, with ana's name pinned to another key
+    second.pins = {"ana": "Q" * 40}
+    result = _decoded(second.handle(B, [encode(Join("ana", TOKEN, True))], 0.0, user="Q" * 40))
+    _assert_fresh_session(result, B, TOKEN)
+    assert not any(isinstance(e, Priv) for e in _fetched(second, B, 0, 0).events)
+    # The key that first used it (pinned back to it) still resumes the stream.
+    third = _core(store=store)
+    result = _decoded(third.handle(C, [encode(Join("ana", TOKEN, True))], 0.0, user="K" * 40))
+    assert (result[0][2].session, result[0][2].priv) == (TOKEN, 3)
 
 
 def test_guessable_tokens_in_use_are_not_refused(core):
@@ -259,7 +302,7 @@ def test_guessable_tokens_in_use_are_not_refused(core):
 def test_a_token_of_exactly_min_chars_is_honoured_and_checked(core):
     token = "y" * c.MIN_TOKEN_CHARS
     assert _join(core, A, "ana", token=token)[0][2].session == token
-    _assert_only_error(_handle(core, B, Join("bob", token)), B, c.E_ALREADY_JOINED, "ana")
+    _assert_fresh_session(_handle(core, B, Join("bob", token)), B, token)
 
 
 @pytest.mark.parametrize("name", ["", "a b", "@x", "/x", "x" * 33, "a\x1bb", "a\u202eb",
@@ -856,11 +899,12 @@ def test_a_later_holder_of_a_name_gets_none_of_its_earlier_private_messages(core
     assert [e.seq for e in _fetched(core, B, 7, 0).events] == [3, 4, 8]
 
 
-def test_the_same_token_joining_again_gets_its_private_messages(core):
+@pytest.mark.parametrize("reason", [c.R_TIMEOUT, c.R_LOST])
+def test_the_same_token_joining_again_gets_its_private_messages(core, reason):
     _join(core, A, "ana", token=TOKEN)                      # 1
     _join(core, B, "bob")                                   # 2
     _handle(core, B, Tell("ana", "psst"))                   # 3
-    _handle(core, A, Leave())                               # 4
+    core.drop_identity(A, reason)                           # 4: gone, but not by LEAVE
     welcome = _join(core, C, "ana", token=TOKEN)[0][2]      # 5: a new session, the same stream
     assert (welcome.session, welcome.pub, welcome.priv) == (TOKEN, 5, 3)
     assert _fetched(core, C, 4, 0).events == (Priv("bob", "ana", "psst", WALL, 3, 0),
@@ -1168,6 +1212,48 @@ def test_fetch_lost_ignores_a_stream_with_no_event_in_a_page_cut_by_the_limit(ro
     # A private stream with no event in a cut page is not counted from its head either.
     page = _fetched(room, A, 2, 0, limit=1)
     assert ([e.seq for e in page.events], page.more, page.lost) == ([5], True, 0)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_session_back_after_its_private_stream_was_pruned(tmp_path, kind):
+    """Its head went with its stream (nothing of it was left, and it was not on): WELCOME
+    says priv 0, below the client's cursor, and the FETCH from that cursor is told what
+    may be lost after it (a bound: the pruned events past the cursor), once."""
+    store = MemoryStore() if kind == "memory" else SqliteStore(tmp_path)
+    try:
+        core = _core(store=store)
+        _join(core, A, "ana", token=TOKEN)                  # 1
+        _join(core, B, "bob")                               # 2
+        _handle(core, B, Tell("ana", "p3"))                 # 3: ana's cursors will be 4, 3
+        _handle(core, B, Say("m4"))                         # 4
+        core.drop_identity(A, c.R_TIMEOUT)                  # 5: away, not gone
+        _handle(core, B, Say("m6"))                         # 6
+        _handle(core, B, Say("m7"))                         # 7
+        _prune_one_by_one(core, 3)                          # keeps 5, 6, 7
+        assert (store.pruned_upto(), store.head(stream_key(TOKEN))) == (4, 0)
+        welcome = _join(core, C, "ana", token=TOKEN, resume=True)[0][2]    # 8
+        assert (welcome.session, welcome.pub, welcome.priv) == (TOKEN, 8, 0)
+        batch = _fetched(core, C, 4, 3)
+        assert [e.seq for e in batch.events] == [5, 6, 7, 8]
+        assert batch.lost == 1  # event 4 (seen, but the broker cannot know): a bound
+        # Its stream starts again: the next private event links to 0, where the client's
+        # cursor now is (client/timeline.py), and nothing more is reported lost.
+        assert _handle(core, B, Tell("ana", "p9"))[0] == (
+            "send", C, Priv("bob", "ana", "p9", WALL, 9, 0))
+        assert _fetched(core, C, 8, 0).lost == 0
+    finally:
+        store.close()
+
+
+def test_a_private_stream_of_a_session_that_is_on_keeps_its_head(room):
+    _handle(room, B, Tell("ana", "p3"))                     # 3
+    for text in ("m4", "m5", "m6"):
+        _handle(room, B, Say(text))                         # 4, 5, 6
+    room.store.prune(2)                                     # up to 4: ana's stream is empty
+    ana = room.roster.by_name("ana")
+    assert room.store.head(ana.stream) == 3                 # but she is on
+    welcome = _join(room, C, "ana", token=ana.token)[0][2]
+    assert (welcome.resumed, welcome.priv) == (True, 3)
 
 
 def test_fetch_lost_falls_back_to_the_head_only_in_a_last_page(room):

@@ -71,6 +71,15 @@ class FakeCluster(MemoryStore):
         self._check()
         return self.held.pop(name_key(name), None) is not None
 
+    def bind(self, stream: str, name_key: str, user: str) -> bool:
+        self._check()
+        return super().bind(stream, name_key, user)
+
+    def unbind(self, stream: str, retire: bool) -> None:
+        if retire:  # (as in Redis: only a LEAVE needs the cluster; release sets the expiry)
+            self._check()
+        super().unbind(stream, retire)
+
     def locate(self, name: str) -> tuple[str, str] | None:
         self._check()
         held = self.held.get(name_key(name))
@@ -95,6 +104,9 @@ class FakeCluster(MemoryStore):
             self.held[s.key] = (s.name, s.stream, s.user)
         released = [(name, reason) for _, (name, _, reason) in left.items()
                     if self.held.pop(name_key(name), None) is not None]
+        for _, stream, reason in left.values():
+            if reason == c.R_QUIT:
+                MemoryStore.unbind(self, stream, retire=True)
         return claimed, [], released
 
 
@@ -225,6 +237,9 @@ def test_healing_tells_users_and_shows_each_leave_once() -> None:
     assert _deliver(core, cluster) == []
     # A LEFT the cluster sends for a user who is still here is not shown either.
     assert core.arrived(StoredEvent(99, c.LEFT, 1.0, "ana", reason=c.R_LOST)) == []
+    # bob's LEAVE came during the outage: his token was retired when the link came back.
+    again = _decoded(core.handle(C, [encode(Join("bob", TOKENS[B]))], 0.0) + core.commit())
+    assert isinstance(again[0][2], Welcome) and again[0][2].session != TOKENS[B]
 
 
 def test_ping_tells_the_head_delivered_here() -> None:

@@ -291,8 +291,10 @@ def test_prune_removes_old_events(store):
     assert store.recent_public(10) == []
     assert store.find(ANA, 1) is None  # pruned: a resend would be stored again
     assert store.find(ANA, 3) == HISTORY[9]
-    # Numbering and heads do not move back.
-    assert (store.last_seq(), store.head(PUBLIC), store.head(BOB)) == (10, 9, 6)
+    # Numbering and the public head do not move back; a private head goes with the last
+    # event of its stream (bob's, 6), unless its session is on (see the token tests).
+    assert (store.last_seq(), store.head(PUBLIC), store.head(BOB)) == (10, 9, 0)
+    assert (store.head(ANA), store.head(CAROL)) == (10, 8)
 
 
 def test_prune_never_moves_back_and_can_empty_the_history(store):
@@ -398,6 +400,116 @@ def test_owners_are_not_pruned(store):
     store.prune(0)
     store.commit()
     assert store.owner("ana") == KEY1
+
+
+# ---- session tokens: bound to a name and key, retired by LEAVE, pruned with the stream ---
+
+X, Y = stream_key("tok-x"), stream_key("tok-y")
+
+
+def test_a_token_binds_to_the_first_name_and_key_that_use_it(store):
+    assert store.bind(X, "ana", "")
+    assert store.bind(X, "ana", "")  # the same session again (a rebind, a resume)
+    assert not store.bind(X, "bob", "")  # another name
+    assert not store.bind(X, "ana", KEY1)  # another key (or a key where there was none)
+    assert store.bind(Y, "bob", KEY1)
+    assert not store.bind(Y, "bob", KEY2) and not store.bind(Y, "bob", "")
+    assert store.bind(Y, "bob", KEY1)
+
+
+def test_a_session_that_ended_without_leave_may_resume(store):
+    assert store.bind(X, "ana", KEY1)
+    store.unbind(X, retire=False)
+    assert not store.bind(X, "eve", KEY1)
+    assert store.bind(X, "ana", KEY1)
+
+
+def test_a_retired_token_opens_nothing(store):
+    assert store.bind(X, "ana", "")
+    store.unbind(X, retire=True)
+    for name, key in (("ana", ""), ("eve", ""), ("ana", KEY1)):
+        assert not store.bind(X, name, key)
+    store.unbind(Y, retire=True)  # a stream never bound is retired all the same
+    assert not store.bind(Y, "bob", "")
+    store.unbind(stream_key("tok-z"), retire=False)  # ...but nothing is kept for this
+    assert store.bind(stream_key("tok-z"), "carol", "")
+
+
+def test_prune_drops_a_head_once_its_stream_has_nothing_left(store):
+    _fill(store)                                 # bob's stream: 4, 6; carol's: 6, 8
+    assert store.bind(BOB, "Bob", "")            # bob is on
+    store.prune(4)                               # up to 6: nothing of bob's left
+    assert (store.head(BOB), store.head(CAROL), store.head(ANA)) == (6, 8, 10)
+    store.unbind(BOB, retire=False)
+    store.prune(3)                               # up to 7: his head goes now
+    assert (store.head(BOB), store.head(CAROL), store.head(ANA)) == (0, 8, 10)
+    store.prune(0)                               # and the rest, but the public head
+    assert (store.head(CAROL), store.head(ANA), store.head(PUBLIC)) == (0, 0, 9)
+    store.commit()
+    assert store.last_seq() == 10
+    # A stream whose head went starts again: its next event links to 0.
+    event = store.add(StoredEvent(0, c.PRIV, 1.0, "bob", "x", "ana", origin=BOB, to_key=ANA))
+    assert (event.seq, event.prev, event.prev_to) == (11, 0, 0)
+
+
+def test_prune_drops_a_binding_once_its_sessions_events_are_gone(store):
+    assert store.bind(X, "ana", "")
+    _fill(store, [_priv(1, "ana", "ana", X, X), _msg(2, prev=0, origin=X, cid=1)])
+    store.unbind(X, retire=True)                 # her session ended at 2
+    _fill(store, [_msg(3, prev=2), _msg(4, prev=3)])
+    store.prune(3)                               # up to 1: her head (1) goes, not her cid 1
+    assert store.head(X) == 0 and store.find(X, 1) is not None
+    assert not store.bind(X, "eve", "")          # still retired
+    store.prune(2)                               # up to 2: nothing of her session is left
+    assert store.find(X, 1) is None
+    # The binding went too: the token opens an empty stream, as a fresh one would.
+    assert store.bind(X, "eve", "")
+    assert store.head(X) == 0 and store.since(0, 0, X, 100) == [_msg(3, prev=2),
+                                                                 _msg(4, prev=3)]
+
+
+def test_a_stream_in_use_keeps_its_head_and_binding(store):
+    assert store.bind(X, "ana", KEY1)
+    _fill(store, [_priv(1, "ana", "ana", X, X), _msg(2, prev=0)])
+    store.prune(0)
+    store.commit()
+    assert store.head(X) == 1
+    assert not store.bind(X, "eve", KEY1) and store.bind(X, "ana", KEY1)
+
+
+def test_sqlite_bindings_and_retirements_survive_a_reopen(tmp_path):
+    store = SqliteStore(tmp_path)
+    assert store.bind(X, "ana", KEY1)
+    store.unbind(X, retire=False)
+    store.commit()  # a binding alone is committed
+    assert store.bind(Y, "bob", "")
+    store.unbind(Y, retire=True)
+    store.close()
+    again = SqliteStore(tmp_path)
+    try:
+        assert not again.bind(X, "ana", KEY2) and not again.bind(X, "eve", KEY1)
+        assert again.bind(X, "ana", KEY1)
+        assert not again.bind(Y, "bob", "")
+    finally:
+        again.close()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:  # stream keys, never tokens
+        assert {row[0] for row in db.execute("SELECT stream FROM tokens")} == {X, Y}
+
+
+def test_sqlite_a_session_on_when_the_broker_stopped_ended_then(tmp_path):
+    store = SqliteStore(tmp_path)
+    assert store.bind(X, "ana", "")
+    _fill(store, [_priv(1, "ana", "ana", X, X), _msg(2, prev=0)])
+    store.commit()
+    _crash(store)  # and no unbind: she was on when the broker died
+    store = SqliteStore(tmp_path)
+    try:
+        assert store.bind(Y, "bob", "")  # (a session of this run)
+        store.prune(0)  # up to 2: the session of the earlier run ended by then
+        assert store.head(X) == 0
+        assert store.bind(X, "eve", "")  # its binding went with it
+    finally:
+        store.close()
 
 
 def test_sqlite_owners_survive_a_reopen(tmp_path):
@@ -733,7 +845,8 @@ def test_sqlite_store_without_a_reservation_resumes_past_every_number_it_holds(t
     try:
         assert again.last_seq() == 10
         assert _reservation(tmp_path) == 10 + RESERVE
-        assert again.head(ANA) == 10
+        # (Pruning everything took the private heads with it: the pruned mark covers them.)
+        assert again.head(ANA) == (0 if where == "pruned" else 10)
     finally:
         again.close()
 

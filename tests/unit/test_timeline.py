@@ -80,10 +80,10 @@ def test_rejoin_with_the_same_heads_changes_nothing():
 @pytest.mark.parametrize(("pub", "priv", "epoch"), [
     (5, 2, "epoch-2"),   # a new history store
     (9, 9, "epoch-2"),
-    (4, 2, EPOCH),       # heads went back: the history we knew is gone
-    (5, 1, EPOCH),
+    (4, 2, EPOCH),       # the public head went back: the history we knew is gone
+    (4, 9, EPOCH),
     (0, 0, EPOCH),
-], ids=["new-epoch", "new-epoch-higher", "lower-pub", "lower-priv", "zero"])
+], ids=["new-epoch", "new-epoch-higher", "lower-pub", "lower-pub-higher-priv", "zero"])
 def test_rejoin_after_history_was_lost_resets(pub, priv, epoch):
     timeline = _timeline()
     timeline.live(_m(7, 6))  # a gap: held, catching up
@@ -103,6 +103,53 @@ def test_rejoin_behind_the_heads_catches_up(pub, priv):
     assert step == Step(fetch=Fetch(5, 2))
     assert timeline.catching_up is True
     assert _cursors(timeline) == (5, 2)  # moved only by what is shown
+
+
+# A private head below our cursor in the same history: the broker pruned our private
+# stream (its head with every event of it) while we were away. Not a reset.
+
+def test_rejoin_with_a_pruned_private_stream_catches_up_from_the_cursors():
+    timeline = _timeline(5, 2)
+    step = timeline.welcome(_welcome(8, 0))
+    assert step == Step(fetch=Fetch(5, 2))  # the old private cursor: the broker counts the loss
+    assert timeline.catching_up
+    step = timeline.replay(_replay(_m(6, 5), _m(7, 6), _m(8, 7), lost=4))
+    assert (_missed(step), step.lost, step.reset) == ([_m(6, 5), _m(7, 6), _m(8, 7)], 4, False)
+    assert _cursors(timeline) == (8, 0)  # the private cursor starts again where the stream does
+    assert timeline.catching_up is False
+    assert _live(timeline.live(_p(9, 0))) == [_p(9, 0)]  # the stream's new first event
+    assert timeline.live(_p(9, 0)).shown == []
+
+
+def test_rejoin_with_a_pruned_private_stream_and_new_private_events():
+    timeline = _timeline(5, 2)
+    assert timeline.welcome(_welcome(5, 0)) == Step(fetch=Fetch(5, 2))
+    held = timeline.live(_p(10, 9))  # live while catching up: held
+    assert held.shown == [] and held.fetch is None
+    # The replay brings the new chain's first event (seq above the old cursor, prev 0).
+    step = timeline.replay(_replay(_p(9, 0), lost=3))
+    assert (_missed(step), step.lost) == ([_p(9, 0), _p(10, 9)], 3)
+    assert _cursors(timeline) == (5, 10)
+    assert timeline.live(_p(10, 9)).shown == []  # shown once
+
+
+def test_rejoin_with_a_pruned_private_stream_pages_from_the_old_cursor():
+    timeline = _timeline(5, 2)
+    timeline.welcome(_welcome(9, 0))
+    step = timeline.replay(_replay(_m(6, 5), _m(7, 6), more=True, lost=2))
+    assert step.fetch == Fetch(7, 2)  # still from the old private cursor
+    step = timeline.replay(_replay(_m(8, 7), _m(9, 8)))
+    assert (step.fetch, _cursors(timeline)) == (None, (9, 0))
+    held = timeline.live(_p(11, 0))
+    assert _live(held) == [_p(11, 0)]
+
+
+def test_rejoin_with_a_pruned_private_stream_then_a_new_history_resets():
+    timeline = _timeline(5, 2)
+    timeline.welcome(_welcome(5, 0))
+    assert timeline.welcome(_welcome(3, 0, "epoch-2")) == Step(reset=True)
+    timeline.replay(_replay())  # a late page of the old history changes nothing more
+    assert _cursors(timeline) == (3, 0)
 
 
 # ---- live events ---------------------------------------------------------------------
