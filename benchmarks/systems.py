@@ -53,7 +53,8 @@ DESCRIPTION = {
 }
 #: The load generator floods by design; a person never meets these limits.
 _NO_FLOOD_LIMITS = ["--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
-                    "--byte-burst", "1000000000000", "--max-clients", "100000"]
+                    "--byte-burst", "1000000000000", "--max-clients", "100000",
+                    "--max-per-address", "100000"]
 
 _READY = re.compile(r"listening on (?:tcp://)?\[?(127\.0\.0\.1)\]?:(\d+)", re.IGNORECASE)
 _REDIS_READY = re.compile(r"Ready to accept connections")

@@ -121,9 +121,11 @@ FETCH_RATE: Final = 20.0
 FETCH_BURST: Final = 600  # a whole catch-up of the default retention fits
 #: Refusals in a row after which a client is disconnected as a flooder.
 FLOOD_STRIKES: Final = 100
-#: Frames per second the broker handles from connections that have not joined.
-UNJOINED_RATE: Final = 500.0
-UNJOINED_BURST: Final = 1000
+#: Frames per second the broker handles from connections that have not joined, all
+#: together: a bound on the work strangers cost, set well above what the per-address
+#: budgets let a few addresses spend, so that they cannot empty it for everyone.
+UNJOINED_RATE: Final = 5000.0
+UNJOINED_BURST: Final = 10_000
 #: ... and from any one of them (a JOIN, or a few errors, needs only a handful).
 STRANGER_RATE: Final = 5.0
 STRANGER_BURST: Final = 20

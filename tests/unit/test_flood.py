@@ -383,7 +383,7 @@ def test_a_storm_of_strangers_is_answered_only_up_to_the_unjoined_burst():
 
 
 def test_joined_clients_are_not_affected_by_a_storm_of_strangers():
-    core = _room(Limits(burst=10_000))
+    core = _room(Limits(burst=4 * c.UNJOINED_BURST))
     now = 10.0
     for i in range(c.UNJOINED_BURST + 10):
         core.handle(b"stranger-%d" % i, [encode(Ping())], now)
@@ -394,7 +394,7 @@ def test_joined_clients_are_not_affected_by_a_storm_of_strangers():
 
 
 def test_joined_clients_do_not_spend_the_unjoined_bucket():
-    core = _room(Limits(burst=10_000))
+    core = _room(Limits(burst=4 * c.UNJOINED_BURST))
     now = 10.0
     for _ in range(2 * c.UNJOINED_BURST):
         assert _handle(core, A, Who(), now)
