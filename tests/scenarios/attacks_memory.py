@@ -65,6 +65,7 @@ TEXTS_PER_BURST = min(c.DEFAULT_BURST, c.DEFAULT_BYTE_BURST // MAX_TEXT_BYTES)
 #: (docs/PROTOCOL.md, Fan-out modes): this, then its session token.
 FEED_PREFIX = b"ZCHAT/1 FEED "
 _REPLAY = b'ZCHAT/1 EVENTS {"kind":"replay"'
+_LIVE = b'ZCHAT/1 EVENTS {"kind":"live"'
 _WELCOME = b"ZCHAT/1 WELCOME"
 _BYE = b"ZCHAT/1 BYE"
 _ERROR = b"ZCHAT/1 ERROR"
@@ -203,7 +204,7 @@ def expect(sock: zmq.Socket, kind: type[M], timeout: float = 10.0) -> M:
     deadline = time.monotonic() + timeout
     seen: list[str] = []
     while (left := deadline - time.monotonic()) > 0:
-        if not sock.poll(left * 1000, zmq.POLLIN):
+        if not sock.poll(int(left * 1000) + 1, zmq.POLLIN):
             break
         msg = decode_broker(sock.recv())
         if isinstance(msg, kind):
@@ -243,7 +244,7 @@ def public_messages(frame: bytes) -> list[Msg]:
     if frame.startswith(b"ZCHAT/1 MSG "):
         msg = decode_broker(frame)
         return [msg] if isinstance(msg, Msg) else []
-    if frame.startswith(b'ZCHAT/1 EVENTS {"kind":"live"') and b'"type":"MSG"' in frame:
+    if frame.startswith(_LIVE) and b'"type":"MSG"' in frame:
         batch = decode_broker(frame)
         assert isinstance(batch, Events)
         return [e for e in batch.events if isinstance(e, Msg)]
@@ -364,6 +365,10 @@ class HonestPair(threading.Thread):
         self.ready_at = 0.0
         #: The feed endpoint the pair reads in pub mode ("" in router mode).
         self.feed = ""
+        #: Joins and leaves shown to the first session (a terminal prints a line for
+        #: each), and the public head its last broker PING named.
+        self.presence = 0
+        self.head = 0
 
     def __enter__(self) -> HonestPair:
         self.start()
@@ -461,7 +466,7 @@ class HonestPair(threading.Thread):
                     last_sent[i] = now
             if not self.ready.is_set() and now > warm_deadline:
                 raise AssertionError("no probe got through both ways within 20 s")
-            events = dict(poller.poll(max(0.0, next_probe - time.monotonic()) * 1000))
+            events = dict(poller.poll(int(max(0.0, next_probe - time.monotonic()) * 1000)))
             for sock in events:
                 self._read(sock, readers[sock], warm)
 
@@ -484,10 +489,21 @@ class HonestPair(threading.Thread):
                     if len(warm) == 2:
                         self.ready_at = time.monotonic()
                         self.ready.set()
-            if frame.startswith((_BYE, _ERROR)) or (
-                    frame.startswith(b'ZCHAT/1 EVENTS {"kind":"live"')
-                    and b'"type":"LEFT"' in frame) or frame.startswith(b"ZCHAT/1 LEFT "):
+            if me == 0:
+                self._count(frame)
+            if frame.startswith((_BYE, _ERROR, b"ZCHAT/1 LEFT ")) or (
+                    frame.startswith(_LIVE) and b'"type":"LEFT"' in frame):
                 self._trouble(decode_broker(frame), me)
+
+    def _count(self, frame: bytes) -> None:
+        if frame.startswith(_LIVE):
+            self.presence += frame.count(b'"type":"JOINED"') + frame.count(b'"type":"LEFT"')
+        elif frame.startswith((b"ZCHAT/1 JOINED ", b"ZCHAT/1 LEFT ")):
+            self.presence += 1
+        elif frame.startswith(b"ZCHAT/1 PING {"):
+            ping = decode_broker(frame)
+            if isinstance(ping, Ping) and ping.pub is not None:
+                self.head = max(self.head, ping.pub)
 
     def _trouble(self, msg: BrokerMessage, me: int) -> None:
         if isinstance(msg, Bye):
@@ -855,7 +871,7 @@ class FeedWatch:
 
     def drain(self, sub: zmq.Socket, timeout: float = 0.0) -> None:
         """Read what has arrived, waiting up to ``timeout`` for the first frame."""
-        if not sub.poll(timeout * 1000, zmq.POLLIN):
+        if not sub.poll(int(timeout * 1000), zmq.POLLIN):
             return
         for _ in range(10_000):
             try:
