@@ -280,7 +280,7 @@ def fetch_cpu(opts: argparse.Namespace) -> Result:
     sessions, window = 10, 20
     with Run("fetch-cpu", f"{sessions} sessions reading, {window} FETCH outstanding each",
              opts) as run:
-        am.fill_history(run.endpoint, HISTORY_TEXTS)
+        am.fill_history(run.endpoint, HISTORY_TEXTS, am.COSTLIEST_TEXT)
         run.honest()
         attack = am.FetchReaders(run.endpoint, sessions=sessions, window=window)
         start, end = run.attack(attack, opts.scale * 30, ready=attack.joined.is_set)

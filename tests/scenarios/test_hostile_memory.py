@@ -24,6 +24,7 @@ from zchat.protocol import Ack, Events, Fetch, Msg, Ping, Say, encode
 from zchat.protocol import constants as c
 
 from .attacks_memory import (
+    COSTLIEST_TEXT,
     RSS_CEILING_KB,
     FeedWatch,
     FetchHoard,
@@ -46,7 +47,7 @@ from .attacks_memory import (
 from .harness import Broker, Cluster
 
 #: Maximal texts in history for the FETCH attacks: more than one page (MAX_FETCH),
-#: about 1.5 MB per page without a byte bound on answers.
+#: about 2.4 MB a page without a byte bound on answers.
 HISTORY_TEXTS = 224
 #: Where an attack that is not about memory is stopped anyway.
 SAFETY_CAP_KB = 1024 * 1024
@@ -87,7 +88,7 @@ def test_fetch_answers_a_session_never_reads_do_not_grow_the_broker(chat: Cluste
         pair.wait_ready()
         start = time.monotonic()
         # Three sessions that never read ask for 600 pages each: what the FETCH
-        # burst admits (1,800 pages of about 1.5 MB without a byte bound on answers).
+        # burst admits (1,800 pages of about 2.4 MB without a byte bound on answers).
         with FetchHoard(broker.endpoint, sessions=3) as attack:
             while not (attack.sent_all.is_set() or attack.error or rss.over.is_set()) \
                     and time.monotonic() < start + 10:
@@ -284,7 +285,7 @@ def test_presence_churn_from_one_address_is_bounded_and_history_is_kept(chat: Cl
 
 def test_fetching_within_the_budget_does_not_delay_honest_messages(chat: Cluster) -> None:
     broker = chat.broker(heartbeat=1.0)
-    fill_history(broker.endpoint, HISTORY_TEXTS)
+    fill_history(broker.endpoint, HISTORY_TEXTS, COSTLIEST_TEXT)  # 1.6 MB a page today
     with RssWatch(broker.pid, cap_kb=SAFETY_CAP_KB) as rss, \
             HonestPair(broker.endpoint) as pair:
         pair.wait_ready()
