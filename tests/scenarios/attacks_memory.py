@@ -194,7 +194,7 @@ class RssWatch:
 
 
 def mb(kb: float) -> str:
-    return f"{kb / 1024:.0f} MB"
+    return f"{kb / 1024:.1f} MB"
 
 
 # ---- raw sessions ------------------------------------------------------------------------
