@@ -53,6 +53,8 @@ PRESENCE_WINDOW = 0.05
 SHARE_BYTES = 1024
 #: How long closing waits to flush BYE frames on shutdown.
 LINGER_MS = 500
+#: Batches read before the timers run, when frames are waiting (see run).
+PRE_TICK_BATCHES = 20
 #: Seconds between looks at the connections (unjoined ones expiring, backlogs).
 WATCH_INTERVAL = 0.25
 #: The feed's subscribers send subscriptions only, and their handshakes (CURVE's
@@ -213,6 +215,12 @@ class BrokerServer:
                 if sock is not None:
                     poller.register(sock, zmq.POLLIN)  # (the feed: subscriptions, dropped)
             while not self._stop:
+                for _ in range(PRE_TICK_BATCHES):
+                    if not self.router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                        break
+                    # Frames waiting (after a stall, say) first: a session whose PINGs are
+                    # among them is alive, and tick must not expire it.
+                    self._flush(self._drain())
                 now = time.monotonic()
                 self._flush(self.core.tick(now))
                 if now >= self._watched + WATCH_INTERVAL:
