@@ -236,8 +236,10 @@ class Watch:
             return False
         if unsent >= STUCK_UNSENT:
             if self.backlog.stuck_now(identity, now):
-                log.info("connection %s is not reading: sending it nothing until it does",
-                         identity.hex())
+                throttle = self._logs.setdefault("stuck", Throttle(1.0))
+                if throttle.allow(now):
+                    log.info("connection %s is not reading: sending it nothing until it "
+                             "does%s", identity.hex(), throttle.suffix())
                 return True
             return False
         if unsent < DRAINED_UNSENT:
