@@ -34,13 +34,15 @@ class FeedGate:
         ``token`` on this broker, or None."""
         self._session_of = session_of
         self._count: dict[int, int] = {}  # feed descriptor -> subscriptions seen
-        #: Feed descriptor -> the identity of the session it reads for, and back.
+        #: Feed descriptor -> the identity of the session it reads for; and back, with
+        #: the feed socket's inode (a descriptor number is reused once closed).
         self.reader: dict[int, bytes] = {}
-        self.feed_of: dict[bytes, int] = {}
+        self.feed_of: dict[bytes, tuple[int, int]] = {}
 
-    def judge(self, message: bytes, fd: int) -> Verdict:
+    def judge(self, message: bytes, fd: int, inode: int = 0) -> Verdict:
         """One subscription message (``\\x01`` or ``\\x00``, then the topic) from the
-        feed connection on ``fd`` (-1: libzmq's own, from a connection that ended)."""
+        feed connection on ``fd``, socket ``inode`` (fd -1: libzmq's own, from a
+        connection that ended)."""
         if fd < 0:
             return Verdict.IGNORE  # an unsubscription for a subscriber already gone
         count = self._count[fd] = self._count.get(fd, 0) + 1
@@ -61,19 +63,20 @@ class FeedGate:
         if identity is None:
             return Verdict.SHED  # no such session here (or not yet: it retries on reconnect)
         self.reader[fd] = identity
-        self.feed_of[identity] = fd
+        self.feed_of[identity] = (fd, inode)
         return Verdict.SUBSCRIBE
 
     def closed(self, fd: int) -> None:
         """The feed connection on ``fd`` is gone."""
         self._count.pop(fd, None)
         identity = self.reader.pop(fd, None)
-        if identity is not None and self.feed_of.get(identity) == fd:
+        if identity is not None and self.feed_of.get(identity, (-1, 0))[0] == fd:
             del self.feed_of[identity]
 
-    def ended(self, identity: bytes) -> int | None:
-        """The session ``identity`` ended: the descriptor of its feed connection, to shed."""
-        fd = self.feed_of.pop(identity, None)
-        if fd is not None:
-            self.reader.pop(fd, None)
-        return fd
+    def ended(self, identity: bytes) -> tuple[int, int] | None:
+        """The session ``identity`` ended: (descriptor, inode) of its feed connection, to
+        shed."""
+        found = self.feed_of.pop(identity, None)
+        if found is not None:
+            self.reader.pop(found[0], None)
+        return found

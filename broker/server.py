@@ -239,9 +239,11 @@ class BrokerServer:
                     wakeup.drain()
                 if self.gate is not None and self.gate.socket in events:
                     self.gate.handle()
-                for monitor in (self.monitor, self.feed_monitor):
-                    if monitor is not None and monitor in events:
-                        self.watch.monitor_events(monitor, now)
+                if self.monitor in events:
+                    self.watch.monitor_events(self.monitor, now)
+                if self.feed_monitor is not None and self.feed_monitor in events:
+                    for fd in self.watch.monitor_events(self.feed_monitor, now):
+                        self.feedgate.closed(fd)
                 if self.feed is not None and self.feed in events:
                     self._drain_feed(now)
                 if self.link is not None and self.link in events:
@@ -398,6 +400,7 @@ class BrokerServer:
         """Drop the peers found gone; return what that causes (their LEFT)."""
         more: list[Action] = []
         for identity in gone:
+            self.watch.backlog.forget(identity)
             more.extend(self.core.drop_identity(identity, c.R_LOST))
         return more
 
@@ -491,9 +494,9 @@ class BrokerServer:
                 self.watch.joined(identity)
                 continue
             self.watch.left(identity, now)
-            fd = self.feedgate.ended(identity)
-            if fd is not None:
-                self.watch.shed(fd, "its session ended", now)
+            feed = self.feedgate.ended(identity)
+            if feed is not None:
+                self.watch.shed(feed[0], "its session ended", now, inode=feed[1])
 
     def _watch_tick(self, now: float) -> list[Action]:
         """The connections' timers; sessions whose connection stopped reading for good
@@ -517,7 +520,11 @@ class BrokerServer:
             except zmq.Again:
                 return
             fd = _source(part)
-            verdict = gate.judge(part.bytes, fd)
+            if fd >= 0 and not self.watch.inode(fd) and self.feed_monitor is not None:
+                # A subscriber quicker than its accept event: read the events first.
+                for closed in self.watch.monitor_events(self.feed_monitor, now):
+                    gate.closed(closed)
+            verdict = gate.judge(part.bytes, fd, self.watch.inode(fd))
             if verdict is Verdict.SUBSCRIBE:
                 # (XPUB_MANUAL: applies to the subscriber of the message just read)
                 feed.setsockopt(zmq.SUBSCRIBE, b"")

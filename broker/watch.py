@@ -122,23 +122,27 @@ class Watch:
 
     # ---- what the monitors say ------------------------------------------------
 
-    def monitor_events(self, monitor: zmq.Socket, now: float) -> None:
-        """Read and act on every event waiting on a socket monitor."""
+    def monitor_events(self, monitor: zmq.Socket, now: float) -> list[int]:
+        """Read and act on every event waiting on a socket monitor; return the
+        descriptors of the connections that closed."""
+        closed: list[int] = []
         while True:
             try:
                 event = recv_monitor_message(monitor, zmq.NOBLOCK)
             except zmq.Again:
-                return
-            self._event(event, now)
+                return closed
+            kind, fd = event["event"], int(event["value"])
+            if kind == zmq.EVENT_ACCEPTED:
+                self._accepted += 1
+                self._accept(fd, event["endpoint"].decode("ascii", "replace"), now)
+            elif kind == zmq.EVENT_DISCONNECTED:
+                self.closed(fd)
+                closed.append(fd)
+            else:
+                self._other(event, now)
 
-    def _event(self, event: dict, now: float) -> None:
-        kind, fd = event["event"], int(event["value"])
-        if kind == zmq.EVENT_ACCEPTED:
-            self._accepted += 1
-            self._accept(fd, event["endpoint"].decode("ascii", "replace"), now)
-        elif kind == zmq.EVENT_DISCONNECTED:
-            self.closed(fd)
-        elif kind in _HANDSHAKE_FAILED and self.encrypted and self._failed.allow(now):
+    def _other(self, event: dict, now: float) -> None:
+        if event["event"] in _HANDSHAKE_FAILED and self.encrypted and self._failed.allow(now):
             log.warning("refused a connection on %s: encryption handshake failed "
                         "(plaintext client, or wrong server key)%s",
                         event["endpoint"].decode("ascii", "replace"), self._failed.suffix())
@@ -188,10 +192,16 @@ class Watch:
 
     # ---- shedding ---------------------------------------------------------------
 
-    def shed(self, fd: int, why: str, now: float) -> None:
-        """Close the connection on ``fd`` (if it is still the one we know)."""
+    def inode(self, fd: int) -> int:
+        """The socket inode of the connection known on ``fd`` (0: none)."""
         conn = self.guard.conn(fd)
-        if conn is not None:
+        return conn.inode if conn is not None else 0
+
+    def shed(self, fd: int, why: str, now: float, inode: int = 0) -> None:
+        """Close the connection on ``fd`` (if it is still the one we know, and, given
+        ``inode``, that socket)."""
+        conn = self.guard.conn(fd)
+        if conn is not None and (not inode or conn.inode == inode):
             self.guard.closed(fd)
             self._shed(Shed(fd, conn.inode, conn.address, why), now)
 
