@@ -22,6 +22,9 @@ INBOX_RETAIN = 10_000
 #: how many of a session's latest cids (a client resends at most its outbox, 1000).
 CID_TTL = 24 * 3600
 CID_WINDOW = 10_000
+#: Entries one session's duplicate index may hold (consecutive cids keep it at the
+#: window; a client that skips numbers would otherwise grow it for CID_TTL).
+CID_MOST = 2 * CID_WINDOW
 #: How long a session token's binding (`tk:<stream>`) lives once its session is not held
 #: (seconds; while held it does not expire). Longer than anything kept under that stream
 #: (p:, ph:, c:, written while it is held or, for a PRIV already on its way, just after),
@@ -35,7 +38,7 @@ RESEED_GAP = 100_000
 
 _LUA = r"""
 local op, P = ARGV[1], ARGV[2]
-local EVENT_FIELDS, TOKEN_TTL = @EVENT_FIELDS@, @TOKEN_TTL@
+local EVENT_FIELDS, TOKEN_TTL, CID_MOST = @EVENT_FIELDS@, @TOKEN_TTL@, @CID_MOST@
 
 -- Numbers in this script. A cid is a client's integer up to 2^63 - 1, past a Lua
 -- number's exact range (2^53): it stays the decimal string it came as (an ARGV, a
@@ -62,6 +65,9 @@ local logged = false
 
 local function remember(origin, cid, forget, seq, prev, kind, ttl)
   local key = P .. 'c:' .. origin
+  -- A client numbering with gaps deletes nothing below: past CID_MOST it starts over
+  -- (only such a client's own resends lose their check; consecutive cids never get here).
+  if redis.call('HLEN', key) >= CID_MOST then redis.call('DEL', key) end
   redis.call('HSET', key, cid, digits(seq) .. ' ' .. digits(prev) .. ' ' .. kind)
   if forget ~= '0' then redis.call('HDEL', key, forget) end  -- a window, not every cid
   expire[key] = ttl
@@ -247,7 +253,8 @@ end
 return redis.error_reply('unknown operation ' .. tostring(op))
 """
 SCRIPT = (_LUA.replace("@EVENT_FIELDS@", str(EVENT_FIELDS))
-          .replace("@TOKEN_TTL@", str(TOKEN_TTL)))
+          .replace("@TOKEN_TTL@", str(TOKEN_TTL))
+          .replace("@CID_MOST@", str(CID_MOST)))
 
 
 def batch_args(events: list[StoredEvent], from_keys: list[str], to_keys: list[str]

@@ -14,7 +14,14 @@ import zmq
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
 from zchat.broker.cluster import RedisCluster
 from zchat.broker.cluster_reader import DOWN, EVENT
-from zchat.broker.cluster_script import CID_TTL, CID_WINDOW, PREFIX, PRIV_TTL, TOKEN_TTL
+from zchat.broker.cluster_script import (
+    CID_MOST,
+    CID_TTL,
+    CID_WINDOW,
+    PREFIX,
+    PRIV_TTL,
+    TOKEN_TTL,
+)
 from zchat.broker.core import BrokerCore, Fanout, Send
 from zchat.broker.store import PUBLIC, StoredEvent
 from zchat.client.timeline import Timeline
@@ -229,6 +236,25 @@ def test_tokens_are_bound_and_retired_for_every_broker(server: RedisServer) -> N
     finally:
         a.close()
         b.close()
+
+
+def test_a_client_numbering_with_gaps_cannot_grow_its_duplicate_index(
+        server: RedisServer) -> None:
+    """Each cid a window above the last deletes nothing: without a bound the hash grew
+    by one entry a message for a day (issue 13: what a stranger makes Redis hold)."""
+    a = _broker(server)
+    raw = redis.Redis.from_url(server.url)
+    try:
+        batch = [StoredEvent(0, c.MSG, 1.0, "eve", "x", origin="t:gaps", cid=1 + k * 3 * CID_WINDOW)
+                 for k in range(CID_MOST + 50)]
+        for start in range(0, len(batch), 500):
+            a.add_many(batch[start:start + 500])
+        assert raw.hlen(PREFIX + "c:t:gaps") <= CID_MOST
+        # The latest messages are still recognised when resent.
+        assert a.find("t:gaps", batch[-1].cid) is not None
+    finally:
+        raw.close()
+        a.close()
 
 
 def test_the_duplicate_window_holds_for_any_cid(server: RedisServer) -> None:
