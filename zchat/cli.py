@@ -36,13 +36,19 @@ _file = click.Path(exists=True, dir_okay=False, path_type=Path)
 _lang = click.Choice(LANGS)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: On the group and on each command: click caches a command's help option the first time
+#: it is asked for, so a command whose context was made alone (as a test does) would
+#: otherwise keep only --help.
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(context_settings=_CONTEXT)
 @click.version_option(__version__, prog_name="zchat")
 def main() -> None:
     """zchat: a ZeroMQ chat broker and terminal client."""
 
 
-@main.command()
+@main.command(context_settings=_CONTEXT)
 @click.option("--bind", "binds", multiple=True, envvar="ZCHAT_BIND", metavar="ENDPOINT",
               help=f"ZeroMQ endpoint to listen on; repeatable. Default {DEFAULT_ENDPOINT}. "
                    "A '*' port (tcp://127.0.0.1:*) picks a free one.")
@@ -206,7 +212,7 @@ def _check_endpoints(ctx: click.Context, param: click.Parameter,
     return values
 
 
-@main.command()
+@main.command(context_settings=_CONTEXT)
 @click.argument("name", callback=_check_name)
 @click.option("--connect", "endpoints", multiple=True, envvar="ZCHAT_CONNECT",
               default=(DEFAULT_ENDPOINT,), show_default=True, metavar="ENDPOINT",
@@ -264,7 +270,7 @@ def join(name: str, endpoints: tuple[str, ...], heartbeat: float, lang: str | No
     sys.exit(code)
 
 
-@main.command()
+@main.command(context_settings=_CONTEXT)
 @click.argument("name", callback=_check_name)
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="Where to write the two files.")
