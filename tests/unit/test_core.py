@@ -1,14 +1,15 @@
 """broker/core.py: the sans-I/O chat rules, driven with fake identities and times."""
 
 import dataclasses
+import json
 import logging
 
 import pytest
 
 from zchat import __version__
-from zchat.broker.core import BrokerCore, Fanout, Send
+from zchat.broker.core import BrokerCore, Fanout, Limits, Send
 from zchat.broker.sqlite_store import RESERVE, SqliteStore
-from zchat.broker.store import PUBLIC, MemoryStore, stream_key
+from zchat.broker.store import PUBLIC, MemoryStore, StoredEvent, stream_key
 from zchat.i18n import Catalogue
 from zchat.protocol import (
     Ack,
@@ -30,6 +31,7 @@ from zchat.protocol import (
     Who,
     decode_broker,
     encode,
+    event_item,
 )
 from zchat.protocol import constants as c
 
@@ -1123,6 +1125,133 @@ def test_fetch_pages_with_more():
     assert pages == [[1, 2, 3], [4, 5, 6], [7, 8]]
     assert _fetched(core, B, 0, 0, limit=8).more is False  # exactly the rest: no more
     assert _fetched(core, B, 0, 0, limit=7).more is True
+
+
+# ---- FETCH pages are bounded in bytes ---------------------------------------------------
+
+#: Texts whose encoded size differs from their length: multi-byte UTF-8, and characters
+#: JSON escapes (a control character is six bytes on the wire).
+BIG_TEXTS = ("é" * c.MAX_TEXT_CHARS, "😀" * c.MAX_TEXT_CHARS, "\x01" * c.MAX_TEXT_CHARS,
+             '"\\\n\u2028' * (c.MAX_TEXT_CHARS // 4), "x" * c.MAX_TEXT_CHARS, "hi")
+#: Many rows to a page: it is read from the store in several rounds.
+SMALL_TEXTS = ("hi", "é\x01", "😀 ok", "\u2028")
+#: Sizes that fall on the page's bound at every offset, so a page that overran its
+#: bound by a few bytes would show.
+VARIED_TEXTS = tuple(("é" if i % 3 else "x") * (350 + (i * 37) % 200) for i in range(97))
+TEXTS = {"big": (BIG_TEXTS, 120), "small": (SMALL_TEXTS, 400), "varied": (VARIED_TEXTS, 1500)}
+ROOMY = Limits(burst=1_000_000, byte_rate=1e9, byte_burst=1_000_000_000)
+
+
+def _talkative(store, texts: tuple[str, ...], count: int) -> BrokerCore:
+    """ana (A) and bob (B) joined; ana says ``count`` messages of ``texts``, some of them
+    to bob, and bob a few to ana (which bob sees too: his own copies)."""
+    core = _core(store=store, limits=ROOMY)
+    _join(core, A, "ana")
+    _join(core, B, "bob")
+    for i in range(count):
+        text = texts[i % len(texts)]
+        if i % 7 == 3:
+            _handle(core, A, Tell("bob", text, i + 1))
+        elif i % 11 == 5:
+            _handle(core, B, Tell("ana", text, i + 1))
+        else:
+            _handle(core, A, Say(text, i + 1))
+    core.commit()
+    return core
+
+
+def _follow_more(core: BrokerCore, identity: bytes, limit: int) -> list[tuple[bytes, Events]]:
+    """FETCH as a client does, from nothing, following `more` with its cursors."""
+    pages, pub, priv = [], 0, 0
+    while True:
+        (action,) = core.handle(identity, [encode(Fetch(pub, priv, limit))], 0.0)
+        page = decode_broker(action.frame)
+        pages.append((action.frame, page))
+        for event in page.events:
+            if type(event) is Priv:
+                priv = event.seq
+            else:
+                pub = event.seq
+        if not page.more:
+            return pages
+        assert len(pages) < 1000
+
+
+@pytest.mark.parametrize(("texts", "limit"), [
+    ("big", c.MAX_FETCH), ("big", 7), ("small", c.MAX_FETCH), ("small", 45),
+    ("varied", c.MAX_FETCH)])
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_client_following_more_gets_every_event_once_in_bounded_pages(tmp_path, kind, texts,
+                                                                         limit):
+    store = MemoryStore() if kind == "memory" else SqliteStore(tmp_path)
+    try:
+        core = _talkative(store, *TEXTS[texts])
+        bob = core.roster.by_identity(B).stream
+        expected = [e.for_reader(bob) for e in store.since(0, 0, bob, 10_000)]
+        assert any(type(e) is Priv for e in expected)
+        pages = _follow_more(core, B, limit)
+        assert [e for _, page in pages for e in page.events] == expected
+        assert len(pages) > 1
+        cut_for_size = 0
+        for number, (frame, page) in enumerate(pages):
+            assert len(frame) <= c.MAX_PAGE_BYTES
+            assert 1 <= len(page.events) <= limit
+            assert page.more == (number < len(pages) - 1)
+            if page.more and len(page.events) < limit:
+                # Cut for its size: the next event would not have fitted.
+                cut_for_size += 1
+                following = expected[sum(len(p.events) for _, p in pages[:number + 1])]
+                assert len(frame) + 1 + len(event_item(following)) > c.MAX_PAGE_BYTES - 96
+        if limit == c.MAX_FETCH and texts != "small":
+            assert cut_for_size == len(pages) - 1  # every page but the last was full
+    finally:
+        store.close()
+
+
+def test_an_event_bigger_than_a_page_is_a_page_alone():
+    core = _core()
+    _join(core, A, "ana")
+    _join(core, B, "bob")
+    # No client can send one (nor read one: the decoder refuses its text), but the store
+    # could hold one: the page is then that event alone, whatever its size.
+    huge = "x" * (c.MAX_PAGE_BYTES + 1000)
+    core.store.add(StoredEvent(0, c.MSG, WALL, "ana", huge,
+                               origin=core.roster.by_identity(A).stream))
+    _handle(core, A, Say("after", 1))
+
+    def page(pub: int) -> tuple[list[int], bool]:
+        (action,) = core.handle(B, [encode(Fetch(pub, 0))], 0.0)
+        body = json.loads(action.frame.split(b" ", 2)[2])
+        return [e["seq"] for e in body["events"]], body["more"]
+
+    assert page(2) == ([3], True)
+    assert page(3) == ([4], False)
+    assert page(0) == ([1, 2], True)  # it starts the next page
+
+
+@pytest.mark.parametrize("shift", range(6))
+def test_a_newcomers_history_holds_the_newest_events_that_fit_a_page(shift):
+    core = _core(history=c.MAX_FETCH, limits=ROOMY)
+    _join(core, A, "ana")
+    # About 170 of these fit a page; each shift puts the page's edge somewhere else.
+    texts = [f"{i:03} " + VARIED_TEXTS[(i + 17 * shift) % len(VARIED_TEXTS)]
+             for i in range(c.MAX_FETCH + 30)]
+    for i, text in enumerate(texts):
+        _handle(core, A, Say(text, i + 1))
+    actions = core.handle(C, [encode(Join("carol"))], 0.0)
+    (frame,) = [a.frame for a in actions
+                if type(a) is Send and a.frame.startswith(b"ZCHAT/1 EVENTS")]
+    history = decode_broker(frame)
+    assert history.kind == c.K_HISTORY and not history.more
+    assert len(frame) <= c.MAX_PAGE_BYTES
+    shown = [e.text for e in history.events]
+    assert 100 < len(shown) < c.MAX_FETCH
+    assert shown == texts[-len(shown):]  # the newest, oldest first
+    seqs = [e.seq for e in history.events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and seqs[-1] == len(texts) + 1
+    # Full: the one before the first shown would not have fitted.
+    older = Msg("ana", texts[-len(shown) - 1], WALL, seqs[0] - 1, seqs[0] - 2)
+    assert len(frame) + 1 + len(event_item(older)) > c.MAX_PAGE_BYTES - 96
 
 
 def _prune_one_by_one(core: BrokerCore, keep: int) -> None:

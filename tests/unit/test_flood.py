@@ -5,10 +5,19 @@ exactly: nothing here sleeps.
 """
 
 import logging
+import time
 
 import pytest
 
-from zchat.broker.core import BrokerCore, Fanout, Limits, Send
+from zchat.broker.core import (
+    FETCH_RETRY,
+    PAGES_BURST,
+    PAGES_SHARE,
+    BrokerCore,
+    Fanout,
+    Limits,
+    Send,
+)
 from zchat.protocol import (
     Ack,
     Bye,
@@ -412,3 +421,271 @@ def test_strangers_are_answered_again_at_the_unjoined_rate():
     assert core.handle(b"late", [encode(Join("late"))], later)  # one token is back
     assert core.roster.by_name("late") is not None
     assert core.handle(b"later", [encode(Who())], later) == []
+
+
+# ---- per address: JOINs, and frames of connections that have not joined -----------------
+
+def _from(core: BrokerCore, identity: bytes, msg, peer: str, now: float = 0.0) -> list[tuple]:
+    return _decoded(core.handle(identity, [encode(msg)], now, peer))
+
+
+def _welcomed(result) -> bool:
+    return bool(result) and type(result[0][2]) is Welcome
+
+
+TOO_MANY_JOINS = Error(c.E_RATE_LIMITED, "too many joins from your address: try again later",
+                       "join")
+
+
+def test_joins_from_one_address_are_max_per_address_at_once():
+    core = _core(Limits(max_per_address=4))
+    for i in range(4):
+        assert _welcomed(_from(core, b"j%d" % i, Join(f"u{i}"), "10.0.0.1"))
+    assert _from(core, b"j4", Join("u4"), "10.0.0.1") == [("send", b"j4", TOO_MANY_JOINS)]
+    assert core.roster.by_name("u4") is None
+    assert core.store.last_seq() == 4  # no JOINED for it
+    assert c.E_RATE_LIMITED not in c.FATAL_ERRORS  # the client tries again later
+    # Another address has a bucket of its own.
+    assert _welcomed(_from(core, b"k0", Join("v0"), "10.0.0.2"))
+
+
+def test_joins_from_one_address_come_back_at_max_per_address_a_minute():
+    core = _core(Limits(max_per_address=4))  # one JOIN every 15 s
+    for i in range(4):
+        _from(core, b"j%d" % i, Join(f"u{i}"), "10.0.0.1")
+    assert _from(core, b"j4", Join("u4"), "10.0.0.1", now=14.0)[0][2] == TOO_MANY_JOINS
+    assert _welcomed(_from(core, b"j4", Join("u4"), "10.0.0.1", now=15.5))
+    assert _from(core, b"j5", Join("u5"), "10.0.0.1", now=15.5)[0][2] == TOO_MANY_JOINS
+
+
+def test_joins_and_leaves_in_a_loop_are_bounded_per_address():
+    core = _core(Limits(max_per_address=4))
+    joined = 0
+    for i in range(40):  # a churn of JOIN + LEAVE, one a second
+        if _welcomed(_from(core, b"c%d" % i, Join(f"churn{i}"), "10.0.0.1", now=float(i))):
+            joined += 1
+            _from(core, b"c%d" % i, Leave(), "10.0.0.1", now=float(i))
+    assert joined == 4 + 39 // 15  # the burst, then 4 a minute
+
+
+def test_one_ipv6_slash_64_has_one_join_bucket():
+    core = _core(Limits(max_per_address=2))
+    assert _welcomed(_from(core, b"a", Join("a1"), "2001:db8::1"))
+    assert _welcomed(_from(core, b"b", Join("b1"), "2001:db8::ffff:2"))
+    assert _from(core, b"c", Join("c1"), "2001:db8::3")[0][2] == TOO_MANY_JOINS
+    assert _welcomed(_from(core, b"d", Join("d1"), "2001:db8:0:1::1"))
+
+
+def test_peers_without_an_address_are_not_limited_per_address():
+    core = _core(Limits(max_per_address=2))
+    for i in range(20):  # Unix-socket peers: the socket file's permissions say who
+        assert _welcomed(_from(core, b"l%d" % i, Join(f"local{i}"), "")), i
+
+
+def test_strangers_of_one_address_get_2n_frames_at_once_and_n_half_a_second():
+    core = _core(Limits(max_per_address=4))
+    answered = [bool(_from(core, b"s%d" % i, Who(), "10.0.0.1")) for i in range(12)]
+    assert answered == [True] * 8 + [False] * 4  # each from its own identity: 2N at once
+    assert _from(core, b"t", Who(), "10.0.0.2")  # another address: answered
+    # Nor does a JOIN (its JOIN bucket is full, but the address's frames are spent).
+    assert _from(core, b"j", Join("carol"), "10.0.0.1") == []
+    assert core.roster.by_name("carol") is None
+    # N / 2 = 2 a second.
+    answered = [bool(_from(core, b"u%d" % i, Who(), "10.0.0.1", now=1.0)) for i in range(3)]
+    assert answered == [True, True, False]
+
+
+def test_one_stranger_also_spends_its_own_bucket_before_its_address_is_spent():
+    core = _core(Limits(max_per_address=64))  # the address: 128 at once
+    answered = sum(1 for _ in range(c.STRANGER_BURST + 5)
+                   if _from(core, b"s", Who(), "10.0.0.1"))
+    assert answered == c.STRANGER_BURST
+    assert _from(core, b"other", Who(), "10.0.0.1")
+
+
+def test_strangers_without_an_address_are_not_limited_per_address():
+    core = _core(Limits(max_per_address=2))
+    assert all(_from(core, b"s%d" % i, Who(), "") for i in range(50))
+
+
+def test_a_joined_client_is_not_limited_by_its_address_bucket():
+    core = _core(Limits(max_per_address=2, burst=1000))
+    assert _welcomed(_from(core, A, Join("ana"), "10.0.0.1"))
+    for i in range(10):
+        _from(core, b"s%d" % i, Who(), "10.0.0.1")  # strangers spend the address's frames
+    assert _from(core, b"late", Who(), "10.0.0.1") == []
+    for cid in range(1, 21):
+        assert _acked(_from(core, A, Say("still here", cid), "10.0.0.1"), A)
+
+
+# ---- FETCH: answered when the budgets allow, else later -----------------------------------
+
+BIG = Limits(burst=1_000_000, byte_rate=1e9, byte_burst=1_000_000_000)
+
+
+def _history_of(count: int, text: str, work_clock=_NO_WORK) -> BrokerCore:
+    """ana (A) and bob (B) joined; ana said ``count`` messages of ``text``."""
+    core = BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, limits=BIG, work_clock=work_clock)
+    _join(core, A, "ana")
+    _join(core, B, "bob")
+    for cid in range(1, count + 1):
+        _handle(core, A, Say(text, cid))
+    return core
+
+
+def _pages(actions, identity: bytes) -> list:
+    """The EVENTS pages among ``actions``, all sent to ``identity``."""
+    assert all(type(a) is Send and a.identity == identity for a in actions), actions
+    pages = [decode_broker(a.frame) for a in actions]
+    assert all(p.command == c.EVENTS and p.kind == c.K_REPLAY for p in pages), pages
+    return pages
+
+
+def test_a_fetch_within_the_budgets_is_answered_at_once():
+    core = _history_of(5, "m")
+    (page,) = _pages(core.handle(B, [encode(Fetch(2, 0))], 0.0), B)
+    assert [e.seq for e in page.events] == [3, 4, 5, 6, 7]
+    assert core.serve_fetches(0.0) == []  # nothing left waiting
+
+
+def test_a_fetch_waits_while_its_connection_is_not_ready_and_is_answered_later():
+    core = _history_of(5, "m")
+    core.ready = lambda identity: False
+    assert core.handle(B, [encode(Fetch(0, 0))], 0.0) == []
+    assert core.serve_fetches(1.0) == []
+    core.ready = lambda identity: True
+    (page,) = _pages(core.serve_fetches(2.0), B)
+    assert [e.seq for e in page.events] == list(range(1, 8))
+    assert core.serve_fetches(3.0) == []
+
+
+def test_a_newer_fetch_replaces_the_one_that_waits():
+    core = _history_of(5, "m")
+    core.ready = lambda identity: False
+    assert core.handle(B, [encode(Fetch(0, 0))], 0.0) == []
+    assert core.handle(B, [encode(Fetch(5, 0))], 0.0) == []
+    core.ready = lambda identity: True
+    (page,) = _pages(core.serve_fetches(0.0), B)  # one answer: to the newer
+    assert [e.seq for e in page.events] == [6, 7]
+
+
+def test_a_connection_that_is_not_ready_does_not_hold_up_the_others():
+    core = _history_of(3, "m")
+    core.ready = lambda identity: identity != A
+    assert core.handle(A, [encode(Fetch(0, 0))], 0.0) == []
+    assert len(_pages(core.handle(B, [encode(Fetch(0, 0))], 0.0), B)) == 1
+    core.ready = lambda identity: True
+    assert len(_pages(core.serve_fetches(0.0), A)) == 1
+
+
+def test_a_fetch_of_a_session_that_left_meanwhile_is_dropped():
+    core = _history_of(3, "m")
+    core.ready = lambda identity: False
+    core.handle(B, [encode(Fetch(0, 0))], 0.0)
+    _handle(core, B, Leave())
+    core.ready = lambda identity: True
+    assert core.serve_fetches(0.0) == []
+    _join(core, B, "bobby", now=1.0)  # a new session on that connection asked for nothing
+    assert core.serve_fetches(1.0) == []
+
+
+def _spend_replies(core: BrokerCore, identity: bytes) -> list[int]:
+    """FETCH big pages at time 0 until one waits; the sizes of those answered."""
+    sizes: list[int] = []
+    while True:
+        actions = core.handle(identity, [encode(Fetch(0, 0))], 0.0)
+        if not actions:
+            return sizes
+        (action,) = actions
+        sizes.append(len(action.frame))
+        assert len(sizes) < 1000
+
+
+def test_big_pages_spend_the_reply_budget_and_the_next_fetch_waits_for_it():
+    core = _history_of(80, "x" * c.MAX_TEXT_CHARS)  # pages of about MAX_PAGE_BYTES
+    sizes = _spend_replies(core, B)
+    assert min(sizes) > c.MAX_PAGE_BYTES // 2
+    assert sum(sizes[:-1]) < c.REPLY_BURST <= sum(sizes)  # the last one ran into debt
+    # The waiting FETCH is answered once REPLY_RATE has paid the debt back.
+    debt = sum(sizes) - c.REPLY_BURST
+    assert core.serve_fetches(0.9 * debt / c.REPLY_RATE) == []
+    (page,) = _pages(core.serve_fetches(debt / c.REPLY_RATE + 0.01), B)
+    assert page.events[0].seq == 1 and page.more
+    # Others have budgets of their own.
+    assert len(_pages(core.handle(A, [encode(Fetch(0, 0))], 0.0), A)) == 1
+
+
+def test_who_costs_reply_bytes_and_is_refused_when_they_are_spent():
+    core = _history_of(80, "x" * c.MAX_TEXT_CHARS)
+    (users,) = core.handle(B, [encode(Who())], 0.0)
+    bucket = core.roster.by_identity(B).buckets[3]  # (the reply-byte bucket)
+    assert bucket.tokens == c.REPLY_BURST - len(users.frame)  # its size, in bytes
+    _spend_replies(core, B)
+    assert _is_rate_limited(_handle(core, B, Who()), B)
+    debt = -bucket.tokens
+    assert _handle(core, B, Who(), now=debt / c.REPLY_RATE + 0.01) == [
+        ("send", B, Users(("ana", "bob")))]
+
+
+def _ticking(step: float):
+    """A work clock that moves ``step`` seconds each time it is read: every page
+    costs ``step`` of the pages' share."""
+    reads = iter(range(1_000_000))
+    return lambda: next(reads) * step
+
+
+def test_pages_share_the_time_and_the_others_wait_their_turn_oldest_first():
+    core = _history_of(3, "m", work_clock=_ticking(0.02))
+    assert PAGES_BURST == 0.03 and PAGES_SHARE == 0.5  # (the figures below)
+    D, E = b"\x00id-d", b"\x00id-e"
+    for identity, name in ((C, "carol"), (D, "dave"), (E, "eve")):
+        _join(core, identity, name)
+    # 0.03 s of page time at once; each page takes 0.02: two pages, the second in debt.
+    assert len(_pages(core.handle(A, [encode(Fetch(0, 0))], 0.0), A)) == 1
+    assert len(_pages(core.handle(B, [encode(Fetch(0, 0))], 0.0), B)) == 1
+    for identity in (C, D, E):
+        assert core.handle(identity, [encode(Fetch(0, 0))], 0.0) == []
+    assert core.handle(C, [encode(Fetch(1, 0))], 0.0) == []  # replaced, keeps its place
+    assert core.serve_fetches(0.015) == []  # -0.01 + 0.0075: still in debt
+    # Refilled at PAGES_SHARE: one page each time there is some, oldest waiting first.
+    (page,) = _pages(core.serve_fetches(0.03), C)
+    assert page.events[0].seq == 2
+    assert core.serve_fetches(0.04) == []
+    assert len(_pages(core.serve_fetches(0.075), D)) == 1
+    assert len(_pages(core.serve_fetches(0.12), E)) == 1
+    assert core.serve_fetches(1.0) == []
+
+
+def test_next_deadline_is_soon_while_fetches_wait():
+    # (next_deadline reads time.monotonic() itself: this test runs on that clock.)
+    start = time.monotonic()
+    core = _core(BIG)
+    _join(core, A, "ana", now=start)
+    _handle(core, A, Say("m", 1), now=start)
+    core.tick(start + 0.5)  # the next tick: 1.5 s after start
+    assert core.next_deadline() == start + 1.5
+    core.ready = lambda identity: False
+    assert core.handle(A, [encode(Fetch(0, 0))], start + 0.5) == []
+    assert start <= core.next_deadline() <= time.monotonic() + FETCH_RETRY
+    core.ready = lambda identity: True
+    assert core.serve_fetches(start + 0.5)
+    assert core.next_deadline() == start + 1.5
+
+
+# ---- refusals of strangers are logged, not once a frame ---------------------------------------
+
+def test_refusals_of_strangers_are_logged_at_most_once_a_second(logs):
+    core = _core()
+    for i in range(10):
+        core.handle(b"s%d" % i, [encode(Who())], 0.0)
+    core.handle(b"g", [b"GET / HTTP/1.1"], 0.2)  # garbage too
+    for i in range(5):
+        core.handle(b"t%d" % i, [encode(Say("hi", 1))], 0.5)
+    assert _log_lines(logs) == [f"refused {c.E_NOT_JOINED} from {b's0'.hex()}: WHO before JOIN"]
+    core.handle(b"late", [encode(Who())], 1.0)
+    core.handle(b"later", [encode(Who())], 1.5)
+    assert _log_lines(logs)[1:] == [
+        f"refused {c.E_NOT_JOINED} from {b'late'.hex()}: WHO before JOIN (and 15 more)"]
+    core.handle(b"next", [encode(Who())], 2.0)
+    assert _log_lines(logs)[2] == (
+        f"refused {c.E_NOT_JOINED} from {b'next'.hex()}: WHO before JOIN (and 1 more)")

@@ -29,8 +29,10 @@ from zchat.protocol import (
     decode_client,
     decode_client_frames,
     encode,
+    encode_events,
     encode_live,
     encode_msg,
+    event_item,
     live_item,
 )
 from zchat.protocol import constants as c
@@ -447,6 +449,23 @@ def test_encode_msg_writes_what_the_json_encoder_writes(msg: Msg) -> None:
     by_encoder = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     assert encode_msg(msg.sender, msg.text, msg.ts, msg.seq, msg.prev) \
         == c.HEADER + b"MSG " + by_encoder
+
+
+@_FAST
+@given(st.sampled_from([c.K_HISTORY, c.K_REPLAY, c.K_LIVE]),
+       st.lists(_ANY_EVENT, max_size=6), st.booleans(), _SEQ)
+def test_a_page_built_from_event_items_is_what_the_encoder_writes(kind: str, events: list[Event],
+                                                                  more: bool, lost: int) -> None:
+    frame = encode_events(kind, [event_item(event) for event in events], more, lost)
+    assert frame == encode(Events(kind, tuple(events), more, lost))
+
+
+@_FAST
+@given(_ANY_EVENT)
+def test_an_event_item_is_the_object_an_events_frame_holds(event: Event) -> None:
+    item = event_item(event)
+    assert json.loads(item) == dict(_split(encode(event))[1], type=event.command)
+    assert item in encode(Events(c.K_REPLAY, (event,)))
 
 
 @_FAST

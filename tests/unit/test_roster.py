@@ -135,3 +135,48 @@ def test_removing_a_stale_session_keeps_the_new_holder_of_the_token():
     new = r.add("bob", b"b", 1.0, token="tok")
     r.remove(old)
     assert r.by_stream(stream_key("tok")) is new
+
+
+# ---- take_changes: which identities gained or lost a session --------------------------
+
+def test_take_changes_reports_each_identity_that_joined_or_left_in_order():
+    r = Roster()
+    assert r.take_changes() == []
+    ana = r.add("ana", b"a", 0.0)
+    r.add("bob", b"b", 0.0)
+    assert r.take_changes() == [(b"a", True), (b"b", True)]
+    assert r.take_changes() == []  # taken: reported once
+    r.remove(ana)
+    assert r.take_changes() == [(b"a", False)]
+
+
+def test_take_changes_after_a_rebind_reports_the_old_identity_gone_then_the_new_one():
+    r = Roster()
+    s = r.add("ana", b"old", 0.0, token="tok")
+    r.take_changes()
+    r.rebind(s, b"new", 1.0)
+    assert r.take_changes() == [(b"old", False), (b"new", True)]
+    r.remove(s)
+    assert r.take_changes() == [(b"new", False)]
+
+
+def test_removing_an_unknown_or_already_removed_session_reports_nothing():
+    r = Roster()
+    s = r.add("ana", b"a", 0.0)
+    r.remove(s)
+    r.take_changes()
+    r.remove(s)  # again
+    r.remove(Session("ghost", b"g", "tok", 0.0))  # never added
+    assert r.take_changes() == []
+    assert len(r) == 0
+
+
+def test_removing_a_stale_session_after_a_rebind_reports_only_what_changed():
+    r = Roster()
+    s = r.add("ana", b"a", 0.0, token="tok")
+    r.rebind(s, b"a2", 1.0)
+    r.take_changes()
+    stale = Session("ana", b"a", "tok", 0.0)  # an older object for the old identity
+    r.remove(stale)
+    assert r.take_changes() == []
+    assert r.by_identity(b"a2") is s
