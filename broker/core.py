@@ -158,6 +158,7 @@ class BrokerCore:
         #: pages are built within PAGES_RATE for everyone and REPLY_RATE per session.
         self._fetching: OrderedDict[bytes, Fetch] = OrderedDict()
         self._pages = TokenBucket(PAGES_SHARE, PAGES_BURST)
+        self._fetch_retry = 0.0  # when waiting FETCHes are looked at next
         self._work_clock = work_clock
         #: Refusals of connections that have not joined: one log line a second at most.
         self._stranger_log = Throttle(1.0)
@@ -597,6 +598,7 @@ class BrokerCore:
         reply bytes (REPLY_RATE). One that cannot be answered now keeps its place;
         the server calls this again each turn (see `next_deadline`)."""
         actions: list[Action] = []
+        self._fetch_retry = now + FETCH_RETRY
         for identity in list(self._fetching):
             if not self._pages.take(now, 0.0) or self._pages.tokens <= 0:
                 break  # (the last page may have left the budget in debt)
@@ -798,7 +800,7 @@ class BrokerCore:
 
     def next_deadline(self) -> float:
         if self._fetching:  # pages wait for a budget to refill: look again soon
-            return min(self._next_tick, time.monotonic() + FETCH_RETRY)
+            return min(self._next_tick, self._fetch_retry)
         return self._next_tick
 
 

@@ -79,4 +79,5 @@ class FeedGate:
         found = self.feed_of.pop(identity, None)
         if found is not None:
             self.reader.pop(found[0], None)
+            self._count.pop(found[0], None)  # (the next connection on that number starts afresh)
         return found

@@ -281,6 +281,11 @@ class BrokerServer:
                 part = recv(copy=False)
                 frames = [part.bytes]
                 fd = _source(part)
+                if not self.watch.knows(fd):
+                    # A connection quicker than its monitor events (accepted, or a number
+                    # reused since one closed): read them first, so that the connection is
+                    # counted, and a join on it is not taken for one that never joined.
+                    self.watch.monitor_events(self.monitor, time.monotonic())
                 self.watch.seen(identity, fd)
                 if self._chose_reserved_id(identity):
                     self.watch.shed(fd, "it chose a routing id reserved for libzmq's own "
@@ -520,7 +525,7 @@ class BrokerServer:
             except zmq.Again:
                 return
             fd = _source(part)
-            if fd >= 0 and not self.watch.inode(fd) and self.feed_monitor is not None:
+            if not self.watch.knows(fd) and self.feed_monitor is not None:
                 # A subscriber quicker than its accept event: read the events first.
                 for closed in self.watch.monitor_events(self.feed_monitor, now):
                     gate.closed(closed)

@@ -55,10 +55,10 @@ _AUTO_ID = struct.Struct(">BI")
 
 
 def open_monitor(sock: zmq.Socket, events: int = EVENTS) -> zmq.Socket:
-    """A monitor of ``sock`` that never loses an event: libzmq drops events its
-    monitor pipe has no room for (1,000 by default), and a connection storm is more;
-    a lost ACCEPTED is a connection never counted, a lost DISCONNECTED one never
-    forgotten. (pyzmq's get_monitor_socket connects before options can be set.)"""
+    """A monitor of ``sock`` whose pipe is never full: with libzmq's default (1,000
+    events) a connection storm filled it and stalled libzmq's I/O thread, which then
+    stopped accepting (about 600 connections in). (pyzmq's get_monitor_socket connects
+    before options can be set.)"""
     endpoint = f"inproc://zchat-monitor-{secrets.token_hex(8)}"
     sock.monitor(endpoint, events)
     monitor = sock.context.socket(zmq.PAIR)
@@ -83,6 +83,8 @@ class Watch:
         #: ROUTER connections: descriptor <-> identity (learnt from a message's ZMQ_SRCFD).
         self._identity: dict[int, bytes] = {}
         self._fd: dict[bytes, int] = {}
+        #: Descriptors whose connection joined before its ACCEPTED event was read.
+        self._joined_early: set[int] = set()
         self._first_id = 0
         self._accepted = 0
         self._logs: dict[str, Throttle] = {}
@@ -156,10 +158,14 @@ class Watch:
         ino, peer, _ = found
         for shed in self.guard.accepted(fd, ino, peer, now):
             self._shed(shed, now)
+        if fd in self._joined_early:
+            self._joined_early.discard(fd)
+            self.guard.joined(fd)
 
     def closed(self, fd: int) -> None:
         """The connection on ``fd`` is gone: forget it and what it held."""
         self.guard.closed(fd)
+        self._joined_early.discard(fd)
         identity = self._identity.pop(fd, None)
         if identity is not None and self._fd.get(identity) == fd:
             del self._fd[identity]
@@ -179,7 +185,10 @@ class Watch:
     def joined(self, identity: bytes) -> None:
         fd = self._fd.get(identity)
         if fd is not None:
-            self.guard.joined(fd)
+            if fd in self.guard:
+                self.guard.joined(fd)
+            else:
+                self._joined_early.add(fd)  # (applied when its ACCEPTED is read)
         self.backlog.track(identity)  # counted from now on (broadcasts included)
 
     def left(self, identity: bytes, now: float) -> None:
@@ -191,6 +200,14 @@ class Watch:
         self.guard.joined(fd)
 
     # ---- shedding ---------------------------------------------------------------
+
+    def knows(self, fd: int) -> bool:
+        """Whether the connection on ``fd`` is the one counted there (same socket): if
+        not, its monitor events have not been read yet."""
+        if fd < 0:
+            return True  # (no descriptor to look at)
+        conn = self.guard.conn(fd)
+        return conn is not None and conn.inode == netfd.inode(fd)
 
     def inode(self, fd: int) -> int:
         """The socket inode of the connection known on ``fd`` (0: none)."""

@@ -182,9 +182,6 @@ def test_a_session_on_a_connection_keeps_it_from_expiring(broker):
     assert [s.fd for s in watch.guard.expire(now + 60)] == [fd]
 
 
-@pytest.mark.xfail(strict=True, reason="Watch.joined before the monitor's ACCEPTED for that "
-                   "connection is lost: the guard then counts the joined connection as "
-                   "unjoined and expires (kicks) it after UNJOINED_SECONDS")
 def test_a_session_joined_before_its_accepted_event_is_read_is_not_expired(broker):
     # The server reads the monitor, then drains the ROUTER: a client that connects and
     # JOINs while the drain runs is joined before its ACCEPTED event is read.
