@@ -501,7 +501,7 @@ class BrokerServer:
             self.watch.left(identity, now)
             feed = self.feedgate.ended(identity)
             if feed is not None:
-                self.watch.shed(feed[0], "its session ended", now, inode=feed[1])
+                self.watch.shed(feed[0], "its session ended", now, inode=feed[1], routine=True)
 
     def _watch_tick(self, now: float) -> list[Action]:
         """The connections' timers; sessions whose connection stopped reading for good

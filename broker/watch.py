@@ -214,21 +214,23 @@ class Watch:
         conn = self.guard.conn(fd)
         return conn.inode if conn is not None else 0
 
-    def shed(self, fd: int, why: str, now: float, inode: int = 0) -> None:
+    def shed(self, fd: int, why: str, now: float, inode: int = 0, routine: bool = False) -> None:
         """Close the connection on ``fd`` (if it is still the one we know, and, given
-        ``inode``, that socket)."""
+        ``inode``, that socket); ``routine``: not worth a line in the log."""
         conn = self.guard.conn(fd)
         if conn is not None and (not inode or conn.inode == inode):
             self.guard.closed(fd)
-            self._shed(Shed(fd, conn.inode, conn.address, why), now)
+            self._shed(Shed(fd, conn.inode, conn.address, why), now, routine)
 
     def shed_identity(self, identity: bytes, why: str, now: float) -> None:
         fd = self._fd.get(identity)
         if fd is not None:
             self.shed(fd, why, now)
 
-    def _shed(self, shed: Shed, now: float) -> None:
+    def _shed(self, shed: Shed, now: float, routine: bool = False) -> None:
         netfd.kick(shed.fd, shed.inode)
+        if routine:
+            return
         throttle = self._logs.setdefault(shed.why, Throttle(1.0))
         if throttle.allow(now):
             log.warning("closed a connection from %s: %s%s", shed.address or "a local socket",
