@@ -59,6 +59,7 @@ from .backplane import RESUMED, TAKEN, Backplane, LinkDown, LocalBackplane
 from .guard import LOCAL, address_group
 from .roster import Roster, Session
 from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent, stream_key
+from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -835,25 +836,3 @@ def _fit(events: Iterable[Event]) -> tuple[tuple[Event, ...], list[bytes]]:
         batch.append(event)
         items.append(item)
     return tuple(batch), items
-
-
-class Throttle:
-    """At most one log line per ``interval`` seconds of the caller's clock, counting
-    the ones left out: a stranger's storm of bad frames is one line, not a line each."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last = float("-inf")
-        self._quiet = 0
-
-    def allow(self, now: float) -> bool:
-        if now - self._last < self.interval:
-            self._quiet += 1
-            return False
-        self._last = now
-        return True
-
-    def suffix(self) -> str:
-        """" (and N more)" for the lines left out since the last one; resets the count."""
-        quiet, self._quiet = self._quiet, 0
-        return f" (and {quiet} more)" if quiet else ""

@@ -17,31 +17,12 @@ from zmq.utils import z85
 
 from zchat.protocol import name_key
 
+from .throttle import Throttle
+
 log = logging.getLogger(__name__)
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 ZAP_DOMAIN = b"zchat"
-
-
-class RefusalLog:
-    """At most one log line a second for refused connections (a refused peer
-    retries about as often), counting the ones left out."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-        self._quiet = 0
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        if now - self._last < 1.0:
-            self._quiet += 1
-            return False
-        self._last = now
-        return True
-
-    def suffix(self) -> str:
-        quiet, self._quiet = self._quiet, 0
-        return f" (and {quiet} more)" if quiet else ""
 
 
 class KeyFileError(Exception):
@@ -81,7 +62,7 @@ class KeyGate:
         self.socket.setsockopt(zmq.LINGER, 0)
         # Must be bound before the ROUTER binds: libzmq asks it about every handshake.
         self.socket.bind(ZAP_ENDPOINT)
-        self._refusals = RefusalLog()
+        self._refusals = Throttle()
 
     def _load(self, folder: Path) -> None:
         if not folder.is_dir():
@@ -113,7 +94,7 @@ class KeyGate:
         self.socket.send_multipart([version, request_id, b"200", b"OK", user, b""])
 
     def _refused(self, address: str, user: str) -> None:
-        if self._refusals.allow():
+        if self._refusals.allow(time.monotonic()):
             log.warning("refused CURVE key %s from %s: not in the allow list%s", user or "?",
                         address, self._refusals.suffix())
 

@@ -29,8 +29,8 @@ from zmq.utils.monitor import recv_monitor_message
 
 from . import netfd
 from .backlog import Backlog
-from .core import Throttle
 from .guard import Bounds, Guard, Shed
+from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 

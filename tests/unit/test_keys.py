@@ -20,12 +20,12 @@ from zchat.broker.keys import (
     ZAP_ENDPOINT,
     KeyFileError,
     KeyGate,
-    RefusalLog,
     load_public,
     load_secret,
 )
 from zchat.broker.sqlite_store import SqliteStore
 from zchat.broker.store import MemoryStore
+from zchat.broker.throttle import Throttle
 from zchat.protocol import (
     Error,
     Join,
@@ -512,20 +512,15 @@ def test_refusals_are_logged_at_most_once_a_second(zap_factory, tmp_path, caplog
     ]
 
 
-# ---- RefusalLog and key files ------------------------------------------------------------------
+# ---- the refusals' log throttle and key files --------------------------------------------------
 
-def test_refusal_log_allows_one_line_a_second_and_counts_the_rest(monkeypatch):
-    clock = [500.0]
-    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
-    log = RefusalLog()
-    assert log.allow() is True
+def test_throttle_allows_one_line_a_second_and_counts_the_rest():
+    log = Throttle()
+    assert log.allow(500.0) is True
     assert log.suffix() == ""
-    clock[0] = 500.5
-    assert log.allow() is False
-    clock[0] = 500.99
-    assert log.allow() is False
-    clock[0] = 501.0
-    assert log.allow() is True
+    assert log.allow(500.5) is False
+    assert log.allow(500.99) is False
+    assert log.allow(501.0) is True
     assert log.suffix() == " (and 2 more)"
     assert log.suffix() == ""  # counted once
 
