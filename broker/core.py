@@ -199,7 +199,6 @@ class BrokerCore:
                peer: str = "", user: str = "") -> list[Action]:
         """One message from ``identity``; ``user`` is its CURVE key (z85) when encrypted."""
         session = self.roster.by_identity(identity)
-        self._now = now
         if session is not None:
             session.last_seen = now
             if frames == _BARE_PING:  # a joined client's heartbeat: all it asks is this
@@ -256,6 +255,7 @@ class BrokerCore:
         return [Send(identity, encode(Error(code, detail, ref, cid)))]
 
     def _stranger_allowed(self, identity: bytes, now: float, peer: str) -> bool:
+        self._now = now  # (for the refusals' log, see _refuse)
         bucket = _bucket(self._strangers, identity, c.STRANGERS_TRACKED,
                          c.STRANGER_RATE, c.STRANGER_BURST)
         if not bucket.take(now):
