@@ -156,7 +156,7 @@ class BrokerCore:
         #: and leaves are events everyone is shown and history keeps, so they cost.
         self._joins: OrderedDict[str, TokenBucket] = OrderedDict()
         #: FETCHes waiting for their answer (identity -> the latest FETCH), oldest first:
-        #: pages are built within PAGES_RATE for everyone and REPLY_RATE per session.
+        #: pages are built within PAGES_SHARE for everyone and REPLY_RATE per session.
         self._fetching: OrderedDict[bytes, Fetch] = OrderedDict()
         self._pages = TokenBucket(PAGES_SHARE, PAGES_BURST)
         self._fetch_retry = 0.0  # when waiting FETCHes are looked at next
@@ -489,8 +489,9 @@ class BrokerCore:
         if not resume and self.history > 0:
             recent = self.store.recent_public(self.history, pub)
             if recent:  # the newest that fit in a page
-                _, items = _fit(event.for_reader(session.stream) for event in reversed(recent))
-                actions.append(Send(identity, encode_events(c.K_HISTORY, items[::-1])))
+                page = _Page()
+                page.fill(event.for_reader(session.stream) for event in reversed(recent))
+                actions.append(Send(identity, encode_events(c.K_HISTORY, page.items[::-1])))
         return actions + joined
 
     def _session_token(self, token: str, key: str, user: str, name: str, peer: str) -> str:
@@ -632,31 +633,22 @@ class BrokerCore:
 
     def _read_page(self, reader: str, pub: int, priv: int,
                    limit: int) -> tuple[tuple[Event, ...], list[bytes], bool]:
-        """The events after the cursors that fit a page (see `_fit`), their encoded
+        """The events after the cursors that fit a page (see `_Page`), their encoded
         items, and whether there are more. Read from the store a few rows at a time
         as the page fills: 200 rows of long texts cost SQLite more than the page."""
-        batch: list[Event] = []
-        items: list[bytes] = []
-        room = c.MAX_PAGE_BYTES - _PAGE_HEAD
+        page = _Page()
         want = min(limit, PAGE_ROWS)
         while True:
             events = self.store.since(pub, priv, reader, want + 1)
-            for stored in events[:want]:
-                event = stored.for_reader(reader)
-                item = event_item(event)
-                room -= len(item) + 1
-                if room < 0 and batch:
-                    return tuple(batch), items, True
-                batch.append(event)
-                items.append(item)
-            if len(events) <= want or len(batch) >= limit:
-                return tuple(batch), items, len(events) > want
+            if not page.fill(stored.for_reader(reader) for stored in events[:want]):
+                return tuple(page.events), page.items, True
+            if len(events) <= want or len(page.events) >= limit:
+                return tuple(page.events), page.items, len(events) > want
             # Past what was read, in both streams: the rows came in seq order.
-            last = batch[-1].seq
+            last = page.events[-1].seq
             pub, priv = max(pub, last), max(priv, last)
-            left = limit - len(batch)
-            average = (c.MAX_PAGE_BYTES - _PAGE_HEAD - room) // len(batch) + 1
-            want = min(left, max(PAGE_ROWS, room // average + 1))
+            average = (c.MAX_PAGE_BYTES - _PAGE_HEAD - page.room) // len(page.events) + 1
+            want = min(limit - len(page.events), max(PAGE_ROWS, page.room // average + 1))
 
     def _who(self, session: Session, now: float) -> list[Action]:
         """USERS, paid for in reply bytes: a list of 20,000 names is 300 KB."""
@@ -822,17 +814,22 @@ def _bucket(buckets: OrderedDict[_K, TokenBucket], key: _K, most: int, rate: flo
     return bucket
 
 
-def _fit(events: Iterable[Event]) -> tuple[tuple[Event, ...], list[bytes]]:
-    """The longest prefix of ``events`` whose EVENTS frame stays within
-    MAX_PAGE_BYTES (at least one event, whatever its size), and its encoded items."""
-    batch: list[Event] = []
-    items: list[bytes] = []
-    room = c.MAX_PAGE_BYTES - _PAGE_HEAD
-    for event in events:
-        item = event_item(event)
-        room -= len(item) + 1
-        if room < 0 and batch:
-            break
-        batch.append(event)
-        items.append(item)
-    return tuple(batch), items
+class _Page:
+    """Events taken in order while their EVENTS frame stays within MAX_PAGE_BYTES (the
+    first is taken whatever its size), each encoded once, as it is taken."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.items: list[bytes] = []
+        self.room = c.MAX_PAGE_BYTES - _PAGE_HEAD
+
+    def fill(self, events: Iterable[Event]) -> bool:
+        """Take ``events`` in order; False when one did not fit (the page is full)."""
+        for event in events:
+            item = event_item(event)
+            if len(item) + 1 > self.room and self.events:
+                return False
+            self.room -= len(item) + 1
+            self.events.append(event)
+            self.items.append(item)
+        return True
