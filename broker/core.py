@@ -21,12 +21,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from zchat import __version__
 from zchat.i18n import Catalogue
 from zchat.protocol import (
-    Ack,
     Bye,
     Error,
     Event,
@@ -55,6 +54,16 @@ from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket, take_both
 from zchat.safetext import sanitize
 
+from .actions import (
+    Ack,
+    Action,
+    Broadcast,
+    Opening,
+    PresenceEvent,
+    PrivateCopy,
+    PublicEvent,
+    Send,
+)
 from .backplane import RESUMED, TAKEN, Backplane, LinkDown, LocalBackplane
 from .guard import LOCAL, address_group
 from .roster import Roster, Session
@@ -67,6 +76,8 @@ log = logging.getLogger(__name__)
 _RATED = frozenset({Say, Tell, Who, Fetch})
 #: Addresses whose JOIN and pre-JOIN budgets are remembered (the oldest is forgotten first).
 ADDRESSES_TRACKED = 10_000
+#: Above every sequence number.
+MAX_SEQ_PLUS = c.MAX_SEQ + 1
 #: Seconds between looks at FETCHes waiting for a budget.
 FETCH_RETRY = 0.02
 #: The share of the broker's time spent building FETCH pages, for everyone together,
@@ -80,26 +91,6 @@ _PAGE_HEAD = 96
 PAGE_ROWS = 32
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
-
-
-class Send(NamedTuple):
-    """Send ``frame`` to one identity. (Tuples: made for every message, they must be cheap.)"""
-
-    identity: bytes
-    frame: bytes
-
-
-class Fanout(NamedTuple):
-    """Send the same ``frame`` to every joined identity except ``exclude``."""
-
-    frame: bytes
-    exclude: bytes | None = None
-    #: A public-stream event (MSG, JOINED, LEFT): with --fanout pub it goes out once
-    #: on the feed instead, ``exclude`` included (clients skip their own).
-    public: bool = False
-
-
-Action = Send | Fanout
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +168,10 @@ class BrokerCore:
         self._heal_backoff = heartbeat
         #: Cluster: events waiting for `commit` to number them (event, exclude, ack_to).
         self._queued: list[tuple[StoredEvent, bytes | None, bytes | None]] = []
+        #: Cluster: ACKs of this broker's messages, by seq, waiting for the shared log to
+        #: bring each message back here: (sender's stream, ACK frame). The ACK takes the
+        #: message's place in the sender's stream, after the events before it.
+        self._acks_due: dict[int, tuple[str, bytes]] = {}
         #: Cluster: the last public event delivered here (what PING tells clients).
         self._delivered = 0
         #: Cluster: names whose LEFT this broker's users saw during an outage, and
@@ -317,7 +312,12 @@ class BrokerCore:
 
     def _show_here(self, event: StoredEvent, exclude: bytes | None,
                    ack_to: bytes | None) -> list[Action]:
-        """Deliver a numbered (or unnumbered) event here and acknowledge it."""
+        """Deliver a numbered (or unnumbered) event here and acknowledge it. A message
+        carries its sender's ACK: it takes that message's place in the sender's stream."""
+        if event.kind == c.MSG and ack_to is not None and ack_to == exclude:
+            ack = self._ack(ack_to, event).frame
+            return [PublicEvent(encode_msg(event.name, event.text, event.ts, event.seq,
+                                           event.prev), exclude, ack)]
         actions = self._deliver(event, exclude)
         if ack_to is not None:
             actions.append(self._ack(ack_to, event))
@@ -331,17 +331,17 @@ class BrokerCore:
         return self.link_down()
 
     @staticmethod
-    def _ack(identity: bytes, event: StoredEvent) -> Send:
+    def _ack(identity: bytes, event: StoredEvent) -> Ack:
         prev = event.prev if event.kind == c.MSG else 0  # a MSG's place in the public stream
-        return Send(identity, encode_ack(event.cid, event.seq, prev))
+        return Ack(identity, encode_ack(event.cid, event.seq, prev))
 
     def _deliver(self, event: StoredEvent, exclude: bytes | None) -> list[Action]:
         """Actions that show ``event`` to this broker's users (encoded once)."""
         if event.kind == c.MSG:
-            return [Fanout(encode_msg(event.name, event.text, event.ts, event.seq, event.prev),
-                           exclude, True)]
+            return [PublicEvent(encode_msg(event.name, event.text, event.ts, event.seq,
+                                           event.prev), exclude)]
         if event.kind != c.PRIV:
-            return [Fanout(encode(event.for_reader(PUBLIC)), exclude, True)]
+            return [PresenceEvent(encode(event.for_reader(PUBLIC)), exclude)]
         actions = self._deliver_private(event, event.to_key)
         if event.origin != event.to_key:  # the sender's copy, on its own private stream
             actions += self._deliver_private(event, event.origin)
@@ -351,13 +351,14 @@ class BrokerCore:
         session = self.roster.by_stream(reader)
         if session is None:
             return []  # gone, or moved to another broker: it fetches this from history
-        return [Send(session.identity, encode(event.for_reader(reader)))]
+        return [PrivateCopy(session.identity, encode(event.for_reader(reader)))]
 
     def arrived(self, event: StoredEvent, reader: str = "") -> list[Action]:
         """An event from the cluster: the shared log (public), or this broker's
         inbox, addressed to the private stream ``reader``."""
         if reader:
             return self._deliver_private(event, reader)
+        late = self._acks_before(event.seq) if self._acks_due else []
         if event.seq > self._delivered:
             self._delivered = event.seq
         if event.kind == c.LEFT:
@@ -376,11 +377,17 @@ class BrokerCore:
         own = None  # the sender or joiner is not sent its own event
         if event.kind == c.MSG:
             own = self.roster.by_stream(event.origin)
+            due = self._acks_due.pop(event.seq, None)
+            if due is not None and own is not None:  # (the sender's ACK, in its place)
+                if len(self.roster) == 1:
+                    return [*late, Ack(own.identity, due[1])]
+                frame = encode_msg(event.name, event.text, event.ts, event.seq, event.prev)
+                return [*late, PublicEvent(frame, own.identity, due[1])]
         elif event.kind == c.JOINED:
             own = self.roster.by_name(event.name)
         if len(self.roster) == (own is not None):
-            return []  # no one else here to show it to: not even worth encoding
-        return self._deliver(event, own.identity if own is not None else None)
+            return late  # no one else here to show it to: not even worth encoding
+        return late + self._deliver(event, own.identity if own is not None else None)
 
     # ---- the cluster link ------------------------------------------------------
 
@@ -389,10 +396,12 @@ class BrokerCore:
         lost Redis): tell this broker's users, once, that only they can be reached now."""
         if self.island:
             return []
+        late = self._acks_before(MAX_SEQ_PLUS)  # the log will not bring them back now
         self.island = True
         self._heal_backoff = self.heartbeat
         log.warning(self._t("log.cluster_down"))
-        return [Fanout(encode(Notice(c.N_CLUSTER_DOWN, "the link to the other brokers is down")))]
+        notice = Notice(c.N_CLUSTER_DOWN, "the link to the other brokers is down")
+        return [*late, Broadcast(encode(notice))]
 
     def rejoin_cluster(self, now: float, force: bool = False) -> list[Action]:
         """Hand the cluster this broker's users again: after an outage, or after the
@@ -410,7 +419,7 @@ class BrokerCore:
         if self.island:
             self.island = False
             log.warning(self._t("log.cluster_up"))
-            actions.append(Fanout(encode(Notice(c.N_CLUSTER_UP, "the link is back"))))
+            actions.append(Broadcast(encode(Notice(c.N_CLUSTER_UP, "the link is back"))))
         self._quiet_joined = {session.key for session in claimed}
         self._island_left.clear()
         ts = self._wall()
@@ -458,7 +467,7 @@ class BrokerCore:
                     self.backplane.hold(holder.name, holder.stream, user)
                 except LinkDown:
                     pass
-                return [Send(identity, self._welcome(holder, resumed=True))]
+                return [Opening(identity, self._welcome(holder, resumed=True))]
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
         if len(self.roster) >= self.limits.max_clients:
             return self._refuse(identity, None, c.E_FULL, "the broker is full",
@@ -478,20 +487,20 @@ class BrokerCore:
             # The same session, moving in from another broker of the cluster: for
             # everyone else this user never left.
             log.info(self._t("log.rejoin", name=sanitize(name), peer=peer or "?"))
-            return [Send(identity, self._welcome(session, resumed=True))]
+            return [Opening(identity, self._welcome(session, resumed=True))]
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), name), identity)
         # The client takes WELCOME's head as its cursor and shows the history as it
         # comes: a message above that head would be shown again when it arrives. In
         # a cluster another broker may log one between the two reads, hence the bound.
         pub = self.store.head(PUBLIC)
-        actions: list[Action] = [Send(identity, self._welcome(session, False, pub))]
+        actions: list[Action] = [Opening(identity, self._welcome(session, False, pub))]
         if not resume and self.history > 0:
             recent = self.store.recent_public(self.history, pub)
             if recent:  # the newest that fit in a page
                 page = _Page()
                 page.fill(event.for_reader(session.stream) for event in reversed(recent))
-                actions.append(Send(identity, encode_events(c.K_HISTORY, page.items[::-1])))
+                actions.append(Opening(identity, encode_events(c.K_HISTORY, page.items[::-1])))
         return actions + joined
 
     def _session_token(self, token: str, key: str, user: str, name: str, peer: str) -> str:
@@ -546,7 +555,7 @@ class BrokerCore:
             stored = self.store.find(session.stream, cid)
             if stored is not None:
                 prev = stored.prev if stored.kind == c.MSG else 0
-                return [Send(session.identity, encode(Ack(cid, stored.seq, prev)))]
+                return [Ack(session.identity, encode_ack(cid, stored.seq, prev))]
         session.max_cid = max(session.max_cid, cid)
         return None
 
@@ -754,7 +763,27 @@ class BrokerCore:
             for event, exclude, ack_to in queued:
                 actions += self._unnumbered(event) + self._show_here(event, exclude, ack_to)
             return actions
-        return [self._ack(ack_to, event) for event, _, ack_to in queued if ack_to is not None]
+        actions: list[Action] = []
+        for event, _, ack_to in queued:
+            if ack_to is None:
+                continue
+            if event.kind == c.MSG:  # its ACK takes its place when the log brings it here
+                self._acks_due[event.seq] = (event.origin, self._ack(ack_to, event).frame)
+            else:
+                actions.append(self._ack(ack_to, event))
+        return actions
+
+    def _acks_before(self, seq: int) -> list[Action]:
+        """ACKs of messages numbered before ``seq`` that the log did not bring back
+        here (the reader resynchronised past them, or the link went down): sent now,
+        to whoever holds the sender's session."""
+        actions: list[Action] = []
+        for due in [s for s in self._acks_due if s < seq]:
+            stream, frame = self._acks_due.pop(due)
+            session = self.roster.by_stream(stream)
+            if session is not None:
+                actions.append(Ack(session.identity, frame))
+        return actions
 
     def shutdown(self) -> list[Action]:
         """Tell every client the broker is going away; no more LEFT notices after this."""
@@ -762,7 +791,7 @@ class BrokerCore:
         for session in self.roster.sessions():
             log.info(self._t("log.leave", name=sanitize(session.name),
                              reason=self._t("reason.shutdown")))
-        return [Fanout(encode(Bye(c.R_SHUTDOWN)))]
+        return [Broadcast(encode(Bye(c.R_SHUTDOWN)))]
 
     # ---- timers -------------------------------------------------------------
 
@@ -782,7 +811,7 @@ class BrokerCore:
             # In a cluster: what was delivered here, not what Redis holds, or clients
             # would fetch what is on its way to them.
             head = self._delivered if self.backplane.shared else self.store.head(PUBLIC)
-            actions.append(Fanout(encode(Ping(head))))
+            actions.append(Broadcast(encode(Ping(head))))
             lagging, self._lagging = self._lagging, set()  # refilled if these fail too
             for identity in lagging:
                 session = self.roster.by_identity(identity)

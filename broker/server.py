@@ -1,7 +1,8 @@
 """The broker process: one ROUTER, one poller loop, signals and deadlines.
 
 This is the only module that sends. It drains the ROUTER in bounded batches,
-hands each message to BrokerCore and carries out the actions it returns.
+hands each message to BrokerCore and sends what the Batcher makes of the
+actions it returns (batcher.py: batching and the order frames go out in).
 The store is committed before anything is sent. Sends never block: a peer
 that is gone (EHOSTUNREACH, thanks to ROUTER_MANDATORY) is dropped and
 announced; one whose queue is full (EAGAIN) misses that event and is told to
@@ -21,12 +22,13 @@ from typing import TYPE_CHECKING
 import zmq
 
 from zchat.protocol import constants as c
-from zchat.protocol import encode_live_items, live_item
 from zchat.wakeup import SignalWakeup
 
 from . import netfd
+from .actions import Action
+from .batcher import Batcher, OnFeed, Out, To
 from .cluster_reader import DOWN, EVENT
-from .core import Action, BrokerCore, Fanout
+from .core import BrokerCore
 from .feedgate import FeedGate, Verdict
 from .guard import Bounds
 from .journal import Journal
@@ -42,13 +44,11 @@ log = logging.getLogger(__name__)
 #: Messages read per poll wake-up before timers get a turn.
 BATCH = 500
 #: Outbound queue bound per client, in frames; past it the client misses events and
-#: catches up. A frame is one event or a live batch of up to LIVE_BYTES.
+#: catches up. A frame is one event, a live batch of up to LIVE_BYTES or a page.
 SEND_HWM = 1_000
 #: A live batch (see _perform) closes before it grows past this many bytes: with
 #: SEND_HWM, a slow client's queue is bounded near 16 MB (one event alone may be bigger).
 LIVE_BYTES = c.MAX_FRAME_BYTES
-#: Joins and leaves wait at most this long (seconds) to go out with others.
-PRESENCE_WINDOW = 0.05
 #: Fan-out frames at least this big share one buffer among their recipients.
 SHARE_BYTES = 1024
 #: How long closing waits to flush BYE frames on shutdown.
@@ -129,10 +129,8 @@ class BrokerServer:
         self._stop = False
         self._watched = 0.0
         self.core.ready = self._ready
-        #: Public events not yet sent, and when held joins and leaves must go (see _perform).
-        self._live: list[Fanout] = []
-        self._live_bytes = 0
-        self._presence_due = 0.0
+        #: When and in what order actions go out (public events batched per cycle).
+        self.batcher = Batcher(LIVE_BYTES, feed=self.feed is not None)
 
     def _bind_feeds(self) -> None:
         """One XPUB beside each ROUTER endpoint: libzmq copies each public event to
@@ -226,12 +224,10 @@ class BrokerServer:
                 if now >= self._watched + WATCH_INTERVAL:
                     self._watched = now
                     self._flush(self._watch_tick(now))
-                if self._live and time.monotonic() >= self._presence_due:
-                    self._flush_presence()
+                if self.batcher:
+                    self._send_out(self.batcher.due(time.monotonic()))
                 deadline = min(self.core.next_deadline(), self._watched + WATCH_INTERVAL,
-                               self.watch.next_deadline())
-                if self._live:
-                    deadline = min(deadline, self._presence_due)
+                               self.watch.next_deadline(), self.batcher.next_deadline())
                 timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
                 events = dict(poller.poll(timeout_ms))
                 now = time.monotonic()
@@ -293,7 +289,7 @@ class BrokerServer:
                     _skip_rest(router)
                     continue
                 peer = _property(part, "Peer-Address")
-                if self.gate is not None and frames[0].startswith(b"ZCHAT/1 JOIN"):
+                if self.gate is not None:
                     user = _property(part, "User-Id")  # the key ZAP admitted
             while more():  # more than one frame is an error; keep what is read bounded
                 part = recv(copy=False)
@@ -333,73 +329,20 @@ class BrokerServer:
             actions = self._perform(actions)
 
     def _perform(self, actions: Iterable[Action]) -> list[Action]:
-        """Send everything; return the actions that dropping unreachable peers causes.
+        """Send what the batcher says to send now (batcher.py: batching and the order
+        frames go out in); return the actions that dropping unreachable peers causes."""
+        return self._send_out(self.batcher.add(actions, time.monotonic()))
 
-        Public events (MSG, JOINED, LEFT) of one cycle go out together as one
-        EVENTS ``live`` frame per client instead of one frame per event per
-        client: a cycle's k messages to N clients cost N sends, not k*N. Joins and
-        leaves alone are held for up to PRESENCE_WINDOW to gather more (a room of
-        M joining at once costs about M*M/batch sends, not M*M); a message sends
-        them at once. A private, or any other fan-out, sends the batch first, so
-        every client still gets events in order."""
+    def _send_out(self, outs: list[Out]) -> list[Action]:
         gone: list[bytes] = []
-        live = self._live
-        urgent = False
-        for action in actions:
-            if type(action) is not Fanout:
-                if live and action.frame.startswith(_PRIVATE):
-                    self._send_live(gone)
-                self._send_one(action.identity, action.frame, gone)
-            elif action.public:
-                if live and self._live_bytes + len(action.frame) > LIVE_BYTES:
-                    self._send_live(gone)
-                if not live:
-                    self._presence_due = time.monotonic() + PRESENCE_WINDOW
-                live.append(action)
-                self._live_bytes += len(action.frame)
-                if not urgent and not action.frame.startswith(_PRESENCE):
-                    urgent = True
-                if len(live) == c.MAX_FETCH:  # an EVENTS frame holds at most this many
-                    self._send_live(gone)
+        for out in outs:
+            if type(out) is To:
+                self._send_one(out.identity, out.frame, gone)
+            elif type(out) is OnFeed:
+                self._publish(out.frame)
             else:
-                if live:  # what happened first goes out first
-                    self._send_live(gone)
-                self._fanout(action.frame, action.exclude, gone, public=False)
-        if urgent and live:
-            self._send_live(gone)
+                self._fanout(out.frame, out.instead, gone)  # type: ignore[union-attr]
         return self._dropped(gone)
-
-    def _flush_presence(self) -> None:
-        """The joins and leaves held for PRESENCE_WINDOW go out now."""
-        gone: list[bytes] = []
-        self._send_live(gone)
-        self._flush(self._dropped(gone))
-
-    def _send_live(self, gone: list[bytes]) -> None:
-        """Send the pending public events: one frame per client (see _perform).
-
-        A client is not sent its own messages (their ACK told it everything), so
-        each sender of the batch gets a copy without them; everyone else gets the
-        same bytes. (A joiner does get its own JOINED: clients skip their own.)"""
-        fanouts = self._live[:]
-        self._live.clear()  # (the same list _perform appends to)
-        self._live_bytes = 0
-        if len(fanouts) == 1:
-            self._fanout(fanouts[0].frame, fanouts[0].exclude, gone)
-            return
-        if not fanouts:
-            return
-        items = [live_item(f.frame) for f in fanouts]
-        if self.feed is not None:  # (a feed: every client gets everything, its own too)
-            self._fanout(encode_live_items(items), None, gone)
-            return
-        # Whose own message each event is (joins and leaves: nobody's, see above).
-        owner = [None if f.frame.startswith(_PRESENCE) else f.exclude for f in fanouts]
-        own: dict[bytes, bytes | None] = {}
-        for sender in {o for o in owner if o is not None}:
-            rest = [item for item, o in zip(items, owner, strict=True) if o != sender]
-            own[sender] = encode_live_items(rest) if rest else None
-        self._fanout(encode_live_items(items), own, gone)
 
     def _dropped(self, gone: list[bytes]) -> list[Action]:
         """Drop the peers found gone; return what that causes (their LEFT)."""
@@ -409,19 +352,18 @@ class BrokerServer:
             more.extend(self.core.drop_identity(identity, c.R_LOST))
         return more
 
-    def _fanout(self, frame: bytes, exclude: "bytes | dict[bytes, bytes | None] | None",
-                gone: list[bytes], public: bool = True) -> None:
-        """Send ``frame`` to every joined client; ``exclude`` is one identity that
-        gets nothing, or a map of identities to the frame they get instead (None:
-        nothing). With a feed, the ``public`` stream goes out once on it instead."""
-        if public and self.feed is not None:
-            try:
-                self.feed.send(frame, _NOBLOCK)
-            except zmq.Again:
-                pass  # (XPUB drops for slow subscribers itself; this cannot block)
-            return
-        instead: dict[bytes, bytes | None] = (
-            exclude if isinstance(exclude, dict) else {} if exclude is None else {exclude: None})
+    def _publish(self, frame: bytes) -> None:
+        """``frame`` once on the feed: libzmq copies it to every subscriber."""
+        assert self.feed is not None
+        try:
+            self.feed.send(frame, _NOBLOCK)
+        except zmq.Again:
+            pass  # (XPUB drops for slow subscribers itself; this cannot block)
+
+    def _fanout(self, frame: bytes, instead: dict[bytes, bytes | None],
+                gone: list[bytes]) -> None:
+        """Send ``frame`` to every joined client; ``instead`` maps identities to the
+        frame they get instead (None: nothing)."""
         backlog = self.watch.backlog
         backlog.fanned_out(len(frame))
         if backlog.stuck:  # backed-up queues get nothing more (they are lagging)
@@ -560,9 +502,6 @@ SENT, FULL, GONE = "sent", "full", "gone"
 # Plain ints: combining pyzmq's flag enums runs Python code on every call, and
 # this is the per-recipient hot path.
 _NOBLOCK = int(zmq.NOBLOCK)
-#: Joins and leaves: the fan-outs that come in storms (see _perform).
-_PRESENCE = (b"ZCHAT/1 JOINED ", b"ZCHAT/1 LEFT ")
-_PRIVATE = b"ZCHAT/1 PRIV "
 _MORE_NOBLOCK = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
 
 

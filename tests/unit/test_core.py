@@ -5,9 +5,11 @@ import json
 import logging
 
 import pytest
+from corehelp import WALL, decoded, no_work
 
 from zchat import __version__
-from zchat.broker.core import BrokerCore, Fanout, Limits, Send
+from zchat.broker import actions as act
+from zchat.broker.core import BrokerCore, Limits
 from zchat.broker.sqlite_store import RESERVE, SqliteStore
 from zchat.broker.store import PUBLIC, MemoryStore, StoredEvent, stream_key
 from zchat.i18n import Catalogue
@@ -35,10 +37,6 @@ from zchat.protocol import (
 )
 from zchat.protocol import constants as c
 
-WALL = 1000.0
-#: Pages cost no time here (the share of time they may take is tested on its own).
-_NO_WORK = lambda: 0.0
-
 TOKEN = "s3cret-token-0123456789abcdef"  # long enough to be honoured (MIN_TOKEN_CHARS)
 SERVER = f"zchat/{__version__}"
 A, B, C, D = b"\x00id-a", b"\x00id-b", b"\x00id-c", b"\x00id-d"
@@ -49,24 +47,13 @@ LIMITS = {"rate": c.DEFAULT_RATE, "burst": c.DEFAULT_BURST, "byte_rate": c.DEFAU
 
 
 def _core(**kwargs) -> BrokerCore:
-    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, work_clock=_NO_WORK, **kwargs)
+    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, work_clock=no_work, **kwargs)
 
 
-def _decoded(actions) -> list[tuple]:
-    """("send", identity, message) or ("fanout", exclude, message) per action."""
-    out = []
-    for action in actions:
-        if type(action) is Send:
-            out.append(("send", action.identity, decode_broker(action.frame)))
-        elif type(action) is Fanout:
-            out.append(("fanout", action.exclude, decode_broker(action.frame)))
-        else:
-            raise AssertionError(f"not an action: {action!r}")
-    return out
 
 
 def _handle(core: BrokerCore, identity: bytes, msg, now: float = 0.0, peer: str = ""):
-    return _decoded(core.handle(identity, [encode(msg)], now, peer))
+    return decoded(core.handle(identity, [encode(msg)], now, peer))
 
 
 def _join(core: BrokerCore, identity: bytes, name: str, now: float = 0.0, token: str = "",
@@ -284,12 +271,12 @@ def test_a_token_is_bound_to_the_key_that_first_used_it():
     first.handle(D, [encode(Tell("ana", "psst", 1))], 0.0, user="D" * 40)
     second = _core(store=store)  # a restart, with ana's name pinned to another key
     second.pins = {"ana": "Q" * 40}
-    result = _decoded(second.handle(B, [encode(Join("ana", TOKEN, True))], 0.0, user="Q" * 40))
+    result = decoded(second.handle(B, [encode(Join("ana", TOKEN, True))], 0.0, user="Q" * 40))
     _assert_fresh_session(result, B, TOKEN)
     assert not any(isinstance(e, Priv) for e in _fetched(second, B, 0, 0).events)
     # The key that first used it (pinned back to it) still resumes the stream.
     third = _core(store=store)
-    result = _decoded(third.handle(C, [encode(Join("ana", TOKEN, True))], 0.0, user="K" * 40))
+    result = decoded(third.handle(C, [encode(Join("ana", TOKEN, True))], 0.0, user="K" * 40))
     assert (result[0][2].session, result[0][2].priv) == (TOKEN, 3)
 
 
@@ -325,8 +312,10 @@ def test_say_fans_out_excluding_the_sender_and_acks_it(room):
 
 def test_say_is_encoded_once(room):
     actions = room.handle(A, [encode(Say("hi", 4))], 0.0)
-    assert actions == [Fanout(encode(Msg("ana", "hi", WALL, 3, 2)), A, public=True),
-                       Send(A, encode(Ack(4, 3, 2)))]
+    # One event, its ACK riding with it (it takes the message's place in ana's stream).
+    assert actions == [act.PublicEvent(encode(Msg("ana", "hi", WALL, 3, 2)), A,
+                                       encode(Ack(4, 3, 2)))]
+    assert [type(a) for a in actions] == [act.PublicEvent]  # (tuples compare alike)
 
 
 def test_say_is_stored_before_it_is_sent(room):
@@ -370,7 +359,9 @@ def test_say_too_long_is_refused(room):
 def test_tell_sends_to_target_echoes_to_sender_and_acks(room):
     actions = room.handle(A, [encode(Tell("bob", "psst", 2))], 0.0)
     frame = encode(Priv("ana", "bob", "psst", WALL, 3, 0))
-    assert actions == [Send(B, frame), Send(A, frame), Send(A, encode(Ack(2, 3)))]
+    assert actions == [act.PrivateCopy(B, frame), act.PrivateCopy(A, frame),
+                       act.Ack(A, encode(Ack(2, 3)))]
+    assert [type(a) for a in actions] == [act.PrivateCopy, act.PrivateCopy, act.Ack]
 
 
 def test_tell_target_is_case_insensitive_and_canonical(room):
@@ -483,7 +474,7 @@ GARBAGE = [
 @pytest.mark.parametrize(("frames", "code"), [g[1:] for g in GARBAGE], ids=[g[0] for g in GARBAGE])
 @pytest.mark.parametrize("sender", [A, C], ids=["joined", "stranger"])
 def test_garbage_gets_one_error_and_nothing_else(room, sender, frames, code):
-    result = _decoded(room.handle(sender, frames, 0.0))
+    result = decoded(room.handle(sender, frames, 0.0))
     assert _assert_only_error(result, sender, code).cid == 0  # no valid cid to name
     assert room.roster.names() == ["ana", "bob"]
     assert room.store.last_seq() == 2
@@ -511,7 +502,7 @@ BAD_FIELD_WITH_CID = [
 @pytest.mark.parametrize("sender", [A, C], ids=["joined", "stranger"])
 def test_error_for_a_bad_field_names_the_cid_of_the_body(room, sender, frame, code, ref, cid):
     actions = room.handle(sender, [frame.encode()], 0.0)
-    assert _assert_only_error(_decoded(actions), sender, code, ref).cid == cid
+    assert _assert_only_error(decoded(actions), sender, code, ref).cid == cid
     assert f',"cid":{cid}}}'.encode() in actions[0].frame  # on the wire, for the client
     assert room.roster.names() == ["ana", "bob"]
     assert room.store.last_seq() == 2
@@ -521,7 +512,7 @@ def test_error_for_a_bad_field_names_the_cid_of_the_body(room, sender, frame, co
 def test_error_for_a_bad_field_names_no_cid_when_the_cid_is_not_valid(room, cid):
     frame = f'ZCHAT/1 SAY {{"text":"{_LONG_TEXT}","cid":{cid}}}'.encode()
     actions = room.handle(A, [frame], 0.0)
-    assert _assert_only_error(_decoded(actions), A, c.E_TOO_LONG).cid == 0
+    assert _assert_only_error(decoded(actions), A, c.E_TOO_LONG).cid == 0
     assert b'"cid"' not in actions[0].frame
 
 
@@ -533,7 +524,7 @@ def test_error_for_a_bad_field_names_no_cid_when_the_cid_is_not_valid(room, cid)
     b'ZCHAT/1 TELL {"to":"bob","text":"\\udc00"}',
 ], ids=["say", "tell"])
 def test_lone_surrogate_text_does_not_crash_the_broker(room, frame):
-    result = _decoded(room.handle(A, [frame], 0.0))
+    result = decoded(room.handle(A, [frame], 0.0))
     _assert_only_error(result, A, c.E_BAD_FRAME)
 
 
@@ -543,7 +534,7 @@ def test_lone_surrogate_text_does_not_crash_the_broker(room, frame):
 def test_lone_surrogate_token_does_not_crash_the_broker(room, name):
     token = b"\\ud800" + b"x" * c.MIN_TOKEN_CHARS
     frame = b'ZCHAT/1 JOIN {"name":"' + name.encode() + b'","token":"' + token + b'"}'
-    result = _decoded(room.handle(C, [frame], 0.0))
+    result = decoded(room.handle(C, [frame], 0.0))
     _assert_only_error(result, C, c.E_BAD_FRAME)
     assert room.roster.by_identity(C) is None
 
@@ -556,14 +547,14 @@ def test_tick_on_empty_roster_sends_nothing(core):
 
 
 def test_tick_pings_once_per_interval(room):
-    assert _decoded(room.tick(0.0)) == [("fanout", None, Ping(2))]
+    assert decoded(room.tick(0.0)) == [("fanout", None, Ping(2))]
     assert room.next_deadline() == 1.0
     assert room.tick(0.5) == []
     assert room.tick(0.99) == []
-    assert _decoded(room.tick(1.0)) == [("fanout", None, Ping(2))]
+    assert decoded(room.tick(1.0)) == [("fanout", None, Ping(2))]
     assert room.tick(1.5) == []
     _handle(room, A, Say("hi"), now=1.5)
-    assert _decoded(room.tick(2.2)) == [("fanout", None, Ping(3))]  # the public head
+    assert decoded(room.tick(2.2)) == [("fanout", None, Ping(3))]  # the public head
     assert room.next_deadline() == pytest.approx(3.2)
 
 
@@ -573,10 +564,10 @@ def test_tick_expires_the_silent_and_keeps_the_talkative(core):
     _join(core, C, "carol", now=0.0)
     for now in (0.0, 1.0, 2.0, 3.0):
         # 3 intervals of silence are not yet "more than 3"
-        assert _decoded(core.tick(now)) == [("fanout", None, Ping(3))], now
+        assert decoded(core.tick(now)) == [("fanout", None, Ping(3))], now
     assert core.handle(B, [encode(Ping())], 2.5) == []  # even a PING counts
     assert core.handle(C, [encode(Who())], 2.5) != []
-    result = _decoded(core.tick(4.0))
+    result = decoded(core.tick(4.0))
     assert result == [
         ("fanout", None, Left("ana", c.R_TIMEOUT, WALL, 4, 3)),
         ("fanout", None, Ping(4)),
@@ -588,30 +579,30 @@ def test_tick_expires_the_silent_and_keeps_the_talkative(core):
 def test_tick_counts_garbage_as_a_sign_of_life(core):
     _join(core, A, "ana", now=0.0)
     core.handle(A, [b"garbage"], 3.9)
-    assert _decoded(core.tick(4.0)) == [("fanout", None, Ping(1))]
+    assert decoded(core.tick(4.0)) == [("fanout", None, Ping(1))]
     assert core.roster.names() == ["ana"]
 
 
 def test_tick_expiry_of_the_last_user_sends_no_ping(core):
     _join(core, A, "ana", now=0.0)
-    assert _decoded(core.tick(10.0)) == [
+    assert decoded(core.tick(10.0)) == [
         ("fanout", None, Left("ana", c.R_TIMEOUT, WALL, 2, 1))]
     assert len(core.roster) == 0
 
 
 def test_expiry_scales_with_heartbeat():
-    core = BrokerCore(heartbeat=2.0, wall_clock=lambda: WALL, work_clock=_NO_WORK)
+    core = BrokerCore(heartbeat=2.0, wall_clock=lambda: WALL, work_clock=no_work)
     assert core.expiry == 2.0 * c.HEARTBEAT_LIVENESS
     _join(core, A, "ana", now=0.0)
-    assert _decoded(core.tick(5.0)) == [("fanout", None, Ping(1))]
-    assert _decoded(core.tick(7.0))[0] == ("fanout", None, Left("ana", c.R_TIMEOUT, WALL, 2, 1))
+    assert decoded(core.tick(5.0)) == [("fanout", None, Ping(1))]
+    assert decoded(core.tick(7.0))[0] == ("fanout", None, Left("ana", c.R_TIMEOUT, WALL, 2, 1))
 
 
 # ---- drop, shutdown ------------------------------------------------------------------
 
 @pytest.mark.parametrize("reason", [c.R_LOST, c.R_SLOW])
 def test_drop_identity(room, reason):
-    assert _decoded(room.drop_identity(A, reason)) == [
+    assert decoded(room.drop_identity(A, reason)) == [
         ("fanout", None, Left("ana", reason, WALL, 3, 2))]
     assert room.roster.names() == ["bob"]
     assert room.drop_identity(A, reason) == []  # already gone
@@ -629,7 +620,7 @@ def test_drop_of_a_rebound_session_object_is_a_no_op(core):
 
 
 def test_shutdown(room):
-    assert _decoded(room.shutdown()) == [("fanout", None, Bye(c.R_SHUTDOWN))]
+    assert decoded(room.shutdown()) == [("fanout", None, Bye(c.R_SHUTDOWN))]
 
 
 def test_after_shutdown_failed_sends_announce_nothing(room):
@@ -659,7 +650,7 @@ def test_nothing_is_appended_after_shutdown(room):
 
 
 def test_shutdown_on_empty_roster(core):
-    assert _decoded(core.shutdown()) == [("fanout", None, Bye(c.R_SHUTDOWN))]
+    assert decoded(core.shutdown()) == [("fanout", None, Bye(c.R_SHUTDOWN))]
 
 
 # ---- sequence numbers and prev chains ------------------------------------------------
@@ -678,8 +669,8 @@ def test_sequence_numbers_are_consecutive_across_kinds(core):
     seen += _sequenced(_join(core, C, "carol"))
     seen += _sequenced(_handle(core, B, Tell("bob", "self")))
     seen += _sequenced(_handle(core, C, Leave()))
-    seen += _sequenced(_decoded(core.drop_identity(A, c.R_SLOW)))
-    seen += _sequenced(_decoded(core.tick(100.0)))  # bob times out
+    seen += _sequenced(decoded(core.drop_identity(A, c.R_SLOW)))
+    seen += _sequenced(decoded(core.tick(100.0)))  # bob times out
     # Each event once per copy; the history batch carries no new numbers.
     by_seq = {}
     for event in seen:
@@ -711,7 +702,7 @@ def test_public_prev_is_the_previous_public_event(room):
     assert _join(room, C, "carol")[-1] == ("fanout", C, Joined("carol", WALL, 5, 3))
     _handle(room, C, Tell("ana", "p"))                                      # 6
     assert _handle(room, B, Say("b"))[0][2] == Msg("bob", "b", WALL, 7, 5)
-    assert _decoded(room.drop_identity(C, c.R_LOST)) == [
+    assert decoded(room.drop_identity(C, c.R_LOST)) == [
         ("fanout", None, Left("carol", c.R_LOST, WALL, 8, 7))]
     assert room.store.head(PUBLIC) == 8
 
@@ -1240,7 +1231,7 @@ def test_a_newcomers_history_holds_the_newest_events_that_fit_a_page(shift):
         _handle(core, A, Say(text, i + 1))
     actions = core.handle(C, [encode(Join("carol"))], 0.0)
     (frame,) = [a.frame for a in actions
-                if type(a) is Send and a.frame.startswith(b"ZCHAT/1 EVENTS")]
+                if type(a) is act.Opening and a.frame.startswith(b"ZCHAT/1 EVENTS")]
     history = decode_broker(frame)
     assert history.kind == c.K_HISTORY and not history.more
     assert len(frame) <= c.MAX_PAGE_BYTES
@@ -1404,25 +1395,25 @@ def test_lagging_client_gets_a_ping_with_its_heads_on_the_next_tick(room):
     _handle(room, A, Tell("bob", "p"))  # 3
     _handle(room, A, Say("x"))          # 4
     room.lagging(B)
-    assert _decoded(room.tick(0.0)) == [
+    assert decoded(room.tick(0.0)) == [
         ("fanout", None, Ping(4)),
         ("send", B, Ping(4, 3)),
     ]
-    assert _decoded(room.tick(1.0)) == [("fanout", None, Ping(4))]  # told once
+    assert decoded(room.tick(1.0)) == [("fanout", None, Ping(4))]  # told once
 
 
 def test_lagging_waits_for_the_next_interval(room):
     room.tick(0.0)
     room.lagging(A)
     assert room.tick(0.5) == []
-    assert _decoded(room.tick(1.0)) == [("fanout", None, Ping(2)), ("send", A, Ping(2, 0))]
+    assert decoded(room.tick(1.0)) == [("fanout", None, Ping(2)), ("send", A, Ping(2, 0))]
 
 
 def test_lagging_identity_that_is_gone_gets_nothing(room):
     room.lagging(A)
     room.lagging(b"stranger")
     room.drop_identity(A, c.R_LOST)
-    assert _decoded(room.tick(0.0)) == [("fanout", None, Ping(3))]
+    assert decoded(room.tick(0.0)) == [("fanout", None, Ping(3))]
 
 
 # ---- logging -------------------------------------------------------------------------

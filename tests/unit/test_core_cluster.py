@@ -4,8 +4,10 @@ The backplane here is an in-memory stand-in with the RedisCluster contract
 (the real one is tested against a real redis-server in tests/scenarios/).
 """
 
+from corehelp import decoded, no_work
+
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
-from zchat.broker.core import BrokerCore, Fanout, Send
+from zchat.broker.core import BrokerCore
 from zchat.broker.store import MemoryStore, StoredEvent
 from zchat.protocol import (
     Ack,
@@ -21,7 +23,6 @@ from zchat.protocol import (
     Users,
     Welcome,
     Who,
-    decode_broker,
     encode,
     name_key,
 )
@@ -113,19 +114,10 @@ class FakeCluster(MemoryStore):
 def _core() -> tuple[BrokerCore, FakeCluster]:
     cluster = FakeCluster()
     core = BrokerCore(heartbeat=1.0, wall_clock=lambda: 1000.0, store=cluster,
-                      backplane=cluster, work_clock=lambda: 0.0)
+                      backplane=cluster, work_clock=no_work)
     return core, cluster
 
 
-def _decoded(actions) -> list[tuple]:
-    out = []
-    for action in actions:
-        if type(action) is Send:
-            out.append(("send", action.identity, decode_broker(action.frame)))
-        else:
-            assert type(action) is Fanout
-            out.append(("fanout", action.exclude, decode_broker(action.frame)))
-    return out
 
 
 def _deliver(core: BrokerCore, cluster: FakeCluster) -> list[tuple]:
@@ -134,16 +126,16 @@ def _deliver(core: BrokerCore, cluster: FakeCluster) -> list[tuple]:
     actions = []
     for event in events:
         actions += core.arrived(event)
-    return _decoded(actions)
+    return decoded(actions)
 
 
 def _join(core: BrokerCore, cluster: FakeCluster, identity: bytes, name: str) -> list[tuple]:
     actions = core.handle(identity, [encode(Join(name, TOKENS[identity]))], 0.0)
-    return _decoded(actions + core.commit())
+    return decoded(actions + core.commit())
 
 
 def _say(core: BrokerCore, identity: bytes, text: str, cid: int) -> list[tuple]:
-    return _decoded(core.handle(identity, [encode(Say(text, cid))], 0.0) + core.commit())
+    return decoded(core.handle(identity, [encode(Say(text, cid))], 0.0) + core.commit())
 
 
 def test_events_are_numbered_at_commit_and_delivered_from_the_log() -> None:
@@ -151,13 +143,15 @@ def test_events_are_numbered_at_commit_and_delivered_from_the_log() -> None:
     _join(core, cluster, A, "ana")
     _join(core, cluster, B, "bob")
     _deliver(core, cluster)
-    handled = _decoded(core.handle(A, [encode(Say("oi", 1))], 0.0))
+    handled = decoded(core.handle(A, [encode(Say("oi", 1))], 0.0))
     assert handled == []  # queued: nothing is sent before the cluster has numbered it
-    acks = _decoded(core.commit())
-    (kind, to, ack), = acks
-    assert (kind, to, type(ack), ack.cid) == ("send", A, Ack, 1) and ack.seq > 0
-    (kind, exclude, msg), = _deliver(core, cluster)
-    assert (kind, exclude, msg.text, msg.seq, msg.prev) == ("fanout", A, "oi", ack.seq, ack.prev)
+    # Numbered and in the log; the ACK waits for the message's turn in ana's stream,
+    # when the log brings it back here after whatever came before it.
+    assert decoded(core.commit()) == []
+    (kind, exclude, msg), (to_ana, to, ack) = _deliver(core, cluster)
+    assert (kind, exclude, msg.text) == ("fanout", A, "oi")
+    assert (to_ana, to, type(ack), ack.cid) == ("send", A, Ack, 1) and ack.seq > 0
+    assert (msg.seq, msg.prev) == (ack.seq, ack.prev)
 
 
 def test_an_event_only_its_sender_is_here_for_is_not_encoded_but_still_moves_the_head(
@@ -165,18 +159,20 @@ def test_an_event_only_its_sender_is_here_for_is_not_encoded_but_still_moves_the
     core, cluster = _core()
     _join(core, cluster, A, "ana")
     _deliver(core, cluster)
-    (_, _, ack), = _say(core, A, "ninguém mais aqui", 1)
-    assert _deliver(core, cluster) == []  # ana has her ACK; no one else is here
-    pings = [m for _, _, m in _decoded(core.tick(0.5)) if isinstance(m, Ping)]
+    assert _say(core, A, "ninguém mais aqui", 1) == []  # (its ACK comes with the log)
+    (kind, to, ack), = _deliver(core, cluster)  # ana's ACK only: no one else is here
+    assert (kind, to, type(ack)) == ("send", A, Ack)
+    pings = [m for _, _, m in decoded(core.tick(0.5)) if isinstance(m, Ping)]
     assert pings == [Ping(ack.seq)]  # delivered here all the same
     # Someone else's events are ana's to see, of course.
-    (kind, exclude, left), = _decoded(
+    (kind, exclude, left), = decoded(
         core.arrived(StoredEvent(ack.seq + 1, c.LEFT, 1.0, "zoe", reason=c.R_QUIT)))
     assert (kind, exclude, left.name) == ("fanout", None, "zoe")
     _join(core, cluster, B, "bob")
     _deliver(core, cluster)
     _say(core, A, "agora sim", 2)
-    (kind, exclude, msg), = _deliver(core, cluster)
+    (kind, exclude, msg), (_, to, _) = _deliver(core, cluster)  # bob's, then ana's ACK
+    assert to == A
     assert (kind, exclude, msg.text) == ("fanout", A, "agora sim")
 
 
@@ -210,11 +206,11 @@ def test_with_the_link_down_this_brokers_users_still_chat_unnumbered() -> None:
     again = _say(core, A, "de novo", 3)  # told once, not per message
     assert not [m for _, _, m in again if isinstance(m, Notice)]
     # A private to a user of another broker cannot go; a newcomer cannot be checked.
-    told = _decoded(core.handle(A, [encode(Tell("zoe", "oi", 4))], 0.0) + core.commit())
+    told = decoded(core.handle(A, [encode(Tell("zoe", "oi", 4))], 0.0) + core.commit())
     assert told[-1][2].code == c.E_UNREACHABLE
     refused = _join(core, cluster, C, "cid")
     assert [m.code for _, _, m in refused if isinstance(m, Error)] == [c.E_UNAVAILABLE]
-    who = _decoded(core.handle(B, [encode(Who())], 0.0))
+    who = decoded(core.handle(B, [encode(Who())], 0.0))
     assert who[0][2] == Users(("ana", "bob"))
 
 
@@ -226,11 +222,11 @@ def test_healing_tells_users_and_shows_each_leave_once() -> None:
     cluster.up = False
     core.tick(0.5)  # the broker notices on its next beat even without traffic
     assert core.island
-    left = _decoded(core.handle(B, [encode(Say("tchau", 5))], 0.5) + core.commit())
-    left += _decoded(core.drop(core.roster.by_name("bob"), c.R_QUIT))
+    left = decoded(core.handle(B, [encode(Say("tchau", 5))], 0.5) + core.commit())
+    left += decoded(core.drop(core.roster.by_name("bob"), c.R_QUIT))
     assert [m.name for _, _, m in left if isinstance(m, Left)] == ["bob"]
     cluster.up = True
-    healed = _decoded(core.tick(2.0) + core.commit())
+    healed = decoded(core.tick(2.0) + core.commit())
     assert [m.code for _, _, m in healed if isinstance(m, Notice)] == [c.N_CLUSTER_UP]
     # bob's leave reaches the cluster, but ana was told already: not again.
     assert [(e.kind, e.name) for e in cluster.log] == [(c.LEFT, "bob")]
@@ -238,7 +234,7 @@ def test_healing_tells_users_and_shows_each_leave_once() -> None:
     # A LEFT the cluster sends for a user who is still here is not shown either.
     assert core.arrived(StoredEvent(99, c.LEFT, 1.0, "ana", reason=c.R_LOST)) == []
     # bob's LEAVE came during the outage: his token was retired when the link came back.
-    again = _decoded(core.handle(C, [encode(Join("bob", TOKENS[B]))], 0.0) + core.commit())
+    again = decoded(core.handle(C, [encode(Join("bob", TOKENS[B]))], 0.0) + core.commit())
     assert isinstance(again[0][2], Welcome) and again[0][2].session != TOKENS[B]
 
 
@@ -246,8 +242,8 @@ def test_ping_tells_the_head_delivered_here() -> None:
     core, cluster = _core()
     _join(core, cluster, A, "ana")
     _say(core, A, "um", 1)
-    pings = [m for _, _, m in _decoded(core.tick(0.5)) if isinstance(m, Ping)]
+    pings = [m for _, _, m in decoded(core.tick(0.5)) if isinstance(m, Ping)]
     assert pings == [Ping(0)]  # numbered in Redis, but not yet delivered here
     _deliver(core, cluster)
-    pings = [m for _, _, m in _decoded(core.tick(2.0)) if isinstance(m, Ping)]
+    pings = [m for _, _, m in decoded(core.tick(2.0)) if isinstance(m, Ping)]
     assert pings[0].pub == cluster.head("*") > 0

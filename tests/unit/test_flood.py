@@ -7,15 +7,15 @@ exactly: nothing here sleeps.
 import logging
 
 import pytest
+from corehelp import WALL, decoded, no_work
 
+from zchat.broker.actions import Send
 from zchat.broker.core import (
     FETCH_RETRY,
     PAGES_BURST,
     PAGES_SHARE,
     BrokerCore,
-    Fanout,
     Limits,
-    Send,
 )
 from zchat.protocol import (
     Ack,
@@ -37,33 +37,20 @@ from zchat.protocol import (
 )
 from zchat.protocol import constants as c
 
-WALL = 1000.0
-#: Pages cost no time here (the share of time they may take is tested on its own).
-_NO_WORK = lambda: 0.0
-
 A, B, C = b"\x00id-a", b"\x00id-b", b"\x00id-c"
 TOKEN = "flood-token-0123456789abcdef"
 LOGGER = "zchat.broker.core"
 
 
 def _core(limits: Limits | None = None, **kwargs) -> BrokerCore:
-    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, limits=limits, work_clock=_NO_WORK,
+    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, limits=limits, work_clock=no_work,
                       **kwargs)
 
 
-def _decoded(actions) -> list[tuple]:
-    out = []
-    for action in actions:
-        if type(action) is Send:
-            out.append(("send", action.identity, decode_broker(action.frame)))
-        else:
-            assert type(action) is Fanout, action
-            out.append(("fanout", action.exclude, decode_broker(action.frame)))
-    return out
 
 
 def _handle(core: BrokerCore, identity: bytes, msg, now: float = 0.0) -> list[tuple]:
-    return _decoded(core.handle(identity, [encode(msg)], now))
+    return decoded(core.handle(identity, [encode(msg)], now))
 
 
 def _join(core: BrokerCore, identity: bytes, name: str, now: float = 0.0,
@@ -366,7 +353,7 @@ def test_a_full_refusal_names_the_limit_and_claims_nothing():
     for i in range(3):
         _join(core, bytes([i]), f"u{i}")
     assert _handle(core, b"x", Join("late"))[0][2].ref == "3"
-    result = _decoded(core.handle(b"y", [encode(Join("keyed"))], 0.0, "", "K" * 40))
+    result = decoded(core.handle(b"y", [encode(Join("keyed"))], 0.0, "", "K" * 40))
     assert result[0][2].code == c.E_FULL
     assert core.store.owner("keyed") is None  # a refused JOIN does not take the name
 
@@ -380,7 +367,7 @@ def test_a_storm_of_strangers_is_answered_only_up_to_the_unjoined_burst():
     for i in range(c.UNJOINED_BURST + 50):
         result = core.handle(b"stranger-%d" % i, [encode(Who())], now)
         if result:
-            assert _decoded(result)[0][2].code == c.E_NOT_JOINED
+            assert decoded(result)[0][2].code == c.E_NOT_JOINED
             answered += 1
     assert answered == c.UNJOINED_BURST
     # A JOIN in the storm gets no answer either, and joins nobody.
@@ -425,7 +412,7 @@ def test_strangers_are_answered_again_at_the_unjoined_rate():
 # ---- per address: JOINs, and frames of connections that have not joined -----------------
 
 def _from(core: BrokerCore, identity: bytes, msg, peer: str, now: float = 0.0) -> list[tuple]:
-    return _decoded(core.handle(identity, [encode(msg)], now, peer))
+    return decoded(core.handle(identity, [encode(msg)], now, peer))
 
 
 def _welcomed(result) -> bool:
@@ -522,7 +509,7 @@ def test_a_joined_client_is_not_limited_by_its_address_bucket():
 BIG = Limits(burst=1_000_000, byte_rate=1e9, byte_burst=1_000_000_000)
 
 
-def _history_of(count: int, text: str, work_clock=_NO_WORK) -> BrokerCore:
+def _history_of(count: int, text: str, work_clock=no_work) -> BrokerCore:
     """ana (A) and bob (B) joined; ana said ``count`` messages of ``text``."""
     core = BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, limits=BIG, work_clock=work_clock)
     _join(core, A, "ana")

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import zmq
 import zmq.auth
+from corehelp import WALL, decoded, no_work
 from zmq.utils import z85
 
 from zchat.broker import keys
-from zchat.broker.core import BrokerCore, Fanout, Limits, Send
+from zchat.broker.core import BrokerCore, Limits
 from zchat.broker.keys import (
     ZAP_DOMAIN,
     ZAP_ENDPOINT,
@@ -32,15 +33,10 @@ from zchat.protocol import (
     Leave,
     Say,
     Welcome,
-    decode_broker,
     encode,
     name_key,
 )
 from zchat.protocol import constants as c
-
-WALL = 1000.0
-#: Pages cost no time here (the share of time they may take is tested on its own).
-_NO_WORK = lambda: 0.0
 
 A, B, C, D = b"\x00id-a", b"\x00id-b", b"\x00id-c", b"\x00id-d"
 TOKEN = "key-token-0123456789abcdef"
@@ -51,22 +47,13 @@ OWNED = Error(c.E_NAME_OWNED, "this name belongs to another key")
 
 
 def _core(**kwargs) -> BrokerCore:
-    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, work_clock=_NO_WORK, **kwargs)
+    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, work_clock=no_work, **kwargs)
 
 
-def _decoded(actions) -> list[tuple]:
-    out = []
-    for action in actions:
-        if type(action) is Send:
-            out.append(("send", action.identity, decode_broker(action.frame)))
-        else:
-            assert type(action) is Fanout, action
-            out.append(("fanout", action.exclude, decode_broker(action.frame)))
-    return out
 
 
 def _as(core: BrokerCore, identity: bytes, msg, user: str = "", now: float = 0.0):
-    return _decoded(core.handle(identity, [encode(msg)], now, "", user))
+    return decoded(core.handle(identity, [encode(msg)], now, "", user))
 
 
 def _welcomed(result) -> Welcome:

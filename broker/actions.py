@@ -1,0 +1,69 @@
+"""What the core asks the server to send: each kind of frame a type of its own.
+
+The core decides what goes to whom; the batcher (batcher.py) decides when, and
+in what order, from these types alone: no one outside ``protocol/`` reads a
+frame's bytes to learn what it is. Tuples, because one is made for every
+message and they must be cheap.
+"""
+
+from typing import NamedTuple
+
+
+class Send(NamedTuple):
+    """A frame to one client: a reply (ERROR, USERS, a FETCH page, BYE) or its PING."""
+
+    identity: bytes
+    frame: bytes
+
+
+class Opening(NamedTuple):
+    """A session's first frames: its WELCOME and its history. They count every event
+    numbered so far (the WELCOME's heads), so they need not wait for events still on
+    their way: the client drops those as duplicates."""
+
+    identity: bytes
+    frame: bytes
+
+
+class Ack(NamedTuple):
+    """ACK of a client's SAY or TELL, to its sender."""
+
+    identity: bytes
+    frame: bytes
+
+
+class PrivateCopy(NamedTuple):
+    """One reader's copy of a PRIV (its target's, or its sender's own)."""
+
+    identity: bytes
+    frame: bytes
+
+
+class PublicEvent(NamedTuple):
+    """A MSG of the public stream, to every joined client but ``sender`` (None: a
+    message from another broker of the cluster, for everyone). ``ack``: the sender's
+    ACK, which takes the message's place in the sender's stream."""
+
+    frame: bytes
+    sender: bytes | None = None
+    ack: bytes | None = None
+
+
+class PresenceEvent(NamedTuple):
+    """A JOINED or LEFT of the public stream, to every joined client but ``subject``
+    (the joiner, if it is here; a client skips its own anyway)."""
+
+    frame: bytes
+    subject: bytes | None = None
+
+
+class Broadcast(NamedTuple):
+    """The same frame to every joined client, outside the public stream (the interval's
+    PING, a NOTICE, BYE at shutdown): on the ROUTER whatever the fan-out mode."""
+
+    frame: bytes
+
+
+#: A frame for one client.
+Direct = Send | Opening | Ack | PrivateCopy
+Action = Send | Opening | Ack | PrivateCopy | PublicEvent | PresenceEvent | Broadcast

@@ -1,0 +1,209 @@
+"""The batcher: when and in what order actions go out (broker/batcher.py), on a fake clock."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zchat.broker.actions import (
+    Broadcast,
+    Opening,
+    PresenceEvent,
+    PrivateCopy,
+    PublicEvent,
+    Send,
+)
+from zchat.broker.batcher import PRESENCE_WINDOW, Batcher, OnFeed, To, ToAll
+from zchat.protocol import Joined, Msg, decode_broker, encode
+from zchat.protocol import constants as c
+
+A, B, C = b"\x00a", b"\x00b", b"\x00c"
+CLIENTS = (A, B, C)
+#: A newcomer: its own JOINED is nobody's concern here.
+D = b"\x00d"
+
+
+def msg(seq: int, sender: bytes = A) -> PublicEvent:
+    frame = encode(Msg(sender.decode("latin-1")[-1], f"m{seq}", 1.0, seq, seq - 1))
+    return PublicEvent(frame, sender, b"ACK %d" % seq)
+
+
+def joined(seq: int, who: bytes = C) -> PresenceEvent:
+    return PresenceEvent(encode(Joined(who.decode("latin-1")[-1], 1.0, seq, seq - 1)), who)
+
+
+def received(outs, clients=CLIENTS) -> dict[bytes, list[bytes]]:
+    """What each client gets, in order, from the batcher's output (router mode)."""
+    got: dict[bytes, list[bytes]] = {client: [] for client in clients}
+    for out in outs:
+        if type(out) is To:
+            got[out.identity].append(out.frame)
+        elif type(out) is ToAll:
+            for client in clients:
+                frame = out.instead.get(client, out.frame) if client in out.instead else out.frame
+                if frame is not None:
+                    got[client].append(frame)
+        else:
+            raise AssertionError(out)
+    return got
+
+
+def seqs(frames: list[bytes]) -> list[object]:
+    """Each frame as the seqs it holds (an event or a live batch), an ACK as "ack N"."""
+    out: list[object] = []
+    for frame in frames:
+        if frame.startswith(b"ACK "):
+            out.append(f"ack {int(frame[4:])}")
+            continue
+        decoded = decode_broker(frame)
+        events = getattr(decoded, "events", None)
+        out.extend(e.seq for e in events) if events is not None else out.append(decoded.seq)
+    return out
+
+
+def test_a_frame_for_one_client_goes_at_once_when_nothing_waits() -> None:
+    batcher = Batcher(16384)
+    assert batcher.add([Send(A, b"x")], 0.0) == [To(A, b"x")]
+    assert not batcher
+
+
+def test_a_cycles_messages_go_as_one_frame_each_sender_getting_its_acks_in_place() -> None:
+    batcher = Batcher(16384)
+    outs = batcher.add([msg(1, A), msg(2, B), msg(3, A)], 0.0)
+    got = received(outs)
+    assert seqs(got[C]) == [1, 2, 3] and len(got[C]) == 1  # one frame for the others
+    assert seqs(got[A]) == ["ack 1", 2, "ack 3"]  # its own messages replaced by their ACKs
+    assert seqs(got[B]) == [1, "ack 2", 3]
+    assert not batcher
+
+
+def test_a_lone_message_goes_to_all_but_its_sender_who_gets_its_ack() -> None:
+    got = received(Batcher(16384).add([msg(5, A)], 0.0))
+    assert seqs(got[A]) == ["ack 5"] and seqs(got[B]) == seqs(got[C]) == [5]
+
+
+def test_frames_caused_after_a_waiting_message_follow_it() -> None:
+    batcher = Batcher(16384)
+    private = PrivateCopy(B, b"ACK 99")
+    got = received(batcher.add([msg(1, A), private, msg(2, C)], 0.0))
+    # bob's private copy was caused after message 1 and before message 2: it may go after
+    # both (the batch is one frame), never before message 1.
+    assert seqs(got[B]) == [1, 2, "ack 99"]
+
+
+def test_joins_alone_wait_for_their_window_then_go_together() -> None:
+    batcher = Batcher(16384)
+    assert batcher.add([joined(1, C)], 10.0) == []
+    assert batcher.add([joined(2, B)], 10.01) == []
+    assert batcher.next_deadline() == 10.0 + PRESENCE_WINDOW
+    assert batcher.due(10.0 + PRESENCE_WINDOW / 2) == []
+    got = received(batcher.due(10.0 + PRESENCE_WINDOW))
+    assert seqs(got[A]) == [1, 2] and len(got[A]) == 1
+    assert batcher.next_deadline() == float("inf")
+
+
+def test_a_message_sends_waiting_joins_with_it_at_the_end_of_the_cycle() -> None:
+    batcher = Batcher(16384)
+    assert batcher.add([joined(1, C)], 0.0) == []
+    got = received(batcher.add([msg(2, A)], 0.01))
+    assert seqs(got[B]) == [1, 2] and seqs(got[A]) == [1, "ack 2"]
+
+
+def test_a_reply_does_not_wait_for_the_presence_window() -> None:
+    batcher = Batcher(16384)
+    batcher.add([joined(1, C)], 0.0)
+    outs = batcher.add([Send(A, b"USERS")], 0.0)
+    got = received(outs)
+    assert got[A][-1] == b"USERS" and seqs(got[A][:-1]) == [1]  # the joins went first
+    assert not batcher
+
+
+def test_a_sessions_opening_frames_go_at_once() -> None:
+    batcher = Batcher(16384)
+    batcher.add([msg(1, A)], 0.0)  # (closed at the end of its call)
+    batcher.add([joined(2, B)], 0.0)
+    assert batcher.add([Opening(C, b"WELCOME")], 0.0) == [To(C, b"WELCOME")]
+    assert batcher  # the join still waits
+
+
+def test_a_broadcast_sends_the_batch_first() -> None:
+    batcher = Batcher(16384)
+    batcher.add([joined(1, C)], 0.0)
+    outs = batcher.add([Broadcast(b"PING")], 0.0)
+    assert type(outs[0]) is ToAll and outs[-1] == ToAll(b"PING", {})
+
+
+def test_a_batch_closes_before_it_passes_its_bytes_or_events() -> None:
+    one = msg(1, B)
+    batcher = Batcher(2 * len(one.frame))
+    got = received(batcher.add([msg(n, B) for n in range(1, 4)], 0.0))
+    assert [seqs([f]) for f in got[A]] == [[1, 2], [3]]
+    batcher = Batcher(10**9)
+    many = received(batcher.add([joined(n, C) for n in range(1, c.MAX_FETCH + 2)], 0.0))
+    assert len(many[A]) == 1 and len(seqs(many[A])) == c.MAX_FETCH  # an EVENTS frame's most
+    assert batcher  # the last join waits for its window
+
+
+def test_with_a_feed_everyone_gets_the_batch_on_it_and_senders_their_acks() -> None:
+    outs = Batcher(16384, feed=True).add([msg(1, A), msg(2, B)], 0.0)
+    assert type(outs[0]) is OnFeed and seqs([outs[0].frame]) == [1, 2]
+    assert outs[1:] == [To(A, b"ACK 1"), To(B, b"ACK 2")]
+
+
+_kinds = st.sampled_from(["msg", "join", "send", "private", "opening", "broadcast"])
+_cycles = st.lists(st.lists(st.tuples(_kinds, st.sampled_from(CLIENTS)), min_size=1, max_size=8),
+                   min_size=1, max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_cycles, st.integers(min_value=300, max_value=3000), st.booleans())
+def test_no_frame_to_a_client_overtakes_an_earlier_event(cycles, most_bytes, late) -> None:
+    """For every client, whatever the mix and however the cycles fall: it gets every
+    event meant for it, in order; no frame for it (an ACK, a reply, a private copy)
+    arrives before an event caused before that frame; its ACKs keep their order, and so
+    do its other frames. Only a session's opening frames may go ahead of events."""
+    batcher = Batcher(most_bytes)
+    events: dict[bytes, list[int]] = {client: [] for client in CLIENTS}
+    acks: dict[bytes, list[int]] = {client: [] for client in CLIENTS}
+    others: dict[bytes, list[int]] = {client: [] for client in CLIENTS}
+    opening: set[int] = set()
+    outs = []
+    seq = 0
+    now = 0.0
+    for cycle in cycles:
+        actions = []
+        for kind, who in cycle:
+            seq += 1
+            if kind == "msg":
+                actions.append(msg(seq, who))
+                for client in CLIENTS:
+                    (acks if client == who else events)[client].append(seq)
+            elif kind == "join":
+                actions.append(joined(seq, D))
+                for client in CLIENTS:
+                    events[client].append(seq)
+            elif kind == "broadcast":
+                actions.append(Broadcast(b"ACK %d" % seq))
+                for client in CLIENTS:
+                    others[client].append(seq)
+            else:
+                kinds = {"send": Send, "private": PrivateCopy, "opening": Opening}
+                actions.append(kinds[kind](who, b"ACK %d" % seq))
+                if kind == "opening":
+                    opening.add(seq)
+                else:
+                    others[who].append(seq)
+        outs += batcher.add(actions, now)
+        now += PRESENCE_WINDOW * (2 if late else 0.3)
+        outs += batcher.due(now)
+    outs += batcher.due(float("inf"))
+    for client, frames in received(outs).items():
+        got = [(kind, int(n)) for kind, n in (str(x).split() if isinstance(x, str) else
+                                               ("event", x) for x in seqs(frames))]
+        assert [n for kind, n in got if kind == "event"] == events[client], client
+        assert [n for kind, n in got if kind == "ack" and n in acks[client]] == acks[client]
+        assert [n for kind, n in got if kind == "ack" and n in others[client]] == \
+            others[client]
+        for position, (kind, n) in enumerate(got):
+            if kind == "ack" and n not in opening:
+                earlier = {e for e in events[client] if e < n}
+                seen = {m for k, m in got[:position] if k == "event"}
+                assert earlier <= seen, (client, n, got)
