@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import zmq
 
+from zchat.common.wakeup import SignalWakeup
 from zchat.protocol import constants as c
 from zchat.protocol import encode_live_items, live_item
-from zchat.wakeup import SignalWakeup
 
 from . import netfd
 from .cluster_reader import DOWN, EVENT

@@ -6,11 +6,11 @@ import logging
 
 import pytest
 
-from zchat import __version__
 from zchat.broker.core import BrokerCore, Fanout, Limits, Send
 from zchat.broker.sqlite_store import RESERVE, SqliteStore
 from zchat.broker.store import PUBLIC, MemoryStore, StoredEvent, stream_key
-from zchat.i18n import Catalogue
+from zchat.broker.texts import broker_catalogue
+from zchat.common import __version__
 from zchat.protocol import (
     Ack,
     Bye,
@@ -1503,7 +1503,7 @@ def test_log_refusal(room, logs):
 
 
 def test_log_in_portuguese(logs):
-    core = _core(catalogue=Catalogue("pt"))
+    core = _core(catalogue=broker_catalogue("pt"))
     _handle(core, A, Join("ana"), peer="10.0.0.1")
     _handle(core, A, Say("oi"))
     _handle(core, A, Leave())
