@@ -2,6 +2,9 @@
 
 A thin layer: it parses options, picks the language, configures logging and
 turns expected failures into one clear line (exit 1, or 2 for bad usage).
+At module level it imports only common/ and protocol/: broker modules are
+imported inside `zchat broker` and client modules inside `zchat join` and
+`zchat keygen`, so each command loads its own side only.
 """
 
 import logging
