@@ -26,10 +26,10 @@ from zchat.broker.core import BrokerCore, Limits
 from zchat.broker.journal import Journal
 from zchat.broker.sqlite_store import SqliteStore
 from zchat.broker.store import HistoryStore, MemoryStore, StoredEvent
+from zchat.common.safetext import sanitize
 from zchat.protocol import Join, encode
 from zchat.protocol import constants as c
 from zchat.protocol.codec import decode_client_frames, encode_ack, encode_msg
-from zchat.safetext import sanitize
 
 TEXT = "x" * 80  # with the frame's JSON around it, about the load generator's 100 bytes
 

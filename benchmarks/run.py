@@ -78,7 +78,7 @@ def machine() -> dict[str, Any]:
         info["zchat"] = zchat.__version__
         # zchat changes quickly: say which working tree was measured.
         root = Path(zchat.__file__).resolve().parent.parent
-        newest = max(p.stat().st_mtime for d in ("broker", "protocol", "zchat")
+        newest = max(p.stat().st_mtime for d in ("broker", "common", "protocol", "zchat")
                      for p in (root / d).glob("*.py"))
         info["zchat_tree_newest_file"] = time.strftime("%Y-%m-%d %H:%M:%S",
                                                        time.localtime(newest))

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from zchat import __version__
-from zchat.i18n import Catalogue
+from zchat.common import __version__
+from zchat.common.i18n import Catalogue
+from zchat.common.safetext import sanitize
 from zchat.protocol import (
     Bye,
     Error,
@@ -52,7 +53,6 @@ from zchat.protocol import (
 )
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket, take_both
-from zchat.safetext import sanitize
 
 from .actions import (
     Ack,
@@ -68,6 +68,7 @@ from .backplane import RESUMED, TAKEN, Backplane, LinkDown, LocalBackplane
 from .guard import LOCAL, address_group
 from .roster import Roster, Session
 from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent, stream_key
+from .texts import broker_catalogue
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ class BrokerCore:
         self.store: HistoryStore = store if store is not None else MemoryStore()
         self.history = history
         self._wall = wall_clock
-        self._t = (catalogue or Catalogue("en")).t
+        self._t = (catalogue or broker_catalogue("en")).t
         self._public_line = self._t("log.public")  # (the per-message line's template)
         self._log_private_bodies = log_private_bodies
         self._next_tick = 0.0

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import zmq
 
+from zchat.common.wakeup import SignalWakeup
 from zchat.protocol import constants as c
-from zchat.wakeup import SignalWakeup
 
 from . import netfd
 from .actions import Action

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from zchat.protocol import constants as c
+from zchat.protocol.constants import DEFAULT_RETAIN
 
-from .store import DEFAULT_RETAIN, IN_USE, Binding, LocalStore, StoredEvent, StoreError
+from .store import IN_USE, Binding, LocalStore, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,8 @@ from typing import Protocol
 
 from zchat.protocol import Event, Joined, Left, Msg, Priv
 from zchat.protocol import constants as c
+from zchat.protocol.constants import DEFAULT_RETAIN
 
-#: Events kept by default (a count); older ones are pruned so storage stays bounded.
-DEFAULT_RETAIN = 100_000
 #: The key under which the public stream's head is kept beside users' private heads.
 PUBLIC = "*"
 #: A token binding's ``until`` while its session is on (no event of it can be pruned yet).

@@ -26,7 +26,9 @@ import zmq
 import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
-from zchat.i18n import Catalogue
+from zchat.common.i18n import Catalogue
+from zchat.common.safetext import sanitize
+from zchat.common.wakeup import SignalWakeup
 from zchat.protocol import (
     Ack,
     Bye,
@@ -53,8 +55,6 @@ from zchat.protocol import (
 )
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
-from zchat.safetext import sanitize
-from zchat.wakeup import SignalWakeup
 
 from .commands import (
     ListUsers,

@@ -10,10 +10,10 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 
-from zchat.i18n import Catalogue
+from zchat.common.i18n import Catalogue
+from zchat.common.safetext import sanitize
 from zchat.protocol import Error, Event, Joined, Left, Msg, Notice, Priv, name_key
 from zchat.protocol import constants as c
-from zchat.safetext import sanitize
 
 # Distinct, readable foreground colours for sender names.
 _NAME_COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)

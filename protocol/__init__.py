@@ -1,6 +1,8 @@
 """ZCHAT/1 wire protocol: constants, message types, codec and name rules.
 
-Pure: no sockets, no I/O. docs/PROTOCOL.md is the specification this mirrors.
+Pure: no sockets, no I/O, and nothing else of zchat imported (the bottom layer
+of pyproject.toml's import-linter contracts). docs/PROTOCOL.md is the
+specification this mirrors.
 """
 
 from . import constants

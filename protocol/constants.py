@@ -66,6 +66,9 @@ MAX_FETCH: Final = 200
 WELCOME_USERS: Final = 100
 #: Public messages a newcomer is shown by default.
 DEFAULT_HISTORY: Final = 20
+#: Events a broker keeps in history by default (a count, --retain); older ones are
+#: pruned so storage stays bounded.
+DEFAULT_RETAIN: Final = 100_000
 
 #: Missing this many heartbeat intervals in a row means the peer is dead.
 HEARTBEAT_LIVENESS: Final = 3

@@ -2,6 +2,9 @@
 
 A thin layer: it parses options, picks the language, configures logging and
 turns expected failures into one clear line (exit 1, or 2 for bad usage).
+At module level it imports only common/ and protocol/: broker modules are
+imported inside `zchat broker` and client modules inside `zchat join` and
+`zchat keygen`, so each command loads its own side only.
 """
 
 import logging
@@ -12,9 +15,8 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from zchat import __version__
-from zchat.broker.store import DEFAULT_RETAIN
-from zchat.i18n import LANGS, Catalogue, pick_lang
+from zchat.common import __version__
+from zchat.common.i18n import LANGS, pick_lang
 from zchat.protocol import constants as c
 from zchat.protocol import name_problem
 
@@ -68,7 +70,7 @@ def main() -> None:
               help="sqlite keeps history across restarts; memory forgets it on exit.")
 @click.option("--history", type=click.IntRange(0, c.MAX_FETCH), default=c.DEFAULT_HISTORY,
               show_default=True, help="Recent public messages shown to a newcomer.")
-@click.option("--retain", type=click.IntRange(1000), default=DEFAULT_RETAIN, show_default=True,
+@click.option("--retain", type=click.IntRange(1000), default=c.DEFAULT_RETAIN, show_default=True,
               help="Events kept in history (a count); older ones are pruned.")
 @click.option("--curve-secret", type=_file, default=None, envvar="ZCHAT_CURVE_SECRET",
               help="The broker's secret key file (zchat keygen): turns CURVE encryption on.")
@@ -112,9 +114,10 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     from zchat.broker.server import BindError, BrokerServer
     from zchat.broker.sqlite_store import SqliteStore, default_data_dir
     from zchat.broker.store import HistoryStore, MemoryStore, StoreError
+    from zchat.broker.texts import broker_catalogue
     from zchat.logsetup import configure_broker_logging
 
-    catalogue = Catalogue(pick_lang(lang))
+    catalogue = broker_catalogue(pick_lang(lang))
     t = catalogue.t
     try:
         journal = configure_broker_logging(log_file)
@@ -236,8 +239,9 @@ def join(name: str, endpoints: tuple[str, ...], heartbeat: float, lang: str | No
 
     from zchat.client.app import ChatClient, Curve, make_screen
     from zchat.client.render import Renderer
+    from zchat.client.texts import client_catalogue
 
-    catalogue = Catalogue(pick_lang(lang))
+    catalogue = client_catalogue(pick_lang(lang))
     curve = None
     if key_file is not None and server_key is None:
         raise click.BadParameter("needs --server-key", param_hint="'--key'")

@@ -3,8 +3,8 @@
 import pytest
 from click.testing import CliRunner
 
-from zchat import __version__
 from zchat.cli import main
+from zchat.common import __version__
 
 
 def _run(*args: str, env: dict[str, str] | None = None):

@@ -10,7 +10,7 @@ from zchat.cli import DEFAULT_ENDPOINT, join, main
 from zchat.client.app import ChatClient
 from zchat.client.render import Renderer
 from zchat.client.screen import PlainScreen
-from zchat.i18n import Catalogue
+from zchat.client.texts import client_catalogue
 
 A = "tcp://127.0.0.1:7001"
 B = "tcp://localhost:7002"
@@ -92,7 +92,7 @@ def test_bad_endpoint_in_environment_list_is_a_usage_error(value):
 
 def _client(endpoints: list[str]) -> tuple[ChatClient, io.StringIO]:
     out = io.StringIO()
-    catalogue = Catalogue("en")
+    catalogue = client_catalogue("en")
     client = ChatClient("ana", endpoints, 1.0, catalogue, PlainScreen(out),
                         Renderer(catalogue), stdin_fd=0)
     client._open = lambda: None  # type: ignore[method-assign]

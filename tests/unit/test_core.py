@@ -7,12 +7,12 @@ import logging
 import pytest
 from corehelp import WALL, decoded, no_work
 
-from zchat import __version__
 from zchat.broker import actions as act
 from zchat.broker.core import BrokerCore, Limits
 from zchat.broker.sqlite_store import RESERVE, SqliteStore
 from zchat.broker.store import PUBLIC, MemoryStore, StoredEvent, stream_key
-from zchat.i18n import Catalogue
+from zchat.broker.texts import broker_catalogue
+from zchat.common import __version__
 from zchat.protocol import (
     Ack,
     Bye,
@@ -1494,7 +1494,7 @@ def test_log_refusal(room, logs):
 
 
 def test_log_in_portuguese(logs):
-    core = _core(catalogue=Catalogue("pt"))
+    core = _core(catalogue=broker_catalogue("pt"))
     _handle(core, A, Join("ana"), peer="10.0.0.1")
     _handle(core, A, Say("oi"))
     _handle(core, A, Leave())

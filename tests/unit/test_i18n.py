@@ -1,11 +1,33 @@
-"""zchat/i18n.py: language choice and the two catalogues agreeing."""
+"""common/i18n.py and the two catalogues (broker/texts.py, client/texts.py): language
+choice, lookup, and each catalogue complete in every language and kept to its side."""
 
+import re
 import string
+from pathlib import Path
 
 import pytest
 
-from zchat import i18n
-from zchat.i18n import LANGS, Catalogue, pick_lang
+from zchat import broker, cli, client
+from zchat.broker import texts as broker_texts
+from zchat.broker.texts import broker_catalogue
+from zchat.client import texts as client_texts
+from zchat.client.texts import client_catalogue
+from zchat.client.timeline import HISTORY, MISSED
+from zchat.common.i18n import LANGS, Catalogue, pick_lang
+from zchat.protocol import constants as c
+
+#: Each side's texts, and the key prefixes that belong to it (reasons are named by both:
+#: the broker logs why someone left, the client shows it).
+SIDES = {
+    "broker": (broker_texts.TEXTS, {"broker", "log", "reason"}),
+    "client": (client_texts.TEXTS, {"client", "error", "notice", "reason"}),
+}
+#: Texts that read the same in both languages (names, formats).
+SAME_IN_BOTH = {"broker": set(), "client": {"client.online", "client.who", "client.fatal"}}
+
+
+def _entries():
+    return [(side, key) for side, (texts, _) in SIDES.items() for key in sorted(texts["en"])]
 
 
 @pytest.mark.parametrize(("option", "env", "expected"), [
@@ -50,63 +72,108 @@ def test_pick_lang_reads_os_environ(monkeypatch):
     assert pick_lang("pt") == "pt"
 
 
-def test_catalogues_have_the_same_keys():
-    en, pt = set(i18n._EN), set(i18n._PT)
+@pytest.mark.parametrize("side", sorted(SIDES))
+def test_each_catalogue_has_every_language_and_the_same_keys_in_each(side):
+    texts, _ = SIDES[side]
+    assert set(texts) == set(LANGS) == {"en", "pt"}
+    en, pt = set(texts["en"]), set(texts["pt"])
     assert en - pt == set(), "missing in Portuguese"
     assert pt - en == set(), "missing in English"
-    assert set(LANGS) == {"en", "pt"}
+
+
+@pytest.mark.parametrize("side", sorted(SIDES))
+def test_each_catalogue_holds_only_its_sides_texts(side):
+    texts, prefixes = SIDES[side]
+    assert {key.split(".", 1)[0] for key in texts["en"]} == prefixes
 
 
 def _fields(text: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
 
 
-@pytest.mark.parametrize("key", sorted(i18n._EN))
-def test_format_fields_match(key):
-    assert _fields(i18n._EN[key]) == _fields(i18n._PT[key])
+@pytest.mark.parametrize(("side", "key"), _entries())
+def test_format_fields_match(side, key):
+    texts, _ = SIDES[side]
+    assert _fields(texts["en"][key]) == _fields(texts["pt"][key])
 
 
-@pytest.mark.parametrize("key", sorted(i18n._EN))
-@pytest.mark.parametrize("lang", ["en", "pt"])
-def test_every_entry_formats(lang, key):
-    text = i18n._EN[key] if lang == "en" else i18n._PT[key]
-    fields = {name: f"<{name}>" for name in _fields(text)}
-    out = Catalogue(lang).t(key, **fields)
+@pytest.mark.parametrize(("side", "key"), _entries())
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_entry_formats(lang, side, key):
+    texts, _ = SIDES[side]
+    fields = {name: f"<{name}>" for name in _fields(texts[lang][key])}
+    out = Catalogue(texts, lang).t(key, **fields)
     assert out.strip()
     for name in fields:
         assert f"<{name}>" in out
 
 
-def test_catalogue():
-    assert Catalogue("pt").t("client.joined", name="ana") == "ana entrou no chat"
-    assert Catalogue("en").t("client.joined", name="ana") == "ana joined the chat"
-    assert Catalogue("en").t("client.bye") == "Bye!"
-    assert Catalogue("pt").t("client.bye") == "Até logo!"
-    assert Catalogue("xx").lang == "en"
-    assert Catalogue("pt").has("error.EMPTY")
-    assert not Catalogue("pt").has("no.such.key")
-    with pytest.raises(KeyError):
-        Catalogue("en").t("no.such.key")
-
-
-def test_error_codes_all_have_messages():
-    from zchat.protocol import constants as c
-
-    codes = {getattr(c, n) for n in dir(c) if n.startswith("E_")}
-    for code in codes:
-        assert f"error.{code}" in i18n._EN
-    reasons = {getattr(c, n) for n in dir(c) if n.startswith("R_")}
-    for reason in reasons:
-        assert f"reason.{reason}" in i18n._EN
-
-
-# Texts that read the same in both languages (names, formats).
-_SAME_IN_BOTH = {"client.online", "client.who", "client.fatal"}
-
-
-def test_every_sentence_is_translated():
-    from zchat.i18n import _EN, _PT
-
-    untranslated = [key for key, text in _EN.items()
-                    if key not in _SAME_IN_BOTH and _PT[key] == text]
+@pytest.mark.parametrize("side", sorted(SIDES))
+def test_every_sentence_is_translated(side):
+    texts, _ = SIDES[side]
+    untranslated = [key for key, text in texts["en"].items()
+                    if key not in SAME_IN_BOTH[side] and texts["pt"][key] == text]
     assert untranslated == []
+
+
+def test_catalogue():
+    assert client_catalogue("pt").t("client.joined", name="ana") == "ana entrou no chat"
+    assert client_catalogue("en").t("client.joined", name="ana") == "ana joined the chat"
+    assert client_catalogue("en").t("client.bye") == "Bye!"
+    assert client_catalogue("pt").t("client.bye") == "Até logo!"
+    assert broker_catalogue("pt").t("log.leave", name="ana", reason="saiu") == "saída ana (saiu)"
+    assert client_catalogue("xx").lang == broker_catalogue("xx").lang == "en"
+    assert client_catalogue("pt").has("error.EMPTY")
+    assert not client_catalogue("pt").has("no.such.key")
+    with pytest.raises(KeyError):
+        client_catalogue("en").t("no.such.key")
+    # Each side's catalogue knows its own texts only.
+    assert not broker_catalogue("en").has("client.joined")
+    assert not client_catalogue("en").has("log.join")
+
+
+def test_english_fills_a_gap_in_another_language():
+    texts = {"en": {"a.b": "hello {name}", "a.c": "bye"}, "pt": {"a.b": "olá {name}"}}
+    assert Catalogue(texts, "pt").t("a.b", name="ana") == "olá ana"
+    assert Catalogue(texts, "pt").t("a.c") == "bye"
+    assert not Catalogue(texts, "pt").has("a.c")
+
+
+def test_error_codes_notices_and_reasons_all_have_messages():
+    codes = {getattr(c, n) for n in dir(c) if n.startswith("E_")}
+    notices = {getattr(c, n) for n in dir(c) if n.startswith("N_")}
+    reasons = {getattr(c, n) for n in dir(c) if n.startswith("R_")}
+    for code in codes:
+        assert f"error.{code}" in client_texts.EN
+    for notice in notices:
+        assert f"notice.{notice}" in client_texts.EN
+    for tag in (HISTORY, MISSED):
+        assert f"client.tag_{tag}" in client_texts.EN
+    for reason in reasons:
+        # The client shows why someone left; the broker logs it.
+        assert f"reason.{reason}" in client_texts.EN
+        assert f"reason.{reason}" in broker_texts.EN
+
+
+_KEY = re.compile(r"\"((?:broker|log|reason|client|error|notice)\.[A-Za-z_]+)\"")
+
+
+def _keys_named_in(*files: Path) -> set[str]:
+    return {key for f in files for key in _KEY.findall(f.read_text(encoding="utf-8"))}
+
+
+def _code_of(package) -> list[Path]:
+    return [f for folder in package.__path__ for f in sorted(Path(folder).glob("*.py"))
+            if f.name != "texts.py"]
+
+
+def test_every_key_the_code_names_is_in_its_sides_catalogue():
+    broker_keys = _keys_named_in(*_code_of(broker))
+    client_keys = _keys_named_in(*_code_of(client))
+    assert broker_keys and client_keys
+    assert broker_keys - set(broker_texts.EN) == set()
+    assert client_keys - set(client_texts.EN) == set()
+    # The CLI: `zchat broker` speaks with the broker's catalogue, `zchat join` the client's.
+    for key in _keys_named_in(Path(cli.__file__)):
+        side = "client" if key.startswith("client.") else "broker"
+        assert key in SIDES[side][0]["en"], (key, side)

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from zchat.client.render import Renderer
-from zchat.i18n import Catalogue
+from zchat.client.texts import client_catalogue
 from zchat.protocol import Error, Notice
 from zchat.protocol import constants as c
 
@@ -14,7 +14,7 @@ STAMP = r"\[\d\d:\d\d:\d\d\]"
 
 
 def _renderer(lang: str = "en", colour: bool = False) -> Renderer:
-    return Renderer(Catalogue(lang), colour=colour, localtime=time.gmtime)
+    return Renderer(client_catalogue(lang), colour=colour, localtime=time.gmtime)
 
 
 @pytest.mark.parametrize(("lang", "code", "mark", "expected"), [
@@ -85,7 +85,7 @@ def test_the_client_shows_a_notice_it_receives():
     from zchat.protocol import decode_broker, encode
 
     out = io.StringIO()
-    catalogue = Catalogue("pt")
+    catalogue = client_catalogue("pt")
     client = ChatClient("ana", ["tcp://127.0.0.1:1"], 1.0, catalogue, PlainScreen(out),
                         Renderer(catalogue), stdin_fd=0)
     try:

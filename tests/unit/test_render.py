@@ -1,4 +1,4 @@
-"""client/render.py and zchat/safetext.py: line formats, languages, escape sanitising."""
+"""client/render.py and common/safetext.py: line formats, languages, escape sanitising."""
 
 import re
 import time
@@ -7,10 +7,10 @@ import unicodedata
 import pytest
 
 from zchat.client.render import Renderer, name_colour
-from zchat.i18n import Catalogue
+from zchat.client.texts import client_catalogue
+from zchat.common.safetext import sanitize
 from zchat.protocol import Error, Joined, Left, Msg, Priv
 from zchat.protocol import constants as c
-from zchat.safetext import sanitize
 
 # 01:02:03 UTC on 1970-01-01, and 23:59:59 UTC on 2023-11-14.
 TS = 3723.0
@@ -20,7 +20,7 @@ STAMP = r"\[\d\d:\d\d:\d\d\]"
 
 
 def _renderer(lang: str = "en", colour: bool = False) -> Renderer:
-    return Renderer(Catalogue(lang), colour=colour, localtime=time.gmtime)
+    return Renderer(client_catalogue(lang), colour=colour, localtime=time.gmtime)
 
 
 # ---- line formats --------------------------------------------------------------------
@@ -277,7 +277,7 @@ def test_sanitize_is_idempotent():
     assert sanitize(once) == once
 
 
-# Regression: zchat/safetext.py _BIDI once listed every Unicode Bidi_Control character but
+# Regression: common/safetext.py _BIDI once listed every Unicode Bidi_Control character but
 # U+061C ARABIC LETTER MARK, which then reached the terminal raw.
 @pytest.mark.parametrize("ch", ["\u061c", "\u200e", "\u200f", "\u202a", "\u202e", "\u2066",
                                 "\u2069"])
@@ -286,10 +286,7 @@ def test_sanitize_escapes_all_bidi_controls(ch):
 
 
 def test_a_big_room_lists_some_names_and_counts_the_rest():
-    from zchat.client.render import Renderer
-    from zchat.i18n import Catalogue
-
-    line = Renderer(Catalogue("en")).users(["ana", "bob"], "client.online", total=102)
+    line = Renderer(client_catalogue("en")).users(["ana", "bob"], "client.online", total=102)
     assert "Online: ana, bob and 100 more (/who lists everyone)" in line
-    line = Renderer(Catalogue("pt")).users(["ana"], "client.online", total=3)
+    line = Renderer(client_catalogue("pt")).users(["ana"], "client.online", total=3)
     assert "ana e mais 2 (/who lista todos)" in line

@@ -1,53 +1,22 @@
-"""Every line zchat shows a person, in English and Portuguese.
+"""Every line the client shows its user, in English and Portuguese.
 
-One catalogue, keyed by message id; `Catalogue.t(key, **fields)` formats it.
-The language comes from --lang, else the locale (LANG=pt_* gives Portuguese),
-else English.
+The client's side of the catalogues (the broker keeps its own, broker/texts.py;
+the lookup and the choice of language are common/i18n.py). Keys are grouped by
+prefix: `client.` for the client's own lines, `reason.` for why someone left,
+`error.` and `notice.` for the broker's ERROR and NOTICE codes, in our words.
 """
 
-import os
-from collections.abc import Mapping
+from zchat.common.i18n import Catalogue, Texts
 
-LANGS = ("en", "pt")
-
-_EN: dict[str, str] = {
-    # broker console and log
-    "broker.listening": "zchat broker {version} listening on {endpoints}",
-    "broker.started": "started pid {pid}, heartbeat {heartbeat}s, on {endpoints}",
-    "broker.bind_in_use": "cannot listen on {endpoint}: address already in use",
-    "broker.bind_failed": "cannot listen on {endpoint}: {reason}",
-    "broker.log_file_failed": "cannot open log file {path}: {reason}",
-    "broker.stopping": "stopping: told {count} client(s) the broker is going away",
-    "broker.stopped": "broker stopped",
-    "broker.curve_failed": "cannot turn encryption on: {reason}",
-    "broker.exposed": "WARNING: {endpoint} is reachable beyond this machine WITHOUT "
-                      "encryption: anyone on the network can read every message and join as "
-                      "anyone. Use --curve-secret (see README, Encryption).",
-    "broker.crashed": "broker stopped by an unexpected error",
-    "log.history": "history: {where}, last sequence number {seq}, keeping {retain}",
-    "log.lagging": "lagging {name}: its queue is full; it will catch up from history",
-    "log.replay": "replay {name}: {count} event(s) after {pub}/{priv}{more}",
-    "log.flood": "flood {name}: {strikes} messages over the rate limit in a row; disconnected",
-    "log.join": "join {name} from {peer}",
-    "log.cluster_down": "cluster link down: serving this broker's users only; "
-                        "their messages are not numbered nor kept",
-    "log.cluster_up": "cluster link back: users handed to the cluster again",
-    "log.rejoin": "rejoin {name} from {peer} (session resumed)",
-    "log.stale_token": "join {name} from {peer}: its session token is retired or another "
-                       "name's or key's; given a new session",
-    "log.leave": "leave {name} ({reason})",
-    "log.public": "public {name}: {text}",
-    "log.private": "private {name} -> {to}",
-    "log.private_body": "private {name} -> {to}: {text}",
-    "log.refused": "refused {code} from {who}: {detail}",
-    # leave reasons
+EN: Texts = {
+    # why someone left (LEFT.reason)
     "reason.quit": "left",
     "reason.timeout": "timed out",
     "reason.lost": "connection lost",
     "reason.slow": "too slow to keep up",
     "reason.shutdown": "broker shutting down",
     "reason.flood": "disconnected for flooding",
-    # client
+    # the client's own lines
     "client.connecting": "connecting to {endpoint} as {name}...",
     "client.welcome": "Welcome to zchat, {name}! Type /help for commands.",
     "client.rejoined": "Reconnected as {name}.",
@@ -88,7 +57,7 @@ _EN: dict[str, str] = {
     "client.key_refused": "the broker refused our key (it is not in the broker's allow list)",
     "client.flooded": "the broker disconnected us for sending too fast",
     "client.key_created": "Created your key pair {path} (keep it: your name is bound to it).",
-    # errors from the broker, by code
+    # errors from the broker, by code (ERROR.code)
     "error.BAD_SIGNATURE": "the broker did not understand us (not a ZCHAT frame)",
     "error.VERSION": "protocol version mismatch: the broker speaks ZCHAT/{ref}",
     "error.BAD_FRAME": "the broker refused a malformed frame: {detail}",
@@ -109,41 +78,13 @@ _EN: dict[str, str] = {
     "error.UNAVAILABLE": "this broker cannot take new users while its link to the other "
                          "brokers is down; trying again...",
     "error.unknown": "error {code}: {detail}",
-    # service notices from the broker, by code
+    # service notices from the broker, by code (NOTICE.code)
     "notice.CLUSTER_DOWN": "The link to the other brokers is down: you can chat with users of "
                            "this broker only; these messages are not kept in history.",
     "notice.CLUSTER_UP": "The link to the other brokers is back.",
 }
 
-_PT: dict[str, str] = {
-    "broker.listening": "zchat broker {version} escutando em {endpoints}",
-    "broker.started": "iniciado pid {pid}, heartbeat {heartbeat}s, em {endpoints}",
-    "broker.bind_in_use": "não foi possível escutar em {endpoint}: endereço já em uso",
-    "broker.bind_failed": "não foi possível escutar em {endpoint}: {reason}",
-    "broker.log_file_failed": "não foi possível abrir o arquivo de log {path}: {reason}",
-    "broker.stopping": "encerrando: {count} cliente(s) avisado(s) de que o broker vai sair",
-    "broker.stopped": "broker encerrado",
-    "broker.curve_failed": "não foi possível ligar a criptografia: {reason}",
-    "broker.exposed": "AVISO: {endpoint} pode ser alcançado de fora desta máquina SEM "
-                      "criptografia: qualquer um na rede pode ler todas as mensagens e entrar "
-                      "como qualquer pessoa. Use --curve-secret (veja o README, Encryption).",
-    "broker.crashed": "broker encerrado por um erro inesperado",
-    "log.history": "histórico: {where}, último número de sequência {seq}, mantendo {retain}",
-    "log.lagging": "atrasado {name}: a fila está cheia; vai recuperar do histórico",
-    "log.replay": "reenvio {name}: {count} evento(s) após {pub}/{priv}{more}",
-    "log.flood": "inundação {name}: {strikes} mensagens seguidas acima do limite; desconectado",
-    "log.join": "entrada {name} de {peer}",
-    "log.cluster_down": "ligação ao cluster caiu: atendendo só os usuários deste broker; "
-                        "suas mensagens não são numeradas nem guardadas",
-    "log.cluster_up": "ligação ao cluster de volta: usuários devolvidos ao cluster",
-    "log.rejoin": "reentrada {name} de {peer} (sessão retomada)",
-    "log.stale_token": "entrada {name} de {peer}: seu token de sessão foi encerrado ou é de "
-                       "outro nome ou chave; recebe uma sessão nova",
-    "log.leave": "saída {name} ({reason})",
-    "log.public": "pública {name}: {text}",
-    "log.private": "privada {name} -> {to}",
-    "log.private_body": "privada {name} -> {to}: {text}",
-    "log.refused": "recusado {code} de {who}: {detail}",
+PT: Texts = {
     "reason.quit": "saiu",
     "reason.timeout": "tempo esgotado",
     "reason.lost": "conexão perdida",
@@ -217,31 +158,9 @@ _PT: dict[str, str] = {
     "notice.CLUSTER_UP": "A ligação com os outros brokers voltou.",
 }
 
-_CATALOGUES: dict[str, dict[str, str]] = {"en": _EN, "pt": _PT}
+TEXTS: dict[str, Texts] = {"en": EN, "pt": PT}
 
 
-def pick_lang(option: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """--lang wins; then LC_ALL, LC_MESSAGES, LANG; Portuguese for pt*, else English."""
-    if option in _CATALOGUES:
-        return option
-    env = os.environ if environ is None else environ
-    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = env.get(var, "")
-        if value:
-            return "pt" if value.lower().startswith("pt") else "en"
-    return "en"
-
-
-class Catalogue:
-    """The messages of one language."""
-
-    def __init__(self, lang: str) -> None:
-        self.lang = lang if lang in _CATALOGUES else "en"
-        self._texts = _CATALOGUES[self.lang]
-
-    def t(self, key: str, **fields: object) -> str:
-        text = self._texts.get(key) or _EN[key]
-        return text.format(**fields) if fields else text
-
-    def has(self, key: str) -> bool:
-        return key in self._texts
+def client_catalogue(lang: str) -> Catalogue:
+    """The client's lines in ``lang`` (English if zchat does not speak it)."""
+    return Catalogue(TEXTS, lang)
