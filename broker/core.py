@@ -18,10 +18,7 @@ many recipients they have.
 import logging
 import secrets
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from zchat.common import __version__
 from zchat.common.i18n import Catalogue
@@ -29,13 +26,11 @@ from zchat.common.safetext import sanitize
 from zchat.protocol import (
     Bye,
     Error,
-    Event,
     Fetch,
     Join,
     Leave,
     Notice,
     Ping,
-    Priv,
     ProtocolError,
     Say,
     Tell,
@@ -45,14 +40,11 @@ from zchat.protocol import (
     decode_client_frames,
     encode,
     encode_ack,
-    encode_events,
     encode_msg,
-    event_item,
     name_key,
     name_problem,
 )
 from zchat.protocol import constants as c
-from zchat.protocol.rate import TokenBucket, take_both
 
 from .actions import (
     Ack,
@@ -65,7 +57,8 @@ from .actions import (
     Send,
 )
 from .backplane import RESUMED, TAKEN, Backplane, LinkDown, LocalBackplane
-from .guard import LOCAL, address_group
+from .flood import Budgets, Limits, replies_left
+from .pages import Pages
 from .roster import Roster, Session
 from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent, stream_key
 from .texts import broker_catalogue
@@ -75,43 +68,12 @@ log = logging.getLogger(__name__)
 
 # Commands that cost tokens from a client's buckets.
 _RATED = frozenset({Say, Tell, Who, Fetch})
-#: Addresses whose JOIN and pre-JOIN budgets are remembered (the oldest is forgotten first).
-ADDRESSES_TRACKED = 10_000
-#: Above every sequence number.
-MAX_SEQ_PLUS = c.MAX_SEQ + 1
-#: Seconds between looks at FETCHes waiting for a budget.
-FETCH_RETRY = 0.02
-#: The share of the broker's time spent building FETCH pages, for everyone together,
-#: and the most at once (seconds): catch-ups wait their turn, live chat never waits
-#: long for them (a page of 200 short events takes milliseconds: SQLite rows).
-PAGES_SHARE = 0.5
-PAGES_BURST = 0.03
-#: The bytes of an EVENTS frame around its events (header, kind, flags, brackets).
-_PAGE_HEAD = 96
-#: Rows a page is first read with (more follow while it has room).
-PAGE_ROWS = 32
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
+#: Above every sequence number.
+MAX_SEQ_PLUS = c.MAX_SEQ + 1
 
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Flood control and capacity, announced to clients in WELCOME."""
-
-    rate: float = c.DEFAULT_RATE
-    burst: int = c.DEFAULT_BURST
-    byte_rate: float = c.DEFAULT_BYTE_RATE
-    byte_burst: int = c.DEFAULT_BYTE_BURST
-    max_clients: int = c.DEFAULT_MAX_CLIENTS
-    #: Connections at once from one address; also the JOINs one address may make at
-    #: once (refilled at this many a minute).
-    max_per_address: int = c.DEFAULT_MAX_PER_ADDRESS
-
-    def buckets(self) -> tuple[TokenBucket, TokenBucket, TokenBucket, TokenBucket]:
-        """A session's message, text-byte, FETCH and reply-byte buckets."""
-        return (TokenBucket(self.rate, self.burst), TokenBucket(self.byte_rate, self.byte_burst),
-                TokenBucket(c.FETCH_RATE, c.FETCH_BURST),
-                TokenBucket(c.REPLY_RATE, c.REPLY_BURST))
+__all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI builds it here)
 
 
 class BrokerCore:
@@ -138,27 +100,10 @@ class BrokerCore:
         #: How public events reach clients, announced in WELCOME (set by the server).
         self.fanout = c.FANOUT_ROUTER
         self.feeds: tuple[str, ...] = ()
-        self._unjoined = TokenBucket(c.UNJOINED_RATE, c.UNJOINED_BURST)
-        # Each stranger also has a small bucket of its own, and so has each address,
-        # so one fast stranger (or many connections from one place) spends its own
-        # budget, not the one newcomers from elsewhere need to JOIN.
-        self._strangers: OrderedDict[bytes, TokenBucket] = OrderedDict()
-        self._addresses: OrderedDict[str, TokenBucket] = OrderedDict()
-        #: JOINs per address (max_per_address at once, as many again each minute): joins
-        #: and leaves are events everyone is shown and history keeps, so they cost.
-        self._joins: OrderedDict[str, TokenBucket] = OrderedDict()
-        #: FETCHes waiting for their answer (identity -> the latest FETCH), oldest first:
-        #: pages are built within PAGES_SHARE for everyone and REPLY_RATE per session.
-        self._fetching: OrderedDict[bytes, Fetch] = OrderedDict()
-        self._pages = TokenBucket(PAGES_SHARE, PAGES_BURST)
-        self._fetch_retry = 0.0  # when waiting FETCHes are looked at next
-        self._work_clock = work_clock
+        self.budgets = Budgets(self.limits)
         #: Refusals of connections that have not joined: one log line a second at most.
         self._stranger_log = Throttle(1.0)
         self._now = 0.0
-        #: Whether a connection can be sent a page now (the server says: its queue is
-        #: not backed up); a page for one that cannot waits.
-        self.ready: Callable[[bytes], bool] = lambda identity: True
         self.expiry = heartbeat * c.HEARTBEAT_LIVENESS
         self.roster = Roster()
         self.backplane: Backplane = backplane or LocalBackplane(self.roster)
@@ -182,7 +127,10 @@ class BrokerCore:
         self.store: HistoryStore = store if store is not None else MemoryStore()
         self.history = history
         self._wall = wall_clock
-        self._t = (catalogue or broker_catalogue("en")).t
+        catalogue = catalogue or broker_catalogue("en")
+        self._t = catalogue.t
+        #: FETCH pages (pages.py: they wait their turn after each cycle's messages).
+        self.pages = Pages(self.store, self.roster, self.budgets, catalogue, work_clock)
         self._public_line = self._t("log.public")  # (the per-message line's template)
         self._log_private_bodies = log_private_bodies
         self._next_tick = 0.0
@@ -199,12 +147,14 @@ class BrokerCore:
             session.last_seen = now
             if frames == _BARE_PING:  # a joined client's heartbeat: all it asks is this
                 return []
-        elif not self._stranger_allowed(identity, now, peer):
-            return []  # a storm of strangers: answer none of them rather than all
+        else:
+            self._now = now  # (for the refusals' log, see _refuse)
+            if not self.budgets.stranger(identity, peer, now):
+                return []  # a storm of strangers: answer none of them rather than all
         try:
             msg = decode_client_frames(frames)
         except ProtocolError as exc:
-            if session is not None and not self._allowed(session, Who(), now):
+            if session is not None and not self.budgets.message(session, Who(), now):
                 return self._throttle(session, exc.cid)  # garbage costs a message too
             return self._refuse(identity, session, exc.code, exc.detail, exc.ref, exc.cid)
         if session is None:
@@ -217,7 +167,7 @@ class BrokerCore:
                     cid = getattr(msg, "cid", 0)
                     return self._refuse(identity, None, c.E_NOT_JOINED,
                                         f"{msg.command} before JOIN", cid=cid)
-        if type(msg) in _RATED and not self._allowed(session, msg, now):
+        if type(msg) in _RATED and not self.budgets.message(session, msg, now):  # type: ignore[arg-type]
             return self._throttle(session, getattr(msg, "cid", 0))
         match msg:
             case Say(text, cid, retry):
@@ -227,12 +177,11 @@ class BrokerCore:
             case Ping():
                 return []
             case Fetch():
-                self._fetching[identity] = msg  # (a newer FETCH replaces a waiting one)
-                return self.serve_fetches(now)
+                return list(self.pages.ask(identity, msg, now))
             case Who():
                 return self._who(session, now)
             case Join():
-                if not self._allowed(session, Who(), now):
+                if not self.budgets.message(session, Who(), now):
                     return self._throttle(session, 0)
                 return self._refuse(identity, session, c.E_ALREADY_JOINED,
                                     f"already joined as {session.name}", session.name)
@@ -249,34 +198,6 @@ class BrokerCore:
             log.info(self._t("log.refused", code=code, who=identity.hex(),
                              detail=sanitize(detail)) + self._stranger_log.suffix())
         return [Send(identity, encode(Error(code, detail, ref, cid)))]
-
-    def _stranger_allowed(self, identity: bytes, now: float, peer: str) -> bool:
-        self._now = now  # (for the refusals' log, see _refuse)
-        bucket = _bucket(self._strangers, identity, c.STRANGERS_TRACKED,
-                         c.STRANGER_RATE, c.STRANGER_BURST)
-        if not bucket.take(now):
-            return False
-        where = address_group(peer)
-        most = self.limits.max_per_address
-        if where != LOCAL and not _bucket(self._addresses, where, ADDRESSES_TRACKED,
-                                          most / 2, most * 2).take(now):
-            return False
-        return self._unjoined.take(now)
-
-    def _allowed(self, session: Session, msg: Say | Tell | Who | Fetch, now: float) -> bool:
-        if session.buckets is None:
-            session.buckets = self.limits.buckets()
-        messages, octets, fetches, _ = session.buckets
-        if isinstance(msg, Fetch):
-            allowed = fetches.take(now)
-        else:
-            # A bigger message than the byte burst costs a full bucket.
-            text = msg.text if isinstance(msg, Say | Tell) else ""
-            size = len(text) if text.isascii() else len(text.encode("utf-8"))
-            allowed = take_both(messages, octets, now, size)
-        if allowed:
-            session.strikes = 0
-        return allowed
 
     def _throttle(self, session: Session, cid: int) -> list[Action]:
         """Refuse one message over the limit; disconnect a client that keeps on."""
@@ -437,10 +358,7 @@ class BrokerCore:
 
     def _join(self, identity: bytes, name: str, token: str, resume: bool, now: float,
               peer: str, user: str) -> list[Action]:
-        where = address_group(peer)  # (Unix-socket peers have none: the file's mode rules)
-        if where != LOCAL and not _bucket(self._joins, where, ADDRESSES_TRACKED,
-                                          self.limits.max_per_address / 60.0,
-                                          self.limits.max_per_address).take(now):
+        if not self.budgets.join(peer, now):
             return self._refuse(identity, None, c.E_RATE_LIMITED,
                                 "too many joins from your address: try again later", "join")
         problem = name_problem(name)
@@ -498,10 +416,8 @@ class BrokerCore:
         actions: list[Action] = [Opening(identity, self._welcome(session, False, pub))]
         if not resume and self.history > 0:
             recent = self.store.recent_public(self.history, pub)
-            if recent:  # the newest that fit in a page
-                page = _Page()
-                page.fill(event.for_reader(session.stream) for event in reversed(recent))
-                actions.append(Opening(identity, encode_events(c.K_HISTORY, page.items[::-1])))
+            if recent:
+                actions.append(Opening(identity, Pages.history(recent, session.stream)))
         return actions + joined
 
     def _session_token(self, token: str, key: str, user: str, name: str, peer: str) -> str:
@@ -605,66 +521,22 @@ class BrokerCore:
         return self._publish(event, ack_to=session.identity)
 
     def serve_fetches(self, now: float) -> list[Action]:
-        """Answer the waiting FETCHes, oldest first, as far as the budgets allow: the
-        time pages take, for everyone together (PAGES_SHARE), and each session's
-        reply bytes (REPLY_RATE). One that cannot be answered now keeps its place;
-        the server calls this again each turn (see `next_deadline`)."""
-        actions: list[Action] = []
-        self._fetch_retry = now + FETCH_RETRY
-        for identity in list(self._fetching):
-            if not self._pages.take(now, 0.0) or self._pages.tokens <= 0:
-                break  # (the last page may have left the budget in debt)
-            session = self.roster.by_identity(identity)
-            if session is None:
-                del self._fetching[identity]  # it left meanwhile
-                continue
-            if session.buckets is None:
-                session.buckets = self.limits.buckets()
-            replies = session.buckets[3]
-            if not replies.take(now, 0.0) or replies.tokens <= 0 or not self.ready(identity):
-                continue  # over its budget, or its queue is full: later
-            fetch = self._fetching.pop(identity)
-            started = self._work_clock()
-            frame = self._page(session, fetch.pub, fetch.priv, fetch.limit)
-            # Paid after it is built (its cost is known then); a debt delays the next.
-            replies.tokens -= len(frame)
-            self._pages.tokens -= self._work_clock() - started
-            actions.append(Send(identity, frame))
-        return actions
+        """The FETCH pages that can go now (pages.py); the server calls it each turn."""
+        return list(self.pages.serve(now))
 
-    def _page(self, session: Session, pub: int, priv: int, limit: int) -> bytes:
-        """The EVENTS replay frame answering a FETCH: at most ``limit`` events and, past
-        the first, MAX_PAGE_BYTES (``more`` says there are others)."""
-        batch, items, more = self._read_page(session.stream, pub, priv, limit)
-        lost = self._lost(session, pub, priv, batch, more)
-        log.info(self._t("log.replay", name=sanitize(session.name), count=len(batch), pub=pub,
-                         priv=priv, more=" ..." if more else ""))
-        return encode_events(c.K_REPLAY, items, more, lost)
+    @property
+    def ready(self) -> Callable[[bytes], bool]:
+        """Whether a connection can be sent a page now (set by the server)."""
+        return self.pages.ready
 
-    def _read_page(self, reader: str, pub: int, priv: int,
-                   limit: int) -> tuple[tuple[Event, ...], list[bytes], bool]:
-        """The events after the cursors that fit a page (see `_Page`), their encoded
-        items, and whether there are more. Read from the store a few rows at a time
-        as the page fills: 200 rows of long texts cost SQLite more than the page."""
-        page = _Page()
-        want = min(limit, PAGE_ROWS)
-        while True:
-            events = self.store.since(pub, priv, reader, want + 1)
-            if not page.fill(stored.for_reader(reader) for stored in events[:want]):
-                return tuple(page.events), page.items, True
-            if len(events) <= want or len(page.events) >= limit:
-                return tuple(page.events), page.items, len(events) > want
-            # Past what was read, in both streams: the rows came in seq order.
-            last = page.events[-1].seq
-            pub, priv = max(pub, last), max(priv, last)
-            average = (c.MAX_PAGE_BYTES - _PAGE_HEAD - page.room) // len(page.events) + 1
-            want = min(limit - len(page.events), max(PAGE_ROWS, page.room // average + 1))
+    @ready.setter
+    def ready(self, ready: Callable[[bytes], bool]) -> None:
+        self.pages.ready = ready
 
     def _who(self, session: Session, now: float) -> list[Action]:
         """USERS, paid for in reply bytes: a list of 20,000 names is 300 KB."""
-        assert session.buckets is not None  # (WHO is rated: _allowed made them)
-        replies = session.buckets[3]
-        if not replies.take(now, 0.0) or replies.tokens <= 0:
+        replies = self.budgets.of(session)[3]
+        if not replies_left(replies, now):
             return self._throttle(session, 0)
         try:
             names = self.backplane.names()
@@ -673,39 +545,6 @@ class BrokerCore:
         frame = encode(Users(tuple(names)))
         replies.tokens -= len(frame)
         return [Send(session.identity, frame)]
-
-    def _lost(self, session: Session, pub: int, priv: int, batch: tuple[Event, ...],
-              more: bool) -> int:
-        """How many pruned events may be missing after this reader's cursors (a bound).
-
-        A stream lost events when the first event returned (or, on a last page
-        with none, the stream's head) links back past the cursor into the
-        pruned range; the events pruned in those ranges are counted.
-        """
-        pruned = self.store.pruned_upto()
-        if pruned <= min(pub, priv):
-            return 0
-        ranges = []
-        for private, cursor, head in ((False, pub, self.store.head(PUBLIC)),
-                                      (True, priv, self.store.head(session.stream))):
-            first = next((e for e in batch if isinstance(e, Priv) == private), None)
-            if first is None and more:
-                continue  # the page ended before this stream's first event: cannot tell
-            link = first.prev if first is not None else head
-            if link < cursor:
-                # The chain no longer reaches back to the cursor: the stream's head went
-                # with all its events while its session was away (pruned; in a cluster,
-                # expired), so what followed the cursor, up to the pruned mark, may be lost.
-                link = pruned
-            link = min(link, pruned)
-            if link > cursor:
-                ranges.append((cursor, link))
-        if not ranges:
-            return 0
-        low = min(r[0] for r in ranges)
-        if len(ranges) == 2 and min(r[1] for r in ranges) < max(r[0] for r in ranges):
-            return sum(self.store.pruned_events(a, b) for a, b in ranges)  # disjoint
-        return self.store.pruned_events(low, max(r[1] for r in ranges))
 
     # ---- sessions ending ----------------------------------------------------
 
@@ -822,44 +661,8 @@ class BrokerCore:
         return actions
 
     def next_deadline(self) -> float:
-        if self._fetching:  # pages wait for a budget to refill: look again soon
-            return min(self._next_tick, self._fetch_retry)
-        return self._next_tick
+        retry = self.pages.retry_at()  # pages wait for a budget to refill: look again soon
+        return self._next_tick if retry is None else min(self._next_tick, retry)
 
 
 
-
-_K = TypeVar("_K", bytes, str)
-
-
-def _bucket(buckets: OrderedDict[_K, TokenBucket], key: _K, most: int, rate: float,
-            burst: float) -> TokenBucket:
-    """The bucket of ``key``, made full when new; past ``most`` keys the longest
-    known is forgotten (a forgotten key starts full again: bounded memory wins)."""
-    bucket = buckets.get(key)
-    if bucket is None:
-        if len(buckets) >= most:
-            buckets.popitem(last=False)
-        bucket = buckets[key] = TokenBucket(rate, burst)
-    return bucket
-
-
-class _Page:
-    """Events taken in order while their EVENTS frame stays within MAX_PAGE_BYTES (the
-    first is taken whatever its size), each encoded once, as it is taken."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.items: list[bytes] = []
-        self.room = c.MAX_PAGE_BYTES - _PAGE_HEAD
-
-    def fill(self, events: Iterable[Event]) -> bool:
-        """Take ``events`` in order; False when one did not fit (the page is full)."""
-        for event in events:
-            item = event_item(event)
-            if len(item) + 1 > self.room and self.events:
-                return False
-            self.room -= len(item) + 1
-            self.events.append(event)
-            self.items.append(item)
-        return True

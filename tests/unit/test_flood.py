@@ -10,13 +10,8 @@ import pytest
 from corehelp import WALL, decoded, no_work
 
 from zchat.broker.actions import Send
-from zchat.broker.core import (
-    FETCH_RETRY,
-    PAGES_BURST,
-    PAGES_SHARE,
-    BrokerCore,
-    Limits,
-)
+from zchat.broker.core import BrokerCore, Limits
+from zchat.broker.pages import FETCH_RETRY, PAGES_BURST, PAGES_SHARE
 from zchat.protocol import (
     Ack,
     Bye,
