@@ -1,10 +1,20 @@
-"""The broker's logic, sans I/O: frames in, frames to send out.
+"""The chat rules: frames in, actions out.
 
 `BrokerCore.handle(identity, frames, now)` decodes one inbound message,
 updates the roster and the history store and returns the actions the server
-must carry out; `tick` does heartbeats and expiry; `drop` and `shutdown` end
-sessions. It never touches a socket or a clock, so it is tested with fake
-identities and times.
+must carry out (actions.py; the batcher decides when they go); `tick` does
+heartbeats and expiry; `drop` and `shutdown` end sessions. Beside it:
+flood.py (the budgets), pages.py (FETCH answers), link.py (a cluster's
+outages and numbering).
+
+What it does and does not do: it never touches a socket, and reads no clock
+of its own (the time comes in as ``now``; events are stamped by an injected
+wall clock; pages are timed by an injected work clock) and makes its tokens
+with an injected source, so it is tested with fake identities, clocks and
+tokens. It does call its store and backplane, which block (SQLite; in a
+cluster, Redis round trips) and can fail (StoreError, LinkDown), and it logs
+what the operator's log must say (joins, leaves, messages, refusals) in the
+broker's language.
 
 Every chat event (public, private, join, leave) gets the next sequence number
 and is appended to the store; the server commits the store before it performs
@@ -58,6 +68,7 @@ from .actions import (
 )
 from .backplane import RESUMED, TAKEN, Backplane, LinkDown, LocalBackplane
 from .flood import Budgets, Limits, replies_left
+from .link import ClusterLink
 from .pages import Pages
 from .roster import Roster, Session
 from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent, stream_key
@@ -87,12 +98,15 @@ class BrokerCore:
                  limits: Limits | None = None,
                  journal: Callable[[str], None] | None = None,
                  backplane: Backplane | None = None,
-                 work_clock: Callable[[], float] = time.perf_counter) -> None:
+                 work_clock: Callable[[], float] = time.perf_counter,
+                 tokens: Callable[[], str] = lambda: secrets.token_hex(16)) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``;
         ``journal`` logs the per-message lines (default: the logging module);
         ``backplane`` joins a cluster (default: this broker alone); ``work_clock``
-        measures the time pages take (PAGES_SHARE)."""
+        measures the time pages take (PAGES_SHARE); ``tokens`` makes session tokens
+        for clients that bring none (128 random bits)."""
         self._note = journal or log.info
+        self._tokens = tokens
         self.heartbeat = heartbeat
         self.limits = limits or Limits()
         #: Names pinned to CURVE keys by the allow list (name key -> z85 key).
@@ -107,23 +121,8 @@ class BrokerCore:
         self.expiry = heartbeat * c.HEARTBEAT_LIVENESS
         self.roster = Roster()
         self.backplane: Backplane = backplane or LocalBackplane(self.roster)
-        #: The cluster link is down: events stay among this broker's users (seq 0).
-        self.island = False
-        self._island_left: dict[str, tuple[str, str, str]] = {}  # key -> (name, stream, reason)
-        self._heal_at = 0.0
-        self._heal_backoff = heartbeat
-        #: Cluster: events waiting for `commit` to number them (event, exclude, ack_to).
-        self._queued: list[tuple[StoredEvent, bytes | None, bytes | None]] = []
-        #: Cluster: ACKs of this broker's messages, by seq, waiting for the shared log to
-        #: bring each message back here: (sender's stream, ACK frame). The ACK takes the
-        #: message's place in the sender's stream, after the events before it.
-        self._acks_due: dict[int, tuple[str, bytes]] = {}
-        #: Cluster: the last public event delivered here (what PING tells clients).
-        self._delivered = 0
-        #: Cluster: names whose LEFT this broker's users saw during an outage, and
-        #: names whose JOINED they need not see (this broker's own users, handed back).
-        self._told_left: set[str] = set()
-        self._quiet_joined: set[str] = set()
+        #: The cluster: what is queued for numbering, outages (link.py; idle alone).
+        self.link = ClusterLink(heartbeat)
         self.store: HistoryStore = store if store is not None else MemoryStore()
         self.history = history
         self._wall = wall_clock
@@ -223,8 +222,8 @@ class BrokerCore:
         each broker delivers them when the shared log brings them back, in its
         order. With the cluster link down an event reaches this broker's users
         only, unnumbered (seq 0)."""
-        if self.backplane.shared and not self.island:
-            self._queued.append((event, exclude, ack_to))
+        if self.backplane.shared and not self.link.island:
+            self.link.queue(event, exclude, ack_to)
             return []
         try:
             self.store.add(event)
@@ -249,7 +248,7 @@ class BrokerCore:
         """The cluster is out of reach: ``event`` is shown here only, with seq 0."""
         event.seq = event.prev = event.prev_to = 0
         if event.kind == c.LEFT:
-            self._told_left.add(name_key(event.name))
+            self.link.told_left(event.name)
         return self.link_down()
 
     @staticmethod
@@ -280,31 +279,19 @@ class BrokerCore:
         inbox, addressed to the private stream ``reader``."""
         if reader:
             return self._deliver_private(event, reader)
-        late = self._acks_before(event.seq) if self._acks_due else []
-        if event.seq > self._delivered:
-            self._delivered = event.seq
-        if event.kind == c.LEFT:
-            key = name_key(event.name)
-            if self.roster.by_name(event.name) is not None:
-                return []  # the cluster took our user for gone while we were cut off
-            if key in self._told_left:
-                self._told_left.discard(key)
-                return []  # shown here when it happened, during the outage
-        elif event.kind == c.JOINED:
-            key = name_key(event.name)
-            self._told_left.discard(key)
-            if key in self._quiet_joined:
-                self._quiet_joined.discard(key)
-                return []  # never gone for our users
+        late = self._late_acks(event.seq)
+        held = event.kind == c.LEFT and self.roster.by_name(event.name) is not None
+        if not self.link.seen(event, held):
+            return late  # shown here already, or never gone for our users (link.py)
         own = None  # the sender or joiner is not sent its own event
         if event.kind == c.MSG:
             own = self.roster.by_stream(event.origin)
-            due = self._acks_due.pop(event.seq, None)
-            if due is not None and own is not None:  # (the sender's ACK, in its place)
+            ack = self.link.ack_for(event.seq)
+            if ack is not None and own is not None:  # (the sender's ACK, in its place)
                 if len(self.roster) == 1:
-                    return [*late, Ack(own.identity, due[1])]
+                    return [*late, Ack(own.identity, ack)]
                 frame = encode_msg(event.name, event.text, event.ts, event.seq, event.prev)
-                return [*late, PublicEvent(frame, own.identity, due[1])]
+                return [*late, PublicEvent(frame, own.identity, ack)]
         elif event.kind == c.JOINED:
             own = self.roster.by_name(event.name)
         if len(self.roster) == (own is not None):
@@ -316,11 +303,9 @@ class BrokerCore:
     def link_down(self) -> list[Action]:
         """The cluster cannot be reached (a call failed, or the server's log reader
         lost Redis): tell this broker's users, once, that only they can be reached now."""
-        if self.island:
+        if not self.link.went_down():
             return []
-        late = self._acks_before(MAX_SEQ_PLUS)  # the log will not bring them back now
-        self.island = True
-        self._heal_backoff = self.heartbeat
+        late = self._late_acks(MAX_SEQ_PLUS)  # the log will not bring them back now
         log.warning(self._t("log.cluster_down"))
         notice = Notice(c.N_CLUSTER_DOWN, "the link to the other brokers is down")
         return [*late, Broadcast(encode(notice))]
@@ -328,22 +313,18 @@ class BrokerCore:
     def rejoin_cluster(self, now: float, force: bool = False) -> list[Action]:
         """Hand the cluster this broker's users again: after an outage, or after the
         others took this broker for dead. Names taken meanwhile are given up."""
-        if now < self._heal_at and not force:
+        if not self.link.may_heal(now, force):
             return []
         try:
             claimed, taken, released = self.backplane.heal(self.roster.sessions(),
-                                                           dict(self._island_left))
+                                                           dict(self.link.left_meanwhile))
         except LinkDown:
-            self._heal_at = now + self._heal_backoff
-            self._heal_backoff = min(self._heal_backoff * 2, 30 * self.heartbeat)
+            self.link.heal_failed(now)
             return []
         actions: list[Action] = []
-        if self.island:
-            self.island = False
+        if self.link.healed({session.key for session in claimed}):
             log.warning(self._t("log.cluster_up"))
             actions.append(Broadcast(encode(Notice(c.N_CLUSTER_UP, "the link is back"))))
-        self._quiet_joined = {session.key for session in claimed}
-        self._island_left.clear()
         ts = self._wall()
         for session in taken:  # another broker's user holds the name now: start over
             self.roster.remove(session)
@@ -430,7 +411,7 @@ class BrokerCore:
             if self.store.bind(stream_key(token), key, user):
                 return token
             log.info(self._t("log.stale_token", name=sanitize(name), peer=peer or "?"))
-        token = secrets.token_hex(16)  # guessable, or not theirs: a session of their own
+        token = self._tokens()  # guessable, or not theirs: a session of their own
         self.store.bind(stream_key(token), key, user)
         return token
 
@@ -562,11 +543,11 @@ class BrokerCore:
             if not self.backplane.release(session.name, session.stream):
                 return []
         except LinkDown:
-            self._island_left[session.key] = (session.name, session.stream, reason)
+            self.link.left_meanwhile[session.key] = (session.name, session.stream, reason)
         # A LEAVE ends what its token grants; after a timeout or a lost connection the
         # same name and key may resume. (Cut off from the cluster: retired when healed.)
         if not self._unbind(session.stream, retire=reason == c.R_QUIT):
-            self._island_left[session.key] = (session.name, session.stream, reason)
+            self.link.left_meanwhile[session.key] = (session.name, session.stream, reason)
         return self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name, reason=reason))
 
     def drop_identity(self, identity: bytes, reason: str) -> list[Action]:
@@ -593,9 +574,9 @@ class BrokerCore:
         returns their ACKs (after that call: an ACK means the event is in the log).
         If Redis cannot be reached, they go to this broker's users only."""
         self.store.commit()
-        if not self._queued:
+        queued = self.link.take_queued()
+        if not queued:
             return []
-        queued, self._queued = self._queued, []
         try:
             self.store.add_many([event for event, _, _ in queued])
         except LinkDown:
@@ -608,18 +589,16 @@ class BrokerCore:
             if ack_to is None:
                 continue
             if event.kind == c.MSG:  # its ACK takes its place when the log brings it here
-                self._acks_due[event.seq] = (event.origin, self._ack(ack_to, event).frame)
+                self.link.ack_on_arrival(event.seq, event.origin, self._ack(ack_to, event).frame)
             else:
                 actions.append(self._ack(ack_to, event))
         return actions
 
-    def _acks_before(self, seq: int) -> list[Action]:
-        """ACKs of messages numbered before ``seq`` that the log did not bring back
-        here (the reader resynchronised past them, or the link went down): sent now,
-        to whoever holds the sender's session."""
+    def _late_acks(self, seq: int) -> list[Action]:
+        """ACKs of messages numbered before ``seq`` that the log will not bring back
+        here (link.py): sent now, to whoever holds the sender's session."""
         actions: list[Action] = []
-        for due in [s for s in self._acks_due if s < seq]:
-            stream, frame = self._acks_due.pop(due)
+        for stream, frame in self.link.acks_before(seq):
             session = self.roster.by_stream(stream)
             if session is not None:
                 actions.append(Ack(session.identity, frame))
@@ -641,7 +620,7 @@ class BrokerCore:
             return []
         self._next_tick = now + self.heartbeat
         actions: list[Action] = []
-        if self.island:
+        if self.link.island:
             actions = self.rejoin_cluster(now)
         elif not self.backplane.up:  # a read failed: serve our own users from now on
             actions = self.link_down()
@@ -650,7 +629,7 @@ class BrokerCore:
         if len(self.roster):
             # In a cluster: what was delivered here, not what Redis holds, or clients
             # would fetch what is on its way to them.
-            head = self._delivered if self.backplane.shared else self.store.head(PUBLIC)
+            head = self.link.delivered if self.backplane.shared else self.store.head(PUBLIC)
             actions.append(Broadcast(encode(Ping(head))))
             lagging, self._lagging = self._lagging, set()  # refilled if these fail too
             for identity in lagging:

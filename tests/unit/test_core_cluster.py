@@ -221,7 +221,7 @@ def test_healing_tells_users_and_shows_each_leave_once() -> None:
     _deliver(core, cluster)
     cluster.up = False
     core.tick(0.5)  # the broker notices on its next beat even without traffic
-    assert core.island
+    assert core.link.island
     left = decoded(core.handle(B, [encode(Say("tchau", 5))], 0.5) + core.commit())
     left += decoded(core.drop(core.roster.by_name("bob"), c.R_QUIT))
     assert [m.name for _, _, m in left if isinstance(m, Left)] == ["bob"]

@@ -1,0 +1,130 @@
+"""One broker's link to the rest of its cluster: its state, and the decisions it makes.
+
+In a cluster the shared log numbers events, so what a broker's users say is
+queued until the cycle's commit, and shown when the log brings it back. The
+link can go down: the broker is then an *island*, showing what its users say
+among themselves (unnumbered), and remembering who left meanwhile, to hand
+the cluster back its users once the link heals (retrying with a back-off).
+Around an outage some events must be shown once, not twice. And a message's
+ACK waits for the log to bring the message back, to take its place in its
+sender's stream.
+
+All of it is state and yes/no answers; the core (core.py) makes the actions.
+A broker alone never queues, never goes down, and keeps none of this.
+"""
+
+from zchat.protocol import constants as c
+from zchat.protocol import name_key
+
+from .store import StoredEvent
+
+#: What a broker queues for the next commit: (event, who is not shown it, who gets its ACK).
+Queued = tuple[StoredEvent, bytes | None, bytes | None]
+
+
+class ClusterLink:
+    """What the core needs to remember about the cluster between calls."""
+
+    def __init__(self, heartbeat: float) -> None:
+        self.heartbeat = heartbeat
+        #: The link is down: events stay among this broker's users (seq 0).
+        self.island = False
+        #: Sessions that ended during the outage: name key -> (name, stream, reason).
+        self.left_meanwhile: dict[str, tuple[str, str, str]] = {}
+        self._heal_at = 0.0
+        self._heal_backoff = heartbeat
+        #: Events waiting for `commit` to number them.
+        self._queued: list[Queued] = []
+        #: ACKs of this broker's messages, by seq, waiting for the shared log to bring
+        #: each message back here: (sender's stream, ACK frame).
+        self._acks_due: dict[int, tuple[str, bytes]] = {}
+        #: The last public event delivered here (what PING tells clients).
+        self.delivered = 0
+        #: Names whose LEFT this broker's users saw during an outage, and names whose
+        #: JOINED they need not see (this broker's own users, handed back).
+        self._told_left: set[str] = set()
+        self._quiet_joined: set[str] = set()
+
+    # ---- numbering ---------------------------------------------------------------
+
+    def queue(self, event: StoredEvent, exclude: bytes | None, ack_to: bytes | None) -> None:
+        self._queued.append((event, exclude, ack_to))
+
+    def take_queued(self) -> list[Queued]:
+        queued, self._queued = self._queued, []
+        return queued
+
+    def ack_on_arrival(self, seq: int, stream: str, frame: bytes) -> None:
+        """Send the ACK ``frame`` to ``stream``'s session when message ``seq`` comes back."""
+        self._acks_due[seq] = (stream, frame)
+
+    def ack_for(self, seq: int) -> bytes | None:
+        """The ACK waiting for message ``seq``, now that it came back (None: none)."""
+        due = self._acks_due.pop(seq, None)
+        return due[1] if due is not None else None
+
+    def acks_before(self, seq: int) -> list[tuple[str, bytes]]:
+        """ACKs of messages numbered before ``seq`` that the log did not bring back (the
+        reader resynchronised past them, or the link went down): (stream, frame)."""
+        if not self._acks_due:
+            return []
+        return [self._acks_due.pop(s) for s in [s for s in self._acks_due if s < seq]]
+
+    # ---- what the log brings ---------------------------------------------------------
+
+    def seen(self, event: StoredEvent, held_here: bool = False) -> bool:
+        """A public event from the log: False when this broker's users must not see it
+        (again): a LEFT of a user still held here (the cluster took it for gone while
+        this broker was cut off: ``held_here``) or one they saw during the outage, a
+        JOINED of their own user handed back to the cluster."""
+        if event.seq > self.delivered:
+            self.delivered = event.seq
+        if event.kind == c.LEFT:
+            if held_here:
+                return False
+            key = _key(event.name)
+            if key in self._told_left:
+                self._told_left.discard(key)
+                return False
+        elif event.kind == c.JOINED:
+            key = _key(event.name)
+            self._told_left.discard(key)
+            if key in self._quiet_joined:
+                self._quiet_joined.discard(key)
+                return False
+        return True
+
+    def told_left(self, name: str) -> None:
+        """This broker's users were shown ``name`` leaving, during the outage."""
+        self._told_left.add(_key(name))
+
+    # ---- outages ------------------------------------------------------------------------
+
+    def went_down(self) -> bool:
+        """The link is down; True the first time (tell the users, once)."""
+        if self.island:
+            return False
+        self.island = True
+        self._heal_backoff = self.heartbeat
+        return True
+
+    def may_heal(self, now: float, force: bool) -> bool:
+        """Whether to try handing the cluster its users back now."""
+        return force or now >= self._heal_at
+
+    def heal_failed(self, now: float) -> None:
+        """The cluster could not be reached: try again later, backing off."""
+        self._heal_at = now + self._heal_backoff
+        self._heal_backoff = min(self._heal_backoff * 2, 30 * self.heartbeat)
+
+    def healed(self, claimed: set[str]) -> bool:
+        """The cluster took this broker's users back (``claimed``: their name keys, whose
+        JOINED they need not see); True when it was an island until now."""
+        was_island, self.island = self.island, False
+        self._quiet_joined = claimed
+        self.left_meanwhile.clear()
+        return was_island
+
+
+def _key(name: str) -> str:
+    return name_key(name)
