@@ -1,7 +1,9 @@
 """Failover of a zchat cluster: how long clients take to move after `kill -9` of their
-broker, and whether they lose or duplicate anything.
+broker (or after it goes silent: ``--signal stop``), and whether they lose or
+duplicate anything.
 
     python benchmarks/failover.py [--clients 20] [--heartbeat 1.0] [--rate 50] [--reps 3]
+                                  [--signal kill|stop]
 
 Each repetition starts a redis-server of its own (free loopback port, nothing
 persisted) and two brokers with ``--cluster`` on it (flood limits lifted, as in
@@ -18,12 +20,19 @@ run.py). Then, all in this one process on one poll loop:
   for 3 intervals (HEARTBEAT_LIVENESS x the WELCOME's heartbeat) is lost: the
   socket is closed and a new one JOINs the next endpoint with the same name and
   session token and ``resume=true``; no WELCOME within 3 intervals starts over
-  on the next endpoint, backing off as the client does. Cursors, gap detection
-  and FETCH paging are zchat's own `Timeline` (client/timeline.py).
+  on the next endpoint, backing off as the client does. A joined connection
+  that drops (the socket monitor's DISCONNECTED) is JOINed again at once at the
+  same endpoint, and the broker is lost only if no WELCOME comes within the
+  client's grace (client/app.py's RESUME_GRACE and RESUME_REDIAL_MS, imported).
+  Cursors, gap detection and FETCH paging are zchat's own `Timeline`
+  (client/timeline.py).
 
-After ``--before`` seconds of traffic broker 1 gets SIGKILL. Per client:
+After ``--before`` seconds of traffic broker 1 gets SIGKILL (``--signal stop``:
+SIGSTOP, a silent host; it is killed after the measurement). Per client:
 
-- *detect*: kill -> the client declares its broker lost (no frame for 3 intervals);
+- *drop seen*: kill -> the monitor reports the connection dropped (none for stop);
+- *detect*: kill -> the client declares its broker lost (grace over, or no frame
+  for 3 intervals);
 - *failover*: kill -> WELCOME from broker 2 (the figure asked for);
 - *caught up*: kill -> the client holds every message the sender had sent (and
   had acknowledged) by the time of that WELCOME, live or through FETCH replay.
@@ -56,7 +65,9 @@ from typing import Any
 
 import systems
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
+from zchat.client.app import RESUME_REDIAL_MS, resume_grace
 from zchat.client.timeline import Step, Timeline
 from zchat.protocol import (
     Ack,
@@ -100,6 +111,10 @@ class Client:
     interval: float
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     sock: zmq.Socket | None = None
+    #: The monitor of ``sock``: only its drops (EVENT_DISCONNECTED) are followed.
+    monitor: zmq.Socket | None = None
+    #: While a dropped connection is given its grace: when the grace ends.
+    resume_until: float | None = None
     dialled: int = 0
     joined: bool = False
     last_recv: float = 0.0
@@ -109,7 +124,9 @@ class Client:
     retry: float = 0.0
     #: (monotonic time, endpoint index, resumed, WELCOME pub head) of each WELCOME.
     welcomes: list[tuple[float, int, bool, int]] = field(default_factory=list)
-    #: Times this client declared its broker lost, and JOINs it sent (time, endpoint).
+    #: Times this client's joined connection dropped, and times it declared its broker
+    #: lost; JOINs it sent (time, endpoint).
+    dropped_at: list[float] = field(default_factory=list)
     lost_at: list[float] = field(default_factory=list)
     joins: list[tuple[float, int]] = field(default_factory=list)
     #: Raw receipts of the sender's messages: seq -> number, and number -> first time.
@@ -134,27 +151,50 @@ class Client:
         self.retry = self.interval * c.HEARTBEAT_LIVENESS
 
     # -- sockets
-    def open(self, now: float) -> None:
+    def open(self, now: float, redial_ms: int | None = None) -> None:
         """A fresh DEALER to the endpoint dialled now, with a JOIN queued (as app.py)."""
         self.close()
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, c.MAX_BROKER_FRAME_BYTES)
-        sock.setsockopt(zmq.RECONNECT_IVL, 100)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100 if redial_ms is None else redial_ms)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000 if redial_ms is None else 0)
+        self.monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.poller.register(self.monitor, zmq.POLLIN)
         sock.connect(self.endpoints[self.dialled])
         self.sock = sock
         self.poller.register(sock, zmq.POLLIN)
         self.joined = False
+        self.resume_until = None
         self.send(Join(self.name, self.token, self.timeline.joined_before), now)
         self.join_sent = self.last_recv = now
         self.joins.append((now, self.dialled))
 
     def close(self) -> None:
+        if self.monitor is not None:
+            self.poller.unregister(self.monitor)
+            if self.sock is not None:
+                self.sock.disable_monitor()
+            self.monitor.close(0)
+            self.monitor = None
         if self.sock is not None:
             self.poller.unregister(self.sock)
             self.sock.close(0)
             self.sock = None
+
+    def link_event(self, now: float) -> None:
+        """The monitor's news: a joined connection that drops is JOINed again at
+        once at the same endpoint, for the grace (app.py's _dropped)."""
+        assert self.monitor is not None
+        recv_monitor_message(self.monitor)
+        if not self.joined:
+            return
+        self.read(now)  # a BYE queued before the drop decides first
+        if not self.joined:
+            return
+        self.dropped_at.append(now)
+        self.open(now, RESUME_REDIAL_MS)
+        self.resume_until = now + resume_grace(self.interval)
 
     def start_over(self, now: float) -> None:
         """The broker is gone: JOIN again on a new socket, at the next endpoint."""
@@ -199,6 +239,7 @@ class Client:
         match msg:
             case Welcome():
                 self.joined = True
+                self.resume_until = None
                 self.interval = msg.heartbeat
                 self.retry = self.interval * c.HEARTBEAT_LIVENESS
                 self.welcomes.append((now, self.dialled, msg.resumed, msg.pub))
@@ -249,6 +290,8 @@ class Client:
         if self.joined:
             return min(self.last_send + self.interval,
                        self.last_recv + self.interval * c.HEARTBEAT_LIVENESS)
+        if self.resume_until is not None:
+            return min(self.resume_until, self.join_sent + self.retry)
         return self.join_sent + self.retry
 
     def timers(self, now: float) -> None:
@@ -264,6 +307,9 @@ class Client:
                 self.fetch_log.append((now, "refetch"))
             elif now - self.last_send >= self.interval:
                 self.send(Ping(), now)
+        elif self.resume_until is not None and now >= self.resume_until:
+            self.lost_at.append(now)  # not back within the grace
+            self.start_over(now)
         elif now - self.join_sent >= self.retry:
             self.retry = max(self.retry, min(self.retry * 1.5, MAX_RETRY))
             self.start_over(now)
@@ -352,8 +398,8 @@ def one_rep(rep: int, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="zchat-failover-"))
     procs: list[Any] = []
     ctx = zmq.Context()
-    rec: dict[str, Any] = {"rep": rep, "clients": args.clients, "heartbeat": hb,
-                           "rate": args.rate}
+    rec: dict[str, Any] = {"rep": rep, "signal": args.signal, "clients": args.clients,
+                           "heartbeat": hb, "rate": args.rate}
     try:
         redis_proc, redis_port, _ = systems.start_redis(workdir / "redis")
         procs.append(redis_proc)
@@ -388,12 +434,15 @@ def one_rep(rep: int, args: argparse.Namespace) -> dict[str, Any]:
                     return False
                 nxt = min([until, sender.deadline(), *(cl.deadline() for cl in everyone)])
                 owner = {cl.sock: cl for cl in everyone if cl.sock is not None}
+                watching = {cl.monitor: cl for cl in everyone if cl.monitor is not None}
                 for sock, _ in poller.poll(max(0.0, nxt - time.monotonic()) * 1000):
                     t = time.monotonic()
                     if sock is sender.sock:
                         sender.read(t)
                     elif sock in owner:
                         owner[sock].read(t)
+                    elif sock in watching and watching[sock].monitor is sock:
+                        watching[sock].link_event(t)  # (not if it reopened meanwhile)
 
         if not loop_until(lambda: sender.joined and all(cl.joined for cl in everyone),
                           time.monotonic() + 15):
@@ -404,8 +453,11 @@ def one_rep(rep: int, args: argparse.Namespace) -> dict[str, Any]:
         loop_until(lambda: False, time.monotonic() + args.before)
 
         t_kill = time.monotonic()
-        os.kill(b1[0].pid, signal.SIGKILL)
-        b1[0].wait(5)
+        if args.signal == "stop":
+            os.kill(b1[0].pid, signal.SIGSTOP)
+        else:
+            os.kill(b1[0].pid, signal.SIGKILL)
+            b1[0].wait(5)
         sent_at_kill = sender.sent
 
         def moved(cl: Client) -> bool:
@@ -414,6 +466,9 @@ def one_rep(rep: int, args: argparse.Namespace) -> dict[str, Any]:
         limit = t_kill + args.failover_timeout
         all_moved = loop_until(lambda: all(moved(cl) for cl in clients), limit)
         t_moved = time.monotonic()
+        if args.signal == "stop":  # (no SIGTERM to a stopped broker: it could not act on it)
+            os.kill(b1[0].pid, signal.SIGKILL)
+            b1[0].wait(5)
         loop_until(lambda: False, time.monotonic() + args.after)
         sender.sending = False
         sent = sender.sent
@@ -467,6 +522,8 @@ def _client_result(cl: Client, t_kill: float, sender: Sender, numbers: range) ->
         "errors": cl.errors[:5], "joins": len(cl.joins),
     }
     after = [w for w in cl.welcomes if w[0] > t_kill]
+    if cl.dropped_at and cl.dropped_at[0] > t_kill:
+        out["dropped_s"] = cl.dropped_at[0] - t_kill
     if cl.lost_at and cl.lost_at[0] > t_kill:
         out["detect_s"] = cl.lost_at[0] - t_kill
     if after:
@@ -485,14 +542,15 @@ def summarize(recs: list[dict[str, Any]]) -> str:
     def ms(x: float) -> str:
         return f"{x * 1000:.0f}"
 
-    lines = ["| rep | clients moved | detect p50 ms | failover p50 / p95 / max ms | caught up "
-             "p50 / max ms | resumed | LEFT+JOINED seen by others | sent | lost | duplicated "
-             "| shown lost / twice |", "|" + "---|" * 11]
+    lines = ["| rep | clients moved | drop seen p50 ms | detect p50 ms | failover p50 / p95 / "
+             "max ms | caught up p50 / max ms | resumed | LEFT+JOINED seen by others | sent | lost "
+             "| duplicated | shown lost / twice |", "|" + "---|" * 12]
     every: list[float] = []
     for r in recs:
         pcs = r["per_client"]
         fo = [p["failover_s"] for p in pcs if "failover_s" in p]
         det = [p["detect_s"] for p in pcs if "detect_s" in p]
+        drop = [p["dropped_s"] for p in pcs if "dropped_s" in p]
         cu = [p["caught_up_s"] for p in pcs if "caught_up_s" in p]
         every += fo
         lost = sum(len(p["lost"]) for p in pcs)
@@ -500,16 +558,18 @@ def summarize(recs: list[dict[str, Any]]) -> str:
         shown = (sum(p["shown_lost"] for p in pcs), sum(p["shown_twice"] for p in pcs))
         left = sum(r["witness_saw_left"].values())
         det_cell = ms(statistics.median(det)) if det else "-"
+        drop_cell = ms(statistics.median(drop)) if drop else "-"
         fo_cell = f"{ms(statistics.median(fo))} / {ms(pct(fo, 95))} / {ms(max(fo))}" if fo else "-"
         cu_cell = f"{ms(statistics.median(cu))} / {ms(max(cu))}" if cu else "-"
         lines.append(
-            f"| {r['rep']} | {len(fo)}/{r['clients']} | {det_cell} | {fo_cell} | {cu_cell}"
+            f"| {r['rep']} | {len(fo)}/{r['clients']} | {drop_cell} | {det_cell} | {fo_cell}"
+            f" | {cu_cell}"
             f" | {sum(1 for p in pcs if p.get('resumed'))}/{len(fo)}"
             f" | {left} LEFT, {r['witness_saw_joined']} JOINED"
             f" | {r['sent']} ({r['acked']} acked) | {lost} | {dup} | {shown[0]} / {shown[1]} |")
     out = "\n".join(lines)
     if every:
-        out += (f"\n\nAll repetitions, {len(every)} client failovers (kill -9 -> WELCOME from "
+        out += (f"\n\nAll repetitions, {len(every)} client failovers (signal -> WELCOME from "
                 f"broker 2): median {ms(statistics.median(every))} ms, p95 "
                 f"{ms(pct(every, 95))} ms, max {ms(max(every))} ms, min {ms(min(every))} ms.")
     wl = sum(len(r["witness"]["lost"]) for r in recs)
@@ -529,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--failover-timeout", type=float, default=30.0,
                    help="bound on the wait for every client to move")
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--signal", choices=("kill", "stop"), default="kill",
+                   help="what broker 1 gets: SIGKILL (a crash: the kernel resets the "
+                        "connections) or SIGSTOP (a silent host: nothing to see but silence)")
     p.add_argument("--keep", action="store_true", help="keep each repetition's folder (logs)")
     p.add_argument("--out", type=Path, default=None, help="results JSON (default results/)")
     args = p.parse_args(argv)
@@ -564,7 +627,8 @@ def main(argv: list[str] | None = None) -> int:
         systems.kill_all()
     good = [r for r in results["reps"] if "per_client" in r]
     if good:
-        print(f"\nFailover after kill -9 of broker 1: {args.clients} clients, --heartbeat "
+        what = "kill -9" if args.signal == "kill" else "SIGSTOP"
+        print(f"\nFailover after {what} of broker 1: {args.clients} clients, --heartbeat "
               f"{args.heartbeat}, sender at {args.rate:.0f} msg/s on broker 2:\n")
         print(summarize(good))
     print(f"raw results: {out}")

@@ -10,6 +10,14 @@ replaces our stale session instead of refusing the name as taken.
 Given several endpoints, every such new start dials the next one, round robin:
 the session token, the resent outbox and the FETCH from our cursors are the
 same, so once the brokers share history the move loses nothing.
+
+A broker that dies on a live host does not go silent: its kernel resets our
+connection, and the socket monitor reports the drop within milliseconds. A
+drop is not yet a death, though: the same broker may be restarting, or the
+network blinked. So a dropped joined connection gets a short grace
+(RESUME_GRACE): JOIN again at once, on a new socket, at the same endpoint;
+a WELCOME within the grace resumes there, and only then, once the grace has
+passed, is the broker lost (said, and the next endpoint dialled).
 """
 
 import codecs
@@ -81,6 +89,28 @@ HANDSHAKE_FAILURES = 3
 #: The wait between JOIN attempts grows by half each time up to this (or the
 #: first wait, if that is already longer).
 MAX_RETRY = 5.0
+#: How long (seconds) a dropped joined connection may take to be welcomed back at
+#: the same endpoint before the broker counts as lost. A crashed broker's port
+#: refuses at once, but so does a broker being restarted, and only time tells the
+#: two apart: this is the time a broker restarted at once, or a network blip, is
+#: given. It is what a move after a crash costs (benchmarks/failover.py), so it is
+#: kept well under a second; and never longer than liveness would have taken.
+RESUME_GRACE = 0.3
+#: Meanwhile the grace's socket redials this often (ms, plus up to as much again at
+#: random: libzmq's jitter), without backing off, so a broker back listening early
+#: in the grace is found within it.
+RESUME_REDIAL_MS = 50
+#: What the DEALER's monitor reports: failed handshakes (a key mismatch is visible
+#: nowhere else; libzmq would retry it forever) and a dropped connection.
+LINK_EVENTS = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+               | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED
+               | zmq.EVENT_DISCONNECTED)
+
+
+def resume_grace(interval: float) -> float:
+    """The grace a dropped connection gets at heartbeat ``interval``: RESUME_GRACE,
+    but never more than the HEARTBEAT_LIVENESS intervals liveness would take."""
+    return min(RESUME_GRACE, interval * c.HEARTBEAT_LIVENESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +195,8 @@ class ChatClient:
         self._join_sent = 0.0
         self._fetch_sent = 0.0
         self._retry = heartbeat * c.HEARTBEAT_LIVENESS
+        #: While a dropped connection is given its grace: when the grace ends.
+        self._resume_until: float | None = None
 
     @property
     def endpoint(self) -> str:
@@ -186,21 +218,24 @@ class ChatClient:
             self._say_connecting()
         self._open()
 
-    def _open(self) -> None:
-        """A fresh DEALER with a JOIN queued: it goes out as soon as we connect."""
+    def _open(self, redial_ms: int | None = None) -> None:
+        """A fresh DEALER with a JOIN queued: it goes out as soon as we connect.
+        ``redial_ms``: retry the connection that often, without backing off."""
         self._close_socket()
+        self._resume_until = None
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, c.MAX_BROKER_FRAME_BYTES)
-        sock.setsockopt(zmq.RECONNECT_IVL, 100)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        if redial_ms is None:
+            sock.setsockopt(zmq.RECONNECT_IVL, 100)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        else:
+            sock.setsockopt(zmq.RECONNECT_IVL, redial_ms)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 0)  # (0: no backoff)
         if self.curve is not None:
             self.curve.apply(sock)
-        # A failed handshake (wrong key, encryption on one side only, key refused)
-        # is only visible to the socket monitor; libzmq would retry it forever.
-        self.monitor = sock.get_monitor_socket(
-            zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-            | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        # (The monitor before connect, or the first events are missed.)
+        self.monitor = sock.get_monitor_socket(LINK_EVENTS)
         self.poller.register(self.monitor, zmq.POLLIN)
         sock.connect(self.endpoint)
         self.sock = sock
@@ -276,12 +311,15 @@ class ChatClient:
             self.sock.close(linger=linger)
             self.sock = None
 
-    def _handshake_event(self) -> None:
-        """A refused key is final; other failures are final only when they repeat
-        (a broker that stops mid-handshake also fails one)."""
+    def _link_event(self) -> None:
+        """One event from the DEALER's monitor. A refused key is final; other
+        handshake failures are final only when they repeat (a broker that stops
+        mid-handshake also fails one). A drop: see _dropped."""
         assert self.monitor is not None
         event = recv_monitor_message(self.monitor)["event"]
-        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+        if event == zmq.EVENT_DISCONNECTED:
+            self._dropped(time.monotonic())
+        elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             self._handshake_failures = 0
         elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             raise Fatal(self.t("client.key_refused"))
@@ -289,6 +327,24 @@ class ChatClient:
             self._handshake_failures += 1
             if self._handshake_failures >= HANDSHAKE_FAILURES:
                 raise Fatal(self.t("client.handshake_failed"))
+
+    def _dropped(self, now: float) -> None:
+        """Our connection dropped. Joined, we try the same endpoint first, on a new
+        socket, for the grace: a broker restarted at once or a network blip is
+        back within it and we rejoin there, saying nothing of a loss and never
+        touching another broker; a crashed one is not, and _timers then says it
+        is lost and moves on. Not joined, a drop changes nothing: libzmq redials, and a broker that
+        closes us before WELCOME (too many connections, too slow to join) must
+        not make us redial it faster than the JOIN retry."""
+        if self.state is not State.JOINED:
+            return
+        # What the broker said before it went (a BYE) is queued before the drop is
+        # reported: read it first, it may decide otherwise.
+        self._read_broker()
+        if self.state is not State.JOINED:
+            return
+        self._open(redial_ms=RESUME_REDIAL_MS)
+        self._resume_until = now + resume_grace(self.interval)
 
     def _send(self, msg: Join | Say | Tell | Who | Fetch | Leave | Ping) -> bool:
         """Queue one frame without blocking; False if the queue is full."""
@@ -333,7 +389,7 @@ class ChatClient:
             if wakeup.fd in events:
                 wakeup.drain()
             if self.monitor is not None and self.monitor in events:
-                self._handshake_event()
+                self._link_event()
             if self.sock in events:
                 self._read_broker()
             if self.feed is not None and self.feed in events:
@@ -347,6 +403,8 @@ class ChatClient:
             deadline = min(self._last_send + self.interval,
                            self._last_recv + self.interval * c.HEARTBEAT_LIVENESS)
             return min(deadline, time.monotonic() + self._pace_wait())
+        if self._resume_until is not None:
+            return min(self._resume_until, self._join_sent + self._retry)
         return self._join_sent + self._retry
 
     def _timers(self, now: float) -> None:
@@ -361,6 +419,10 @@ class ChatClient:
                 self._step(Step(fetch=self.timeline.refetch()))
             elif now - self._last_send >= self.interval:
                 self._send(Ping())
+        elif self._resume_until is not None and now >= self._resume_until:
+            # Not back within the grace: it crashed, or is down for longer.
+            self.screen.show(self.render.notice(self.t("client.lost")))
+            self._start_over()
         elif now - self._join_sent >= self._retry:
             # No WELCOME yet: start over on a new socket, backing off.
             self._retry = max(self._retry, min(self._retry * 1.5, MAX_RETRY))
@@ -444,6 +506,7 @@ class ChatClient:
         self.name = adopted_name(self.name, msg.name)
         self.interval = msg.heartbeat  # the broker's interval rules both sides
         self.state = State.JOINED
+        self._resume_until = None
         self._told_queued = False
         self._retry = self.interval * c.HEARTBEAT_LIVENESS
         shown = sanitize(self.name)
@@ -557,7 +620,9 @@ class ChatClient:
             return False
         if self.state is State.JOINED:
             self._pump()
-        elif not self._told_queued:
+        elif not self._told_queued and self._resume_until is None:
+            # (Within a dropped connection's grace we do not know yet that we are
+            # not connected: a blip shows nothing.)
             self._told_queued = True
             self.screen.show(self.render.notice(self.t("client.queued")))
         return True

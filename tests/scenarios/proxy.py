@@ -5,12 +5,15 @@ accepted there is joined to a new connection to the target, and everything
 either side sends is forwarded and appended to `upstream` (client to target)
 or `downstream` (target to client). One thread runs a selectors loop; `stop`
 wakes it through a socket pair, closes every socket it opened and joins it.
+`reset` has that thread reset every connection it holds (a network blip: both
+ends see RST) and go on accepting new ones.
 """
 
 from __future__ import annotations
 
 import selectors
 import socket
+import struct
 import threading
 
 
@@ -35,6 +38,7 @@ class TcpProxy:
         self.connections = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._reset_done = threading.Event()
 
     @property
     def endpoint(self) -> str:
@@ -60,6 +64,13 @@ class TcpProxy:
         self._thread.start()
         return self
 
+    def reset(self, timeout: float = 5.0) -> None:
+        """Reset every connection open now, both sides; return once that is done."""
+        self._reset_done.clear()
+        self._wake_w.send(b"r")
+        if not self._reset_done.wait(timeout):
+            raise AssertionError(f"the proxy did not reset its connections within {timeout}s")
+
     def stop(self) -> None:
         self._stopping = True
         try:
@@ -81,7 +92,14 @@ class TcpProxy:
             for key, _ in self._sel.select(1.0):
                 sock = key.fileobj
                 if sock is self._wake_r:
-                    return
+                    if self._stopping:
+                        return
+                    self._wake_r.recv(64)
+                    for one in list(self._peer):
+                        if one in self._peer:  # (not closed with its pair already)
+                            self._forget(one, abort=True)
+                    self._reset_done.set()
+                    continue
                 if sock is self._listener:
                     self._accept()
                 else:
@@ -124,8 +142,8 @@ class TcpProxy:
         except OSError:
             self._forget(sock)
 
-    def _forget(self, sock: socket.socket) -> None:
-        """Close a connection pair: both of its sockets."""
+    def _forget(self, sock: socket.socket, abort: bool = False) -> None:
+        """Close a connection pair: both of its sockets (with ``abort``, by RST)."""
         other = self._peer.pop(sock, None)
         for one in (sock, other):
             if one is None:
@@ -136,4 +154,6 @@ class TcpProxy:
                 self._sel.unregister(one)
             except (KeyError, ValueError):
                 pass
+            if abort:  # linger on, for 0 s: close sends RST instead of FIN
+                one.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             one.close()

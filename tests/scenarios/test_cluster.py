@@ -173,3 +173,86 @@ def test_bad_cluster_url_and_unreachable_redis_are_clear_errors(chat: Cluster) -
     gone.expect(rf"cannot use the cluster at redis://:\*\*\*@127\.0\.0\.1:{port}/0")
     assert gone.wait() == 1
     assert "secret" not in gone.text and "Traceback" not in gone.text + bad.text
+
+
+# A long heartbeat, so that only the socket monitor can move a client in time: liveness
+# would take 2 to 3 intervals (10 to 15 s) after a crash, and the dead broker's lease
+# (5 intervals) keeps the names of its users held meanwhile.
+SLOW_HEARTBEAT = 5.0
+#: Generous for a move that takes a fraction of a second, and well under liveness.
+PROMPT = 5.0
+
+
+def test_broker_killed_clients_move_at_once_and_miss_nothing(chat: Cluster) -> None:
+    redis = chat.redis()
+    a, b = _brokers(chat, redis, 2, heartbeat=SLOW_HEARTBEAT)
+    carol = chat.client("carol", b.endpoint)
+    ana = chat.client("ana", a.endpoint, "--connect", b.endpoint)
+    carol.expect("ana joined")
+    for i in range(1, 11):
+        carol.line(f"n{i}")
+    ana.expect(rf"{STAMP} carol: n10\b")
+    a.signal(signal.SIGKILL)
+    a.wait()
+    for i in range(11, 21):  # while ana moves
+        carol.line(f"n{i}")
+    for i in range(1, 6):  # typed into the void: kept and sent after the move
+        ana.line(f"a{i}")
+    ana.expect(r"Connection to the broker lost", timeout=PROMPT)
+    ana.expect(rf"connecting to {b.endpoint}")
+    ana.expect(r"Reconnected as ana", timeout=PROMPT)
+    carol.line("fim")
+    ana.expect(rf"{STAMP} carol: fim")
+    assert _numbers(ana, "carol") == list(range(1, 21)), ana.tail(40)
+    carol.expect(rf"{STAMP} ana: a5\b", anywhere=True)
+    assert _numbers_a(carol) == list(range(1, 6)), carol.tail(40)
+    # She moved, she did not leave.
+    carol.assert_not_seen(r"ana left")
+    assert carol.count(r"\* ana joined") == 1
+
+
+def test_stopped_broker_clients_move_after_liveness(chat: Cluster) -> None:
+    """A silent host (SIGSTOP: no reset, no drop for the monitor to see): liveness
+    still moves the client, within 3 intervals of the silence."""
+    redis = chat.redis()
+    a, b = _brokers(chat, redis, 2, heartbeat=0.5)
+    carol = chat.client("carol", b.endpoint)
+    ana = chat.client("ana", a.endpoint, "--connect", b.endpoint)
+    carol.expect("ana joined")
+    a.signal(signal.SIGSTOP)
+    ana.expect(r"Connection to the broker lost", timeout=PROMPT)
+    ana.expect(rf"connecting to {b.endpoint}")
+    ana.expect(r"Reconnected as ana", timeout=PROMPT)
+    ana.line("cheguei")
+    carol.expect(rf"{STAMP} ana: cheguei")
+    carol.assert_not_seen(r"ana left")
+    assert carol.count(r"\* ana joined") == 1
+
+
+def test_broker_restarted_at_once_clients_stay_with_it(chat: Cluster) -> None:
+    """A reset that is not a crash: the broker is back on its port before the client
+    redials, so the client resumes there, does not move to the other broker, and
+    nobody sees it leave or join. (ana is stopped while the broker restarts: a
+    restart quicker than her redial, whatever the machine's speed.)"""
+    redis = chat.redis()
+    a, b = _brokers(chat, redis, 2, heartbeat=SLOW_HEARTBEAT)
+    carol = chat.client("carol", b.endpoint)
+    ana = chat.client("ana", a.endpoint, "--connect", b.endpoint)
+    carol.expect("ana joined")
+    ana.signal(signal.SIGSTOP)
+    a.signal(signal.SIGKILL)
+    a.wait()
+    chat.broker("--cluster", redis.url, bind=a.endpoint, heartbeat=SLOW_HEARTBEAT)
+    carol.line("n1")  # said while ana is away
+    ana.line("a1")  # typed while stopped: read when she runs again
+    ana.signal(signal.SIGCONT)
+    ana.expect(r"Reconnected as ana", timeout=PROMPT)
+    carol.expect(rf"{STAMP} ana: a1\b")
+    ana.expect(rf"{STAMP} (?:\(missed\) )?carol: n1\b", anywhere=True)
+    carol.line("n2")
+    ana.expect(rf"{STAMP} carol: n2\b")
+    ana.assert_not_seen(rf"connecting to {b.endpoint}|Connection to the broker lost")
+    assert _numbers(ana, "carol") == [1, 2], ana.tail(40)
+    carol.assert_not_seen(r"ana left")
+    assert carol.count(r"\* ana joined") == 1
+    assert carol.count(rf"{STAMP} ana: a1\b") == 1

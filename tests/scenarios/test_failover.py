@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from .harness import Cluster, Proc
+from .proxy import TcpProxy
 
 BOTH_FANOUTS = True  # with --fanout pub the feed must follow the broker now dialled
 
@@ -80,3 +81,32 @@ def test_endpoint_list_from_the_environment(chat: Cluster, dead: str, separator:
     ana.expect(r"bob: via ZCHAT_CONNECT")
     ana.line("recebido")
     bob.expect(r"ana: recebido")
+
+
+def _port(endpoint: str) -> int:
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+def test_connection_reset_client_resumes_on_the_same_broker(chat: Cluster) -> None:
+    """A network blip: the connection is reset while the broker lives on. The client
+    redials the same broker at once and resumes there: it does not move to the next
+    endpoint and tells its user nothing but that it reconnected."""
+    first = chat.broker()
+    second = chat.broker()
+    proxy = TcpProxy(_port(first.endpoint)).start()
+    try:
+        # ana reaches the first broker through the proxy only; bob directly.
+        ana = chat.client("ana", proxy.endpoint, "--connect", second.endpoint)
+        bob = chat.client("bob", first.endpoint)
+        ana.expect("bob joined")
+        proxy.reset()
+        ana.expect(r"Reconnected as ana")
+        ana.line("depois do susto")
+        bob.expect(r"ana: depois do susto")
+        bob.line("/who")
+        bob.expect(r"Online \(2\): ana, bob")
+        ana.assert_not_seen(rf"connecting to {second.endpoint}|Connection to the broker lost")
+        assert proxy.connections >= 2  # she came back through the proxy
+        assert "Traceback" not in ana.text + bob.text
+    finally:
+        proxy.stop()

@@ -98,3 +98,61 @@ def test_several_binds_tcp_and_ipc(chat: Cluster) -> None:
     ana.expect("bob joined")
     bob.line("via ipc")
     ana.expect("bob: via ipc")
+
+
+# A long heartbeat, so that only the socket monitor can tell the client in time: liveness
+# would take 2 to 3 intervals (10 to 15 s) after a crash.
+SLOW_HEARTBEAT = 5.0
+#: Generous for a move that takes a fraction of a second, and well under liveness.
+PROMPT = 5.0
+
+
+def test_broker_killed_single_client_says_so_at_once_and_rejoins(chat: Cluster) -> None:
+    broker = chat.broker(heartbeat=SLOW_HEARTBEAT)
+    endpoint = broker.endpoint
+    ana = chat.client("ana", endpoint)
+    bob = chat.client("bob", endpoint)
+    ana.expect("bob joined")
+    broker.signal(signal.SIGKILL)
+    broker.wait()
+    # The kernel reset the connections: that is known at once, not after 3 silent
+    # intervals.
+    ana.expect(r"Connection to the broker lost; reconnecting", timeout=PROMPT)
+    bob.expect(r"Connection to the broker lost; reconnecting", timeout=PROMPT)
+    ana.line("ana-1")  # kept, and sent once the broker is back
+    chat.broker(bind=endpoint, heartbeat=SLOW_HEARTBEAT, data_dir=broker.data_dir)
+    ana.expect(r"Reconnected as ana")
+    bob.expect(r"Reconnected as bob")
+    bob.expect(r"ana: ana-1")
+    bob.line("/who")
+    bob.expect(r"Online \(2\): ana, bob")
+    assert bob.count(r"ana: ana-1") == 1
+    assert "Traceback" not in ana.text + bob.text
+
+
+def test_broker_restarted_at_once_client_resumes_without_a_word(chat: Cluster) -> None:
+    """A reset that is not a crash: the broker is back on its port (same history)
+    before the client redials, so the client rejoins there and tells its user
+    nothing but that it reconnected. (ana is stopped while the broker restarts:
+    a restart quicker than her redial, whatever the machine's speed; bob, not
+    stopped, sees a crash and a return.)"""
+    broker = chat.broker(heartbeat=SLOW_HEARTBEAT)
+    endpoint = broker.endpoint
+    ana = chat.client("ana", endpoint)
+    bob = chat.client("bob", endpoint)
+    ana.expect("bob joined")
+    ana.signal(signal.SIGSTOP)
+    broker.signal(signal.SIGKILL)
+    broker.wait()
+    bob.expect(r"Connection to the broker lost; reconnecting", timeout=PROMPT)
+    chat.broker(bind=endpoint, heartbeat=SLOW_HEARTBEAT, data_dir=broker.data_dir)
+    bob.expect(r"Reconnected as bob")
+    ana.line("ana-1")  # typed while stopped: read when she runs again
+    ana.signal(signal.SIGCONT)
+    ana.expect(r"Reconnected as ana", timeout=PROMPT)
+    bob.expect(r"ana: ana-1")
+    bob.line("bob-1")
+    ana.expect(r"bob: bob-1")
+    ana.assert_not_seen(r"Connection to the broker lost|Not connected")
+    assert bob.count(r"ana: ana-1") == 1
+    assert "Traceback" not in ana.text + bob.text

@@ -7,10 +7,17 @@ import pytest
 from click.testing import CliRunner
 
 from zchat.cli import DEFAULT_ENDPOINT, join, main
-from zchat.client.app import ChatClient
+from zchat.client.app import (
+    RESUME_GRACE,
+    RESUME_REDIAL_MS,
+    ChatClient,
+    State,
+    resume_grace,
+)
 from zchat.client.render import Renderer
 from zchat.client.screen import PlainScreen
 from zchat.client.texts import client_catalogue
+from zchat.protocol import Say
 
 A = "tcp://127.0.0.1:7001"
 B = "tcp://localhost:7002"
@@ -124,6 +131,85 @@ def test_a_single_endpoint_starts_over_silently_on_the_same_one():
         assert out.getvalue() == ""
     finally:
         client.ctx.term()
+
+
+# ---- a dropped connection: the same endpoint first, for a grace ----------------------
+
+T0 = 1000.0  # a fake monotonic clock's "now"
+
+
+def _joined(endpoints: list[str]) -> tuple[ChatClient, io.StringIO, list[tuple[str, int | None]]]:
+    """A client that believes it is joined at its first endpoint; what it would dial
+    is recorded instead (endpoint, redial interval)."""
+    client, out = _client(endpoints)
+    dials: list[tuple[str, int | None]] = []
+
+    def fake_open(redial_ms: int | None = None) -> None:  # the state _open leaves
+        dials.append((client.endpoint, redial_ms))
+        client._resume_until = None
+        client.state = State.CONNECTING
+        client._join_sent = client._last_recv = T0
+
+    client._open = fake_open  # type: ignore[method-assign]
+    client._read_broker = lambda: None  # type: ignore[method-assign]
+    client.state = State.JOINED
+    client._last_recv = client._last_send = T0
+    return client, out, dials
+
+
+def test_a_drop_redials_the_same_endpoint_at_once_saying_nothing():
+    client, out, dials = _joined([A, B])
+    try:
+        client._dropped(T0)
+        assert dials == [(A, RESUME_REDIAL_MS)]
+        assert client._next_deadline() == T0 + RESUME_GRACE
+        client._timers(T0 + RESUME_GRACE - 0.01)
+        client._queue(Say("oi"))  # kept for after the WELCOME, without a word
+        assert dials == [(A, RESUME_REDIAL_MS)]
+        assert out.getvalue() == ""
+    finally:
+        client.ctx.term()
+
+
+def test_a_broker_not_back_within_the_grace_is_lost_and_the_next_one_dialled():
+    client, out, dials = _joined([A, B])
+    try:
+        client._dropped(T0)
+        client._timers(T0 + RESUME_GRACE)
+        assert dials == [(A, RESUME_REDIAL_MS), (B, None)]
+        assert [line.split(" * ", 1)[1] for line in out.getvalue().splitlines()] == [
+            "Connection to the broker lost; reconnecting...", f"connecting to {B} as ana..."]
+    finally:
+        client.ctx.term()
+
+
+def test_a_lone_broker_not_back_within_the_grace_is_said_lost():
+    client, out, dials = _joined([A])
+    try:
+        client._dropped(T0)
+        client._timers(T0 + RESUME_GRACE)
+        assert dials == [(A, RESUME_REDIAL_MS), (A, None)]
+        assert out.getvalue().splitlines()[0].endswith(
+            "Connection to the broker lost; reconnecting...")
+    finally:
+        client.ctx.term()
+
+
+def test_a_drop_before_the_welcome_is_left_to_the_join_retry():
+    client, _, dials = _joined([A, B])
+    try:
+        client.state = State.CONNECTING  # (a broker that closes us before WELCOME)
+        client._join_sent = T0
+        client._dropped(T0)
+        assert dials == [] and client._resume_until is None
+        assert client._next_deadline() == T0 + client._retry
+    finally:
+        client.ctx.term()
+
+
+def test_the_grace_is_never_longer_than_liveness():
+    assert resume_grace(1.0) == RESUME_GRACE
+    assert resume_grace(0.05) == pytest.approx(0.15)
 
 
 def test_a_client_needs_an_endpoint():
