@@ -168,7 +168,7 @@ class Batcher:
             return
         if len(events) == 1:
             event = events[0]
-            skip = event.sender if type(event) is PublicEvent else event.subject
+            skip = event.sender if isinstance(event, PublicEvent) else event.subject
             out.append(ToAll(event.frame, {} if skip is None else {skip: None}))
             out.extend(acks)
             return

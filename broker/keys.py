@@ -53,7 +53,7 @@ def load_public(path: Path) -> bytes:
 class KeyGate:
     """The ZAP handler: which CURVE keys may connect, and which names they pin."""
 
-    def __init__(self, ctx: zmq.Context, allow_dir: Path | None) -> None:
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], allow_dir: Path | None) -> None:
         self.allowed: set[bytes] | None = None  # None: any CURVE key
         self.pins: dict[str, str] = {}  # name key -> z85 public key
         if allow_dir is not None:

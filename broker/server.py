@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import zmq
 
@@ -87,10 +87,10 @@ class BrokerServer:
         with ``cluster``, deliver the events its reader brings from the other brokers."""
         self.core = core
         self.cluster = cluster
-        self.link: zmq.Socket | None = None
+        self.link: zmq.Socket[bytes] | None = None
         self.journal = journal
-        self.feed: zmq.Socket | None = None
-        self.feed_monitor: zmq.Socket | None = None
+        self.feed: zmq.Socket[bytes] | None = None
+        self.feed_monitor: zmq.Socket[bytes] | None = None
         self.ctx = zmq.Context()
         self.gate: KeyGate | None = None
         before, limit = netfd.raise_descriptor_limit()
@@ -153,7 +153,7 @@ class BrokerServer:
             if endpoint.startswith("tcp://"):
                 host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
                 feed.bind(f"tcp://{host}:*")
-                port = feed.getsockopt(zmq.LAST_ENDPOINT).decode().rsplit(":", 1)[1]
+                port = feed.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1]
                 # A wildcard bind is announced as "*": the host the client dialled.
                 shown = "*" if host in ("0.0.0.0", "[::]", "*") else host
                 feeds.append(f"tcp://{shown}:{port}")
@@ -174,7 +174,7 @@ class BrokerServer:
         self.core.pins = self.gate.pins
         self._curve_server(self.router)
 
-    def _curve_server(self, sock: zmq.Socket) -> None:
+    def _curve_server(self, sock: zmq.Socket[bytes]) -> None:
         """Make ``sock`` a CURVE server gated by ZAP. (Handshake failures, plaintext
         clients and wrong server keys, never reach ZAP: the socket's monitor logs
         them, see watch.EVENTS; the ZAP gate logs the keys it refuses itself.)"""
@@ -214,7 +214,7 @@ class BrokerServer:
                     poller.register(sock, zmq.POLLIN)  # (the feed: subscriptions, dropped)
             while not self._stop:
                 for _ in range(PRE_TICK_BATCHES):
-                    if not self.router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    if not cast(int, self.router.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                         break
                     # Frames waiting (after a stall, say) first: a session whose PINGs are
                     # among them is alive, and tick must not expire it.
@@ -229,7 +229,7 @@ class BrokerServer:
                 deadline = min(self.core.next_deadline(), self._watched + WATCH_INTERVAL,
                                self.watch.next_deadline(), self.batcher.next_deadline())
                 timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
-                events = dict(poller.poll(timeout_ms))
+                events = dict(poller.poll(int(timeout_ms)))
                 now = time.monotonic()
                 if wakeup.fd in events:
                     wakeup.drain()
@@ -505,7 +505,7 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _MORE_NOBLOCK = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
 
 
-def _send(router: zmq.Socket, identity: bytes, frame: bytes) -> str:
+def _send(router: zmq.Socket[bytes], identity: bytes, frame: bytes) -> str:
     """Send one message without blocking: SENT, FULL (queue at its high-water
     mark: the peer misses this event) or GONE (EHOSTUNREACH: no such peer)."""
     try:
@@ -546,7 +546,7 @@ def _source(frame: zmq.Frame) -> int:
         return -1
 
 
-def _skip_rest(sock: zmq.Socket) -> None:
+def _skip_rest(sock: zmq.Socket[bytes]) -> None:
     """Read and drop the rest of a multipart message."""
     while sock.getsockopt(zmq.RCVMORE):
         sock.recv(copy=False)

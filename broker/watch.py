@@ -25,7 +25,7 @@ import secrets
 import struct
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
+from zmq.utils.monitor import _MonitorMessage, recv_monitor_message
 
 from . import netfd
 from .backlog import Backlog
@@ -54,14 +54,14 @@ _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_F
 _AUTO_ID = struct.Struct(">BI")
 
 
-def open_monitor(sock: zmq.Socket, events: int = EVENTS) -> zmq.Socket:
+def open_monitor(sock: zmq.Socket[bytes], events: int = EVENTS) -> zmq.Socket[bytes]:
     """A monitor of ``sock`` whose pipe is never full: with libzmq's default (1,000
     events) a connection storm filled it and stalled libzmq's I/O thread, which then
     stopped accepting (about 600 connections in). (pyzmq's get_monitor_socket connects
     before options can be set.)"""
     endpoint = f"inproc://zchat-monitor-{secrets.token_hex(8)}"
     sock.monitor(endpoint, events)
-    monitor = sock.context.socket(zmq.PAIR)
+    monitor: zmq.Socket[bytes] = sock.context.socket(zmq.PAIR)
     monitor.setsockopt(zmq.RCVHWM, 0)  # (inproc: unlimited if either side says 0)
     monitor.setsockopt(zmq.LINGER, 0)
     monitor.connect(endpoint)
@@ -92,7 +92,7 @@ class Watch:
 
     # ---- routing ids ----------------------------------------------------------
 
-    def learn_ids(self, ctx: zmq.Context, router: zmq.Socket) -> None:
+    def learn_ids(self, ctx: zmq.Context[zmq.Socket[bytes]], router: zmq.Socket[bytes]) -> None:
         """Find the start of the router's id counter: a probe of our own, with no id,
         gets the next number. Call before the router binds its public endpoints."""
         endpoint = f"inproc://zchat-probe-{secrets.token_hex(8)}"
@@ -124,7 +124,7 @@ class Watch:
 
     # ---- what the monitors say ------------------------------------------------
 
-    def monitor_events(self, monitor: zmq.Socket, now: float) -> list[int]:
+    def monitor_events(self, monitor: zmq.Socket[bytes], now: float) -> list[int]:
         """Read and act on every event waiting on a socket monitor; return the
         descriptors of the connections that closed."""
         closed: list[int] = []
@@ -143,7 +143,7 @@ class Watch:
             else:
                 self._other(event, now)
 
-    def _other(self, event: dict, now: float) -> None:
+    def _other(self, event: _MonitorMessage, now: float) -> None:
         if event["event"] in _HANDSHAKE_FAILED and self.encrypted and self._failed.allow(now):
             log.warning("refused a connection on %s: encryption handshake failed "
                         "(plaintext client, or wrong server key)%s",

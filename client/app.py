@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TextIO
 
 import zmq
 import zmq.auth
@@ -132,7 +133,7 @@ class Curve:
             raise ValueError(f"{key_file} holds no secret key (use NAME.key_secret)")
         return cls(server, public, secret)
 
-    def apply(self, sock: zmq.Socket) -> None:
+    def apply(self, sock: zmq.Socket[bytes]) -> None:
         """Make ``sock`` a CURVE client: all three keys before connect, or it speaks
         plaintext."""
         sock.curve_serverkey = self.server
@@ -170,9 +171,9 @@ class ChatClient:
         self.editor = editor
         self.show_acks = show_acks
         self.curve = curve
-        self.monitor: zmq.Socket | None = None
+        self.monitor: zmq.Socket[bytes] | None = None
         #: With --fanout pub, public events arrive on this SUB socket, not the DEALER.
-        self.feed: zmq.Socket | None = None
+        self.feed: zmq.Socket[bytes] | None = None
         self._handshake_failures = 0
         # Our own pace, set to the broker's limits from WELCOME, so that a paste
         # of many lines is sent smoothly instead of being refused.
@@ -184,7 +185,7 @@ class ChatClient:
         self.outbox = Outbox()
         self._told_queued = False
         self.ctx = zmq.Context()
-        self.sock: zmq.Socket | None = None
+        self.sock: zmq.Socket[bytes] | None = None
         self.poller = zmq.Poller()
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._pending = b""  # plain mode: bytes of a line still arriving
@@ -385,7 +386,7 @@ class ChatClient:
                 self._leave()
                 return 0
             timeout = max(0.0, self._next_deadline() - time.monotonic())
-            events = dict(self.poller.poll(timeout * 1000))
+            events = dict(self.poller.poll(int(timeout * 1000)))
             if wakeup.fd in events:
                 wakeup.drain()
             if self.monitor is not None and self.monitor in events:
@@ -665,7 +666,7 @@ class ChatClient:
         assert self.sock is not None
         deadline = time.monotonic() + LEAVE_LINGER_MS / 1000
         while (remaining := deadline - time.monotonic()) > 0:
-            if not self.sock.poll(remaining * 1000, zmq.POLLIN):
+            if not self.sock.poll(int(remaining * 1000), zmq.POLLIN):
                 return
             try:
                 frame = self.sock.recv(zmq.NOBLOCK)
@@ -675,7 +676,7 @@ class ChatClient:
                 return
 
 
-def make_screen(stdin_fd: int, out):  # -> (screen, editor)
+def make_screen(stdin_fd: int, out: TextIO) -> tuple[PlainScreen | TtyScreen, LineEditor | None]:
     """A TtyScreen with a line editor when stdin is a terminal, else plain lines."""
     if os.isatty(stdin_fd):
         editor = LineEditor(max_chars=c.MAX_TEXT_CHARS * 2)
