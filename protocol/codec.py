@@ -350,7 +350,7 @@ def _decode(frame: bytes, table: dict[bytes, _Decoder], limit: int) -> Message:
                                     str(c.VERSION))
             raise ProtocolError("malformed header: expected 'ZCHAT/1 COMMAND'")
         raise ProtocolError("not a ZCHAT frame (missing signature)", c.E_BAD_SIGNATURE)
-    command, _, raw = frame[len(c.HEADER):].partition(b" ")
+    command, space, raw = frame[len(c.HEADER):].partition(b" ")
     decoder = table.get(command)
     if decoder is None:
         shown = command[: c.MAX_COMMAND_CHARS].decode("ascii", "replace")
@@ -364,6 +364,8 @@ def _decode(frame: bytes, table: dict[bytes, _Decoder], limit: int) -> Message:
             raise ProtocolError("body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ProtocolError("body must be a JSON object")
+    elif space:
+        raise ProtocolError("a space after the command must be followed by a JSON object")
     else:
         body = {}
     try:

@@ -221,7 +221,20 @@ def test_decoder_tolerates_whitespace_and_extra_fields():
         b'"ts":1,"seq":2,"y":null}]}'
     assert decode_broker(frame) == Events(c.K_REPLAY, (Joined("a", 1.0, 2),))
     assert decode_client(b"ZCHAT/1 WHO {}") == Who()
-    assert decode_client(b"ZCHAT/1 WHO ") == Who()
+
+
+@pytest.mark.parametrize(("frame", "code", "ref"), [
+    (b"ZCHAT/1 WHO ", c.E_BAD_FRAME, ""),  # a space, then no body
+    (b"ZCHAT/1 SAY ", c.E_BAD_FRAME, ""),
+    (b"ZCHAT/1 who", c.E_UNKNOWN_COMMAND, "who"),  # commands are case-sensitive
+    (b"ZCHAT/1 WHO\n", c.E_UNKNOWN_COMMAND, "WHO\n"),  # nor trimmed
+    (b"ZCHAT/1 ", c.E_UNKNOWN_COMMAND, ""),  # no command
+    (b"ZCHAT/1  WHO", c.E_UNKNOWN_COMMAND, ""),  # two spaces before the command
+])
+def test_header_outside_the_grammar_gets_its_documented_error(frame, code, ref):
+    with pytest.raises(ProtocolError) as caught:
+        decode_client(frame)
+    assert (caught.value.code, caught.value.ref) == (code, ref)
 
 
 def test_frame_of_exactly_max_bytes_is_accepted():
