@@ -167,6 +167,27 @@ def test_ping_and_leave_are_never_rate_limited():
     assert result[1][2] == Left("ana", c.R_QUIT, WALL, 4, 3)
 
 
+@pytest.mark.parametrize(("frames", "code"), [
+    ([b"ZCHAT/1 SAY {"], c.E_BAD_FRAME),
+    ([b"ZCHAT/1 SAY {}", b"two"], c.E_BAD_FRAME),  # two frames
+    ([b"ZCHAT/1 SHOUT"], c.E_UNKNOWN_COMMAND),
+    ([b"ZCHAT/2 SAY"], c.E_VERSION),
+    ([encode(Join("ana"))], c.E_ALREADY_JOINED),
+])
+def test_a_joined_clients_refused_frames_cost_a_message_as_the_page_says(frames, code):
+    """PROTOCOL.md, Flood control: a refusal before the command's rules costs 1 message;
+    with the bucket empty the answer is RATE_LIMITED, and it counts a strike."""
+    core = _room(Limits(burst=2))
+    for _ in range(2):
+        result = decoded(core.handle(A, frames, 0.0))
+        assert [(kind, to, type(msg), msg.code) for kind, to, msg in result] == [
+            ("send", A, Error, code)]
+    assert core.roster.by_identity(A).strikes == 0
+    assert _is_rate_limited(decoded(core.handle(A, frames, 0.0)), A)
+    assert core.roster.by_identity(A).strikes == 1
+    assert _is_rate_limited(_handle(core, A, Say("x", 1)), A, 1)  # the same bucket
+
+
 # ---- the byte bucket ---------------------------------------------------------------------
 
 def test_the_byte_bucket_counts_utf8_bytes_of_text():
