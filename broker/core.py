@@ -51,6 +51,7 @@ from zchat.protocol import (
     encode,
     encode_ack,
     encode_msg,
+    is_blank,
     name_key,
     name_problem,
 )
@@ -458,7 +459,7 @@ class BrokerCore:
         return None
 
     def _say(self, session: Session, text: str, cid: int, retry: bool) -> list[Action]:
-        if not text.strip():
+        if is_blank(text):
             return self._refuse(session.identity, session, c.E_EMPTY, "empty message", cid=cid)
         duplicate = self._duplicate(session, cid, retry)
         if duplicate is not None:
@@ -470,7 +471,7 @@ class BrokerCore:
 
     def _tell(self, session: Session, to: str, text: str, cid: int,
               retry: bool) -> list[Action]:
-        if name_problem(to) is not None or not text.strip():
+        if name_problem(to) is not None or is_blank(text):
             return self._refuse(session.identity, session, c.E_BAD_PRIVATE,
                                 "usage: @name message", to, cid)
         # Before the target check: a stored message is acknowledged even if its

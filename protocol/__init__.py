@@ -45,9 +45,18 @@ from .messages import (
     Welcome,
     Who,
 )
-from .names import adopted_name, is_default_ignorable, is_valid_name, name_key, name_problem
+from .names import (
+    WHITE_SPACE,
+    adopted_name,
+    is_blank,
+    is_default_ignorable,
+    is_valid_name,
+    name_key,
+    name_problem,
+)
 
 __all__ = [
+    "WHITE_SPACE",
     "Ack",
     "BrokerMessage",
     "Bye",
@@ -84,6 +93,7 @@ __all__ = [
     "encode_live_items",
     "encode_msg",
     "event_item",
+    "is_blank",
     "is_default_ignorable",
     "is_valid_name",
     "live_item",

@@ -47,6 +47,20 @@ _BLANK: Final = frozenset({
 })
 
 
+#: The code points with Unicode's White_Space property (PropList.txt; the same list
+#: in every version since 4.1). What "whitespace" means on the wire, in every
+#: language: not Python's str.isspace (which adds U+001C..U+001F) nor JavaScript's
+#: \s (which adds U+FEFF and leaves out U+0085).
+WHITE_SPACE: Final = ("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                      "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def is_blank(text: str) -> bool:
+    """True when ``text`` is empty or White_Space only: a SAY or TELL the broker
+    refuses (EMPTY, BAD_PRIVATE)."""
+    return not text.strip(WHITE_SPACE)
+
+
 def is_default_ignorable(ch: str) -> bool:
     """True when ``ch`` has Unicode's Default_Ignorable_Code_Point property."""
     code = ord(ch)
@@ -63,7 +77,7 @@ def name_problem(name: str) -> str | None:
     if name_key(name)[:1] in ("@", "/", ""):  # also the full-width forms, e.g. U+FF20
         return "starts with @ or /"
     for ch in name:
-        if ch.isspace() or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
+        if ch in WHITE_SPACE or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
             return "whitespace or control character"
         # A name holding one would look exactly like the name without it.
         if ch in _BLANK or is_default_ignorable(ch):

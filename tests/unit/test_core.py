@@ -331,10 +331,17 @@ def test_say_is_stored_before_it_is_sent(room):
     assert room.store.head(PUBLIC) == room.store.last_seq() == 3
 
 
-@pytest.mark.parametrize("text", ["", " ", "   ", "\n\t "], ids=repr)
+@pytest.mark.parametrize("text", ["", " ", "   ", "\n\t ", "\x85", "\u3000\u2028"], ids=repr)
 def test_say_blank_is_empty_error(room, text):
     _assert_only_error(_handle(room, A, Say(text)), A, c.E_EMPTY)
     assert room.store.last_seq() == 2
+
+
+@pytest.mark.parametrize("text", ["\x1c", "\ufeff", "\u200b"], ids=repr)
+def test_say_of_what_is_not_white_space_is_a_message(room, text):
+    """PROTOCOL.md: whitespace is Unicode's White_Space, in every language: not
+    Python's isspace (U+001C..U+001F) nor JavaScript's \\s (U+FEFF)."""
+    assert _handle(room, A, Say(text, 1))[-1][2] == Ack(1, 3, 2)
 
 
 def test_refusals_of_say_and_tell_name_the_cid(room):

@@ -6,7 +6,14 @@ import unicodedata
 
 import pytest
 
-from zchat.protocol import adopted_name, is_default_ignorable, name_key, name_problem
+from zchat.protocol import (
+    WHITE_SPACE,
+    adopted_name,
+    is_blank,
+    is_default_ignorable,
+    name_key,
+    name_problem,
+)
 from zchat.protocol.names import _BLANK, _DEFAULT_IGNORABLE
 
 # ---- invisible characters --------------------------------------------------------------
@@ -135,3 +142,17 @@ def test_no_accepted_character_has_an_invisible_character_in_its_key():
 ])
 def test_adopted_name(asked, welcomed, kept):
     assert adopted_name(asked, welcomed) == kept
+
+
+# ---- whitespace -------------------------------------------------------------------------
+
+
+def test_white_space_is_unicodes_property_not_pythons():
+    """The 25 code points of PropList.txt's White_Space: Python's isspace adds
+    U+001C..U+001F (bidi class B and S), which are not."""
+    assert len(WHITE_SPACE) == len(set(WHITE_SPACE)) == 25
+    python = {chr(i) for i in range(0x110000) if chr(i).isspace()}
+    assert python - set(WHITE_SPACE) == {"\x1c", "\x1d", "\x1e", "\x1f"}
+    assert set(WHITE_SPACE) <= python
+    assert is_blank("") and is_blank(" \t\x85\u3000") and not is_blank("\ufeff")
+
