@@ -5,6 +5,7 @@ remembers when its peer was last heard from. Nothing here sends or logs.
 """
 
 import secrets
+from collections.abc import KeysView
 from dataclasses import dataclass, field
 
 from zchat.protocol import name_key
@@ -99,7 +100,8 @@ class Roster:
         changes, self._changes = self._changes, []
         return changes
 
-    def identities(self):  # -> KeysView[bytes]; iterated by the fan-out loop
+    def identities(self) -> KeysView[bytes]:
+        """Every joined identity, live (the fan-out loop iterates it)."""
         return self._by_identity.keys()
 
     def some_names(self, count: int, but: str) -> list[str]:
