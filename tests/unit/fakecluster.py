@@ -15,14 +15,15 @@ from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN
 from zchat.broker.roster import Session
 from zchat.broker.store import LinkDown, MemoryStore, StoredEvent
 from zchat.protocol import constants as c
+from zchat.protocol.constants import DEFAULT_RETAIN
 from zchat.protocol import name_key
 
 
 class FakeRedis:
     """The cluster's shared state. ``reachable`` False: as if the server were down."""
 
-    def __init__(self) -> None:
-        self.history = MemoryStore()
+    def __init__(self, retain: int = DEFAULT_RETAIN) -> None:
+        self.history = MemoryStore(retain)
         #: name key -> (broker, stream, user, name as shown): the script's `names` hash.
         self.names: dict[str, tuple[str, str, str, str]] = {}
         self.log: list[StoredEvent] = []
