@@ -3,9 +3,11 @@
 `RedisCluster` is the broker's HistoryStore, Ownership and Backplane when it runs
 with ``--cluster redis://...``: one object, one connection, passed to the core
 for each, and closed once, by whoever made it (the CLI). The server starts and
-stops its reader (`start`, `stop`), which lives on the server's ZeroMQ context. Sequence numbers, the public log, private streams,
-duplicate checks and who holds which name live in Redis, changed by one Lua
-script (cluster_script.py) so that each change is atomic for all brokers.
+stops its reader (`start`, `stop`), which lives on the server's ZeroMQ context.
+
+Sequence numbers, the public log, private streams, duplicate checks and who
+holds which name live in Redis, changed by one Lua script (cluster_script.py)
+so that each change is atomic for all brokers.
 
 Only the broker's main thread calls it. Events come back to every broker
 through `ClusterReader` (cluster_reader.py), a thread of its own that reads

@@ -15,8 +15,8 @@ from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN
 from zchat.broker.roster import Session
 from zchat.broker.store import LinkDown, MemoryStore, StoredEvent
 from zchat.protocol import constants as c
-from zchat.protocol.constants import DEFAULT_RETAIN
 from zchat.protocol import name_key
+from zchat.protocol.constants import DEFAULT_RETAIN
 
 
 class FakeRedis:
