@@ -1,9 +1,13 @@
-"""Several brokers as one chat, over Redis: the history store and the backplane.
+"""Several brokers as one chat, over Redis: the history, ownership and backplane.
 
-`RedisCluster` is the broker's HistoryStore and Backplane when it runs with
-``--cluster redis://...``. Sequence numbers, the public log, private streams,
-duplicate checks and who holds which name live in Redis, changed by one Lua
-script (cluster_script.py) so that each change is atomic for all brokers.
+`RedisCluster` is the broker's HistoryStore, Ownership and Backplane when it runs
+with ``--cluster redis://...``: one object, one connection, passed to the core
+for each, and closed once, by whoever made it (the CLI). The server starts and
+stops its reader (`start`, `stop`), which lives on the server's ZeroMQ context.
+
+Sequence numbers, the public log, private streams, duplicate checks and who
+holds which name live in Redis, changed by one Lua script (cluster_script.py)
+so that each change is atomic for all brokers.
 
 Only the broker's main thread calls it. Events come back to every broker
 through `ClusterReader` (cluster_reader.py), a thread of its own that reads
@@ -12,7 +16,8 @@ read to the main loop, woken through an inproc PAIR socket.
 
 When Redis cannot be reached, every call raises LinkDown (reads fall back to
 what is known), and the core serves this broker's users alone until
-`heal` succeeds.
+`heal` succeeds. The log trims itself (XTRIM in the script) and numbering is
+the script's, so this store has no `append` or `prune` (LocalStore's).
 """
 
 import logging
@@ -20,7 +25,7 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, cast
 
 import redis
 import zmq
@@ -30,7 +35,6 @@ from redis.retry import Retry
 from zchat.protocol import constants as c
 from zchat.protocol import name_key
 
-from .backplane import LinkDown
 from .cluster_reader import DOWN, EVENT, UP, ClusterReader
 from .cluster_script import (
     CID_TTL,
@@ -41,11 +45,12 @@ from .cluster_script import (
     PRIV_TTL,
     RESEED_GAP,
     SCRIPT,
+    Entry,
     batch_args,
     entry_event,
 )
 from .roster import Session
-from .store import PUBLIC, StoredEvent, StoreError
+from .store import PUBLIC, LinkDown, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +64,9 @@ LEASE_INTERVALS = 5
 #: Events numbered per script call (a long call would hold Redis up for everyone).
 BATCH = 200
 
-T = TypeVar("T")
 
 
-def connect(url: str, timeout: float) -> "redis.Redis[bytes]":
+def connect(url: str, timeout: float) -> redis.Redis:
     """A client that fails fast instead of retrying: the broker decides what a
     failure means (serve local users, reconnect with backoff)."""
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
@@ -81,7 +85,7 @@ def shown_url(url: str) -> str:
 
 
 class RedisCluster:
-    """HistoryStore and Backplane on a Redis server shared by the brokers."""
+    """HistoryStore, Ownership and Backplane on a Redis server shared by the brokers."""
 
     shared = True
 
@@ -99,13 +103,13 @@ class RedisCluster:
         self._heads: dict[str, int] = {}
         self._last = 0
         self.reader: ClusterReader | None = None
-        self.wake: zmq.Socket | None = None
+        self.wake: zmq.Socket[bytes] | None = None
         try:
             self.r = connect(url, CALL_TIMEOUT)
             self.lua = self.r.register_script(SCRIPT)
             self.epoch = self._reseed(secrets.token_hex(8))
             self._lease()
-            last = self.r.xrevrange(self.p + "log", count=1)
+            last = cast("list[Entry]", self.r.xrevrange(self.p + "log", count=1))
             self._start_id = last[0][0] if last else b"0-0"
             self._last = int(self.r.get(self.p + "seq") or 0)
         except redis.RedisError as exc:
@@ -114,8 +118,9 @@ class RedisCluster:
 
     # ---- plumbing ------------------------------------------------------------
 
-    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """One Redis operation; any failure takes the link down (LinkDown)."""
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One Redis operation; any failure takes the link down (LinkDown). (Replies
+        are bytes, or lists and dicts of them: typed where they are read.)"""
         if not self.up:
             raise LinkDown
         try:
@@ -143,7 +148,7 @@ class RedisCluster:
         """A broker silent for this long is dead to the others."""
         return self.heartbeat * LEASE_INTERVALS * 1000
 
-    def start(self, ctx: zmq.Context) -> zmq.Socket:  # type: ignore[type-arg]
+    def start(self, ctx: zmq.Context[Any]) -> zmq.Socket[bytes]:
         """Start the reader thread; returns the socket that wakes the main loop."""
         endpoint = f"inproc://zchat-cluster-{id(self)}"
         self.wake = ctx.socket(zmq.PAIR)
@@ -217,15 +222,12 @@ class RedisCluster:
                                                         int(got[3 * i + 2]))
                 self._seen(event)
 
-    def append(self, event: StoredEvent) -> None:
-        raise TypeError("the cluster numbers events itself: use add()")
-
     def commit(self) -> None:
         """Nothing to do: each add() is already in Redis (durable as Redis is configured)."""
 
     def find(self, origin: str, cid: int) -> StoredEvent | None:
         try:
-            raw = self._call(self.r.hget, self.p + "c:" + origin, str(cid))
+            raw: bytes | None = self._call(self.r.hget, self.p + "c:" + origin, str(cid))
         except LinkDown:
             return None  # cannot tell: the message is taken as new
         if not raw:
@@ -239,6 +241,8 @@ class RedisCluster:
             pipe = self.r.pipeline(transaction=False)
             pipe.xrange(self.p + "log", f"{pub + 1}-0", "+", count=limit)
             pipe.xrange(self.p + "p:" + reader_key, f"{priv + 1}-0", "+", count=limit)
+            public: list[Entry]
+            private: list[Entry]
             public, private = self._call(pipe.execute)
         except LinkDown:
             return []  # asked again after the link is back (the heads in PING say so)
@@ -256,7 +260,8 @@ class RedisCluster:
             return []
         high = "+" if upto is None else f"{upto}-0"
         try:
-            entries = self._call(self.r.xrevrange, self.p + "log", high, "-", count=count * 4)
+            entries: list[Entry] = self._call(self.r.xrevrange, self.p + "log", high, "-",
+                                              count=count * 4)
         except LinkDown:
             return []
         events = [e for e in (entry_event(i, f) for i, f in entries) if e.kind == c.MSG]
@@ -276,11 +281,10 @@ class RedisCluster:
             trimmed = high - low
         return max(0, min(trimmed, high - low))
 
-    def prune(self, retain: int) -> None:
-        """The log trims itself as it grows (XTRIM in the script)."""
+    # ---- Ownership -------------------------------------------------------------------
 
     def owner(self, name_key: str) -> str | None:
-        raw = self._call(self.r.hget, self.p + "owners", name_key)
+        raw: bytes | None = self._call(self.r.hget, self.p + "owners", name_key)
         return raw.decode() if raw else None
 
     def claim(self, name_key: str, key: str) -> None:
@@ -291,7 +295,7 @@ class RedisCluster:
             pass  # the next join under this key claims it
 
     def bind(self, stream: str, name_key: str, user: str) -> bool:
-        """Whether this JOIN may use the token of ``stream``, cluster-wide (HistoryStore).
+        """Whether this JOIN may use the token of ``stream``, cluster-wide (Ownership).
         While its name is held (`hold`) the binding lasts; TOKEN_TTL after that."""
         return bool(self._op("bind", stream, name_key, user))
 
@@ -300,14 +304,20 @@ class RedisCluster:
         if retire:
             self._op("retire", stream)
 
-    def close(self) -> None:
-        """Stop the reader and let go of Redis (twice is harmless)."""
+    def stop(self) -> None:
+        """Stop the reader and close its wake-up socket (`start`'s undoing, by the
+        server, before it ends the context); nothing if it never started."""
         if self.reader is not None:
             self.reader.stop()
             self.reader = None
         if self.wake is not None:
             self.wake.close(0)
             self.wake = None
+
+    def close(self) -> None:
+        """Let go of Redis, by the one who made this object (the reader too, if the
+        server did not stop it)."""
+        self.stop()
         self.r.close()
 
     # ---- Backplane ------------------------------------------------------------------
@@ -322,20 +332,21 @@ class RedisCluster:
         return bool(self._op("release", name_key(name), self.me, stream))
 
     def locate(self, name: str) -> tuple[str, str] | None:
-        raw = self._call(self.r.hget, self.p + "names", name_key(name))
+        raw: bytes | None = self._call(self.r.hget, self.p + "names", name_key(name))
         if not raw:
             return None
         _, stream, _, shown = raw.decode().split("\t", 3)
         return shown, stream
 
     def _holders(self) -> list[str]:
-        values = self._call(self.r.hvals, self.p + "names")
+        values: list[bytes] = self._call(self.r.hvals, self.p + "names")
         return [v.decode().split("\t", 3)[3] for v in values]
 
     def names(self) -> list[str]:
         return sorted(self._holders(), key=name_key)
 
     def some_names(self, count: int, but: str) -> list[str]:
+        found: dict[bytes, bytes]
         _, found = self._call(self.r.hscan, self.p + "names", 0, count=count + 1)
         names = [v.decode().split("\t", 3)[3] for v in found.values()]
         return sorted((n for n in names if name_key(n) != name_key(but)), key=name_key)[:count]

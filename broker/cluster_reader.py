@@ -13,11 +13,12 @@ import logging
 import threading
 import time
 from collections import deque
+from typing import Any, cast
 
 import redis
 import zmq
 
-from .cluster_script import CID_TTL, SCRIPT, entry_event
+from .cluster_script import CID_TTL, SCRIPT, Entry, entry_event
 from .store import StoredEvent
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ MAX_BACKOFF = 2.0
 
 class ClusterReader(threading.Thread):
     def __init__(self, url: str, prefix: str, me: str, interval: float, lease_ms: float,
-                 start_id: bytes, ctx: zmq.Context, wake_endpoint: str,  # type: ignore[type-arg]
+                 start_id: bytes, ctx: zmq.Context[Any], wake_endpoint: str,
                  retain: int) -> None:
         super().__init__(name="zchat-cluster-reader", daemon=True)
         self.url, self.p, self.me = url, prefix, me
@@ -78,7 +79,7 @@ class ClusterReader(threading.Thread):
         finally:
             wake.close(0)
 
-    def _serve(self, wake: zmq.Socket, was_down: bool) -> None:  # type: ignore[type-arg]
+    def _serve(self, wake: zmq.Socket[bytes], was_down: bool) -> None:
         from .cluster import connect  # (cluster imports this module)
 
         r = connect(self.url, self._block_ms / 1000 + 2.0)
@@ -103,14 +104,16 @@ class ClusterReader(threading.Thread):
                     lua(args=["sweep", self.p, self.me, repr(time.time()), self.retain,
                               CID_TTL])
                     next_sweep = now + self.interval
-                got = r.xread(self._ids, count=READ_COUNT, block=self._block_ms)  # type: ignore[arg-type]
+                got = cast("list[tuple[bytes, list[Entry]]]",
+                           r.xread(self._ids, count=READ_COUNT,  # type: ignore[arg-type]
+                                   block=self._block_ms))
                 if got:
                     self._queue(got)
                     self._wake(wake)
         finally:
             r.close()
 
-    def _queue(self, got: list) -> None:  # type: ignore[type-arg]
+    def _queue(self, got: list[tuple[bytes, list[Entry]]]) -> None:
         items = self._items
         for stream, entries in got:
             inbox = stream == self._inbox
@@ -120,13 +123,13 @@ class ClusterReader(threading.Thread):
                 items.append((EVENT, event, reader))
             self._ids[stream] = entries[-1][0]
 
-    def _post(self, wake: zmq.Socket, item: tuple[str, StoredEvent | None, str]  # type: ignore[type-arg]
+    def _post(self, wake: zmq.Socket[bytes], item: tuple[str, StoredEvent | None, str]
               ) -> None:
         self._items.append(item)
         self._wake(wake)
 
     @staticmethod
-    def _wake(wake: zmq.Socket) -> None:  # type: ignore[type-arg]
+    def _wake(wake: zmq.Socket[bytes]) -> None:
         try:
             wake.send(b"", zmq.NOBLOCK)
         except zmq.Again:

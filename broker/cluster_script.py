@@ -271,6 +271,10 @@ def batch_args(events: list[StoredEvent], from_keys: list[str], to_keys: list[st
     return args
 
 
+#: A stream entry as redis-py returns it: (id, fields).
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
 def _text(fields: dict[bytes, bytes], key: bytes) -> str:
     raw = fields.get(key)
     return raw.decode("utf-8", "replace") if raw else ""

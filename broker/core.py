@@ -11,8 +11,10 @@ What it does and does not do: it never touches a socket, and reads no clock
 of its own (the time comes in as ``now``; events are stamped by an injected
 wall clock; pages are timed by an injected work clock) and makes its tokens
 with an injected source, so it is tested with fake identities, clocks and
-tokens. It does call its store and backplane, which block (SQLite; in a
-cluster, Redis round trips) and can fail (StoreError, LinkDown), and it logs
+tokens. It does call its store, its owners and its backplane (store.py,
+backplane.py: three narrow interfaces, one object for all three in a cluster),
+which block (SQLite; in a cluster, Redis round trips) and can fail (StoreError,
+LinkDown, as each interface declares), and it logs
 what the operator's log must say (joins, leaves, messages, refusals) in the
 broker's language.
 
@@ -67,12 +69,20 @@ from .actions import (
     PublicEvent,
     Send,
 )
-from .backplane import RESUMED, TAKEN, Backplane, LinkDown, LocalBackplane
+from .backplane import RESUMED, TAKEN, Backplane, LocalBackplane
 from .flood import Budgets, Limits, replies_left
 from .link import ClusterLink
 from .pages import Pages
 from .roster import Roster, Session
-from .store import PUBLIC, HistoryStore, MemoryStore, StoredEvent, stream_key
+from .store import (
+    PUBLIC,
+    HistoryStore,
+    LinkDown,
+    MemoryStore,
+    Ownership,
+    StoredEvent,
+    stream_key,
+)
 from .texts import broker_catalogue
 from .throttle import Throttle
 
@@ -89,7 +99,8 @@ __all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI build
 
 
 class BrokerCore:
-    """Chat rules over a Roster and a HistoryStore. Returns actions; the server performs them."""
+    """Chat rules over a Roster, a HistoryStore, an Ownership and a Backplane.
+    Returns actions; the server performs them."""
 
     def __init__(self, heartbeat: float, catalogue: Catalogue | None = None,
                  log_private_bodies: bool = False,
@@ -100,12 +111,14 @@ class BrokerCore:
                  journal: Callable[[str], None] | None = None,
                  backplane: Backplane | None = None,
                  work_clock: Callable[[], float] = time.perf_counter,
-                 tokens: Callable[[], str] = lambda: secrets.token_hex(16)) -> None:
+                 tokens: Callable[[], str] = lambda: secrets.token_hex(16),
+                 owners: Ownership | None = None) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``;
         ``journal`` logs the per-message lines (default: the logging module);
         ``backplane`` joins a cluster (default: this broker alone); ``work_clock``
         measures the time pages take (PAGES_SHARE); ``tokens`` makes session tokens
-        for clients that bring none (128 random bits)."""
+        for clients that bring none (128 random bits); ``owners`` keeps who owns names
+        and tokens (default: the store, as every store does)."""
         self._note = journal or log.info
         self._tokens = tokens
         self.heartbeat = heartbeat
@@ -125,6 +138,7 @@ class BrokerCore:
         #: The cluster: what is queued for numbering, outages (link.py; idle alone).
         self.link = ClusterLink(heartbeat)
         self.store: HistoryStore = store if store is not None else MemoryStore()
+        self.owners: Ownership = owners if owners is not None else _owners_of(self.store)
         self.history = history
         self._wall = wall_clock
         catalogue = catalogue or broker_catalogue("en")
@@ -349,7 +363,7 @@ class BrokerCore:
         key = name_key(name)
         holder = self.roster.by_name(name)
         try:
-            owner = self.pins.get(key) or (self.store.owner(key) if user else None)
+            owner = self.pins.get(key) or (self.owners.owner(key) if user else None)
         except LinkDown:
             if holder is None:
                 return self._unreachable_join(identity, name)
@@ -382,7 +396,7 @@ class BrokerCore:
             self._unbind(stream_key(token), retire=False)
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
         if user and owner is None:
-            self.store.claim(key, user)  # the first key to take a name owns it from now on
+            self.owners.claim(key, user)  # the first key to take a name owns it from now on
         session = self.roster.add(name, identity, now, peer, token, user)
         if status == RESUMED:
             # The same session, moving in from another broker of the cluster: for
@@ -409,18 +423,18 @@ class BrokerCore:
         A token under another name or key, or after LEAVE, opens nothing of its old stream:
         one token is one session, and a sniffed one reads no one's private messages."""
         if len(token) >= c.MIN_TOKEN_CHARS:
-            if self.store.bind(stream_key(token), key, user):
+            if self.owners.bind(stream_key(token), key, user):
                 return token
             log.info(self._t("log.stale_token", name=sanitize(name), peer=peer or "?"))
         token = self._tokens()  # guessable, or not theirs: a session of their own
-        self.store.bind(stream_key(token), key, user)
+        self.owners.bind(stream_key(token), key, user)
         return token
 
     def _unbind(self, stream: str, retire: bool) -> bool:
         """A session on ``stream`` is over (``retire``: it LEFT); False if the cluster
         could not be told."""
         try:
-            self.store.unbind(stream, retire)
+            self.owners.unbind(stream, retire)
         except LinkDown:
             return False
         return True
@@ -581,10 +595,10 @@ class BrokerCore:
         try:
             self.store.add_many([event for event, _, _ in queued])
         except LinkDown:
-            actions = []
+            shown: list[Action] = []
             for event, exclude, ack_to in queued:
-                actions += self._unnumbered(event) + self._show_here(event, exclude, ack_to)
-            return actions
+                shown += self._unnumbered(event) + self._show_here(event, exclude, ack_to)
+            return shown
         actions: list[Action] = []
         for event, _, ack_to in queued:
             if ack_to is None:
@@ -634,9 +648,9 @@ class BrokerCore:
             actions.append(Broadcast(encode(Ping(head))))
             lagging, self._lagging = self._lagging, set()  # refilled if these fail too
             for identity in lagging:
-                session = self.roster.by_identity(identity)
-                if session is not None:
-                    ping = Ping(self.store.head(PUBLIC), self.store.head(session.stream))
+                behind = self.roster.by_identity(identity)
+                if behind is not None:
+                    ping = Ping(self.store.head(PUBLIC), self.store.head(behind.stream))
                     actions.append(Send(identity, encode(ping)))
         return actions
 
@@ -645,4 +659,8 @@ class BrokerCore:
         return self._next_tick if retry is None else min(self._next_tick, retry)
 
 
-
+def _owners_of(store: HistoryStore) -> Ownership:
+    """The store as the core's Ownership: every store keeps both (store.py)."""
+    if not isinstance(store, Ownership):
+        raise TypeError(f"{type(store).__name__} keeps no ownership: pass owners=")
+    return store

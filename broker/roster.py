@@ -101,7 +101,7 @@ class Roster:
         return changes
 
     def identities(self) -> KeysView[bytes]:
-        """Every joined identity, as a live view: iterated by the fan-out loop."""
+        """Every joined identity, live (the fan-out loop iterates it)."""
         return self._by_identity.keys()
 
     def some_names(self, count: int, but: str) -> list[str]:

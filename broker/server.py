@@ -493,7 +493,9 @@ class BrokerServer:
         if self.gate is not None:
             self.gate.close()
         if self.cluster is not None:
-            self.cluster.close()  # its reader's socket must close before the context
+            # Its reader's socket must close before the context. (Stopped, not closed:
+            # the cluster is the core's store too, and its maker closes it, once.)
+            self.cluster.stop()
         self.router.close(linger=linger)
         self.ctx.term()
 

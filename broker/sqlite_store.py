@@ -99,7 +99,7 @@ def default_data_dir() -> Path:
 
 
 class SqliteStore(LocalStore):
-    """The HistoryStore on one SQLite file in ``data_dir``."""
+    """The HistoryStore and Ownership on one SQLite file in ``data_dir``."""
 
     def __init__(self, data_dir: Path, retain: int = DEFAULT_RETAIN,
                  wal_limit: int = 0) -> None:
@@ -210,7 +210,7 @@ class SqliteStore(LocalStore):
         self._db.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
         return epoch
 
-    # ---- HistoryStore -------------------------------------------------------
+    # ---- HistoryStore (and LocalStore's append) -----------------------------------
 
     def append(self, event: StoredEvent) -> None:
         """Queue the row; it is written (executemany) before any read and at commit."""
@@ -313,7 +313,7 @@ class SqliteStore(LocalStore):
                              "(SELECT upto FROM prunes ORDER BY upto DESC LIMIT 1000))")
             self._db.execute("INSERT INTO meta (key, value) VALUES ('pruned_upto', ?) ON "
                              "CONFLICT (key) DO UPDATE SET value = excluded.value", (str(cutoff),))
-            # Per-stream state whose stream has nothing left (see HistoryStore: tokens).
+            # Per-stream state whose stream has nothing left (see Ownership).
             stale = self._stale_heads(cutoff)
             self._db.executemany("DELETE FROM heads WHERE key = ?", [(key,) for key in stale])
             self._db.execute("DELETE FROM tokens WHERE until <= ?", (cutoff,))
@@ -333,7 +333,7 @@ class SqliteStore(LocalStore):
     def claim(self, name_key: str, key: str) -> None:
         try:
             self._db.execute("INSERT INTO owners (name_key, key) VALUES (?, ?) ON CONFLICT "
-                             "(name_key) DO UPDATE SET key = excluded.key", (name_key, key))
+                             "(name_key) DO NOTHING", (name_key, key))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write history: {exc}") from None
         self._pending += 1

@@ -1,9 +1,14 @@
-"""The history store interface, its event record, and the in-memory store.
+"""The storage interfaces, their errors and event record, and the in-memory store.
 
 The broker core writes every chat event here before anyone sees it, and reads
-back what a client missed. `HistoryStore` is the narrow interface; the
-in-memory store needs nothing and forgets on exit, `SqliteStore`
-(sqlite_store.py) survives restarts. Both pass the same contract tests.
+back what a client missed. Two narrow interfaces: `HistoryStore` (numbering and
+history) and `Ownership` (which key owns a name, which session a token opens).
+The in-memory store needs nothing and forgets on exit, `SqliteStore`
+(sqlite_store.py) survives restarts, `RedisCluster` (cluster.py) is shared by a
+cluster; each passes the contract tests of both interfaces
+(tests/unit/test_history_contract.py, test_ownership_contract.py). The errors
+they may raise are `StoreError` (fatal) and `LinkDown` (the cluster is out of
+reach for now), declared on each interface.
 """
 
 import bisect
@@ -15,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 from operator import attrgetter
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from zchat.protocol import Event, Joined, Left, Msg, Priv
 from zchat.protocol import constants as c
@@ -42,6 +47,12 @@ def stream_key(token: str) -> str:
 
 class StoreError(Exception):
     """The store cannot be opened, read or written: the broker must not go on silently."""
+
+
+class LinkDown(Exception):
+    """What the cluster shares (its history, names and tokens) cannot be reached now:
+    the broker serves its own users alone until the link heals. A store of this one
+    broker never raises it."""
 
 
 @dataclass(slots=True)  # not frozen: made for every message, and frozen init is slow
@@ -98,24 +109,24 @@ class Binding:
 
 
 class HistoryStore(Protocol):
-    """What the broker needs from storage. Writes are grouped: `add` any
-    number of events, then `commit` once per poll cycle; reads see added
-    events at once, commits make them durable.
+    """History and sequencing: what the core and its FETCH pages need from storage.
 
-    The store is the sequencer: `add` gives an event its sequence number and
-    the `prev` links of the streams it joins, so that a store shared by
-    several brokers (the cluster) numbers events for all of them.
+    Writes are grouped: `add` any number of events, then `commit` once per poll
+    cycle; reads see added events at once, commits make them durable. The store
+    prunes itself to its retain bound; `pruned_upto` and `pruned_events` say how
+    far, so a reader can be told what it can no longer fetch.
 
-    Session tokens: a token opens its private stream (``stream``, its stream_key)
-    only for the name key and CURVE key ("" in plaintext) that first used it, and
-    never after its session LEAVEs. `bind` says whether a JOIN may use it (True:
-    unknown until now and bound to them from now on, or bound to them already;
-    False: retired, or another name's or key's, and the JOIN gets a fresh token).
-    From a True `bind` to the `unbind` that ends the session the stream is in use.
-    A stream's head and its token's binding are pruned once history holds no event
-    of it (its head, or the end of its session, is at or below the pruned mark) and
-    it is not in use; a token whose binding went opens an empty stream, as a fresh
-    one would. (The cluster bounds them in time instead: cluster_script.TOKEN_TTL.)"""
+    The store is the sequencer: `add` gives an event its sequence number and the
+    `prev` links of the streams it joins, so that a store shared by several
+    brokers (the cluster) numbers events for all of them.
+
+    Raises:
+        StoreError: from any method, when the store cannot be read or written (a
+            broken file or database): the broker stops rather than go on without it.
+        LinkDown: from `add` and `add_many` only, when a store shared by the cluster
+            cannot be reached now (the event was not numbered). Reads never raise
+            it: they answer from what this broker last knew, or with nothing.
+    """
 
     epoch: str
 
@@ -123,30 +134,57 @@ class HistoryStore(Protocol):
     def head(self, key: str) -> int: ...
     def add(self, event: StoredEvent) -> StoredEvent: ...
     def add_many(self, events: list[StoredEvent]) -> None: ...
-    def append(self, event: StoredEvent) -> None: ...
     def commit(self) -> None: ...
     def find(self, origin: str, cid: int) -> StoredEvent | None: ...
     def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]: ...
     def recent_public(self, count: int, upto: int | None = None) -> list[StoredEvent]: ...
     def pruned_upto(self) -> int: ...
     def pruned_events(self, low: int, high: int) -> int: ...
-    def prune(self, retain: int) -> None: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Ownership(Protocol):
+    """Who may use what: names owned by CURVE keys, session tokens bound to a session.
+
+    A name belongs to the first CURVE key that `claim`s it (a later claim changes
+    nothing); `owner` says which, if any.
+
+    Session tokens: a token opens its private stream (``stream``, its stream_key)
+    only for the name key and CURVE key ("" in plaintext) that first used it, and
+    never after its session LEAVEs. `bind` says whether a JOIN may use it (True:
+    unknown until now and bound to them from now on, or bound to them already;
+    False: retired, or another name's or key's, and the JOIN gets a fresh token).
+    From a True `bind` to the `unbind` that ends the session the stream is in use;
+    `unbind` with ``retire`` (a LEAVE) makes the token open nothing from then on.
+    A stream's head and its token's binding are pruned once history holds no event
+    of it (its head, or the end of its session, is at or below the pruned mark) and
+    it is not in use; a token whose binding went opens an empty stream, as a fresh
+    one would. (The cluster bounds them in time instead: cluster_script.TOKEN_TTL.)
+
+    Raises:
+        StoreError: from any method, when the store cannot be read or written.
+        LinkDown: from `owner`, `bind` and `unbind`, when ownership shared by the
+            cluster cannot be checked or changed now. Never from `claim`: a claim
+            that cannot be made now is made by the next join under that key.
+    """
+
     def owner(self, name_key: str) -> str | None: ...
     def claim(self, name_key: str, key: str) -> None: ...
     def bind(self, stream: str, name_key: str, user: str) -> bool: ...
     def unbind(self, stream: str, retire: bool) -> None: ...
-    def close(self) -> None: ...
 
 
 class LocalStore:
     """Numbering for the stores that live in this one process: `add` gives an event
     the number after the last one and links it to its streams' heads, then
     `append`s it. (Subclasses keep ``_last``, ``_heads``, ``_pruned``, ``_recent``
-    and ``_in_use`` and define `append`.)"""
+    and ``_in_use`` and define `append` and `prune`.) Both are the HistoryStore
+    and the Ownership of a broker alone, and never raise LinkDown."""
 
     _last: int
     _heads: dict[str, int]
-    #: Streams whose sessions are on (see HistoryStore); none survives a restart.
+    #: Streams whose sessions are on (see Ownership); none survives a restart.
     _in_use: set[str]
     #: The newest event pruned (0: none).
     _pruned: int
@@ -155,6 +193,11 @@ class LocalStore:
     _recent: deque[StoredEvent]
 
     def append(self, event: StoredEvent) -> None:
+        """Store ``event`` as numbered (by `add`, or by a test)."""
+        raise NotImplementedError
+
+    def prune(self, retain: int) -> None:
+        """Keep the newest ``retain`` events (`commit` calls it past the retain bound)."""
         raise NotImplementedError
 
     def last_seq(self) -> int:
@@ -304,7 +347,7 @@ class MemoryStore(LocalStore):
         return self._owners.get(name_key)
 
     def claim(self, name_key: str, key: str) -> None:
-        self._owners[name_key] = key
+        self._owners.setdefault(name_key, key)
 
     def bind(self, stream: str, name_key: str, user: str) -> bool:
         binding = self._tokens.get(stream)

@@ -1,14 +1,14 @@
 """broker/core.py in a cluster: queued numbering, delivery from the log, the link down.
 
-The backplane here is an in-memory stand-in with the RedisCluster contract
-(the real one is tested against a real redis-server in tests/scenarios/).
+The cluster here is FakeCluster (fakecluster.py), an in-memory stand-in that passes
+the same contract suites as RedisCluster against a real redis-server.
 """
 
 from corehelp import decoded, no_work
+from fakecluster import FakeCluster
 
-from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
 from zchat.broker.core import BrokerCore
-from zchat.broker.store import MemoryStore, StoredEvent
+from zchat.broker.store import StoredEvent
 from zchat.protocol import (
     Ack,
     Error,
@@ -24,91 +24,11 @@ from zchat.protocol import (
     Welcome,
     Who,
     encode,
-    name_key,
 )
 from zchat.protocol import constants as c
 
 A, B, C = b"\x00id-a", b"\x00id-b", b"\x00id-c"
 TOKENS = {A: "a" * 32, B: "b" * 32, C: "c" * 32}
-
-
-class FakeCluster(MemoryStore):
-    """A shared store and backplane in memory: the log is `self.log`, read by `deliver`."""
-
-    shared = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.up = True
-        self.held: dict[str, tuple[str, str, str]] = {}  # key -> (name, stream, user)
-        self.log: list[StoredEvent] = []
-        self.remote: dict[str, str] = {}  # users of other brokers: key -> stream
-
-    def _check(self) -> None:
-        if not self.up:
-            raise LinkDown
-
-    def add(self, event: StoredEvent) -> StoredEvent:
-        self.add_many([event])
-        return event
-
-    def add_many(self, events: list[StoredEvent]) -> None:
-        self._check()
-        for event in events:
-            MemoryStore.add(self, event)  # numbered as a local store would
-        self.log += events
-
-    def hold(self, name: str, stream: str, user: str) -> str:
-        self._check()
-        held = self.held.get(name_key(name))
-        if held is not None:
-            if held[1] != stream:
-                return TAKEN
-            return RESUMED
-        self.held[name_key(name)] = (name, stream, user)
-        return CLAIMED
-
-    def release(self, name: str, stream: str) -> bool:
-        self._check()
-        return self.held.pop(name_key(name), None) is not None
-
-    def bind(self, stream: str, name_key: str, user: str) -> bool:
-        self._check()
-        return super().bind(stream, name_key, user)
-
-    def unbind(self, stream: str, retire: bool) -> None:
-        if retire:  # (as in Redis: only a LEAVE needs the cluster; release sets the expiry)
-            self._check()
-        super().unbind(stream, retire)
-
-    def locate(self, name: str) -> tuple[str, str] | None:
-        self._check()
-        held = self.held.get(name_key(name))
-        return (held[0], held[1]) if held else None
-
-    def names(self) -> list[str]:
-        self._check()
-        return sorted(n for n, _, _ in self.held.values())
-
-    def some_names(self, count: int, but: str) -> list[str]:
-        self._check()
-        return [n for n in self.names() if name_key(n) != name_key(but)][:count]
-
-    def count(self) -> int:
-        self._check()
-        return len(self.held)
-
-    def heal(self, sessions, left):
-        self._check()
-        claimed = [s for s in sessions if name_key(s.name) not in self.held]
-        for s in claimed:
-            self.held[s.key] = (s.name, s.stream, s.user)
-        released = [(name, reason) for _, (name, _, reason) in left.items()
-                    if self.held.pop(name_key(name), None) is not None]
-        for _, stream, reason in left.values():
-            if reason == c.R_QUIT:
-                MemoryStore.unbind(self, stream, retire=True)
-        return claimed, [], released
 
 
 def _core() -> tuple[BrokerCore, FakeCluster]:
@@ -122,9 +42,8 @@ def _core() -> tuple[BrokerCore, FakeCluster]:
 
 def _deliver(core: BrokerCore, cluster: FakeCluster) -> list[tuple]:
     """What the log brings back to this broker (as the reader would)."""
-    events, cluster.log = cluster.log, []
     actions = []
-    for event in events:
+    for event in cluster.unread():
         actions += core.arrived(event)
     return decoded(actions)
 
@@ -185,7 +104,7 @@ def test_a_join_is_welcomed_at_once_and_announced_from_the_log() -> None:
     (kind, exclude, joined), = _deliver(core, cluster)
     assert (kind, exclude, type(joined), joined.name) == ("fanout", B, Joined, "bob")
     # The same session moving in from another broker is welcomed back, not announced.
-    cluster.held[name_key("cid")] = ("cid", "t:elsewhere", "")
+    FakeCluster(cluster.redis, "broker-2").hold("cid", "t:elsewhere", "")
     assert _join(core, cluster, C, "Cid")[0][2].code == c.E_NAME_TAKEN
 
 
@@ -193,10 +112,9 @@ def test_with_the_link_down_this_brokers_users_still_chat_unnumbered() -> None:
     core, cluster = _core()
     _join(core, cluster, A, "ana")
     _join(core, cluster, B, "bob")
-    cluster.remote["zoe"] = "t:zoe"
-    cluster.held[name_key("zoe")] = ("zoe", "t:zoe", "")
+    FakeCluster(cluster.redis, "broker-2").hold("zoe", "t:zoe", "")
     _deliver(core, cluster)
-    cluster.up = False
+    cluster.redis.reachable = False
     got = _say(core, A, "só aqui", 2)
     notice = [m for _, _, m in got if isinstance(m, Notice)]
     assert [n.code for n in notice] == [c.N_CLUSTER_DOWN]
@@ -219,18 +137,20 @@ def test_healing_tells_users_and_shows_each_leave_once() -> None:
     _join(core, cluster, A, "ana")
     _join(core, cluster, B, "bob")
     _deliver(core, cluster)
-    cluster.up = False
+    cluster.redis.reachable = False
+    cluster.up = False  # (as RedisCluster.take sets it on its log reader's DOWN)
     core.tick(0.5)  # the broker notices on its next beat even without traffic
     assert core.link.island
     left = decoded(core.handle(B, [encode(Say("tchau", 5))], 0.5) + core.commit())
     left += decoded(core.drop(core.roster.by_name("bob"), c.R_QUIT))
     assert [m.name for _, _, m in left if isinstance(m, Left)] == ["bob"]
-    cluster.up = True
+    cluster.redis.reachable = True
     healed = decoded(core.tick(2.0) + core.commit())
     assert [m.code for _, _, m in healed if isinstance(m, Notice)] == [c.N_CLUSTER_UP]
     # bob's leave reaches the cluster, but ana was told already: not again.
-    assert [(e.kind, e.name) for e in cluster.log] == [(c.LEFT, "bob")]
-    assert _deliver(core, cluster) == []
+    logged = cluster.unread()
+    assert [(e.kind, e.name) for e in logged] == [(c.LEFT, "bob")]
+    assert [action for event in logged for action in core.arrived(event)] == []
     # A LEFT the cluster sends for a user who is still here is not shown either.
     assert core.arrived(StoredEvent(99, c.LEFT, 1.0, "ana", reason=c.R_LOST)) == []
     # bob's LEAVE came during the outage: his token was retired when the link came back.

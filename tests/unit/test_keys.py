@@ -247,7 +247,8 @@ def test_a_token_rebind_of_a_keyed_session_whose_owner_changed_is_refused():
     # the session joined with.
     core = _core()
     _welcomed(_as(core, A, Join("ana", TOKEN), KEY1))
-    core.store.claim("ana", KEY2)
+    core.owners = MemoryStore()  # (a claim never replaces an owner: another record)
+    core.owners.claim("ana", KEY2)
     result = _as(core, B, Join("ana", TOKEN), KEY2)
     assert result[0][2].code == c.E_NAME_TAKEN
     assert core.roster.by_name("ana").identity == A

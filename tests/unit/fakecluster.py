@@ -1,0 +1,175 @@
+"""A stand-in for RedisCluster in memory, for the core's cluster unit tests.
+
+`FakeRedis` is what the redis-server holds (the numbered history and the token
+bindings in a MemoryStore, the names and their holders, the shared log); each
+`FakeCluster` on it is one broker's view, as a RedisCluster is. Its `hold`,
+`release` and `heal` follow the Lua script (broker/cluster_script.py) step by
+step, and it passes the same contract suites as RedisCluster
+(test_backplane_contract.py, test_history_contract.py,
+test_ownership_contract.py), so the core's tests run against the behaviour
+production has. What it leaves out: expiry (TOKEN_TTL, PRIV_TTL), leases and
+sweeps, and the reader thread (the tests hand the core what `unread` returns).
+"""
+
+from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN
+from zchat.broker.roster import Session
+from zchat.broker.store import LinkDown, MemoryStore, StoredEvent
+from zchat.protocol import constants as c
+from zchat.protocol import name_key
+from zchat.protocol.constants import DEFAULT_RETAIN
+
+
+class FakeRedis:
+    """The cluster's shared state. ``reachable`` False: as if the server were down."""
+
+    def __init__(self, retain: int = DEFAULT_RETAIN) -> None:
+        self.history = MemoryStore(retain)
+        #: name key -> (broker, stream, user, name as shown): the script's `names` hash.
+        self.names: dict[str, tuple[str, str, str, str]] = {}
+        self.log: list[StoredEvent] = []
+        self.reachable = True
+
+
+class FakeCluster:
+    """One broker's HistoryStore, Ownership and Backplane on a FakeRedis."""
+
+    shared = True
+
+    def __init__(self, redis: FakeRedis | None = None, me: str = "broker-1") -> None:
+        self.redis = redis if redis is not None else FakeRedis()
+        self.me = me
+        self.up = True
+        self.epoch = self.redis.history.epoch
+        self._read = 0
+
+    def _call(self) -> MemoryStore:
+        """The shared state, for one operation; LinkDown (and `up` False until `heal`)
+        when the server cannot be reached or an earlier call failed."""
+        if not self.up or not self.redis.reachable:
+            self.up = False
+            raise LinkDown
+        return self.redis.history
+
+    def unread(self) -> list[StoredEvent]:
+        """What this broker's log reader would bring next."""
+        events = self.redis.log[self._read:]
+        self._read = len(self.redis.log)
+        return events
+
+    # ---- HistoryStore: reads answer from the shared history (never LinkDown) ----------
+
+    def last_seq(self) -> int:
+        return self.redis.history.last_seq()
+
+    def head(self, key: str) -> int:
+        return self.redis.history.head(key)
+
+    def add(self, event: StoredEvent) -> StoredEvent:
+        self.add_many([event])
+        return event
+
+    def add_many(self, events: list[StoredEvent]) -> None:
+        history = self._call()
+        for event in events:
+            history.add(event)
+        history.commit()  # (the log trims itself as it grows)
+        self.redis.log += events
+
+    def commit(self) -> None:
+        """Each add is in the shared store already."""
+
+    def find(self, origin: str, cid: int) -> StoredEvent | None:
+        return self.redis.history.find(origin, cid)
+
+    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
+        return self.redis.history.since(pub, priv, reader_key, limit)
+
+    def recent_public(self, count: int, upto: int | None = None) -> list[StoredEvent]:
+        return self.redis.history.recent_public(count, upto)
+
+    def pruned_upto(self) -> int:
+        return self.redis.history.pruned_upto()
+
+    def pruned_events(self, low: int, high: int) -> int:
+        return self.redis.history.pruned_events(low, high)
+
+    def close(self) -> None:
+        pass
+
+    # ---- Ownership --------------------------------------------------------------------
+
+    def owner(self, name_key: str) -> str | None:
+        return self._call().owner(name_key)
+
+    def claim(self, name_key: str, key: str) -> None:
+        try:
+            self._call().claim(name_key, key)
+        except LinkDown:
+            pass  # the next join under this key claims it
+
+    def bind(self, stream: str, name_key: str, user: str) -> bool:
+        return self._call().bind(stream, name_key, user)
+
+    def unbind(self, stream: str, retire: bool) -> None:
+        # As in Redis: only a LEAVE needs the cluster (release starts the binding's expiry).
+        history = self._call() if retire else self.redis.history
+        history.unbind(stream, retire)
+
+    # ---- Backplane: the script's hold and release --------------------------------------
+
+    def _hold(self, key: str, stream: str, user: str, name: str) -> str:
+        held = self.redis.names.get(key)
+        status = CLAIMED
+        if held is not None:
+            if held[1] != stream or held[2] != user:
+                return TAKEN
+            status = RESUMED
+        self.redis.names[key] = (self.me, stream, user, name)
+        return status
+
+    def _release(self, key: str, stream: str) -> bool:
+        held = self.redis.names.get(key)
+        if held is not None and held[0] == self.me and held[1] == stream:
+            del self.redis.names[key]
+            return True
+        return False
+
+    def hold(self, name: str, stream: str, user: str) -> str:
+        self._call()
+        return self._hold(name_key(name), stream, user, name)
+
+    def release(self, name: str, stream: str) -> bool:
+        self._call()
+        return self._release(name_key(name), stream)
+
+    def locate(self, name: str) -> tuple[str, str] | None:
+        self._call()
+        held = self.redis.names.get(name_key(name))
+        return (held[3], held[1]) if held is not None else None
+
+    def names(self) -> list[str]:
+        self._call()
+        return sorted((held[3] for held in self.redis.names.values()), key=name_key)
+
+    def some_names(self, count: int, but: str) -> list[str]:
+        return [n for n in self.names() if name_key(n) != name_key(but)][:count]
+
+    def count(self) -> int:
+        self._call()
+        return len(self.redis.names)
+
+    def heal(self, sessions: list[Session], left: dict[str, tuple[str, str, str]]
+             ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]:
+        if not self.redis.reachable:
+            raise LinkDown
+        held = [self._hold(s.key, s.stream, s.user, s.name) for s in sessions]
+        gone = list(left.values())
+        released = [(name, reason) for name, stream, reason in gone
+                    if self._release(name_key(name), stream)]
+        for _, stream, reason in gone:
+            if reason == c.R_QUIT:  # (its LEAVE came during the outage)
+                self.redis.history.unbind(stream, retire=True)
+        self.up = True
+        claimed = [s for s, r in zip(sessions, held, strict=True) if r == CLAIMED]
+        taken = [s for s, r in zip(sessions, held, strict=True) if r == TAKEN]
+        return claimed, taken, released
