@@ -3,9 +3,11 @@
 `BrokerCore.handle(identity, frames, now)` decodes one inbound message,
 updates the roster and the history store and returns the actions the server
 must carry out (actions.py; the batcher decides when they go); `tick` does
-heartbeats and expiry; `drop` and `shutdown` end sessions. Beside it:
-flood.py (the budgets), pages.py (FETCH answers), link.py (a cluster's
-outages and numbering).
+heartbeats and expiry; `drop` and `shutdown` end sessions. It asks, beside it:
+admission.py who may hold which name and what a token opens, flood.py what a
+peer may spend, pages.py for FETCH answers and history; delivery.py makes the
+actions that show an event, and clustered.py (with link.py's state) does a
+cluster's numbering, delivery from the shared log and outages.
 
 What it does and does not do: it never touches a socket, and reads no clock
 of its own (the time comes in as ``now``; events are stamped by an injected
@@ -41,7 +43,6 @@ from zchat.protocol import (
     Fetch,
     Join,
     Leave,
-    Notice,
     Ping,
     ProtocolError,
     Say,
@@ -52,7 +53,6 @@ from zchat.protocol import (
     decode_client_frames,
     encode,
     encode_ack,
-    encode_msg,
     is_blank,
     name_key,
     name_problem,
@@ -64,12 +64,12 @@ from .actions import (
     Action,
     Broadcast,
     Opening,
-    PresenceEvent,
-    PrivateCopy,
-    PublicEvent,
     Send,
 )
+from .admission import Admission
 from .backplane import RESUMED, TAKEN, Backplane, LocalBackplane
+from .clustered import ClusterSide
+from .delivery import Delivery
 from .flood import Budgets, Limits, replies_left
 from .link import ClusterLink
 from .pages import Pages
@@ -92,9 +92,6 @@ log = logging.getLogger(__name__)
 _RATED = frozenset({Say, Tell, Who, Fetch})
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
-#: Above every sequence number.
-MAX_SEQ_PLUS = c.MAX_SEQ + 1
-
 __all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI builds it here)
 
 
@@ -120,11 +117,8 @@ class BrokerCore:
         for clients that bring none (128 random bits); ``owners`` keeps who owns names
         and tokens (default: the store, as every store does)."""
         self._note = journal or log.info
-        self._tokens = tokens
         self.heartbeat = heartbeat
         self.limits = limits or Limits()
-        #: Names pinned to CURVE keys by the allow list (name key -> z85 key).
-        self.pins: dict[str, str] = {}
         #: How public events reach clients, announced in WELCOME (set by the server).
         self.fanout = c.FANOUT_ROUTER
         self.feeds: tuple[str, ...] = ()
@@ -138,13 +132,18 @@ class BrokerCore:
         #: The cluster: what is queued for numbering, outages (link.py; idle alone).
         self.link = ClusterLink(heartbeat)
         self.store: HistoryStore = store if store is not None else MemoryStore()
-        self.owners: Ownership = owners if owners is not None else _owners_of(self.store)
+        #: Who owns names and what tokens open (admission.py).
+        self.admission = Admission(owners if owners is not None else _owners_of(self.store),
+                                   tokens)
         self.history = history
         self._wall = wall_clock
         catalogue = catalogue or broker_catalogue("en")
         self._t = catalogue.t
         #: FETCH pages (pages.py: they wait their turn after each cycle's messages).
         self.pages = Pages(self.store, self.roster, self.budgets, catalogue, work_clock)
+        self.delivery = Delivery(self.roster)
+        self.cluster = ClusterSide(self.roster, self.backplane, self.store, self.link,
+                                   self.delivery, catalogue, wall_clock)
         self._public_line = self._t("log.public")  # (the per-message line's template)
         self._log_private_bodies = log_private_bodies
         self._next_tick = 0.0
@@ -230,125 +229,26 @@ class BrokerCore:
 
     def _publish(self, event: StoredEvent, exclude: bytes | None = None,
                  ack_to: bytes | None = None) -> list[Action]:
-        """Number and store ``event``, deliver it, and acknowledge it to ``ack_to``.
+        """Number and store ``event``, deliver it, and acknowledge it to ``ack_to``:
+        at once on a single broker; in a cluster at the cycle's commit (clustered.py)."""
+        if self.backplane.shared:
+            return self.cluster.publish(event, exclude, ack_to)
+        self.store.add(event)
+        return self.delivery.show(event, exclude, ack_to)
 
-        On a single broker all at once. In a cluster the event is queued: `commit`
-        numbers the cycle's events in one call to Redis and acknowledges them, and
-        each broker delivers them when the shared log brings them back, in its
-        order. With the cluster link down an event reaches this broker's users
-        only, unnumbered (seq 0)."""
-        if self.backplane.shared and not self.link.island:
-            self.link.queue(event, exclude, ack_to)
-            return []
-        try:
-            self.store.add(event)
-        except LinkDown:
-            return self._unnumbered(event) + self._show_here(event, exclude, ack_to)
-        return self._show_here(event, exclude, ack_to)
-
-    def _show_here(self, event: StoredEvent, exclude: bytes | None,
-                   ack_to: bytes | None) -> list[Action]:
-        """Deliver a numbered (or unnumbered) event here and acknowledge it. A message
-        carries its sender's ACK: it takes that message's place in the sender's stream."""
-        if event.kind == c.MSG and ack_to is not None and ack_to == exclude:
-            ack = self._ack(ack_to, event).frame
-            return [PublicEvent(encode_msg(event.name, event.text, event.ts, event.seq,
-                                           event.prev), exclude, ack)]
-        actions = self._deliver(event, exclude)
-        if ack_to is not None:
-            actions.append(self._ack(ack_to, event))
-        return actions
-
-    def _unnumbered(self, event: StoredEvent) -> list[Action]:
-        """The cluster is out of reach: ``event`` is shown here only, with seq 0."""
-        event.seq = event.prev = event.prev_to = 0
-        if event.kind == c.LEFT:
-            self.link.told_left(event.name)
-        return self.link_down()
-
-    @staticmethod
-    def _ack(identity: bytes, event: StoredEvent) -> Ack:
-        prev = event.prev if event.kind == c.MSG else 0  # a MSG's place in the public stream
-        return Ack(identity, encode_ack(event.cid, event.seq, prev))
-
-    def _deliver(self, event: StoredEvent, exclude: bytes | None) -> list[Action]:
-        """Actions that show ``event`` to this broker's users (encoded once)."""
-        if event.kind == c.MSG:
-            return [PublicEvent(encode_msg(event.name, event.text, event.ts, event.seq,
-                                           event.prev), exclude)]
-        if event.kind != c.PRIV:
-            return [PresenceEvent(encode(event.for_reader(PUBLIC)), exclude)]
-        actions = self._deliver_private(event, event.to_key)
-        if event.origin != event.to_key:  # the sender's copy, on its own private stream
-            actions += self._deliver_private(event, event.origin)
-        return actions
-
-    def _deliver_private(self, event: StoredEvent, reader: str) -> list[Action]:
-        session = self.roster.by_stream(reader)
-        if session is None:
-            return []  # gone, or moved to another broker: it fetches this from history
-        return [PrivateCopy(session.identity, encode(event.for_reader(reader)))]
+    # ---- the cluster (clustered.py) -----------------------------------------------
 
     def arrived(self, event: StoredEvent, reader: str = "") -> list[Action]:
-        """An event from the cluster: the shared log (public), or this broker's
-        inbox, addressed to the private stream ``reader``."""
-        if reader:
-            return self._deliver_private(event, reader)
-        late = self._late_acks(event.seq)
-        held = event.kind == c.LEFT and self.roster.by_name(event.name) is not None
-        if not self.link.seen(event, held):
-            return late  # shown here already, or never gone for our users (link.py)
-        own = None  # the sender or joiner is not sent its own event
-        if event.kind == c.MSG:
-            own = self.roster.by_stream(event.origin)
-            ack = self.link.ack_for(event.seq)
-            if ack is not None and own is not None:  # (the sender's ACK, in its place)
-                if len(self.roster) == 1:
-                    return [*late, Ack(own.identity, ack)]
-                frame = encode_msg(event.name, event.text, event.ts, event.seq, event.prev)
-                return [*late, PublicEvent(frame, own.identity, ack)]
-        elif event.kind == c.JOINED:
-            own = self.roster.by_name(event.name)
-        if len(self.roster) == (own is not None):
-            return late  # no one else here to show it to: not even worth encoding
-        return late + self._deliver(event, own.identity if own is not None else None)
-
-    # ---- the cluster link ------------------------------------------------------
+        """An event the cluster brought: the shared log's, or one for ``reader``."""
+        return self.cluster.arrived(event, reader)
 
     def link_down(self) -> list[Action]:
-        """The cluster cannot be reached (a call failed, or the server's log reader
-        lost Redis): tell this broker's users, once, that only they can be reached now."""
-        if not self.link.went_down():
-            return []
-        late = self._late_acks(MAX_SEQ_PLUS)  # the log will not bring them back now
-        log.warning(self._t("log.cluster_down"))
-        notice = Notice(c.N_CLUSTER_DOWN, "the link to the other brokers is down")
-        return [*late, Broadcast(encode(notice))]
+        """The server's log reader lost Redis."""
+        return self.cluster.link_down()
 
     def rejoin_cluster(self, now: float, force: bool = False) -> list[Action]:
-        """Hand the cluster this broker's users again: after an outage, or after the
-        others took this broker for dead. Names taken meanwhile are given up."""
-        if not self.link.may_heal(now, force):
-            return []
-        try:
-            claimed, taken, released = self.backplane.heal(self.roster.sessions(),
-                                                           dict(self.link.left_meanwhile))
-        except LinkDown:
-            self.link.heal_failed(now)
-            return []
-        actions: list[Action] = []
-        if self.link.healed({session.key for session in claimed}):
-            log.warning(self._t("log.cluster_up"))
-            actions.append(Broadcast(encode(Notice(c.N_CLUSTER_UP, "the link is back"))))
-        ts = self._wall()
-        for session in taken:  # another broker's user holds the name now: start over
-            self.roster.remove(session)
-            actions.append(Send(session.identity, encode(Bye(c.R_SHUTDOWN))))
-        for session in claimed:
-            actions += self._publish(StoredEvent(0, c.JOINED, ts, session.name), session.identity)
-        for name, reason in released:
-            actions += self._publish(StoredEvent(0, c.LEFT, ts, name, reason=reason))
-        return actions
+        """The others took this broker for dead: hand them its users again."""
+        return self.cluster.rejoin(now, force)
 
     # ---- joining -------------------------------------------------------------
 
@@ -363,40 +263,38 @@ class BrokerCore:
         key = name_key(name)
         holder = self.roster.by_name(name)
         try:
-            owner = self.pins.get(key) or (self.owners.owner(key) if user else None)
+            owner = self.admission.owner(key, user, holder)
         except LinkDown:
-            if holder is None:
-                return self._unreachable_join(identity, name)
-            owner = holder.user  # known here: the session's own key
+            return self._unreachable_join(identity, name)
         if owner is not None and owner != user:
             return self._refuse(identity, None, c.E_NAME_OWNED,
                                 "this name belongs to another key", name)
         if holder is not None:
-            if token and holder.user == user and \
-                    secrets.compare_digest(token.encode(), holder.token.encode()):
-                # The same client on a new socket: its old one is stale. Replace it
-                # quietly; for everyone else this user never left.
-                self.roster.rebind(holder, identity, now, peer)
-                log.info(self._t("log.rejoin", name=sanitize(holder.name), peer=peer or "?"))
-                try:  # in a cluster it may have been on another broker meanwhile: take it back
-                    self.backplane.hold(holder.name, holder.stream, user)
-                except LinkDown:
-                    pass
-                return [Opening(identity, self._welcome(holder, resumed=True))]
-            return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
+            if not self.admission.same_client(holder, token, user):
+                return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
+            # Its old socket is stale: replace it quietly; for everyone else this
+            # user never left.
+            self.roster.rebind(holder, identity, now, peer)
+            log.info(self._t("log.rejoin", name=sanitize(holder.name), peer=peer or "?"))
+            try:  # in a cluster it may have been on another broker meanwhile: take it back
+                self.backplane.hold(holder.name, holder.stream, user)
+            except LinkDown:
+                pass
+            return [Opening(identity, self._welcome(holder, resumed=True))]
         if len(self.roster) >= self.limits.max_clients:
             return self._refuse(identity, None, c.E_FULL, "the broker is full",
                                 str(self.limits.max_clients))
         try:  # (while the link is down, the backplane refuses at once)
-            token = self._session_token(token, key, user, name, peer)
+            token, refused = self.admission.session_token(token, key, user)
+            if refused:
+                log.info(self._t("log.stale_token", name=sanitize(name), peer=peer or "?"))
             status = self.backplane.hold(name, stream_key(token), user)
         except LinkDown:
             return self._unreachable_join(identity, name)
         if status == TAKEN:
-            self._unbind(stream_key(token), retire=False)
+            self.admission.ended(stream_key(token), retire=False)
             return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
-        if user and owner is None:
-            self.owners.claim(key, user)  # the first key to take a name owns it from now on
+        self.admission.joined(key, user, owner)
         session = self.roster.add(name, identity, now, peer, token, user)
         if status == RESUMED:
             # The same session, moving in from another broker of the cluster: for
@@ -416,32 +314,9 @@ class BrokerCore:
                 actions.append(Opening(identity, Pages.history(recent, session.stream)))
         return actions + joined
 
-    def _session_token(self, token: str, key: str, user: str, name: str, peer: str) -> str:
-        """The token of the session this JOIN starts: the client's own if it may open that
-        stream (the store binds a token to the name key and CURVE key that first used it,
-        until its session LEAVEs), else a fresh one, bound to this name and key in turn.
-        A token under another name or key, or after LEAVE, opens nothing of its old stream:
-        one token is one session, and a sniffed one reads no one's private messages."""
-        if len(token) >= c.MIN_TOKEN_CHARS:
-            if self.owners.bind(stream_key(token), key, user):
-                return token
-            log.info(self._t("log.stale_token", name=sanitize(name), peer=peer or "?"))
-        token = self._tokens()  # guessable, or not theirs: a session of their own
-        self.owners.bind(stream_key(token), key, user)
-        return token
-
-    def _unbind(self, stream: str, retire: bool) -> bool:
-        """A session on ``stream`` is over (``retire``: it LEFT); False if the cluster
-        could not be told."""
-        try:
-            self.owners.unbind(stream, retire)
-        except LinkDown:
-            return False
-        return True
-
     def _unreachable_join(self, identity: bytes, name: str) -> list[Action]:
         """Names cannot be checked across the cluster now: the client tries again."""
-        return self.link_down() + self._refuse(
+        return self.cluster.link_down() + self._refuse(
             identity, None, c.E_UNAVAILABLE, "the cluster link is down: try again", name)
 
     def _welcome(self, session: Session, resumed: bool, pub: int | None = None) -> bytes:
@@ -500,7 +375,7 @@ class BrokerCore:
             try:
                 target = self.backplane.locate(to)
             except LinkDown:
-                return self.link_down() + self._refuse(
+                return self.cluster.link_down() + self._refuse(
                     session.identity, session, c.E_UNREACHABLE, "the cluster link is down",
                     to, cid)
         if target is None:
@@ -561,7 +436,7 @@ class BrokerCore:
             self.link.left_meanwhile[session.key] = (session.name, session.stream, reason)
         # A LEAVE ends what its token grants; after a timeout or a lost connection the
         # same name and key may resume. (Cut off from the cluster: retired when healed.)
-        if not self._unbind(session.stream, retire=reason == c.R_QUIT):
+        if not self.admission.ended(session.stream, retire=reason == c.R_QUIT):
             self.link.left_meanwhile[session.key] = (session.name, session.stream, reason)
         return self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name, reason=reason))
 
@@ -584,40 +459,9 @@ class BrokerCore:
 
     def commit(self) -> list[Action]:
         """Make every event durable; the server calls this before sending anything.
-
-        In a cluster this numbers the queued events in one call to Redis and
-        returns their ACKs (after that call: an ACK means the event is in the log).
-        If Redis cannot be reached, they go to this broker's users only."""
+        In a cluster this numbers the cycle's events and returns their ACKs."""
         self.store.commit()
-        queued = self.link.take_queued()
-        if not queued:
-            return []
-        try:
-            self.store.add_many([event for event, _, _ in queued])
-        except LinkDown:
-            shown: list[Action] = []
-            for event, exclude, ack_to in queued:
-                shown += self._unnumbered(event) + self._show_here(event, exclude, ack_to)
-            return shown
-        actions: list[Action] = []
-        for event, _, ack_to in queued:
-            if ack_to is None:
-                continue
-            if event.kind == c.MSG:  # its ACK takes its place when the log brings it here
-                self.link.ack_on_arrival(event.seq, event.origin, self._ack(ack_to, event).frame)
-            else:
-                actions.append(self._ack(ack_to, event))
-        return actions
-
-    def _late_acks(self, seq: int) -> list[Action]:
-        """ACKs of messages numbered before ``seq`` that the log will not bring back
-        here (link.py): sent now, to whoever holds the sender's session."""
-        actions: list[Action] = []
-        for stream, frame in self.link.acks_before(seq):
-            session = self.roster.by_stream(stream)
-            if session is not None:
-                actions.append(Ack(session.identity, frame))
-        return actions
+        return self.cluster.commit() if self.backplane.shared else []
 
     def shutdown(self) -> list[Action]:
         """Tell every client the broker is going away; no more LEFT notices after this."""
@@ -636,9 +480,9 @@ class BrokerCore:
         self._next_tick = now + self.heartbeat
         actions: list[Action] = []
         if self.link.island:
-            actions = self.rejoin_cluster(now)
+            actions = self.cluster.rejoin(now)
         elif not self.backplane.up:  # a read failed: serve our own users from now on
-            actions = self.link_down()
+            actions = self.cluster.link_down()
         for session in self.roster.silent_since(now - self.expiry):
             actions.extend(self.drop(session, c.R_TIMEOUT))
         if len(self.roster):

@@ -171,7 +171,7 @@ class BrokerServer:
         self._keys = load_secret(curve_secret)
         # The ZAP handler must exist before the first handshake, so before bind.
         self.gate = KeyGate(self.ctx, allow_keys)
-        self.core.pins = self.gate.pins
+        self.core.admission.pins = self.gate.pins
         self._curve_server(self.router)
 
     def _curve_server(self, sock: zmq.Socket[bytes]) -> None:

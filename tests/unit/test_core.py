@@ -270,7 +270,7 @@ def test_a_token_is_bound_to_the_key_that_first_used_it():
     first.handle(D, [encode(Join("dan", "d" * 32))], 0.0, user="D" * 40)
     first.handle(D, [encode(Tell("ana", "psst", 1))], 0.0, user="D" * 40)
     second = _core(store=store)  # a restart, with ana's name pinned to another key
-    second.pins = {"ana": "Q" * 40}
+    second.admission.pins = {"ana": "Q" * 40}
     result = decoded(second.handle(B, [encode(Join("ana", TOKEN, True))], 0.0, user="Q" * 40))
     _assert_fresh_session(result, B, TOKEN)
     assert not any(isinstance(e, Priv) for e in _fetched(second, B, 0, 0).events)

@@ -173,7 +173,7 @@ def test_keyless_joins_claim_nothing():
 
 def _pinned() -> BrokerCore:
     core = _core()
-    core.pins = {name_key("Ana"): KEY1}
+    core.admission.pins = {name_key("Ana"): KEY1}
     return core
 
 
@@ -247,8 +247,8 @@ def test_a_token_rebind_of_a_keyed_session_whose_owner_changed_is_refused():
     # the session joined with.
     core = _core()
     _welcomed(_as(core, A, Join("ana", TOKEN), KEY1))
-    core.owners = MemoryStore()  # (a claim never replaces an owner: another record)
-    core.owners.claim("ana", KEY2)
+    core.admission.owners = MemoryStore()  # (a claim never replaces an owner: another record)
+    core.admission.owners.claim("ana", KEY2)
     result = _as(core, B, Join("ana", TOKEN), KEY2)
     assert result[0][2].code == c.E_NAME_TAKEN
     assert core.roster.by_name("ana").identity == A
@@ -439,7 +439,7 @@ def test_pins_from_the_gate_drive_the_core(allow_dir, zap_factory):
     zap = zap_factory(allow_dir)
     ana = _public(allow_dir / "Ana.key")
     core = _core()
-    core.pins = zap.gate.pins
+    core.admission.pins = zap.gate.pins
     # The user id the gate hands out is exactly what the core compares with the pin.
     user = zap.ask(_request(z85.decode(ana)))[4].decode()
     _welcomed(_as(core, A, Join("ANA"), user))

@@ -1,0 +1,64 @@
+"""Which actions show one numbered event to this broker's users, encoded once.
+
+A public event is one action for everyone (its sender or joiner left out); a
+private one is a copy for each of its two streams' sessions that is here; a
+message's ACK goes with it, in its place in its sender's stream (batcher.py
+keeps that order). Used by the core for what happens here and by the cluster
+side (clustered.py) for what the shared log brings back.
+"""
+
+from zchat.protocol import constants as c
+from zchat.protocol import encode, encode_ack, encode_msg
+
+from .actions import Ack, Action, PresenceEvent, PrivateCopy, PublicEvent
+from .roster import Roster
+from .store import PUBLIC, StoredEvent
+
+
+class Delivery:
+    """The actions that show events to the sessions of one roster."""
+
+    def __init__(self, roster: Roster) -> None:
+        self.roster = roster
+
+    def show(self, event: StoredEvent, exclude: bytes | None,
+             ack_to: bytes | None) -> list[Action]:
+        """Deliver ``event`` here and acknowledge it to ``ack_to``. A message carries
+        its sender's ACK: it takes that message's place in the sender's stream."""
+        if event.kind == c.MSG and ack_to is not None and ack_to == exclude:
+            return [self.public_msg(event, exclude, ack(ack_to, event).frame)]
+        actions = self.deliver(event, exclude)
+        if ack_to is not None:
+            actions.append(ack(ack_to, event))
+        return actions
+
+    def deliver(self, event: StoredEvent, exclude: bytes | None) -> list[Action]:
+        """Actions that show ``event`` to this broker's users but ``exclude``."""
+        if event.kind == c.MSG:
+            return [self.public_msg(event, exclude)]
+        if event.kind != c.PRIV:
+            return [PresenceEvent(encode(event.for_reader(PUBLIC)), exclude)]
+        actions = self.private(event, event.to_key)
+        if event.origin != event.to_key:  # the sender's copy, on its own private stream
+            actions += self.private(event, event.origin)
+        return actions
+
+    def private(self, event: StoredEvent, reader: str) -> list[Action]:
+        """The copy of a PRIV for the private stream ``reader``, if its session is here."""
+        session = self.roster.by_stream(reader)
+        if session is None:
+            return []  # gone, or moved to another broker: it fetches this from history
+        return [PrivateCopy(session.identity, encode(event.for_reader(reader)))]
+
+    @staticmethod
+    def public_msg(event: StoredEvent, exclude: bytes | None,
+                   ack_frame: bytes | None = None) -> PublicEvent:
+        """A MSG for everyone but ``exclude`` (the hot path: formatted, not encoded)."""
+        frame = encode_msg(event.name, event.text, event.ts, event.seq, event.prev)
+        return PublicEvent(frame, exclude, ack_frame)
+
+
+def ack(identity: bytes, event: StoredEvent) -> Ack:
+    """The ACK of a stored SAY or TELL: ``prev`` is a MSG's place in the public stream."""
+    prev = event.prev if event.kind == c.MSG else 0
+    return Ack(identity, encode_ack(event.cid, event.seq, prev))
