@@ -1,4 +1,8 @@
-"""The broker dies, restarts, starts late, or cannot start: users are told and rejoin."""
+"""The broker dies, restarts, starts late, or cannot start: users are told and rejoin.
+
+Every scenario with a chat runs in both fan-out modes; a broker that cannot start
+runs once (conftest.py: ``both_fanouts``).
+"""
 
 import signal
 
@@ -6,9 +10,8 @@ import pytest
 
 from .harness import Cluster
 
-BOTH_FANOUTS = True  # every scenario here runs with --fanout router and --fanout pub
 
-
+@pytest.mark.both_fanouts
 def test_broker_killed_and_restarted_clients_rejoin(chat: Cluster) -> None:
     broker = chat.broker(heartbeat=0.2)
     endpoint = broker.endpoint
@@ -30,6 +33,7 @@ def test_broker_killed_and_restarted_clients_rejoin(chat: Cluster) -> None:
     assert "Traceback" not in ana.text + bob.text
 
 
+@pytest.mark.both_fanouts
 def test_client_started_before_the_broker_joins_when_it_is_up(chat: Cluster) -> None:
     endpoint = f"ipc://{chat.tmp}/zchat.sock"
     ana = chat.client("ana", endpoint, wait=False)
@@ -41,6 +45,7 @@ def test_client_started_before_the_broker_joins_when_it_is_up(chat: Cluster) -> 
     ana.expect(r"bob: cheguei")
 
 
+@pytest.mark.both_fanouts
 def test_stopped_client_comes_back_and_rejoins(chat: Cluster) -> None:
     broker = chat.broker(heartbeat=0.2)
     bob = chat.client("bob", broker.endpoint)
@@ -57,6 +62,7 @@ def test_stopped_client_comes_back_and_rejoins(chat: Cluster) -> None:
     bob.expect(r"ana: voltei")
 
 
+@pytest.mark.both_fanouts
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_broker_stops_cleanly_and_tells_clients(chat: Cluster, sig: int) -> None:
     broker = chat.broker()
@@ -89,6 +95,7 @@ def test_bad_endpoint_is_one_clear_line(chat: Cluster, endpoint: str) -> None:
     assert "Traceback" not in broker.text
 
 
+@pytest.mark.both_fanouts
 def test_several_binds_tcp_and_ipc(chat: Cluster) -> None:
     ipc = f"ipc://{chat.tmp}/b.sock"
     broker = chat.broker("--bind", ipc)
@@ -107,6 +114,7 @@ SLOW_HEARTBEAT = 5.0
 PROMPT = 5.0
 
 
+@pytest.mark.both_fanouts
 def test_broker_killed_single_client_says_so_at_once_and_rejoins(chat: Cluster) -> None:
     broker = chat.broker(heartbeat=SLOW_HEARTBEAT)
     endpoint = broker.endpoint
@@ -130,6 +138,7 @@ def test_broker_killed_single_client_says_so_at_once_and_rejoins(chat: Cluster) 
     assert "Traceback" not in ana.text + bob.text
 
 
+@pytest.mark.both_fanouts
 def test_broker_restarted_at_once_client_resumes_without_a_word(chat: Cluster) -> None:
     """A reset that is not a crash: the broker is back on its port (same history)
     before the client redials, so the client rejoins there and tells its user

@@ -4,15 +4,17 @@ import json
 import re
 import signal
 
+import pytest
+
 from zchat.protocol import Join, Who, decode_broker, encode
 from zchat.protocol import constants as c
 
 from .harness import Cluster, RawPeer
 
-BOTH_FANOUTS = True
 COUNT = 60
 
 
+@pytest.mark.both_fanouts
 def test_a_burst_of_joins_is_announced_once_each_in_order(chat: Cluster, fanout: str) -> None:
     """(With --fanout pub public events go out on the feed, which a raw DEALER does not
     read: there only the person's client is checked.)"""
