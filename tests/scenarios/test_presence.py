@@ -1,14 +1,13 @@
 """A room joining at once: every join is announced once, in order, and cheaply."""
 
-import json
 import re
 import signal
 
 import pytest
 
-from zchat.protocol import Join, Who, decode_broker, encode
-from zchat.protocol import constants as c
+from zchat.protocol import Error, Join, Joined, Welcome, Who, encode
 
+from .frames import live_events, read
 from .harness import Cluster, RawPeer
 
 COUNT = 60
@@ -24,22 +23,19 @@ def test_a_burst_of_joins_is_announced_once_each_in_order(chat: Cluster, fanout:
     peers = [RawPeer(broker.endpoint) for _ in range(COUNT)]
     try:
         watcher.send(encode(Join("watcher")))
-        welcome = json.loads(watcher.recv_until(b"ZCHAT/1 WELCOME").split(b" ", 2)[2])
+        welcome = watcher.next(Welcome)
         for peer in peers:  # connected and greeted before the burst
             peer.send(encode(Who()))
-            peer.recv_until(b"ZCHAT/1 ERROR")
+            peer.next(Error)
         broker.signal(signal.SIGSTOP)
         try:
             for i, peer in enumerate(peers):
                 peer.send(encode(Join(f"p{i:02d}")))
         finally:
             broker.signal(signal.SIGCONT)
-        joined, frames, cursor = [], 0, welcome["pub"]
+        joined, frames, cursor = [], 0, welcome.pub
         while fanout == "router" and len(joined) < COUNT:
-            frame = watcher.recv_until(b"ZCHAT/1 ")
-            msg = decode_broker(frame)
-            events = msg.events if getattr(msg, "kind", "") == c.K_LIVE else [msg]
-            events = [e for e in events if type(e).__name__ == "Joined"]
+            events = [e for e in live_events(read(watcher.sock)) if isinstance(e, Joined)]
             frames += bool(events)
             for event in events:
                 if event.seq <= cursor:
