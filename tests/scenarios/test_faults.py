@@ -86,13 +86,23 @@ def test_port_in_use_is_one_clear_line(chat: Cluster) -> None:
     assert "Traceback" not in second.text
 
 
-@pytest.mark.parametrize("endpoint", ["nonsense", "tcp://", "tcp://127.0.0.1:notaport",
-                                      "udp://127.0.0.1:5"])
-def test_bad_endpoint_is_one_clear_line(chat: Cluster, endpoint: str) -> None:
+@pytest.mark.parametrize("endpoint", ["tcp://192.0.2.1:5555", "tcp://no-such-iface:5555",
+                                      "ipc:///no/such/dir/zchat.sock"])
+def test_endpoint_that_cannot_be_bound_is_one_clear_line(chat: Cluster, endpoint: str) -> None:
+    """Well formed, but not here (an address of another host, no such interface or
+    folder): only binding can tell. (A malformed one is a usage error, exit 2, before
+    anything is opened: tests/unit/test_cli_args.py.)"""
     broker = chat.broker(bind=endpoint, wait=False)
     assert broker.wait() == 1
     broker.expect(r"zchat: cannot listen on ")
     assert "Traceback" not in broker.text
+
+
+def test_malformed_endpoint_is_a_usage_error(chat: Cluster) -> None:
+    broker = chat.broker(bind="tcp://127.0.0.1:notaport", wait=False)
+    assert broker.wait() == 2
+    broker.expect(r"Invalid value for '--bind': 'tcp://127\.0\.0\.1:notaport'")
+    assert not broker.data_dir.exists()
 
 
 @pytest.mark.both_fanouts
