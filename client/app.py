@@ -672,7 +672,7 @@ class ChatClient:
                 frame = self.sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 continue
-            if frame.startswith(b"ZCHAT/1 BYE"):
+            if frame.startswith(c.HEADER + c.BYE.encode("ascii")):
                 return
 
 

@@ -94,7 +94,7 @@ def encode_msg(sender: str, text: str, ts: float, seq: int, prev: int) -> bytes:
 
 def encode_ack(cid: int, seq: int, prev: int) -> bytes:
     """The ACK frame (three integers: no JSON encoder needed)."""
-    return b'ZCHAT/1 ACK {"cid":%d,"seq":%d,"prev":%d}' % (cid, seq, prev)
+    return c.HEADER + b'ACK {"cid":%d,"seq":%d,"prev":%d}' % (cid, seq, prev)
 
 
 def live_item(frame: bytes) -> bytes:

@@ -1,7 +1,10 @@
 """The `zchat` command: `zchat broker` and `zchat join NAME`.
 
 A thin layer: it parses options, picks the language, configures logging and
-turns expected failures into one clear line (exit 1, or 2 for bad usage).
+turns expected failures into one clear line (exit 1, or 2 for bad usage). Every
+option, and every combination of them, is checked before a command opens a log,
+makes or locks a data directory, makes a key or binds a socket: a usage error
+leaves nothing behind.
 At module level it imports only common/ and protocol/: broker modules are
 imported inside `zchat broker` and client modules inside `zchat join` and
 `zchat keygen`, so each command loads its own side only.
@@ -9,8 +12,10 @@ imported inside `zchat broker` and client modules inside `zchat join` and
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 from click.core import ParameterSource
@@ -22,12 +27,13 @@ from zchat.protocol import name_problem
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:9999"
 
+
 class _Seconds(click.FloatRange):
     """A float range that also refuses NaN (which slips past range comparisons)."""
 
-    def convert(self, value: object, param: click.Parameter | None,
+    def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> float:
-        result = super().convert(value, param, ctx)
+        result: float = super().convert(value, param, ctx)
         if result != result:
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         return result
@@ -36,6 +42,61 @@ class _Seconds(click.FloatRange):
 _heartbeat = _Seconds(c.MIN_HEARTBEAT, c.MAX_HEARTBEAT)
 _file = click.Path(exists=True, dir_okay=False, path_type=Path)
 _lang = click.Choice(LANGS)
+
+
+#: A --bind endpoint: tcp://HOST:PORT, where HOST may be an address, a name, an
+#: interface or *, and PORT a number or *; or ipc://PATH.
+_BIND_TCP = re.compile(r"tcp://(\*|\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]*]+):(\*|\d{1,5})")
+
+
+def _bind_problem(endpoint: str) -> str | None:
+    """Why ``endpoint`` is not one a broker can listen on, by its syntax, or None."""
+    if endpoint.startswith("ipc://"):
+        return None if len(endpoint) > len("ipc://") else "an ipc endpoint needs a path"
+    match = _BIND_TCP.fullmatch(endpoint)
+    if match is None:
+        return "expected tcp://HOST:PORT (PORT may be *) or ipc://PATH"
+    if match.group(2) != "*" and int(match.group(2)) > 65535:
+        return "the port must be 0 to 65535, or *"
+    return None
+
+
+def _check_binds(ctx: click.Context, param: click.Parameter,
+                 values: tuple[str, ...]) -> tuple[str, ...]:
+    """Refuse a malformed --bind endpoint as a usage error, before anything is opened.
+    (Whether a well-formed one can be bound, only binding tells: one line, exit 1.)"""
+    for endpoint in values:
+        problem = _bind_problem(endpoint)
+        if problem is not None:
+            raise click.BadParameter(f"{endpoint!r}: {problem}")
+    return values
+
+
+def _check_curve_secret(ctx: click.Context, param: click.Parameter,
+                        value: Path | None) -> Path | None:
+    """The broker's secret key file must hold a key pair: read now, used later."""
+    if value is not None:
+        from zchat.broker.keys import KeyFileError, load_secret
+
+        try:
+            load_secret(value)
+        except KeyFileError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_allow_keys(ctx: click.Context, param: click.Parameter,
+                      value: Path | None) -> Path | None:
+    """Every NAME.key in the allow-list folder must hold a public key."""
+    if value is not None:
+        from zchat.broker.keys import KeyFileError, load_public
+
+        try:
+            for path in sorted(value.glob("*.key")):
+                load_public(path)
+        except KeyFileError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 #: On the group and on each command: click caches a command's help option the first time
@@ -52,6 +113,7 @@ def main() -> None:
 
 @main.command(context_settings=_CONTEXT)
 @click.option("--bind", "binds", multiple=True, envvar="ZCHAT_BIND", metavar="ENDPOINT",
+              callback=_check_binds,
               help=f"ZeroMQ endpoint to listen on; repeatable. Default {DEFAULT_ENDPOINT}. "
                    "A '*' port (tcp://127.0.0.1:*) picks a free one.")
 @click.option("--log-file", type=click.Path(dir_okay=False), default=None,
@@ -73,8 +135,10 @@ def main() -> None:
 @click.option("--retain", type=click.IntRange(1000), default=c.DEFAULT_RETAIN, show_default=True,
               help="Events kept in history (a count); older ones are pruned.")
 @click.option("--curve-secret", type=_file, default=None, envvar="ZCHAT_CURVE_SECRET",
+              callback=_check_curve_secret,
               help="The broker's secret key file (zchat keygen): turns CURVE encryption on.")
-@click.option("--allow-keys", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--allow-keys", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, callback=_check_allow_keys,
               help="Folder of client public keys: only those may connect; NAME.key there "
                    "pins NAME to that key. Without it any CURVE client may connect.")
 @click.option("--rate", type=click.FloatRange(0.1), default=c.DEFAULT_RATE, show_default=True,
@@ -107,6 +171,12 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
            max_per_address: int, fanout: str, cluster_url: str | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
+    # Every option is checked (here and in the callbacks) before the log is opened, the
+    # data directory made and locked, or a socket bound: a usage error leaves nothing behind.
+    if allow_keys is not None and curve_secret is None:
+        raise click.BadParameter("needs --curve-secret (keys only mean something encrypted)",
+                                 param_hint="'--allow-keys'")
+
     import zmq
 
     from zchat.broker.core import BrokerCore, Limits
@@ -137,10 +207,6 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
             store = SqliteStore(data_dir or default_data_dir(), retain)
     except StoreError as exc:
         _fail(str(exc), 1)
-    if allow_keys is not None and curve_secret is None:
-        store.close()
-        raise click.BadParameter("needs --curve-secret (keys only mean something encrypted)",
-                                 param_hint="'--allow-keys'")
     limits = Limits(rate, burst, byte_rate, byte_burst, max_clients, max_per_address)
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
                       history=history, limits=limits, journal=journal.line, backplane=cluster)
@@ -215,6 +281,19 @@ def _check_endpoints(ctx: click.Context, param: click.Parameter,
     return values
 
 
+def _check_server_key(ctx: click.Context, param: click.Parameter,
+                      value: Path | None) -> Path | None:
+    """The broker's public key file must hold a key: checked before one of ours is made."""
+    if value is not None:
+        import zmq.auth
+
+        try:
+            zmq.auth.load_certificate(value)
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(f"cannot read key file: {exc}") from None
+    return value
+
+
 @main.command(context_settings=_CONTEXT)
 @click.argument("name", callback=_check_name)
 @click.option("--connect", "endpoints", multiple=True, envvar="ZCHAT_CONNECT",
@@ -228,6 +307,7 @@ def _check_endpoints(ctx: click.Context, param: click.Parameter,
 @click.option("--show-acks", is_flag=True, default=False,
               help="Print a line when the broker has stored each of your messages.")
 @click.option("--server-key", type=_file, default=None, envvar="ZCHAT_SERVER_KEY",
+              callback=_check_server_key,
               help="The broker's public key file: turns CURVE encryption on.")
 @click.option("--key", "key_file", type=_file, default=None, envvar="ZCHAT_KEY",
               help="Your secret key file (zchat keygen). Default: one kept for NAME under "
@@ -235,6 +315,11 @@ def _check_endpoints(ctx: click.Context, param: click.Parameter,
 def join(name: str, endpoints: tuple[str, ...], heartbeat: float, lang: str | None,
          show_acks: bool, server_key: Path | None, key_file: Path | None) -> None:
     """Join the chat as NAME. Type /help once in."""
+    # Every option is checked (here and in the callbacks) before a key is made or a
+    # socket opened.
+    if key_file is not None and server_key is None:
+        raise click.BadParameter("needs --server-key", param_hint="'--key'")
+
     import zmq
 
     from zchat.client.app import ChatClient, Curve, make_screen
@@ -243,8 +328,6 @@ def join(name: str, endpoints: tuple[str, ...], heartbeat: float, lang: str | No
 
     catalogue = client_catalogue(pick_lang(lang))
     curve = None
-    if key_file is not None and server_key is None:
-        raise click.BadParameter("needs --server-key", param_hint="'--key'")
     if server_key is not None:
         if key_file is None:
             from zchat.client.keyring import default_secret
@@ -312,6 +395,6 @@ def _check_cluster(url: str | None) -> str | None:
     return url
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"zchat: {message}", err=True)
     sys.exit(code)

@@ -13,7 +13,7 @@ history filler the FETCH attacks need.
 Attack connections come from 127.0.0.3 and up (libzmq's source-address syntax,
 or bind() for raw TCP), honest ones from 127.0.0.1, so that per-address
 defences tell them apart. This module owns no process and imports neither
-pytest nor the harness; every wait in it is bounded.
+pytest nor the harness (it reads frames with frames.py); every wait in it is bounded.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from zchat.protocol import (
     BrokerMessage,
     Bye,
     Error,
-    Events,
     Fetch,
     Join,
     Leave,
@@ -52,6 +51,8 @@ from zchat.protocol import (
 )
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
+
+from .frames import live_events, next_of
 
 #: The issue's ceiling for the broker's memory through each memory attack, in KiB.
 RSS_CEILING_KB = 300 * 1024
@@ -82,7 +83,6 @@ _WELCOME = b"ZCHAT/1 WELCOME"
 _BYE = b"ZCHAT/1 BYE"
 _ERROR = b"ZCHAT/1 ERROR"
 
-M = TypeVar("M", bound=BrokerMessage)
 
 
 # ---- addresses -------------------------------------------------------------------------
@@ -210,32 +210,20 @@ def dealer(ctx: zmq.Context, endpoint: str, source: str | None = None,
     return sock
 
 
-def expect(sock: zmq.Socket, kind: type[M], timeout: float = 10.0) -> M:
-    """The next ``kind`` message on ``sock``, skipping others; an ERROR (unless
-    ``kind`` is Error) or the timeout fails with what was seen."""
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while (left := deadline - time.monotonic()) > 0:
-        if not sock.poll(int(left * 1000) + 1, zmq.POLLIN):
-            break
-        msg = decode_broker(sock.recv())
-        if isinstance(msg, kind):
-            return msg
-        if isinstance(msg, Error):
-            raise AssertionError(f"expected {kind.__name__}, got ERROR {msg.code}: {msg.detail}")
-        seen.append(type(msg).__name__)
-    raise AssertionError(f"no {kind.__name__} within {timeout}s (saw {seen[-5:]})")
+#: The next message of a kind on a socket: frames.next_of, under the name
+#: benchmarks/hostile_memory.py calls it by.
+expect = next_of
 
 
 def join(sock: zmq.Socket, name: str, token: str = "", resume: bool = False,
          timeout: float = 10.0) -> Welcome:
     sock.send(encode(Join(name, token or secrets.token_hex(16), resume)))
-    return expect(sock, Welcome, timeout)
+    return next_of(sock, Welcome, timeout)
 
 
 def leave(sock: zmq.Socket, timeout: float = 5.0) -> None:
     sock.send(encode(Leave()))
-    expect(sock, Bye, timeout)
+    next_of(sock, Bye, timeout)
 
 
 def feed_socket(ctx: zmq.Context, feed: str, token: str | None = None,
@@ -257,9 +245,7 @@ def public_messages(frame: bytes) -> list[Msg]:
         msg = decode_broker(frame)
         return [msg] if isinstance(msg, Msg) else []
     if frame.startswith(_LIVE) and b'"type":"MSG"' in frame:
-        batch = decode_broker(frame)
-        assert isinstance(batch, Events)
-        return [e for e in batch.events if isinstance(e, Msg)]
+        return [e for e in live_events(decode_broker(frame)) if isinstance(e, Msg)]
     return []
 
 
@@ -291,7 +277,7 @@ def fill_history(endpoint: str, texts: int, text: str = BIGGEST_TEXT,
                 for cid in range(1, n + 1):
                     sock.send(encode(Say(text, cid)))
                 for _ in range(n):
-                    ack = expect(sock, Ack, 10.0)
+                    ack = next_of(sock, Ack, 10.0)
                     stored += 1
                     head = max(head, ack.seq)
                 leave(sock)
@@ -526,8 +512,7 @@ class HonestPair(threading.Thread):
             else:
                 self.dropped.append(f"{self.names[me]}: ERROR {msg.code}")
         else:
-            events = msg.events if isinstance(msg, Events) else (msg,)
-            for event in events:
+            for event in live_events(msg):
                 if isinstance(event, Left) and event.name in self.names:
                     self.dropped.append(f"{event.name} LEFT ({event.reason})")
 

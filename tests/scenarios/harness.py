@@ -23,17 +23,24 @@ import sys
 import termios
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import zmq
+
+from zchat.protocol import BrokerMessage
+
+from .frames import DEFAULT_TIMEOUT, next_event, next_of
 
 # Our own terminal control sequences (clear line, colours) are stripped before
 # matching, so patterns are written against what a person reads.
 _CSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 #: The start of such a sequence at the very end of what was read so far.
 _CSI_START = re.compile(r"\x1b(\[[0-9;]*)?\Z")
-DEFAULT_TIMEOUT = 10.0
+
+M = TypeVar("M")
 
 
 def zchat_command() -> list[str]:
@@ -361,16 +368,14 @@ class RawPeer:
             raise AssertionError(f"no reply within {timeout}s")
         return self.sock.recv_multipart()
 
-    def recv_until(self, prefix: bytes, timeout: float = DEFAULT_TIMEOUT) -> bytes:
-        """Skip frames (e.g. PINGs) until one starts with ``prefix``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no frame starting {prefix!r} within {timeout}s")
-            frames = self.recv(remaining)
-            if frames[0].startswith(prefix):
-                return frames[0]
+    def next(self, kind: type[M], timeout: float = DEFAULT_TIMEOUT) -> M:
+        """The next ``kind`` message, decoded, skipping others (frames.next_of)."""
+        return next_of(self.sock, kind, timeout)
+
+    def next_event(self, wanted: Callable[[BrokerMessage], bool],
+                   timeout: float = DEFAULT_TIMEOUT, what: str = "wanted event") -> BrokerMessage:
+        """The next event, alone or in a live batch, that is ``wanted`` (frames.next_event)."""
+        return next_event(self.sock, wanted, timeout, what)
 
     def close(self) -> None:
         self.sock.close(0)

@@ -8,9 +8,10 @@ nobody is sent their own.
 import time
 from itertools import pairwise
 
-from zchat.protocol import Ack, Events, Join, Msg, Say, decode_broker, encode
+from zchat.protocol import Ack, Events, Join, Msg, Say, Welcome, encode
 from zchat.protocol import constants as c
 
+from .frames import live_events, read
 from .harness import Cluster, RawPeer
 
 COUNT = 300
@@ -31,20 +32,19 @@ class Reader:
         """Read until a message with ``text`` has arrived."""
         deadline = time.monotonic() + timeout
         while not any(m.text == text for m in self.msgs):
-            msg = decode_broker(self.peer.recv(max(0.1, deadline - time.monotonic()))[0])
-            if isinstance(msg, Events) and msg.kind == c.K_LIVE:
-                self.batches += 1
-                self.msgs += [e for e in msg.events if isinstance(e, Msg)]
-            elif isinstance(msg, Msg):
-                self.msgs.append(msg)
-            elif isinstance(msg, Ack):
-                self.acks += 1
+            msg = read(self.peer.sock, deadline - time.monotonic())
+            self.batches += isinstance(msg, Events) and msg.kind == c.K_LIVE
+            for event in live_events(msg):
+                if isinstance(event, Msg):
+                    self.msgs.append(event)
+                elif isinstance(event, Ack):
+                    self.acks += 1
 
 
 def _join(endpoint: str, name: str) -> RawPeer:
     peer = RawPeer(endpoint)
     peer.send(encode(Join(name, name[0] * 32)))
-    peer.recv_until(b"ZCHAT/1 WELCOME")
+    peer.next(Welcome)
     return peer
 
 

@@ -1,14 +1,20 @@
-"""Three people chatting through real zchat processes on pseudo-terminals."""
+"""Three people chatting through real zchat processes on pseudo-terminals.
+
+Delivery (public and private messages) runs in both fan-out modes; errors to one
+client, commands, language and what a terminal shows do not depend on the mode
+and run once (conftest.py: ``both_fanouts``).
+"""
 
 import re
 
-from .harness import Cluster
+import pytest
 
-BOTH_FANOUTS = True  # every scenario here runs with --fanout router and --fanout pub
+from .harness import Cluster
 
 STAMP = r"\[\d\d:\d\d:\d\d\]"
 
 
+@pytest.mark.both_fanouts
 def test_three_clients_public_messages_reach_everyone_else(chat: Cluster) -> None:
     broker = chat.broker()
     ana = chat.client("ana", broker.endpoint)
@@ -38,6 +44,7 @@ def test_three_clients_public_messages_reach_everyone_else(chat: Cluster) -> Non
     assert bob.count(rf"{STAMP} bob: oi ana") == 1
 
 
+@pytest.mark.both_fanouts
 def test_private_message_reaches_only_its_target(chat: Cluster) -> None:
     broker = chat.broker()
     ana = chat.client("ana", broker.endpoint)

@@ -1,13 +1,16 @@
-"""Several brokers over one Redis act as one chat: real redis-server, real brokers."""
+"""Several brokers over one Redis act as one chat: real redis-server, real brokers.
+
+Delivery runs in both fan-out modes; names and start-up errors run once.
+"""
 
 import re
 import signal
 
+import pytest
+
 from .harness import Cluster, RedisServer, free_port
 
 STAMP = r"\[\d\d:\d\d:\d\d\]"
-
-BOTH_FANOUTS = True
 
 
 def _brokers(chat: Cluster, redis: RedisServer, count: int, *extra: str,
@@ -16,6 +19,7 @@ def _brokers(chat: Cluster, redis: RedisServer, count: int, *extra: str,
             for _ in range(count)]
 
 
+@pytest.mark.both_fanouts
 def test_three_brokers_are_one_chat(chat: Cluster) -> None:
     redis = chat.redis()
     a, b, c = _brokers(chat, redis, 3)
@@ -65,6 +69,7 @@ def test_a_name_is_unique_across_the_cluster(chat: Cluster) -> None:
     assert other.wait() != 0
 
 
+@pytest.mark.both_fanouts
 def test_a_dead_brokers_users_are_announced_gone(chat: Cluster) -> None:
     redis = chat.redis()
     a, b = _brokers(chat, redis, 2)
@@ -77,6 +82,7 @@ def test_a_dead_brokers_users_are_announced_gone(chat: Cluster) -> None:
     ana.expect(r"\* bia left the chat \(connection lost\)", timeout=10)
 
 
+@pytest.mark.both_fanouts
 def test_redis_down_local_chat_goes_on_and_the_cluster_heals(chat: Cluster) -> None:
     redis = chat.redis()
     a, b = _brokers(chat, redis, 2)
@@ -119,6 +125,7 @@ def _numbers(proc, sender: str) -> list[int]:
     return [int(n) for n in re.findall(rf"{STAMP} (?:\(missed\) )?{sender}: n(\d+)\b", proc.text)]
 
 
+@pytest.mark.both_fanouts
 def test_broker_killed_clients_fail_over_and_miss_nothing(chat: Cluster) -> None:
     """kill -9 of a broker: clients that know another broker move there, rejoin under
     their name and show every numbered message once, in order; the one that knows
@@ -183,6 +190,7 @@ SLOW_HEARTBEAT = 5.0
 PROMPT = 5.0
 
 
+@pytest.mark.both_fanouts
 def test_broker_killed_clients_move_at_once_and_miss_nothing(chat: Cluster) -> None:
     redis = chat.redis()
     a, b = _brokers(chat, redis, 2, heartbeat=SLOW_HEARTBEAT)
@@ -211,6 +219,7 @@ def test_broker_killed_clients_move_at_once_and_miss_nothing(chat: Cluster) -> N
     assert carol.count(r"\* ana joined") == 1
 
 
+@pytest.mark.both_fanouts
 def test_stopped_broker_clients_move_after_liveness(chat: Cluster) -> None:
     """A silent host (SIGSTOP: no reset, no drop for the monitor to see): liveness
     still moves the client, within 3 intervals of the silence."""
@@ -229,6 +238,7 @@ def test_stopped_broker_clients_move_after_liveness(chat: Cluster) -> None:
     assert carol.count(r"\* ana joined") == 1
 
 
+@pytest.mark.both_fanouts
 def test_broker_restarted_at_once_clients_stay_with_it(chat: Cluster) -> None:
     """A reset that is not a crash: the broker is back on its port before the client
     redials, so the client resumes there, does not move to the other broker, and

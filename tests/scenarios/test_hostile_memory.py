@@ -36,7 +36,6 @@ from .attacks_memory import (
     SubscriptionFlood,
     attacker_address,
     dealer,
-    expect,
     feed_endpoint,
     feed_socket,
     fill_history,
@@ -44,6 +43,7 @@ from .attacks_memory import (
     leave,
     mb,
 )
+from .frames import next_of
 from .harness import Broker, Cluster
 
 #: Maximal texts in history for the FETCH attacks: more than one page (MAX_FETCH),
@@ -244,7 +244,7 @@ def test_presence_churn_from_one_address_is_bounded_and_history_is_kept(chat: Cl
         first = join(ana, "ana")
         for cid in range(1, 6):
             ana.send(encode(Say(f"kept {cid}", cid)))
-        acks = [expect(ana, Ack) for _ in range(5)]
+        acks = [next_of(ana, Ack) for _ in range(5)]
         bob.expect(r"ana: kept 5")
         leave(ana)  # ana goes away, her five messages acknowledged
         ana.close(0)
@@ -261,7 +261,7 @@ def test_presence_churn_from_one_address_is_bounded_and_history_is_kept(chat: Cl
         ana = dealer(ctx, broker.endpoint)
         back = join(ana, "ana", first.session, resume=True)
         ana.send(encode(Fetch(acks[0].prev, 0)))
-        replay = expect(ana, Events)
+        replay = next_of(ana, Events)
     finally:
         ctx.destroy(linger=0)
     stored = back.pub - acks[-1].seq - 2  # (less ana's own LEFT and JOINED)

@@ -1,4 +1,9 @@
-"""Leaving in every way a person can, and being dropped when a client dies."""
+"""Leaving in every way a person can, and being dropped when a client dies.
+
+How a client leaves (the keys it reads, a closed pipe) is the client's business and
+runs once; that the LEFT reaches the others, however it came about, runs in both
+fan-out modes (conftest.py: ``both_fanouts``).
+"""
 
 import signal
 import time
@@ -6,8 +11,6 @@ import time
 import pytest
 
 from .harness import Cluster
-
-BOTH_FANOUTS = True  # every scenario here runs with --fanout router and --fanout pub
 
 
 @pytest.mark.parametrize("how", ["sair", "SAIR", "Sair", "/quit", "ctrl-d", "ctrl-c"])
@@ -40,6 +43,7 @@ def test_eof_on_a_pipe_leaves(chat: Cluster) -> None:
     assert ana.wait() == 0
 
 
+@pytest.mark.both_fanouts
 def test_sigterm_on_a_client_leaves(chat: Cluster) -> None:
     broker = chat.broker()
     bob = chat.client("bob", broker.endpoint)
@@ -50,6 +54,7 @@ def test_sigterm_on_a_client_leaves(chat: Cluster) -> None:
     assert ana.wait() == 0
 
 
+@pytest.mark.both_fanouts
 def test_killed_client_is_dropped_and_its_name_freed(chat: Cluster) -> None:
     broker = chat.broker(heartbeat=0.2)
     bob = chat.client("bob", broker.endpoint)
@@ -66,6 +71,7 @@ def test_killed_client_is_dropped_and_its_name_freed(chat: Cluster) -> None:
     bob.expect("ana joined")
 
 
+@pytest.mark.both_fanouts
 def test_a_silent_client_times_out(chat: Cluster) -> None:
     broker = chat.broker(heartbeat=0.2)
     bob = chat.client("bob", broker.endpoint)
@@ -76,6 +82,7 @@ def test_a_silent_client_times_out(chat: Cluster) -> None:
     broker.expect(r"leave ana \(timed out\)")
 
 
+@pytest.mark.both_fanouts
 def test_idle_clients_stay_connected(chat: Cluster) -> None:
     broker = chat.broker(heartbeat=0.1)
     bob = chat.client("bob", broker.endpoint)

@@ -1,4 +1,7 @@
-"""Nothing lost: stalls, crashes and restarts, checked message by message."""
+"""Nothing lost: stalls, crashes and restarts, checked message by message.
+
+Delivery runs in both fan-out modes; a data directory the broker cannot use runs once.
+"""
 
 import re
 import signal
@@ -8,8 +11,6 @@ import time
 import pytest
 
 from .harness import Cluster, Proc
-
-BOTH_FANOUTS = True  # every scenario here runs with --fanout router and --fanout pub
 
 LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] (?:\((?:missed|history)\) )?(\w+): (\w+)-(\d+)\s*$", re.M)
 
@@ -23,6 +24,7 @@ def shown_by(proc: Proc) -> dict[str, list[int]]:
     return seen
 
 
+@pytest.mark.both_fanouts
 def test_stopped_client_sees_every_missed_message_once_in_order(chat: Cluster) -> None:
     broker = chat.broker(heartbeat=0.2)
     ana = chat.client("ana", broker.endpoint)
@@ -50,6 +52,7 @@ def test_stopped_client_sees_every_missed_message_once_in_order(chat: Cluster) -
         assert ana.count(r"\(missed\) bob: bob-") >= 9
 
 
+@pytest.mark.both_fanouts
 def test_broker_crash_loses_nothing_acknowledged_and_shows_nothing_twice(chat: Cluster) -> None:
     # Scripted senders type faster than people: lift the per-client rate limit.
     fast = ("--rate", "1000", "--burst", "1000")
@@ -91,6 +94,7 @@ def test_broker_crash_loses_nothing_acknowledged_and_shows_nothing_twice(chat: C
         assert name not in seen, f"{name} was shown its own messages"
 
 
+@pytest.mark.both_fanouts
 def test_newcomer_sees_recent_public_history_but_no_private(chat: Cluster) -> None:
     broker = chat.broker("--history", "5")
     ana = chat.client("ana", broker.endpoint)
@@ -108,6 +112,7 @@ def test_newcomer_sees_recent_public_history_but_no_private(chat: Cluster) -> No
     carol.assert_not_seen("segredo")
 
 
+@pytest.mark.both_fanouts
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_history_survives_restart_and_crash(chat: Cluster, stop: int) -> None:
     broker = chat.broker()
@@ -123,6 +128,7 @@ def test_history_survives_restart_and_crash(chat: Cluster, stop: int) -> None:
     assert shown_by(dave)["ana"] == [1, 2]
 
 
+@pytest.mark.both_fanouts
 def test_messages_typed_while_disconnected_are_sent_on_return(chat: Cluster) -> None:
     broker = chat.broker()
     ana = chat.client("ana", broker.endpoint)

@@ -11,9 +11,10 @@ timeline (client/timeline.py), so every FETCH it asks for is counted.
 import signal
 
 from zchat.client.timeline import Timeline
-from zchat.protocol import Ack, Events, Join, Say, Welcome, decode_broker, encode
+from zchat.protocol import Ack, Events, Join, Joined, Left, Msg, Priv, Say, Welcome, encode
 from zchat.protocol import constants as c
 
+from . import frames
 from .harness import Broker, Cluster, RawPeer
 
 ROUNDS = 6
@@ -30,9 +31,7 @@ class Talker:
         self.acked: set[int] = set()
         self.fetches = 0
         self.peer.send(encode(Join(name, name * 16)))
-        welcome = decode_broker(self.peer.recv_until(b"ZCHAT/1 WELCOME"))
-        assert isinstance(welcome, Welcome)
-        self._step(self.timeline.welcome(welcome))
+        self._step(self.timeline.welcome(self.peer.next(Welcome)))
 
     def say(self, cid: int) -> None:
         self.peer.send(encode(Say(f"{self.name}-{cid}", cid)))
@@ -45,17 +44,16 @@ class Talker:
 
     def read(self) -> None:
         """Handle one frame from the broker, as the reference client does."""
-        msg = decode_broker(self.peer.recv(10)[0])
+        msg = frames.read(self.peer.sock)
         if isinstance(msg, Ack):
             self.acked.add(msg.cid)
             self.timeline.own_public(msg.seq, msg.prev)
-        elif isinstance(msg, Events) and msg.kind == c.K_LIVE:
-            for event in msg.events:
-                self._step(self.timeline.live(event))
         elif isinstance(msg, Events) and msg.kind == c.K_REPLAY:
             self._step(self.timeline.replay(msg))
-        elif hasattr(msg, "seq"):  # a live event alone
-            self._step(self.timeline.live(msg))  # type: ignore[arg-type]
+        else:  # a live event, alone or in a live batch
+            for event in frames.live_events(msg):
+                if isinstance(event, Msg | Priv | Joined | Left):
+                    self._step(self.timeline.live(event))
 
     def close(self) -> None:
         self.peer.close()

@@ -23,7 +23,7 @@ import pytest
 import zmq
 import zmq.auth
 
-from zchat.protocol import Ack, Bye, Error, Join, Say, decode_broker, encode
+from zchat.protocol import Ack, Bye, Error, Join, Say, Welcome, decode_broker, encode
 from zchat.protocol import constants as c
 
 from .harness import Cluster, Proc, RawPeer, zchat_command
@@ -258,7 +258,7 @@ def test_a_refused_key_is_logged_as_such_not_as_a_failed_handshake(
     ana = CurvePeer(broker.endpoint, keys.public("server"), keys.secret("ana"))
     try:
         ana.send(encode(Join("ana", secrets.token_hex(16))))
-        ana.recv_until(b"ZCHAT/1 WELCOME")
+        ana.next(Welcome)
         broker.expect(r"join ana from")  # later than anything eve's refusal logs
     finally:
         ana.close()
@@ -385,7 +385,7 @@ def _flooder(endpoint: str, flood: Flood, limit: float) -> None:
     sock = peer.sock
     try:
         peer.send(encode(Join("flooder", secrets.token_hex(16))))
-        peer.recv_until(b"ZCHAT/1 WELCOME")
+        peer.next(Welcome)
         flood.joined.set()
         flood.started = time.monotonic()
         deadline = flood.started + limit
@@ -510,11 +510,11 @@ def test_a_stranger_flooding_before_join_does_not_lock_out_newcomers(chat: Clust
             # zchat client retries, backing off, each retry as likely to be dropped).
             newcomer.send(encode(Join("bob", secrets.token_hex(16))))
             asked = time.monotonic()
-            welcome = newcomer.recv_until(b"ZCHAT/1 WELCOME", timeout=3)
+            welcome = newcomer.next(Welcome, timeout=3)
             waited = time.monotonic() - asked
         finally:
             newcomer.close()
-        assert decode_broker(welcome).name == "bob"
+        assert welcome.name == "bob"
         ana.expect("bob joined")
         print(f"\nstorm: the newcomer's JOIN was answered in {waited:.2f}s")
     finally:

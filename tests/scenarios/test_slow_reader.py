@@ -6,9 +6,10 @@ reads public events on its DEALER: the router fan-out mode.
 
 import time
 
-from zchat.protocol import Events, Fetch, Join, Msg, Ping, Say, decode_broker, encode
+from zchat.protocol import Fetch, Join, Msg, Ping, Say, Welcome, encode
 from zchat.protocol import constants as c
 
+from .frames import live_events, next_batch, read
 from .harness import Cluster, RawPeer
 
 
@@ -23,9 +24,9 @@ def test_slow_reader_never_blocks_others_and_catches_up_from_history(chat: Clust
     flood = RawPeer(broker.endpoint)
     try:
         slow.send(encode(Join("slow", "s" * 32)))
-        welcome = decode_broker(slow.recv_until(b"ZCHAT/1 WELCOME"))
+        welcome = slow.next(Welcome)
         flood.send(encode(Join("flood", "f" * 32)))
-        flood.recv_until(b"ZCHAT/1 WELCOME")
+        flood.next(Welcome)
         total = 20_000
         body = "x" * 1500
         for n in range(1, total + 1):  # far more than the broker queues for one peer
@@ -45,10 +46,7 @@ def test_slow_reader_never_blocks_others_and_catches_up_from_history(chat: Clust
             if time.monotonic() - pinged > 1.0:  # reading for long: PING as a client does
                 slow.send(encode(Ping()))  # (or the broker expires us after 3 heartbeats)
                 pinged = time.monotonic()
-            msg = decode_broker(slow.recv(30)[0])
-            # (a live batch: the messages of one broker cycle, each as if alone)
-            live = msg.events if isinstance(msg, Events) and msg.kind == c.K_LIVE else (msg,)
-            for event in live:
+            for event in live_events(read(slow.sock, 30)):
                 if isinstance(event, Msg) and event.sender == "flood":
                     gaps += event.prev != cursor
                     seen.append(int(event.text.split()[0].split("-")[1]))
@@ -60,8 +58,7 @@ def test_slow_reader_never_blocks_others_and_catches_up_from_history(chat: Clust
         # Catch up from the last event seen live, as a client does.
         slow.send(encode(Fetch(seen_seq := cursor, welcome.priv)))
         while True:
-            batch = decode_broker(slow.recv_until(b'ZCHAT/1 EVENTS {"kind":"replay"', 30))
-            assert isinstance(batch, Events)
+            batch = next_batch(slow.sock, c.K_REPLAY, 30)
             for event in batch.events:
                 if isinstance(event, Msg) and event.seq > seen_seq:
                     seen.append(int(event.text.split()[0].split("-")[1]))

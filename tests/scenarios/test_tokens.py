@@ -22,7 +22,6 @@ import zmq
 from zchat.protocol import (
     Ack,
     Bye,
-    Events,
     Fetch,
     Join,
     Leave,
@@ -30,46 +29,29 @@ from zchat.protocol import (
     Priv,
     Tell,
     Welcome,
-    decode_broker,
     encode,
 )
 from zchat.protocol import constants as c
 
+from .frames import next_batch
 from .harness import Broker, Cluster, RawPeer
 
 SECRETS = [f"segredo {n}" for n in range(1, 19)]  # what the issue's test read: 18 of them
 
 
 class Peer(RawPeer):
-    """A raw peer that waits for decoded messages of one kind (skipping PINGs and the like)."""
-
-    def next(self, kind: type, timeout: float = 5.0):  # -> an instance of kind
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {kind.__name__} within {timeout}s")
-            msg = decode_broker(self.recv(remaining)[0])
-            if isinstance(msg, kind):
-                return msg
+    """A raw peer that joins, and reads what its session may FETCH."""
 
     def left(self, name: str, timeout: float = 5.0) -> Left:
         """The LEFT of ``name``, alone or in a live batch."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no LEFT of {name} within {timeout}s")
-            msg = decode_broker(self.recv(remaining)[0])
-            events = msg.events if isinstance(msg, Events) and msg.kind == c.K_LIVE else (msg,)
-            for event in events:
-                if isinstance(event, Left) and event.name == name:
-                    return event
+        event = self.next_event(lambda e: isinstance(e, Left) and e.name == name, timeout,
+                                f"LEFT of {name}")
+        assert isinstance(event, Left)
+        return event
 
     def join(self, name: str, token: str, resume: bool = False) -> Welcome:
         self.send(encode(Join(name, token, resume)))
-        welcome: Welcome = self.next(Welcome)
-        return welcome
+        return self.next(Welcome)
 
     def private_texts(self) -> list[str]:
         """Every private event this session can FETCH, from the start of history."""
@@ -77,9 +59,7 @@ class Peer(RawPeer):
         pub = priv = 0
         while True:
             self.send(encode(Fetch(pub, priv)))
-            page: Events = self.next(Events)
-            while page.kind != c.K_REPLAY:
-                page = self.next(Events)
+            page = next_batch(self.sock, c.K_REPLAY)
             for event in page.events:
                 if isinstance(event, Priv):
                     texts.append(event.text)

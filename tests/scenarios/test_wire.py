@@ -1,18 +1,11 @@
 """Anything a raw DEALER can send: the broker answers where it can and never falls over."""
 
-import json
-
 import pytest
 
-from zchat.protocol import Join, Say, decode_broker, encode
+from zchat.protocol import Error, Join, Msg, Say, Welcome, encode
 
+from .frames import error_code
 from .harness import Cluster, RawPeer
-
-
-def _error_code(frame: bytes) -> str:
-    assert frame.startswith(b"ZCHAT/1 ERROR "), frame
-    return json.loads(frame.split(b" ", 2)[2])["code"]
-
 
 GARBAGE = [
     ([b""], "BAD_SIGNATURE"),
@@ -47,7 +40,7 @@ def test_wire_garbage_gets_errors_and_never_reaches_anyone(chat: Cluster) -> Non
             peer.send(*frames)
             reply = peer.recv()
             assert len(reply) == 1, reply
-            assert _error_code(reply[0]) == code, frames
+            assert error_code(reply[0]) == code, frames
         # A 2 MiB frame is over ZMQ_MAXMSGSIZE: libzmq drops that connection,
         # so no reply is possible, but the broker carries on.
         peer.send(b"ZCHAT/1 SAY {\"text\": \"" + b"x" * (2 << 20) + b"\"}")
@@ -68,11 +61,12 @@ def test_an_honest_raw_peer_can_chat(chat: Cluster) -> None:
     peer = RawPeer(broker.endpoint)
     try:
         peer.send(encode(Join("raw", "t" * 32)))
-        welcome = decode_broker(peer.recv_until(b"ZCHAT/1 WELCOME"))
+        welcome = peer.next(Welcome)
         assert welcome.users == ("ana",) and welcome.heartbeat == pytest.approx(0.2)
         ana.expect("raw joined")
         ana.line("oi raw")
-        msg = decode_broker(peer.recv_until(b"ZCHAT/1 MSG"))
+        msg = peer.next_event(lambda e: isinstance(e, Msg), what="MSG")
+        assert isinstance(msg, Msg)
         assert (msg.sender, msg.text) == ("ana", "oi raw")
         peer.send(encode(Say("oi ana")))
         ana.expect("raw: oi ana")
@@ -87,14 +81,14 @@ def test_same_token_replaces_a_stale_session_other_token_is_refused(chat: Cluste
     watcher = chat.client("bob", broker.endpoint, heartbeat=5)
     try:
         first.send(encode(Join("ana", token)))
-        assert decode_broker(first.recv_until(b"ZCHAT/1 WELCOME")).resumed is False
+        assert first.next(Welcome).resumed is False
         watcher.expect("ana joined")
         # The same client on a new socket (its old one is stale but not yet expired).
         second.send(encode(Join("ana", token)))
-        assert decode_broker(second.recv_until(b"ZCHAT/1 WELCOME")).resumed is True
+        assert second.next(Welcome).resumed is True
         # Someone else asking for the live name is still refused.
         third.send(encode(Join("Ana", "b2" * 16)))
-        assert _error_code(third.recv_until(b"ZCHAT/1 ERROR")) == "NAME_TAKEN"
+        assert third.next(Error).code == "NAME_TAKEN"
         second.send(encode(Say("same session")))
         watcher.expect("ana: same session")
         watcher.assert_not_seen("ana left")

@@ -1,5 +1,5 @@
-"""What the core's unit tests share: a fixed wall clock, pages that cost no time, and
-the core's actions read back as (where, to, message) tuples."""
+"""What the core's unit tests share: a core on a fixed wall clock whose pages cost no
+time, and its actions read back as (where, to, message) tuples."""
 
 from zchat.broker.actions import (
     Ack,
@@ -10,7 +10,8 @@ from zchat.broker.actions import (
     PublicEvent,
     Send,
 )
-from zchat.protocol import decode_broker
+from zchat.broker.core import BrokerCore
+from zchat.protocol import Message, decode_broker, encode
 
 WALL = 1000.0
 
@@ -18,6 +19,17 @@ WALL = 1000.0
 def no_work() -> float:
     """A work clock that never moves: pages cost no time (PAGES_SHARE has tests of its own)."""
     return 0.0
+
+
+def make_core(**kwargs) -> BrokerCore:
+    """A core with a one-second heartbeat, the fixed wall clock and pages that cost no time."""
+    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, work_clock=no_work, **kwargs)
+
+
+def handled(core: BrokerCore, identity: bytes, msg: Message, now: float = 0.0, peer: str = "",
+            user: str = "") -> list[tuple]:
+    """What ``core`` does with ``msg`` from ``identity``, decoded (see ``decoded``)."""
+    return decoded(core.handle(identity, [encode(msg)], now, peer, user))
 
 
 def decoded(actions) -> list[tuple]:

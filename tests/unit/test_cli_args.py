@@ -97,3 +97,116 @@ def test_version():
     result = _run("--version")
     assert result.exit_code == 0
     assert result.output == f"zchat, version {__version__}\n"
+
+
+# ---- every option is checked before anything is opened, made or locked -----------------
+
+@pytest.fixture
+def keys(tmp_path):
+    """server.key(_secret), a garbage key, an allow list with one key and one with garbage."""
+    import zmq.auth
+
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    zmq.auth.create_certificates(folder, "server")
+    (folder / "garbage.key").write_text("not a key\n")
+    allow = tmp_path / "allow"
+    allow.mkdir()
+    zmq.auth.create_certificates(allow, "ana")
+    (allow / "ana.key_secret").unlink()
+    bad_allow = tmp_path / "bad-allow"
+    bad_allow.mkdir()
+    (bad_allow / "eve.key").write_text("not a key\n")
+    return tmp_path
+
+
+def _run_in(tmp_path, *args: str, env: dict[str, str] | None = None):
+    """Run with every place zchat could write (data, log, keys) inside ``tmp_path``."""
+    return _run(*args, env={"XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+                            "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+                            "ZCHAT_DATA_DIR": None, "ZCHAT_CLUSTER": None,
+                            "ZCHAT_CURVE_SECRET": None, "ZCHAT_SERVER_KEY": None,
+                            "ZCHAT_KEY": None, **(env or {})})
+
+
+def _everything_in(folder) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")}
+
+
+BAD_BROKER = [
+    (["--allow-keys", "{tmp}/allow"], "Invalid value for '--allow-keys': needs --curve-secret"),
+    (["--bind", "nonsense"], "Invalid value for '--bind': 'nonsense': expected tcp://HOST:PORT"),
+    (["--bind", "tcp://"], "Invalid value for '--bind'"),
+    (["--bind", "tcp://127.0.0.1:notaport"], "Invalid value for '--bind'"),
+    (["--bind", "udp://127.0.0.1:5"], "Invalid value for '--bind'"),
+    (["--bind", "tcp://127.0.0.1:65536"], "the port must be 0 to 65535, or *"),
+    (["--bind", "tcp://127.0.0.1:*", "--bind", "ipc://"], "an ipc endpoint needs a path"),
+    (["--curve-secret", "{tmp}/keys/server.key"], "holds no secret key"),
+    (["--curve-secret", "{tmp}/keys/garbage.key"], "Invalid value for '--curve-secret'"),
+    (["--curve-secret", "{tmp}/keys/missing"], "Invalid value for '--curve-secret'"),
+    (["--curve-secret", "{tmp}/keys/server.key_secret", "--allow-keys", "{tmp}/bad-allow"],
+     "Invalid value for '--allow-keys': cannot read key file"),
+    (["--curve-secret", "{tmp}/keys/server.key_secret", "--allow-keys", "{tmp}/no-such"],
+     "Invalid value for '--allow-keys'"),
+    (["--cluster", "http://example.org"], "Invalid value for '--cluster'"),
+    (["--retain", "5"], "Invalid value for '--retain'"),
+    (["--history", "-1"], "Invalid value for '--history'"),
+    (["--rate", "0"], "Invalid value for '--rate'"),
+    (["--max-clients", "0"], "Invalid value for '--max-clients'"),
+    (["--store", "redis"], "Invalid value for '--store'"),
+    (["--fanout", "radio"], "Invalid value for '--fanout'"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_BROKER,
+                         ids=[" ".join(args) for args, _ in BAD_BROKER])
+def test_a_bad_broker_option_leaves_no_data_dir_log_or_lock(keys, args, message):
+    tmp = keys
+    before = _everything_in(tmp)
+    result = _run_in(tmp, "broker", "--data-dir", str(tmp / "data"),
+                     "--log-file", str(tmp / "zchat.log"),
+                     *(arg.format(tmp=tmp) for arg in args))
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # a usage error, not a traceback
+    assert message in result.output.replace("\n", " "), result.output
+    assert _everything_in(tmp) == before  # no data dir, lock, log file or key made
+
+
+def test_a_bad_bind_from_the_environment_is_a_usage_error(tmp_path):
+    result = _run_in(tmp_path, "broker", "--data-dir", str(tmp_path / "data"),
+                     env={"ZCHAT_BIND": "tcp://127.0.0.1:* nonsense"})
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--bind': 'nonsense'" in result.output
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("endpoint", ["tcp://127.0.0.1:*", "tcp://*:9999", "tcp://[::1]:5555",
+                                      "tcp://eth0:5555", "tcp://localhost:0", "ipc:///tmp/z",
+                                      "ipc://@abstract"])
+def test_a_bind_endpoint_libzmq_can_listen_on_passes_the_check(endpoint):
+    from zchat.cli import _bind_problem
+
+    assert _bind_problem(endpoint) is None
+
+
+BAD_JOIN = [
+    (["--key", "{tmp}/keys/server.key_secret"], "Invalid value for '--key': needs --server-key"),
+    (["--server-key", "{tmp}/keys/garbage.key"], "Invalid value for '--server-key'"),
+    (["--server-key", "{tmp}/keys/missing.key"], "Invalid value for '--server-key'"),
+    (["--server-key", "{tmp}/keys/server.key", "--key", "{tmp}/keys/server.key"],
+     "holds no secret key"),
+    (["--connect", "nonsense"], "Invalid value for '--connect'"),
+    (["--heartbeat", "nan"], "Invalid value for '--heartbeat'"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_JOIN,
+                         ids=[" ".join(args) for args, _ in BAD_JOIN])
+def test_a_bad_join_option_makes_no_key_and_opens_nothing(keys, args, message):
+    tmp = keys
+    before = _everything_in(tmp)
+    result = _run_in(tmp, "join", "ana", *(arg.format(tmp=tmp) for arg in args))
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert message in result.output.replace("\n", " "), result.output
+    assert _everything_in(tmp) == before  # in particular, no key of ana's was made

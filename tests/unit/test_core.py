@@ -6,6 +6,8 @@ import logging
 
 import pytest
 from corehelp import WALL, decoded, no_work
+from corehelp import handled as _handle
+from corehelp import make_core as _core
 
 from zchat.broker import actions as act
 from zchat.broker.core import BrokerCore, Limits
@@ -44,16 +46,6 @@ LOGGER = "zchat.broker.core"
 #: The flood limits a default broker announces in WELCOME.
 LIMITS = {"rate": c.DEFAULT_RATE, "burst": c.DEFAULT_BURST, "byte_rate": c.DEFAULT_BYTE_RATE,
           "byte_burst": c.DEFAULT_BYTE_BURST}
-
-
-def _core(**kwargs) -> BrokerCore:
-    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, work_clock=no_work, **kwargs)
-
-
-
-
-def _handle(core: BrokerCore, identity: bytes, msg, now: float = 0.0, peer: str = ""):
-    return decoded(core.handle(identity, [encode(msg)], now, peer))
 
 
 def _join(core: BrokerCore, identity: bytes, name: str, now: float = 0.0, token: str = "",

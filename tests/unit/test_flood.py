@@ -7,7 +7,8 @@ exactly: nothing here sleeps.
 import logging
 
 import pytest
-from corehelp import WALL, decoded, no_work
+from corehelp import WALL, decoded, make_core, no_work
+from corehelp import handled as _handle
 
 from zchat.broker.actions import Send
 from zchat.broker.core import BrokerCore, Limits
@@ -37,15 +38,8 @@ TOKEN = "flood-token-0123456789abcdef"
 LOGGER = "zchat.broker.core"
 
 
-def _core(limits: Limits | None = None, **kwargs) -> BrokerCore:
-    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, limits=limits, work_clock=no_work,
-                      **kwargs)
-
-
-
-
-def _handle(core: BrokerCore, identity: bytes, msg, now: float = 0.0) -> list[tuple]:
-    return decoded(core.handle(identity, [encode(msg)], now))
+def _core(limits: Limits | None = None) -> BrokerCore:
+    return make_core(limits=limits)
 
 
 def _join(core: BrokerCore, identity: bytes, name: str, now: float = 0.0,
@@ -369,7 +363,7 @@ def test_a_full_refusal_names_the_limit_and_claims_nothing():
     for i in range(3):
         _join(core, bytes([i]), f"u{i}")
     assert _handle(core, b"x", Join("late"))[0][2].ref == "3"
-    result = decoded(core.handle(b"y", [encode(Join("keyed"))], 0.0, "", "K" * 40))
+    result = _handle(core, b"y", Join("keyed"), user="K" * 40)
     assert result[0][2].code == c.E_FULL
     assert core.store.owner("keyed") is None  # a refused JOIN does not take the name
 
@@ -428,7 +422,7 @@ def test_strangers_are_answered_again_at_the_unjoined_rate():
 # ---- per address: JOINs, and frames of connections that have not joined -----------------
 
 def _from(core: BrokerCore, identity: bytes, msg, peer: str, now: float = 0.0) -> list[tuple]:
-    return decoded(core.handle(identity, [encode(msg)], now, peer))
+    return _handle(core, identity, msg, now, peer)
 
 
 def _welcomed(result) -> bool:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import zmq
 import zmq.auth
-from corehelp import WALL, decoded, no_work
+from corehelp import handled
+from corehelp import make_core as _core
 from zmq.utils import z85
 
 from zchat.broker import keys
@@ -33,7 +34,6 @@ from zchat.protocol import (
     Leave,
     Say,
     Welcome,
-    encode,
     name_key,
 )
 from zchat.protocol import constants as c
@@ -46,14 +46,8 @@ KEY2 = z85.encode(bytes(range(100, 132))).decode()
 OWNED = Error(c.E_NAME_OWNED, "this name belongs to another key")
 
 
-def _core(**kwargs) -> BrokerCore:
-    return BrokerCore(heartbeat=1.0, wall_clock=lambda: WALL, work_clock=no_work, **kwargs)
-
-
-
-
 def _as(core: BrokerCore, identity: bytes, msg, user: str = "", now: float = 0.0):
-    return decoded(core.handle(identity, [encode(msg)], now, "", user))
+    return handled(core, identity, msg, now, user=user)
 
 
 def _welcomed(result) -> Welcome:
