@@ -49,7 +49,7 @@ from tests.scenarios import attacks_memory as am
 RESULTS = systems.BENCH_DIR / "results"
 #: Maximal texts in history for the FETCH attacks: more than one 200-event page.
 HISTORY_TEXTS = 224
-#: Seconds the RSS is still watched after the attacker has gone.
+#: Seconds the RSS is still watched after the attacker has gone (--after-seconds).
 AFTER_S = 5.0
 
 
@@ -176,7 +176,8 @@ class Run:
         r.seconds = round(end - start, 1)
         r.broker_cpu = round((cpu1 - cpu0) / max(1e-9, end - start), 2)
         r.growth_mb_s = round(self.rss.slope_kb_s(start, end) / 1024, 1)
-        threading.Event().wait(AFTER_S)  # the broker after the attacker left (a pace)
+        # The broker after the attacker left (a pace).
+        threading.Event().wait(self.opts.after_seconds)
         r.rss_after_mb = round(self.rss.last_kb / 1024, 1)
         r.rss_base_mb = round(self.rss.base_kb / 1024, 1)
         r.rss_peak_mb = round(self.rss.peak_kb() / 1024, 1)
@@ -370,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="--seconds-scale 0.17")
     p.add_argument("--churn-retain", type=int, default=1000,
                    help="--retain for presence-churn (1000, the least, shows the flush)")
+    p.add_argument("--after-seconds", type=float, default=AFTER_S,
+                   help="how long the broker's RSS is still watched after each attack")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results JSON, the table beside it as .md (default results/)")
     opts = p.parse_args(argv)
     if opts.quick:
         opts.scale = 0.17
@@ -389,10 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = RESULTS / f"hostile-memory-{stamp}.json"
-    out.write_text(json.dumps({"options": vars(opts), "results": [asdict(r) for r in results]},
-                              indent=1))
-    (RESULTS / f"hostile-memory-{stamp}.md").write_text(report + "\n")
+    out = opts.out or RESULTS / f"hostile-memory-{stamp}.json"
+    out.write_text(json.dumps({"options": {**vars(opts), "out": str(out)},
+                               "results": [asdict(r) for r in results]}, indent=1))
+    out.with_suffix(".md").write_text(report + "\n")
     print(f"\nraw results: {out}")
     return 0
 

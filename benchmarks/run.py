@@ -327,7 +327,7 @@ def measure_idle(name: str, n: int, args: argparse.Namespace) -> Record:
             rec["per_client_kb"] = (rec["rss_kb"] - rec["rss_base_kb"]) / n
             # The broker's own work with everyone idle: heartbeats both ways.
             cpu0, t1 = sysrun.cpu_seconds(), time.monotonic()
-            time.sleep(IDLE_CPU_S)
+            time.sleep(args.idle_cpu_seconds)
             rec["idle_cpu_share"] = (sysrun.cpu_seconds() - cpu0) / (time.monotonic() - t1)
         finally:
             stop_holders(holders)
@@ -424,6 +424,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="one extra, uncounted fan-out run per N under py-spy (every broker)")
     p.add_argument("--py-spy-system", default="zchat",
                    help="the system --py-spy profiles (default zchat; e.g. zchat-cluster)")
+    p.add_argument("--idle-cpu-seconds", type=float, default=IDLE_CPU_S,
+                   help="how long the broker's CPU is read with every idle client joined")
     p.add_argument("--idle-heartbeat", type=float, default=1.0,
                    help="zchat --heartbeat for the idle-client (memory and heartbeat CPU) runs")
     p.add_argument("--heartbeat", type=float, default=60.0,

@@ -1,7 +1,8 @@
 """The broker's log: every line stamped with date and time, written once per poll cycle.
 
 Logging every chat message is a requirement, and through the `logging`
-module it cost two thirds of the broker's per-message time. The journal is a
+module it was most of the broker's per-message time (docs/PERFORMANCE.md,
+What was tried). The journal is a
 logging handler (so every record, from any module, lands in order) with a
 fast path, `line`, for the per-message events: it builds the line with a
 timestamp prefix cached per second and buffers it; `flush` writes the

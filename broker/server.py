@@ -47,7 +47,8 @@ BATCH = 500
 #: catches up. A frame is one event, a live batch of up to LIVE_BYTES or a page.
 SEND_HWM = 1_000
 #: A live batch (see _perform) closes before it grows past this many bytes: with
-#: SEND_HWM, a slow client's queue is bounded near 16 MB (one event alone may be bigger).
+#: SEND_HWM, a slow client's queue is bounded near SEND_HWM x LIVE_BYTES (one event
+#: alone may be bigger).
 LIVE_BYTES = c.MAX_FRAME_BYTES
 #: Fan-out frames at least this big share one buffer among their recipients.
 SHARE_BYTES = 1024
@@ -271,7 +272,8 @@ class BrokerServer:
             peer = user = ""
             if joined(identity) is not None:
                 # The hot path. A joined client cannot JOIN again, so its message
-                # properties are not needed: bytes, not a Frame (half the cost).
+                # properties are not needed: bytes, not a Frame (a Frame is an object
+                # more per message, and this is every message: docs/PERFORMANCE.md).
                 frames = [recv()]
             else:
                 part = recv(copy=False)

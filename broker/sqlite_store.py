@@ -65,7 +65,8 @@ CREATE INDEX IF NOT EXISTS events_origin ON events (origin, cid) WHERE cid > 0;
 CREATE INDEX IF NOT EXISTS events_priv_from ON events (origin, seq) WHERE kind = 'PRIV';
 CREATE INDEX IF NOT EXISTS events_priv_to ON events (to_key, seq) WHERE kind = 'PRIV';
 -- Recent public messages are kept in memory (LocalStore._recent): an index for
--- them cost a fifth of every write. Files made before that lose it here.
+-- them made every write pay for what only a newcomer's WELCOME reads (figures:
+-- docs/PERFORMANCE.md, Store). Files made before that lose it here.
 DROP INDEX IF EXISTS events_msg;
 """
 _COLUMNS = "seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to"
@@ -74,14 +75,14 @@ _COLUMNS = "seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key
 # plans): clients ask for them, so a scan of the history would be theirs to repeat.
 #: A resent message's stored event. ``likely()`` keeps ``cid > 0`` (which the partial
 #: index needs to be usable) from being taken as the search's range: plain, SQLite
-#: searched (origin, cid > 0) and filtered every stored message of that sender
-#: (10 ms at 100,000: benchmarks/store_reads.py), for each resend.
+#: searched (origin, cid > 0) and filtered every stored message of that sender, for
+#: each resend: a cost that grows with the history (docs/PERFORMANCE.md, Store).
 _FIND = (f"SELECT {_COLUMNS} FROM events "
          "WHERE origin = ? AND cid = ? AND likely(cid > 0)")
 #: A reader's missed events, in seq order: public ones from its public cursor (the
 #: table, from that seq on) merged with its private ones from its private cursor (the
-#: two private indexes), so neither cursor makes the other's stream be walked; one
-#: filtered range scan from the lower cursor took 7-15 ms at 100,000 events.
+#: two private indexes), so neither cursor makes the other's stream be walked, as one
+#: filtered range scan from the lower cursor did (docs/PERFORMANCE.md, Store).
 _SINCE = (f"SELECT {_COLUMNS} FROM events WHERE seq > :pub AND kind != 'PRIV' "
           f"UNION ALL SELECT {_COLUMNS} FROM events "
           "WHERE origin = :key AND seq > :priv AND kind = 'PRIV' "
@@ -133,10 +134,10 @@ class SqliteStore(LocalStore):
             db = self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
             # A new file only (an existing one keeps its size): smaller pages than
             # SQLite's 4 KiB, because every commit writes each page it touched (the
-            # table's last leaf, the cid index's, the heads row's) to the WAL whole.
-            # A one-message commit wrote 13.3 KB and now 7.1 KB (p50 25 -> 20 us, the
-            # worst of 4,000 5 ms -> 2 ms); 50-row commits cost the same per row.
-            # (1 KiB halves the WAL again but costs 40% more per row in big commits.)
+            # table's last leaf, the cid index's, the heads row's) to the WAL whole,
+            # so a small commit writes about half as much, and its tail shrinks with
+            # it; big commits cost the same per row. 1 KiB pages were dropped: they
+            # cost more per row in big commits (docs/PERFORMANCE.md, Store).
             self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -260,7 +261,7 @@ class SqliteStore(LocalStore):
         SQLite restarts the WAL only when a write begins with every frame of it
         copied into the database. Under steady writes that never happens: the
         Checkpointer copies a second's worth while new commits keep coming, and the
-        WAL grew by about 17 KB a commit without bound (500 MB after 30,000). So
+        WAL grew with every commit, without bound. So
         once it is big, this connection copies the few frames committed since the
         Checkpointer's turn itself, between transactions; the next write restarts it."""
         self._checkpointer.wal_is_big.clear()
@@ -385,12 +386,12 @@ class Checkpointer:
     """Copies the WAL into the database once a second, on its own connection and
     thread, so the broker's commits never run a checkpoint themselves.
 
-    Measured at 1,000 msg/s to 50 receivers (benchmarks/run.py --skip fanout,stall,idle):
-    checkpoints inside commits (SQLite's default) put the broker's p99 latency at
-    3.2 ms, this thread at 1.6-2.0 ms (1.1 ms with the memory store): the copy's
-    I/O still competes with the broker's writes, but its commits no longer wait
-    for it. PASSIVE checkpoints never block the writer (what they cannot copy
-    yet is copied next time), and this connection never waits for a lock.
+    Checkpoints inside commits (SQLite's default) made some of the broker's
+    commits wait for a copy, which showed in its p99 latency (docs/PERFORMANCE.md,
+    Latency): the copy's I/O still competes with the broker's writes, but its
+    commits no longer wait for it. PASSIVE checkpoints never block the writer (what
+    they cannot copy yet is copied next time), and this connection never waits for
+    a lock.
     """
 
     INTERVAL = 1.0

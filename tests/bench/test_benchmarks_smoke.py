@@ -1,0 +1,206 @@
+"""The benchmarks of benchmarks/, run for seconds at tiny sizes so that they cannot rot.
+
+Nothing here measures anything: the suite shares its cores with these runs, so
+no rate, latency or memory figure is checked. Each test runs one script as a
+person would, as a subprocess of this Python (whose `zchat` console script the
+scripts start), writes its results into the test's folder, and checks what the
+results say about correctness: every run finished, nothing was lost, no server
+died, every client failed over. A script that no longer starts, an option that
+no longer parses, a result field that moved, or a broker change that breaks a
+load generator fails here rather than in the next person's long run.
+
+Sizes are the least that still exercises each path (two systems where the
+load generator speaks differently, a stalled reader, idle holders in their own
+processes, a cluster over Redis). The cluster systems and failover.py need a
+redis-server: they skip without one, and fail under ZCHAT_REQUIRE_REDIS=1 (CI).
+ngircd is an optional yardstick: its run skips when it is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+#: A bound on one script (the runs below take 1-10 s on an idle 2-core machine).
+SCRIPT_TIMEOUT_S = 100
+
+#: run.py at tiny sizes: one N, a short paced run, a short stall, idle holders
+#: (--idle 20, the fan-out's N, reuses the fan-out's reading instead; see the groups).
+RUN_TINY = [
+    "--n", "20", "--messages", "200", "--reps", "1",
+    "--latency-n", "5", "--latency-seconds", "0.2",
+    "--stall-n", "5", "--stall-seconds", "0.2",
+    "--idle-cpu-seconds", "0.2",
+    # Bounds, not waits: a run that ends by them has failed.
+    "--timeout", "30", "--idle-timeout", "5", "--connect-timeout", "30",
+    "--idle-connect-timeout", "30",
+]
+
+#: (systems, phases skipped, --idle): one run.py each, so that pytest-xdist can spread
+#: them. A phase runs where the load generator has a path of its own for it: idle
+#: holders in their own processes for zchat, a stalled reader for the seed's blocking
+#: design and for zchat; elsewhere --idle 20, the fan-out's N, reuses the fan-out's
+#: reading.
+RUN_GROUPS = {
+    "yardsticks": ("relay,seed", "stall", "20"),
+    "zchat": ("zchat", "stall", "10"),
+    # The same wire as zchat's: the paced run would add nothing the fan-out does not.
+    "variants": ("zchat-memory,zchat-curve", "latency,stall", "20"),
+    "zchat-pub": ("zchat-pub", "stall", "20"),
+    "stall": ("seed,zchat", "fanout,latency,idle", "20"),
+    "cluster": ("zchat-cluster", "stall", "20"),
+    "cluster-split": ("zchat-cluster-split", "latency,stall", "20"),
+    # Each IRC sender waits out ngircd's 1 s penalty for its MODE +F: the fan-out only.
+    "ngircd": ("ngircd", "latency,stall", "20"),
+}
+
+
+def _need_redis() -> None:
+    if shutil.which("redis-server") is None:
+        reason = "redis-server is not installed (apt-get install -y redis-server)"
+        if os.environ.get("ZCHAT_REQUIRE_REDIS") == "1":
+            pytest.fail(reason + " (ZCHAT_REQUIRE_REDIS=1)")
+        pytest.skip(reason)
+
+
+def _script(name: str, *args: str, cwd: Path) -> str:
+    """Run benchmarks/NAME with ARGS; its output, or a failure with its last lines."""
+    cmd = [sys.executable, str(BENCH / name), *args]
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                              timeout=SCRIPT_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        tail = (exc.stdout or b"")[-3000:]
+        pytest.fail(f"{name} ran past {SCRIPT_TIMEOUT_S} s: {' '.join(args)}\n{tail!r}")
+    if proc.returncode != 0:
+        pytest.fail(f"{name} exited {proc.returncode}: {' '.join(args)}\n"
+                    f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def _problems(rec: dict[str, Any]) -> list[str]:
+    """What is wrong with one run.py record (an empty list: nothing)."""
+    found = [f"{key}: {rec[key]}" for key in ("error", "timed_out", "sender_error")
+             if rec.get(key)]
+    kind = rec["kind"]
+    if kind in ("fanout", "latency") and rec.get("loss") != 0:
+        found.append(f"lost {rec.get('loss')} deliveries")
+    if kind == "fanout" and rec.get("delivered") != rec.get("expected"):
+        found.append(f"delivered {rec.get('delivered')} of {rec.get('expected')}")
+    if kind == "stall":
+        # The stalled reader itself may miss live traffic (zchat's client FETCHes
+        # it back); the others must not, and the server must outlive the stall.
+        if rec.get("others_lost") != 0:
+            found.append(f"the other readers lost {rec.get('others_lost')}")
+        if not rec.get("alive_after"):
+            found.append("the server died")
+        if not rec.get("sent"):
+            found.append("nothing was sent")
+    if kind == "idle" and not rec.get("rss_kb"):
+        found.append("no RSS reading")
+    return found
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+@pytest.mark.parametrize("group", list(RUN_GROUPS))
+def test_run_py(group: str, tmp_path: Path) -> None:
+    """run.py over each installed system: every phase's runs finish with nothing lost."""
+    names, skip, idle = RUN_GROUPS[group]
+    if group == "ngircd" and shutil.which("ngircd") is None:
+        pytest.skip("ngircd is not installed (apt-get install -y ngircd)")
+    if group.startswith("cluster"):
+        _need_redis()
+    out = tmp_path / "run.json"
+    _script("run.py", "--systems", names, *RUN_TINY, "--idle", idle,
+            *(["--skip", skip] if skip else []), "--out", str(out), cwd=tmp_path)
+    results = json.loads(out.read_text())
+    assert results["meta"]["unavailable"] == {}
+    records = results["records"]
+    phases = [p for p in ("fanout", "latency", "stall", "idle") if p not in skip.split(",")]
+    for name in names.split(","):
+        for phase in phases:
+            assert any(r["kind"] == phase and r["system"] == name for r in records), \
+                f"no {phase} record for {name}"
+    bad = {f"{r['kind']} {r['system']} n={r['n']}": _problems(r) for r in records}
+    assert {run: why for run, why in bad.items() if why} == {}
+    assert (out.with_suffix(".md")).read_text().strip()
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+@pytest.mark.parametrize("signal", ["kill", "stop"])
+def test_failover(signal: str, tmp_path: Path) -> None:
+    """failover.py: every client moves and resumes, nothing lost or shown twice."""
+    _need_redis()
+    out = tmp_path / "failover.json"
+    # A stopped broker is noticed after 3 heartbeats: a short one keeps this quick.
+    heartbeat = "0.5" if signal == "stop" else "1.0"
+    _script("failover.py", "--reps", "1", "--clients", "3", "--before", "0.3",
+            "--after", "0.3", "--heartbeat", heartbeat, "--signal", signal,
+            "--out", str(out), cwd=tmp_path)
+    (rep,) = json.loads(out.read_text())["reps"]
+    assert "error" not in rep, rep["error"]
+    assert rep["all_moved"] and rep["sender_errors"] == []
+    assert rep["acked"] == rep["sent"] > 0
+    for client in [*rep["per_client"], rep["witness"]]:
+        wrong = {k: client[k] for k in ("lost", "duplicated", "shown_lost", "shown_twice",
+                                        "errors") if client[k]}
+        assert wrong == {}, client["name"]
+    assert all(c["resumed"] for c in rep["per_client"])
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_core_cost_and_store_reads(tmp_path: Path) -> None:
+    """core_cost.py and store_reads.py: the core and both stores still run as measured."""
+    cost = _script("core_cost.py", "--messages", "640", cwd=tmp_path)
+    assert "the core, SQLite store" in cost and "the core, memory store" in cost
+    reads = _script("store_reads.py", "--events", "2000", "--repeat", "3", cwd=tmp_path)
+    assert "find, a resend" in reads and "since, both at 0" in reads
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+@pytest.mark.parametrize("store", ["sqlite", "memory"])
+def test_resume(store: str, tmp_path: Path) -> None:
+    """resume.py: a rejoining reader FETCHes every message it missed."""
+    out = _script("resume.py", "--messages", "300", "--reps", "1", "--store", store,
+                  cwd=tmp_path)
+    assert f"resume of 300 missed messages ({store} store)" in out
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_idle_growth_and_heartbeat_floor(tmp_path: Path) -> None:
+    """idle_growth.py and heartbeat_floor.py: idle clients join and the readings come."""
+    growth = _script("idle_growth.py", "--n", "10", "--seconds", "0.5", "--every", "0.5",
+                     cwd=tmp_path)
+    assert "RSS / N" in growth
+    floor = _script("heartbeat_floor.py", "--n", "10", "--seconds", "0.5", "--every", "0.5",
+                    cwd=tmp_path)
+    assert "joined:" in floor
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_hostile_connections(tmp_path: Path) -> None:
+    """hostile_connections.py (exit 0: every broker survived, every newcomer got in)."""
+    _script("hostile_connections.py", "--only", "ids-next-plaintext,silent-tcp-one",
+            "--silent", "50", "--timeout", "10", "--out", str(tmp_path / "hc.json"),
+            cwd=tmp_path)
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_hostile_memory(tmp_path: Path) -> None:
+    """hostile_memory.py: the broker outlives each attack and still serves the honest."""
+    out = tmp_path / "hm.json"
+    _script("hostile_memory.py", "--attacks", "feed-subscriptions,fetch-cpu",
+            "--seconds-scale", "0.03", "--after-seconds", "0.2", "--out", str(out),
+            cwd=tmp_path)
+    for r in json.loads(out.read_text())["results"]:
+        assert not r["error"] and not r["killed"] and not r["capped"], r
+        assert r["served_after"] and r["dropped"] == [], r
