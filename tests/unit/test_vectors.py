@@ -306,10 +306,19 @@ def test_token_bucket(case):
         assert bucket.tokens == pytest.approx(op["tokens"], abs=1e-9), op
 
 
+def per_recipient(out: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A step's frames, each recipient's in order: the order between recipients means
+    nothing (the batcher's cut of one live batch goes to its senders in any order)."""
+    frames: dict[str, list[dict[str, Any]]] = {}
+    for line in out:
+        frames.setdefault(line["to"], []).append(line)
+    return frames
+
+
 @pytest.mark.parametrize("dialog", _params("dialogs.json", "dialogs", lambda v: v["id"]))
 def test_dialog(dialog):
     for i, out in run_dialog(dialog):
-        assert out == dialog["steps"][i]["out"], f"step {i}"
+        assert per_recipient(out) == per_recipient(dialog["steps"][i]["out"]), f"step {i}"
 
 
 def test_worked_examples_are_dialog_vectors():
