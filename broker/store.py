@@ -29,7 +29,7 @@ from zchat.protocol.constants import DEFAULT_RETAIN
 #: The key under which the public stream's head is kept beside users' private heads.
 PUBLIC = "*"
 #: A token binding's ``until`` while its session is on (no event of it can be pruned yet).
-IN_USE = c.MAX_SEQ
+IN_USE = 2**63 - 1  # (stored, never sent: above every seq, and what stores hold already)
 
 
 _SEQ = attrgetter("seq")

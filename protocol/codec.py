@@ -45,8 +45,16 @@ from .messages import (
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # The encoder's own string quoting (C), as _dumps applies it with ensure_ascii=False.
 _quote: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _no_constant(word: str) -> float:
+    raise ValueError(f"{word} is not JSON")
+
+
 # The decoder's scanner (C): one value from a position, without json.loads' wrapping.
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+# NaN, Infinity and -Infinity are Python's extensions, not JSON: refused anywhere.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+_scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 _MSG_TEMPLATE = (c.HEADER.decode("ascii") + c.MSG
                  + ' {"from":%s,"text":%s,"ts":%r,"seq":%d,"prev":%d}')
 _VERSION_PREFIX = c.SIGNATURE + b"/"
@@ -384,7 +392,7 @@ def _loads(text: str) -> Any:
     try:
         value, end = _scan(text, 0)
     except StopIteration:  # nothing at 0 (leading whitespace, or not JSON): the slow way
-        return json.loads(text)
+        return _DECODER.decode(text)
     if end != len(text) and text[end:].strip(" \t\n\r"):
         raise ValueError("extra data after the JSON value")
     return value

@@ -57,8 +57,9 @@ MAX_TOKEN_CHARS: Final = 64
 #: Shorter tokens are guessable: a broker ignores them and makes its own.
 MIN_TOKEN_CHARS: Final = 16
 MAX_COMMAND_CHARS: Final = 16
-#: Sequence numbers, cursors and client message ids are integers in [0, MAX_SEQ].
-MAX_SEQ: Final = 2**63 - 1
+#: Sequence numbers, cursors and client message ids are integers in [0, MAX_SEQ]: the
+#: largest integer every JSON parser holds exactly (a double's 53 bits: JavaScript's too).
+MAX_SEQ: Final = 2**53 - 1
 #: Events per EVENTS frame (FETCH asks for at most this many).
 MAX_FETCH: Final = 200
 #: Names listed in a WELCOME (the rest are counted; WHO lists everyone): joining

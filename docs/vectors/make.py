@@ -161,8 +161,12 @@ def client_frames() -> None:
     bad("say-cid-string", H + 'SAY {"text":"oi","cid":"5"}', BF)
     bad("say-cid-null", H + 'SAY {"text":"oi","cid":null}', BF)
     ok("say-cid-max", H + 'SAY {"text":"oi","cid":%d}' % MAX,
-       note="2^63-1: a JavaScript client needs a parser that keeps 64-bit integers")
+       note="2^53-1: the largest integer every JSON parser (JavaScript's too) holds exactly")
     bad("say-cid-over-max", H + 'SAY {"text":"oi","cid":%d}' % (MAX + 1), BF)
+    bad("say-nan-in-unknown-field", H + 'SAY {"text":"oi","cid":7,"x":NaN}', BF,
+        note="NaN is not JSON, even where the field is ignored; the body is not decoded")
+    bad("who-infinity", H + 'WHO {"x":Infinity}', BF, note="Infinity is not JSON")
+    bad("who-minus-infinity", H + 'WHO {"x":-Infinity}', BF)
     bad("say-retry-null", H + 'SAY {"text":"oi","cid":6,"retry":null}', BF, cid=6)
     bad("say-retry-0", H + 'SAY {"text":"oi","cid":6,"retry":0}', BF, cid=6)
     bad("say-too-long-cid-recovered", H + 'SAY {"cid":8,"text":"%s"}' % ("y" * 2001),
