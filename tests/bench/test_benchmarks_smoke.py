@@ -13,7 +13,8 @@ Sizes are the least that still exercises each path (two systems where the
 load generator speaks differently, a stalled reader, idle holders in their own
 processes, a cluster over Redis). The cluster systems and failover.py need a
 redis-server: they skip without one, and fail under ZCHAT_REQUIRE_REDIS=1 (CI).
-ngircd is an optional yardstick: its run skips when it is not installed.
+ngircd is an optional yardstick: its run skips when it is not installed, and fails
+under ZCHAT_REQUIRE_NGIRCD=1 (CI installs it).
 """
 
 from __future__ import annotations
@@ -116,7 +117,10 @@ def test_run_py(group: str, tmp_path: Path) -> None:
     """run.py over each installed system: every phase's runs finish with nothing lost."""
     names, skip, idle = RUN_GROUPS[group]
     if group == "ngircd" and shutil.which("ngircd") is None:
-        pytest.skip("ngircd is not installed (apt-get install -y ngircd)")
+        reason = "ngircd is not installed (apt-get install -y ngircd)"
+        if os.environ.get("ZCHAT_REQUIRE_NGIRCD") == "1":
+            pytest.fail(reason + " (ZCHAT_REQUIRE_NGIRCD=1)")
+        pytest.skip(reason)
     if group.startswith("cluster"):
         _need_redis()
     out = tmp_path / "run.json"
