@@ -46,6 +46,7 @@ EN: Texts = {
     "reason.slow": "too slow to keep up",
     "reason.shutdown": "broker shutting down",
     "reason.flood": "disconnected for flooding",
+    "reason.part": "left the room",
 }
 
 PT: Texts = {
@@ -82,6 +83,7 @@ PT: Texts = {
     "reason.lost": "conexão perdida",
     "reason.slow": "lento demais para acompanhar",
     "reason.shutdown": "broker encerrando",
+    "reason.part": "saiu da sala",
     "reason.flood": "desconectado por inundar o chat",
 }
 

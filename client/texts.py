@@ -16,6 +16,7 @@ EN: Texts = {
     "reason.slow": "too slow to keep up",
     "reason.shutdown": "broker shutting down",
     "reason.flood": "disconnected for flooding",
+    "reason.part": "left the room",
     # the client's own lines
     "client.connecting": "connecting to {endpoint} as {name}...",
     "client.welcome": "Welcome to zchat, {name}! Type /help for commands.",
@@ -77,6 +78,11 @@ EN: Texts = {
                          "the link to the other brokers is down",
     "error.UNAVAILABLE": "this broker cannot take new users while its link to the other "
                          "brokers is down; trying again...",
+    "error.BAD_ROOM": "invalid room name {ref}: {detail}",
+    "error.NOT_IN_ROOM": "you are not in {ref}: /join {ref} first",
+    "error.TOO_MANY_ROOMS": "you are in too many rooms (at most {ref}): /part one first",
+    "error.ROOMS_FULL": "the broker holds too many rooms (at most {ref})",
+    "error.NO_ROOM": "you are in no room: /join #room to join one",
     "error.unknown": "error {code}: {detail}",
     # service notices from the broker, by code (NOTICE.code)
     "notice.CLUSTER_DOWN": "The link to the other brokers is down: you can chat with users of "
@@ -91,6 +97,7 @@ PT: Texts = {
     "reason.slow": "lento demais para acompanhar",
     "reason.shutdown": "broker encerrando",
     "reason.flood": "desconectado por inundar o chat",
+    "reason.part": "saiu da sala",
     "client.connecting": "conectando a {endpoint} como {name}...",
     "client.welcome": "Bem-vindo(a) ao zchat, {name}! Digite /help para ver os comandos.",
     "client.rejoined": "Reconectado(a) como {name}.",
@@ -152,6 +159,11 @@ PT: Texts = {
                          "e a ligação com os outros brokers caiu",
     "error.UNAVAILABLE": "este broker não pode aceitar novos usuários enquanto a ligação com "
                          "os outros brokers estiver caída; tentando de novo...",
+    "error.BAD_ROOM": "nome de sala inválido {ref}: {detail}",
+    "error.NOT_IN_ROOM": "você não está em {ref}: /join {ref} antes",
+    "error.TOO_MANY_ROOMS": "você está em salas demais (no máximo {ref}): /part uma antes",
+    "error.ROOMS_FULL": "o broker tem salas demais (no máximo {ref})",
+    "error.NO_ROOM": "você não está em nenhuma sala: /join #sala para entrar numa",
     "error.unknown": "erro {code}: {detail}",
     "notice.CLUSTER_DOWN": "A ligação com os outros brokers caiu: você só pode conversar com "
                            "quem está neste broker; estas mensagens não ficam no histórico.",

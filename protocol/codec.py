@@ -22,6 +22,8 @@ from .messages import (
     BrokerMessage,
     Bye,
     ClientMessage,
+    Enter,
+    Entered,
     Error,
     Event,
     Events,
@@ -30,13 +32,20 @@ from .messages import (
     Joined,
     Leave,
     Left,
+    ListRooms,
     Message,
     Msg,
     Notice,
+    Part,
+    Parted,
     Ping,
     Priv,
+    RoomInfo,
+    RoomList,
     Say,
+    SetTopic,
     Tell,
+    TopicSet,
     Users,
     Welcome,
     Who,
@@ -57,6 +66,7 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 _scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 _MSG_TEMPLATE = (c.HEADER.decode("ascii") + c.MSG
                  + ' {"from":%s,"text":%s,"ts":%r,"seq":%d,"prev":%d}')
+_ROOM_MSG_TEMPLATE = _MSG_TEMPLATE[:-1] + ',"room":%s}'
 _VERSION_PREFIX = c.SIGNATURE + b"/"
 _DIGITS = re.compile(rb"\d+")
 
@@ -70,14 +80,16 @@ def _frame(command: str, body: dict[str, Any] | None = None) -> bytes:
 
 def _event_body(ev: Event) -> dict[str, Any]:
     match ev:
-        case Msg(sender, text, ts, seq, prev):
-            return {"from": sender, "text": text, "ts": ts, "seq": seq, "prev": prev}
+        case Msg(sender, text, ts, seq, prev, room):
+            return _flagged({"from": sender, "text": text, "ts": ts, "seq": seq, "prev": prev},
+                            room=room)
         case Priv(sender, to, text, ts, seq, prev):
             return {"from": sender, "to": to, "text": text, "ts": ts, "seq": seq, "prev": prev}
-        case Joined(name, ts, seq, prev):
-            return {"name": name, "ts": ts, "seq": seq, "prev": prev}
-        case Left(name, reason, ts, seq, prev):
-            return {"name": name, "reason": reason, "ts": ts, "seq": seq, "prev": prev}
+        case Joined(name, ts, seq, prev, room):
+            return _flagged({"name": name, "ts": ts, "seq": seq, "prev": prev}, room=room)
+        case Left(name, reason, ts, seq, prev, room):
+            return _flagged({"name": name, "reason": reason, "ts": ts, "seq": seq,
+                             "prev": prev}, room=room)
     raise TypeError(f"not an event: {ev!r}")
 
 
@@ -89,19 +101,25 @@ def _flagged(body: dict[str, Any], **flags: Any) -> dict[str, Any]:
     return body
 
 
-def encode_msg(sender: str, text: str, ts: float, seq: int, prev: int) -> bytes:
+def encode_msg(sender: str, text: str, ts: float, seq: int, prev: int, room: str = "") -> bytes:
     """The MSG frame, without building a Msg first: the broker's hot path.
 
     The same bytes as the JSON encoder gives (a property test holds them
     equal), formatted directly: a third of the encoder's time."""
     if not (type(ts) is float and math.isfinite(ts) and type(seq) is int
             and type(prev) is int):  # (the encoder's other spellings: 5, NaN, true)
-        return _frame(c.MSG, {"from": sender, "text": text, "ts": ts, "seq": seq, "prev": prev})
+        return _frame(c.MSG, _flagged({"from": sender, "text": text, "ts": ts, "seq": seq,
+                                       "prev": prev}, room=room))
+    if room:
+        return (_ROOM_MSG_TEMPLATE % (_quote(sender), _quote(text), ts, seq, prev,
+                                      _quote(room))).encode("utf-8")
     return (_MSG_TEMPLATE % (_quote(sender), _quote(text), ts, seq, prev)).encode("utf-8")
 
 
-def encode_ack(cid: int, seq: int, prev: int) -> bytes:
-    """The ACK frame (three integers: no JSON encoder needed)."""
+def encode_ack(cid: int, seq: int, prev: int, room: str = "") -> bytes:
+    """The ACK frame (three integers: no JSON encoder needed, but for a room)."""
+    if room:
+        return _frame(c.ACK, {"cid": cid, "seq": seq, "prev": prev, "room": room})
     return c.HEADER + b'ACK {"cid":%d,"seq":%d,"prev":%d}' % (cid, seq, prev)
 
 
@@ -122,10 +140,11 @@ def event_item(ev: Event) -> bytes:
 
 
 def encode_events(kind: str, items: Sequence[bytes], more: bool = False,
-                  lost: int = 0) -> bytes:
+                  lost: int = 0, room: str = "") -> bytes:
     """An EVENTS frame from event objects made by `event_item` (the same bytes as
     `encode` of the Events)."""
-    head = _dumps({"kind": kind, "more": more, "lost": lost})[:-1].encode("utf-8")
+    head = _dumps(_flagged({"kind": kind, "more": more, "lost": lost}, room=room))[:-1] \
+        .encode("utf-8")
     return c.HEADER + c.EVENTS.encode("ascii") + b" " + head + b',"events":[' \
         + b",".join(items) + b"]}"
 
@@ -151,42 +170,58 @@ def encode(msg: Message) -> bytes:
     match msg:
         case Join(name, token, resume):
             return _frame(c.JOIN, _flagged({"name": name}, token=token, resume=resume))
-        case Say(text, cid, retry):
-            return _frame(c.SAY, _flagged({"text": text, "cid": cid}, retry=retry))
+        case Say(text, cid, retry, room):
+            return _frame(c.SAY, _flagged({"text": text, "cid": cid}, retry=retry, room=room))
         case Tell(to, text, cid, retry):
             return _frame(c.TELL, _flagged({"to": to, "text": text, "cid": cid}, retry=retry))
-        case Fetch(pub, priv, limit):
-            return _frame(c.FETCH, {"pub": pub, "priv": priv, "limit": limit})
-        case Ping(pub, priv):
+        case Fetch(pub, priv, limit, rooms):
+            return _frame(c.FETCH, _flagged({"pub": pub, "priv": priv, "limit": limit},
+                                            rooms=dict(rooms)))
+        case Ping(pub, priv, rooms):
             body = {k: v for k, v in (("pub", pub), ("priv", priv)) if v is not None}
-            return _frame(c.PING, body)
-        case Who() | Leave():
+            return _frame(c.PING, _flagged(body, rooms=dict(rooms)))
+        case Who(room):
+            return _frame(c.WHO, _flagged({}, room=room))
+        case Leave() | ListRooms():
             return _frame(msg.command)
+        case Enter(room) | Part(room) | Parted(room):
+            return _frame(msg.command, {"room": room})
+        case SetTopic(room, text):
+            return _frame(c.TOPIC, {"room": room, "text": text})
         case Welcome(name, session, heartbeat, users, server, resumed, pub, priv, epoch,
-                     rate, burst, byte_rate, byte_burst, online, fanout, feeds):
+                     rate, burst, byte_rate, byte_burst, online, fanout, feeds, room, rooms,
+                     max_rooms):
             return _frame(c.WELCOME, _flagged({
                 "name": name, "session": session, "heartbeat": heartbeat,
                 "users": list(users), "server": server, "resumed": resumed,
                 "pub": pub, "priv": priv, "epoch": epoch, "rate": rate, "burst": burst,
                 "byte_rate": byte_rate, "byte_burst": byte_burst,
             }, online=online, fanout=fanout if fanout != c.FANOUT_ROUTER else "",
-                feeds=list(feeds)))
-        case Msg(sender, text, ts, seq, prev):
-            return encode_msg(sender, text, ts, seq, prev)
+                feeds=list(feeds), room=room, rooms=dict(rooms), max_rooms=max_rooms))
+        case Msg(sender, text, ts, seq, prev, room):
+            return encode_msg(sender, text, ts, seq, prev, room)
         case Priv() | Joined() | Left():
             return _frame(msg.command, _event_body(msg))
-        case Users(names):
-            return _frame(c.USERS, {"names": list(names)})
+        case Users(names, room):
+            return _frame(c.USERS, _flagged({"names": list(names)}, room=room))
         case Error(code, detail, ref, cid):
             return _frame(c.ERROR, _flagged({"code": code, "detail": detail, "ref": ref},
                                             cid=cid))
-        case Ack(cid, seq, prev):
-            return encode_ack(cid, seq, prev)
-        case Events(kind, events, more, lost):
-            return _frame(c.EVENTS, {
-                "kind": kind, "more": more, "lost": lost,
+        case Ack(cid, seq, prev, room):
+            return encode_ack(cid, seq, prev, room)
+        case Events(kind, events, more, lost, room):
+            return _frame(c.EVENTS, _flagged({"kind": kind, "more": more, "lost": lost},
+                                             room=room) | {
                 "events": [dict(_event_body(ev), type=ev.command) for ev in events],
             })
+        case Entered(room, head, topic, users, online):
+            return _frame(c.ENTERED, _flagged({"room": room, "head": head}, topic=topic,
+                                              users=list(users), online=online))
+        case RoomList(rooms):
+            return _frame(c.ROOMS, {"rooms": [_flagged({"name": r.name, "online": r.online},
+                                                       topic=r.topic) for r in rooms]})
+        case TopicSet(room, text, by):
+            return _frame(c.TOPIC, {"room": room, "text": text, "by": by})
         case Bye(reason):
             return _frame(c.BYE, {"reason": reason})
         case Notice(code, detail):
@@ -267,6 +302,26 @@ _NAME = c.MAX_NAME_CHARS
 _TEXT = c.MAX_TEXT_CHARS
 # Targets and names are bounded loosely here; the broker applies the name rules.
 _LOOSE = 4 * c.MAX_NAME_CHARS
+_ROOM = _LOOSE + 1
+
+
+def _room(body: dict[str, Any], required: bool = False) -> str:
+    """A ``room`` field: required (ENTER, PART, TOPIC) or optional ("": the default room)."""
+    return _str(body, "room", _ROOM, None if required else "", too_long=c.E_BAD_ROOM)
+
+
+def _cursors(body: dict[str, Any], key: str) -> tuple[tuple[str, int], ...]:
+    """An optional object of room -> integer (FETCH and PING ``rooms``, WELCOME's)."""
+    value = body.get(key, {})
+    if not isinstance(value, dict) or len(value) > c.MAX_ROOMS_PER_USER + 1:
+        raise ProtocolError(f"field '{key}' must be an object of at most "
+                            f"{c.MAX_ROOMS_PER_USER + 1} rooms")
+    pairs = []
+    for room in value:
+        if len(room) > _ROOM or (not room.isascii() and _SURROGATE.search(room)):
+            raise ProtocolError(f"field '{key}' holds a bad room name")
+        pairs.append((room, _int(value, room)))
+    return tuple(pairs)
 
 _Decoder = Callable[[dict[str, Any]], Message]
 
@@ -274,15 +329,21 @@ _FROM_CLIENT: dict[bytes, _Decoder] = {
     b"JOIN": lambda b: Join(_str(b, "name", _LOOSE, too_long=c.E_BAD_NAME),
                             _str(b, "token", c.MAX_TOKEN_CHARS, ""), _bool(b, "resume")),
     b"SAY": lambda b: Say(_str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _int(b, "cid", 0),
-                          _bool(b, "retry")),
+                          _bool(b, "retry"), _room(b)),
     b"TELL": lambda b: Tell(_str(b, "to", _LOOSE, too_long=c.E_BAD_PRIVATE),
                             _str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _int(b, "cid", 0),
                             _bool(b, "retry")),
     b"FETCH": lambda b: Fetch(_int(b, "pub"), _int(b, "priv"),
-                              _int(b, "limit", c.MAX_FETCH, c.MAX_FETCH, low=1)),
-    b"WHO": lambda b: Who(),
+                              _int(b, "limit", c.MAX_FETCH, c.MAX_FETCH, low=1),
+                              _cursors(b, "rooms")),
+    b"WHO": lambda b: Who(_room(b)),
     b"LEAVE": lambda b: Leave(),
     b"PING": lambda b: Ping(),
+    b"ENTER": lambda b: Enter(_room(b, required=True)),
+    b"PART": lambda b: Part(_room(b, required=True)),
+    b"ROOMS": lambda b: ListRooms(),
+    b"TOPIC": lambda b: SetTopic(_room(b, required=True),
+                                 _str(b, "text", c.MAX_TOPIC_CHARS, too_long=c.E_TOO_LONG)),
 }
 
 
@@ -296,21 +357,21 @@ def _welcome(b: dict[str, Any]) -> Welcome:
                    _str(b, "epoch", c.MAX_TOKEN_CHARS, ""), _rate(b, "rate"),
                    _int(b, "burst", 0), _rate(b, "byte_rate"), _int(b, "byte_burst", 0),
                    _int(b, "online", 0), _str(b, "fanout", 16, c.FANOUT_ROUTER),
-                   _names(b, "feeds"))
+                   _names(b, "feeds"), _room(b), _cursors(b, "rooms"), _int(b, "max_rooms", 0))
 
 
 _BIG = c.MAX_BROKER_FRAME_BYTES
 
 _EVENT_DECODERS: dict[str, _Decoder] = {
     c.MSG: lambda b: Msg(_str(b, "from", _LOOSE), _str(b, "text", _TEXT, too_long=c.E_TOO_LONG),
-                         _num(b, "ts"), _int(b, "seq", 0), _int(b, "prev", 0)),
+                         _num(b, "ts"), _int(b, "seq", 0), _int(b, "prev", 0), _room(b)),
     c.PRIV: lambda b: Priv(_str(b, "from", _LOOSE), _str(b, "to", _LOOSE),
                            _str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _num(b, "ts"),
                            _int(b, "seq", 0), _int(b, "prev", 0)),
     c.JOINED: lambda b: Joined(_str(b, "name", _LOOSE), _num(b, "ts"), _int(b, "seq", 0),
-                               _int(b, "prev", 0)),
+                               _int(b, "prev", 0), _room(b)),
     c.LEFT: lambda b: Left(_str(b, "name", _LOOSE), _str(b, "reason", 64), _num(b, "ts"),
-                           _int(b, "seq", 0), _int(b, "prev", 0)),
+                           _int(b, "seq", 0), _int(b, "prev", 0), _room(b)),
 }
 
 
@@ -328,20 +389,40 @@ def _events(b: dict[str, Any]) -> Events:
             raise ProtocolError("unknown event type")
         events.append(decoder(item))
     return Events(_str(b, "kind", 64), tuple(events), _bool(b, "more"),  # type: ignore[arg-type]
-                  _int(b, "lost", 0))
+                  _int(b, "lost", 0), _room(b))
+
+
+def _room_list(b: dict[str, Any]) -> RoomList:
+    raw = b.get("rooms")
+    if not isinstance(raw, list) or len(raw) > c.MAX_ROOMS_LISTED:
+        raise ProtocolError("field 'rooms' must be a list of rooms")
+    rooms = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ProtocolError("each room must be an object")
+        rooms.append(RoomInfo(_str(item, "name", _ROOM), _int(item, "online", 0),
+                              _str(item, "topic", c.MAX_TOPIC_CHARS, "")))
+    return RoomList(tuple(rooms))
 
 
 _FROM_BROKER: dict[bytes, _Decoder] = {
     b"WELCOME": _welcome,
     **{name.encode(): decoder for name, decoder in _EVENT_DECODERS.items()},
-    b"USERS": lambda b: Users(_names(b, "names")),
+    b"USERS": lambda b: Users(_names(b, "names"), _room(b)),
     b"ERROR": lambda b: Error(_str(b, "code", 64), _str(b, "detail", _BIG, ""),
                               _str(b, "ref", _BIG, ""), _int(b, "cid", 0)),
-    b"ACK": lambda b: Ack(_int(b, "cid"), _int(b, "seq"), _int(b, "prev", 0)),
+    b"ACK": lambda b: Ack(_int(b, "cid"), _int(b, "seq"), _int(b, "prev", 0), _room(b)),
     b"EVENTS": _events,
     b"BYE": lambda b: Bye(_str(b, "reason", 64)),
     b"NOTICE": lambda b: Notice(_str(b, "code", 64), _str(b, "detail", _BIG, "")),
-    b"PING": lambda b: Ping(_opt_int(b, "pub"), _opt_int(b, "priv")),
+    b"PING": lambda b: Ping(_opt_int(b, "pub"), _opt_int(b, "priv"), _cursors(b, "rooms")),
+    b"ENTERED": lambda b: Entered(_room(b, required=True), _int(b, "head"),
+                                  _str(b, "topic", c.MAX_TOPIC_CHARS, ""), _names(b, "users"),
+                                  _int(b, "online", 0)),
+    b"PARTED": lambda b: Parted(_room(b, required=True)),
+    b"ROOMS": _room_list,
+    b"TOPIC": lambda b: TopicSet(_room(b, required=True), _str(b, "text", c.MAX_TOPIC_CHARS),
+                                 _str(b, "by", _LOOSE)),
 }
 
 

@@ -19,6 +19,11 @@ FETCH: Final = "FETCH"
 LEAVE: Final = "LEAVE"
 # Sent by both sides when they have been idle for one heartbeat interval.
 PING: Final = "PING"
+# Rooms (docs/ROOMS.md): enter and part a room, list the rooms, set a room's topic.
+ENTER: Final = "ENTER"
+PART: Final = "PART"
+ROOMS: Final = "ROOMS"
+TOPIC: Final = "TOPIC"
 
 # Commands the broker sends to a client.
 WELCOME: Final = "WELCOME"
@@ -33,6 +38,9 @@ EVENTS: Final = "EVENTS"
 BYE: Final = "BYE"
 #: A change in the broker's service that its users should know about (see N_* codes).
 NOTICE: Final = "NOTICE"
+#: Answers to ENTER and PART (ROOMS and TOPIC are the same words both ways).
+ENTERED: Final = "ENTERED"
+PARTED: Final = "PARTED"
 
 # How public events reach clients (WELCOME.fanout).
 FANOUT_ROUTER: Final = "router"
@@ -97,6 +105,13 @@ E_NAME_OWNED: Final = "NAME_OWNED"
 E_UNREACHABLE: Final = "UNREACHABLE"
 #: The broker cannot take new users now (its cluster link is down): JOIN again later.
 E_UNAVAILABLE: Final = "UNAVAILABLE"
+#: Rooms: a name that breaks the rules, a room one is not in, too many rooms for one
+#: session or for the broker, a SAY with no room from a session in none.
+E_BAD_ROOM: Final = "BAD_ROOM"
+E_NOT_IN_ROOM: Final = "NOT_IN_ROOM"
+E_TOO_MANY_ROOMS: Final = "TOO_MANY_ROOMS"
+E_ROOMS_FULL: Final = "ROOMS_FULL"
+E_NO_ROOM: Final = "NO_ROOM"
 
 # NOTICE codes: the link to the other brokers of a cluster is down, or back.
 #: While it is down, events are delivered among this broker's users only, with seq 0.
@@ -113,6 +128,19 @@ R_LOST: Final = "lost"
 R_SLOW: Final = "slow"
 R_SHUTDOWN: Final = "shutdown"
 R_FLOOD: Final = "flood"
+#: LEFT of one room (PART), not of the chat.
+R_PART: Final = "part"
+
+# Rooms' bounds (docs/ROOMS.md).
+#: The broker's default room, every new session's first (``--default-room``).
+DEFAULT_ROOM: Final = "geral"
+#: A room name: "#" and a valid user name.
+ROOM_PREFIX: Final = "#"
+MAX_ROOMS_PER_USER: Final = 100
+DEFAULT_MAX_ROOMS: Final = 10_000
+MAX_TOPIC_CHARS: Final = 200
+#: Rooms listed in one ROOMS answer.
+MAX_ROOMS_LISTED: Final = 1000
 
 # Flood control (docs/PROTOCOL.md, Rate limits). SAY, TELL and WHO cost one
 # message and, for SAY and TELL, the UTF-8 length of their text in bytes;

@@ -28,6 +28,8 @@ class Say:
     cid: int = 0
     #: Set when resending after a reconnect, so the broker checks for a duplicate.
     retry: bool = False
+    #: The room to say it in ("": the default room).
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,10 @@ class Tell:
 
 @dataclass(frozen=True, slots=True)
 class Who:
+    """Client asks who is online, or (``room``) who is in a room."""
+
     command: ClassVar[str] = c.WHO
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,8 @@ class Fetch:
     pub: int
     priv: int
     limit: int = c.MAX_FETCH
+    #: Rooms other than the default one: (room, cursor) pairs.
+    rooms: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,8 @@ class Ping:
     command: ClassVar[str] = c.PING
     pub: int | None = None
     priv: int | None = None
+    #: To one lagging client: the heads of its rooms other than the default one.
+    rooms: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,11 @@ class Welcome:
     fanout: str = c.FANOUT_ROUTER
     #: Feed endpoints; "tcp://*:PORT" means that port on the host the client dialled.
     feeds: tuple[str, ...] = ()
+    #: Rooms (docs/ROOMS.md): the default room's name ("": a broker without rooms), the
+    #: rooms this session is in with their heads, and how many it may be in.
+    room: str = ""
+    rooms: tuple[tuple[str, int], ...] = ()
+    max_rooms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +123,10 @@ class Msg:
     text: str
     ts: float
     seq: int = 0
-    #: The previous event of the same stream (public), for gap detection.
+    #: The previous event of the same stream (its room), for gap detection.
     prev: int = 0
+    #: The room ("": the default room, the public stream).
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +150,7 @@ class Joined:
     ts: float
     seq: int = 0
     prev: int = 0
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +161,15 @@ class Left:
     ts: float
     seq: int = 0
     prev: int = 0
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Users:
     command: ClassVar[str] = c.USERS
     names: tuple[str, ...]
+    #: The room these are the members of ("": everyone online).
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,9 +191,11 @@ class Ack:
     command: ClassVar[str] = c.ACK
     cid: int
     seq: int
-    #: For SAY: the previous public event, so the sender can move its cursor
+    #: For SAY: the previous event of its room, so the sender can move its cursor
     #: past its own message (which it is not sent).
     prev: int = 0
+    #: The SAY's room ("": the default room, or a TELL).
+    room: str = ""
 
 
 Event = Msg | Priv | Joined | Left
@@ -192,6 +214,8 @@ class Events:
     events: tuple[Event, ...]
     more: bool = False
     lost: int = 0
+    #: A ``history`` page's room ("": the default room).
+    room: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +238,87 @@ class Notice:
     detail: str = ""
 
 
-ClientMessage = Join | Say | Tell | Who | Fetch | Leave | Ping
+@dataclass(frozen=True, slots=True)
+class Enter:
+    """Client enters a room, creating it if it does not exist."""
+
+    command: ClassVar[str] = c.ENTER
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """Client leaves a room."""
+
+    command: ClassVar[str] = c.PART
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListRooms:
+    """Client asks for the list of rooms."""
+
+    command: ClassVar[str] = c.ROOMS
+
+
+@dataclass(frozen=True, slots=True)
+class SetTopic:
+    """Client sets a room's topic ("" clears it)."""
+
+    command: ClassVar[str] = c.TOPIC
+    room: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entered:
+    """Broker: the client is in ``room``, whose head (counting its JOINED) is ``head``."""
+
+    command: ClassVar[str] = c.ENTERED
+    room: str
+    head: int
+    topic: str = ""
+    #: Other members, at most WELCOME_USERS of them; ``online``: how many in all.
+    users: tuple[str, ...] = ()
+    online: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Parted:
+    """Broker: the client is no longer in ``room``."""
+
+    command: ClassVar[str] = c.PARTED
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """One line of a ROOMS answer (not a message of its own)."""
+
+    name: str
+    online: int
+    topic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    """Broker: the rooms, sorted by name."""
+
+    command: ClassVar[str] = c.ROOMS
+    rooms: tuple[RoomInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSet:
+    """Broker: ``by`` set ``room``'s topic to ``text``."""
+
+    command: ClassVar[str] = c.TOPIC
+    room: str
+    text: str
+    by: str
+
+
+ClientMessage = Join | Say | Tell | Who | Fetch | Leave | Ping | Enter | Part | ListRooms | SetTopic
 BrokerMessage = (Welcome | Msg | Priv | Joined | Left | Users | Error | Ack | Events | Bye
-                 | Ping | Notice)
+                 | Ping | Notice | Entered | Parted | RoomList | TopicSet)
 Message = ClientMessage | BrokerMessage

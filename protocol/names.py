@@ -4,7 +4,7 @@ import unicodedata
 from bisect import bisect_right
 from typing import Final
 
-from .constants import MAX_NAME_CHARS
+from .constants import MAX_NAME_CHARS, ROOM_PREFIX
 
 # Categories refused anywhere in a name: controls, format (bidi overrides,
 # zero-width joiners), surrogates, private use, unassigned, and separators.
@@ -83,6 +83,19 @@ def name_problem(name: str) -> str | None:
         if ch in _BLANK or is_default_ignorable(ch):
             return f"invisible character U+{ord(ch):04X}"
     return None
+
+
+def room_problem(room: str) -> str | None:
+    """Return why ``room`` is not a valid room name ("#" and a valid user name),
+    or None when it is."""
+    if not room.startswith(ROOM_PREFIX):
+        return "must start with #"
+    return name_problem(room[len(ROOM_PREFIX):])
+
+
+def room_key(room: str) -> str:
+    """The form rooms are compared and named in on the wire: "#Sala" is "#sala"."""
+    return ROOM_PREFIX + name_key(room[len(ROOM_PREFIX):])
 
 
 def is_valid_name(name: str) -> bool:

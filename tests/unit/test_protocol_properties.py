@@ -24,6 +24,8 @@ from zchat.protocol import (
     Msg,
     Ping,
     ProtocolError,
+    RoomInfo,
+    RoomList,
     decode_broker,
     decode_broker_frames,
     decode_client,
@@ -242,9 +244,17 @@ _FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "feeds": st.lists(st.sampled_from(["tcp://*:5556", "ipc:///tmp/zchat.sock.feed"]),
                       max_size=2).map(tuple),
 }
+#: Room names are bounded loosely too (the broker applies the rules); "" is the default room.
+_ROOM_NAME = _text(4 * c.MAX_NAME_CHARS + 1)
+#: Room -> cursor or head objects (FETCH, PING, WELCOME): distinct rooms, as JSON keys are.
+_CURSORS = st.dictionaries(_ROOM_NAME, _SEQ, max_size=4).map(lambda d: tuple(d.items()))
+_FIELD_VALUES.update({
+    "room": _ROOM_NAME, "topic": _text(c.MAX_TOPIC_CHARS), "by": _NAME,
+})
 _BY_TYPE: dict[Any, st.SearchStrategy[Any]] = {
     str: _SHORT, int: _SEQ, bool: st.booleans(), int | None: st.one_of(st.none(), _SEQ),
     float: st.floats(allow_nan=False, allow_infinity=False),
+    tuple[tuple[str, int], ...]: _CURSORS,
 }
 
 
@@ -267,8 +277,11 @@ _ANY_EVENT = st.one_of(*_EVENTS.values())
 CLIENT_STRATEGIES = {cls: _valid(cls) for cls in get_args(ClientMessage)}
 # Heads flow from the broker only: a client's PING decodes to a bare Ping().
 CLIENT_STRATEGIES[Ping] = st.just(Ping())
+_ROOM_INFOS = st.lists(st.builds(RoomInfo, _ROOM_NAME, _SEQ, _text(c.MAX_TOPIC_CHARS)),
+                       max_size=4).map(tuple)
 BROKER_STRATEGIES = {
-    cls: _valid(cls, events=st.lists(_ANY_EVENT, max_size=5).map(tuple))
+    cls: _valid(cls, events=st.lists(_ANY_EVENT, max_size=5).map(tuple),
+                **({"rooms": _ROOM_INFOS} if cls is RoomList else {}))
     for cls in get_args(BrokerMessage)
 }
 _ANY_VALID = st.one_of(*CLIENT_STRATEGIES.values(), *BROKER_STRATEGIES.values())
