@@ -39,6 +39,14 @@ class PrivateCopy(NamedTuple):
     frame: bytes
 
 
+class RoomCopy(NamedTuple):
+    """One member's copy of an event of a room other than the default one (the
+    same bytes for every member: encoded once)."""
+
+    identity: bytes
+    frame: bytes
+
+
 class PublicEvent(NamedTuple):
     """A MSG of the public stream, to every joined client but ``sender`` (None: a
     message from another broker of the cluster, for everyone). ``ack``: the sender's
@@ -66,4 +74,5 @@ class Broadcast(NamedTuple):
 
 #: A frame for one client.
 Direct = Send | Opening | Ack | PrivateCopy
-Action = Send | Opening | Ack | PrivateCopy | PublicEvent | PresenceEvent | Broadcast
+Action = (Send | Opening | Ack | PrivateCopy | RoomCopy | PublicEvent | PresenceEvent
+          | Broadcast)

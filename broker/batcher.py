@@ -8,7 +8,8 @@ about M*M/batch sends, not M*M); a message sends the batch at the end of the
 cycle. A batch closes before it would pass `most_bytes` or MAX_FETCH events.
 
 The ordering rule: **no frame to a client overtakes an earlier event of a
-stream it reads.** A frame for one client (an ACK, a private copy, a reply)
+stream it reads.** A frame for one client (an ACK, a private copy, a room's
+event, a reply)
 caused after an event still waiting in the batch waits behind it and goes out
 right after the batch (at the end of this cycle's actions); if the batch is
 only joins and leaves waiting for company, the batch goes at once instead, so
@@ -38,6 +39,7 @@ from .actions import (
     PresenceEvent,
     PrivateCopy,
     PublicEvent,
+    RoomCopy,
     Send,
 )
 
@@ -68,7 +70,7 @@ class OnFeed(NamedTuple):
 
 Out = To | ToAll | OnFeed
 
-_DIRECT = (Send, Ack, PrivateCopy)
+_DIRECT = (Send, Ack, PrivateCopy, RoomCopy)
 _EVENTS = (PublicEvent, PresenceEvent)
 
 

@@ -39,13 +39,17 @@ from zchat.common.i18n import Catalogue
 from zchat.common.safetext import sanitize
 from zchat.protocol import (
     Bye,
+    Enter,
     Error,
     Fetch,
     Join,
     Leave,
+    ListRooms,
+    Part,
     Ping,
     ProtocolError,
     Say,
+    SetTopic,
     Tell,
     Users,
     Welcome,
@@ -56,6 +60,7 @@ from zchat.protocol import (
     is_blank,
     name_key,
     name_problem,
+    room_key,
 )
 from zchat.protocol import constants as c
 
@@ -73,6 +78,7 @@ from .delivery import Delivery
 from .flood import Budgets, Limits, replies_left
 from .link import ClusterLink
 from .pages import Pages
+from .rooms import RoomRules, room_state_of
 from .roster import Roster, Session
 from .store import (
     PUBLIC,
@@ -90,14 +96,17 @@ log = logging.getLogger(__name__)
 
 # Commands that cost tokens from a client's buckets.
 _RATED = frozenset({Say, Tell, Who, Fetch})
+# Room commands cost one message each, like a WHO.
+_ROOM_COMMANDS = frozenset({Enter, Part, ListRooms, SetTopic})
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
 __all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI builds it here)
 
 
-class BrokerCore:
+class BrokerCore(RoomRules):
     """Chat rules over a Roster, a HistoryStore, an Ownership and a Backplane.
-    Returns actions; the server performs them."""
+    Returns actions; the server performs them. Rooms other than the default one:
+    rooms.py."""
 
     def __init__(self, heartbeat: float, catalogue: Catalogue | None = None,
                  log_private_bodies: bool = False,
@@ -109,7 +118,9 @@ class BrokerCore:
                  backplane: Backplane | None = None,
                  work_clock: Callable[[], float] = time.perf_counter,
                  tokens: Callable[[], str] = lambda: secrets.token_hex(16),
-                 owners: Ownership | None = None) -> None:
+                 owners: Ownership | None = None,
+                 default_room: str = c.DEFAULT_ROOM,
+                 max_rooms: int = c.DEFAULT_MAX_ROOMS) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``;
         ``journal`` logs the per-message lines (default: the logging module);
         ``backplane`` joins a cluster (default: this broker alone); ``work_clock``
@@ -141,6 +152,11 @@ class BrokerCore:
         self._t = catalogue.t
         #: FETCH pages (pages.py: they wait their turn after each cycle's messages).
         self.pages = Pages(self.store, self.roster, self.budgets, catalogue, work_clock)
+        #: Rooms (rooms.py): the default room's key, the bound on rooms held, and where
+        #: memberships and topics are kept (None: this store keeps none, so no rooms).
+        self.default_room = room_key(c.ROOM_PREFIX + default_room.removeprefix(c.ROOM_PREFIX))
+        self.max_rooms = max_rooms
+        self.room_state = room_state_of(self.store)
         self.delivery = Delivery(self.roster)
         self.cluster = ClusterSide(self.roster, self.backplane, self.store, self.link,
                                    self.delivery, catalogue, wall_clock)
@@ -182,17 +198,27 @@ class BrokerCore:
                                         f"{msg.command} before JOIN", cid=cid)
         if type(msg) in _RATED and not self.budgets.message(session, msg, now):  # type: ignore[arg-type]
             return self._throttle(session, getattr(msg, "cid", 0))
+        if type(msg) in _ROOM_COMMANDS and not self.budgets.message(session, Who(), now):
+            return self._throttle(session, 0)
         match msg:
-            case Say(text, cid, retry):
-                return self._say(session, text, cid, retry)
+            case Say(text, cid, retry, room):
+                return self._say(session, text, cid, retry, room)
             case Tell(to, text, cid, retry):
                 return self._tell(session, to, text, cid, retry)
             case Ping():
                 return []
             case Fetch():
                 return list(self.pages.ask(identity, msg, now))
-            case Who():
-                return self._who(session, now)
+            case Who(room):
+                return self._who_room(session, room, now) if room else self._who(session, now)
+            case Enter(room):
+                return self._enter(session, room)
+            case Part(room):
+                return self._part(session, room)
+            case ListRooms():
+                return self._list_rooms(session, now)
+            case SetTopic(room, text):
+                return self._set_topic(session, room, text)
             case Join():
                 if not self.budgets.message(session, Who(), now):
                     return self._throttle(session, 0)
@@ -303,6 +329,7 @@ class BrokerCore:
             return [Opening(identity, self._welcome(session, resumed=True))]
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), name), identity)
+        joined += self._rejoined_rooms(session)  # (before WELCOME: its heads count them)
         # The client takes WELCOME's head as its cursor and shows the history as it
         # comes: a message above that head would be shown again when it arrives. In
         # a cluster another broker may log one between the two reads, hence the bound.
@@ -328,12 +355,16 @@ class BrokerCore:
             users = self.roster.some_names(c.WELCOME_USERS, but=session.name)
             online = len(self.roster)
         limits = self.limits
+        pub = self.store.head(PUBLIC) if pub is None else pub
+        room, rooms, most = "", (), 0
+        if self.rooms_on():  # the default room, and every room with its head
+            room, most = self.default_room, c.MAX_ROOMS_PER_USER
+            rooms = ((room, pub), *((key, self.store.head(key)) for key in sorted(session.rooms)))
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
-                              f"zchat/{__version__}", resumed,
-                              self.store.head(PUBLIC) if pub is None else pub,
+                              f"zchat/{__version__}", resumed, pub,
                               self.store.head(session.stream), self.store.epoch,
                               limits.rate, limits.burst, limits.byte_rate, limits.byte_burst,
-                              max(0, online - 1), self.fanout, self.feeds))
+                              max(0, online - 1), self.fanout, self.feeds, room, rooms, most))
 
     # ---- messages -------------------------------------------------------------
 
@@ -347,7 +378,15 @@ class BrokerCore:
         session.max_cid = max(session.max_cid, cid)
         return None
 
-    def _say(self, session: Session, text: str, cid: int, retry: bool) -> list[Action]:
+    def _say(self, session: Session, text: str, cid: int, retry: bool,
+             room: str = "") -> list[Action]:
+        key = ""
+        if room:
+            key, refused = self._room_of(session, room, cid)
+            if not key:
+                return refused
+            if key == self.default_room:
+                key = ""
         if is_blank(text):
             return self._refuse(session.identity, session, c.E_EMPTY, "empty message", cid=cid)
         duplicate = self._duplicate(session, cid, retry)
@@ -355,7 +394,7 @@ class BrokerCore:
             return duplicate
         self._note(self._public_line.format(name=sanitize(session.name), text=sanitize(text)))
         event = StoredEvent(0, c.MSG, self._wall(), session.name, text, origin=session.stream,
-                            cid=cid)
+                            cid=cid, room=key)
         return self._publish(event, session.identity, session.identity)
 
     def _tell(self, session: Session, to: str, text: str, cid: int,
@@ -423,6 +462,7 @@ class BrokerCore:
         """End ``session`` and tell everyone else; used for quit, expiry and errors."""
         if self.roster.by_identity(session.identity) is not session:
             return []  # already gone
+        rooms = set(session.rooms)
         self.roster.remove(session)
         if self._closing:
             return []  # everyone has been told BYE; a failed BYE changes nothing
@@ -438,7 +478,9 @@ class BrokerCore:
         # same name and key may resume. (Cut off from the cluster: retired when healed.)
         if not self.admission.ended(session.stream, retire=reason == c.R_QUIT):
             self.link.left_meanwhile[session.key] = (session.name, session.stream, reason)
-        return self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name, reason=reason))
+        ts = self._wall()
+        return self._publish(StoredEvent(0, c.LEFT, ts, session.name, reason=reason)) \
+            + self._left_rooms(session, rooms, reason, ts)
 
     def drop_identity(self, identity: bytes, reason: str) -> list[Action]:
         session = self.roster.by_identity(identity)

@@ -10,7 +10,7 @@ side (clustered.py) for what the shared log brings back.
 from zchat.protocol import constants as c
 from zchat.protocol import encode, encode_ack, encode_msg
 
-from .actions import Ack, Action, PresenceEvent, PrivateCopy, PublicEvent
+from .actions import Ack, Action, PresenceEvent, PrivateCopy, PublicEvent, RoomCopy
 from .roster import Roster
 from .store import PUBLIC, StoredEvent
 
@@ -25,6 +25,11 @@ class Delivery:
              ack_to: bytes | None) -> list[Action]:
         """Deliver ``event`` here and acknowledge it to ``ack_to``. A message carries
         its sender's ACK: it takes that message's place in the sender's stream."""
+        if event.room:
+            actions = self.room(event, exclude)
+            if ack_to is not None:
+                actions.append(ack(ack_to, event))
+            return actions
         if event.kind == c.MSG and ack_to is not None and ack_to == exclude:
             return [self.public_msg(event, exclude, ack(ack_to, event).frame)]
         actions = self.deliver(event, exclude)
@@ -34,6 +39,8 @@ class Delivery:
 
     def deliver(self, event: StoredEvent, exclude: bytes | None) -> list[Action]:
         """Actions that show ``event`` to this broker's users but ``exclude``."""
+        if event.room:
+            return self.room(event, exclude)
         if event.kind == c.MSG:
             return [self.public_msg(event, exclude)]
         if event.kind != c.PRIV:
@@ -50,6 +57,19 @@ class Delivery:
             return []  # gone, or moved to another broker: it fetches this from history
         return [PrivateCopy(session.identity, encode(event.for_reader(reader)))]
 
+    def room(self, event: StoredEvent, exclude: bytes | None) -> list[Action]:
+        """An event of a room other than the default one: a copy for each member here
+        but ``exclude``, the same bytes for all."""
+        members = self.roster.members(event.room)
+        if not members:
+            return []
+        if event.kind == c.MSG:
+            frame = encode_msg(event.name, event.text, event.ts, event.seq, event.prev,
+                               event.room)
+        else:
+            frame = encode(event.for_reader(event.room))
+        return [RoomCopy(m.identity, frame) for m in members if m.identity != exclude]
+
     @staticmethod
     def public_msg(event: StoredEvent, exclude: bytes | None,
                    ack_frame: bytes | None = None) -> PublicEvent:
@@ -61,4 +81,4 @@ class Delivery:
 def ack(identity: bytes, event: StoredEvent) -> Ack:
     """The ACK of a stored SAY or TELL: ``prev`` is a MSG's place in the public stream."""
     prev = event.prev if event.kind == c.MSG else 0
-    return Ack(identity, encode_ack(event.cid, event.seq, prev))
+    return Ack(identity, encode_ack(event.cid, event.seq, prev, event.room))

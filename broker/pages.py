@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 
 from zchat.common.i18n import Catalogue
 from zchat.common.safetext import sanitize
-from zchat.protocol import Event, Fetch, Priv, encode_events, event_item
+from zchat.protocol import Event, Fetch, Priv, encode_events, event_item, room_key, room_problem
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
 
@@ -82,7 +82,8 @@ class Pages:
                 continue  # over its budget, or its queue is full: later
             fetch = self._waiting.pop(identity)
             started = self._work_clock()
-            frame = self.page(session, fetch.pub, fetch.priv, fetch.limit)
+            frame = self.page(session, fetch.pub, fetch.priv, fetch.limit,
+                              _rooms(session, fetch))
             # Paid after it is built (its cost is known then); a debt delays the next.
             replies.tokens -= len(frame)
             self._share.tokens -= self._work_clock() - started
@@ -93,10 +94,12 @@ class Pages:
         """When waiting FETCHes should be looked at again (None: none waits)."""
         return self._retry if self._waiting else None
 
-    def page(self, session: Session, pub: int, priv: int, limit: int) -> bytes:
+    def page(self, session: Session, pub: int, priv: int, limit: int,
+             rooms: dict[str, int] | None = None) -> bytes:
         """The EVENTS replay frame answering a FETCH: at most ``limit`` events and, past
-        the first, MAX_PAGE_BYTES (``more`` says there are others)."""
-        batch, items, more = self._read(session.stream, pub, priv, limit)
+        the first, MAX_PAGE_BYTES (``more`` says there are others). ``rooms``: the
+        cursors of the session's other rooms (their losses are not counted yet)."""
+        batch, items, more = self._read(session.stream, pub, priv, limit, rooms or {})
         lost = self._lost(session, pub, priv, batch, more)
         log.info(self._t("log.replay", name=sanitize(session.name), count=len(batch), pub=pub,
                          priv=priv, more=" ..." if more else ""))
@@ -109,15 +112,15 @@ class Pages:
         page.fill(event.for_reader(reader) for event in reversed(recent))
         return encode_events(c.K_HISTORY, page.items[::-1])
 
-    def _read(self, reader: str, pub: int, priv: int,
-              limit: int) -> tuple[tuple[Event, ...], list[bytes], bool]:
+    def _read(self, reader: str, pub: int, priv: int, limit: int,
+              rooms: dict[str, int]) -> tuple[tuple[Event, ...], list[bytes], bool]:
         """The events after the cursors that fit a page (see `_Page`), their encoded
         items, and whether there are more. Read from the store a few rows at a time
         as the page fills: 200 rows of long texts cost SQLite more than the page."""
         page = _Page()
         want = min(limit, PAGE_ROWS)
         while True:
-            events = self.store.since(pub, priv, reader, want + 1)
+            events = self.store.since(pub, priv, reader, want + 1, rooms=rooms or None)
             if not page.fill(stored.for_reader(reader) for stored in events[:want]):
                 return tuple(page.events), page.items, True
             if len(events) <= want or len(page.events) >= limit:
@@ -125,6 +128,7 @@ class Pages:
             # Past what was read, in both streams: the rows came in seq order.
             last = page.events[-1].seq
             pub, priv = max(pub, last), max(priv, last)
+            rooms = {room: max(cursor, last) for room, cursor in rooms.items()}
             average = (c.MAX_PAGE_BYTES - _PAGE_HEAD - page.room) // len(page.events) + 1
             want = min(limit - len(page.events), max(PAGE_ROWS, page.room // average + 1))
 
@@ -160,6 +164,15 @@ class Pages:
         if len(ranges) == 2 and min(r[1] for r in ranges) < max(r[0] for r in ranges):
             return sum(self.store.pruned_events(a, b) for a, b in ranges)  # disjoint
         return self.store.pruned_events(low, max(r[1] for r in ranges))
+
+
+def _rooms(session: Session, fetch: Fetch) -> dict[str, int]:
+    """A FETCH's room cursors for rooms the session is in (others are ignored)."""
+    cursors = {}
+    for room, cursor in fetch.rooms:
+        if room_problem(room) is None and (key := room_key(room)) in session.rooms:
+            cursors[key] = cursor
+    return cursors
 
 
 class _Page:

@@ -1,7 +1,9 @@
 """Who is connected: one object owns every index so they never disagree.
 
-Sessions are found by ROUTER identity and by name key (case-folded), and each
-remembers when its peer was last heard from. Nothing here sends or logs.
+Sessions are found by ROUTER identity, by name key (case-folded) and by private
+stream; each remembers when its peer was last heard from and which rooms other
+than the default one it is in, and the roster knows each room's members. Nothing
+here sends or logs.
 """
 
 import secrets
@@ -33,6 +35,8 @@ class Session:
     buckets: tuple[TokenBucket, TokenBucket, TokenBucket, TokenBucket] | None = field(
         default=None, init=False)
     strikes: int = field(default=0, init=False)
+    #: The rooms it is in besides the default one (room keys, "#sala").
+    rooms: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self.key = name_key(self.name)
@@ -49,6 +53,8 @@ class Roster:
         #: Identities that gained (True) or lost (False) a session, in order, until
         #: `take_changes`: the server follows connections with them.
         self._changes: list[tuple[bytes, bool]] = []
+        #: Each room's members (besides the default room, which everyone is in), by key.
+        self._members: dict[str, dict[str, Session]] = {}
 
     def __len__(self) -> int:
         return len(self._by_identity)
@@ -87,7 +93,29 @@ class Roster:
             session.peer = peer
         self._by_identity[identity] = session
 
+    def enter(self, session: Session, room: str) -> None:
+        session.rooms.add(room)
+        self._members.setdefault(room, {})[session.stream] = session
+
+    def part(self, session: Session, room: str) -> None:
+        session.rooms.discard(room)
+        members = self._members.get(room)
+        if members is not None:
+            members.pop(session.stream, None)
+            if not members:
+                del self._members[room]  # a room is held while it has members
+
+    def members(self, room: str) -> list[Session]:
+        """The sessions in ``room`` (not the default room: everyone is in that one)."""
+        return list(self._members.get(room, {}).values())
+
+    def rooms(self) -> dict[str, int]:
+        """Every room held (one with members), and how many it has."""
+        return {room: len(members) for room, members in self._members.items()}
+
     def remove(self, session: Session) -> None:
+        for room in list(session.rooms):
+            self.part(session, room)
         if self._by_identity.pop(session.identity, None) is not None:
             self._changes.append((session.identity, False))
         if self._by_key.get(session.key) is session:

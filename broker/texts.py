@@ -28,6 +28,9 @@ EN: Texts = {
     "log.replay": "replay {name}: {count} event(s) after {pub}/{priv}{more}",
     "log.flood": "flood {name}: {strikes} messages over the rate limit in a row; disconnected",
     "log.join": "join {name} from {peer}",
+    "log.enter": "enter {name} {room}",
+    "log.part": "part {name} {room}",
+    "log.topic": "topic {room} by {name}: {text}",
     "log.cluster_down": "cluster link down: serving this broker's users only; "
                         "their messages are not numbered nor kept",
     "log.cluster_up": "cluster link back: users handed to the cluster again",
@@ -67,6 +70,9 @@ PT: Texts = {
     "log.replay": "reenvio {name}: {count} evento(s) após {pub}/{priv}{more}",
     "log.flood": "inundação {name}: {strikes} mensagens seguidas acima do limite; desconectado",
     "log.join": "entrada {name} de {peer}",
+    "log.enter": "entrada {name} em {room}",
+    "log.part": "saída {name} de {room}",
+    "log.topic": "tópico de {room} por {name}: {text}",
     "log.cluster_down": "ligação ao cluster caiu: atendendo só os usuários deste broker; "
                         "suas mensagens não são numeradas nem guardadas",
     "log.cluster_up": "ligação ao cluster de volta: usuários devolvidos ao cluster",

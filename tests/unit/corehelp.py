@@ -7,6 +7,7 @@ from zchat.broker.actions import (
     Opening,
     PresenceEvent,
     PrivateCopy,
+    RoomCopy,
     PublicEvent,
     Send,
 )
@@ -39,7 +40,7 @@ def decoded(actions) -> list[tuple]:
     out = []
     for action in actions:
         kind = type(action)
-        if kind in (Send, Opening, Ack, PrivateCopy):
+        if kind in (Send, Opening, Ack, PrivateCopy, RoomCopy):
             out.append(("send", action.identity, decode_broker(action.frame)))
         elif kind is PublicEvent:
             out.append(("fanout", action.sender, decode_broker(action.frame)))

@@ -1,0 +1,196 @@
+"""The chat rules of rooms (docs/ROOMS.md): entering, parting, saying in a room,
+who is in one, the list of rooms and their topics.
+
+Every session is in the default room, which is the public stream (core.py's
+rules, unchanged); these are the other rooms. Each is a stream of its own in the
+history store, with its own `prev` chain, and its events go to its members
+only (delivery.py). Who is in which room is the roster's; it is kept in the
+store too (`RoomState`), with the session, so a session that comes back after a
+restart or a timeout is in its rooms again. Phase 1: a single broker in
+`router` mode; with `--cluster` or `--fanout pub` rooms are not offered yet.
+
+A part of BrokerCore (core.py), kept apart so the core stays the rules of one
+room; it uses the core's roster, store, publishing and refusals.
+"""
+
+from typing import TYPE_CHECKING
+
+from zchat.common.safetext import sanitize
+from zchat.protocol import (
+    Entered,
+    Events,
+    Parted,
+    RoomInfo,
+    RoomList,
+    TopicSet,
+    Users,
+    encode,
+    room_key,
+    room_problem,
+)
+from zchat.protocol import constants as c
+
+from .actions import Action, Broadcast, Send
+from .flood import replies_left
+from .roster import Session
+from .store import PUBLIC, RoomState, StoredEvent
+
+if TYPE_CHECKING:
+    from .core import BrokerCore
+
+
+class RoomRules:
+    """Rooms other than the default one: the rules, over the core's state."""
+
+    def rooms_on(self: "BrokerCore") -> bool:
+        """Whether this broker offers rooms (announced in WELCOME's ``room``)."""
+        return (self.room_state is not None and not self.backplane.shared
+                and self.fanout == c.FANOUT_ROUTER)
+
+    def _room_of(self: "BrokerCore", session: Session, room: str, cid: int = 0,
+                 member: bool = True) -> tuple[str, list[Action]]:
+        """The key of ``room``, or "" and the refusal: not offered, a bad name, or
+        (``member``) a room the session is not in."""
+        if not self.rooms_on():
+            return "", self._refuse(session.identity, session, c.E_UNAVAILABLE,
+                                    "this broker has no rooms", "rooms", cid)
+        problem = room_problem(room)
+        if problem is not None:
+            return "", self._refuse(session.identity, session, c.E_BAD_ROOM, problem, room,
+                                    cid)
+        key = room_key(room)
+        if member and key != self.default_room and key not in session.rooms:
+            return "", self._refuse(session.identity, session, c.E_NOT_IN_ROOM,
+                                    f"not in {key}", key, cid)
+        return key, []
+
+    def _enter(self: "BrokerCore", session: Session, room: str) -> list[Action]:
+        key, refused = self._room_of(session, room, member=False)
+        if not key:
+            return refused
+        state = self.room_state
+        assert state is not None
+        if key == self.default_room or key in session.rooms:
+            return [self._entered(session, key)]  # already in: nothing stored
+        if len(session.rooms) + 1 >= c.MAX_ROOMS_PER_USER:
+            return self._refuse(session.identity, session, c.E_TOO_MANY_ROOMS,
+                                "in too many rooms", str(c.MAX_ROOMS_PER_USER))
+        if not self.roster.members(key) and len(self.roster.rooms()) >= self.max_rooms:
+            return self._refuse(session.identity, session, c.E_ROOMS_FULL,
+                                "the broker holds too many rooms", str(self.max_rooms))
+        state.enter(session.stream, key, key)
+        self.roster.enter(session, key)
+        self._note(self._t("log.enter", name=sanitize(session.name), room=key))
+        joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), session.name, room=key),
+                               session.identity)
+        actions: list[Action] = [self._entered(session, key)]
+        head = self.store.head(key)
+        recent = self.store.recent_room(key, self.history, head) if self.history else []
+        if recent:
+            events = tuple(event.for_reader(key) for event in recent)
+            actions.append(Send(session.identity, encode(Events(c.K_HISTORY, events, room=key))))
+        return actions + joined
+
+    def _entered(self: "BrokerCore", session: Session, key: str) -> Send:
+        state = self.room_state
+        assert state is not None
+        if key == self.default_room:
+            head, others = self.store.head(PUBLIC), self.roster.some_names(
+                c.WELCOME_USERS, but=session.name)
+            online = len(self.roster) - 1
+        else:
+            members = self.roster.members(key)
+            head = self.store.head(key)
+            others = sorted((m.name for m in members if m is not session), key=str.casefold)
+            online, others = len(others), others[:c.WELCOME_USERS]
+        return Send(session.identity, encode(Entered(key, head, state.topic(key),
+                                                     tuple(others), online)))
+
+    def _part(self: "BrokerCore", session: Session, room: str) -> list[Action]:
+        key, refused = self._room_of(session, room)
+        if not key:
+            return refused
+        if key == self.default_room:
+            return self._refuse(session.identity, session, c.E_BAD_ROOM,
+                                "the default room cannot be left (yet)", key)
+        assert self.room_state is not None
+        self.room_state.part(session.stream, key)
+        self.roster.part(session, key)
+        self._note(self._t("log.part", name=sanitize(session.name), room=key))
+        left = self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name,
+                                         reason=c.R_PART, room=key))
+        return [Send(session.identity, encode(Parted(key))), *left]
+
+    def _left_rooms(self: "BrokerCore", session: Session, rooms: set[str], reason: str,
+                    ts: float) -> list[Action]:
+        """A session ended: a LEFT in each room it was in, stamped ``ts`` like the
+        default room's (a client shows one notice per person)."""
+        actions: list[Action] = []
+        for key in sorted(rooms):
+            actions += self._publish(StoredEvent(0, c.LEFT, ts, session.name, reason=reason,
+                                                 room=key))
+        return actions
+
+    def _rejoined_rooms(self: "BrokerCore", session: Session) -> list[Action]:
+        """A new session whose token was in rooms (after a restart or a timeout): it is
+        in them again, and their members see it join."""
+        if not self.rooms_on():
+            return []
+        assert self.room_state is not None
+        actions: list[Action] = []
+        ts = self._wall()
+        for key in sorted(self.room_state.rooms_of(session.stream)):
+            self.roster.enter(session, key)
+            actions += self._publish(StoredEvent(0, c.JOINED, ts, session.name, room=key),
+                                     session.identity)
+        return actions
+
+    def _who_room(self: "BrokerCore", session: Session, room: str, now: float) -> list[Action]:
+        key, refused = self._room_of(session, room)
+        if not key:
+            return refused
+        if key == self.default_room:
+            names = tuple(self.roster.names())
+        else:
+            names = tuple(sorted((m.name for m in self.roster.members(key)), key=str.casefold))
+        return self._paid(session, encode(Users(names, key)), now)
+
+    def _list_rooms(self: "BrokerCore", session: Session, now: float) -> list[Action]:
+        if not self.rooms_on():
+            return self._refuse(session.identity, session, c.E_UNAVAILABLE,
+                                "this broker has no rooms", "rooms")
+        state = self.room_state
+        assert state is not None
+        held = self.roster.rooms()
+        held[self.default_room] = len(self.roster)
+        listed = sorted(held)[:c.MAX_ROOMS_LISTED]
+        rooms = tuple(RoomInfo(key, held[key], state.topic(key)) for key in listed)
+        return self._paid(session, encode(RoomList(rooms)), now)
+
+    def _set_topic(self: "BrokerCore", session: Session, room: str, text: str) -> list[Action]:
+        key, refused = self._room_of(session, room)
+        if not key:
+            return refused
+        assert self.room_state is not None
+        self.room_state.set_topic(key, text)
+        self._note(self._t("log.topic", name=sanitize(session.name), room=key,
+                           text=sanitize(text)))
+        frame = encode(TopicSet(key, text, session.name))
+        if key == self.default_room:
+            return [Broadcast(frame)]
+        return [Send(member.identity, frame) for member in self.roster.members(key)]
+
+    def _paid(self: "BrokerCore", session: Session, frame: bytes, now: float) -> list[Action]:
+        """A reply paid for in reply bytes (USERS, ROOMS: they can be long)."""
+        replies = self.budgets.of(session)[3]
+        if not replies_left(replies, now):
+            return self._throttle(session, 0)
+        replies.tokens -= len(frame)
+        return [Send(session.identity, frame)]
+
+
+def room_state_of(store: object) -> RoomState | None:
+    """The store's memberships and topics, if it keeps them (Redis does not, yet)."""
+    return store if isinstance(store, RoomState) else None
+
+
