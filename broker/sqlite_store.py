@@ -31,6 +31,8 @@ from .store import IN_USE, Binding, LocalStore, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
 
+_SEQ = attrgetter("seq")
+
 DB_NAME = "history.sqlite3"
 #: Sequence numbers are reserved in blocks this big, durably and ahead of use:
 #: after a power cut loses the last commits, numbering resumes past the
@@ -106,7 +108,10 @@ _FIND = (f"SELECT {_COLUMNS} FROM events "
 #: A reader's missed events, in seq order: public ones from its public cursor (the
 #: table, from that seq on) merged with its private ones from its private cursor (the
 #: two private indexes), so neither cursor makes the other's stream be walked, as one
-#: filtered range scan from the lower cursor did (docs/PERFORMANCE.md, Store).
+#: filtered range scan from the lower cursor did (docs/PERFORMANCE.md, Store). Rooms'
+#: events are read from their room index (_since_rooms); the public range passes over
+#: them, as over private ones (an index of the public events alone would cost every
+#: write, as events_msg did).
 _STREAMS = (f"SELECT {_COLUMNS} FROM events WHERE seq > :pub AND kind != 'PRIV' AND room = '' "
             f"UNION ALL SELECT {_COLUMNS} FROM events "
             "WHERE origin = :key AND seq > :priv AND kind = 'PRIV' "
@@ -133,7 +138,6 @@ def _since_rooms(rooms: int, streams: bool) -> str:
     return " UNION ALL ".join(branches) + _ORDER
 
 
-_SEQ = attrgetter("seq")
 #: The newest event a prune removes, given how many older ones go with it.
 _CUTOFF = "SELECT seq FROM events ORDER BY seq LIMIT 1 OFFSET ?"
 

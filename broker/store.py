@@ -237,8 +237,8 @@ class LocalStore:
     _in_use: set[str]
     #: The newest event pruned (0: none).
     _pruned: int
-    #: The latest public (default room) messages (at most MAX_FETCH), appended by
-    #: `append`: the WELCOME's history, found without a query or a walk past joins and leaves.
+    #: The latest messages of the default room (at most MAX_FETCH), appended by `append`:
+    #: the WELCOME's history, found without a query or a walk past joins and leaves.
     _recent: deque[StoredEvent]
 
     def append(self, event: StoredEvent) -> None:
@@ -367,9 +367,9 @@ class MemoryStore(LocalStore):
     def since(self, pub: int, priv: int, reader_key: str, limit: int, *,
               rooms: Mapping[str, int] | None = None) -> list[StoredEvent]:
         # Each stream from its own cursor (found by bisection, not a walk), merged
-        # in seq order: the public events from the history, the reader's private
-        # ones and each room's from their own lists, so no cursor makes another
-        # stream be walked.
+        # in seq order: the public events from the history (past the private and
+        # room events among them), the reader's private ones and each room's from
+        # their own lists, so no cursor of theirs makes another stream be walked.
         events = self._events
         public = (event for event in _tail(events, bisect.bisect_right(events, pub, key=_SEQ))
                   if event.kind != c.PRIV and not event.room)
