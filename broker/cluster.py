@@ -18,13 +18,18 @@ When Redis cannot be reached, every call raises LinkDown (reads fall back to
 what is known), and the core serves this broker's users alone until
 `heal` succeeds. The log trims itself (XTRIM in the script) and numbering is
 the script's, so this store has no `append` or `prune` (LocalStore's).
+
+Rooms other than the default one are not stored here yet (docs/ROOMS.md, phase
+1: the core refuses them in a cluster): no room events, no RoomState. Its reads
+take the room arguments of the HistoryStore interface and answer for the default
+room alone; an event with a ``room`` must not be added.
 """
 
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import redis
@@ -235,8 +240,10 @@ class RedisCluster:
         seq, prev, kind = raw.decode().split(" ")
         return StoredEvent(int(seq), kind, 0.0, "", prev=int(prev), origin=origin, cid=cid)
 
-    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
-        """Public events after ``pub`` and the reader's private ones after ``priv``."""
+    def since(self, pub: int, priv: int, reader_key: str, limit: int, *,
+              rooms: Mapping[str, int] | None = None) -> list[StoredEvent]:
+        """Public events after ``pub`` and the reader's private ones after ``priv``.
+        ``rooms`` changes nothing: no room's events are stored here (phase 1)."""
         try:
             pipe = self.r.pipeline(transaction=False)
             pipe.xrange(self.p + "log", f"{pub + 1}-0", "+", count=limit)
@@ -266,6 +273,11 @@ class RedisCluster:
             return []
         events = [e for e in (entry_event(i, f) for i, f in entries) if e.kind == c.MSG]
         return events[:count][::-1]
+
+    def recent_room(self, room: str, count: int, upto: int | None = None
+                    ) -> list[StoredEvent]:
+        """Nothing: no room's events are stored here (phase 1)."""
+        return []
 
     def pruned_upto(self) -> int:
         try:

@@ -4,7 +4,10 @@ WAL journal with synchronous=NORMAL: a commit is durable once the broker
 process has written it, whatever happens to the process afterwards (a power
 cut may lose the last commits; a crash may not). Writes are grouped: the
 broker commits once per poll cycle, not once per message. One broker per
-data directory, enforced with a lock file.
+data directory, enforced with a lock file. Beside the history, the file keeps
+what the other interfaces store (store.Ownership, store.RoomState): names' owners,
+token bindings, room memberships and topics. A file written before rooms existed
+is brought up to date when opened (its events are the default room's).
 """
 
 import fcntl
@@ -14,7 +17,11 @@ import secrets
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from functools import cache
+from heapq import merge
+from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 
 from zchat.protocol import constants as c
@@ -23,6 +30,8 @@ from zchat.protocol.constants import DEFAULT_RETAIN
 from .store import IN_USE, Binding, LocalStore, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
+
+_SEQ = attrgetter("seq")
 
 DB_NAME = "history.sqlite3"
 #: Sequence numbers are reserved in blocks this big, durably and ahead of use:
@@ -59,7 +68,8 @@ CREATE TABLE IF NOT EXISTS events (
     cid INTEGER NOT NULL,
     prev INTEGER NOT NULL,
     to_key TEXT NOT NULL,
-    prev_to INTEGER NOT NULL
+    prev_to INTEGER NOT NULL,
+    room TEXT NOT NULL DEFAULT ''  -- (added by _open to files made before rooms)
 );
 CREATE INDEX IF NOT EXISTS events_origin ON events (origin, cid) WHERE cid > 0;
 CREATE INDEX IF NOT EXISTS events_priv_from ON events (origin, seq) WHERE kind = 'PRIV';
@@ -68,8 +78,24 @@ CREATE INDEX IF NOT EXISTS events_priv_to ON events (to_key, seq) WHERE kind = '
 -- them made every write pay for what only a newcomer's WELCOME reads (figures:
 -- docs/PERFORMANCE.md, Store). Files made before that lose it here.
 DROP INDEX IF EXISTS events_msg;
+-- store.RoomState: which rooms each session (by stream key) is in, and rooms' topics.
+CREATE TABLE IF NOT EXISTS memberships (
+    stream TEXT NOT NULL,
+    room TEXT NOT NULL,
+    shown TEXT NOT NULL,
+    PRIMARY KEY (stream, room)
+);
+CREATE TABLE IF NOT EXISTS topics (room TEXT PRIMARY KEY, text TEXT NOT NULL);
 """
-_COLUMNS = "seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to"
+#: Indexes on the rooms' events (after _open has given an older file its room
+#: column). Partial: the default room's events, and private ones, pay nothing for them.
+_ROOM_INDEXES = """
+CREATE INDEX IF NOT EXISTS events_room ON events (room, seq) WHERE room != '';
+CREATE INDEX IF NOT EXISTS events_room_msg ON events (room, seq)
+    WHERE room != '' AND kind = 'MSG';
+"""
+_COLUMNS = ("seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to, "
+            "room")
 
 # Reads that must stay index searches (tests/unit/test_store_queries.py checks their
 # plans): clients ask for them, so a scan of the history would be theirs to repeat.
@@ -82,13 +108,36 @@ _FIND = (f"SELECT {_COLUMNS} FROM events "
 #: A reader's missed events, in seq order: public ones from its public cursor (the
 #: table, from that seq on) merged with its private ones from its private cursor (the
 #: two private indexes), so neither cursor makes the other's stream be walked, as one
-#: filtered range scan from the lower cursor did (docs/PERFORMANCE.md, Store).
-_SINCE = (f"SELECT {_COLUMNS} FROM events WHERE seq > :pub AND kind != 'PRIV' "
-          f"UNION ALL SELECT {_COLUMNS} FROM events "
-          "WHERE origin = :key AND seq > :priv AND kind = 'PRIV' "
-          f"UNION ALL SELECT {_COLUMNS} FROM events "
-          "WHERE to_key = :key AND seq > :priv AND kind = 'PRIV' AND origin != :key "
-          "ORDER BY seq LIMIT :limit")
+#: filtered range scan from the lower cursor did (docs/PERFORMANCE.md, Store). Rooms'
+#: events are read from their room index (_since_rooms); the public range passes over
+#: them, as over private ones (an index of the public events alone would cost every
+#: write, as events_msg did).
+_STREAMS = (f"SELECT {_COLUMNS} FROM events WHERE seq > :pub AND kind != 'PRIV' AND room = '' "
+            f"UNION ALL SELECT {_COLUMNS} FROM events "
+            "WHERE origin = :key AND seq > :priv AND kind = 'PRIV' "
+            f"UNION ALL SELECT {_COLUMNS} FROM events "
+            "WHERE to_key = :key AND seq > :priv AND kind = 'PRIV' AND origin != :key")
+_ORDER = " ORDER BY seq LIMIT :limit"
+_SINCE = _STREAMS + _ORDER
+#: Rooms asked for in one query (more go in further ones: SQLite bounds the terms of
+#: a compound query).
+ROOMS_PER_QUERY = 100
+#: A newcomer's history of one room: its last messages, walking back from ``upto``
+#: over that room's messages alone. (``room != ''`` lets the partial indexes serve.)
+_RECENT_ROOM = (f"SELECT {_COLUMNS} FROM events WHERE room = :room AND room != '' "
+                "AND kind = 'MSG' AND seq <= :upto ORDER BY seq DESC LIMIT :count")
+
+
+@cache
+def _since_rooms(rooms: int, streams: bool) -> str:
+    """`_SINCE` (``streams``, or no branch of it) with a branch per room: room ``i``
+    from its cursor (``:r<i>``, ``:c<i>``) on, from the room index."""
+    branches = [_STREAMS] if streams else []
+    branches += [f"SELECT {_COLUMNS} FROM events "
+                 f"WHERE room = :r{i} AND room != '' AND seq > :c{i}" for i in range(rooms)]
+    return " UNION ALL ".join(branches) + _ORDER
+
+
 #: The newest event a prune removes, given how many older ones go with it.
 _CUTOFF = "SELECT seq FROM events ORDER BY seq LIMIT 1 OFFSET ?"
 
@@ -100,7 +149,7 @@ def default_data_dir() -> Path:
 
 
 class SqliteStore(LocalStore):
-    """The HistoryStore and Ownership on one SQLite file in ``data_dir``."""
+    """The HistoryStore, Ownership and RoomState on one SQLite file in ``data_dir``."""
 
     def __init__(self, data_dir: Path, retain: int = DEFAULT_RETAIN,
                  wal_limit: int = 0) -> None:
@@ -149,6 +198,10 @@ class SqliteStore(LocalStore):
             # A WAL that restarts is cut back to this size (else it keeps its peak).
             self._db.execute(f"PRAGMA journal_size_limit={self._wal_limit}")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+            if "room" not in columns:  # a file made before rooms: its events are public
+                self._db.execute("ALTER TABLE events ADD COLUMN room TEXT NOT NULL DEFAULT ''")
+            self._db.executescript(_ROOM_INDEXES)
             self.epoch = self._meta("epoch") or self._new_epoch()
             self._pruned = int(self._meta("pruned_upto") or 0)
             self._last = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
@@ -162,7 +215,8 @@ class SqliteStore(LocalStore):
             self._count = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             # (Once, at start: the newest messages, scanning back from the end.)
             recent = self._db.execute(f"SELECT {_COLUMNS} FROM events WHERE kind = 'MSG' "
-                                      "ORDER BY seq DESC LIMIT ?", (c.MAX_FETCH,)).fetchall()
+                                      "AND room = '' ORDER BY seq DESC LIMIT ?",
+                                      (c.MAX_FETCH,)).fetchall()
             self._recent = deque((_event(row) for row in reversed(recent)), maxlen=c.MAX_FETCH)
             self._reserve()  # before any number past what an earlier run may have used
             self._db.execute("BEGIN")
@@ -217,10 +271,10 @@ class SqliteStore(LocalStore):
         """Queue the row; it is written (executemany) before any read and at commit."""
         self._rows.append((event.seq, event.kind, event.ts, event.name, event.text, event.to,
                            event.reason, event.origin, event.cid, event.prev, event.to_key,
-                           event.prev_to))
+                           event.prev_to, event.room))
         self._last = event.seq
         self._count += 1
-        if event.kind == c.MSG:
+        if event.kind == c.MSG and not event.room:
             self._recent.append(event)
         for key in event.keys():
             self._heads[key] = event.seq
@@ -234,7 +288,8 @@ class SqliteStore(LocalStore):
             rows, self._rows = self._rows, []
             try:
                 self._db.executemany(
-                    f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO events ({_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows)
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot write history: {exc}") from None
@@ -282,11 +337,33 @@ class SqliteStore(LocalStore):
         row = self._db.execute(_FIND, (origin, cid)).fetchone()
         return None if row is None else _event(row)
 
-    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
+    def since(self, pub: int, priv: int, reader_key: str, limit: int, *,
+              rooms: Mapping[str, int] | None = None) -> list[StoredEvent]:
         self._write_rows()  # reads see every appended event
-        rows = self._db.execute(_SINCE, {"pub": pub, "priv": priv, "key": reader_key,
-                                         "limit": limit})
-        return [_event(row) for row in rows]
+        streams = {"pub": pub, "priv": priv, "key": reader_key, "limit": limit}
+        if not rooms:
+            return [_event(row) for row in self._db.execute(_SINCE, streams)]
+        asked = list(rooms.items())
+        pages: list[list[StoredEvent]] = []
+        for start in range(0, len(asked), ROOMS_PER_QUERY):
+            chunk = asked[start:start + ROOMS_PER_QUERY]
+            params: dict[str, object] = dict(streams) if start == 0 else {"limit": limit}
+            for i, (room, cursor) in enumerate(chunk):
+                params[f"r{i}"], params[f"c{i}"] = room, cursor
+            rows = self._db.execute(_since_rooms(len(chunk), start == 0), params)
+            pages.append([_event(row) for row in rows])
+        if len(pages) == 1:
+            return pages[0]
+        return list(islice(merge(*pages, key=_SEQ), limit))
+
+    def recent_room(self, room: str, count: int, upto: int | None = None
+                    ) -> list[StoredEvent]:
+        if count <= 0:
+            return []
+        self._write_rows()
+        rows = self._db.execute(_RECENT_ROOM, {"room": room, "count": count,
+                                               "upto": IN_USE if upto is None else upto})
+        return [_event(row) for row in rows][::-1]
 
     def pruned_events(self, low: int, high: int) -> int:
         """Events pruned with a sequence number in (low, high], as an upper bound:
@@ -317,6 +394,8 @@ class SqliteStore(LocalStore):
             # Per-stream state whose stream has nothing left (see Ownership).
             stale = self._stale_heads(cutoff)
             self._db.executemany("DELETE FROM heads WHERE key = ?", [(key,) for key in stale])
+            self._db.execute("DELETE FROM memberships WHERE stream IN "
+                             "(SELECT stream FROM tokens WHERE until <= ?)", (cutoff,))
             self._db.execute("DELETE FROM tokens WHERE until <= ?", (cutoff,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prune history: {exc}") from None
@@ -361,11 +440,56 @@ class SqliteStore(LocalStore):
                 self._db.execute("INSERT INTO tokens (stream, name_key, user, retired, until) "
                                  "VALUES (?, '', '', 1, ?) ON CONFLICT (stream) DO UPDATE SET "
                                  "retired = 1, until = excluded.until", (stream, self._last))
+                self._db.execute("DELETE FROM memberships WHERE stream = ?", (stream,))
             else:
                 self._db.execute("UPDATE tokens SET until = ? WHERE stream = ?",
                                  (self._last, stream))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write history: {exc}") from None
+        self._pending += 1
+
+    # ---- RoomState ----------------------------------------------------------------------
+
+    def rooms_of(self, stream: str) -> dict[str, str]:
+        try:
+            rows = self._db.execute("SELECT room, shown FROM memberships WHERE stream = ?",
+                                    (stream,)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read rooms: {exc}") from None
+        return {str(room): str(shown) for room, shown in rows}
+
+    def enter(self, stream: str, room: str, shown: str) -> None:
+        self._write_state("INSERT INTO memberships (stream, room, shown) VALUES (?, ?, ?) "
+                          "ON CONFLICT (stream, room) DO NOTHING", (stream, room, shown))
+
+    def part(self, stream: str, room: str) -> None:
+        self._write_state("DELETE FROM memberships WHERE stream = ? AND room = ?",
+                          (stream, room))
+
+    def part_all(self, stream: str) -> None:
+        self._write_state("DELETE FROM memberships WHERE stream = ?", (stream,))
+
+    def topic(self, room: str) -> str:
+        try:
+            row = self._db.execute("SELECT text FROM topics WHERE room = ?", (room,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read rooms: {exc}") from None
+        return "" if row is None else str(row[0])
+
+    def set_topic(self, room: str, text: str) -> None:
+        if text:
+            self._write_state("INSERT INTO topics (room, text) VALUES (?, ?) "
+                              "ON CONFLICT (room) DO UPDATE SET text = excluded.text",
+                              (room, text))
+        else:
+            self._write_state("DELETE FROM topics WHERE room = ?", (room,))
+
+    def _write_state(self, sql: str, params: tuple[str, ...]) -> None:
+        """One change of room state, made durable by the next commit."""
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write rooms: {exc}") from None
         self._pending += 1
 
     def close(self) -> None:
@@ -447,8 +571,8 @@ def _overlapping(batches: Iterable[tuple[int, int]], high: int) -> int:
 
 
 def _event(row: tuple) -> StoredEvent:  # type: ignore[type-arg]
-    seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to = row
+    seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key, prev_to, room = row
     if kind not in (c.MSG, c.PRIV, c.JOINED, c.LEFT):
         raise StoreError(f"history holds an unknown event kind {kind!r} at seq {seq}")
     return StoredEvent(seq, kind, ts, name, text, target, reason, origin, cid, prev, to_key,
-                       prev_to)
+                       prev_to, room)

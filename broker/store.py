@@ -1,14 +1,17 @@
 """The storage interfaces, their errors and event record, and the in-memory store.
 
 The broker core writes every chat event here before anyone sees it, and reads
-back what a client missed. Two narrow interfaces: `HistoryStore` (numbering and
-history) and `Ownership` (which key owns a name, which session a token opens).
+back what a client missed. Three narrow interfaces: `HistoryStore` (numbering and
+history, per stream: the public one, which is the default room, each other room,
+each session's private one), `Ownership` (which key owns a name, which session a
+token opens) and `RoomState` (which rooms a session is in, each room's topic).
 The in-memory store needs nothing and forgets on exit, `SqliteStore`
 (sqlite_store.py) survives restarts, `RedisCluster` (cluster.py) is shared by a
-cluster; each passes the contract tests of both interfaces
-(tests/unit/test_history_contract.py, test_ownership_contract.py). The errors
-they may raise are `StoreError` (fatal) and `LinkDown` (the cluster is out of
-reach for now), declared on each interface.
+cluster; each passes the contract tests of the interfaces it implements
+(tests/unit/test_history_contract.py, test_ownership_contract.py,
+test_rooms_contract.py: RedisCluster holds no rooms yet, and is no RoomState).
+The errors they may raise are `StoreError` (fatal) and `LinkDown` (the cluster
+is out of reach for now), declared on each interface.
 """
 
 import bisect
@@ -16,7 +19,7 @@ import hashlib
 import heapq
 import secrets
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from operator import attrgetter
@@ -27,6 +30,8 @@ from zchat.protocol import constants as c
 from zchat.protocol.constants import DEFAULT_RETAIN
 
 #: The key under which the public stream's head is kept beside users' private heads.
+#: (The public stream is the default room's; another room's stream key is the room's
+#: own key, which starts with "#", and a private stream's starts with "t:".)
 PUBLIC = "*"
 #: A token binding's ``until`` while its session is on (no event of it can be pruned yet).
 IN_USE = 2**63 - 1  # (stored, never sent: above every seq, and what stores hold already)
@@ -69,15 +74,19 @@ class StoredEvent:
     reason: str = ""  # LEFT: why
     origin: str = ""  # the sender's stream key: its private stream, and with cid, dedup
     cid: int = 0
-    prev: int = 0  # the previous event of the public stream, or of the sender's private one
+    prev: int = 0  # the previous event of its room's stream, or of the sender's private one
     to_key: str = ""  # PRIV: the target's stream key
     prev_to: int = 0  # PRIV: the previous event of the target's private stream
+    #: MSG, JOINED, LEFT: the room's key (e.g. "#sala"), "" for the default room (the
+    #: public stream). Last, so that every positional construction means what it did.
+    room: str = ""
 
     def keys(self) -> tuple[str, ...]:
-        """The heads this event moves: the public one, or both sessions' private ones."""
-        if self.kind != c.PRIV:
-            return (PUBLIC,)
-        return (self.origin, self.to_key)
+        """The heads this event moves: its room's (the public one for the default
+        room), or both sessions' private ones."""
+        if self.kind == c.PRIV:
+            return (self.origin, self.to_key)
+        return (self.room or PUBLIC,)
 
     def for_reader(self, reader_key: str) -> Event:
         """The protocol event as sent to the stream ``reader_key`` (its chain's ``prev``)."""
@@ -118,7 +127,15 @@ class HistoryStore(Protocol):
 
     The store is the sequencer: `add` gives an event its sequence number and the
     `prev` links of the streams it joins, so that a store shared by several
-    brokers (the cluster) numbers events for all of them.
+    brokers (the cluster) numbers events for all of them. One number for every
+    stream; each stream its own `prev` chain and `head` (by its key: PUBLIC, a
+    room's key, a private stream's key).
+
+    Reads: `since` is a reader's missed events, from a cursor per stream (the
+    public one, its private one, and those of the rooms in ``rooms``: room key ->
+    cursor), in seq order, at most ``limit``; `recent_public` and `recent_room` are a
+    newcomer's history of the default room and of another room. (RedisCluster
+    stores no room events yet: it ignores ``rooms`` and has no room history.)
 
     Raises:
         StoreError: from any method, when the store cannot be read or written (a
@@ -136,8 +153,11 @@ class HistoryStore(Protocol):
     def add_many(self, events: list[StoredEvent]) -> None: ...
     def commit(self) -> None: ...
     def find(self, origin: str, cid: int) -> StoredEvent | None: ...
-    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]: ...
+    def since(self, pub: int, priv: int, reader_key: str, limit: int, *,
+              rooms: Mapping[str, int] | None = None) -> list[StoredEvent]: ...
     def recent_public(self, count: int, upto: int | None = None) -> list[StoredEvent]: ...
+    def recent_room(self, room: str, count: int, upto: int | None = None
+                    ) -> list[StoredEvent]: ...
     def pruned_upto(self) -> int: ...
     def pruned_events(self, low: int, high: int) -> int: ...
     def close(self) -> None: ...
@@ -175,12 +195,41 @@ class Ownership(Protocol):
     def unbind(self, stream: str, retire: bool) -> None: ...
 
 
+@runtime_checkable
+class RoomState(Protocol):
+    """Rooms as state, not events: which rooms each session is in, and their topics.
+
+    Memberships belong to the session, by its private stream key (``stream``), kept
+    beside its token binding (Ownership): `enter` adds one (``room``: the room's key,
+    ``shown``: its name as shown, e.g. "#sala" and "#Sala"; entering again keeps the
+    first name), `part` ends one, `part_all` every one of the stream, and `rooms_of`
+    says which (room key -> name as shown; empty for a stream in none). They last
+    across reconnects and restarts until the token's binding is retired
+    (`Ownership.unbind` with ``retire``: a LEAVE) or pruned with history: its
+    memberships go with it. Keys are compared as given (the core's, the default
+    room's included).
+
+    Topics: `topic` is a room's ("" when none), `set_topic` replaces it ("" clears it).
+    They last until changed, whoever is in the room.
+
+    Raises:
+        StoreError: from any method, when the store cannot be read or written.
+    """
+
+    def rooms_of(self, stream: str) -> dict[str, str]: ...
+    def enter(self, stream: str, room: str, shown: str) -> None: ...
+    def part(self, stream: str, room: str) -> None: ...
+    def part_all(self, stream: str) -> None: ...
+    def topic(self, room: str) -> str: ...
+    def set_topic(self, room: str, text: str) -> None: ...
+
+
 class LocalStore:
     """Numbering for the stores that live in this one process: `add` gives an event
     the number after the last one and links it to its streams' heads, then
     `append`s it. (Subclasses keep ``_last``, ``_heads``, ``_pruned``, ``_recent``
-    and ``_in_use`` and define `append` and `prune`.) Both are the HistoryStore
-    and the Ownership of a broker alone, and never raise LinkDown."""
+    and ``_in_use`` and define `append` and `prune`.) Both are the HistoryStore,
+    the Ownership and the RoomState of a broker alone, and never raise LinkDown."""
 
     _last: int
     _heads: dict[str, int]
@@ -188,8 +237,8 @@ class LocalStore:
     _in_use: set[str]
     #: The newest event pruned (0: none).
     _pruned: int
-    #: The latest public messages (at most MAX_FETCH), appended by `append`: the
-    #: WELCOME's history, found without a query or a walk past joins and leaves.
+    #: The latest messages of the default room (at most MAX_FETCH), appended by `append`:
+    #: the WELCOME's history, found without a query or a walk past joins and leaves.
     _recent: deque[StoredEvent]
 
     def append(self, event: StoredEvent) -> None:
@@ -212,7 +261,7 @@ class LocalStore:
             event.prev = self.head(event.origin)
             event.prev_to = self.head(event.to_key)
         else:
-            event.prev = self.head(PUBLIC)
+            event.prev = self.head(event.room or PUBLIC)
         self.append(event)
         return event
 
@@ -221,8 +270,8 @@ class LocalStore:
             self.add(event)
 
     def recent_public(self, count: int, upto: int | None = None) -> list[StoredEvent]:
-        """The newest ``count`` (at most MAX_FETCH, the --history bound) messages,
-        numbered at most ``upto`` when given."""
+        """The newest ``count`` (at most MAX_FETCH, the --history bound) messages of the
+        default room, numbered at most ``upto`` when given."""
         if count <= 0:
             return []
         return [event for event in self._recent
@@ -233,7 +282,9 @@ class LocalStore:
 
     def _stale_heads(self, cutoff: int) -> list[str]:
         """Private heads with nothing left once history is pruned up to ``cutoff`` (a head
-        is its stream's newest event) and whose sessions are not on.
+        is its stream's newest event) and whose sessions are not on. (Rooms' heads, the
+        public one among them, are never dropped: a room's members keep cursors on it,
+        and its next event must link past them, as it does when nothing is pruned.)
 
         What a client that comes back later with a cursor on such a stream sees: WELCOME's
         `priv` is 0, below its cursor. The reference client (client/timeline.Timeline.
@@ -247,7 +298,12 @@ class LocalStore:
         an event that cannot come (the catch-up ends with the last page).
         """
         return [key for key, seq in self._heads.items()
-                if seq <= cutoff and key != PUBLIC and key not in self._in_use]
+                if seq <= cutoff and not _is_room(key) and key not in self._in_use]
+
+
+def _is_room(key: str) -> bool:
+    """Whether a stream key is a room's: the public stream's or another room's."""
+    return key == PUBLIC or key.startswith("#")
 
 
 def _tail(events: deque[StoredEvent], start: int) -> Iterable[StoredEvent]:
@@ -268,6 +324,13 @@ class MemoryStore(LocalStore):
         self._by_origin: dict[tuple[str, int], StoredEvent] = {}
         #: Each private stream's events, in seq order (a reader's resume reads only these).
         self._private: dict[str, deque[StoredEvent]] = {}
+        #: Each room's events (the default room's aside), in seq order, and its messages
+        #: alone (a newcomer's history, found without a walk past joins and leaves).
+        self._rooms: dict[str, deque[StoredEvent]] = {}
+        self._room_msgs: dict[str, deque[StoredEvent]] = {}
+        #: RoomState: stream -> {room: name as shown}, and room -> topic.
+        self._members: dict[str, dict[str, str]] = {}
+        self._topics: dict[str, str] = {}
         self._heads: dict[str, int] = {}
         self._owners: dict[str, str] = {}
         self._tokens: dict[str, Binding] = {}
@@ -279,7 +342,11 @@ class MemoryStore(LocalStore):
 
     def append(self, event: StoredEvent) -> None:
         self._events.append(event)
-        if event.kind == c.MSG:
+        if event.room:
+            self._rooms.setdefault(event.room, deque()).append(event)
+            if event.kind == c.MSG:
+                self._room_msgs.setdefault(event.room, deque()).append(event)
+        elif event.kind == c.MSG:
             self._recent.append(event)
         self._last = event.seq
         for key in event.keys():
@@ -297,18 +364,37 @@ class MemoryStore(LocalStore):
     def find(self, origin: str, cid: int) -> StoredEvent | None:
         return self._by_origin.get((origin, cid))
 
-    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
+    def since(self, pub: int, priv: int, reader_key: str, limit: int, *,
+              rooms: Mapping[str, int] | None = None) -> list[StoredEvent]:
         # Each stream from its own cursor (found by bisection, not a walk), merged
-        # in seq order: the public events from the history, the reader's private
-        # ones from its own list, so neither cursor makes the other stream be walked.
+        # in seq order: the public events from the history (past the private and
+        # room events among them), the reader's private ones and each room's from
+        # their own lists, so no cursor of theirs makes another stream be walked.
         events = self._events
         public = (event for event in _tail(events, bisect.bisect_right(events, pub, key=_SEQ))
-                  if event.kind != c.PRIV)
+                  if event.kind != c.PRIV and not event.room)
+        streams: list[Iterable[StoredEvent]] = [public]
         mine = self._private.get(reader_key)
-        if not mine:
+        if mine:
+            streams.append(_after(mine, priv))
+        for room, cursor in (rooms or {}).items():
+            held = self._rooms.get(room)
+            if held:
+                streams.append(_after(held, cursor))
+        if len(streams) == 1:
             return list(islice(public, limit))
-        private = _tail(mine, bisect.bisect_right(mine, priv, key=_SEQ))
-        return list(islice(heapq.merge(public, private, key=_SEQ), limit))
+        return list(islice(heapq.merge(*streams, key=_SEQ), limit))
+
+    def recent_room(self, room: str, count: int, upto: int | None = None
+                    ) -> list[StoredEvent]:
+        """The newest ``count`` messages of ``room``, numbered at most ``upto`` when
+        given, oldest first."""
+        msgs = self._room_msgs.get(room)
+        if count <= 0 or not msgs:
+            return []
+        end = len(msgs) if upto is None else bisect.bisect_right(msgs, upto, key=_SEQ)
+        start = max(0, end - count)
+        return list(islice(_tail(msgs, start), end - start))
 
     def pruned_events(self, low: int, high: int) -> int:
         """Events pruned with a sequence number in (low, high] (whole batches: a bound)."""
@@ -331,16 +417,18 @@ class MemoryStore(LocalStore):
                 self._by_origin.pop((event.origin, event.cid), None)
             if event.kind == c.PRIV:
                 for key in {event.origin, event.to_key}:
-                    stream = self._private[key]
-                    stream.popleft()  # the oldest of the history is the oldest of its streams
-                    if not stream:
-                        del self._private[key]
+                    _pop_oldest(self._private, key)
+            elif event.room:
+                _pop_oldest(self._rooms, event.room)
+                if event.kind == c.MSG:
+                    _pop_oldest(self._room_msgs, event.room)
         if deleted:
             self._prunes.append((self._pruned, deleted))
             for key in self._stale_heads(self._pruned):
                 del self._heads[key]
             for ended in [k for k, b in self._tokens.items() if b.until <= self._pruned]:
                 del self._tokens[ended]
+                self._members.pop(ended, None)
 
     def owner(self, name_key: str) -> str | None:
         """The CURVE key that owns a name, if a key has claimed it."""
@@ -369,6 +457,49 @@ class MemoryStore(LocalStore):
             binding = self._tokens[stream] = Binding("", "", retired=True)
         binding.until = self._last
         binding.retired = binding.retired or retire
+        if retire:
+            self._members.pop(stream, None)
+
+    # ---- RoomState --------------------------------------------------------------------
+
+    def rooms_of(self, stream: str) -> dict[str, str]:
+        return dict(self._members.get(stream, {}))
+
+    def enter(self, stream: str, room: str, shown: str) -> None:
+        self._members.setdefault(stream, {}).setdefault(room, shown)
+
+    def part(self, stream: str, room: str) -> None:
+        rooms = self._members.get(stream)
+        if rooms is not None:
+            rooms.pop(room, None)
+            if not rooms:
+                del self._members[stream]
+
+    def part_all(self, stream: str) -> None:
+        self._members.pop(stream, None)
+
+    def topic(self, room: str) -> str:
+        return self._topics.get(room, "")
+
+    def set_topic(self, room: str, text: str) -> None:
+        if text:
+            self._topics[room] = text
+        else:
+            self._topics.pop(room, None)
 
     def close(self) -> None:
         pass
+
+
+def _after(events: deque[StoredEvent], cursor: int) -> Iterable[StoredEvent]:
+    """The events of one stream (in seq order) numbered after ``cursor``."""
+    return _tail(events, bisect.bisect_right(events, cursor, key=_SEQ))
+
+
+def _pop_oldest(streams: dict[str, deque[StoredEvent]], key: str) -> None:
+    """Prune a stream's oldest event (the oldest of the history is the oldest of its
+    streams), and the stream once it is empty."""
+    stream = streams[key]
+    stream.popleft()
+    if not stream:
+        del streams[key]

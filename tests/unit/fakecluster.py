@@ -11,6 +11,8 @@ production has. What it leaves out: expiry (TOKEN_TTL, PRIV_TTL), leases and
 sweeps, and the reader thread (the tests hand the core what `unread` returns).
 """
 
+from collections.abc import Mapping
+
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN
 from zchat.broker.roster import Session
 from zchat.broker.store import LinkDown, MemoryStore, StoredEvent
@@ -81,11 +83,17 @@ class FakeCluster:
     def find(self, origin: str, cid: int) -> StoredEvent | None:
         return self.redis.history.find(origin, cid)
 
-    def since(self, pub: int, priv: int, reader_key: str, limit: int) -> list[StoredEvent]:
+    def since(self, pub: int, priv: int, reader_key: str, limit: int, *,
+              rooms: Mapping[str, int] | None = None) -> list[StoredEvent]:
+        # As RedisCluster: no room is stored in a cluster yet, ``rooms`` changes nothing.
         return self.redis.history.since(pub, priv, reader_key, limit)
 
     def recent_public(self, count: int, upto: int | None = None) -> list[StoredEvent]:
         return self.redis.history.recent_public(count, upto)
+
+    def recent_room(self, room: str, count: int, upto: int | None = None
+                    ) -> list[StoredEvent]:
+        return []
 
     def pruned_upto(self) -> int:
         return self.redis.history.pruned_upto()

@@ -1,5 +1,6 @@
 """Every implementation of the storage interfaces, opened the same way, for the
-contract suites (test_history_contract.py, test_ownership_contract.py)."""
+contract suites (test_history_contract.py, test_ownership_contract.py,
+test_rooms_contract.py)."""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path

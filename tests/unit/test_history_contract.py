@@ -1,7 +1,10 @@
 """The HistoryStore contract (broker/store.py), run against every implementation:
 MemoryStore, SqliteStore, RedisCluster on a real redis-server, and the core's
-FakeCluster. What only one store does (append with given numbers, a reopen, a
-crash) is tested beside it: test_store.py, tests/scenarios/test_cluster_store.py.
+FakeCluster; rooms' streams against the stores that hold rooms (MemoryStore,
+SqliteStore: a cluster only takes the room arguments, docs/ROOMS.md phase 1).
+What only one store does (append with given numbers, a reopen, a crash) is
+tested beside it: test_store.py, test_rooms_contract.py (rooms in a reopened or
+older SQLite file), tests/scenarios/test_cluster_store.py.
 """
 
 from collections.abc import Callable
@@ -191,3 +194,170 @@ def test_a_shared_store_cut_off_refuses_to_number_but_still_answers(
         shared.commit()
     finally:
         shared.close()
+
+
+# ---- rooms: each room its own stream (StoredEvent.room), in the stores that hold rooms --
+
+ROOM_STORES = ("memory", "sqlite")  # (RedisCluster holds no rooms yet: phase 1)
+SALA, COZINHA = "#sala", "#cozinha"
+
+
+@pytest.fixture(params=ROOM_STORES)
+def open_room_store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    yield from opener(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def room_store(open_room_store: Callable[..., Any]) -> Any:
+    return open_room_store()
+
+
+def _in(room: str, event: StoredEvent) -> StoredEvent:
+    event.room = room
+    return event
+
+
+def _rooms_history() -> list[StoredEvent]:
+    """The default room and two others, interleaved, with a private message among them."""
+    return [_joined("Ana"),                                  # 1  default
+            _in(SALA, _joined("Ana")),                       # 2  #sala
+            _in(SALA, _msg("Ana", ANA, 1, "na sala")),       # 3  #sala
+            _msg("bob", BOB, 1),                             # 4  default
+            _in(COZINHA, _joined("bob")),                    # 5  #cozinha
+            _priv("Ana", "bob", ANA, BOB, 2),                # 6  private
+            _in(SALA, _joined("bob")),                       # 7  #sala
+            _in(COZINHA, _msg("bob", BOB, 2, "na cozinha")),  # 8  #cozinha
+            _msg("Ana", ANA, 3),                             # 9  default
+            _in(SALA, _msg("bob", BOB, 3)),                  # 10 #sala
+            _in(SALA, _left("Ana")),                         # 11 #sala
+            _in(COZINHA, _msg("bob", BOB, 4))]               # 12 #cozinha
+
+
+def test_a_room_is_a_stream_of_its_own() -> None:
+    assert _in(SALA, _msg("Ana", ANA)).keys() == (SALA,)
+    assert _msg("Ana", ANA).keys() == (PUBLIC,)
+    assert _priv("Ana", "bob", ANA, BOB).keys() == (ANA, BOB)
+    # (Positional construction means what it did: the room is the last field.)
+    assert StoredEvent(1, c.MSG, 1.0, "Ana", "t", "", "", ANA, 1, 0, "", 0).room == ""
+
+
+def test_each_room_has_its_own_prev_chain_and_head(room_store: Any) -> None:
+    events = _rooms_history()
+    room_store.add_many(events[:5])
+    for event in events[5:]:
+        room_store.add(event)
+    assert [e.seq for e in events] == list(range(1, 13))
+    chains = {room: [(e.seq, e.prev) for e in events if e.kind != c.PRIV and e.room == room]
+              for room in ("", SALA, COZINHA)}
+    assert chains == {"": [(1, 0), (4, 1), (9, 4)],
+                      SALA: [(2, 0), (3, 2), (7, 3), (10, 7), (11, 10)],
+                      COZINHA: [(5, 0), (8, 5), (12, 8)]}
+    assert (events[5].prev, events[5].prev_to) == (0, 0)  # private chains ignore rooms
+    assert (room_store.head(PUBLIC), room_store.head(SALA), room_store.head(COZINHA)) == \
+        (9, 11, 12)
+    assert (room_store.head(ANA), room_store.head(BOB), room_store.head("#nada")) == (6, 6, 0)
+    assert room_store.last_seq() == 12
+
+
+def test_since_without_rooms_is_the_default_room_and_private_events(room_store: Any) -> None:
+    room_store.add_many(_rooms_history())
+    assert [e.seq for e in room_store.since(0, 0, ANA, 100)] == [1, 4, 6, 9]
+    assert [e.seq for e in room_store.since(0, 0, CAROL, 100)] == [1, 4, 9]
+    assert [e.seq for e in room_store.since(0, 0, ANA, 100, rooms={})] == [1, 4, 6, 9]
+
+
+def test_since_adds_each_asked_rooms_events_after_its_cursor(room_store: Any) -> None:
+    room_store.add_many(_rooms_history())
+    both = {SALA: 0, COZINHA: 0}
+    assert [e.seq for e in room_store.since(0, 0, ANA, 100, rooms=both)] == list(range(1, 13))
+    assert [e.seq for e in room_store.since(0, 0, CAROL, 100, rooms={SALA: 0})] == \
+        [1, 2, 3, 4, 7, 9, 10, 11]
+    # Each cursor on its own stream; rooms with nothing stored, or nothing after their
+    # cursor, add nothing.
+    assert [e.seq for e in room_store.since(4, 6, ANA, 100, rooms={SALA: 7, COZINHA: 5})] == \
+        [8, 9, 10, 11, 12]
+    assert [e.seq for e in room_store.since(9, 6, ANA, 100,
+                                            rooms={SALA: 11, "#nada": 0})] == []
+    # Within the limit, in seq order.
+    assert [e.seq for e in room_store.since(0, 0, ANA, 5, rooms=both)] == [1, 2, 3, 4, 5]
+    assert [e.seq for e in room_store.since(9, 6, CAROL, 2, rooms={SALA: 7, COZINHA: 8})] == \
+        [10, 11]
+
+
+def test_room_events_read_back_whole(room_store: Any) -> None:
+    events = _rooms_history()
+    room_store.add_many(events)
+    room_store.commit()
+    got = room_store.since(0, 0, ANA, 100, rooms={SALA: 0, COZINHA: 0})
+    assert got == events
+    assert [e.room for e in got] == ["", SALA, SALA, "", COZINHA, "", SALA, COZINHA, "",
+                                     SALA, SALA, COZINHA]
+    assert got[2].for_reader(ANA) == events[2].for_reader(ANA)
+
+
+def test_since_answers_for_many_rooms_at_once(room_store: Any) -> None:
+    # More rooms than one SQLite query asks for (sqlite_store.ROOMS_PER_QUERY).
+    rooms = [f"#r{i}" for i in range(250)]
+    room_store.add_many([_in(room, _joined("Ana")) for room in rooms])
+    room_store.add(_joined("bob"))
+    cursors = dict.fromkeys(rooms, 0)
+    assert [e.seq for e in room_store.since(0, 0, ANA, 1000, rooms=cursors)] == \
+        list(range(1, 252))
+    assert [e.seq for e in room_store.since(0, 0, ANA, 120, rooms=cursors)] == \
+        list(range(1, 121))
+    cursors = {room: seq for seq, room in enumerate(rooms, start=1) if seq % 2}
+    assert [e.seq for e in room_store.since(251, 0, ANA, 1000, rooms=cursors)] == []
+    cursors = {room: 0 for seq, room in enumerate(rooms, start=1) if seq > 200}
+    assert [e.seq for e in room_store.since(0, 0, ANA, 1000, rooms=cursors)] == \
+        [*range(201, 251), 251]
+
+
+def test_recent_room_is_that_rooms_newest_messages_in_order(room_store: Any) -> None:
+    room_store.add_many(_rooms_history())
+    assert [e.seq for e in room_store.recent_room(SALA, 10)] == [3, 10]
+    assert [e.seq for e in room_store.recent_room(SALA, 1)] == [10]
+    assert [e.seq for e in room_store.recent_room(SALA, 10, upto=9)] == [3]
+    assert [e.seq for e in room_store.recent_room(SALA, 10, upto=2)] == []
+    assert [e.seq for e in room_store.recent_room(COZINHA, 10)] == [8, 12]
+    assert [e.text for e in room_store.recent_room(COZINHA, 10, upto=11)] == ["na cozinha"]
+    assert room_store.recent_room(SALA, 0) == [] and room_store.recent_room("#nada", 5) == []
+    # The default room's history is the public messages alone.
+    assert [e.seq for e in room_store.recent_public(10)] == [4, 9]
+
+
+def test_room_events_are_pruned_with_the_rest_and_room_heads_stay(
+        open_room_store: Callable[..., Any]) -> None:
+    store = open_room_store(retain=10)
+    early = [_in(SALA, _joined("Ana")), _in(SALA, _msg("Ana", ANA, 1)),
+             _in(COZINHA, _msg("bob", BOB, 1))]
+    store.add_many(early)
+    store.add_many([_in(SALA if i % 3 else "", _msg("bob", BOB, i + 2)) for i in range(30)])
+    store.add_many([_msg("Ana", ANA, i + 2) for i in range(20)])
+    store.commit()
+    upto = store.pruned_upto()
+    assert 3 < upto <= 53 - 10
+    kept = store.since(0, 0, ANA, 100, rooms={SALA: 0, COZINHA: 0})
+    assert kept[0].seq == upto + 1 and kept[-1].seq == 53
+    assert store.pruned_events(0, upto) == upto
+    assert store.recent_room(COZINHA, 10) == [] and store.recent_room(SALA, 10) == [
+        e for e in kept if e.room == SALA]
+    # A room whose every event is pruned keeps its head: its next event links to it.
+    assert store.head(COZINHA) == 3 and store.head(SALA) == 33
+    nxt = store.add(_in(COZINHA, _msg("bob", BOB, 99)))
+    assert nxt.prev == 3
+    store.commit()
+    assert store.head(COZINHA) == nxt.seq
+
+
+@pytest.mark.parametrize("kind", ["redis", "fake"])
+def test_a_cluster_takes_the_room_arguments_and_holds_no_rooms(
+        kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    for open_store in opener(kind, request, tmp_path):
+        store = open_store()
+        store.add_many(_history())
+        plain = store.since(0, 0, ANA, 100)
+        assert [e.seq for e in plain] == [1, 2, 3, 4, 5, 7, 8, 9, 10]
+        assert store.since(0, 0, ANA, 100, rooms={SALA: 0}) == plain
+        assert store.since(5, 8, ANA, 3, rooms={SALA: 0, COZINHA: 4}) == \
+            store.since(5, 8, ANA, 3)
+        assert store.recent_room(SALA, 10) == []

@@ -1,7 +1,8 @@
 """The history stores' reads that clients can ask for: their results on random
 histories against a plain reference, and the SQLite plans that keep them searches.
 
-A resend (``find``) and a resume (``since``) are asked by clients, as often as their
+A resend (``find``), a resume (``since``, with the cursors of the reader's rooms) and
+a room's history (``recent_room``, at each ENTER) are asked by clients, as often as their
 rate allows; a read that walks the whole history would let any one client make the
 broker repeat that walk.
 """
@@ -49,27 +50,56 @@ def test_since_reads_each_stream_from_its_own_cursor(sqlite):
     assert "events_priv_to (to_key=? AND seq>?)" in plan, plan
 
 
-def _event(seq: int, kind: str, who: int, to: int, cid: int) -> StoredEvent:
+def test_since_reads_each_room_from_its_own_cursor(sqlite):
+    params = {"pub": 5, "priv": 0, "key": "k-ana", "limit": 10,
+              "r0": "#sala", "c0": 3, "r1": "#cozinha", "c1": 0}
+    plan = _plan(sqlite._db, sqlite_store._since_rooms(2, True), params)
+    assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan  # (merged, not sorted)
+    assert "INTEGER PRIMARY KEY (rowid>?)" in plan, plan
+    assert "events_priv_from (origin=? AND seq>?)" in plan, plan
+    assert "events_priv_to (to_key=? AND seq>?)" in plan, plan
+    assert plan.count("events_room (room=? AND seq>?)") == 2, plan
+    # The further rooms' query (past ROOMS_PER_QUERY): the rooms' branches alone.
+    plan = _plan(sqlite._db, sqlite_store._since_rooms(2, False),
+                 {k: v for k, v in params.items() if k[0] in "rcl"})
+    assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+    assert plan.count("events_room (room=? AND seq>?)") == 2, plan
+
+
+def test_recent_room_walks_back_over_that_rooms_messages(sqlite):
+    plan = _plan(sqlite._db, sqlite_store._RECENT_ROOM, {"room": "#sala", "upto": 9, "count": 5})
+    assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+    assert "events_room_msg (room=? AND seq<?)" in plan, plan
+
+
+ROOMS = ("", "#a", "#b")
+
+
+def _event(seq: int, kind: str, who: int, to: int, room: int, cid: int) -> StoredEvent:
     origin = KEYS[who]
     if kind == c.PRIV:
         return StoredEvent(seq, c.PRIV, 1000.0 + seq, "n", "t", "m", origin=origin, cid=cid,
                            to_key=KEYS[to])
     if kind == c.MSG:
-        return StoredEvent(seq, c.MSG, 1000.0 + seq, "n", "t", origin=origin, cid=cid)
-    return StoredEvent(seq, kind, 1000.0 + seq, "n")
+        return StoredEvent(seq, c.MSG, 1000.0 + seq, "n", "t", origin=origin, cid=cid,
+                           room=ROOMS[room])
+    return StoredEvent(seq, kind, 1000.0 + seq, "n", room=ROOMS[room])
 
 
-def _wanted(event: StoredEvent, pub: int, priv: int, key: str) -> bool:
-    if event.kind != c.PRIV:
-        return event.seq > pub
-    return event.seq > priv and key in (event.origin, event.to_key)
+def _wanted(event: StoredEvent, pub: int, priv: int, key: str, rooms: dict[str, int]) -> bool:
+    if event.kind == c.PRIV:
+        return event.seq > priv and key in (event.origin, event.to_key)
+    if event.room:
+        return event.room in rooms and event.seq > rooms[event.room]
+    return event.seq > pub
 
 
 events = st.lists(st.tuples(st.sampled_from([c.MSG, c.MSG, c.PRIV, c.JOINED, c.LEFT]),
-                            st.integers(0, 2), st.integers(0, 2)),
+                            st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
                   max_size=40)
+cursors = st.dictionaries(st.sampled_from((*ROOMS[1:], "#c")), st.integers(0, 45))
 reads = st.lists(st.tuples(st.integers(0, 45), st.integers(0, 45), st.integers(0, 2),
-                           st.integers(1, 50)), min_size=1, max_size=8)
+                           st.integers(1, 50), cursors), min_size=1, max_size=8)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -91,11 +121,20 @@ def test_both_stores_read_what_a_plain_filter_reads(events, reads, retain, gaps)
                     kept = history[-retain:]
                 else:
                     kept = history
-                for pub, priv, who, limit in reads:
+                for pub, priv, who, limit, rooms in reads:
                     key = KEYS[who]
-                    expected = [e for e in kept if _wanted(e, pub, priv, key)][:limit]
+                    expected = [e for e in kept if _wanted(e, pub, priv, key, rooms)][:limit]
                     for store in stores:
-                        assert store.since(pub, priv, key, limit) == expected, store
+                        assert store.since(pub, priv, key, limit, rooms=rooms) == expected, \
+                            store
+                    if not rooms:
+                        continue
+                    room, upto = next(iter(rooms.items()))
+                    said = [e for e in kept if e.room == room and e.kind == c.MSG]
+                    expected = [e for e in said if e.seq <= upto][-limit:]
+                    for store in stores:
+                        assert store.recent_room(room, limit, upto) == expected, store
+                        assert store.recent_room(room, limit) == said[-limit:], store
                 for event in history:
                     if event.kind in (c.MSG, c.PRIV):
                         expected_find = event if event in kept else None
