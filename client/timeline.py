@@ -28,6 +28,8 @@ from zchat.protocol import (
     room_key,
 )
 
+from .rooms import default_room
+
 MISSED = "missed"
 HISTORY = "history"
 #: The private stream's name among the streams (no room key is empty or lacks "#").
@@ -105,7 +107,7 @@ class Timeline:
     @staticmethod
     def _room_heads(w: Welcome) -> dict[str, int]:
         """WELCOME's rooms but the default one (whose head is ``pub``), by key."""
-        default = room_key(w.room) if w.room else None
+        default = room_key(default_room(w.room)) if w.room else None
         return {key: head for key, head in ((room_key(r), h) for r, h in w.rooms)
                 if key != default}
 
