@@ -25,6 +25,7 @@ import os
 import secrets
 import signal
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -41,45 +42,64 @@ from zchat.common.wakeup import SignalWakeup
 from zchat.protocol import (
     Ack,
     Bye,
+    ClientMessage,
+    Enter,
+    Entered,
     Error,
     Events,
-    Fetch,
     Join,
     Joined,
     Leave,
     Left,
+    ListRooms,
     Msg,
     Notice,
+    Part,
+    Parted,
     Ping,
     Priv,
     ProtocolError,
+    RoomList,
     Say,
+    SetTopic,
     Tell,
+    TopicSet,
     Users,
     Welcome,
     Who,
     adopted_name,
     decode_broker,
     encode,
+    name_key,
+    room_key,
+    room_problem,
 )
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
 
 from .commands import (
+    EVERYONE,
+    EnterRoom,
     ListUsers,
     Nothing,
+    PartRoom,
     Private,
     Public,
     Quit,
+    RoomSay,
     ShowHelp,
+    ShowRooms,
+    Topic,
     UnknownCommand,
+    Usage,
     parse_line,
 )
 from .lineedit import Eof, LineEditor, Submit
 from .outbox import Outbox
 from .render import Renderer
+from .rooms import Rooms
 from .screen import PlainScreen, TtyScreen
-from .timeline import HISTORY, Step, Timeline
+from .timeline import HISTORY, Shown, Step, Timeline
 
 #: How long leaving waits for LEAVE to be flushed to the broker.
 LEAVE_LINGER_MS = 1000
@@ -87,6 +107,9 @@ LEAVE_LINGER_MS = 1000
 PACE_MARGIN = 0.9
 #: Failed handshakes in a row (no success between) that mean a key mismatch.
 HANDSHAKE_FAILURES = 3
+#: Leaves of the chat remembered to show one notice per person, though a leaver
+#: in several rooms leaves each of them (one LEFT per room, with one ts).
+LEAVES_REMEMBERED = 256
 #: The wait between JOIN attempts grows by half each time up to this (or the
 #: first wait, if that is already longer).
 MAX_RETRY = 5.0
@@ -183,6 +206,8 @@ class ChatClient:
         self.ever_joined = False
         self.timeline = Timeline(name)
         self.outbox = Outbox()
+        self.rooms = Rooms()
+        self._leaves: OrderedDict[tuple[str, float, str], None] = OrderedDict()
         self._told_queued = False
         self.ctx = zmq.Context()
         self.sock: zmq.Socket[bytes] | None = None
@@ -347,7 +372,7 @@ class ChatClient:
         self._open(redial_ms=RESUME_REDIAL_MS)
         self._resume_until = now + resume_grace(self.interval)
 
-    def _send(self, msg: Join | Say | Tell | Who | Fetch | Leave | Ping) -> bool:
+    def _send(self, msg: ClientMessage) -> bool:
         """Queue one frame without blocking; False if the queue is full."""
         assert self.sock is not None
         try:
@@ -455,7 +480,7 @@ class ChatClient:
                 self._step(self.timeline.live(msg))
             case Events(kind, events) if kind == c.K_HISTORY:
                 for event in events:
-                    self.screen.show(self.render.event(event, self.name, HISTORY))
+                    self._show(Shown(event, HISTORY), msg.room)
             case Events(kind, events) if kind == c.K_LIVE:
                 for event in events:  # events that happened together, each as if alone
                     self._step(self.timeline.live(event))
@@ -463,10 +488,21 @@ class ChatClient:
                 self._step(self.timeline.replay(msg))
             case Ack(cid, seq, prev):
                 self._acked(cid, seq, prev)
-            case Ping(pub, priv):
-                self._step(self.timeline.heads(pub, priv))
+            case Ping(pub, priv, rooms):
+                self._step(self.timeline.heads(pub, priv, rooms))
+            case Users(names, room) if room:
+                self.screen.show(self.render.room_members(room, names))
             case Users(names):
                 self.screen.show(self.render.users(names))
+            case Entered():
+                self._entered(msg)
+            case Parted(room):
+                self._parted(room)
+            case TopicSet():
+                self.screen.show(self.render.topic(msg))
+            case RoomList():
+                for room_line in self.render.rooms(msg):
+                    self.screen.show(room_line)
             case Notice():
                 if line := self.render.service_notice(msg):
                     self.screen.show(line)
@@ -490,15 +526,56 @@ class ChatClient:
         if step.lost:
             self.screen.show(self.render.problem(self.t("client.lost_events", count=step.lost)))
         for shown in step.shown:
-            self.screen.show(self.render.event(shown.event, self.name, shown.tag))
+            self._show(shown)
         if step.fetch is not None and self.state is State.JOINED:
             self._send(step.fetch)
             self._fetch_sent = time.monotonic()
 
+    def _show(self, shown: Shown, page_room: str = "") -> None:
+        """One event on screen, marked with its room when that is not the current one.
+        ``page_room``: the room of the history page it came in."""
+        event = shown.event
+        room = "" if isinstance(event, Priv) else event.room or page_room
+        if isinstance(event, Left) and event.reason != c.R_PART and self.rooms.enabled:
+            seen = (name_key(event.name), event.ts, event.reason)
+            if seen in self._leaves:
+                return  # the same leave of the chat, from another of its rooms
+            self._leaves[seen] = None
+            if len(self._leaves) > LEAVES_REMEMBERED:
+                self._leaves.popitem(last=False)
+        parted = isinstance(event, Left) and event.reason == c.R_PART
+        self.screen.show(self.render.event(event, self.name, shown.tag,
+                                           where=self.rooms.where(room),
+                                           room=self.rooms.notice_room(room, parted)))
+
+    def _entered(self, msg: Entered) -> None:
+        self.rooms.entered(msg.room)
+        self._step(self.timeline.entered(msg.room, msg.head))
+        self.screen.show(self.render.notice(self.t("client.entered", room=sanitize(msg.room))))
+        if msg.topic:
+            self.screen.show(self.render.notice(self.t(
+                "client.room_topic", room=sanitize(msg.room), topic=sanitize(msg.topic))))
+        self.screen.show(self.render.room_members(msg.room, msg.users, msg.online))
+        self._prompt()
+
+    def _parted(self, room: str) -> None:
+        was = self.rooms.current
+        self.rooms.parted(room)
+        self.timeline.parted(room)
+        self.screen.show(self.render.notice(self.t("client.parted", room=sanitize(room))))
+        now = self.rooms.current
+        if now is not None and now != was:
+            self.screen.show(self.render.notice(self.t(
+                "client.switched", room=sanitize(self.rooms.name(now)))))
+        self._prompt()
+
+    def _prompt(self) -> None:
+        self.screen.set_prompt(self.rooms.prompt(sanitize(self.name)))
+
     def _acked(self, cid: int, seq: int, prev: int) -> None:
         msg = self.outbox.settle(cid)
         if isinstance(msg, Say):
-            self.timeline.own_public(seq, prev)
+            self.timeline.own_public(seq, prev, msg.room)
         if msg is not None and self.show_acks:
             self.screen.show(self.render.notice(
                 self.t("client.delivered", text=sanitize(msg.text[:60]))))
@@ -521,7 +598,8 @@ class ChatClient:
             else:
                 self.screen.show(self.render.notice(self.t("client.online_none")))
         self.ever_joined = True
-        self.screen.set_prompt(f"{shown}> ")
+        self.rooms.welcome(msg.room, msg.rooms)
+        self._prompt()
         if msg.fanout == c.FANOUT_PUB:
             self._open_feed(msg.feeds, msg.session)
         self._step(self.timeline.welcome(msg))
@@ -593,16 +671,95 @@ class ChatClient:
             case UnknownCommand(word):
                 self.screen.show(self.render.problem(
                     self.t("client.unknown_command", command=sanitize(word))))
-            case ListUsers():
-                if self.state is State.JOINED:
-                    self._send(Who())
-                else:
-                    self.screen.show(self.render.problem(self.t("client.not_connected")))
+            case Usage(command):
+                self.screen.show(self.render.problem(self.t(f"client.usage_{command}")))
+            case ListUsers(room):
+                self._who(room)
             case Public(text):
-                if self._queue(Say(text)) and self.screen.interactive:
-                    self.screen.show(self.render.own(self.name, text, time.time()))
+                if not self.rooms.enabled:
+                    self._say(text, "")
+                elif self.rooms.current is None:
+                    self.screen.show(self.render.problem(self.t("error.NO_ROOM")))
+                else:
+                    self._say(text, self.rooms.current)
+            case RoomSay(room, text):
+                if self._room_ok(room):
+                    self._say(text, room_key(room))
             case Private(to, text):
                 self._queue(Tell(to, text))
+            case EnterRoom(room):
+                if not self._room_ok(room):
+                    return
+                key = room_key(room)
+                if key in self.rooms.names:  # already in it: switch, nothing to send
+                    self.rooms.switch(key)
+                    self.screen.show(self.render.notice(self.t(
+                        "client.switched", room=sanitize(self.rooms.name(key)))))
+                    self._prompt()
+                else:
+                    self._request(Enter(room))
+            case PartRoom(room):
+                if not room and self.rooms.enabled and self.rooms.current is None:
+                    self.screen.show(self.render.problem(self.t("error.NO_ROOM")))
+                elif self._room_ok(room or self._current_name()):
+                    self._request(Part(room or self._current_name()))
+            case ShowRooms():
+                if self._rooms_enabled():
+                    self._request(ListRooms())
+            case Topic(text):
+                if not self._rooms_enabled():
+                    return
+                if self.rooms.current is None:
+                    self.screen.show(self.render.problem(self.t("error.NO_ROOM")))
+                else:
+                    self._request(SetTopic(self._current_name(), text))
+
+    def _current_name(self) -> str:
+        return "" if self.rooms.current is None else self.rooms.name(self.rooms.current)
+
+    def _rooms_enabled(self) -> bool:
+        """Whether the broker has rooms; if not, say so."""
+        if not self.rooms.enabled:
+            self.screen.show(self.render.problem(self.t("client.no_rooms")))
+        return self.rooms.enabled
+
+    def _room_ok(self, room: str) -> bool:
+        """Whether ``room`` can be asked for: the broker has rooms and the name is valid."""
+        if not self._rooms_enabled():
+            return False
+        if (problem := room_problem(room)) is not None:
+            self.screen.show(self.render.error(Error(c.E_BAD_ROOM, problem, room)))
+            return False
+        return True
+
+    def _request(self, msg: ClientMessage) -> None:
+        """Send a request that is not kept for later (ENTER, PART, WHO, ROOMS, TOPIC)."""
+        if self.state is State.JOINED:
+            self._send(msg)
+        else:
+            self.screen.show(self.render.problem(self.t("client.not_connected")))
+
+    def _who(self, room: str) -> None:
+        """/who: the current room's members; everyone online when asked (*), when the
+        broker has no rooms, or for a user who never left the default room."""
+        if room and room != EVERYONE:
+            if self._room_ok(room):
+                self._request(Who(room))
+            return
+        current = self.rooms.current
+        if (room == EVERYONE or current is None or not self.rooms.enabled
+                or (current == self.rooms.default and not self.rooms.chosen)):
+            self._request(Who())
+        else:
+            self._request(Who(self.rooms.name(current)))
+
+    def _say(self, text: str, key: str) -> None:
+        """Text for the room ``key`` ("" on a broker without rooms), echoed in terminal
+        mode marked with the room when it is not the current one."""
+        if self._queue(Say(text, room=self.rooms.wire(key) if key else "")) \
+                and self.screen.interactive:
+            where = self.rooms.name(key) if key and key != self.rooms.current else ""
+            self.screen.show(self.render.own(self.name, text, time.time(), where))
 
     def _queue(self, msg: Say | Tell) -> bool:
         """Put a message in the outbox and send it if joined; it stays until ACKed."""

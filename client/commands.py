@@ -1,17 +1,33 @@
 """What one line of user input means. Pure: no I/O, no sockets.
 
-    text           public message
-    @name text     private message (malformed forms go to the broker, which
-                   answers with the error, so every client gets the same rules)
-    /who /help     commands; /quit or `sair` (any case) leaves
-    //text         a public message that starts with '/'
+    text             a message to the current room
+    @name text       private message (malformed forms go to the broker, which
+                     answers with the error, so every client gets the same rules)
+    /msg #room text  a message to another room, without switching to it
+    /msg name text   the same as @name text
+    /join #room      enter a room (or switch to it); /part [#room] leaves one
+    /rooms           list the rooms; /topic text sets the current room's topic
+    /who [#room|*]   the current room's members, another room's, or everyone online
+    /help            the commands; /quit or `sair` (any case) leaves
+    //text           a message that starts with '/'
+
+A room may be typed without its '#' where only a room can be meant (/join sala,
+/part sala).
+Whether a name is a valid room is the caller's check (zchat.protocol.room_problem).
 """
 
 from dataclasses import dataclass
 
+from zchat.protocol.constants import ROOM_PREFIX
+
+#: /who's argument for everyone online, whatever room one is in.
+EVERYONE = "*"
+
 
 @dataclass(frozen=True, slots=True)
 class Public:
+    """Text for the current room."""
+
     text: str
 
 
@@ -22,13 +38,47 @@ class Private:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomSay:
+    """Text for a named room (``/msg #room text``)."""
+
+    room: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Quit:
     pass
 
 
 @dataclass(frozen=True, slots=True)
 class ListUsers:
+    """``room``: "" the current room, EVERYONE everyone online, else that room."""
+
+    room: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EnterRoom:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class PartRoom:
+    """``room``: "" the current room."""
+
+    room: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowRooms:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """Set the current room's topic."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +96,30 @@ class UnknownCommand:
     command: str
 
 
-Command = Public | Private | Quit | ListUsers | ShowHelp | Nothing | UnknownCommand
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A known command typed without what it needs: show how it is used (``command``:
+    "join", "msg" or "topic", the key of its usage text)."""
+
+    command: str
+
+
+Command = (Public | Private | RoomSay | Quit | ListUsers | EnterRoom | PartRoom | ShowRooms
+           | Topic | ShowHelp | Nothing | UnknownCommand | Usage)
 
 _QUIT_WORDS = frozenset({"sair", "/quit", "/sair", "/exit"})
+
+
+def _room(word: str) -> str:
+    return word if word.startswith(ROOM_PREFIX) else ROOM_PREFIX + word
+
+
+def _split(stripped: str) -> tuple[str, str]:
+    """The first word after the command, and the rest (stripped)."""
+    parts = stripped.split(None, 1)
+    rest = parts[1] if len(parts) > 1 else ""
+    word, _, text = rest.partition(" ")
+    return word, text.strip()
 
 
 def parse_line(line: str) -> Command:
@@ -63,13 +134,35 @@ def parse_line(line: str) -> Command:
     if stripped.startswith("//"):
         return Public(stripped[1:])
     if stripped.startswith("/"):
-        word = lowered.split()[0]
-        if word == "/who":
-            return ListUsers()
-        if word in ("/help", "/ajuda", "/?"):
-            return ShowHelp()
-        return UnknownCommand(stripped.split()[0])
+        return _slash(stripped, lowered.split()[0])
     if stripped.startswith("@"):
         target, _, text = stripped[1:].partition(" ")
         return Private(target, text.strip())
     return Public(line)
+
+
+def _slash(stripped: str, word: str) -> Command:
+    arg, text = _split(stripped)
+    match word:
+        case "/who" | "/quem":
+            if arg == EVERYONE or arg.startswith(ROOM_PREFIX):
+                return ListUsers(arg)
+            return ListUsers()  # (other words after /who were always ignored)
+        case "/help" | "/ajuda" | "/?":
+            return ShowHelp()
+        case "/join" | "/entrar":
+            return EnterRoom(_room(arg)) if arg else Usage("join")
+        case "/part" | "/deixar":
+            return PartRoom(_room(arg) if arg else "")
+        case "/rooms" | "/salas":
+            return ShowRooms()
+        case "/topic" | "/topico" | "/tópico":
+            parts = stripped.split(None, 1)
+            return Topic(parts[1].strip()) if len(parts) > 1 else Usage("topic")
+        case "/msg":
+            if not arg:
+                return Usage("msg")
+            if arg.startswith(ROOM_PREFIX):
+                return RoomSay(arg, text)
+            return Private(arg, text)
+    return UnknownCommand(stripped.split()[0])

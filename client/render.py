@@ -12,7 +12,18 @@ from collections.abc import Callable, Iterable
 
 from zchat.common.i18n import Catalogue
 from zchat.common.safetext import sanitize
-from zchat.protocol import Error, Event, Joined, Left, Msg, Notice, Priv, name_key
+from zchat.protocol import (
+    Error,
+    Event,
+    Joined,
+    Left,
+    Msg,
+    Notice,
+    Priv,
+    RoomList,
+    TopicSet,
+    name_key,
+)
 from zchat.protocol import constants as c
 
 # Distinct, readable foreground colours for sender names.
@@ -52,25 +63,32 @@ class Renderer:
             stamp += " " + self._paint(_NOTICE, self.t(f"client.tag_{tag}"))
         return stamp
 
-    def event(self, event: Event, me: str, tag: str = "") -> str:
-        """Any chat event: public, private, join or leave."""
+    def event(self, event: Event, me: str, tag: str = "", where: str = "",
+              room: str = "") -> str:
+        """Any chat event: public, private, join or leave. ``where``: the name of a
+        message's room when it is not the current one (shown after the time);
+        ``room``: the name of a join's or leave's room when it is not the default one."""
         match event:
             case Msg():
-                return self.public(event, tag)
+                return self.public(event, tag, where)
             case Priv():
                 return self.private(event, me, tag)
             case Joined():
-                return self.joined(event, tag)
+                return self.joined(event, tag, room)
             case Left():
-                return self.left(event, tag)
+                return self.left(event, tag, room)
         raise TypeError(f"not an event: {event!r}")
 
-    def public(self, msg: Msg, tag: str = "") -> str:
-        return f"{self._stamp(msg.ts, tag)} {self._name(msg.sender)}: {sanitize(msg.text)}"
+    def _where(self, where: str) -> str:
+        return f" {sanitize(where)}" if where else ""
 
-    def own(self, name: str, text: str, ts: float) -> str:
-        """The user's own public message, echoed locally in terminal mode."""
-        return f"{self._stamp(ts)} {self._name(name)}: {sanitize(text)}"
+    def public(self, msg: Msg, tag: str = "", where: str = "") -> str:
+        return (f"{self._stamp(msg.ts, tag)}{self._where(where)} {self._name(msg.sender)}: "
+                f"{sanitize(msg.text)}")
+
+    def own(self, name: str, text: str, ts: float, where: str = "") -> str:
+        """The user's own message, echoed locally in terminal mode."""
+        return f"{self._stamp(ts)}{self._where(where)} {self._name(name)}: {sanitize(text)}"
 
     def private(self, msg: Priv, me: str, tag: str = "") -> str:
         if name_key(msg.sender) == name_key(me) and name_key(msg.to) != name_key(me):
@@ -80,17 +98,24 @@ class Renderer:
                                 self.t("client.private_from", name=sanitize(msg.sender)))
         return f"{self._stamp(msg.ts, tag)} {label}: {sanitize(msg.text)}"
 
-    def joined(self, event: Joined, tag: str = "") -> str:
-        return self.notice(self.t("client.joined", name=sanitize(event.name)), event.ts, tag)
+    def joined(self, event: Joined, tag: str = "", room: str = "") -> str:
+        name = sanitize(event.name)
+        text = (self.t("client.joined_room", name=name, room=sanitize(room)) if room
+                else self.t("client.joined", name=name))
+        return self.notice(text, event.ts, tag)
 
-    def left(self, event: Left, tag: str = "") -> str:
+    def left(self, event: Left, tag: str = "", room: str = "") -> str:
+        """A leave: of one room (reason part: ``room`` names it) or of the chat."""
+        name = sanitize(event.name)
+        if event.reason == c.R_PART and room:
+            return self.notice(self.t("client.left_room", name=name, room=sanitize(room)),
+                               event.ts, tag)
         reason_key = f"reason.{event.reason}"
         try:
             reason = self.t(reason_key)
         except KeyError:
             reason = sanitize(event.reason)
-        return self.notice(self.t("client.left", name=sanitize(event.name), reason=reason),
-                           event.ts, tag)
+        return self.notice(self.t("client.left", name=name, reason=reason), event.ts, tag)
 
     def notice(self, text: str, ts: float | None = None, tag: str = "") -> str:
         """A line from zchat itself (not from a user): set apart with '*'."""
@@ -129,3 +154,32 @@ class Renderer:
         if total > len(shown):  # a WELCOME lists only some of a big room
             listed += self.t("client.and_more", count=total - len(shown))
         return self.notice(self.t(key, count=max(total, len(shown)), names=listed))
+
+    def room_members(self, room: str, names: Iterable[str], total: int = 0) -> str:
+        """Who is in ``room`` (an answer to /who #room, or on entering it)."""
+        shown = [sanitize(n) for n in names]
+        if not shown and total <= 0:
+            return self.notice(self.t("client.room_alone", room=sanitize(room)))
+        listed = ", ".join(shown)
+        if total > len(shown):
+            listed += self.t("client.and_more", count=total - len(shown))
+        return self.notice(self.t("client.room_members", room=sanitize(room),
+                                  count=max(total, len(shown)), names=listed))
+
+    def topic(self, change: TopicSet) -> str:
+        room, name = sanitize(change.room), sanitize(change.by)
+        if not change.text:
+            return self.notice(self.t("client.topic_cleared", name=name, room=room))
+        return self.notice(self.t("client.topic_set", name=name, room=room,
+                                  topic=sanitize(change.text)))
+
+    def rooms(self, answer: RoomList) -> list[str]:
+        """The ROOMS answer: a heading, then one line per room."""
+        if not answer.rooms:
+            return [self.notice(self.t("client.rooms_none"))]
+        lines = [self.notice(self.t("client.rooms", count=len(answer.rooms)))]
+        for info in answer.rooms:
+            topic = f" - {sanitize(info.topic)}" if info.topic else ""
+            lines.append(self.t("client.room_line", room=sanitize(info.name),
+                                count=info.online, topic=topic))
+        return lines

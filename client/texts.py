@@ -45,12 +45,35 @@ EN: Texts = {
                             "may be missing.",
     "client.help": (
         "Commands:\n"
-        "  text            send a public message to everyone\n"
-        "  @name text      send a private message to name\n"
-        "  /who            list who is online\n"
-        "  /help           show this help\n"
-        "  sair or /quit   leave (Ctrl-D and Ctrl-C too)"
+        "  text             send a message to the current room\n"
+        "  @name text       send a private message to name (or /msg name text)\n"
+        "  /join #room      enter a room (created if needed) and talk there\n"
+        "  /part [#room]    leave the current room, or the one named\n"
+        "  /msg #room text  send a message to another room you are in\n"
+        "  /rooms           list the rooms\n"
+        "  /topic text      set the current room's topic\n"
+        "  /who [#room|*]   list the room's members (*: everyone online)\n"
+        "  /help            show this help\n"
+        "  sair or /quit    leave (Ctrl-D and Ctrl-C too)"
     ),
+    "client.no_rooms": "This broker has no rooms.",
+    "client.usage_join": "Usage: /join #room",
+    "client.usage_msg": "Usage: /msg #room text, or /msg name text",
+    "client.usage_topic": "Usage: /topic text",
+    "client.joined_room": "{name} joined {room}",
+    "client.left_room": "{name} left {room}",
+    "client.left_room_reason": "{name} left {room} ({reason})",
+    "client.entered": "You are in {room}.",
+    "client.switched": "Now talking in {room}.",
+    "client.parted": "You left {room}.",
+    "client.room_topic": "Topic of {room}: {topic}",
+    "client.room_members": "In {room} ({count}): {names}",
+    "client.room_alone": "Nobody else is in {room}.",
+    "client.topic_set": "{name} set the topic of {room}: {topic}",
+    "client.topic_cleared": "{name} cleared the topic of {room}",
+    "client.rooms": "Rooms ({count}):",
+    "client.rooms_none": "There are no rooms.",
+    "client.room_line": "  {room}: {count} member(s){topic}",
     "client.unknown_command": "Unknown command {command}; type /help.",
     "client.fatal": "zchat: {message}",
     "client.handshake_failed": "could not open an encrypted session with the broker: wrong "
@@ -126,12 +149,35 @@ PT: Texts = {
                             "meio-tempo podem estar faltando.",
     "client.help": (
         "Comandos:\n"
-        "  texto           envia uma mensagem pública para todos\n"
-        "  @nome texto     envia uma mensagem privada para nome\n"
-        "  /who            lista quem está online\n"
-        "  /help           mostra esta ajuda\n"
-        "  sair ou /quit   sai do chat (Ctrl-D e Ctrl-C também)"
+        "  texto            envia uma mensagem para a sala atual\n"
+        "  @nome texto      envia uma mensagem privada para nome (ou /msg nome texto)\n"
+        "  /join #sala      entra numa sala (criada se preciso) e fala nela\n"
+        "  /part [#sala]    sai da sala atual, ou da sala indicada\n"
+        "  /msg #sala texto envia uma mensagem para outra sala em que você está\n"
+        "  /rooms           lista as salas\n"
+        "  /topic texto     define o tópico da sala atual\n"
+        "  /who [#sala|*]   lista quem está na sala (*: todos online)\n"
+        "  /help            mostra esta ajuda\n"
+        "  sair ou /quit    sai do chat (Ctrl-D e Ctrl-C também)"
     ),
+    "client.no_rooms": "Este broker não tem salas.",
+    "client.usage_join": "Uso: /join #sala",
+    "client.usage_msg": "Uso: /msg #sala texto, ou /msg nome texto",
+    "client.usage_topic": "Uso: /topic texto",
+    "client.joined_room": "{name} entrou em {room}",
+    "client.left_room": "{name} saiu de {room}",
+    "client.left_room_reason": "{name} saiu de {room} ({reason})",
+    "client.entered": "Você está em {room}.",
+    "client.switched": "Agora falando em {room}.",
+    "client.parted": "Você saiu de {room}.",
+    "client.room_topic": "Tópico de {room}: {topic}",
+    "client.room_members": "Em {room} ({count}): {names}",
+    "client.room_alone": "Ninguém mais está em {room}.",
+    "client.topic_set": "{name} definiu o tópico de {room}: {topic}",
+    "client.topic_cleared": "{name} apagou o tópico de {room}",
+    "client.rooms": "Salas ({count}):",
+    "client.rooms_none": "Não há salas.",
+    "client.room_line": "  {room}: {count} membro(s){topic}",
     "client.unknown_command": "Comando desconhecido {command}; digite /help.",
     "client.fatal": "zchat: {message}",
     "client.handshake_failed": "não foi possível abrir uma sessão criptografada com o broker: "

@@ -3,13 +3,19 @@
 import pytest
 
 from zchat.client.commands import (
+    EnterRoom,
     ListUsers,
     Nothing,
+    PartRoom,
     Private,
     Public,
     Quit,
+    RoomSay,
     ShowHelp,
+    ShowRooms,
+    Topic,
     UnknownCommand,
+    Usage,
     parse_line,
 )
 
@@ -66,6 +72,33 @@ CASES = [
     ("@bob hi\n", Private("bob", "hi")),
     ("sair\n", Quit()),
     ("/who\r\n", ListUsers()),
+    # rooms
+    ("#sala oi", Public("#sala oi")),
+    ("#sala", Public("#sala")),
+    ("/join #sala", EnterRoom("#sala")),
+    ("/JOIN #Sala", EnterRoom("#Sala")),
+    ("/join sala", EnterRoom("#sala")),
+    ("/entrar #sala", EnterRoom("#sala")),
+    ("/join #sala extra", EnterRoom("#sala")),
+    ("/join", Usage("join")),
+    ("/join   ", Usage("join")),
+    ("/part", PartRoom()),
+    ("/part #sala", PartRoom("#sala")),
+    ("/part sala", PartRoom("#sala")),
+    ("/rooms", ShowRooms()),
+    ("/salas", ShowRooms()),
+    ("/topic novo tópico", Topic("novo tópico")),
+    ("/topic   spaced  out  ", Topic("spaced  out")),
+    ("/topic", Usage("topic")),
+    ("/msg #sala oi gente", RoomSay("#sala", "oi gente")),
+    ("/msg #sala", RoomSay("#sala", "")),
+    ("/msg bob oi", Private("bob", "oi")),
+    ("/msg bob", Private("bob", "")),
+    ("/msg", Usage("msg")),
+    ("/who #sala", ListUsers("#sala")),
+    ("/who *", ListUsers("*")),
+    ("/quem #sala", ListUsers("#sala")),
+    ("//join #sala", Public("/join #sala")),
 ]
 
 

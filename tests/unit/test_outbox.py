@@ -158,3 +158,14 @@ def test_outbox_messages_encode_with_their_cid_and_retry_flag():
     for msg in sent:
         assert decode_client(encode(msg)) == msg
     assert encode(sent[0]) == 'ZCHAT/1 SAY {"text":"olá","cid":1,"retry":true}'.encode()
+
+
+def test_a_resend_goes_to_the_same_room():
+    outbox = Outbox()
+    outbox.add(Say("oi", room="#sala"))
+    outbox.add(Say("geral"))
+    assert [m.cid for m in _drain(outbox)] == [1, 2]
+    outbox.requeue()
+    again = _drain(outbox)
+    assert again == [Say("oi", 1, retry=True, room="#sala"), Say("geral", 2, retry=True)]
+    assert decode_client(encode(again[0])) == again[0]

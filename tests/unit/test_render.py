@@ -9,7 +9,7 @@ import pytest
 from zchat.client.render import Renderer, name_colour
 from zchat.client.texts import client_catalogue
 from zchat.common.safetext import sanitize
-from zchat.protocol import Error, Joined, Left, Msg, Priv
+from zchat.protocol import Error, Joined, Left, Msg, Priv, RoomInfo, RoomList, TopicSet
 from zchat.protocol import constants as c
 
 # 01:02:03 UTC on 1970-01-01, and 23:59:59 UTC on 2023-11-14.
@@ -290,3 +290,73 @@ def test_a_big_room_lists_some_names_and_counts_the_rest():
     assert "Online: ana, bob and 100 more (/who lists everyone)" in line
     line = Renderer(client_catalogue("pt")).users(["ana"], "client.online", total=3)
     assert "ana e mais 2 (/who lista todos)" in line
+
+
+# ---- rooms -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["en", "pt"])
+def test_a_message_of_another_room_carries_its_name_after_the_time(lang):
+    r = _renderer(lang)
+    msg = Msg("bob", "oi", TS, room="#sala")
+    assert r.event(msg, "ana", where="#sala") == "[01:02:03] #sala bob: oi"
+    assert r.event(msg, "ana") == "[01:02:03] bob: oi"  # the current room: as before rooms
+    assert r.own("ana", "oi", TS, "#sala") == "[01:02:03] #sala ana: oi"
+
+
+def test_a_room_name_is_sanitised_and_after_the_tag():
+    line = _renderer().event(Msg("bob", "oi", TS), "ana", "history", where="#s\x1b[31m")
+    assert line == "[01:02:03] (history) #s\\x1b[31m bob: oi"
+
+
+@pytest.mark.parametrize(("lang", "joined", "parted", "quit_"), [
+    ("en", "bob joined #sala", "bob left #sala", "bob left the chat (left)"),
+    ("pt", "bob entrou em #sala", "bob saiu de #sala", "bob saiu do chat (saiu)"),
+])
+def test_room_notices_name_the_room(lang, joined, parted, quit_):
+    r = _renderer(lang)
+    assert r.event(Joined("bob", TS, room="#sala"), "ana", room="#sala") \
+        == f"[01:02:03] * {joined}"
+    assert r.event(Left("bob", c.R_PART, TS, room="#sala"), "ana", room="#sala") \
+        == f"[01:02:03] * {parted}"
+    # leaving the chat is told as today, whatever room it came in
+    assert r.event(Left("bob", c.R_QUIT, TS, room="#sala"), "ana", room="#sala") \
+        == f"[01:02:03] * {quit_}"
+
+
+@pytest.mark.parametrize(("lang", "expected"), [("en", "bob joined the chat"),
+                                                 ("pt", "bob entrou no chat")])
+def test_default_room_notices_are_as_before_rooms(lang, expected):
+    assert _renderer(lang).event(Joined("bob", TS), "ana") == f"[01:02:03] * {expected}"
+
+
+@pytest.mark.parametrize(("lang", "set_", "cleared"), [
+    ("en", "bob set the topic of #sala: futebol", "bob cleared the topic of #sala"),
+    ("pt", "bob definiu o tópico de #sala: futebol", "bob apagou o tópico de #sala"),
+])
+def test_topic_changes(lang, set_, cleared):
+    r = _renderer(lang)
+    assert r.topic(TopicSet("#sala", "futebol", "bob")).endswith(f"* {set_}")
+    assert r.topic(TopicSet("#sala", "", "bob")).endswith(f"* {cleared}")
+
+
+@pytest.mark.parametrize(("lang", "head", "line", "none"), [
+    ("en", "Rooms (2):", "  #geral: 3 member(s)", "There are no rooms."),
+    ("pt", "Salas (2):", "  #geral: 3 membro(s)", "Não há salas."),
+])
+def test_rooms_list(lang, head, line, none):
+    r = _renderer(lang)
+    lines = r.rooms(RoomList((RoomInfo("#geral", 3), RoomInfo("#sala", 1, "futebol"))))
+    assert lines[0].endswith(f"* {head}")
+    assert lines[1] == line
+    assert lines[2].startswith("  #sala: 1 ") and lines[2].endswith(" - futebol")
+    assert r.rooms(RoomList(())) [0].endswith(f"* {none}")
+
+
+@pytest.mark.parametrize(("lang", "members", "alone"), [
+    ("en", "In #sala (2): ana, bob", "Nobody else is in #sala."),
+    ("pt", "Em #sala (2): ana, bob", "Ninguém mais está em #sala."),
+])
+def test_room_members(lang, members, alone):
+    r = _renderer(lang)
+    assert r.room_members("#sala", ["ana", "bob"]).endswith(f"* {members}")
+    assert r.room_members("#sala", []).endswith(f"* {alone}")

@@ -614,3 +614,129 @@ def test_unnumbered_events_are_shown_at_once_never_held_and_never_move_cursors()
     assert t.live(Msg("Ana", "mine", 1.0, 0, 0)).shown == []  # a feed echoes our own
     assert t.live(_p(0, 0)).shown == [Shown(_p(0, 0))]
     assert _cursors(t) == (5, 2)
+
+
+# ---- rooms: one cursor per room the session is in (docs/ROOMS.md) ---------------------
+
+def _rm(seq: int, prev: int, room: str = "#sala", sender: str = "bob") -> Msg:
+    return Msg(sender, f"r{seq}", 1000.0 + seq, seq, prev, room)
+
+
+def _room_welcome(pub: int, priv: int, rooms: dict[str, int], epoch: str = EPOCH) -> Welcome:
+    return Welcome("ana", "token", 1.0, pub=pub, priv=priv, epoch=epoch, room="#geral",
+                   rooms=(("#geral", pub), *rooms.items()))
+
+
+def _room_timeline(rooms: dict[str, int] | None = None) -> Timeline:
+    timeline = Timeline("ana")
+    assert timeline.welcome(_room_welcome(5, 2, {"#sala": 3} if rooms is None else rooms)) \
+        == Step()
+    return timeline
+
+
+def test_welcome_adopts_room_heads_but_not_the_default_room():
+    timeline = _room_timeline({"#sala": 3, "#Outra": 4})
+    assert timeline.rooms == {"#sala": 3, "#outra": 4}
+    assert (timeline.pub, timeline.priv) == (5, 2)
+
+
+def test_room_events_follow_their_own_chain():
+    timeline = _room_timeline()
+    assert _live(timeline.live(_rm(6, 3))) == [_rm(6, 3)]
+    assert _live(timeline.live(_m(7, 5))) == [_m(7, 5)]  # the public chain, untouched
+    assert _live(timeline.live(_rm(8, 6))) == [_rm(8, 6)]
+    assert (timeline.pub, timeline.rooms["#sala"]) == (7, 8)
+
+
+def test_a_gap_in_a_room_fetches_with_the_room_cursors_and_holds():
+    timeline = _room_timeline({"#sala": 3, "#b": 1})
+    step = timeline.live(_rm(9, 7))
+    assert step.shown == []
+    assert step.fetch == Fetch(5, 2, rooms=(("#b", 1), ("#sala", 3)))
+    assert timeline.catching_up
+    assert _live(timeline.live(_m(10, 5))) == []  # held behind the catch-up
+    step = timeline.replay(_replay(_rm(7, 3)))
+    assert [s.event for s in step.shown] == [_rm(7, 3), _rm(9, 7), _m(10, 5)]
+    assert (timeline.pub, timeline.rooms["#sala"]) == (10, 9)
+
+
+def test_a_room_replay_pages_on_with_every_cursor():
+    timeline = _room_timeline()
+    timeline.live(_rm(9, 7))
+    step = timeline.replay(_replay(_rm(6, 3), _m(7, 5), more=True))
+    assert step.fetch == Fetch(7, 2, rooms=(("#sala", 6),))
+
+
+def test_entered_starts_a_cursor_at_the_head():
+    timeline = _room_timeline({})
+    assert timeline.entered("#Nova", 12) == Step()
+    assert timeline.rooms == {"#nova": 12}
+    assert _live(timeline.live(_rm(13, 12, "#nova"))) == [_rm(13, 12, "#nova")]
+
+
+def test_entered_again_behind_the_head_catches_up():
+    timeline = _room_timeline()
+    assert timeline.entered("#sala", 3) == Step()  # nothing new: nothing asked
+    assert timeline.entered("#sala", 6).fetch == Fetch(5, 2, rooms=(("#sala", 3),))
+
+
+def test_events_of_a_parted_room_are_dropped():
+    timeline = _room_timeline()
+    timeline.parted("#SALA")
+    assert timeline.rooms == {}
+    assert timeline.live(_rm(6, 3)) == Step()  # no fetch either
+    assert timeline.refetch() == Fetch(5, 2)
+
+
+def test_parting_drops_held_events_of_the_room():
+    timeline = _room_timeline()
+    timeline.live(_rm(9, 7))  # held, catching up
+    timeline.parted("#sala")
+    step = timeline.replay(_replay(_rm(7, 3), _m(8, 5)))
+    assert [s.event for s in step.shown] == [_m(8, 5)]
+
+
+def test_ack_of_a_room_message_moves_that_room_cursor():
+    timeline = _room_timeline()
+    timeline.own_public(6, 3, "#sala")
+    assert (timeline.pub, timeline.rooms["#sala"]) == (5, 6)
+    timeline.own_public(7, 5)
+    assert (timeline.pub, timeline.rooms["#sala"]) == (7, 6)
+    timeline.own_public(9, 4, "#sala")  # not linked to our cursor: the gap is fetched later
+    assert timeline.rooms["#sala"] == 6
+
+
+def test_ping_room_heads_start_a_catch_up():
+    timeline = _room_timeline()
+    assert timeline.heads(5, 2, (("#sala", 3),)) == Step()
+    assert timeline.heads(5, 2, (("#other", 9),)) == Step()  # not ours: ignored
+    step = timeline.heads(5, 2, (("#Sala", 4),))
+    assert step.fetch == Fetch(5, 2, rooms=(("#sala", 3),))
+    assert timeline.catching_up
+
+
+def test_rejoin_behind_a_room_head_fetches_and_drops_rooms_no_longer_ours():
+    timeline = _room_timeline({"#sala": 3, "#gone": 4})
+    step = timeline.welcome(_room_welcome(5, 2, {"#sala": 8, "#new": 20}))
+    assert step.fetch == Fetch(5, 2, rooms=(("#new", 20), ("#sala", 3)))
+    step = timeline.replay(_replay(_rm(8, 3)))
+    assert [(s.event, s.tag) for s in step.shown] == [(_rm(8, 3), MISSED)]
+    assert timeline.rooms == {"#sala": 8, "#new": 20}
+
+
+def test_rejoin_at_the_same_room_heads_changes_nothing():
+    timeline = _room_timeline()
+    assert timeline.welcome(_room_welcome(5, 2, {"#sala": 3})) == Step()
+
+
+def test_a_reset_adopts_the_new_room_heads():
+    timeline = _room_timeline()
+    step = timeline.welcome(_room_welcome(1, 0, {"#x": 1}, epoch="epoch-2"))
+    assert step == Step(reset=True)
+    assert timeline.rooms == {"#x": 1}
+
+
+def test_a_broker_without_rooms_has_no_room_cursors():
+    timeline = _timeline()
+    assert timeline.rooms == {}
+    assert timeline.refetch() == Fetch(5, 2)
