@@ -356,7 +356,8 @@ class BrokerCore(RoomRules):
             online = len(self.roster)
         limits = self.limits
         pub = self.store.head(PUBLIC) if pub is None else pub
-        room, rooms, most = "", (), 0
+        room, most = "", 0
+        rooms: tuple[tuple[str, int], ...] = ()
         if self.rooms_on():  # the default room, and every room with its head
             room, most = self.default_room, c.MAX_ROOMS_PER_USER
             rooms = ((room, pub), *((key, self.store.head(key)) for key in sorted(session.rooms)))

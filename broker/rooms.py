@@ -36,18 +36,43 @@ from .roster import Session
 from .store import PUBLIC, RoomState, StoredEvent
 
 if TYPE_CHECKING:
-    from .core import BrokerCore
+    from collections.abc import Callable
+
+    from .backplane import Backplane
+    from .flood import Budgets
+    from .roster import Roster
+    from .store import HistoryStore
 
 
 class RoomRules:
     """Rooms other than the default one: the rules, over the core's state."""
 
-    def rooms_on(self: "BrokerCore") -> bool:
+    if TYPE_CHECKING:  # what it uses of BrokerCore (core.py)
+        roster: Roster
+        store: HistoryStore
+        backplane: Backplane
+        budgets: Budgets
+        room_state: RoomState | None
+        default_room: str
+        max_rooms: int
+        history: int
+        fanout: str
+        _note: Callable[[str], None]
+        _wall: Callable[[], float]
+        _t: Callable[..., str]
+
+        def _refuse(self, identity: bytes, session: Session | None, code: str, detail: str,
+                    ref: str = "", cid: int = 0) -> list[Action]: ...
+        def _throttle(self, session: Session, cid: int) -> list[Action]: ...
+        def _publish(self, event: StoredEvent, exclude: bytes | None = None,
+                     ack_to: bytes | None = None) -> list[Action]: ...
+
+    def rooms_on(self) -> bool:
         """Whether this broker offers rooms (announced in WELCOME's ``room``)."""
         return (self.room_state is not None and not self.backplane.shared
                 and self.fanout == c.FANOUT_ROUTER)
 
-    def _room_of(self: "BrokerCore", session: Session, room: str, cid: int = 0,
+    def _room_of(self, session: Session, room: str, cid: int = 0,
                  member: bool = True) -> tuple[str, list[Action]]:
         """The key of ``room``, or "" and the refusal: not offered, a bad name, or
         (``member``) a room the session is not in."""
@@ -64,7 +89,7 @@ class RoomRules:
                                     f"not in {key}", key, cid)
         return key, []
 
-    def _enter(self: "BrokerCore", session: Session, room: str) -> list[Action]:
+    def _enter(self, session: Session, room: str) -> list[Action]:
         key, refused = self._room_of(session, room, member=False)
         if not key:
             return refused
@@ -91,7 +116,7 @@ class RoomRules:
             actions.append(Send(session.identity, encode(Events(c.K_HISTORY, events, room=key))))
         return actions + joined
 
-    def _entered(self: "BrokerCore", session: Session, key: str) -> Send:
+    def _entered(self, session: Session, key: str) -> Send:
         state = self.room_state
         assert state is not None
         if key == self.default_room:
@@ -106,7 +131,7 @@ class RoomRules:
         return Send(session.identity, encode(Entered(key, head, state.topic(key),
                                                      tuple(others), online)))
 
-    def _part(self: "BrokerCore", session: Session, room: str) -> list[Action]:
+    def _part(self, session: Session, room: str) -> list[Action]:
         key, refused = self._room_of(session, room)
         if not key:
             return refused
@@ -121,7 +146,7 @@ class RoomRules:
                                          reason=c.R_PART, room=key))
         return [Send(session.identity, encode(Parted(key))), *left]
 
-    def _left_rooms(self: "BrokerCore", session: Session, rooms: set[str], reason: str,
+    def _left_rooms(self, session: Session, rooms: set[str], reason: str,
                     ts: float) -> list[Action]:
         """A session ended: a LEFT in each room it was in, stamped ``ts`` like the
         default room's (a client shows one notice per person)."""
@@ -131,7 +156,7 @@ class RoomRules:
                                                  room=key))
         return actions
 
-    def _rejoined_rooms(self: "BrokerCore", session: Session) -> list[Action]:
+    def _rejoined_rooms(self, session: Session) -> list[Action]:
         """A new session whose token was in rooms (after a restart or a timeout): it is
         in them again, and their members see it join."""
         if not self.rooms_on():
@@ -145,7 +170,7 @@ class RoomRules:
                                      session.identity)
         return actions
 
-    def _who_room(self: "BrokerCore", session: Session, room: str, now: float) -> list[Action]:
+    def _who_room(self, session: Session, room: str, now: float) -> list[Action]:
         key, refused = self._room_of(session, room)
         if not key:
             return refused
@@ -155,7 +180,7 @@ class RoomRules:
             names = tuple(sorted((m.name for m in self.roster.members(key)), key=str.casefold))
         return self._paid(session, encode(Users(names, key)), now)
 
-    def _list_rooms(self: "BrokerCore", session: Session, now: float) -> list[Action]:
+    def _list_rooms(self, session: Session, now: float) -> list[Action]:
         if not self.rooms_on():
             return self._refuse(session.identity, session, c.E_UNAVAILABLE,
                                 "this broker has no rooms", "rooms")
@@ -167,7 +192,7 @@ class RoomRules:
         rooms = tuple(RoomInfo(key, held[key], state.topic(key)) for key in listed)
         return self._paid(session, encode(RoomList(rooms)), now)
 
-    def _set_topic(self: "BrokerCore", session: Session, room: str, text: str) -> list[Action]:
+    def _set_topic(self, session: Session, room: str, text: str) -> list[Action]:
         key, refused = self._room_of(session, room)
         if not key:
             return refused
@@ -180,7 +205,7 @@ class RoomRules:
             return [Broadcast(frame)]
         return [Send(member.identity, frame) for member in self.roster.members(key)]
 
-    def _paid(self: "BrokerCore", session: Session, frame: bytes, now: float) -> list[Action]:
+    def _paid(self, session: Session, frame: bytes, now: float) -> list[Action]:
         """A reply paid for in reply bytes (USERS, ROOMS: they can be long)."""
         replies = self.budgets.of(session)[3]
         if not replies_left(replies, now):

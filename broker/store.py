@@ -91,13 +91,13 @@ class StoredEvent:
     def for_reader(self, reader_key: str) -> Event:
         """The protocol event as sent to the stream ``reader_key`` (its chain's ``prev``)."""
         if self.kind == c.MSG:
-            return Msg(self.name, self.text, self.ts, self.seq, self.prev)
+            return Msg(self.name, self.text, self.ts, self.seq, self.prev, self.room)
         if self.kind == c.PRIV:
             prev = self.prev_to if self.to_key == reader_key else self.prev
             return Priv(self.name, self.to, self.text, self.ts, self.seq, prev)
         if self.kind == c.JOINED:
-            return Joined(self.name, self.ts, self.seq, self.prev)
-        return Left(self.name, self.reason, self.ts, self.seq, self.prev)
+            return Joined(self.name, self.ts, self.seq, self.prev, self.room)
+        return Left(self.name, self.reason, self.ts, self.seq, self.prev, self.room)
 
 
 @dataclass(slots=True)

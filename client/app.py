@@ -555,7 +555,10 @@ class ChatClient:
         if msg.topic:
             self.screen.show(self.render.notice(self.t(
                 "client.room_topic", room=sanitize(msg.room), topic=sanitize(msg.topic))))
-        self.screen.show(self.render.room_members(msg.room, msg.users, msg.online))
+        # ENTERED names the others (``online`` counts them); the user is in it too.
+        alone = not msg.users and msg.online == 0
+        self.screen.show(self.render.room_members(
+            msg.room, () if alone else (*msg.users, self.name), 0 if alone else msg.online + 1))
         self._prompt()
 
     def _parted(self, room: str) -> None:

@@ -1,32 +1,15 @@
 """Rooms (docs/ROOMS.md) with real processes: entering, talking per room, parting.
 
-Runs only against a broker that announces rooms (WELCOME.room); until the broker
-side lands every test here is skipped, saying why.
+Phase 1 (docs/ROOMS.md): a single broker in router mode.
 """
 
-import pytest
-
-from zchat.protocol import Join, Leave, Welcome, encode
-
-from .harness import Cluster, RawPeer
 
 
-def _skip_without_rooms(endpoint: str) -> None:
-    peer = RawPeer(endpoint)
-    try:
-        peer.send(encode(Join("probe")))
-        welcome = peer.next(Welcome)
-        peer.send(encode(Leave()))
-    finally:
-        peer.close()
-    if not welcome.room:
-        pytest.skip("this broker announces no rooms (WELCOME.room): the broker side of "
-                    "issue 16 has not landed")
+from .harness import Cluster
 
 
 def test_a_room_is_talked_in_by_its_members_only(chat: Cluster) -> None:
     broker = chat.broker()
-    _skip_without_rooms(broker.endpoint)
     ana = chat.client("ana", broker.endpoint)
     bob = chat.client("bob", broker.endpoint)
     carol = chat.client("carol", broker.endpoint)
@@ -34,7 +17,7 @@ def test_a_room_is_talked_in_by_its_members_only(chat: Cluster) -> None:
     ana.line("/join #sala")
     ana.expect(r"\* You are in #sala\.")
     bob.line("/join #Sala")
-    bob.expect(r"\* In #sala \(\d+\): .*ana")
+    bob.expect(r"\* In #sala \(2\): .*ana")
     ana.expect(r"\* bob joined #sala")
     bob.line("oi sala")
     ana.expect(r"\] bob: oi sala")

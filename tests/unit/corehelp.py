@@ -7,8 +7,8 @@ from zchat.broker.actions import (
     Opening,
     PresenceEvent,
     PrivateCopy,
-    RoomCopy,
     PublicEvent,
+    RoomCopy,
     Send,
 )
 from zchat.broker.core import BrokerCore

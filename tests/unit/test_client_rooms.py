@@ -112,7 +112,7 @@ def test_join_sends_enter_and_entered_makes_the_room_current(chat):
     assert client.sent == [Enter("#Sala")]
     client._on_message(Entered("#sala", 9, "futebol", ("bob",), 1))
     assert _lines(out) == ["* You are in #sala.", "* Topic of #sala: futebol",
-                           "* In #sala (1): bob"]
+                           "* In #sala (2): bob, ana"]
     assert client.rooms.prompt("ana") == "ana #sala> "
     assert client.timeline.rooms == {"#sala": 9}
     client._command("oi")

@@ -48,6 +48,11 @@ LIMITS = {"rate": c.DEFAULT_RATE, "burst": c.DEFAULT_BURST, "byte_rate": c.DEFAU
           "byte_burst": c.DEFAULT_BYTE_BURST}
 
 
+def ROOMS_AT(pub: int) -> dict:
+    """WELCOME's rooms fields for a session in the default room only, at head ``pub``."""
+    return {"room": "#geral", "rooms": (("#geral", pub),), "max_rooms": c.MAX_ROOMS_PER_USER}
+
+
 def _join(core: BrokerCore, identity: bytes, name: str, now: float = 0.0, token: str = "",
           resume: bool = False):
     result = _handle(core, identity, Join(name, token, resume), now)
@@ -147,7 +152,7 @@ def test_rejoin_with_same_token_rebinds(core):
     kind, target, welcome = result[0]
     assert (kind, target) == ("send", C)
     assert welcome == Welcome("ana", TOKEN, 1.0, ("bob",), SERVER, True, 2, 0, core.store.epoch,
-                              **LIMITS, online=1)
+                              **LIMITS, online=1, **ROOMS_AT(2))
     assert core.store.last_seq() == 2  # a rejoin is not an event
     assert core.roster.by_identity(A) is None
     session = core.roster.by_identity(C)
@@ -162,7 +167,7 @@ def test_rejoin_with_generated_token(core):
     token = _join(core, A, "ana")[0][2].session
     result = _handle(core, B, Join("ana", token))
     assert result == [("send", B, Welcome("ana", token, 1.0, (), SERVER, True, 1, 0,
-                                          core.store.epoch, **LIMITS))]
+                                          core.store.epoch, **LIMITS, **ROOMS_AT(1)))]
 
 
 def test_rejoin_with_wrong_token_is_refused(core):
