@@ -3,9 +3,12 @@
 Phase 1 (docs/ROOMS.md): a single broker in router mode.
 """
 
+import re
+import signal
 
+from zchat.protocol import Join, Leave, Msg, Say, Welcome, decode_broker, encode
 
-from .harness import Cluster
+from .harness import Cluster, RawPeer
 
 
 def test_a_room_is_talked_in_by_its_members_only(chat: Cluster) -> None:
@@ -31,3 +34,110 @@ def test_a_room_is_talked_in_by_its_members_only(chat: Cluster) -> None:
     bob.line("/who")
     bob.expect(r"In #sala \(1\): bob")
     carol.assert_not_seen("#sala")
+
+
+def test_room_history_topic_list_and_msg_to_another_room(chat: Cluster) -> None:
+    broker = chat.broker()
+    ana = chat.client("ana", broker.endpoint)
+    ana.line("/join #sala")
+    ana.expect(r"\* You are in #sala\.")
+    ana.line("/topic planos da semana")
+    ana.expect(r"\* ana set the topic of #sala: planos da semana")
+    for i in range(3):
+        ana.line(f"antes {i}")
+        ana.expect(rf"\] ana: antes {i}")
+    bob = chat.client("bob", broker.endpoint)
+    bob.line("/join #sala")
+    # A newcomer to a room sees its topic, its members and its last messages as history.
+    bob.expect(r"\* Topic of #sala: planos da semana")
+    bob.expect(r"\* In #sala \(2\): ana, bob")
+    bob.expect(r"\(history\) ana: antes 2")
+    assert bob.count(r"\(history\) ana: antes \d") == 3
+    bob.line("/rooms")
+    bob.expect(r"#geral: 2 member")
+    bob.expect(r"#sala: 2 member\(s\) .*planos da semana")
+    # /msg to a room one is in, without switching: it shows there, not in #geral.
+    bob.line("/join #outra")
+    bob.expect(r"\* You are in #outra\.")
+    bob.line("/msg #sala de fora")
+    ana.expect(r"\] bob: de fora")  # #sala is ana's current room: no prefix
+    bob.line("na outra")
+    ana.assert_not_seen("na outra")
+    # Sending to a room one is not in is an error to the sender alone.
+    ana.line("/msg #outra intrometida")
+    ana.expect(r"not in #outra")
+    bob.assert_not_seen("intrometida")
+
+
+def test_a_client_that_knows_no_rooms_sees_the_default_room_only(chat: Cluster) -> None:
+    """Today's protocol, spoken raw: it joins, chats in the default room, and no event of
+    another room ever reaches it."""
+    broker = chat.broker()
+    old = RawPeer(broker.endpoint)
+    try:
+        old.send(encode(Join("velho")))
+        assert old.next(Welcome).name == "velho"
+        ana = chat.client("ana", broker.endpoint)
+        ana.line("/join #sala")
+        ana.expect(r"\* You are in #sala\.")
+        bob = chat.client("bob", broker.endpoint)
+        bob.line("/join #sala")
+        ana.expect(r"\* bob joined #sala")
+        bob.line("so na sala")
+        ana.expect(r"\] bob: so na sala")
+        bob.line("/msg #geral para todos")
+        seen = old.next_event(lambda m: isinstance(m, Msg))
+        assert (seen.sender, seen.text, seen.room) == ("bob", "para todos", "")
+        old.send(encode(Say("oi do velho", 1)))
+        ana.expect(r"#geral velho: oi do velho")
+        old.send(encode(Leave()))
+        frames = _drain(old)
+    finally:
+        old.close()
+    # Nothing it was sent names another room, in any form.
+    assert not [f for f in frames if b'"room"' in f and b"WELCOME" not in f], frames
+    assert not [f for f in frames if b"so na sala" in f]
+
+
+def _drain(peer: RawPeer) -> list[bytes]:
+    """Every frame until BYE (bounded by the harness's timeout)."""
+    frames = []
+    while True:
+        frame = peer.recv()[0]
+        frames.append(frame)
+        if decode_broker(frame).command == "BYE":
+            return frames
+
+
+def test_broker_killed_while_three_rooms_talk_each_member_sees_each_once(chat: Cluster) -> None:
+    """kill -9 in the middle of numbered messages to three rooms: after the restart
+    every member has seen each room's messages exactly once, in order, and the
+    sessions are in their rooms again."""
+    broker = chat.broker(heartbeat=0.2)
+    endpoint = broker.endpoint
+    ana = chat.client("ana", endpoint)
+    bob = chat.client("bob", endpoint)
+    for room in ("#a", "#b", "#c"):
+        bob.line(f"/join {room}")
+        bob.expect(rf"\* You are in {room}\.")
+        ana.line(f"/join {room}")
+        ana.expect(rf"\* You are in {room}\.")
+    count = 12
+    for i in range(count):
+        for room in ("#a", "#b", "#c"):
+            ana.line(f"/msg {room} {room[1]}{i}")
+        if i == count // 2:
+            broker.signal(signal.SIGKILL)
+            broker.wait()
+            broker = chat.broker(bind=endpoint, heartbeat=0.2, data_dir=broker.data_dir)
+    for room in ("#a", "#b", "#c"):
+        bob.expect(rf"ana: {room[1]}{count - 1}\b", timeout=20)
+    ana.expect(r"Reconnected as ana")
+    for room in ("#a", "#b", "#c"):
+        # #c is bob's current room: its lines carry no prefix; the others name theirs.
+        prefix = "" if room == "#c" else f"{room} "
+        lines = re.findall(rf"\] (?:\(missed\) )?{prefix}ana: {room[1]}(\d+)\b", bob.text)
+        assert [int(n) for n in lines] == list(range(count)), (room, lines, bob.tail(40))
+    bob.line("/who #b")
+    bob.expect(r"In #b \(2\): ana, bob")
+    assert "Traceback" not in ana.text + bob.text
