@@ -5,6 +5,7 @@ Phase 1 (docs/ROOMS.md): a single broker in router mode.
 
 import re
 import signal
+from pathlib import Path
 
 from zchat.protocol import Join, Leave, Msg, Say, Welcome, decode_broker, encode
 
@@ -141,3 +142,41 @@ def test_broker_killed_while_three_rooms_talk_each_member_sees_each_once(chat: C
     bob.line("/who #b")
     bob.expect(r"In #b \(2\): ana, bob")
     assert "Traceback" not in ana.text + bob.text
+
+
+def test_leaving_the_chat_is_one_notice_per_person_and_ends_the_rooms(chat: Cluster) -> None:
+    broker = chat.broker()
+    ana = chat.client("ana", broker.endpoint)
+    bob = chat.client("bob", broker.endpoint)
+    for room in ("#a", "#b"):
+        ana.line(f"/join {room}")
+        ana.expect(rf"\* You are in {room}\.")
+        bob.line(f"/join {room}")
+        bob.expect(rf"\* You are in {room}\.")
+    ana.expect(r"\* bob joined #b")
+    bob.line("sair")
+    ana.expect(r"bob (left|left #b)")
+    chat.client("carol", broker.endpoint)  # a sign that everything before went out
+    ana.expect(r"carol joined the chat")
+    # One notice for bob, not one per room he shared with ana (#geral, #a, #b).
+    assert len(re.findall(r"\* bob left", ana.text)) == 1, ana.tail(20)
+    # LEAVE ended his rooms: back under the same name he is in the default room only.
+    bob = chat.client("bob", broker.endpoint)
+    bob.line("/who #a")
+    bob.expect(r"not in #a")
+
+
+def test_a_broker_in_pub_mode_offers_no_rooms_yet(tmp_path: Path) -> None:
+    """Phase 1: rooms need the ROUTER fan-out; with --fanout pub the client says so
+    and the chat goes on as before."""
+    chat = Cluster(tmp_path, "pub")
+    try:
+        broker = chat.broker()
+        ana = chat.client("ana", broker.endpoint)
+        ana.line("/join #sala")
+        ana.expect(r"This broker has no rooms\.")
+        bob = chat.client("bob", broker.endpoint)
+        bob.line("oi")
+        ana.expect(r"\] bob: oi")
+    finally:
+        chat.stop_all()
