@@ -23,7 +23,7 @@ from click.core import ParameterSource
 from zchat.common import __version__
 from zchat.common.i18n import LANGS, pick_lang
 from zchat.protocol import constants as c
-from zchat.protocol import name_problem
+from zchat.protocol import name_problem, room_problem
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:9999"
 
@@ -161,6 +161,12 @@ def main() -> None:
               default=c.FANOUT_ROUTER, show_default=True,
               help="pub: public messages go out once on a feed (XPUB) that libzmq copies to "
                    "every client, instead of one send per client.")
+@click.option("--default-room", default=c.DEFAULT_ROOM, show_default=True, metavar="NAME",
+              callback=lambda ctx, param, value: _check_room(value),
+              help="The room every user is in on joining (# optional).")
+@click.option("--max-rooms", type=click.IntRange(1), default=c.DEFAULT_MAX_ROOMS,
+              show_default=True, help="Rooms held at once (a room is held while it has "
+                                      "members); a new one beyond is refused.")
 @click.option("--cluster", "cluster_url", default=None, envvar="ZCHAT_CLUSTER", metavar="URL",
               callback=lambda ctx, param, value: _check_cluster(value),
               help="Join the brokers sharing this Redis (redis://HOST:PORT[/DB]) as one chat; "
@@ -169,7 +175,8 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
            log_private: bool, data_dir: Path | None, store_kind: str, history: int,
            retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
-           max_per_address: int, fanout: str, cluster_url: str | None) -> None:
+           max_per_address: int, fanout: str, default_room: str, max_rooms: int,
+           cluster_url: str | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     # Every option is checked (here and in the callbacks) before the log is opened, the
     # data directory made and locked, or a socket bound: a usage error leaves nothing behind.
@@ -209,7 +216,8 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         _fail(str(exc), 1)
     limits = Limits(rate, burst, byte_rate, byte_burst, max_clients, max_per_address)
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
-                      history=history, limits=limits, journal=journal.line, backplane=cluster)
+                      history=history, limits=limits, journal=journal.line, backplane=cluster,
+                      default_room=default_room, max_rooms=max_rooms)
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
     if cluster_url is not None:
         from zchat.broker.cluster import shown_url
@@ -249,6 +257,15 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     server.close()
     store.close()
     log.info(t("broker.stopped"))
+
+
+def _check_room(value: str) -> str:
+    """--default-room: a room name, with or without its #."""
+    room = c.ROOM_PREFIX + value.removeprefix(c.ROOM_PREFIX)
+    problem = room_problem(room)
+    if problem is not None:
+        raise click.BadParameter(f"{value!r}: {problem}")
+    return room
 
 
 def _check_name(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -180,3 +180,14 @@ def test_a_broker_in_pub_mode_offers_no_rooms_yet(tmp_path: Path) -> None:
         ana.expect(r"\] bob: oi")
     finally:
         chat.stop_all()
+
+
+def test_the_default_room_is_the_brokers_choice(chat: Cluster) -> None:
+    broker = chat.broker("--default-room", "Sala")
+    ana = chat.client("ana", broker.endpoint)
+    ana.line("/rooms")
+    ana.expect(r"#sala: 1 member")
+    ana.line("/join #geral")  # an ordinary room on this broker
+    ana.expect(r"\* You are in #geral\.")
+    ana.line("/who #sala")
+    ana.expect(r"In #sala \(1\): ana")

@@ -155,6 +155,10 @@ BAD_BROKER = [
     (["--max-clients", "0"], "Invalid value for '--max-clients'"),
     (["--store", "redis"], "Invalid value for '--store'"),
     (["--fanout", "radio"], "Invalid value for '--fanout'"),
+    (["--default-room", "a b"], "Invalid value for '--default-room'"),
+    (["--default-room", "#"], "Invalid value for '--default-room': '#': empty"),
+    (["--default-room", "#@x"], "starts with @ or /"),
+    (["--max-rooms", "0"], "Invalid value for '--max-rooms'"),
 ]
 
 
