@@ -537,7 +537,8 @@ class BrokerCore(RoomRules):
             for identity in lagging:
                 behind = self.roster.by_identity(identity)
                 if behind is not None:
-                    ping = Ping(self.store.head(PUBLIC), self.store.head(behind.stream))
+                    rooms = tuple((key, self.store.head(key)) for key in sorted(behind.rooms))
+                    ping = Ping(self.store.head(PUBLIC), self.store.head(behind.stream), rooms)
                     actions.append(Send(identity, encode(ping)))
         return actions
 

@@ -57,4 +57,4 @@ def decoded(actions) -> list[tuple]:
 
 def to_one(action) -> bool:
     """Whether ``action`` is a frame for one client."""
-    return type(action) in (Send, Opening, Ack, PrivateCopy)
+    return type(action) in (Send, Opening, Ack, PrivateCopy, RoomCopy)

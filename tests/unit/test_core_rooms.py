@@ -1,0 +1,180 @@
+"""broker/rooms.py: the chat rules of rooms, on a core with a fake clock (docs/ROOMS.md)."""
+
+import pytest
+from corehelp import WALL, handled, make_core
+
+from zchat.broker.core import BrokerCore, Limits
+from zchat.broker.store import MemoryStore
+from zchat.protocol import (
+    Ack,
+    Enter,
+    Entered,
+    Error,
+    Events,
+    Fetch,
+    Join,
+    Joined,
+    Left,
+    ListRooms,
+    Msg,
+    Part,
+    Parted,
+    Ping,
+    RoomInfo,
+    RoomList,
+    Say,
+    SetTopic,
+    TopicSet,
+    Users,
+    Welcome,
+    Who,
+)
+from zchat.protocol import constants as c
+
+A, B, C = b"\x00a", b"\x00b", b"\x00c"
+
+
+@pytest.fixture
+def core() -> BrokerCore:
+    """ana (A), bob (B) and carol (C) joined; ana and bob are in #sala."""
+    core = make_core(store=MemoryStore())
+    for identity, name in ((A, "ana"), (B, "bob"), (C, "carol")):
+        handled(core, identity, Join(name, name * 8))
+    handled(core, A, Enter("#sala"))
+    handled(core, B, Enter("#Sala"))  # one room: compared by key
+    return core
+
+
+def _codes(result: list[tuple]) -> list[tuple[str, str]]:
+    return [(m.code, m.ref) for _, _, m in result if isinstance(m, Error)]
+
+
+def test_welcome_names_the_default_room_and_the_sessions_rooms() -> None:
+    core = make_core(store=MemoryStore())
+    welcome = handled(core, A, Join("ana"))[0][2]
+    assert isinstance(welcome, Welcome)
+    assert (welcome.room, welcome.rooms, welcome.max_rooms) == (
+        "#geral", (("#geral", 1),), c.MAX_ROOMS_PER_USER)
+
+
+def test_entering_is_stored_and_shown_to_the_members_only(core) -> None:
+    result = handled(core, C, Enter("#sala"))
+    entered = [m for _, to, m in result if to == C and isinstance(m, Entered)]
+    assert entered == [Entered("#sala", 6, "", ("ana", "bob"), 2)]
+    joins = [(to, m) for _, to, m in result if isinstance(m, Joined)]
+    assert sorted(joins) == [(A, Joined("carol", WALL, 6, 5, "#sala")),
+                             (B, Joined("carol", WALL, 6, 5, "#sala"))]
+
+
+def test_a_message_in_a_room_goes_to_its_members_with_its_own_prev_chain(core) -> None:
+    result = handled(core, A, Say("oi", 1, room="#sala"))
+    assert result == [("send", B, Msg("ana", "oi", WALL, 6, 5, "#sala")),
+                      ("send", A, Ack(1, 6, 5, "#sala"))]
+    assert core.store.head("#sala") == 6
+    # The default room's chain goes on from its own head, past the room's events.
+    default = handled(core, C, Say("geral", 1))
+    assert default[0][2] == Msg("carol", "geral", WALL, 7, 3)
+
+
+def test_a_room_one_is_not_in_refuses_everything_to_the_sender_alone(core) -> None:
+    assert _codes(handled(core, C, Say("x", 1, room="#sala"))) == [(c.E_NOT_IN_ROOM, "#sala")]
+    assert _codes(handled(core, C, Part("#sala"))) == [(c.E_NOT_IN_ROOM, "#sala")]
+    assert _codes(handled(core, C, Who("#sala"))) == [(c.E_NOT_IN_ROOM, "#sala")]
+    assert _codes(handled(core, C, SetTopic("#sala", "x"))) == [(c.E_NOT_IN_ROOM, "#sala")]
+    assert _codes(handled(core, A, Enter("sala"))) == [(c.E_BAD_ROOM, "sala")]
+    assert _codes(handled(core, A, Enter("#a b"))) == [(c.E_BAD_ROOM, "#a b")]
+    assert core.store.head("#sala") == 5  # nothing stored
+
+
+def test_parting_tells_the_others_and_the_parter(core) -> None:
+    result = handled(core, A, Part("#sala"))
+    assert result == [("send", A, Parted("#sala")),
+                      ("send", B, Left("ana", c.R_PART, WALL, 6, 5, "#sala"))]
+    assert _codes(handled(core, A, Say("x", 2, room="#sala"))) == [(c.E_NOT_IN_ROOM, "#sala")]
+
+
+def test_who_rooms_and_topics(core) -> None:
+    assert handled(core, A, Who("#sala")) == [("send", A, Users(("ana", "bob"), "#sala"))]
+    topic = handled(core, B, SetTopic("#sala", "planos"))
+    assert sorted(topic) == [("send", A, TopicSet("#sala", "planos", "bob")),
+                             ("send", B, TopicSet("#sala", "planos", "bob"))]
+    assert handled(core, C, ListRooms()) == [("send", C, RoomList((
+        RoomInfo("#geral", 3), RoomInfo("#sala", 2, "planos"))))]
+
+
+def test_a_room_joiner_gets_its_history(core) -> None:
+    handled(core, A, Say("um", 1, room="#sala"))
+    handled(core, B, Say("dois", 1, room="#sala"))
+    result = handled(core, C, Enter("#sala"))
+    history = [m for _, to, m in result if to == C and isinstance(m, Events)]
+    assert history == [Events(c.K_HISTORY, (Msg("ana", "um", WALL, 6, 5, "#sala"),
+                                            Msg("bob", "dois", WALL, 7, 6, "#sala")),
+                              room="#sala")]
+
+
+def test_fetch_replays_the_rooms_one_is_in(core) -> None:
+    handled(core, A, Say("um", 1, room="#sala"))
+    handled(core, A, Say("geral", 2))
+    replay = handled(core, B, Fetch(5, 0, rooms=(("#sala", 5), ("#outra", 0))))[0][2]
+    assert [(type(e).__name__, e.seq, getattr(e, "room", "")) for e in replay.events] == [
+        ("Msg", 6, "#sala"), ("Msg", 7, "")]
+    # Not a member: its cursors are ignored.
+    replay = handled(core, C, Fetch(7, 0, rooms=(("#sala", 0),)))[0][2]
+    assert replay.events == ()
+
+
+def test_leaving_the_chat_leaves_every_room_with_one_ts(core) -> None:
+    result = handled(core, B, Leave_())
+    lefts = [(to, m) for _, to, m in result if isinstance(m, Left)]
+    assert (A, Left("bob", c.R_QUIT, WALL, 7, 5, "#sala")) in lefts
+    assert any(to is None and m.room == "" for to, m in lefts)
+    assert core.roster.members("#sala")[0].name == "ana"
+
+
+def Leave_():
+    from zchat.protocol import Leave
+    return Leave()
+
+
+def test_bounds_on_rooms_per_user_and_per_broker() -> None:
+    core = make_core(store=MemoryStore(), max_rooms=2)
+    handled(core, A, Join("ana"))
+    handled(core, A, Enter("#um"))
+    handled(core, A, Enter("#dois"))
+    assert _codes(handled(core, A, Enter("#tres"))) == [(c.E_ROOMS_FULL, "2")]
+    core = make_core(store=MemoryStore(), limits=Limits(rate=1e6, burst=10**6))
+    handled(core, A, Join("ana"))
+    for i in range(c.MAX_ROOMS_PER_USER - 1):  # (and the default room)
+        handled(core, A, Enter(f"#r{i}"))
+    assert _codes(handled(core, A, Enter("#mais"))) == [
+        (c.E_TOO_MANY_ROOMS, str(c.MAX_ROOMS_PER_USER))]
+
+
+def test_a_lagging_client_is_told_its_rooms_heads(core) -> None:
+    handled(core, A, Say("um", 1, room="#sala"))
+    core.lagging(B)
+    assert ("send", B, Ping(3, 0, (("#sala", 6),))) in handled_tick(core)
+
+
+def handled_tick(core: BrokerCore) -> list[tuple]:
+    from corehelp import decoded
+    return decoded(core.tick(0.0))
+
+
+def test_rooms_come_back_with_the_session_after_a_restart() -> None:
+    store = MemoryStore()
+    core = make_core(store=store)
+    handled(core, A, Join("ana", "a" * 32))
+    handled(core, A, Enter("#sala"))
+    again = make_core(store=store)  # the broker restarted; the store kept her rooms
+    welcome = handled(again, B, Join("ana", "a" * 32, True))[0][2]
+    assert dict(welcome.rooms).keys() == {"#geral", "#sala"}
+    assert again.roster.members("#sala")[0].name == "ana"
+
+
+def test_a_cluster_or_a_store_without_rooms_offers_none() -> None:
+    core = make_core(store=MemoryStore())
+    core.fanout = c.FANOUT_PUB
+    welcome = handled(core, A, Join("ana"))[0][2]
+    assert (welcome.room, welcome.rooms) == ("", ())
+    assert _codes(handled(core, A, Enter("#sala"))) == [(c.E_UNAVAILABLE, "rooms")]
