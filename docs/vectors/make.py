@@ -34,6 +34,8 @@ from test_vectors import (  # noqa: E402  (the shared conversions and dialog run
 from zchat.protocol import (  # noqa: E402
     Ack,
     Bye,
+    Enter,
+    Entered,
     Error,
     Events,
     Fetch,
@@ -41,12 +43,19 @@ from zchat.protocol import (  # noqa: E402
     Joined,
     Leave,
     Left,
+    ListRooms,
     Msg,
     Notice,
+    Part,
+    Parted,
     Ping,
     Priv,
+    RoomInfo,
+    RoomList,
     Say,
+    SetTopic,
     Tell,
+    TopicSet,
     Users,
     Welcome,
     Who,
@@ -214,6 +223,52 @@ def client_frames() -> None:
     ok("ping", H + "PING")
     ok("ping-fields-ignored", H + 'PING {"pub":5}',
        note="a client's PING has no fields: the broker ignores these")
+    # Rooms (docs/ROOMS.md): ENTER, PART, ROOMS, TOPIC, and the room fields of SAY, WHO, FETCH
+    ok("enter", H + 'ENTER {"room":"#sala"}')
+    ok("enter-room-129", H + 'ENTER {"room":"#%s"}' % ("s" * 128),
+       note="decodes; the room name rules (# and a valid name, 1-32 code points) are the "
+       "broker's: it answers BAD_ROOM")
+    ok("enter-invalid-room-decodes", H + 'ENTER {"room":"sala"}',
+       note="decodes; the broker answers BAD_ROOM (no #)")
+    bad("enter-room-130", H + 'ENTER {"room":"#%s"}' % ("s" * 129), c.E_BAD_ROOM, "129",
+        note="over the decoder's bound (129 code points): BAD_ROOM, ref the bound")
+    bad("enter-room-missing", H + "ENTER {}", BF)
+    bad("enter-no-body", H + "ENTER", BF)
+    bad("enter-room-number", H + 'ENTER {"room":5}', BF)
+    ok("part", H + 'PART {"room":"#sala"}')
+    bad("part-room-missing", H + "PART {}", BF)
+    ok("rooms", H + "ROOMS")
+    ok("rooms-body-ignored", H + 'ROOMS {"x":1}')
+    ok("topic", H + 'TOPIC {"room":"#sala","text":"planos"}')
+    ok("topic-clear", H + 'TOPIC {"room":"#sala","text":""}', note="an empty text clears it")
+    ok("topic-text-200", H + 'TOPIC {"room":"#sala","text":"%s"}' % ("t" * 200))
+    bad("topic-text-201", H + 'TOPIC {"room":"#sala","text":"%s"}' % ("t" * 201), TL, "200")
+    bad("topic-room-missing", H + 'TOPIC {"text":"planos"}', BF)
+    bad("topic-text-missing", H + 'TOPIC {"room":"#sala"}', BF)
+    bad("topic-room-130", H + 'TOPIC {"room":"#%s","text":"planos"}' % ("s" * 129),
+        c.E_BAD_ROOM, "129")
+    ok("say-room", H + 'SAY {"text":"oi","cid":2,"room":"#sala"}')
+    ok("say-room-empty", H + 'SAY {"text":"oi","cid":2,"room":""}',
+       note="\"\" is the default room, as when room is absent")
+    bad("say-room-130-cid-recovered",
+        H + 'SAY {"text":"oi","cid":2,"room":"#%s"}' % ("s" * 129), c.E_BAD_ROOM, "129", 2)
+    bad("say-room-number", H + 'SAY {"text":"oi","cid":2,"room":1}', BF, cid=2)
+    ok("who-room", H + 'WHO {"room":"#sala"}')
+    bad("who-room-null", H + 'WHO {"room":null}', BF)
+    ok("fetch-rooms", H + 'FETCH {"pub":3,"priv":0,"rooms":{"#sala":7,"#Outra":0}}',
+       note="room names are not checked here (rooms the session is not in are ignored)")
+    ok("fetch-rooms-empty", H + 'FETCH {"pub":3,"priv":0,"rooms":{}}')
+    ok("fetch-rooms-cursor-max", H + 'FETCH {"pub":3,"priv":0,"rooms":{"#sala":%d}}' % MAX)
+    bad("fetch-rooms-not-object", H + 'FETCH {"pub":3,"priv":0,"rooms":[["#sala",7]]}', BF)
+    bad("fetch-rooms-cursor-over-max",
+        H + 'FETCH {"pub":3,"priv":0,"rooms":{"#sala":%d}}' % (MAX + 1), BF)
+    bad("fetch-rooms-cursor-negative", H + 'FETCH {"pub":3,"priv":0,"rooms":{"#sala":-1}}', BF)
+    bad("fetch-rooms-cursor-string", H + 'FETCH {"pub":3,"priv":0,"rooms":{"#sala":"7"}}', BF)
+    bad("fetch-rooms-102", H + 'FETCH {"pub":3,"priv":0,"rooms":{%s}}'
+        % ",".join('"#r%d":0' % i for i in range(c.MAX_ROOMS_PER_USER + 2)), BF,
+        note="at most 101 rooms: the 100 a session may be in and the default room")
+    bad("fetch-rooms-name-130", H + 'FETCH {"pub":3,"priv":0,"rooms":{"#%s":0}}' % ("s" * 129),
+        BF)
     # The header
     bad("command-lower-case", H + 'say {"text":"oi"}', UC, "say")
     bad("command-mixed-case", H + "Who", UC, "Who")
@@ -280,6 +335,8 @@ MSG_BODY = '{"from":"ana","text":"oi","ts":1735689600.25,"seq":7,"prev":5}'
 EV_MSG = '{"from":"ana","text":"oi","ts":1735689600.25,"seq":7,"prev":5,"type":"MSG"}'
 EV_JOINED = '{"name":"bob","ts":1735689600.5,"seq":8,"prev":7,"type":"JOINED"}'
 EV_LEFT = '{"name":"eve","reason":"timeout","ts":1735689600.75,"seq":9,"prev":8,"type":"LEFT"}'
+EV_MSG_ROOM = ('{"from":"ana","text":"oi, sala","ts":1735689602.25,"seq":6,"prev":5,'
+               '"room":"#sala","type":"MSG"}')
 EV_PRIV = ('{"from":"ana","to":"bob","text":"psst","ts":1735689601.0,"seq":10,"prev":0,'
            '"type":"PRIV"}')
 
@@ -385,6 +442,54 @@ def broker_frames() -> None:
     okb("ping-broker", H + 'PING {"pub":5}')
     okb("ping-broker-lagging", H + 'PING {"pub":7,"priv":6}')
     badb("ping-broker-pub-negative", H + 'PING {"pub":-1}')
+    # Rooms (docs/ROOMS.md)
+    okb("welcome-rooms", H + "WELCOME " + WELCOME_MIN[:-1]
+        + ',"room":"#geral","rooms":{"#geral":1,"#sala":7},"max_rooms":100}')
+    badb("welcome-rooms-not-object", H + "WELCOME " + WELCOME_MIN[:-1]
+         + ',"room":"#geral","rooms":["#geral"]}')
+    badb("welcome-rooms-head-negative", H + "WELCOME " + WELCOME_MIN[:-1]
+         + ',"room":"#geral","rooms":{"#geral":-1}}')
+    okb("msg-room", H + 'MSG {"from":"ana","text":"oi","ts":1735689600.25,"seq":7,"prev":5,'
+        '"room":"#sala"}')
+    okb("joined-room", H + 'JOINED {"name":"bob","ts":1735689601.0,"seq":4,"prev":2,'
+        '"room":"#sala"}')
+    okb("left-part", H + 'LEFT {"name":"ana","reason":"part","ts":1735689602.0,"seq":8,'
+        '"prev":7,"room":"#sala"}')
+    okb("ack-room", H + 'ACK {"cid":1,"seq":6,"prev":5,"room":"#sala"}')
+    okb("users-room", H + 'USERS {"names":["ana","bob"],"room":"#sala"}')
+    okb("events-history-room", H + 'EVENTS {"kind":"history","more":false,"lost":0,'
+        '"room":"#sala","events":[%s]}' % EV_MSG_ROOM)
+    okb("events-replay-rooms", H + 'EVENTS {"kind":"replay","more":false,"lost":0,'
+        '"events":[%s,%s]}' % (EV_MSG, EV_MSG_ROOM),
+        note="a replay mixes streams: each event carries its room")
+    badb("events-room-number", H + 'EVENTS {"kind":"history","more":false,"lost":0,"room":1,'
+         '"events":[]}')
+    okb("entered", H + 'ENTERED {"room":"#sala","head":7,"topic":"planos","users":["ana","bob"],'
+        '"online":2}')
+    okb("entered-minimal", H + 'ENTERED {"room":"#sala","head":4}',
+        note="a new room: no topic, nobody else")
+    badb("entered-room-missing", H + 'ENTERED {"head":4}')
+    badb("entered-head-missing", H + 'ENTERED {"room":"#sala"}')
+    badb("entered-topic-201", H + 'ENTERED {"room":"#sala","head":4,"topic":"%s"}' % ("t" * 201),
+         ref="200")
+    okb("parted", H + 'PARTED {"room":"#sala"}')
+    badb("parted-room-missing", H + "PARTED {}")
+    okb("rooms-list", H + 'ROOMS {"rooms":[{"name":"#geral","online":3},{"name":"#sala",'
+        '"online":2,"topic":"planos"}]}')
+    okb("rooms-list-empty", H + 'ROOMS {"rooms":[]}')
+    badb("rooms-list-missing", H + "ROOMS {}")
+    badb("rooms-list-not-objects", H + 'ROOMS {"rooms":["#sala"]}')
+    okb("rooms-list-online-absent", H + 'ROOMS {"rooms":[{"name":"#sala"}]}',
+        note="a broker always sends online; a client MAY read an absent one as 0, as the "
+        "reference does (an absent topic is \"\": none)")
+    badb("rooms-list-name-missing", H + 'ROOMS {"rooms":[{"online":2}]}')
+    okb("topic-broker", H + 'TOPIC {"room":"#sala","text":"planos","by":"bob"}')
+    okb("topic-broker-cleared", H + 'TOPIC {"room":"#sala","text":"","by":"bob"}')
+    badb("topic-broker-by-missing", H + 'TOPIC {"room":"#sala","text":"planos"}',
+         note="from the broker, TOPIC names who set it")
+    okb("ping-broker-rooms", H + 'PING {"pub":3,"priv":0,"rooms":{"#sala":8}}',
+        note="to a lagging client: the heads of its rooms other than the default one")
+    badb("ping-broker-rooms-not-object", H + 'PING {"pub":3,"rooms":8}')
     badb("broker-command-from-client-set", H + 'SAY {"text":"oi"}', UC, "SAY",
          note="SAY is not a command a broker sends")
     badb("broker-version-2", "ZCHAT/2 PING", c.E_VERSION, "1")
@@ -463,7 +568,56 @@ def encode_vectors() -> None:
         H + 'NOTICE {"code":"CLUSTER_UP","detail":"the link is back"}')
     enc("ping-broker", Ping(5), "broker", H + 'PING {"pub":5}')
     enc("ping-broker-lagging", Ping(7, 6), "broker", H + 'PING {"pub":7,"priv":6}')
-
+    # Rooms (docs/ROOMS.md)
+    enc("enter", Enter("#sala"), "client", H + 'ENTER {"room":"#sala"}')
+    enc("part", Part("#sala"), "client", H + 'PART {"room":"#sala"}')
+    enc("rooms", ListRooms(), "client", H + "ROOMS")
+    enc("topic", SetTopic("#sala", "planos"), "client",
+        H + 'TOPIC {"room":"#sala","text":"planos"}')
+    enc("say-room", Say("oi", 2, False, "#sala"), "client",
+        H + 'SAY {"text":"oi","cid":2,"room":"#sala"}',
+        note="room is left out for the default room (\"\")")
+    enc("who-room", Who("#sala"), "client", H + 'WHO {"room":"#sala"}')
+    enc("fetch-rooms", Fetch(3, 0, 200, (("#sala", 7),)), "client",
+        H + 'FETCH {"pub":3,"priv":0,"limit":200,"rooms":{"#sala":7}}',
+        note="rooms is left out when empty")
+    enc("welcome-rooms", Welcome("ana", T32, 1.0, (), "zchat/0.1.0", False, 1, 0,
+                                 "5e1f0c2a9b7d3e48", room="#geral",
+                                 rooms=(("#geral", 1), ("#sala", 7)), max_rooms=100), "broker",
+        H + 'WELCOME {"name":"ana","session":"%s","heartbeat":1.0,"users":[],'
+        '"server":"zchat/0.1.0","resumed":false,"pub":1,"priv":0,"epoch":"5e1f0c2a9b7d3e48",'
+        '"rate":0.0,"burst":0,"byte_rate":0.0,"byte_burst":0,"room":"#geral",'
+        '"rooms":{"#geral":1,"#sala":7},"max_rooms":100}' % T32,
+        note="room, rooms and max_rooms are left out by a broker without rooms")
+    enc("msg-room", Msg("ana", "oi", TS, 7, 5, "#sala"), "broker",
+        H + 'MSG {"from":"ana","text":"oi","ts":1735689600.25,"seq":7,"prev":5,"room":"#sala"}',
+        note="room is last, and left out for the default room")
+    enc("joined-room", Joined("bob", 1735689601.0, 4, 2, "#sala"), "broker",
+        H + 'JOINED {"name":"bob","ts":1735689601.0,"seq":4,"prev":2,"room":"#sala"}')
+    enc("left-part", Left("ana", "part", 1735689602.0, 8, 7, "#sala"), "broker",
+        H + 'LEFT {"name":"ana","reason":"part","ts":1735689602.0,"seq":8,"prev":7,'
+        '"room":"#sala"}')
+    enc("ack-room", Ack(1, 6, 5, "#sala"), "broker",
+        H + 'ACK {"cid":1,"seq":6,"prev":5,"room":"#sala"}')
+    enc("users-room", Users(("ana", "bob"), "#sala"), "broker",
+        H + 'USERS {"names":["ana","bob"],"room":"#sala"}')
+    enc("events-history-room", Events("history", (Msg("ana", "oi, sala", 1735689602.25, 6, 5,
+                                                      "#sala"),), room="#sala"), "broker",
+        H + 'EVENTS {"kind":"history","more":false,"lost":0,"room":"#sala","events":[%s]}'
+        % EV_MSG_ROOM, note="room comes before events")
+    enc("entered", Entered("#sala", 7, "planos", ("ana", "bob"), 2), "broker",
+        H + 'ENTERED {"room":"#sala","head":7,"topic":"planos","users":["ana","bob"],'
+        '"online":2}')
+    enc("entered-minimal", Entered("#sala", 4), "broker", H + 'ENTERED {"room":"#sala","head":4}',
+        note="topic, users and online are left out when empty or 0")
+    enc("parted", Parted("#sala"), "broker", H + 'PARTED {"room":"#sala"}')
+    enc("rooms-list", RoomList((RoomInfo("#geral", 3), RoomInfo("#sala", 2, "planos"))),
+        "broker", H + 'ROOMS {"rooms":[{"name":"#geral","online":3},{"name":"#sala",'
+        '"online":2,"topic":"planos"}]}', note="a room's topic is left out when empty")
+    enc("topic-broker", TopicSet("#sala", "planos", "bob"), "broker",
+        H + 'TOPIC {"room":"#sala","text":"planos","by":"bob"}')
+    enc("ping-broker-rooms", Ping(3, 0, (("#sala", 8),)), "broker",
+        H + 'PING {"pub":3,"priv":0,"rooms":{"#sala":8}}')
 
 # ---- names and whitespace -----------------------------------------------------------
 
@@ -677,6 +831,25 @@ def dialogs() -> list[dict[str, Any]]:
         step(_in("bob", 'SAY {"text":"oi","cid":1}'),
              comment="the MSG goes once on the feed, the ACK to bob"),
     ], fanout="pub", feeds=["tcp://127.0.0.1:34233"])
+    dialog("worked-example-5", "docs/PROTOCOL.md, Worked example, the fifth block: rooms "
+           "(the dialog rooms without WHO, the lagging member and FETCH)", [
+        step(join("ana", TA), at=0.0, shown=False),
+        step(join("bob", TB), shown=False),
+        step(join("carol", TE), shown=False),
+        step(_in("ana", 'ENTER {"room":"#sala"}'),
+             comment="ana enters #sala, creating it; no message there yet: no history frame"),
+        step(_in("bob", 'ENTER {"room":"#Sala"}'),
+             comment="bob enters it as #Sala, the same room: ana sees him join it"),
+        step(_in("ana", 'SAY {"text":"oi, sala","cid":1,"room":"#sala"}'),
+             comment="ana says something in #sala"),
+        step(_in("carol", 'SAY {"text":"posso?","cid":1,"room":"#sala"}'),
+             comment="carol is not in #sala"),
+        step(_in("bob", 'TOPIC {"room":"#sala","text":"planos"}'), comment="bob sets the topic"),
+        step(_in("carol", "ROOMS"), comment="carol lists the rooms, then enters #sala"),
+        step(_in("carol", 'ENTER {"room":"#sala"}')),
+        step(_in("ana", 'PART {"room":"#sala"}'), comment="ana parts #sala"),
+        step(_in("bob", "LEAVE"), comment="bob quits"),
+    ])
     dialog("refusals", "Refusals before and after joining, and what each costs nobody else", [
         step(_in("ana", 'SAY {"text":"oi","cid":1}'), at=0.0,
              comment="not joined: NOT_JOINED, with the cid"),
@@ -713,6 +886,39 @@ def dialogs() -> list[dict[str, Any]]:
         step(_in("carol", 'FETCH {"pub":0,"priv":0,"limit":2}'), comment="a page cut by limit"),
         step(_in("carol", 'FETCH {"pub":2,"priv":0}')),
         step(_in("carol", "LEAVE"), _in("bob", "LEAVE")),
+    ])
+    dialog("rooms", "Rooms (docs/ROOMS.md): entering, saying in a room, a room one is not "
+           "in, its topic, the room list, its members, a lagging member's heads and FETCH of "
+           "a room, parting, leaving", [
+        step(join("ana", TA), at=0.0, comment="ana, bob and carol join: all in the default "
+             "room (#geral)"),
+        step(join("bob", TB)),
+        step(join("carol", TE)),
+        step(_in("ana", 'ENTER {"room":"#sala"}'),
+             comment="ana enters #sala, creating it; it holds no message: no history frame"),
+        step(_in("bob", 'ENTER {"room":"#Sala"}'),
+             comment="bob enters it as #Sala, the same room: ana sees him join it"),
+        step(_in("ana", 'SAY {"text":"oi, sala","cid":1,"room":"#sala"}'),
+             comment="ana says something in #sala: bob's MSG and her ACK carry the room"),
+        step(_in("carol", 'SAY {"text":"posso?","cid":1,"room":"#sala"}'),
+             comment="carol is not in #sala: NOT_IN_ROOM, with the cid"),
+        step(_in("bob", 'TOPIC {"room":"#sala","text":"planos"}'),
+             comment="bob sets the topic: a TOPIC frame to each member"),
+        step(_in("carol", "ROOMS"), comment="carol asks for the room list"),
+        step(_in("carol", 'ENTER {"room":"#sala"}'),
+             comment="carol enters #sala: ENTERED with the topic and the members, then the "
+             "room's history"),
+        step(_in("bob", 'WHO {"room":"#sala"}'), comment="bob asks who is in #sala"),
+        step(_in("ana", 'SAY {"text":"bem-vinda","cid":2,"room":"#sala"}'), full=("bob",),
+             comment="bob's queue is full: he misses the MSG"),
+        step(at=1.0, tick=True, comment="the tick: bob is lagging and gets his heads, "
+             "#sala's among them"),
+        step(_in("bob", 'FETCH {"pub":3,"priv":0,"rooms":{"#sala":7}}'),
+             comment="bob fetches from his cursors, #sala's among them"),
+        step(_in("ana", 'PART {"room":"#sala"}'),
+             comment="ana parts #sala: PARTED, and the others see her leave it"),
+        step(_in("bob", "LEAVE"),
+             comment="bob quits: a LEFT in the default room and one in #sala, one ts"),
     ])
     for d in out:
         for i, sent in run_dialog(d):

@@ -26,6 +26,8 @@ from zchat.broker.server import LIVE_BYTES
 from zchat.protocol import (
     Ack,
     Bye,
+    Enter,
+    Entered,
     Error,
     Events,
     Fetch,
@@ -33,14 +35,21 @@ from zchat.protocol import (
     Joined,
     Leave,
     Left,
+    ListRooms,
     Message,
     Msg,
     Notice,
+    Part,
+    Parted,
     Ping,
     Priv,
     ProtocolError,
+    RoomInfo,
+    RoomList,
     Say,
+    SetTopic,
     Tell,
+    TopicSet,
     Users,
     Welcome,
     Who,
@@ -61,9 +70,15 @@ PAGE = ROOT / "docs" / "PROTOCOL.md"
 
 # ---- messages <-> JSON ------------------------------------------------------------
 
-_CLASSES: dict[str, type] = {cls.command: cls for cls in (
-    Join, Say, Tell, Who, Fetch, Leave, Ping, Welcome, Msg, Priv, Joined, Left, Users, Error,
-    Ack, Events, Bye, Notice)}
+#: The message classes by direction and command (ROOMS and TOPIC are words of both sides).
+_CLASSES: dict[str, dict[str, type]] = {
+    "client": {cls.command: cls for cls in (
+        Join, Say, Tell, Who, Fetch, Leave, Ping, Enter, Part, ListRooms, SetTopic)},
+    "broker": {cls.command: cls for cls in (
+        Welcome, Msg, Priv, Joined, Left, Users, Error, Ack, Events, Bye, Notice, Ping,
+        Entered, Parted, RoomList, TopicSet)},
+}
+_EVENT_CLASSES: dict[str, type] = {cls.command: cls for cls in (Msg, Priv, Joined, Left)}
 #: Attribute names that are not the wire's field names.
 _WIRE = {"sender": "from"}
 _ATTR = {wire: attr for attr, wire in _WIRE.items()}
@@ -71,7 +86,9 @@ _ATTR = {wire: attr for attr, wire in _WIRE.items()}
 
 def to_json(msg: Message) -> dict[str, Any]:
     """``msg`` as {"command": ..., "fields": {...}}: every field, defaults filled in, by
-    its wire name; an absent optional field without a default (PING's) is left out."""
+    its wire name; an absent optional field without a default (PING's) is left out.
+    A ``rooms`` field is a JSON object of room -> integer, as on the wire (WELCOME,
+    FETCH, PING), or a ROOMS answer's list of {name, online, topic} objects."""
     return {"command": msg.command, "fields": _fields(msg)}
 
 
@@ -81,6 +98,10 @@ def _fields(msg: Any) -> dict[str, Any]:
         value = getattr(msg, field.name)
         if field.name == "events":
             value = [dict(_fields(ev), type=ev.command) for ev in value]
+        elif field.name == "rooms" and isinstance(msg, RoomList):
+            value = [_fields(info) for info in value]
+        elif field.name == "rooms":
+            value = dict(value)
         elif isinstance(value, tuple):
             value = list(value)
         elif value is None:
@@ -89,17 +110,22 @@ def _fields(msg: Any) -> dict[str, Any]:
     return out
 
 
-def from_json(data: dict[str, Any]) -> Message:
-    """The message a {"command", "fields"} object describes (the inverse of `to_json`)."""
-    return _build(_CLASSES[data["command"]], data["fields"])
+def from_json(data: dict[str, Any], direction: str) -> Message:
+    """The message a {"command", "fields"} object describes (the inverse of `to_json`),
+    sent by a ``direction`` ("client" or "broker")."""
+    return _build(_CLASSES[direction][data["command"]], data["fields"])
 
 
 def _build(cls: type, fields: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {}
     for wire, value in fields.items():
         if wire == "events":
-            value = tuple(_build(_CLASSES[ev["type"]], {k: v for k, v in ev.items()
-                                                        if k != "type"}) for ev in value)
+            value = tuple(_build(_EVENT_CLASSES[ev["type"]], {k: v for k, v in ev.items()
+                                                              if k != "type"}) for ev in value)
+        elif wire == "rooms" and cls is RoomList:
+            value = tuple(_build(RoomInfo, info) for info in value)
+        elif wire == "rooms":
+            value = tuple(value.items())
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[_ATTR.get(wire, wire)] = value
@@ -255,7 +281,7 @@ def test_decode(vector):
 
 @pytest.mark.parametrize("vector", _params("frames.json", "encode", lambda v: v["id"]))
 def test_encode(vector):
-    msg = from_json(vector["message"])
+    msg = from_json(vector["message"], vector["direction"])
     frame = encode(msg)
     assert frame == frame_bytes(vector)
     decode = decode_client if vector["direction"] == "client" else decode_broker
