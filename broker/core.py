@@ -95,9 +95,8 @@ from .throttle import Throttle
 log = logging.getLogger(__name__)
 
 # Commands that cost tokens from a client's buckets.
-_RATED = frozenset({Say, Tell, Who, Fetch})
-# Room commands cost one message each, like a WHO.
-_ROOM_COMMANDS = frozenset({Enter, Part, ListRooms, SetTopic})
+# (Room commands cost one message each, like a WHO.)
+_RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic})
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
 __all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI builds it here)
@@ -196,10 +195,8 @@ class BrokerCore(RoomRules):
                     cid = getattr(msg, "cid", 0)
                     return self._refuse(identity, None, c.E_NOT_JOINED,
                                         f"{msg.command} before JOIN", cid=cid)
-        if type(msg) in _RATED and not self.budgets.message(session, msg, now):  # type: ignore[arg-type]
+        if type(msg) in _RATED and not self.budgets.message(session, msg, now):
             return self._throttle(session, getattr(msg, "cid", 0))
-        if type(msg) in _ROOM_COMMANDS and not self.budgets.message(session, Who(), now):
-            return self._throttle(session, 0)
         match msg:
             case Say(text, cid, retry, room):
                 return self._say(session, text, cid, retry, room)

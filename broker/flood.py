@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TypeVar
 
-from zchat.protocol import Fetch, Say, Tell, Who
+from zchat.protocol import Fetch, Message, Say, Tell
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket, take_both
 
@@ -77,9 +77,9 @@ class Budgets:
         return where == LOCAL or _bucket(self._joins, where, ADDRESSES_TRACKED,
                                          most / 60.0, most).take(now)
 
-    def message(self, session: Session, msg: Say | Tell | Who | Fetch, now: float) -> bool:
-        """Whether a joined session's SAY, TELL, WHO or FETCH may be handled; an
-        allowed one clears its strikes."""
+    def message(self, session: Session, msg: Message, now: float) -> bool:
+        """Whether a joined session's SAY, TELL, WHO, FETCH or room command may be
+        handled (texts cost their bytes too); an allowed one clears its strikes."""
         messages, octets, fetches, _ = self.of(session)
         if isinstance(msg, Fetch):
             allowed = fetches.take(now)

@@ -329,7 +329,7 @@ _FROM_CLIENT: dict[bytes, _Decoder] = {
     b"JOIN": lambda b: Join(_str(b, "name", _LOOSE, too_long=c.E_BAD_NAME),
                             _str(b, "token", c.MAX_TOKEN_CHARS, ""), _bool(b, "resume")),
     b"SAY": lambda b: Say(_str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _int(b, "cid", 0),
-                          _bool(b, "retry"), _room(b)),
+                          _bool(b, "retry"), _room(b) if "room" in b else ""),
     b"TELL": lambda b: Tell(_str(b, "to", _LOOSE, too_long=c.E_BAD_PRIVATE),
                             _str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _int(b, "cid", 0),
                             _bool(b, "retry")),
