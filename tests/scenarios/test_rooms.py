@@ -7,7 +7,7 @@ import re
 import signal
 from pathlib import Path
 
-from zchat.protocol import Join, Leave, Msg, Say, Welcome, decode_broker, encode
+from zchat.protocol import Enter, Error, Join, Leave, Msg, Say, Welcome, decode_broker, encode
 
 from .harness import Cluster, RawPeer
 
@@ -191,3 +191,22 @@ def test_the_default_room_is_the_brokers_choice(chat: Cluster) -> None:
     ana.expect(r"\* You are in #geral\.")
     ana.line("/who #sala")
     ana.expect(r"In #sala \(1\): ana")
+
+
+def test_a_cluster_offers_no_rooms_yet(chat: Cluster) -> None:
+    """Phase 1: rooms are one broker's; brokers of a cluster announce none, the client
+    says so, and the raw command is refused with UNAVAILABLE, not taken as a room."""
+    redis = chat.redis()
+    broker = chat.broker("--cluster", redis.url)
+    ana = chat.client("ana", broker.endpoint)
+    ana.line("/join #sala")
+    ana.expect(r"This broker has no rooms\.")
+    raw = RawPeer(broker.endpoint)
+    try:
+        raw.send(encode(Join("bob")))
+        assert raw.next(Welcome).room == ""
+        raw.send(encode(Enter("#sala")))
+        refused = raw.next(Error)
+        assert (refused.code, refused.ref) == ("UNAVAILABLE", "rooms")
+    finally:
+        raw.close()
