@@ -78,9 +78,11 @@ class Batcher:
     """Holds a cycle's public events, and the frames queued behind them."""
 
     def __init__(self, most_bytes: int, window: float = PRESENCE_WINDOW,
-                 feed: bool = False) -> None:
+                 feed: bool = False, outside: set[bytes] | None = None) -> None:
         """``most_bytes``: a batch's bytes of events; ``feed``: public events go on a
-        feed (every subscriber gets every event, its own too)."""
+        feed (every subscriber gets every event, its own too); ``outside``: the clients
+        not in the default room, who get none of its events (the roster keeps it)."""
+        self.outside = outside if outside is not None else set()
         self.most_bytes = most_bytes
         self.window = window
         self.feed = feed
@@ -171,13 +173,16 @@ class Batcher:
         if len(events) == 1:
             event = events[0]
             skip = event.sender if isinstance(event, PublicEvent) else event.subject
-            out.append(ToAll(event.frame, {} if skip is None else {skip: None}))
+            instead: dict[bytes, bytes | None] = dict.fromkeys(self.outside)
+            if skip is not None:
+                instead[skip] = None
+            out.append(ToAll(event.frame, instead))
             out.extend(acks)
             return
         items = [live_item(event.frame) for event in events]
         owner = [event.sender if type(event) is PublicEvent else None for event in events]
         senders = {o for o in owner if o is not None}
-        out.append(ToAll(encode_live_items(items), dict.fromkeys(senders)))
+        out.append(ToAll(encode_live_items(items), dict.fromkeys(self.outside | senders)))
         for sender in senders:
             segment: list[bytes] = []
             for event, item, o in zip(events, items, owner, strict=True):

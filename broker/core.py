@@ -325,8 +325,12 @@ class BrokerCore(RoomRules):
             log.info(self._t("log.rejoin", name=sanitize(name), peer=peer or "?"))
             return [Opening(identity, self._welcome(session, resumed=True))]
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
-        joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), name), identity)
-        joined += self._rejoined_rooms(session)  # (before WELCOME: its heads count them)
+        # Its rooms first (it may have parted the default room), all before WELCOME: its
+        # heads count every JOINED.
+        rooms = self._rejoined_rooms(session)
+        joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), name), identity) \
+            if session.in_default else []
+        joined += rooms
         # The client takes WELCOME's head as its cursor and shows the history as it
         # comes: a message above that head would be shown again when it arrives. In
         # a cluster another broker may log one between the two reads, hence the bound.
@@ -357,7 +361,8 @@ class BrokerCore(RoomRules):
         rooms: tuple[tuple[str, int], ...] = ()
         if self.rooms_on():  # the default room, and every room with its head
             room, most = self.default_room, c.MAX_ROOMS_PER_USER
-            rooms = ((room, pub), *((key, self.store.head(key)) for key in sorted(session.rooms)))
+            rooms = ((room, pub),) if session.in_default else ()
+            rooms += tuple((key, self.store.head(key)) for key in sorted(session.rooms))
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
                               f"zchat/{__version__}", resumed, pub,
                               self.store.head(session.stream), self.store.epoch,
@@ -385,6 +390,9 @@ class BrokerCore(RoomRules):
                 return refused
             if key == self.default_room:
                 key = ""
+        elif not session.in_default:
+            return self._refuse(session.identity, session, c.E_NO_ROOM,
+                                "in no room: /join #room", cid=cid)
         if is_blank(text):
             return self._refuse(session.identity, session, c.E_EMPTY, "empty message", cid=cid)
         duplicate = self._duplicate(session, cid, retry)
@@ -477,8 +485,9 @@ class BrokerCore(RoomRules):
         if not self.admission.ended(session.stream, retire=reason == c.R_QUIT):
             self.link.left_meanwhile[session.key] = (session.name, session.stream, reason)
         ts = self._wall()
-        return self._publish(StoredEvent(0, c.LEFT, ts, session.name, reason=reason)) \
-            + self._left_rooms(session, rooms, reason, ts)
+        left = self._publish(StoredEvent(0, c.LEFT, ts, session.name, reason=reason)) \
+            if session.in_default else []
+        return left + self._left_rooms(session, rooms, reason, ts)
 
     def drop_identity(self, identity: bytes, reason: str) -> list[Action]:
         session = self.roster.by_identity(identity)

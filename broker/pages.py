@@ -82,8 +82,9 @@ class Pages:
                 continue  # over its budget, or its queue is full: later
             fetch = self._waiting.pop(identity)
             started = self._work_clock()
-            frame = self.page(session, fetch.pub, fetch.priv, fetch.limit,
-                              _rooms(session, fetch))
+            # (Out of the default room, its stream is not the session's to read.)
+            pub = fetch.pub if session.in_default else c.MAX_SEQ
+            frame = self.page(session, pub, fetch.priv, fetch.limit, _rooms(session, fetch))
             # Paid after it is built (its cost is known then); a debt delays the next.
             replies.tokens -= len(frame)
             self._share.tokens -= self._work_clock() - started

@@ -44,8 +44,12 @@ if TYPE_CHECKING:
     from .store import HistoryStore
 
 
+#: Kept among a session's rooms in the store when it parted the default room.
+PARTED_DEFAULT = "-"
+
+
 class RoomRules:
-    """Rooms other than the default one: the rules, over the core's state."""
+    """Rooms, the default one's entering and parting too: the rules, over the core's state."""
 
     if TYPE_CHECKING:  # what it uses of BrokerCore (core.py)
         roster: Roster
@@ -84,7 +88,8 @@ class RoomRules:
             return "", self._refuse(session.identity, session, c.E_BAD_ROOM, problem, room,
                                     cid)
         key = room_key(room)
-        if member and key != self.default_room and key not in session.rooms:
+        inside = session.in_default if key == self.default_room else key in session.rooms
+        if member and not inside:
             return "", self._refuse(session.identity, session, c.E_NOT_IN_ROOM,
                                     f"not in {key}", key, cid)
         return key, []
@@ -95,6 +100,8 @@ class RoomRules:
             return refused
         state = self.room_state
         assert state is not None
+        if key == self.default_room and not session.in_default:
+            return self._enter_default(session)
         if key == self.default_room or key in session.rooms:
             return [self._entered(session, key)]  # already in: nothing stored
         if len(session.rooms) + 1 >= c.MAX_ROOMS_PER_USER:
@@ -116,13 +123,30 @@ class RoomRules:
             actions.append(Send(session.identity, encode(Events(c.K_HISTORY, events, room=key))))
         return actions + joined
 
+    def _enter_default(self, session: Session) -> list[Action]:
+        """Back in the default room (the public stream): its members see the JOINED."""
+        assert self.room_state is not None
+        self.room_state.part(session.stream, PARTED_DEFAULT)
+        self.roster.enter_default(session)
+        self._note(self._t("log.enter", name=sanitize(session.name), room=self.default_room))
+        joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), session.name),
+                               session.identity)
+        actions: list[Action] = [self._entered(session, self.default_room)]
+        head = self.store.head(PUBLIC)
+        recent = self.store.recent_public(self.history, head) if self.history else []
+        if recent:
+            events = tuple(event.for_reader(PUBLIC) for event in recent)
+            actions.append(Send(session.identity, encode(Events(c.K_HISTORY, events,
+                                                                room=self.default_room))))
+        return actions + joined
+
     def _entered(self, session: Session, key: str) -> Send:
         state = self.room_state
         assert state is not None
         if key == self.default_room:
-            head, others = self.store.head(PUBLIC), self.roster.some_names(
-                c.WELCOME_USERS, but=session.name)
-            online = len(self.roster) - 1
+            inside = [s.name for s in self.roster.sessions() if s.in_default and s is not session]
+            head = self.store.head(PUBLIC)
+            online, others = len(inside), sorted(inside, key=str.casefold)[:c.WELCOME_USERS]
         else:
             members = self.roster.members(key)
             head = self.store.head(key)
@@ -135,10 +159,14 @@ class RoomRules:
         key, refused = self._room_of(session, room)
         if not key:
             return refused
-        if key == self.default_room:
-            return self._refuse(session.identity, session, c.E_BAD_ROOM,
-                                "the default room cannot be left (yet)", key)
         assert self.room_state is not None
+        if key == self.default_room:
+            self.room_state.enter(session.stream, PARTED_DEFAULT, "")
+            self.roster.part_default(session)
+            self._note(self._t("log.part", name=sanitize(session.name), room=key))
+            left = self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name,
+                                             reason=c.R_PART))
+            return [Send(session.identity, encode(Parted(key))), *left]
         self.room_state.part(session.stream, key)
         self.roster.part(session, key)
         self._note(self._t("log.part", name=sanitize(session.name), room=key))
@@ -163,8 +191,12 @@ class RoomRules:
             return []
         assert self.room_state is not None
         actions: list[Action] = []
-        ts = self._wall()
-        for key in sorted(self.room_state.rooms_of(session.stream)):
+        stored = self.room_state.rooms_of(session.stream)
+        ts = self._wall() if stored else 0.0
+        for key in sorted(stored):
+            if key == PARTED_DEFAULT:
+                self.roster.part_default(session)
+                continue
             self.roster.enter(session, key)
             actions += self._publish(StoredEvent(0, c.JOINED, ts, session.name, room=key),
                                      session.identity)
@@ -175,7 +207,8 @@ class RoomRules:
         if not key:
             return refused
         if key == self.default_room:
-            names = tuple(self.roster.names())
+            names = tuple(sorted((s.name for s in self.roster.sessions() if s.in_default),
+                                 key=str.casefold))
         else:
             names = tuple(sorted((m.name for m in self.roster.members(key)), key=str.casefold))
         return self._paid(session, encode(Users(names, key)), now)
@@ -187,7 +220,7 @@ class RoomRules:
         state = self.room_state
         assert state is not None
         held = self.roster.rooms()
-        held[self.default_room] = len(self.roster)
+        held[self.default_room] = len(self.roster) - len(self.roster.outside)
         listed = sorted(held)[:c.MAX_ROOMS_LISTED]
         rooms = tuple(RoomInfo(key, held[key], state.topic(key)) for key in listed)
         return self._paid(session, encode(RoomList(rooms)), now)
@@ -202,7 +235,9 @@ class RoomRules:
                            text=sanitize(text)))
         frame = encode(TopicSet(key, text, session.name))
         if key == self.default_room:
-            return [Broadcast(frame)]
+            if not self.roster.outside:
+                return [Broadcast(frame)]
+            return [Send(s.identity, frame) for s in self.roster.sessions() if s.in_default]
         return [Send(member.identity, frame) for member in self.roster.members(key)]
 
     def _paid(self, session: Session, frame: bytes, now: float) -> list[Action]:

@@ -37,6 +37,8 @@ class Session:
     strikes: int = field(default=0, init=False)
     #: The rooms it is in besides the default one (room keys, "#sala").
     rooms: set[str] = field(default_factory=set, init=False)
+    #: Whether it is in the default room (every session is, until it parts it).
+    in_default: bool = field(default=True, init=False)
 
     def __post_init__(self) -> None:
         self.key = name_key(self.name)
@@ -53,8 +55,11 @@ class Roster:
         #: Identities that gained (True) or lost (False) a session, in order, until
         #: `take_changes`: the server follows connections with them.
         self._changes: list[tuple[bytes, bool]] = []
-        #: Each room's members (besides the default room, which everyone is in), by key.
+        #: Each room's members (besides the default room), by key.
         self._members: dict[str, dict[str, Session]] = {}
+        #: The identities of sessions not in the default room: the batcher leaves them
+        #: out of its events (the same set object, kept up to date here).
+        self.outside: set[bytes] = set()
 
     def __len__(self) -> int:
         return len(self._by_identity)
@@ -86,6 +91,9 @@ class Roster:
     def rebind(self, session: Session, identity: bytes, now: float, peer: str = "") -> None:
         """Move a session to a new identity: its client reconnected on a new socket."""
         self._by_identity.pop(session.identity, None)
+        if not session.in_default:
+            self.outside.discard(session.identity)
+            self.outside.add(identity)
         self._changes += ((session.identity, False), (identity, True))
         session.identity = identity
         session.last_seen = now
@@ -105,6 +113,14 @@ class Roster:
             if not members:
                 del self._members[room]  # a room is held while it has members
 
+    def part_default(self, session: Session) -> None:
+        session.in_default = False
+        self.outside.add(session.identity)
+
+    def enter_default(self, session: Session) -> None:
+        session.in_default = True
+        self.outside.discard(session.identity)
+
     def members(self, room: str) -> list[Session]:
         """The sessions in ``room`` (not the default room: everyone is in that one)."""
         return list(self._members.get(room, {}).values())
@@ -116,6 +132,7 @@ class Roster:
     def remove(self, session: Session) -> None:
         for room in list(session.rooms):
             self.part(session, room)
+        self.outside.discard(session.identity)
         if self._by_identity.pop(session.identity, None) is not None:
             self._changes.append((session.identity, False))
         if self._by_key.get(session.key) is session:

@@ -131,7 +131,8 @@ class BrokerServer:
         self._watched = 0.0
         self.core.ready = self._ready
         #: When and in what order actions go out (public events batched per cycle).
-        self.batcher = Batcher(LIVE_BYTES, feed=self.feed is not None)
+        self.batcher = Batcher(LIVE_BYTES, feed=self.feed is not None,
+                               outside=self.core.roster.outside)
 
     def _bind_feeds(self) -> None:
         """One XPUB beside each ROUTER endpoint: libzmq copies each public event to

@@ -42,9 +42,7 @@ class Rooms:
         if not self.default:
             self.names, self.current = {}, None
             return
-        if not self._welcomed and not self.names:  # (a new session is in the default room)
-            self.names[self.default] = default
-        self._welcomed = True
+        self._welcomed = True  # (WELCOME lists every room we are in, the default one too)
         if self.current not in self.names:
             self.current = self._fallback()
 

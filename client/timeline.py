@@ -69,6 +69,10 @@ class Timeline:
         self.priv: int | None = None
         #: The cursors of the rooms other than the default one the session is in, by key.
         self.rooms: dict[str, int] = {}
+        #: Whether we are in the default room (the public stream): after a PART of it, its
+        #: events and heads are not ours to follow until we ENTER it again.
+        self.public_on = True
+        self._default = ""
         self.epoch = ""
         self.catching_up = False
         self._held: list[Event] = []
@@ -85,7 +89,7 @@ class Timeline:
         if stream == PRIV:
             return self.priv
         if stream == PUBLIC:
-            return self.pub
+            return self.pub if self.public_on else None
         return self.rooms.get(stream)
 
     def _set(self, stream: str, seq: int) -> None:
@@ -115,6 +119,9 @@ class Timeline:
         """Adopt the broker's heads, or catch up to them. Not its name: we are who we
         asked to be (a resume may change only the spelling, which compares the same)."""
         heads = self._room_heads(w)
+        if w.room:  # a broker with rooms lists every room we are in, the default one too
+            self._default = room_key(default_room(w.room))
+            self.public_on = any(room_key(r) == self._default for r, _ in w.rooms)
         # Events up to these heads happened while we were away: a replay shows them
         # as missed. Later ones are live events that came late (a slow feed, a full
         # queue) and are shown as live.
@@ -161,6 +168,10 @@ class Timeline:
         """We are in ``room`` (ENTERED), whose head, counting our own JOINED, is ``head``.
         Entered again (already a member), a head past our cursor means we missed some."""
         key = room_key(room)
+        if key == self._default:
+            if not self.public_on:  # back in the default room: follow it from its head
+                self.public_on, self.pub = True, head
+            return Step()
         cursor = self.rooms.get(key)
         if cursor is None:
             self.rooms[key] = head
@@ -172,6 +183,10 @@ class Timeline:
     def parted(self, room: str) -> None:
         """We are no longer in ``room``: its events still on their way are not shown."""
         key = room_key(room)
+        if key == self._default:
+            self.public_on = False
+            self._held = [e for e in self._held if stream_of(e) != PUBLIC]
+            return
         self.rooms.pop(key, None)
         self._away_until.pop(key, None)
         self._held = [e for e in self._held if stream_of(e) != key]
@@ -211,7 +226,7 @@ class Timeline:
         for event in sorted(batch.events, key=lambda e: e.seq):
             stream = stream_of(event)
             cursor = self.cursor(stream)
-            if cursor is None and stream not in (PUBLIC, PRIV):
+            if cursor is None and (stream != PRIV and (stream != PUBLIC or not self.public_on)):
                 continue  # a room we have left since we asked
             if cursor is not None and event.seq <= cursor:
                 continue
@@ -259,7 +274,7 @@ class Timeline:
             return Step()
         behind = any((cursor := self.rooms.get(room_key(room))) is not None and head > cursor
                      for room, head in rooms)
-        if (behind or (pub is not None and pub > self.pub)
+        if (behind or (pub is not None and self.public_on and pub > self.pub)
                 or (priv is not None and priv > self.priv)):
             return Step(fetch=self._fetch())
         return Step()

@@ -210,3 +210,38 @@ def test_a_cluster_offers_no_rooms_yet(chat: Cluster) -> None:
         assert (refused.code, refused.ref) == ("UNAVAILABLE", "rooms")
     finally:
         raw.close()
+
+
+def test_parting_the_default_room_leaves_a_user_in_no_room(chat: Cluster) -> None:
+    """/part of #geral: the others see it leave #geral, and nothing of #geral reaches
+    the user; typed text is an error to the user alone; /join #geral brings it back,
+    with the room's history. A broker restart keeps where the user is."""
+    broker = chat.broker(heartbeat=0.2)
+    endpoint = broker.endpoint
+    ana = chat.client("ana", endpoint)
+    bob = chat.client("bob", endpoint)
+    ana.expect("bob joined the chat")
+    ana.line("/part")
+    ana.expect(r"\* You left #geral\.")
+    bob.expect(r"\* ana left #geral")
+    ana.line("alguém?")
+    ana.expect(r"you are in no room: /join #room to join one")
+    bob.line("fora da sala")
+    bob.line("/who")
+    bob.expect(r"Online \(2\): ana, bob")
+    broker.signal(signal.SIGKILL)
+    broker.wait()
+    broker = chat.broker(bind=endpoint, heartbeat=0.2, data_dir=broker.data_dir)
+    ana.expect(r"Reconnected as ana")
+    bob.expect(r"Reconnected as bob")
+    bob.line("depois do restart")
+    ana.line("/rooms")
+    ana.expect(r"#geral: 1 member")  # bob only: ana is still out of it after the restart
+    ana.assert_not_seen("fora da sala")
+    ana.assert_not_seen("depois do restart")
+    ana.line("/join #geral")
+    ana.expect(r"\* You are in #geral\.")
+    ana.expect(r"\(history\) bob: depois do restart")
+    bob.expect(r"\* ana joined")
+    bob.line("de volta")
+    ana.expect(r"\] bob: de volta")

@@ -80,6 +80,17 @@ def test_a_lone_message_goes_to_all_but_its_sender_who_gets_its_ack() -> None:
     assert seqs(got[A]) == ["ack 5"] and seqs(got[B]) == seqs(got[C]) == [5]
 
 
+def test_clients_outside_the_default_room_get_none_of_its_events_but_broadcasts() -> None:
+    outside = {C}
+    batcher = Batcher(16384, outside=outside)
+    got = received(batcher.add([msg(1, A)], 0.0) + batcher.add([msg(2, A), msg(3, B)], 0.0)
+                   + batcher.add([Broadcast(encode(Joined("x", 1.0, 9, 8)))], 0.0))
+    assert seqs(got[C]) == [9]  # the broadcast alone (a PING, a NOTICE, a BYE)
+    assert seqs(got[A]) == ["ack 1", "ack 2", 3, 9] and seqs(got[B]) == [1, 2, "ack 3", 9]
+    outside.clear()  # back in the room (the roster keeps the set): it gets them again
+    assert seqs(received(batcher.add([msg(4, A)], 0.0))[C]) == [4]
+
+
 def test_frames_caused_after_a_waiting_message_follow_it() -> None:
     batcher = Batcher(16384)
     private = PrivateCopy(B, b"ACK 99")

@@ -287,7 +287,11 @@ def test_rooms_state_by_key_and_name():
     assert rooms.notice_room("") == "" and rooms.notice_room("", parted=True) == "#geral"
 
 
-def test_a_first_welcome_without_rooms_listed_is_in_the_default_room():
+def test_a_welcome_that_lists_no_room_is_in_none():
+    """A broker with rooms lists every room the session is in, the default one too:
+    none listed means the session parted them all."""
     rooms = Rooms()
     rooms.welcome("#geral", ())
+    assert rooms.current is None and rooms.prompt("ana") == "ana> "
+    rooms.welcome("#geral", (("#geral", 3),))
     assert rooms.current == "#geral" and rooms.prompt("ana") == "ana> "

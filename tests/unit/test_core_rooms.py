@@ -178,3 +178,20 @@ def test_a_cluster_or_a_store_without_rooms_offers_none() -> None:
     welcome = handled(core, A, Join("ana"))[0][2]
     assert (welcome.room, welcome.rooms) == ("", ())
     assert _codes(handled(core, A, Enter("#sala"))) == [(c.E_UNAVAILABLE, "rooms")]
+
+
+def test_parting_the_default_room_and_coming_back(core) -> None:
+    result = handled(core, C, Part("#geral"))
+    assert result[0] == ("send", C, Parted("#geral"))
+    assert result[1] == ("fanout", None, Left("carol", c.R_PART, WALL, 6, 3))
+    assert core.roster.outside == {C}
+    assert _codes(handled(core, C, Say("x", 1))) == [(c.E_NO_ROOM, "")]
+    assert _codes(handled(core, C, Who("#geral"))) == [(c.E_NOT_IN_ROOM, "#geral")]
+    # Its FETCH's pub is not its to follow: no public event comes back.
+    handled(core, A, Say("geral", 1))
+    assert handled(core, C, Fetch(0, 0))[0][2].events == ()
+    back = handled(core, C, Enter("#geral"))
+    assert back[0] == ("send", C, Entered("#geral", 8, "", ("ana", "bob"), 2))
+    assert back[1][2] == Events(c.K_HISTORY, (Msg("ana", "geral", WALL, 7, 6),), room="#geral")
+    assert back[2] == ("fanout", C, Joined("carol", WALL, 8, 7))
+    assert core.roster.outside == set()
