@@ -73,7 +73,7 @@ def test_room_history_topic_list_and_msg_to_another_room(chat: Cluster) -> None:
 def test_a_client_that_knows_no_rooms_sees_the_default_room_only(chat: Cluster) -> None:
     """Today's protocol, spoken raw: it joins, chats in the default room, and no event of
     another room ever reaches it."""
-    broker = chat.broker()
+    broker = chat.broker(heartbeat=5.0)  # (the raw peer sends no heartbeats of its own)
     old = RawPeer(broker.endpoint)
     try:
         old.send(encode(Join("velho")))
@@ -83,6 +83,7 @@ def test_a_client_that_knows_no_rooms_sees_the_default_room_only(chat: Cluster) 
         ana.expect(r"\* You are in #sala\.")
         bob = chat.client("bob", broker.endpoint)
         bob.line("/join #sala")
+        bob.expect(r"\* You are in #sala\.")  # (typed before that, a line goes to #geral)
         ana.expect(r"\* bob joined #sala")
         bob.line("so na sala")
         ana.expect(r"\] bob: so na sala")
@@ -197,7 +198,7 @@ def test_a_cluster_offers_no_rooms_yet(chat: Cluster) -> None:
     """Phase 1: rooms are one broker's; brokers of a cluster announce none, the client
     says so, and the raw command is refused with UNAVAILABLE, not taken as a room."""
     redis = chat.redis()
-    broker = chat.broker("--cluster", redis.url)
+    broker = chat.broker("--cluster", redis.url, heartbeat=5.0)  # (the raw peer: no PINGs)
     ana = chat.client("ana", broker.endpoint)
     ana.line("/join #sala")
     ana.expect(r"This broker has no rooms\.")
