@@ -47,6 +47,23 @@ class RoomCopy(NamedTuple):
     frame: bytes
 
 
+class RoomEvent(NamedTuple):
+    """An event of a room other than the default one, once for all its members: on
+    the feed (``--fanout pub``) under the room's topic, which only members are given."""
+
+    room: str
+    frame: bytes
+
+
+class StopFeed(NamedTuple):
+    """``identity`` no longer reads ``topic`` on the feed (it parted that room): if its
+    subscriber still has it, the feed connection is closed (the client's SUB comes
+    back with the topics it may read)."""
+
+    identity: bytes
+    topic: bytes
+
+
 class PublicEvent(NamedTuple):
     """A MSG of the public stream, to every joined client but ``sender`` (None: a
     message from another broker of the cluster, for everyone). ``ack``: the sender's
@@ -74,5 +91,5 @@ class Broadcast(NamedTuple):
 
 #: A frame for one client.
 Direct = Send | Opening | Ack | PrivateCopy
-Action = (Send | Opening | Ack | PrivateCopy | RoomCopy | PublicEvent | PresenceEvent
-          | Broadcast)
+Action = (Send | Opening | Ack | PrivateCopy | RoomCopy | RoomEvent | StopFeed | PublicEvent
+          | PresenceEvent | Broadcast)

@@ -21,7 +21,8 @@ message follows. A session's opening frames (its WELCOME and history) go at
 once: the client reads no stream before them, and their heads count every
 event still waiting (it drops those as duplicates when they come).
 
-The batcher returns what to send (`To`, `ToAll`, `OnFeed`); the server sends
+The batcher returns what to send (`To`, `ToAll`, `OnFeed`, and a room's `StopFeed`,
+as it came); the server sends
 it. It reads no clock: the caller gives the time.
 """
 
@@ -29,7 +30,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from zchat.protocol import constants as c
-from zchat.protocol import encode_live_items, live_item
+from zchat.protocol import encode_live_items, live_item, room_topic
 
 from .actions import (
     Ack,
@@ -40,7 +41,9 @@ from .actions import (
     PrivateCopy,
     PublicEvent,
     RoomCopy,
+    RoomEvent,
     Send,
+    StopFeed,
 )
 
 #: Joins and leaves wait at most this long (seconds) to go out with others.
@@ -63,12 +66,14 @@ class ToAll(NamedTuple):
 
 
 class OnFeed(NamedTuple):
-    """Publish ``frame`` once on the feed (``--fanout pub``): every subscriber gets it."""
+    """Publish ``frame`` once on the feed (``--fanout pub``): every subscriber of the
+    default room gets it, or, after ``topic`` (a room's), every subscriber of that room."""
 
     frame: bytes
+    topic: bytes = b""
 
 
-Out = To | ToAll | OnFeed
+Out = To | ToAll | OnFeed | StopFeed
 
 _DIRECT = (Send, Ack, PrivateCopy, RoomCopy)
 _EVENTS = (PublicEvent, PresenceEvent)
@@ -122,7 +127,11 @@ class Batcher:
                 self._queue(action, now, out)  # type: ignore[arg-type]
             elif kind is Broadcast:
                 self._close(out)
-                out.append(ToAll(action.frame, {}))
+                out.append(ToAll(action.frame, {}))  # type: ignore[union-attr]
+            elif kind is RoomEvent:  # (its own stream, on the feed: it waits for no batch)
+                out.append(OnFeed(action.frame, room_topic(action.room)))  # type: ignore[union-attr]
+            elif kind is StopFeed:
+                out.append(action)  # type: ignore[arg-type]
             else:
                 raise TypeError(f"not an action: {action!r}")
         if self._urgent:

@@ -164,6 +164,8 @@ class BrokerCore(RoomRules):
         self._next_tick = 0.0
         self._closing = False
         self._lagging: set[bytes] = set()
+        #: On a feed: each room's head at the last tick (rooms.py, `_room_pings`).
+        self._room_heads: dict[str, int] = {}
 
     # ---- inbound -----------------------------------------------------------
 
@@ -493,6 +495,18 @@ class BrokerCore(RoomRules):
         session = self.roster.by_identity(identity)
         return self.drop(session, reason) if session is not None else []
 
+    def use_feed(self, feeds: tuple[str, ...]) -> None:
+        """``--fanout pub``: the default room's events and the other rooms' go on the
+        server's feed, whose endpoints are ``feeds``."""
+        self.fanout = c.FANOUT_PUB
+        self.feeds = feeds
+        self.delivery.feed = True
+
+    def recheck(self, identity: bytes) -> None:
+        """``identity`` may have missed events where no send could tell (its feed
+        subscription came after them): its next PING carries its heads."""
+        self._lagging.add(identity)
+
     def lagging(self, identity: bytes) -> None:
         """A send to ``identity`` found its queue full: it missed an event.
 
@@ -546,6 +560,8 @@ class BrokerCore(RoomRules):
                     rooms = tuple((key, self.store.head(key)) for key in sorted(behind.rooms))
                     ping = Ping(self.store.head(PUBLIC), self.store.head(behind.stream), rooms)
                     actions.append(Send(identity, encode(ping)))
+            if self.fanout == c.FANOUT_PUB:
+                actions += self._room_pings()
         return actions
 
     def next_deadline(self) -> float:

@@ -10,7 +10,7 @@ side (clustered.py) for what the shared log brings back.
 from zchat.protocol import constants as c
 from zchat.protocol import encode, encode_ack, encode_msg
 
-from .actions import Ack, Action, PresenceEvent, PrivateCopy, PublicEvent, RoomCopy
+from .actions import Ack, Action, PresenceEvent, PrivateCopy, PublicEvent, RoomCopy, RoomEvent
 from .roster import Roster
 from .store import PUBLIC, StoredEvent
 
@@ -20,6 +20,8 @@ class Delivery:
 
     def __init__(self, roster: Roster) -> None:
         self.roster = roster
+        #: ``--fanout pub``: a room's events go once on the feed, under its topic.
+        self.feed = False
 
     def show(self, event: StoredEvent, exclude: bytes | None,
              ack_to: bytes | None) -> list[Action]:
@@ -59,7 +61,7 @@ class Delivery:
 
     def room(self, event: StoredEvent, exclude: bytes | None) -> list[Action]:
         """An event of a room other than the default one: a copy for each member here
-        but ``exclude``, the same bytes for all."""
+        but ``exclude``, the same bytes for all (on a feed: once, for every member)."""
         members = self.roster.members(event.room)
         if not members:
             return []
@@ -68,6 +70,8 @@ class Delivery:
                                event.room)
         else:
             frame = encode(event.for_reader(event.room))
+        if self.feed:
+            return [RoomEvent(event.room, frame)]
         return [RoomCopy(m.identity, frame) for m in members if m.identity != exclude]
 
     @staticmethod

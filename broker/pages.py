@@ -99,9 +99,9 @@ class Pages:
              rooms: dict[str, int] | None = None) -> bytes:
         """The EVENTS replay frame answering a FETCH: at most ``limit`` events and, past
         the first, MAX_PAGE_BYTES (``more`` says there are others). ``rooms``: the
-        cursors of the session's other rooms (their losses are not counted yet)."""
+        cursors of the session's other rooms."""
         batch, items, more = self._read(session.stream, pub, priv, limit, rooms or {})
-        lost = self._lost(session, pub, priv, batch, more)
+        lost = self._lost(session, pub, priv, batch, more, rooms)
         log.info(self._t("log.replay", name=sanitize(session.name), count=len(batch), pub=pub,
                          priv=priv, more=" ..." if more else ""))
         return encode_events(c.K_REPLAY, items, more, lost)
@@ -134,20 +134,27 @@ class Pages:
             want = min(limit - len(page.events), max(PAGE_ROWS, page.room // average + 1))
 
     def _lost(self, session: Session, pub: int, priv: int, batch: tuple[Event, ...],
-              more: bool) -> int:
+              more: bool, rooms: dict[str, int] | None = None) -> int:
         """How many pruned events may be missing after this reader's cursors (a bound).
 
-        A stream lost events when the first event returned (or, on a last page
-        with none, the stream's head) links back past the cursor into the
-        pruned range; the events pruned in those ranges are counted.
+        A stream (public, private, each room asked for) lost events when the first
+        event returned (or, on a last page with none, the stream's head) links back
+        past the cursor into the pruned range; the events pruned in those ranges,
+        taken together, are counted.
         """
+        rooms = rooms or {}
         pruned = self.store.pruned_upto()
-        if pruned <= min(pub, priv):
+        if pruned <= min(pub, priv, *rooms.values()):
             return 0
+        streams = [(PUBLIC, pub, self.store.head(PUBLIC)),
+                   (PRIVATE, priv, self.store.head(session.stream)),
+                   *((room, cursor, self.store.head(room)) for room, cursor in rooms.items())]
+        firsts: dict[str, Event] = {}
+        for event in batch:
+            firsts.setdefault(_stream(event), event)
         ranges = []
-        for private, cursor, head in ((False, pub, self.store.head(PUBLIC)),
-                                      (True, priv, self.store.head(session.stream))):
-            first = next((e for e in batch if isinstance(e, Priv) == private), None)
+        for stream, cursor, head in streams:
+            first = firsts.get(stream)
             if first is None and more:
                 continue  # the page ended before this stream's first event: cannot tell
             link = first.prev if first is not None else head
@@ -159,12 +166,24 @@ class Pages:
             link = min(link, pruned)
             if link > cursor:
                 ranges.append((cursor, link))
-        if not ranges:
-            return 0
-        low = min(r[0] for r in ranges)
-        if len(ranges) == 2 and min(r[1] for r in ranges) < max(r[0] for r in ranges):
-            return sum(self.store.pruned_events(a, b) for a, b in ranges)  # disjoint
-        return self.store.pruned_events(low, max(r[1] for r in ranges))
+        merged: list[list[int]] = []
+        for low, high in sorted(ranges):  # overlapping or touching ranges counted once
+            if merged and low <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], high)
+            else:
+                merged.append([low, high])
+        return sum(self.store.pruned_events(low, high) for low, high in merged)
+
+
+#: The private stream among `_lost`'s streams (no room key is "@").
+PRIVATE = "@"
+
+
+def _stream(event: Event) -> str:
+    """The stream a replayed event belongs to: PUBLIC, PRIVATE or its room's key."""
+    if isinstance(event, Priv):
+        return PRIVATE
+    return event.room or PUBLIC
 
 
 def _rooms(session: Session, fetch: Fetch) -> dict[str, int]:

@@ -6,8 +6,9 @@ rules, unchanged); these are the other rooms. Each is a stream of its own in the
 history store, with its own `prev` chain, and its events go to its members
 only (delivery.py). Who is in which room is the roster's; it is kept in the
 store too (`RoomState`), with the session, so a session that comes back after a
-restart or a timeout is in its rooms again. Phase 1: a single broker in
-`router` mode; with `--cluster` or `--fanout pub` rooms are not offered yet.
+restart or a timeout is in its rooms again. With `--fanout pub` a room's events go
+once on the feed under the room's topic (delivery.py, feedgate.py). With
+`--cluster`, rooms are not offered yet.
 
 A part of BrokerCore (core.py), kept apart so the core stays the rules of one
 room; it uses the core's roster, store, publishing and refusals.
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING
 
 from zchat.common.safetext import sanitize
 from zchat.protocol import (
+    DEFAULT_TOPIC,
     Entered,
     Events,
     Parted,
+    Ping,
     RoomInfo,
     RoomList,
     TopicSet,
@@ -27,10 +30,11 @@ from zchat.protocol import (
     encode,
     room_key,
     room_problem,
+    room_topic,
 )
 from zchat.protocol import constants as c
 
-from .actions import Action, Broadcast, Send
+from .actions import Action, Broadcast, RoomEvent, Send, StopFeed
 from .flood import replies_left
 from .roster import Session
 from .store import PUBLIC, RoomState, StoredEvent
@@ -59,6 +63,7 @@ class RoomRules:
         room_state: RoomState | None
         default_room: str
         max_rooms: int
+        _room_heads: dict[str, int]
         history: int
         fanout: str
         _note: Callable[[str], None]
@@ -73,8 +78,7 @@ class RoomRules:
 
     def rooms_on(self) -> bool:
         """Whether this broker offers rooms (announced in WELCOME's ``room``)."""
-        return (self.room_state is not None and not self.backplane.shared
-                and self.fanout == c.FANOUT_ROUTER)
+        return self.room_state is not None and not self.backplane.shared
 
     def _room_of(self, session: Session, room: str, cid: int = 0,
                  member: bool = True) -> tuple[str, list[Action]]:
@@ -166,13 +170,36 @@ class RoomRules:
             self._note(self._t("log.part", name=sanitize(session.name), room=key))
             left = self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name,
                                              reason=c.R_PART))
-            return [Send(session.identity, encode(Parted(key))), *left]
+            return [*self._unfeed(session, DEFAULT_TOPIC),
+                    Send(session.identity, encode(Parted(key))), *left]
         self.room_state.part(session.stream, key)
         self.roster.part(session, key)
         self._note(self._t("log.part", name=sanitize(session.name), room=key))
         left = self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name,
                                          reason=c.R_PART, room=key))
-        return [Send(session.identity, encode(Parted(key))), *left]
+        return [*self._unfeed(session, room_topic(key)),
+                Send(session.identity, encode(Parted(key))), *left]
+
+    def _unfeed(self, session: Session, topic: bytes) -> list[Action]:
+        """On a feed, a parted room's topic is taken from the session's subscriber
+        (feedgate.py), before any more of the room's events go out."""
+        return [StopFeed(session.identity, topic)] if self.fanout == c.FANOUT_PUB else []
+
+    def _room_pings(self) -> list[Action]:
+        """On a feed, the head of each room that moved since the last tick, under the
+        room's topic: a feed drops silently for a slow subscriber, and a member that
+        missed a room's last event learns it from this (the default room's head is in
+        every PING)."""
+        pings: list[Action] = []
+        heads = self._room_heads
+        for key in self.roster.rooms():
+            head = self.store.head(key)
+            if heads.get(key) != head:
+                heads[key] = head
+                pings.append(RoomEvent(key, encode(Ping(rooms=((key, head),)))))
+        for key in [key for key in heads if not self.roster.members(key)]:
+            del heads[key]
+        return pings
 
     def _left_rooms(self, session: Session, rooms: set[str], reason: str,
                     ts: float) -> list[Action]:

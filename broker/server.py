@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, cast
 import zmq
 
 from zchat.common.wakeup import SignalWakeup
+from zchat.protocol import DEFAULT_TOPIC, room_topic
 from zchat.protocol import constants as c
 
 from . import netfd
-from .actions import Action
+from .actions import Action, StopFeed
 from .batcher import Batcher, OnFeed, Out, To
 from .cluster_reader import DOWN, EVENT
 from .core import BrokerCore
@@ -112,7 +113,7 @@ class BrokerServer:
         self.router.setsockopt(zmq.BACKLOG, 4096)
         self.router.setsockopt(zmq.HANDSHAKE_IVL, int(c.HANDSHAKE_SECONDS * 1000))
         self.monitor = open_monitor(self.router)
-        self.feedgate = FeedGate(self._session_of)
+        self.feedgate = FeedGate(self._session_of, self._topics_of)
         self.endpoints: list[str] = []
         try:
             self.watch.learn_ids(self.ctx, self.router)  # before anyone else connects
@@ -162,8 +163,7 @@ class BrokerServer:
             elif endpoint.startswith("ipc://"):
                 feed.bind(endpoint + ".feed")
                 feeds.append(endpoint + ".feed")
-        self.core.fanout = c.FANOUT_PUB
-        self.core.feeds = tuple(feeds)
+        self.core.use_feed(tuple(feeds))
 
     @property
     def encrypted(self) -> bool:
@@ -342,7 +342,9 @@ class BrokerServer:
             if type(out) is To:
                 self._send_one(out.identity, out.frame, gone)
             elif type(out) is OnFeed:
-                self._publish(out.frame)
+                self._publish(out.frame, out.topic)
+            elif type(out) is StopFeed:
+                self._stop_feed(out)
             else:
                 self._fanout(out.frame, out.instead, gone)  # type: ignore[union-attr]
         return self._dropped(gone)
@@ -355,13 +357,25 @@ class BrokerServer:
             more.extend(self.core.drop_identity(identity, c.R_LOST))
         return more
 
-    def _publish(self, frame: bytes) -> None:
-        """``frame`` once on the feed: libzmq copies it to every subscriber."""
+    def _publish(self, frame: bytes, topic: bytes = b"") -> None:
+        """``frame`` once on the feed, after a room's ``topic`` if given: libzmq copies it
+        to every subscriber given that topic (or, without one, the default room's)."""
         assert self.feed is not None
         try:
+            if topic:
+                self.feed.send(topic, _MORE_NOBLOCK)
             self.feed.send(frame, _NOBLOCK)
         except zmq.Again:
             pass  # (XPUB drops for slow subscribers itself; this cannot block)
+
+    def _stop_feed(self, stop: StopFeed) -> None:
+        """A session parted a room: if its subscriber still has the room's topic (it did
+        not unsubscribe first), its feed connection goes; its SUB comes back with what
+        the session may read."""
+        feed = self.feedgate.stop(stop.identity, stop.topic)
+        if feed is not None:
+            self.watch.shed(feed[0], "it parted a room it still read", time.monotonic(),
+                            inode=feed[1], routine=True)
 
     def _fanout(self, frame: bytes, instead: dict[bytes, bytes | None],
                 gone: list[bytes]) -> None:
@@ -426,6 +440,14 @@ class BrokerServer:
         session = self.core.roster.by_stream(stream_key(token))
         return session.identity if session is not None else None
 
+    def _topics_of(self, identity: bytes) -> list[bytes]:
+        """The feed topics the session ``identity`` may read: its rooms'."""
+        session = self.core.roster.by_identity(identity)
+        if session is None:
+            return []
+        topics = [room_topic(key) for key in sorted(session.rooms)]
+        return [DEFAULT_TOPIC, *topics] if session.in_default else topics
+
     def _chose_reserved_id(self, identity: bytes) -> bool:
         """A stranger's routing id that libzmq could also give: see watch.py."""
         watch = self.watch
@@ -474,13 +496,18 @@ class BrokerServer:
                 # A subscriber quicker than its accept event: read the events first.
                 for closed in self.watch.monitor_events(self.feed_monitor, now):
                     gate.closed(closed)
-            verdict = gate.judge(part.bytes, fd, self.watch.inode(fd))
+            verdict, topics = gate.judge(part.bytes, fd, self.watch.inode(fd), now)
             if verdict is Verdict.SUBSCRIBE:
                 # (XPUB_MANUAL: applies to the subscriber of the message just read)
-                feed.setsockopt(zmq.SUBSCRIBE, b"")
+                for topic in topics:
+                    feed.setsockopt(zmq.SUBSCRIBE, topic)
                 self.watch.feed_joined(fd)
+                # Its rooms' events before now did not reach it: its next PING has
+                # their heads, so it fetches any it missed even if no other comes.
+                self.core.recheck(gate.reader[fd])
             elif verdict is Verdict.UNSUBSCRIBE:
-                feed.setsockopt(zmq.UNSUBSCRIBE, b"")
+                for topic in topics:
+                    feed.setsockopt(zmq.UNSUBSCRIBE, topic)
             elif verdict is Verdict.SHED:
                 gate.closed(fd)
                 self.watch.shed(fd, "it sent the feed a subscription no session made", now)

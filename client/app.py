@@ -40,6 +40,7 @@ from zchat.common.i18n import Catalogue
 from zchat.common.safetext import sanitize
 from zchat.common.wakeup import SignalWakeup
 from zchat.protocol import (
+    DEFAULT_TOPIC,
     Ack,
     Bye,
     ClientMessage,
@@ -73,6 +74,7 @@ from zchat.protocol import (
     name_key,
     room_key,
     room_problem,
+    room_topic,
 )
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
@@ -207,6 +209,10 @@ class ChatClient:
         self.timeline = Timeline(name)
         self.outbox = Outbox()
         self.rooms = Rooms()
+        #: Rooms whose PART is on its way (the feed no longer follows them).
+        self._parting: set[str] = set()
+        #: The rooms' topics the feed is subscribed to.
+        self._following: set[bytes] = set()
         self._leaves: OrderedDict[tuple[str, float, str], None] = OrderedDict()
         self._told_queued = False
         self.ctx = zmq.Context()
@@ -290,9 +296,12 @@ class ChatClient:
         feed.setsockopt(zmq.MAXMSGSIZE, c.MAX_BROKER_FRAME_BYTES)
         if self.curve is not None:
             self.curve.apply(feed)
-        # Everything (the empty prefix), and our session, without which the broker
-        # gives this subscriber nothing.
+        # Everything (the empty prefix), our rooms' topics, and our session, without
+        # which the broker gives this subscriber nothing (it gives it our rooms).
         feed.setsockopt(zmq.SUBSCRIBE, b"")
+        self._following = {self._topic(key) for key in self.rooms.names}
+        for topic in sorted(self._following):
+            feed.setsockopt(zmq.SUBSCRIBE, topic)
         feed.setsockopt(zmq.SUBSCRIBE, c.FEED_TOPIC + token.encode("ascii", "replace"))
         for choice in choices:
             try:
@@ -308,7 +317,8 @@ class ChatClient:
         assert self.feed is not None
         for _ in range(1000):
             try:
-                frame = self.feed.recv(zmq.NOBLOCK)
+                # The default room's frames come alone, another room's after its topic.
+                frame = self.feed.recv_multipart(zmq.NOBLOCK)[-1]
             except zmq.Again:
                 return
             try:
@@ -320,6 +330,8 @@ class ChatClient:
             elif isinstance(msg, Events) and msg.kind == c.K_LIVE:
                 for event in msg.events:
                     self._step(self.timeline.live(event))
+            elif isinstance(msg, Ping) and msg.rooms:  # a room's head
+                self._step(self.timeline.heads(None, None, msg.rooms))
 
     def _close_socket(self, linger: int = 0) -> None:
         if self.feed is not None:
@@ -548,8 +560,27 @@ class ChatClient:
                                            where=self.rooms.where(room),
                                            room=self.rooms.notice_room(room, parted)))
 
+    def _topic(self, key: str) -> bytes:
+        """The feed topic of the room ``key`` (the default room's, or another's)."""
+        return DEFAULT_TOPIC if key == self.rooms.default else room_topic(key)
+
+    def _follow(self, key: str, on: bool) -> None:
+        """Subscribe the feed (if any) to the room ``key``, or unsubscribe it: the
+        broker gives our subscriber a room's topic only when asked, once we are in
+        the room, and takes our feed connection if we part a room it still has."""
+        topic = self._topic(key)
+        if self.feed is None or (topic in self._following) == on:
+            return  # (once each way: libzmq sends an unsubscription only at count 0)
+        self.feed.setsockopt(zmq.SUBSCRIBE if on else zmq.UNSUBSCRIBE, topic)
+        if on:
+            self._following.add(topic)
+        else:
+            self._following.discard(topic)
+
     def _entered(self, msg: Entered) -> None:
         self.rooms.entered(msg.room)
+        self._follow(room_key(msg.room), True)
+        self._parting.discard(room_key(msg.room))
         self._step(self.timeline.entered(msg.room, msg.head))
         self.screen.show(self.render.notice(self.t("client.entered", room=sanitize(msg.room))))
         if msg.topic:
@@ -562,6 +593,7 @@ class ChatClient:
         self._prompt()
 
     def _parted(self, room: str) -> None:
+        self._parting.discard(room_key(room))
         was = self.rooms.current
         self.rooms.parted(room)
         self.timeline.parted(room)
@@ -633,6 +665,10 @@ class ChatClient:
             return
         if err.cid:
             self.outbox.settle(err.cid)  # refused for good: do not resend it
+        if self._parting and err.code == c.E_RATE_LIMITED:
+            for key in self._parting & set(self.rooms.names):  # a PART refused: still in
+                self._follow(key, True)
+            self._parting.clear()
         self.screen.show(self.render.error(err))
 
     # ---- from the user --------------------------------------------------------
@@ -705,7 +741,7 @@ class ChatClient:
                 if not room and self.rooms.enabled and self.rooms.current is None:
                     self.screen.show(self.render.problem(self.t("error.NO_ROOM")))
                 elif self._room_ok(room or self._current_name()):
-                    self._request(Part(room or self._current_name()))
+                    self._part(room or self._current_name())
             case ShowRooms():
                 if self._rooms_enabled():
                     self._request(ListRooms())
@@ -734,6 +770,14 @@ class ChatClient:
             self.screen.show(self.render.error(Error(c.E_BAD_ROOM, problem, room)))
             return False
         return True
+
+    def _part(self, room: str) -> None:
+        """PART, after the feed stops following the room (see _follow)."""
+        key = room_key(room)
+        if self.state is State.JOINED and key in self.rooms.names:
+            self._follow(key, False)
+            self._parting.add(key)
+        self._request(Part(room))
 
     def _request(self, msg: ClientMessage) -> None:
         """Send a request that is not kept for later (ENTER, PART, WHO, ROOMS, TOPIC)."""

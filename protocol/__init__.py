@@ -21,6 +21,7 @@ from .codec import (
     live_item,
 )
 from .errors import ProtocolError
+from .feed import DEFAULT_TOPIC, room_topic, topic_room
 from .messages import (
     Ack,
     BrokerMessage,
@@ -67,6 +68,7 @@ from .names import (
 )
 
 __all__ = [
+    "DEFAULT_TOPIC",
     "WHITE_SPACE",
     "Ack",
     "BrokerMessage",
@@ -121,4 +123,6 @@ __all__ = [
     "name_problem",
     "room_key",
     "room_problem",
+    "room_topic",
+    "topic_room",
 ]

@@ -30,7 +30,8 @@ from typing import TypeVar
 
 import zmq
 
-from zchat.protocol import BrokerMessage
+from zchat.protocol import BrokerMessage, Welcome
+from zchat.protocol.constants import FEED_TOPIC
 
 from .frames import DEFAULT_TIMEOUT, next_event, next_of
 
@@ -376,6 +377,42 @@ class RawPeer:
                    timeout: float = DEFAULT_TIMEOUT, what: str = "wanted event") -> BrokerMessage:
         """The next event, alone or in a live batch, that is ``wanted`` (frames.next_event)."""
         return next_event(self.sock, wanted, timeout, what)
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.ctx.term()
+
+
+class RawFeed:
+    """A bare SUB on a `--fanout pub` feed, subscribed as the protocol page says (the
+    empty prefix and the session's token), for wire-level tests of what it is given."""
+
+    def __init__(self, welcome: Welcome, *topics: bytes) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        for topic in (b"", *topics, FEED_TOPIC + welcome.session.encode()):
+            self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+        self.sock.connect(welcome.feeds[0])
+        #: Every message read, in order.
+        self.seen: list[list[bytes]] = []
+
+    def subscribe(self, topic: bytes, on: bool = True) -> None:
+        self.sock.setsockopt(zmq.SUBSCRIBE if on else zmq.UNSUBSCRIBE, topic)
+
+    def until(self, wanted: Callable[[list[bytes]], bool], timeout: float = DEFAULT_TIMEOUT,
+              what: str = "wanted frame") -> list[list[bytes]]:
+        """Every message read, up to and including the first that is ``wanted``."""
+        got: list[list[bytes]] = []
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not self.sock.poll(remaining * 1000, zmq.POLLIN):
+                break
+            got.append(self.sock.recv_multipart())
+            self.seen.append(got[-1])
+            if wanted(got[-1]):
+                return got
+        raise AssertionError(f"no {what} on the feed within {timeout}s; got {got!r}")
 
     def close(self) -> None:
         self.sock.close(0)

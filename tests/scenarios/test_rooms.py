@@ -1,17 +1,32 @@
-"""Rooms (docs/ROOMS.md) with real processes: entering, talking per room, parting.
-
-Phase 1 (docs/ROOMS.md): a single broker in router mode.
-"""
+"""Rooms (docs/ROOMS.md) with real processes: entering, talking per room, parting,
+in both fan-out modes (in pub mode each room is its own topic on the feed)."""
 
 import re
 import signal
 from pathlib import Path
 
-from zchat.protocol import Enter, Error, Join, Leave, Msg, Say, Welcome, decode_broker, encode
+import pytest
 
-from .harness import Cluster, RawPeer
+from zchat.protocol import (
+    Enter,
+    Entered,
+    Error,
+    Join,
+    Leave,
+    Msg,
+    Part,
+    Parted,
+    Say,
+    Welcome,
+    decode_broker,
+    encode,
+    room_topic,
+)
+
+from .harness import Cluster, Proc, RawFeed, RawPeer
 
 
+@pytest.mark.both_fanouts
 def test_a_room_is_talked_in_by_its_members_only(chat: Cluster) -> None:
     broker = chat.broker()
     ana = chat.client("ana", broker.endpoint)
@@ -37,6 +52,7 @@ def test_a_room_is_talked_in_by_its_members_only(chat: Cluster) -> None:
     carol.assert_not_seen("#sala")
 
 
+@pytest.mark.both_fanouts
 def test_room_history_topic_list_and_msg_to_another_room(chat: Cluster) -> None:
     broker = chat.broker()
     ana = chat.client("ana", broker.endpoint)
@@ -70,6 +86,7 @@ def test_room_history_topic_list_and_msg_to_another_room(chat: Cluster) -> None:
     bob.assert_not_seen("intrometida")
 
 
+@pytest.mark.both_fanouts
 def test_a_client_that_knows_no_rooms_sees_the_default_room_only(chat: Cluster) -> None:
     """Today's protocol, spoken raw: it joins, chats in the default room, and no event of
     another room ever reaches it."""
@@ -77,7 +94,10 @@ def test_a_client_that_knows_no_rooms_sees_the_default_room_only(chat: Cluster) 
     old = RawPeer(broker.endpoint)
     try:
         old.send(encode(Join("velho")))
-        assert old.next(Welcome).name == "velho"
+        welcome = old.next(Welcome)
+        assert welcome.name == "velho"
+        # In pub mode the default room comes on the feed, subscribed to as today.
+        feed = RawFeed(welcome) if welcome.fanout == "pub" else None
         ana = chat.client("ana", broker.endpoint)
         ana.line("/join #sala")
         ana.expect(r"\* You are in #sala\.")
@@ -88,7 +108,13 @@ def test_a_client_that_knows_no_rooms_sees_the_default_room_only(chat: Cluster) 
         bob.line("so na sala")
         ana.expect(r"\] bob: so na sala")
         bob.line("/msg #geral para todos")
-        seen = old.next_event(lambda m: isinstance(m, Msg))
+        if feed is None:
+            seen = old.next_event(lambda m: isinstance(m, Msg))
+        else:
+            got = feed.until(lambda parts: b"para todos" in parts[-1])
+            feed_frames = [part for parts in got for part in parts]
+            seen = decode_broker(got[-1][-1])
+        assert isinstance(seen, Msg)
         assert (seen.sender, seen.text, seen.room) == ("bob", "para todos", "")
         old.send(encode(Say("oi do velho", 1)))
         ana.expect(r"#geral velho: oi do velho")
@@ -96,6 +122,12 @@ def test_a_client_that_knows_no_rooms_sees_the_default_room_only(chat: Cluster) 
         frames = _drain(old)
     finally:
         old.close()
+        if feed is not None:
+            feed.close()
+    if feed is not None:
+        # The feed gave it single frames of the default room only, the same as before.
+        assert all(len(parts) == 1 for parts in got), got
+        frames += feed_frames
     # Nothing it was sent names another room, in any form.
     assert not [f for f in frames if b'"room"' in f and b"WELCOME" not in f], frames
     assert not [f for f in frames if b"so na sala" in f]
@@ -111,6 +143,7 @@ def _drain(peer: RawPeer) -> list[bytes]:
             return frames
 
 
+@pytest.mark.both_fanouts
 def test_broker_killed_while_three_rooms_talk_each_member_sees_each_once(chat: Cluster) -> None:
     """kill -9 in the middle of numbered messages to three rooms: after the restart
     every member has seen each room's messages exactly once, in order, and the
@@ -145,6 +178,7 @@ def test_broker_killed_while_three_rooms_talk_each_member_sees_each_once(chat: C
     assert "Traceback" not in ana.text + bob.text
 
 
+@pytest.mark.both_fanouts
 def test_leaving_the_chat_is_one_notice_per_person_and_ends_the_rooms(chat: Cluster) -> None:
     broker = chat.broker()
     ana = chat.client("ana", broker.endpoint)
@@ -167,20 +201,61 @@ def test_leaving_the_chat_is_one_notice_per_person_and_ends_the_rooms(chat: Clus
     bob.expect(r"not in #a")
 
 
-def test_a_broker_in_pub_mode_offers_no_rooms_yet(tmp_path: Path) -> None:
-    """Phase 1: rooms need the ROUTER fan-out; with --fanout pub the client says so
-    and the chat goes on as before."""
+def test_in_pub_mode_a_feed_carries_only_the_rooms_its_session_is_in(tmp_path: Path) -> None:
+    """Each room is its own topic on the feed, given to members only: a subscriber that
+    asks for a room it is not in gets no byte of it, and one that parts a room without
+    unsubscribing loses its feed connection and comes back without the room."""
     chat = Cluster(tmp_path, "pub")
+    raw = feed = None
     try:
-        broker = chat.broker()
+        broker = chat.broker(heartbeat=5.0)  # (the raw peer sends no heartbeats)
         ana = chat.client("ana", broker.endpoint)
         ana.line("/join #sala")
-        ana.expect(r"This broker has no rooms\.")
-        bob = chat.client("bob", broker.endpoint)
-        bob.line("oi")
-        ana.expect(r"\] bob: oi")
+        ana.expect(r"\* You are in #sala\.")
+        raw = RawPeer(broker.endpoint)
+        raw.send(encode(Join("raw")))
+        welcome = raw.next(Welcome)
+        sala = room_topic("#sala")
+        feed = RawFeed(welcome, sala)  # it asks for #sala, not being in it
+        got = _until_live(ana, feed, "/msg #geral", "segredo")
+        assert all(len(parts) == 1 for parts in got), got  # the default room's only
+        assert not [parts for parts in got if b"segredo" in parts[-1]]
+        # In the room, and subscribed again (libzmq sends a subscription each time).
+        raw.send(encode(Enter("#sala")))
+        raw.next(Entered)
+        feed.subscribe(sala)
+        got = _until_live(ana, feed, "/msg #sala", "")
+        assert got[-1][0] == sala and len(got[-1]) == 2  # the room's topic, then the MSG
+        # Parted without unsubscribing: the broker closes that feed connection before
+        # the PARTED; the SUB comes back, given the default room only.
+        raw.send(encode(Part("#sala")))
+        raw.next(Parted)
+        got = _until_live(ana, feed, "/msg #geral", "depois")
+        assert not [parts for parts in got if b"depois" in parts[-1] and b"#sala" in parts[-1]]
+        assert all(len(parts) == 1 for parts in got), got
     finally:
+        for peer in (raw, feed):
+            if peer is not None:
+                peer.close()
         chat.stop_all()
+
+
+def _until_live(ana: Proc, feed: RawFeed, command: str, secret: str) -> list[list[bytes]]:
+    """ana sends ``secret``+i to #sala and then ``command`` ``live``+i, again and again,
+    until the feed gets one of the latter (its subscription is in place by then): every
+    message the feed got meanwhile."""
+    start = len(feed.seen)
+    for i in range(40):
+        if secret:
+            ana.line(f"/msg #sala {secret} {i}")
+        ana.line(f"{command} live {i}")
+        marker = f"live {i}\"".encode()
+        try:
+            feed.until(lambda parts, m=marker: m in parts[-1], timeout=0.5)
+            return feed.seen[start:]
+        except AssertionError:
+            continue
+    raise AssertionError("the feed never got ana's messages")
 
 
 def test_the_default_room_is_the_brokers_choice(chat: Cluster) -> None:
@@ -213,6 +288,7 @@ def test_a_cluster_offers_no_rooms_yet(chat: Cluster) -> None:
         raw.close()
 
 
+@pytest.mark.both_fanouts
 def test_parting_the_default_room_leaves_a_user_in_no_room(chat: Cluster) -> None:
     """/part of #geral: the others see it leave #geral, and nothing of #geral reaches
     the user; typed text is an error to the user alone; /join #geral brings it back,

@@ -9,7 +9,9 @@ from zchat.broker.actions import (
     PrivateCopy,
     PublicEvent,
     RoomCopy,
+    RoomEvent,
     Send,
+    StopFeed,
 )
 from zchat.broker.core import BrokerCore
 from zchat.protocol import Message, decode_broker, encode
@@ -36,7 +38,8 @@ def handled(core: BrokerCore, identity: bytes, msg: Message, now: float = 0.0, p
 def decoded(actions) -> list[tuple]:
     """("send", identity, message) for a frame to one client (a reply, an ACK, a private
     copy); ("fanout", excluded identity or None, message) for one to every client; a
-    message's ACK carried by its event, right after it."""
+    message's ACK carried by its event, right after it; ("feed", room, message) for a
+    room's event on the feed, ("stopfeed", identity, topic) for a parted room's topic."""
     out = []
     for action in actions:
         kind = type(action)
@@ -50,6 +53,10 @@ def decoded(actions) -> list[tuple]:
             out.append(("fanout", action.subject, decode_broker(action.frame)))
         elif kind is Broadcast:
             out.append(("fanout", None, decode_broker(action.frame)))
+        elif kind is RoomEvent:
+            out.append(("feed", action.room, decode_broker(action.frame)))
+        elif kind is StopFeed:
+            out.append(("stopfeed", action.identity, action.topic))
         else:
             raise AssertionError(f"not an action: {action!r}")
     return out

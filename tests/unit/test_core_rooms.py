@@ -1,11 +1,12 @@
 """broker/rooms.py: the chat rules of rooms, on a core with a fake clock (docs/ROOMS.md)."""
 
 import pytest
-from corehelp import WALL, handled, make_core
+from corehelp import WALL, decoded, handled, make_core
 
 from zchat.broker.core import BrokerCore, Limits
 from zchat.broker.store import MemoryStore
 from zchat.protocol import (
+    DEFAULT_TOPIC,
     Ack,
     Enter,
     Entered,
@@ -28,6 +29,7 @@ from zchat.protocol import (
     Users,
     Welcome,
     Who,
+    room_topic,
 )
 from zchat.protocol import constants as c
 
@@ -172,12 +174,64 @@ def test_rooms_come_back_with_the_session_after_a_restart() -> None:
     assert again.roster.members("#sala")[0].name == "ana"
 
 
-def test_a_cluster_or_a_store_without_rooms_offers_none() -> None:
+def test_a_cluster_offers_no_rooms() -> None:
     core = make_core(store=MemoryStore())
-    core.fanout = c.FANOUT_PUB
+    core.backplane.shared = True  # (what a cluster's backplane says: rooms are one broker's)
     welcome = handled(core, A, Join("ana"))[0][2]
     assert (welcome.room, welcome.rooms) == ("", ())
     assert _codes(handled(core, A, Enter("#sala"))) == [(c.E_UNAVAILABLE, "rooms")]
+
+
+@pytest.fixture
+def fed() -> BrokerCore:
+    """As `core`, with a feed (--fanout pub): ana and bob in #sala, carol not."""
+    core = make_core(store=MemoryStore())
+    core.use_feed(("tcp://127.0.0.1:1",))
+    for identity, name in ((A, "ana"), (B, "bob"), (C, "carol")):
+        handled(core, identity, Join(name, name * 8))
+    handled(core, A, Enter("#sala"))
+    handled(core, B, Enter("#sala"))
+    return core
+
+
+def test_on_a_feed_a_rooms_event_goes_once_under_its_topic(fed) -> None:
+    assert handled(fed, A, Say("oi", 1, room="#sala")) == [
+        ("feed", "#sala", Msg("ana", "oi", WALL, 6, 5, "#sala")),
+        ("send", A, Ack(1, 6, 5, "#sala"))]
+    # Parting takes the room's topic from the parter's feed before its LEFT goes out.
+    assert handled(fed, B, Part("#sala")) == [
+        ("stopfeed", B, room_topic("#sala")),
+        ("send", B, Parted("#sala")),
+        ("feed", "#sala", Left("bob", c.R_PART, WALL, 7, 6, "#sala"))]
+    assert handled(fed, C, Part("#geral"))[0] == ("stopfeed", C, DEFAULT_TOPIC)
+
+
+def test_on_a_feed_each_tick_gives_the_heads_of_rooms_that_moved(fed) -> None:
+    def room_pings(now: float) -> list[tuple]:
+        return [a for a in decoded(fed.tick(now)) if a[0] == "feed"]
+
+    assert room_pings(1.0) == [("feed", "#sala", Ping(rooms=(("#sala", 5),)))]
+    assert room_pings(2.0) == []  # nothing moved
+    handled(fed, A, Say("oi", 1, room="#sala"))
+    assert room_pings(3.0) == [("feed", "#sala", Ping(rooms=(("#sala", 6),)))]
+    # A subscriber given its rooms' topics is told their heads at the next tick.
+    for identity in (A, B, C):
+        handled(fed, identity, Ping(), now=3.5)  # (alive)
+    fed.recheck(C)
+    assert ("send", C, Ping(3, 0, ())) in decoded(fed.tick(4.0))
+
+
+def test_fetch_counts_a_rooms_pruned_events_as_lost(core) -> None:
+    for i in range(4):
+        handled(core, A, Say(f"m{i}", i + 1, room="#sala"))  # 6..9
+    handled(core, A, Say("geral", 5))                          # 10
+    core.store.prune(2)  # one batch: 1..8
+    assert core.store.pruned_upto() == 8
+    replay = handled(core, B, Fetch(10, 0, rooms=(("#sala", 5),)))[0][2]
+    assert [e.seq for e in replay.events] == [9]
+    assert replay.lost == 8  # the pruned batch holds #sala's 6, 7 and 8: counted whole
+    replay = handled(core, B, Fetch(10, 0, rooms=(("#sala", 9),)))[0][2]
+    assert (replay.events, replay.lost) == ((), 0)
 
 
 def test_parting_the_default_room_and_coming_back(core) -> None:
