@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any, get_args, get_type_hints
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,7 +39,8 @@ from zchat.protocol import (
     live_item,
 )
 from zchat.protocol import constants as c
-from zchat.protocol.codec import _loads
+from zchat.protocol.codec import _FROM_CLIENT, _loads
+from zchat.protocol.codec import _decode as _general_decode
 
 # No example database: a test run writes nothing into the repository.
 _FAST = settings(max_examples=300, deadline=None, database=None)
@@ -501,3 +503,80 @@ def test_the_decoder_shortcut_reads_what_json_loads_reads(text: str) -> None:
             raise ValueError(word)
         return json.loads(text, parse_constant=refuse)
     assert outcome(_loads) == outcome(strict)
+
+
+# ---- the SAY fast path (msgspec) against the general decoder ---------------------------
+
+def _general(frame: bytes) -> Any:
+    """What the general decoder makes of a client frame: the message, or the refusal."""
+    try:
+        return _general_decode(frame, _FROM_CLIENT, c.MAX_FRAME_BYTES)
+    except ProtocolError as exc:
+        return ("refused", exc.code, exc.ref, exc.cid, str(exc))
+
+
+def _either(frame: bytes) -> Any:
+    try:
+        return decode_client(frame)
+    except ProtocolError as exc:
+        return ("refused", exc.code, exc.ref, exc.cid, str(exc))
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+    | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                   max_size=3),
+    max_leaves=6)
+_SAY_VALUES = {
+    "text": st.text(max_size=c.MAX_TEXT_CHARS + 3) | st.sampled_from(
+        ["x" * c.MAX_TEXT_CHARS, "é" * c.MAX_TEXT_CHARS, "😀" * (c.MAX_TEXT_CHARS + 1), ""])
+    | _JSON_VALUES,
+    "cid": st.integers(min_value=-3, max_value=c.MAX_SEQ + 3) | st.sampled_from(
+        [c.MAX_SEQ, c.MAX_SEQ + 1, 2**64, -(2**63), True, 1.0]) | _JSON_VALUES,
+    "retry": st.booleans() | _JSON_VALUES,
+    "room": st.text(max_size=140) | st.sampled_from(["#sala", "", "#" + "x" * 129])
+    | _JSON_VALUES,
+}
+
+
+@_SLOW
+@given(st.dictionaries(st.sampled_from([*_SAY_VALUES, "other"]), st.just(None), max_size=5)
+       .flatmap(lambda keys: st.fixed_dictionaries(
+           {k: _SAY_VALUES.get(k, _JSON_VALUES) for k in keys})),
+       st.sampled_from([None, "surrogate", "nan", "trailing", "space", "duplicate"]))
+def test_a_say_decodes_as_the_general_decoder_says(body: dict[str, Any], twist: str | None
+                                                   ) -> None:
+    """The fast path takes exactly what the general decoder takes, as the same
+    message, and every other frame gets the general decoder's refusal."""
+    raw = json.dumps(body, ensure_ascii=False)
+    if twist == "surrogate" and '"' in raw[1:]:
+        raw = raw.replace('"', '"\\ud800', 2).replace('\\ud800', '', 1)
+    elif twist == "nan":
+        raw = raw[:-1] + (', "x": NaN}' if len(raw) > 2 else '"x": NaN}')
+    elif twist == "trailing":
+        raw += " \n\t x"
+    elif twist == "space":
+        raw += " \r\n"
+    elif twist == "duplicate" and "text" in body:
+        raw = raw[:-1] + (', ' if len(raw) > 2 else '') + '"text": "twice"}'
+    frame = c.HEADER + b"SAY " + raw.encode("utf-8", "surrogatepass")
+    assert _either(frame) == _general(frame)
+
+
+_T = c.MAX_TEXT_CHARS
+
+
+@pytest.mark.parametrize("body", [
+    {"text": "oi", "cid": c.MAX_SEQ}, {"text": "oi", "cid": c.MAX_SEQ + 1},
+    {"text": "oi", "cid": 2**64}, {"text": "oi", "cid": -1}, {"text": "oi", "cid": True},
+    {"text": "oi", "cid": 1.0}, {"text": "oi", "cid": None}, {"text": "oi", "retry": 1},
+    {"text": "oi", "retry": None}, {"text": "é" * _T}, {"text": "é" * (_T + 1)},
+    {"text": "😀" * _T}, {"text": "😀" * (_T + 1)}, {"text": ""}, {"text": None}, {},
+    {"text": "oi", "room": "#sala"}, {"text": "oi", "room": None}, {"text": "oi", "room": ""},
+    {"text": "oi", "room": "#" + "x" * 200}, {"text": "oi", "room": 5},
+    {"text": ["oi"]}, {"text": "oi", "other": {"deep": [1, 2.5, None]}},
+])
+def test_a_say_at_each_fields_edge_decodes_as_the_general_decoder_says(body) -> None:
+    frame = c.HEADER + b"SAY " + json.dumps(body, ensure_ascii=False).encode()
+    assert _either(frame) == _general(frame)
