@@ -107,15 +107,43 @@ def encode_msg(sender: str, text: str, ts: float, seq: int, prev: int, room: str
     """The MSG frame, without building a Msg first: the broker's hot path.
 
     The same bytes as the JSON encoder gives (a property test holds them
-    equal), formatted directly: a third of the encoder's time."""
+    equal), encoded in C by msgspec (a sixth of the encoder's time), or for a
+    timestamp repr writes with an exponent, formatted directly."""
     if not (type(ts) is float and math.isfinite(ts) and type(seq) is int
             and type(prev) is int):  # (the encoder's other spellings: 5, NaN, true)
         return _frame(c.MSG, _flagged({"from": sender, "text": text, "ts": ts, "seq": seq,
                                        "prev": prev}, room=room))
+    if 1e-4 <= ts < 1e16:  # (where repr and msgspec write a float alike: no exponent)
+        if room:
+            return _MSG_HEAD + _encode_struct(_RoomMsgBody(sender, text, ts, seq, prev, room))
+        return _MSG_HEAD + _encode_struct(_MsgBody(sender, text, ts, seq, prev))
     if room:
         return (_ROOM_MSG_TEMPLATE % (_quote(sender), _quote(text), ts, seq, prev,
                                       _quote(room))).encode("utf-8")
     return (_MSG_TEMPLATE % (_quote(sender), _quote(text), ts, seq, prev)).encode("utf-8")
+
+
+class _MsgBody(msgspec.Struct):
+    """A MSG's body, encoded in C (msgspec) in the JSON encoder's exact bytes."""
+
+    sender: str = msgspec.field(name="from")
+    text: str
+    ts: float
+    seq: int
+    prev: int
+
+
+class _RoomMsgBody(msgspec.Struct):
+    sender: str = msgspec.field(name="from")
+    text: str
+    ts: float
+    seq: int
+    prev: int
+    room: str
+
+
+_MSG_HEAD = c.HEADER + c.MSG.encode("ascii") + b" "
+_encode_struct = msgspec.json.Encoder().encode
 
 
 def encode_ack(cid: int, seq: int, prev: int, room: str = "") -> bytes:

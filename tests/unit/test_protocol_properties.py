@@ -461,9 +461,20 @@ def test_only_public_event_frames_go_into_a_live_batch(msg: Message) -> None:
 def test_encode_msg_writes_what_the_json_encoder_writes(msg: Msg) -> None:
     body = {"from": msg.sender, "text": msg.text, "ts": msg.ts, "seq": msg.seq,
             "prev": msg.prev}
+    if msg.room:
+        body["room"] = msg.room
     by_encoder = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    assert encode_msg(msg.sender, msg.text, msg.ts, msg.seq, msg.prev) \
+    assert encode_msg(msg.sender, msg.text, msg.ts, msg.seq, msg.prev, msg.room) \
         == c.HEADER + b"MSG " + by_encoder
+
+
+@_FAST
+@given(st.floats(min_value=1e-6, max_value=1e18) | st.sampled_from(
+    [1e-4, 1e-4 * (1 - 2**-52), 1e16, 1e16 * (1 - 2**-53), 1735689600.25, 0.1]))
+def test_encode_msg_writes_every_timestamp_as_the_json_encoder_does(ts: float) -> None:
+    by_encoder = json.dumps({"from": "a", "text": "b", "ts": ts, "seq": 1, "prev": 0},
+                            separators=(",", ":")).encode()
+    assert encode_msg("a", "b", ts, 1, 0) == c.HEADER + b"MSG " + by_encoder
 
 
 @_FAST
