@@ -32,13 +32,14 @@ MAX_BACKOFF = 2.0
 class ClusterReader(threading.Thread):
     def __init__(self, url: str, prefix: str, me: str, interval: float, lease_ms: float,
                  start_id: bytes, ctx: zmq.Context[Any], wake_endpoint: str,
-                 retain: int) -> None:
+                 retain: int, room_start_id: bytes = b"0-0") -> None:
         super().__init__(name="zchat-cluster-reader", daemon=True)
         self.url, self.p, self.me = url, prefix, me
         self.interval = interval
         self.lease_ms = lease_ms
         self.retain = retain
-        self._ids = {(prefix + "log").encode(): start_id, (prefix + "i:" + me).encode(): b"0-0"}
+        self._ids = {(prefix + "log").encode(): start_id, (prefix + "i:" + me).encode(): b"0-0",
+                     (prefix + "rlog").encode(): room_start_id}
         self._inbox = (prefix + "i:" + me).encode()
         self._ctx = ctx
         self._endpoint = wake_endpoint
@@ -114,14 +115,19 @@ class ClusterReader(threading.Thread):
             r.close()
 
     def _queue(self, got: list[tuple[bytes, list[Entry]]]) -> None:
-        items = self._items
+        """Queue what one XREAD brought, in seq order across its streams (the public
+        log, the room log, the inbox: each in seq order already)."""
+        read: list[tuple[str, StoredEvent | None, str]] = []
         for stream, entries in got:
             inbox = stream == self._inbox
             for entry_id, fields in entries:
                 event = entry_event(entry_id, fields)
                 reader = fields.get(b"f", b"").decode() if inbox else ""
-                items.append((EVENT, event, reader))
+                read.append((EVENT, event, reader))
             self._ids[stream] = entries[-1][0]
+        if len(got) > 1:
+            read.sort(key=_seq_of)
+        self._items.extend(read)
 
     def _post(self, wake: zmq.Socket[bytes], item: tuple[str, StoredEvent | None, str]
               ) -> None:
@@ -134,3 +140,8 @@ class ClusterReader(threading.Thread):
             wake.send(b"", zmq.NOBLOCK)
         except zmq.Again:
             pass  # a wake-up is already pending
+
+
+def _seq_of(item: tuple[str, StoredEvent | None, str]) -> int:
+    event = item[1]
+    return event.seq if event is not None else 0

@@ -44,6 +44,8 @@ class ClusterLink:
         #: JOINED they need not see (this broker's own users, handed back).
         self._told_left: set[str] = set()
         self._quiet_joined: set[str] = set()
+        #: The same for their rooms' JOINEDs: (name key, room).
+        self._quiet_room_joined: set[tuple[str, str]] = set()
 
     # ---- numbering ---------------------------------------------------------------
 
@@ -94,6 +96,15 @@ class ClusterLink:
                 return False
         return True
 
+    def quiet_in_room(self, event: StoredEvent) -> bool:
+        """A room's JOINED of this broker's own user handed back to the cluster (its
+        members here never saw it leave): True the first time, not to be shown."""
+        key = (_key(event.name), event.room)
+        if key in self._quiet_room_joined:
+            self._quiet_room_joined.discard(key)
+            return True
+        return False
+
     def told_left(self, name: str) -> None:
         """This broker's users were shown ``name`` leaving, during the outage."""
         self._told_left.add(_key(name))
@@ -117,11 +128,13 @@ class ClusterLink:
         self._heal_at = now + self._heal_backoff
         self._heal_backoff = min(self._heal_backoff * 2, 30 * self.heartbeat)
 
-    def healed(self, claimed: set[str]) -> bool:
+    def healed(self, claimed: set[str], rooms: set[tuple[str, str]]) -> bool:
         """The cluster took this broker's users back (``claimed``: their name keys, whose
-        JOINED they need not see); True when it was an island until now."""
+        JOINED they need not see; ``rooms``: (name key, room) of their rooms' JOINEDs);
+        True when it was an island until now."""
         was_island, self.island = self.island, False
         self._quiet_joined = claimed
+        self._quiet_room_joined = rooms
         self.left_meanwhile.clear()
         return was_island
 
