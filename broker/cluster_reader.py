@@ -116,18 +116,21 @@ class ClusterReader(threading.Thread):
 
     def _queue(self, got: list[tuple[bytes, list[Entry]]]) -> None:
         """Queue what one XREAD brought, in seq order across its streams (the public
-        log, the room log, the inbox: each in seq order already)."""
-        read: list[tuple[str, StoredEvent | None, str]] = []
+        log, the room log, the inbox: each in seq order already; a topic change, not
+        numbered, keeps its place after what came before it on the room log)."""
+        read: list[tuple[int, tuple[str, StoredEvent | None, str]]] = []
         for stream, entries in got:
             inbox = stream == self._inbox
+            place = 0
             for entry_id, fields in entries:
                 event = entry_event(entry_id, fields)
                 reader = fields.get(b"f", b"").decode() if inbox else ""
-                read.append((EVENT, event, reader))
+                place = event.seq or place
+                read.append((place, (EVENT, event, reader)))
             self._ids[stream] = entries[-1][0]
         if len(got) > 1:
-            read.sort(key=_seq_of)
-        self._items.extend(read)
+            read.sort(key=_place)
+        self._items.extend(item for _, item in read)
 
     def _post(self, wake: zmq.Socket[bytes], item: tuple[str, StoredEvent | None, str]
               ) -> None:
@@ -142,6 +145,5 @@ class ClusterReader(threading.Thread):
             pass  # a wake-up is already pending
 
 
-def _seq_of(item: tuple[str, StoredEvent | None, str]) -> int:
-    event = item[1]
-    return event.seq if event is not None else 0
+def _place(item: tuple[int, object]) -> int:
+    return item[0]
