@@ -261,3 +261,17 @@ def test_a_rooms_leave_for_a_member_still_here_is_shown_only_if_it_parted() -> N
     assert core.arrived(lost) == []
     parted = StoredEvent(100, c.LEFT, 1.0, "ana", reason=c.R_PART, room="#sala")
     assert [(w, m.name) for _, w, m in decoded(core.arrived(parted))] == [(A, "ana"), (B, "ana")]
+
+
+def test_the_bound_on_rooms_held_counts_the_rooms_of_every_broker() -> None:
+    one, c1, two, c2 = _two_cores()
+    one.max_rooms = two.max_rooms = 1
+    _join(one, c1, A, "ana")
+    _join(two, c2, B, "bob")
+    assert isinstance(_do(one, A, Enter("#a"))[0][2], Entered)
+    full = _do(two, B, Enter("#b"))[0][2]
+    assert (full.code, full.ref) == (c.E_ROOMS_FULL, "1")
+    assert isinstance(_do(two, B, Enter("#a"))[0][2], Entered)  # held already: joined
+    _do(one, A, Part("#a"))
+    _do(two, B, Part("#a"))  # nobody in it any more: another room may be held
+    assert isinstance(_do(two, B, Enter("#b"))[0][2], Entered)
