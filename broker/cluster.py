@@ -57,7 +57,7 @@ from .cluster_script import (
     entry_event,
 )
 from .roster import Session
-from .store import PUBLIC, LinkDown, StoredEvent, StoreError
+from .store import PARTED_DEFAULT, PUBLIC, LinkDown, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -459,6 +459,10 @@ class RedisCluster:
             for _, stream, reason in gone:
                 if reason == c.R_QUIT:  # (its LEAVE came during the outage)
                     self.lua(args=["retire", self.p, stream], client=pipe)
+            for s in sessions:  # (their rooms again, in case Redis lost them: no change if not)
+                for room in sorted(s.rooms) + ([] if s.in_default else [PARTED_DEFAULT]):
+                    shown = "" if room == PARTED_DEFAULT else room
+                    self.lua(args=["enter", self.p, s.stream, room, shown], client=pipe)
             results = pipe.execute()
         except redis.RedisError as exc:
             log.warning("cluster link still down: %s", exc)

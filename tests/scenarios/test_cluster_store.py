@@ -24,6 +24,7 @@ from zchat.broker.cluster_script import (
     TOKEN_TTL,
 )
 from zchat.broker.core import BrokerCore
+from zchat.broker.roster import Roster
 from zchat.broker.store import PARTED_DEFAULT, PUBLIC, StoredEvent
 from zchat.client.timeline import Timeline
 from zchat.protocol import Events, Join, Welcome, decode_broker, encode
@@ -150,6 +151,29 @@ def test_redis_losing_its_data_does_not_reuse_numbers(server: RedisServer,
         assert after.seq > last and after.prev == last
         assert a.epoch == epoch
         assert a.pruned_upto() >= last  # what was before is reported lost on FETCH
+    finally:
+        a.close()
+
+
+def test_healing_after_redis_lost_its_data_puts_the_sessions_in_their_rooms_again(
+        server: RedisServer) -> None:
+    a = _broker(server)
+    roster = Roster()
+    try:
+        ana = roster.add("ana", b"a", 0.0, token="tok-ana")
+        bob = roster.add("bob", b"b", 0.0, token="tok-bob")
+        for session in (ana, bob):
+            assert a.hold(session.name, session.stream, "") == CLAIMED
+            a.enter(session.stream, "#sala", "#sala")
+            roster.enter(session, "#sala")
+        a.enter(bob.stream, PARTED_DEFAULT, "")
+        roster.part_default(bob)
+        redis.Redis.from_url(server.url).flushall()
+        assert a.members("#sala") == [] and a.rooms_of(ana.stream) == {}
+        claimed, taken, _ = a.heal([ana, bob], {})
+        assert (claimed, taken) == ([ana, bob], [])
+        assert a.members("#sala") == ["ana", "bob"] and a.members(PARTED_DEFAULT) == ["bob"]
+        assert a.rooms_of(bob.stream) == {"#sala": "#sala", PARTED_DEFAULT: ""}
     finally:
         a.close()
 
