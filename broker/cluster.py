@@ -1,9 +1,10 @@
-"""Several brokers as one chat, over Redis: the history, ownership and backplane.
+"""Several brokers as one chat, over Redis: the history, ownership, rooms and backplane.
 
-`RedisCluster` is the broker's HistoryStore, Ownership and Backplane when it runs
-with ``--cluster redis://...``: one object, one connection, passed to the core
-for each, and closed once, by whoever made it (the CLI). The server starts and
-stops its reader (`start`, `stop`), which lives on the server's ZeroMQ context.
+`RedisCluster` is the broker's HistoryStore, Ownership, RoomState and Backplane
+when it runs with ``--cluster redis://...``: one object, one connection, passed
+to the core for each, and closed once, by whoever made it (the CLI). The server
+starts and stops its reader (`start`, `stop`), which lives on the server's
+ZeroMQ context.
 
 Sequence numbers, the public log, private streams, duplicate checks and who
 holds which name live in Redis, changed by one Lua script (cluster_script.py)
@@ -11,7 +12,7 @@ so that each change is atomic for all brokers.
 
 Only the broker's main thread calls it. Events come back to every broker
 through `ClusterReader` (cluster_reader.py), a thread of its own that reads
-the log and this broker's inbox and keeps its lease; `take()` hands what it
+the log, the room log and this broker's inbox and keeps its lease; `take()` hands what it
 read to the main loop, woken through an inproc PAIR socket.
 
 When Redis cannot be reached, every call raises LinkDown (reads fall back to
@@ -92,7 +93,8 @@ def shown_url(url: str) -> str:
 
 
 class RedisCluster:
-    """HistoryStore, Ownership and Backplane on a Redis server shared by the brokers."""
+    """HistoryStore, Ownership, RoomState and Backplane on a Redis server shared by the
+    brokers."""
 
     shared = True
 

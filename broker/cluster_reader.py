@@ -1,4 +1,4 @@
-"""The cluster reader: a thread that reads the shared log and this broker's inbox.
+"""The cluster reader: a thread that reads the shared logs and this broker's inbox.
 
 The broker's state stays single-threaded: this thread only talks to Redis and
 queues what it read; a byte on an inproc PAIR socket wakes the main loop,

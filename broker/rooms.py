@@ -48,9 +48,6 @@ if TYPE_CHECKING:
     from .store import HistoryStore
 
 
-__all__ = ["PARTED_DEFAULT", "RoomRules", "room_state_of"]
-
-
 class RoomRules:
     """Rooms, the default one's entering and parting too: the rules, over the core's state."""
 
