@@ -128,3 +128,38 @@ def test_a_member_whose_broker_is_killed_moves_and_is_still_in_its_rooms(
     assert bob.count(r"\* dave left") == 1, bob.tail(30)
     carol.assert_not_seen(r"#sala|bob: n\d|ana: a1")
     assert "Traceback" not in ana.text + bob.text
+
+
+def test_parting_the_default_room_holds_across_the_cluster_and_a_failover(
+        chat: Cluster) -> None:
+    """/part #geral on A: B's users see it leave #geral and count it out; after a kill -9
+    of A it is on B, still out of #geral (nothing of #geral reaches it), and nobody sees
+    it leave or join."""
+    a, b = _brokers(chat, 2, heartbeat=0.5)
+    bob = chat.client("bob", b.endpoint)
+    ana = chat.client("ana", a.endpoint, "--connect", b.endpoint)
+    bob.expect(r"\* ana joined the chat")
+    _enter(ana, "#sala")
+    ana.line("/part #geral")
+    ana.expect(r"\* You left #geral\.")
+    bob.expect(r"\* ana left #geral")
+    bob.line("/rooms")
+    bob.expect(r"#geral: 1 member")
+    bob.expect(r"#sala: 1 member")
+    a.signal(signal.SIGKILL)
+    a.wait()
+    ana.expect(r"Reconnected as ana", timeout=10)
+    bob.line("fora da sala")
+    ana.line("/rooms")
+    ana.expect(r"#geral: 1 member")  # bob only: ana is still out of it
+    ana.expect(r"#sala: 1 member")
+    ana.line("ainda aqui")  # to #sala, her current room
+    ana.line("/who #sala")  # answered after her message is numbered (a later cycle's commit)
+    ana.expect(r"In #sala \(1\): ana")
+    _enter(bob, "#sala")
+    bob.expect(r"\(history\) ana: ainda aqui")
+    bob.line("oi ana")
+    ana.expect(rf"{STAMP} bob: oi ana")
+    ana.assert_not_seen("fora da sala")
+    bob.assert_not_seen(r"ana left the chat|ana joined #geral")
+    assert bob.count(r"\* ana joined the chat") == 1, bob.tail(30)
