@@ -275,3 +275,26 @@ def test_the_bound_on_rooms_held_counts_the_rooms_of_every_broker() -> None:
     _do(one, A, Part("#a"))
     _do(two, B, Part("#a"))  # nobody in it any more: another room may be held
     assert isinstance(_do(two, B, Enter("#b"))[0][2], Entered)
+
+
+def test_healing_announces_a_reclaimed_user_in_its_rooms_to_the_other_brokers_only() -> None:
+    one, c1, two, c2 = _two_cores()
+    _join(one, c1, A, "ana")
+    _join(one, c1, B, "bob")
+    _join(two, c2, C, "cid")
+    for core, identity in ((one, A), (one, B), (two, C)):
+        _do(core, identity, Enter("#sala"))
+    _deliver(one, c1)
+    _deliver(two, c2)
+    c1.redis.reachable = False
+    c1.up = False
+    one.tick(0.5)
+    assert one.link.island
+    del c1.redis.names["ana"]  # (the others took her for gone: a sweep, while cut off)
+    c1.redis.reachable = True
+    decoded(one.tick(2.0) + one.commit())
+    logged = [(e.kind, e.name, e.room) for e in c1.redis.log[-2:]]
+    assert logged == [(c.JOINED, "ana", ""), (c.JOINED, "ana", "#sala")]
+    assert [m for _, _, m in _deliver(one, c1) if isinstance(m, Joined)] == []  # bob: quiet
+    shown = [(w, m.room) for _, w, m in _deliver(two, c2) if isinstance(m, Joined)]
+    assert shown == [(None, ""), (C, "#sala")]
