@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from zchat.common.i18n import Catalogue
-from zchat.protocol import Bye, Notice, encode
+from zchat.protocol import Bye, Notice, encode, name_key
 from zchat.protocol import constants as c
 
 from .actions import Ack, Action, Broadcast, PublicEvent, Send
@@ -110,16 +110,17 @@ class ClusterSide:
     def _room_arrived(self, event: StoredEvent) -> list[Action]:
         """An event of a room other than the default one, for its members here: the
         sender or joiner is not sent its own (a message's sender gets its ACK in its
-        place), and the sweep's LEFT of a member still here is not shown (the cluster
-        took it for gone while this broker was cut off)."""
+        place), and what they saw already or must not see is not shown (around an
+        outage, as for the public stream: link.py; the sweep's LEFT of a member still
+        here, whom the cluster took for gone while this broker was cut off)."""
         own = None
         frame = None
         if event.kind == c.MSG:
             own = self.roster.by_stream(event.origin)
             frame = self.link.ack_for(event.seq)
+        elif not self.link.seen_in_room(event):
+            return []  # shown here already, or never gone for our users (link.py)
         elif event.kind == c.JOINED:
-            if self.link.quiet_in_room(event):
-                return []
             own = self.roster.by_name(event.name)
         elif event.reason != c.R_PART:
             here = self.roster.by_name(event.name)
@@ -152,6 +153,7 @@ class ClusterSide:
             self.link.heal_failed(now)
             return []
         actions: list[Action] = []
+        where = self.link.rooms_meanwhile  # (where those who left meanwhile were)
         if self.link.healed({session.key for session in claimed},
                             {(session.key, room) for session in claimed
                              for room in session.rooms}):
@@ -169,14 +171,20 @@ class ClusterSide:
                 actions += self.publish(StoredEvent(0, c.JOINED, ts, session.name, room=room),
                                         session.identity, None)
         for name, reason in released:
-            actions += self.publish(StoredEvent(0, c.LEFT, ts, name, reason=reason), None, None)
+            in_default, rooms = where.get(name_key(name), (True, []))
+            if in_default:
+                actions += self.publish(StoredEvent(0, c.LEFT, ts, name, reason=reason),
+                                        None, None)
+            for room in rooms:
+                actions += self.publish(StoredEvent(0, c.LEFT, ts, name, reason=reason,
+                                                    room=room), None, None)
         return actions
 
     def _unnumbered(self, event: StoredEvent) -> list[Action]:
         """The cluster is out of reach: ``event`` is shown here only, with seq 0."""
         event.seq = event.prev = event.prev_to = 0
         if event.kind == c.LEFT:
-            self.link.told_left(event.name)
+            self.link.told_left(event.name, event.room)
         return self.link_down()
 
     def _late_acks(self, seq: int) -> list[Action]:

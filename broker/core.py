@@ -488,6 +488,8 @@ class BrokerCore(RoomRules):
         # same name and key may resume. (Cut off from the cluster: retired when healed.)
         if not self.admission.ended(session.stream, retire=reason == c.R_QUIT):
             self.link.left_meanwhile[session.key] = (session.name, session.stream, reason)
+        if session.key in self.link.left_meanwhile:  # (announced where it was, when healed)
+            self.link.rooms_meanwhile[session.key] = (session.in_default, sorted(rooms))
         ts = self._wall()
         left = self._publish(StoredEvent(0, c.LEFT, ts, session.name, reason=reason)) \
             if session.in_default else []

@@ -298,3 +298,27 @@ def test_healing_announces_a_reclaimed_user_in_its_rooms_to_the_other_brokers_on
     assert [m for _, _, m in _deliver(one, c1) if isinstance(m, Joined)] == []  # bob: quiet
     shown = [(w, m.room) for _, w, m in _deliver(two, c2) if isinstance(m, Joined)]
     assert shown == [(None, ""), (C, "#sala")]
+
+
+def test_a_user_who_left_during_an_outage_is_announced_gone_from_its_rooms_when_healed(
+        ) -> None:
+    one, c1, two, c2 = _two_cores()
+    _join(one, c1, A, "ana")
+    _join(one, c1, B, "bob")
+    _join(two, c2, C, "cid")
+    for core, identity in ((one, A), (one, B), (two, C)):
+        _do(core, identity, Enter("#sala"))
+    _do(one, B, Part("#geral"))  # bob is in #sala only
+    _deliver(one, c1)
+    _deliver(two, c2)
+    c1.redis.reachable = False
+    c1.up = False
+    one.tick(0.5)
+    told = decoded(one.drop(one.roster.by_name("bob"), c.R_QUIT))
+    assert [(w, m.room, m.seq) for _, w, m in told if isinstance(m, Left)] == [(A, "#sala", 0)]
+    c1.redis.reachable = True
+    decoded(one.tick(2.0) + one.commit())
+    assert [(e.kind, e.name, e.room) for e in c1.redis.log[-1:]] == [(c.LEFT, "bob", "#sala")]
+    assert [m for _, _, m in _deliver(one, c1) if isinstance(m, Left)] == []  # ana saw it
+    shown = [(w, m.name, m.room) for _, w, m in _deliver(two, c2) if isinstance(m, Left)]
+    assert shown == [(C, "bob", "#sala")]
