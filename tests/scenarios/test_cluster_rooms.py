@@ -163,3 +163,38 @@ def test_parting_the_default_room_holds_across_the_cluster_and_a_failover(
     ana.assert_not_seen("fora da sala")
     bob.assert_not_seen(r"ana left the chat|ana joined #geral")
     assert bob.count(r"\* ana joined the chat") == 1, bob.tail(30)
+
+
+def test_redis_down_a_room_goes_on_among_one_brokers_members_and_heals(chat: Cluster) -> None:
+    redis = chat.redis()
+    a, b = (chat.broker("--cluster", redis.url) for _ in range(2))
+    ana = chat.client("ana", a.endpoint)
+    bob = chat.client("bob", a.endpoint)
+    carol = chat.client("carol", b.endpoint)
+    for user in (ana, bob, carol):
+        _enter(user, "#sala")
+    ana.expect(r"\* carol joined #sala")
+    redis.signal(signal.SIGKILL)
+    redis.wait()
+    for user in (ana, bob, carol):
+        user.expect("The link to the other brokers is down")
+    ana.line("só aqui")
+    bob.expect(rf"{STAMP} ana: só aqui")
+    ana.line("/join #outra")
+    ana.expect(r"rooms cannot be changed or listed while the link to the other brokers is down")
+    chat.redis(port=redis.port, folder=redis.folder)
+    for user in (ana, bob, carol):
+        user.expect("The link to the other brokers is back", timeout=15)
+    ana.line("de volta")
+    carol.expect(rf"{STAMP} ana: de volta")
+    bob.expect(rf"{STAMP} ana: de volta")
+    carol.line("oi ana")
+    ana.expect(rf"{STAMP} carol: oi ana")
+    bob.expect(rf"{STAMP} carol: oi ana")
+    _enter(ana, "#outra")
+    carol.assert_not_seen("só aqui")
+    for user in (ana, bob, carol):
+        user.assert_not_seen(r"left")
+    carol.assert_not_seen(r"joined #sala")  # (she came last, and nobody came again)
+    assert ana.count(r"\* carol joined #sala") == 1
+    assert bob.count(rf"{STAMP} ana: de volta") == 1
