@@ -10,8 +10,10 @@ core's unit tests' stand-in for Redis.
 
 from typing import Protocol
 
+from zchat.protocol import name_key
+
 from .roster import Roster, Session
-from .store import LinkDown
+from .store import PARTED_DEFAULT, LinkDown
 
 __all__ = ["CLAIMED", "RESUMED", "TAKEN", "Backplane", "LinkDown", "LocalBackplane"]
 
@@ -37,6 +39,16 @@ class Backplane(Protocol):
     ended during the outage and were released (a LEAVE among them retires its
     token, as `Ownership.unbind` would have).
 
+    Rooms, across the chat: `members` are the names of the sessions in a room now
+    (room key; PARTED_DEFAULT: those who parted the default room), sorted by name
+    key; `rooms` every room (not the default one) someone is in now, with how many.
+    In a cluster a session's memberships are the RoomState's (the store, by stream):
+    a session is in a room here from the `RoomState.enter` of a held name, or the
+    `hold` of a session with memberships, until its `part`, or `release`. Alone, the
+    roster answers. `share_topic` tells the other brokers that a room's topic
+    changed (they show it to their members when the shared log brings it; alone:
+    nothing to do, the core shows it at once).
+
     Raises:
         LinkDown: from any method, when the cluster cannot be reached
             now; `up` is then False until `heal` succeeds. A broker alone never
@@ -56,6 +68,9 @@ class Backplane(Protocol):
     def count(self) -> int: ...
     def heal(self, sessions: list[Session], left: dict[str, tuple[str, str, str]]
              ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]: ...
+    def members(self, room: str) -> list[str]: ...
+    def rooms(self) -> dict[str, int]: ...
+    def share_topic(self, room: str, text: str, by: str) -> None: ...
 
 
 class LocalBackplane:
@@ -92,3 +107,16 @@ class LocalBackplane:
              ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]:
         """Never cut off from itself: nothing to hand back."""
         return [], [], []
+
+    def members(self, room: str) -> list[str]:
+        if room == PARTED_DEFAULT:
+            names = [s.name for s in self._roster.sessions() if not s.in_default]
+        else:
+            names = [s.name for s in self._roster.members(room)]
+        return sorted(names, key=name_key)
+
+    def rooms(self) -> dict[str, int]:
+        return self._roster.rooms()
+
+    def share_topic(self, room: str, text: str, by: str) -> None:
+        """No one else to tell."""

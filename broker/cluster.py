@@ -1,9 +1,10 @@
-"""Several brokers as one chat, over Redis: the history, ownership and backplane.
+"""Several brokers as one chat, over Redis: the history, ownership, rooms and backplane.
 
-`RedisCluster` is the broker's HistoryStore, Ownership and Backplane when it runs
-with ``--cluster redis://...``: one object, one connection, passed to the core
-for each, and closed once, by whoever made it (the CLI). The server starts and
-stops its reader (`start`, `stop`), which lives on the server's ZeroMQ context.
+`RedisCluster` is the broker's HistoryStore, Ownership, RoomState and Backplane
+when it runs with ``--cluster redis://...``: one object, one connection, passed
+to the core for each, and closed once, by whoever made it (the CLI). The server
+starts and stops its reader (`start`, `stop`), which lives on the server's
+ZeroMQ context.
 
 Sequence numbers, the public log, private streams, duplicate checks and who
 holds which name live in Redis, changed by one Lua script (cluster_script.py)
@@ -11,7 +12,7 @@ so that each change is atomic for all brokers.
 
 Only the broker's main thread calls it. Events come back to every broker
 through `ClusterReader` (cluster_reader.py), a thread of its own that reads
-the log and this broker's inbox and keeps its lease; `take()` hands what it
+the log, the room log and this broker's inbox and keeps its lease; `take()` hands what it
 read to the main loop, woken through an inproc PAIR socket.
 
 When Redis cannot be reached, every call raises LinkDown (reads fall back to
@@ -19,10 +20,11 @@ what is known), and the core serves this broker's users alone until
 `heal` succeeds. The log trims itself (XTRIM in the script) and numbering is
 the script's, so this store has no `append` or `prune` (LocalStore's).
 
-Rooms other than the default one are not stored here yet (docs/ROOMS.md, phase
-1: the core refuses them in a cluster): no room events, no RoomState. Its reads
-take the room arguments of the HistoryStore interface and answer for the default
-room alone; an event with a ``room`` must not be added.
+Rooms (docs/ROOMS.md) are cluster-wide: each room other than the default one is
+a stream of its own (`r:<room>`, head `rh:<room>`), numbered by the same script
+and carried to every broker on the room log (`rlog`); it is the RoomState too
+(memberships per session stream, kept and ended with the token binding; topics),
+and as the Backplane it says who is in which room now, on any broker.
 """
 
 import logging
@@ -49,13 +51,14 @@ from .cluster_script import (
     PRIV_RETAIN,
     PRIV_TTL,
     RESEED_GAP,
+    ROOM_TOPIC,
     SCRIPT,
     Entry,
     batch_args,
     entry_event,
 )
 from .roster import Session
-from .store import PUBLIC, LinkDown, StoredEvent, StoreError
+from .store import PARTED_DEFAULT, PUBLIC, LinkDown, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,8 @@ def shown_url(url: str) -> str:
 
 
 class RedisCluster:
-    """HistoryStore, Ownership and Backplane on a Redis server shared by the brokers."""
+    """HistoryStore, Ownership, RoomState and Backplane on a Redis server shared by the
+    brokers."""
 
     shared = True
 
@@ -116,6 +120,8 @@ class RedisCluster:
             self._lease()
             last = cast("list[Entry]", self.r.xrevrange(self.p + "log", count=1))
             self._start_id = last[0][0] if last else b"0-0"
+            last = cast("list[Entry]", self.r.xrevrange(self.p + "rlog", count=1))
+            self._room_start_id = last[0][0] if last else b"0-0"
             self._last = int(self.r.get(self.p + "seq") or 0)
         except redis.RedisError as exc:
             raise StoreError(f"cannot use the cluster at {shown_url(url)}: {exc}") from None
@@ -159,7 +165,8 @@ class RedisCluster:
         self.wake = ctx.socket(zmq.PAIR)
         self.wake.bind(endpoint)
         self.reader = ClusterReader(self.url, self.p, self.me, self.heartbeat, self.lease_ms,
-                                    self._start_id, ctx, endpoint, self.retain)
+                                    self._start_id, ctx, endpoint, self.retain,
+                                    self._room_start_id)
         self.reader.start()
         return self.wake
 
@@ -176,7 +183,8 @@ class RedisCluster:
         for kind, event, _ in items:
             if kind == EVENT:
                 assert event is not None
-                self._seen(event)
+                if event.seq:  # (not a topic change)
+                    self._seen(event)
             elif kind == DOWN:
                 self.reader_up = self.up = False
             elif kind == UP:
@@ -201,7 +209,8 @@ class RedisCluster:
 
     def head(self, key: str) -> int:
         """The stream's head in Redis; what this broker last knew when it is unreachable."""
-        name = self.p + ("head" if key == PUBLIC else "ph:" + key)
+        name = self.p + ("head" if key == PUBLIC else
+                         ("rh:" if key.startswith(c.ROOM_PREFIX) else "ph:") + key)
         try:
             self._heads[key] = int(self._call(self.r.get, name) or 0)
         except LinkDown:
@@ -242,19 +251,18 @@ class RedisCluster:
 
     def since(self, pub: int, priv: int, reader_key: str, limit: int, *,
               rooms: Mapping[str, int] | None = None) -> list[StoredEvent]:
-        """Public events after ``pub`` and the reader's private ones after ``priv``.
-        ``rooms`` changes nothing: no room's events are stored here (phase 1)."""
+        """Public events after ``pub``, the reader's private ones after ``priv`` and
+        each room's in ``rooms`` after its cursor, in seq order, at most ``limit``."""
         try:
             pipe = self.r.pipeline(transaction=False)
             pipe.xrange(self.p + "log", f"{pub + 1}-0", "+", count=limit)
             pipe.xrange(self.p + "p:" + reader_key, f"{priv + 1}-0", "+", count=limit)
-            public: list[Entry]
-            private: list[Entry]
-            public, private = self._call(pipe.execute)
+            for room, cursor in (rooms or {}).items():
+                pipe.xrange(self.p + "r:" + room, f"{cursor + 1}-0", "+", count=limit)
+            streams: list[list[Entry]] = self._call(pipe.execute)
         except LinkDown:
             return []  # asked again after the link is back (the heads in PING say so)
-        events = [entry_event(i, f) for i, f in public] + \
-                 [entry_event(i, f) for i, f in private]
+        events = [entry_event(i, f) for entries in streams for i, f in entries]
         events.sort(key=lambda e: e.seq)
         return events[:limit]
 
@@ -276,8 +284,26 @@ class RedisCluster:
 
     def recent_room(self, room: str, count: int, upto: int | None = None
                     ) -> list[StoredEvent]:
-        """Nothing: no room's events are stored here (phase 1)."""
-        return []
+        """The newest ``count`` messages of ``room`` numbered at most ``upto``, oldest
+        first: read back from the room's stream a page at a time, past its joins and
+        leaves (the stream is bounded by --retain)."""
+        if count <= 0 or (upto is not None and upto <= 0):
+            return []
+        high = "+" if upto is None else f"{upto}-0"
+        found: list[StoredEvent] = []
+        page = max(4 * count, 100)
+        try:
+            while len(found) < count:
+                entries: list[Entry] = self._call(self.r.xrevrange, self.p + "r:" + room,
+                                                  high, "-", count=page)
+                found += [e for e in (entry_event(i, f) for i, f in entries)
+                          if e.kind == c.MSG]
+                if len(entries) < page:
+                    break
+                high = "(" + entries[-1][0].decode()
+        except LinkDown:
+            return []
+        return found[:count][::-1]
 
     def pruned_upto(self) -> int:
         try:
@@ -315,6 +341,34 @@ class RedisCluster:
         """`release` (or a sweep) already set the binding to expire; a LEAVE retires it."""
         if retire:
             self._op("retire", stream)
+
+    # ---- RoomState: memberships (kept with the token binding) and topics -----------
+    # (With the link down each raises LinkDown: the core refuses the room command.)
+
+    def rooms_of(self, stream: str) -> dict[str, str]:
+        raw: dict[bytes, bytes] = self._call(self.r.hgetall, self.p + "rm:" + stream)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def enter(self, stream: str, room: str, shown: str) -> None:
+        """A membership; the session is in the room now, for every broker, if its
+        name is held."""
+        self._call(self.lua, args=["enter", self.p, stream, room, shown])
+
+    def part(self, stream: str, room: str) -> None:
+        self._call(self.lua, args=["part", self.p, stream, room])
+
+    def part_all(self, stream: str) -> None:
+        self._call(self.lua, args=["part", self.p, stream, ""])
+
+    def topic(self, room: str) -> str:
+        raw: bytes | None = self._call(self.r.hget, self.p + "topics", room)
+        return raw.decode() if raw else ""
+
+    def set_topic(self, room: str, text: str) -> None:
+        if text:
+            self._call(self.r.hset, self.p + "topics", room, text)
+        else:
+            self._call(self.r.hdel, self.p + "topics", room)
 
     def stop(self) -> None:
         """Stop the reader and close its wake-up socket (`start`'s undoing, by the
@@ -366,6 +420,25 @@ class RedisCluster:
     def count(self) -> int:
         return int(self._call(self.r.hlen, self.p + "names"))
 
+    def members(self, room: str) -> list[str]:
+        """Who is in ``room`` now, on any broker (PARTED_DEFAULT: who parted the default
+        room), sorted."""
+        values: list[bytes] = self._call(self.r.hvals, self.p + "ro:" + room)
+        return sorted((v.decode() for v in values), key=name_key)
+
+    def rooms(self) -> dict[str, int]:
+        """Every room someone is in now, on any broker, and how many are."""
+        flat: list[bytes | int] = self._op("rooms")
+        return {cast("bytes", flat[i]).decode(): int(flat[i + 1])
+                for i in range(0, len(flat), 2)}
+
+    def share_topic(self, room: str, text: str, by: str) -> None:
+        """Put a topic change on the room log: every broker shows it to its members of
+        ``room`` when its reader brings it."""
+        self._call(self.r.xadd, self.p + "rlog",
+                   {"s": 0, "k": ROOM_TOPIC, "n": by, "x": text, "rm": room},
+                   maxlen=self.retain, approximate=True)
+
     def heal(self, sessions: list[Session], left: dict[str, tuple[str, str, str]]
              ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]:
         """Hand the cluster this broker's users again, once Redis answers.
@@ -388,6 +461,10 @@ class RedisCluster:
             for _, stream, reason in gone:
                 if reason == c.R_QUIT:  # (its LEAVE came during the outage)
                     self.lua(args=["retire", self.p, stream], client=pipe)
+            for s in sessions:  # (their rooms again, in case Redis lost them: no change if not)
+                for room in sorted(s.rooms) + ([] if s.in_default else [PARTED_DEFAULT]):
+                    shown = "" if room == PARTED_DEFAULT else room
+                    self.lua(args=["enter", self.p, s.stream, room, shown], client=pipe)
             results = pipe.execute()
         except redis.RedisError as exc:
             log.warning("cluster link still down: %s", exc)

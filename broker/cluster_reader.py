@@ -1,4 +1,4 @@
-"""The cluster reader: a thread that reads the shared log and this broker's inbox.
+"""The cluster reader: a thread that reads the shared logs and this broker's inbox.
 
 The broker's state stays single-threaded: this thread only talks to Redis and
 queues what it read; a byte on an inproc PAIR socket wakes the main loop,
@@ -32,13 +32,14 @@ MAX_BACKOFF = 2.0
 class ClusterReader(threading.Thread):
     def __init__(self, url: str, prefix: str, me: str, interval: float, lease_ms: float,
                  start_id: bytes, ctx: zmq.Context[Any], wake_endpoint: str,
-                 retain: int) -> None:
+                 retain: int, room_start_id: bytes = b"0-0") -> None:
         super().__init__(name="zchat-cluster-reader", daemon=True)
         self.url, self.p, self.me = url, prefix, me
         self.interval = interval
         self.lease_ms = lease_ms
         self.retain = retain
-        self._ids = {(prefix + "log").encode(): start_id, (prefix + "i:" + me).encode(): b"0-0"}
+        self._ids = {(prefix + "log").encode(): start_id, (prefix + "i:" + me).encode(): b"0-0",
+                     (prefix + "rlog").encode(): room_start_id}
         self._inbox = (prefix + "i:" + me).encode()
         self._ctx = ctx
         self._endpoint = wake_endpoint
@@ -114,14 +115,22 @@ class ClusterReader(threading.Thread):
             r.close()
 
     def _queue(self, got: list[tuple[bytes, list[Entry]]]) -> None:
-        items = self._items
+        """Queue what one XREAD brought, in seq order across its streams (the public
+        log, the room log, the inbox: each in seq order already; a topic change, not
+        numbered, keeps its place after what came before it on the room log)."""
+        read: list[tuple[int, tuple[str, StoredEvent | None, str]]] = []
         for stream, entries in got:
             inbox = stream == self._inbox
+            place = 0
             for entry_id, fields in entries:
                 event = entry_event(entry_id, fields)
                 reader = fields.get(b"f", b"").decode() if inbox else ""
-                items.append((EVENT, event, reader))
+                place = event.seq or place
+                read.append((place, (EVENT, event, reader)))
             self._ids[stream] = entries[-1][0]
+        if len(got) > 1:
+            read.sort(key=_place)
+        self._items.extend(item for _, item in read)
 
     def _post(self, wake: zmq.Socket[bytes], item: tuple[str, StoredEvent | None, str]
               ) -> None:
@@ -134,3 +143,7 @@ class ClusterReader(threading.Thread):
             wake.send(b"", zmq.NOBLOCK)
         except zmq.Again:
             pass  # a wake-up is already pending
+
+
+def _place(item: tuple[int, object]) -> int:
+    return item[0]

@@ -7,7 +7,7 @@ sequence order), taking or giving up a name, and announcing a dead broker's
 users as gone. docs/CLUSTER.md describes each key.
 """
 
-from .store import StoredEvent
+from .store import PARTED_DEFAULT, StoredEvent
 
 #: Default key prefix; every key the cluster uses starts with it.
 PREFIX = "zchat:"
@@ -31,7 +31,9 @@ CID_MOST = 2 * CID_WINDOW
 #: so the token never opens what is left of its stream to another name, key or after LEAVE.
 TOKEN_TTL = PRIV_TTL + 3600
 #: Fields per event in a `batch` call (see `batch_args`).
-EVENT_FIELDS = 12
+EVENT_FIELDS = 13
+#: The kind of a topic change on the room log (not an event: not numbered, not kept).
+ROOM_TOPIC = "TOPIC"
 #: After Redis lost its data, numbering restarts this far past the last number a
 #: broker knew, so no number a client has seen is given out again.
 RESEED_GAP = 100_000
@@ -39,6 +41,7 @@ RESEED_GAP = 100_000
 _LUA = r"""
 local op, P = ARGV[1], ARGV[2]
 local EVENT_FIELDS, TOKEN_TTL, CID_MOST = @EVENT_FIELDS@, @TOKEN_TTL@, @CID_MOST@
+local PARTED = '@PARTED@'
 
 -- Numbers in this script. A cid is a client's integer up to 2^63 - 1, past a Lua
 -- number's exact range (2^53): it stays the decimal string it came as (an ARGV, a
@@ -98,6 +101,57 @@ local function publish(kind, ts, name, text, reason, origin, cid, forget, cid_tt
   return {seq, prev, 0}
 end
 
+-- One event of a room other than the default one: numbered, linked to the room's own
+-- head (rh:<room>), kept in the room's stream (r:<room>, its history) and put on the
+-- room log (rlog: transport, read by every broker, auto IDs with the seq in 's').
+local function room_publish(room, kind, ts, name, text, reason, origin, cid, forget,
+                            cid_ttl, retain)
+  local seq = redis.call('INCR', P .. 'seq')
+  local prev = tonumber(redis.call('GET', P .. 'rh:' .. room) or '0')
+  redis.call('SET', P .. 'rh:' .. room, seq)
+  local fields = {'k', kind, 'ts', ts, 'n', name, 'x', text, 'r', reason, 'o', origin,
+                  'c', cid, 'p', prev, 'rm', room}
+  redis.call('XADD', P .. 'r:' .. room, 'MAXLEN', '~', retain, digits(seq) .. '-0',
+             unpack(fields))
+  redis.call('XADD', P .. 'rlog', 'MAXLEN', '~', retain, '*', 's', seq, unpack(fields))
+  if cid ~= '0' then remember(origin, cid, forget, seq, prev, kind, cid_ttl) end
+  return {seq, prev, 0}
+end
+
+-- Who is in which room now: ro:<room> (stream -> name as shown) holds the sessions
+-- whose names are held (online on some broker) among the members kept in
+-- rm:<stream> (room key -> name as shown; PARTED marks the default room parted,
+-- and ro:PARTED lists who is out of it); 'rooms' is the set of rooms with someone in.
+local function index(stream, shown)
+  for _, room in ipairs(redis.call('HKEYS', P .. 'rm:' .. stream)) do
+    redis.call('HSET', P .. 'ro:' .. room, stream, shown)
+    if room ~= PARTED then redis.call('SADD', P .. 'rooms', room) end
+  end
+end
+
+local function unindex_room(stream, room)
+  redis.call('HDEL', P .. 'ro:' .. room, stream)
+  if room ~= PARTED and redis.call('EXISTS', P .. 'ro:' .. room) == 0 then
+    redis.call('SREM', P .. 'rooms', room)
+  end
+end
+
+local function unindex(stream)
+  for _, room in ipairs(redis.call('HKEYS', P .. 'rm:' .. stream)) do
+    unindex_room(stream, room)
+  end
+end
+
+-- The name as shown of the session ``stream``, if its name is held (hs:<stream>: the
+-- name key it last held).
+local function held_as(stream)
+  local nk = redis.call('GET', P .. 'hs:' .. stream)
+  if not nk then return nil end
+  local h = holder(nk)
+  if h and h.s == stream then return h.n end
+  return nil
+end
+
 local function finish(retain)
   if head ~= nil then redis.call('SET', P .. 'head', head) end
   for key, ttl in pairs(expire) do redis.call('EXPIRE', key, ttl) end
@@ -136,7 +190,7 @@ end
 
 if op == 'batch' then
   -- ARGV: retain priv_retain priv_ttl inbox_retain cid_ttl, then per event
-  -- kind ts name text to reason origin cid to_key from_nk to_nk forget.
+  -- kind ts name text to reason origin cid to_key from_nk to_nk forget room.
   -- Returns seq, prev, prev_to per event, in order.
   local retain, pr, pttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
   local inbox, cttl = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -146,6 +200,9 @@ if op == 'batch' then
     if ARGV[i] == 'PRIV' then
       r = tell(ARGV[i + 1], ARGV[i + 2], ARGV[i + 4], ARGV[i + 3], ARGV[i + 6], ARGV[i + 8],
                ARGV[i + 7], ARGV[i + 11], ARGV[i + 9], ARGV[i + 10], pr, pttl, inbox, cttl)
+    elseif ARGV[i + 12] ~= '' then
+      r = room_publish(ARGV[i + 12], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
+                       ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 11], cttl, retain)
     else
       r = publish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 5], ARGV[i + 6],
                   ARGV[i + 7], ARGV[i + 11], cttl)
@@ -165,7 +222,10 @@ elseif op == 'hold' then
   if h then
     if h.s ~= stream or h.u ~= user then
       -- (In healing, a session of ours whose name someone took: its token is free to go.)
-      if h.s ~= stream then redis.call('EXPIRE', P .. 'tk:' .. stream, TOKEN_TTL) end
+      if h.s ~= stream then
+        redis.call('EXPIRE', P .. 'tk:' .. stream, TOKEN_TTL)
+        redis.call('EXPIRE', P .. 'rm:' .. stream, TOKEN_TTL)
+      end
       return 'taken'
     end
     if h.b ~= me then redis.call('SREM', P .. 'm:' .. h.b, nk) end
@@ -174,6 +234,9 @@ elseif op == 'hold' then
   redis.call('HSET', P .. 'names', nk, me .. '\t' .. stream .. '\t' .. user .. '\t' .. ARGV[7])
   redis.call('SADD', P .. 'm:' .. me, nk)
   redis.call('PERSIST', P .. 'tk:' .. stream)  -- held: its binding lasts while it is
+  redis.call('PERSIST', P .. 'rm:' .. stream)  -- and so do its rooms
+  redis.call('SET', P .. 'hs:' .. stream, nk)
+  index(stream, ARGV[7])
   return status
 
 elseif op == 'release' then
@@ -183,6 +246,9 @@ elseif op == 'release' then
     redis.call('HDEL', P .. 'names', ARGV[3])
     redis.call('SREM', P .. 'm:' .. ARGV[4], ARGV[3])
     redis.call('EXPIRE', P .. 'tk:' .. ARGV[5], TOKEN_TTL)
+    unindex(ARGV[5])
+    redis.call('EXPIRE', P .. 'rm:' .. ARGV[5], TOKEN_TTL)
+    redis.call('DEL', P .. 'hs:' .. ARGV[5])
     return 1
   end
   return 0
@@ -202,9 +268,53 @@ elseif op == 'bind' then
   return 0
 
 elseif op == 'retire' then
-  -- ARGV: stream. Its session left: its token opens nothing from now on.
+  -- ARGV: stream. Its session left: its token opens nothing from now on, and its
+  -- rooms are over.
   redis.call('SET', P .. 'tk:' .. ARGV[3], 'r', 'EX', TOKEN_TTL)
+  unindex(ARGV[3])
+  redis.call('DEL', P .. 'rm:' .. ARGV[3])
   return 1
+
+elseif op == 'enter' then
+  -- ARGV: stream room shown. A membership (kept the first name as shown), and the
+  -- session in the room now if its name is held.
+  local stream, room = ARGV[3], ARGV[4]
+  local key = P .. 'rm:' .. stream
+  redis.call('HSETNX', key, room, ARGV[5])
+  local shown = held_as(stream)
+  if shown then
+    redis.call('PERSIST', key)
+    redis.call('HSET', P .. 'ro:' .. room, stream, shown)
+    if room ~= PARTED then redis.call('SADD', P .. 'rooms', room) end
+  else
+    local ttl = redis.call('TTL', P .. 'tk:' .. stream)
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+  end
+  return 1
+
+elseif op == 'part' then
+  -- ARGV: stream room ('' for every room of the stream).
+  local stream, room = ARGV[3], ARGV[4]
+  if room == '' then
+    unindex(stream)
+    redis.call('DEL', P .. 'rm:' .. stream)
+  else
+    redis.call('HDEL', P .. 'rm:' .. stream, room)
+    unindex_room(stream, room)
+  end
+  return 1
+
+elseif op == 'rooms' then
+  -- The rooms with someone in, and how many: room, count, room, count...
+  local out = {}
+  for _, room in ipairs(redis.call('SMEMBERS', P .. 'rooms')) do
+    local n = redis.call('HLEN', P .. 'ro:' .. room)
+    if n > 0 then
+      out[#out + 1] = room
+      out[#out + 1] = n
+    end
+  end
+  return out
 
 elseif op == 'lease' then
   -- ARGV: broker ttl_ms. Returns whether the lease was still alive.
@@ -225,7 +335,21 @@ elseif op == 'sweep' then
         if h and h.b == b then
           redis.call('HDEL', P .. 'names', nk)
           redis.call('EXPIRE', P .. 'tk:' .. h.s, TOKEN_TTL)
-          publish('LEFT', ts, h.n, '', 'lost', '', '0', '0', 0)
+          local rooms = redis.call('HKEYS', P .. 'rm:' .. h.s)
+          unindex(h.s)
+          redis.call('EXPIRE', P .. 'rm:' .. h.s, TOKEN_TTL)
+          redis.call('DEL', P .. 'hs:' .. h.s)
+          local outside = false
+          for _, room in ipairs(rooms) do
+            if room == PARTED then outside = true end
+          end
+          if not outside then publish('LEFT', ts, h.n, '', 'lost', '', '0', '0', 0) end
+          table.sort(rooms)
+          for _, room in ipairs(rooms) do
+            if room ~= PARTED then
+              room_publish(room, 'LEFT', ts, h.n, '', 'lost', '', '0', '0', 0, retain)
+            end
+          end
           gone = gone + 1
         end
       end
@@ -253,6 +377,7 @@ end
 return redis.error_reply('unknown operation ' .. tostring(op))
 """
 SCRIPT = (_LUA.replace("@EVENT_FIELDS@", str(EVENT_FIELDS))
+          .replace("@PARTED@", PARTED_DEFAULT)  # (among rm:<stream>: no LEFT in the default room)
           .replace("@TOKEN_TTL@", str(TOKEN_TTL))
           .replace("@CID_MOST@", str(CID_MOST)))
 
@@ -267,7 +392,7 @@ def batch_args(events: list[StoredEvent], from_keys: list[str], to_keys: list[st
     for event, from_nk, to_nk in zip(events, from_keys, to_keys, strict=True):
         forget = event.cid - CID_WINDOW if event.cid > CID_WINDOW else 0
         args += [event.kind, repr(event.ts), event.name, event.text, event.to, event.reason,
-                 event.origin, event.cid, event.to_key, from_nk, to_nk, forget]
+                 event.origin, event.cid, event.to_key, from_nk, to_nk, forget, event.room]
     return args
 
 
@@ -288,10 +413,12 @@ def _int(fields: dict[bytes, bytes], key: bytes) -> int:
 def entry_event(entry_id: bytes, fields: dict[bytes, bytes]) -> StoredEvent:
     """A log, private-stream or inbox entry as the event it records.
 
-    Log and private-stream entries are keyed by sequence number (``seq-0``);
-    inbox entries carry it in ``s``."""
-    seq = _int(fields, b"s") or int(entry_id.split(b"-", 1)[0])
+    Log, private-stream and room-stream entries are keyed by sequence number
+    (``seq-0``); inbox and room-log entries carry it in ``s`` (a topic change on the
+    room log: ``s`` 0, kind TOPIC)."""
+    seq = int(fields[b"s"]) if b"s" in fields else int(entry_id.split(b"-", 1)[0])
     return StoredEvent(seq, _text(fields, b"k"), float(fields.get(b"ts") or 0),
                        _text(fields, b"n"), _text(fields, b"x"), _text(fields, b"to"),
                        _text(fields, b"r"), _text(fields, b"o"), _int(fields, b"c"),
-                       _int(fields, b"p"), _text(fields, b"tk"), _int(fields, b"pt"))
+                       _int(fields, b"p"), _text(fields, b"tk"), _int(fields, b"pt"),
+                       _text(fields, b"rm"))

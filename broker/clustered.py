@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from zchat.common.i18n import Catalogue
-from zchat.protocol import Bye, Notice, encode
+from zchat.protocol import Bye, Notice, encode, name_key
 from zchat.protocol import constants as c
 
 from .actions import Ack, Action, Broadcast, PublicEvent, Send
@@ -86,7 +86,10 @@ class ClusterSide:
         if reader:
             return self.delivery.private(event, reader)
         late = self._late_acks(event.seq)
-        held = event.kind == c.LEFT and self.roster.by_name(event.name) is not None
+        if event.room:
+            return late + self._room_arrived(event)
+        held = (event.kind == c.LEFT and event.reason != c.R_PART
+                and self.roster.by_name(event.name) is not None)
         if not self.link.seen(event, held):
             return late  # shown here already, or never gone for our users (link.py)
         own = None  # the sender or joiner is not sent its own event
@@ -103,6 +106,30 @@ class ClusterSide:
         if len(self.roster) == (own is not None):
             return late  # no one else here to show it to: not even worth encoding
         return late + self.delivery.deliver(event, own.identity if own is not None else None)
+
+    def _room_arrived(self, event: StoredEvent) -> list[Action]:
+        """An event of a room other than the default one, for its members here: the
+        sender or joiner is not sent its own (a message's sender gets its ACK in its
+        place), and what they saw already or must not see is not shown (around an
+        outage, as for the public stream: link.py; the sweep's LEFT of a member still
+        here, whom the cluster took for gone while this broker was cut off)."""
+        own = None
+        frame = None
+        if event.kind == c.MSG:
+            own = self.roster.by_stream(event.origin)
+            frame = self.link.ack_for(event.seq)
+        elif not self.link.seen_in_room(event):
+            return []  # shown here already, or never gone for our users (link.py)
+        elif event.kind == c.JOINED:
+            own = self.roster.by_name(event.name)
+        elif event.reason != c.R_PART:
+            here = self.roster.by_name(event.name)
+            if here is not None and event.room in here.rooms:
+                return []
+        actions = self.delivery.room(event, own.identity if own is not None else None)
+        if frame is not None and own is not None:
+            actions.append(Ack(own.identity, frame))
+        return actions
 
     def link_down(self) -> list[Action]:
         """The cluster cannot be reached (a call failed, or the server's log reader
@@ -126,25 +153,38 @@ class ClusterSide:
             self.link.heal_failed(now)
             return []
         actions: list[Action] = []
-        if self.link.healed({session.key for session in claimed}):
+        where = self.link.rooms_meanwhile  # (where those who left meanwhile were)
+        if self.link.healed({session.key for session in claimed},
+                            {(session.key, room) for session in claimed
+                             for room in session.rooms}):
             log.warning(self._t("log.cluster_up"))
             actions.append(Broadcast(encode(Notice(c.N_CLUSTER_UP, "the link is back"))))
         ts = self._wall()
         for session in taken:  # another broker's user holds the name now: start over
             self.roster.remove(session)
             actions.append(Send(session.identity, encode(Bye(c.R_SHUTDOWN))))
-        for session in claimed:
-            actions += self.publish(StoredEvent(0, c.JOINED, ts, session.name),
-                                    session.identity, None)
+        for session in claimed:  # (the sweep announced them gone from their rooms too)
+            if session.in_default:
+                actions += self.publish(StoredEvent(0, c.JOINED, ts, session.name),
+                                        session.identity, None)
+            for room in sorted(session.rooms):
+                actions += self.publish(StoredEvent(0, c.JOINED, ts, session.name, room=room),
+                                        session.identity, None)
         for name, reason in released:
-            actions += self.publish(StoredEvent(0, c.LEFT, ts, name, reason=reason), None, None)
+            in_default, rooms = where.get(name_key(name), (True, []))
+            if in_default:
+                actions += self.publish(StoredEvent(0, c.LEFT, ts, name, reason=reason),
+                                        None, None)
+            for room in rooms:
+                actions += self.publish(StoredEvent(0, c.LEFT, ts, name, reason=reason,
+                                                    room=room), None, None)
         return actions
 
     def _unnumbered(self, event: StoredEvent) -> list[Action]:
         """The cluster is out of reach: ``event`` is shown here only, with seq 0."""
         event.seq = event.prev = event.prev_to = 0
         if event.kind == c.LEFT:
-            self.link.told_left(event.name)
+            self.link.told_left(event.name, event.room)
         return self.link_down()
 
     def _late_acks(self, seq: int) -> list[Action]:

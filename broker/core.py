@@ -264,7 +264,10 @@ class BrokerCore(RoomRules):
     # ---- the cluster (clustered.py) -----------------------------------------------
 
     def arrived(self, event: StoredEvent, reader: str = "") -> list[Action]:
-        """An event the cluster brought: the shared log's, or one for ``reader``."""
+        """An event the cluster brought: the shared log's, or one for ``reader``; or a
+        room's new topic (not an event: shown to the room's members here)."""
+        if event.kind == c.TOPIC:
+            return self._topic_shown(event.room, event.text, event.name)
         return self.cluster.arrived(event, reader)
 
     def link_down(self) -> list[Action]:
@@ -323,8 +326,9 @@ class BrokerCore(RoomRules):
         session = self.roster.add(name, identity, now, peer, token, user)
         if status == RESUMED:
             # The same session, moving in from another broker of the cluster: for
-            # everyone else this user never left.
+            # everyone else this user never left, its rooms either.
             log.info(self._t("log.rejoin", name=sanitize(name), peer=peer or "?"))
+            self._back_in_rooms(session)
             return [Opening(identity, self._welcome(session, resumed=True))]
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
         # Its rooms first (it may have parted the default room), all before WELCOME: its
@@ -486,6 +490,8 @@ class BrokerCore(RoomRules):
         # same name and key may resume. (Cut off from the cluster: retired when healed.)
         if not self.admission.ended(session.stream, retire=reason == c.R_QUIT):
             self.link.left_meanwhile[session.key] = (session.name, session.stream, reason)
+        if session.key in self.link.left_meanwhile:  # (announced where it was, when healed)
+            self.link.rooms_meanwhile[session.key] = (session.in_default, sorted(rooms))
         ts = self._wall()
         left = self._publish(StoredEvent(0, c.LEFT, ts, session.name, reason=reason)) \
             if session.in_default else []

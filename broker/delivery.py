@@ -20,8 +20,10 @@ class Delivery:
 
     def __init__(self, roster: Roster) -> None:
         self.roster = roster
-        #: ``--fanout pub``: a room's events go once on the feed, under its topic.
+        #: ``--fanout pub``: a room's events go once on the feed, under its topic...
         self.feed = False
+        #: ... and each room's last event that went there (rooms.py's room pings).
+        self.fed: dict[str, int] = {}
 
     def show(self, event: StoredEvent, exclude: bytes | None,
              ack_to: bytes | None) -> list[Action]:
@@ -71,6 +73,7 @@ class Delivery:
         else:
             frame = encode(event.for_reader(event.room))
         if self.feed:
+            self.fed[event.room] = event.seq
             return [RoomEvent(event.room, frame)]
         return [RoomCopy(m.identity, frame) for m in members if m.identity != exclude]
 

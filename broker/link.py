@@ -29,8 +29,10 @@ class ClusterLink:
         self.heartbeat = heartbeat
         #: The link is down: events stay among this broker's users (seq 0).
         self.island = False
-        #: Sessions that ended during the outage: name key -> (name, stream, reason).
+        #: Sessions that ended during the outage: name key -> (name, stream, reason), and
+        #: where they were: name key -> (in the default room, their other rooms).
         self.left_meanwhile: dict[str, tuple[str, str, str]] = {}
+        self.rooms_meanwhile: dict[str, tuple[bool, list[str]]] = {}
         self._heal_at = 0.0
         self._heal_backoff = heartbeat
         #: Events waiting for `commit` to number them.
@@ -44,6 +46,9 @@ class ClusterLink:
         #: JOINED they need not see (this broker's own users, handed back).
         self._told_left: set[str] = set()
         self._quiet_joined: set[str] = set()
+        #: The same for rooms' LEFTs and JOINEDs: (name key, room).
+        self._told_left_rooms: set[tuple[str, str]] = set()
+        self._quiet_room_joined: set[tuple[str, str]] = set()
 
     # ---- numbering ---------------------------------------------------------------
 
@@ -94,9 +99,29 @@ class ClusterLink:
                 return False
         return True
 
-    def told_left(self, name: str) -> None:
-        """This broker's users were shown ``name`` leaving, during the outage."""
-        self._told_left.add(_key(name))
+    def seen_in_room(self, event: StoredEvent) -> bool:
+        """A room's LEFT or JOINED from the log: False when this broker's members of the
+        room must not see it (again): a LEFT they saw during the outage, a JOINED of their
+        own user handed back to the cluster (they never saw it leave)."""
+        key = (_key(event.name), event.room)
+        if event.kind == c.LEFT:
+            if key in self._told_left_rooms:
+                self._told_left_rooms.discard(key)
+                return False
+        elif event.kind == c.JOINED:
+            self._told_left_rooms.discard(key)
+            if key in self._quiet_room_joined:
+                self._quiet_room_joined.discard(key)
+                return False
+        return True
+
+    def told_left(self, name: str, room: str = "") -> None:
+        """This broker's users were shown ``name`` leaving (``room``, or the chat), during
+        the outage."""
+        if room:
+            self._told_left_rooms.add((_key(name), room))
+        else:
+            self._told_left.add(_key(name))
 
     # ---- outages ------------------------------------------------------------------------
 
@@ -117,12 +142,15 @@ class ClusterLink:
         self._heal_at = now + self._heal_backoff
         self._heal_backoff = min(self._heal_backoff * 2, 30 * self.heartbeat)
 
-    def healed(self, claimed: set[str]) -> bool:
+    def healed(self, claimed: set[str], rooms: set[tuple[str, str]]) -> bool:
         """The cluster took this broker's users back (``claimed``: their name keys, whose
-        JOINED they need not see); True when it was an island until now."""
+        JOINED they need not see; ``rooms``: (name key, room) of their rooms' JOINEDs);
+        True when it was an island until now."""
         was_island, self.island = self.island, False
         self._quiet_joined = claimed
+        self._quiet_room_joined = rooms
         self.left_meanwhile.clear()
+        self.rooms_meanwhile = {}
         return was_island
 
 

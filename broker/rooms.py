@@ -6,9 +6,12 @@ rules, unchanged); these are the other rooms. Each is a stream of its own in the
 history store, with its own `prev` chain, and its events go to its members
 only (delivery.py). Who is in which room is the roster's; it is kept in the
 store too (`RoomState`), with the session, so a session that comes back after a
-restart or a timeout is in its rooms again. With `--fanout pub` a room's events go
-once on the feed under the room's topic (delivery.py, feedgate.py). With
-`--cluster`, rooms are not offered yet.
+restart or a timeout is in its rooms again. Who is in a room across the chat
+(WHO, ROOMS, ENTERED, --max-rooms) is the backplane's: this broker's roster
+alone, or in a cluster every broker's (its store is the RoomState then, and a
+session that moves in from another broker is in its rooms again, silently).
+With `--fanout pub` a room's events go once on the feed under the room's topic
+(delivery.py, feedgate.py).
 
 A part of BrokerCore (core.py), kept apart so the core stays the rules of one
 room; it uses the core's roster, store, publishing and refusals.
@@ -28,6 +31,7 @@ from zchat.protocol import (
     TopicSet,
     Users,
     encode,
+    name_key,
     room_key,
     room_problem,
     room_topic,
@@ -37,19 +41,16 @@ from zchat.protocol import constants as c
 from .actions import Action, Broadcast, RoomEvent, Send, StopFeed
 from .flood import replies_left
 from .roster import Session
-from .store import PUBLIC, RoomState, StoredEvent
+from .store import PARTED_DEFAULT, PUBLIC, LinkDown, RoomState, StoredEvent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .backplane import Backplane
+    from .delivery import Delivery
     from .flood import Budgets
     from .roster import Roster
     from .store import HistoryStore
-
-
-#: Kept among a session's rooms in the store when it parted the default room.
-PARTED_DEFAULT = "-"
 
 
 class RoomRules:
@@ -64,6 +65,7 @@ class RoomRules:
         default_room: str
         max_rooms: int
         _room_heads: dict[str, int]
+        delivery: Delivery
         history: int
         fanout: str
         _note: Callable[[str], None]
@@ -78,7 +80,7 @@ class RoomRules:
 
     def rooms_on(self) -> bool:
         """Whether this broker offers rooms (announced in WELCOME's ``room``)."""
-        return self.room_state is not None and not self.backplane.shared
+        return self.room_state is not None
 
     def _room_of(self, session: Session, room: str, cid: int = 0,
                  member: bool = True) -> tuple[str, list[Action]]:
@@ -104,17 +106,21 @@ class RoomRules:
             return refused
         state = self.room_state
         assert state is not None
-        if key == self.default_room and not session.in_default:
-            return self._enter_default(session)
-        if key == self.default_room or key in session.rooms:
-            return [self._entered(session, key)]  # already in: nothing stored
-        if len(session.rooms) + 1 >= c.MAX_ROOMS_PER_USER:
-            return self._refuse(session.identity, session, c.E_TOO_MANY_ROOMS,
-                                "in too many rooms", str(c.MAX_ROOMS_PER_USER))
-        if not self.roster.members(key) and len(self.roster.rooms()) >= self.max_rooms:
-            return self._refuse(session.identity, session, c.E_ROOMS_FULL,
-                                "the broker holds too many rooms", str(self.max_rooms))
-        state.enter(session.stream, key, key)
+        try:
+            if key == self.default_room and not session.in_default:
+                return self._enter_default(session)
+            if key == self.default_room or key in session.rooms:
+                return [self._entered(session, key)]  # already in: nothing stored
+            if len(session.rooms) + 1 >= c.MAX_ROOMS_PER_USER:
+                return self._refuse(session.identity, session, c.E_TOO_MANY_ROOMS,
+                                    "in too many rooms", str(c.MAX_ROOMS_PER_USER))
+            held = self.backplane.rooms()
+            if key not in held and len(held) >= self.max_rooms:
+                return self._refuse(session.identity, session, c.E_ROOMS_FULL,
+                                    "the broker holds too many rooms", str(self.max_rooms))
+            state.enter(session.stream, key, key)
+        except LinkDown:
+            return self._cut_off(session, key)
         self.roster.enter(session, key)
         self._note(self._t("log.enter", name=sanitize(session.name), room=key))
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), session.name, room=key),
@@ -130,7 +136,7 @@ class RoomRules:
     def _enter_default(self, session: Session) -> list[Action]:
         """Back in the default room (the public stream): its members see the JOINED."""
         assert self.room_state is not None
-        self.room_state.part(session.stream, PARTED_DEFAULT)
+        self.room_state.part(session.stream, PARTED_DEFAULT)  # (LinkDown: _enter's)
         self.roster.enter_default(session)
         self._note(self._t("log.enter", name=sanitize(session.name), room=self.default_room))
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), session.name),
@@ -147,32 +153,55 @@ class RoomRules:
     def _entered(self, session: Session, key: str) -> Send:
         state = self.room_state
         assert state is not None
-        if key == self.default_room:
-            inside = [s.name for s in self.roster.sessions() if s.in_default and s is not session]
-            head = self.store.head(PUBLIC)
-            online, others = len(inside), sorted(inside, key=str.casefold)[:c.WELCOME_USERS]
-        else:
-            members = self.roster.members(key)
-            head = self.store.head(key)
-            others = sorted((m.name for m in members if m is not session), key=str.casefold)
-            online, others = len(others), others[:c.WELCOME_USERS]
-        return Send(session.identity, encode(Entered(key, head, state.topic(key),
-                                                     tuple(others), online)))
+        head = self.store.head(PUBLIC if key == self.default_room else key)
+        others = [name for name in self._names_in(key) if name_key(name) != session.key]
+        try:
+            topic = state.topic(key)
+        except LinkDown:
+            topic = ""
+        return Send(session.identity, encode(Entered(key, head, topic,
+                                                     tuple(others[:c.WELCOME_USERS]),
+                                                     len(others))))
+
+    def _names_in(self, key: str) -> list[str]:
+        """Who is in the room ``key`` now, across the chat (with the cluster out of
+        reach: on this broker), sorted."""
+        try:
+            if key != self.default_room:
+                return self.backplane.members(key)
+            outside = {name_key(name) for name in self.backplane.members(PARTED_DEFAULT)}
+            return [name for name in self.backplane.names() if name_key(name) not in outside]
+        except LinkDown:
+            if key != self.default_room:
+                names = [m.name for m in self.roster.members(key)]
+            else:
+                names = [s.name for s in self.roster.sessions() if s.in_default]
+            return sorted(names, key=name_key)
+
+    def _cut_off(self, session: Session, key: str) -> list[Action]:
+        """A room command that needs the cluster while it is out of reach."""
+        return self._refuse(session.identity, session, c.E_UNAVAILABLE,
+                            "the cluster link is down: try again", key)
 
     def _part(self, session: Session, room: str) -> list[Action]:
         key, refused = self._room_of(session, room)
         if not key:
             return refused
         assert self.room_state is not None
+        try:
+            if key == self.default_room:
+                self.room_state.enter(session.stream, PARTED_DEFAULT, "")
+            else:
+                self.room_state.part(session.stream, key)
+        except LinkDown:
+            return self._cut_off(session, key)
         if key == self.default_room:
-            self.room_state.enter(session.stream, PARTED_DEFAULT, "")
             self.roster.part_default(session)
             self._note(self._t("log.part", name=sanitize(session.name), room=key))
             left = self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name,
                                              reason=c.R_PART))
             return [*self._unfeed(session, DEFAULT_TOPIC),
                     Send(session.identity, encode(Parted(key))), *left]
-        self.room_state.part(session.stream, key)
         self.roster.part(session, key)
         self._note(self._t("log.part", name=sanitize(session.name), room=key))
         left = self._publish(StoredEvent(0, c.LEFT, self._wall(), session.name,
@@ -191,14 +220,14 @@ class RoomRules:
         missed a room's last event learns it from this (the default room's head is in
         every PING)."""
         pings: list[Action] = []
-        heads = self._room_heads
-        for key in self.roster.rooms():
-            head = self.store.head(key)
-            if heads.get(key) != head:
+        heads, fed = self._room_heads, self.delivery.fed
+        for key in [key for key in fed if not self.roster.members(key)]:
+            del fed[key]
+            heads.pop(key, None)
+        for key, head in fed.items():  # (what went on the feed: in a cluster, what
+            if heads.get(key) != head:  # arrived here, not what Redis holds)
                 heads[key] = head
                 pings.append(RoomEvent(key, encode(Ping(rooms=((key, head),)))))
-        for key in [key for key in heads if not self.roster.members(key)]:
-            del heads[key]
         return pings
 
     def _left_rooms(self, session: Session, rooms: set[str], reason: str,
@@ -214,31 +243,37 @@ class RoomRules:
     def _rejoined_rooms(self, session: Session) -> list[Action]:
         """A new session whose token was in rooms (after a restart or a timeout): it is
         in them again, and their members see it join."""
+        rooms = self._back_in_rooms(session)
+        ts = self._wall() if rooms else 0.0  # (a wall-clock read only when needed)
+        return [action for key in rooms
+                for action in self._publish(StoredEvent(0, c.JOINED, ts, session.name,
+                                                        room=key), session.identity)]
+
+    def _back_in_rooms(self, session: Session) -> list[str]:
+        """Put ``session`` in the rooms its token is in (and out of the default room if
+        it parted it); the rooms, sorted. Nothing is published: a session that moved
+        in from another broker of the cluster never left them."""
         if not self.rooms_on():
             return []
         assert self.room_state is not None
-        actions: list[Action] = []
-        stored = self.room_state.rooms_of(session.stream)
-        ts = self._wall() if stored else 0.0
+        try:
+            stored = self.room_state.rooms_of(session.stream)
+        except LinkDown:
+            return []  # (just held: the link went down since; its rooms come back later)
+        rooms = []
         for key in sorted(stored):
             if key == PARTED_DEFAULT:
                 self.roster.part_default(session)
-                continue
-            self.roster.enter(session, key)
-            actions += self._publish(StoredEvent(0, c.JOINED, ts, session.name, room=key),
-                                     session.identity)
-        return actions
+            else:
+                self.roster.enter(session, key)
+                rooms.append(key)
+        return rooms
 
     def _who_room(self, session: Session, room: str, now: float) -> list[Action]:
         key, refused = self._room_of(session, room)
         if not key:
             return refused
-        if key == self.default_room:
-            names = tuple(sorted((s.name for s in self.roster.sessions() if s.in_default),
-                                 key=str.casefold))
-        else:
-            names = tuple(sorted((m.name for m in self.roster.members(key)), key=str.casefold))
-        return self._paid(session, encode(Users(names, key)), now)
+        return self._paid(session, encode(Users(tuple(self._names_in(key)), key)), now)
 
     def _list_rooms(self, session: Session, now: float) -> list[Action]:
         if not self.rooms_on():
@@ -246,10 +281,14 @@ class RoomRules:
                                 "this broker has no rooms", "rooms")
         state = self.room_state
         assert state is not None
-        held = self.roster.rooms()
-        held[self.default_room] = len(self.roster) - len(self.roster.outside)
-        listed = sorted(held)[:c.MAX_ROOMS_LISTED]
-        rooms = tuple(RoomInfo(key, held[key], state.topic(key)) for key in listed)
+        try:
+            held = self.backplane.rooms()
+            held[self.default_room] = (self.backplane.count()
+                                       - len(self.backplane.members(PARTED_DEFAULT)))
+            listed = sorted(held)[:c.MAX_ROOMS_LISTED]
+            rooms = tuple(RoomInfo(key, held[key], state.topic(key)) for key in listed)
+        except LinkDown:
+            return self._cut_off(session, "")
         return self._paid(session, encode(RoomList(rooms)), now)
 
     def _set_topic(self, session: Session, room: str, text: str) -> list[Action]:
@@ -257,10 +296,20 @@ class RoomRules:
         if not key:
             return refused
         assert self.room_state is not None
-        self.room_state.set_topic(key, text)
+        try:
+            self.room_state.set_topic(key, text)
+            self.backplane.share_topic(key, text, session.name)
+        except LinkDown:
+            return self._cut_off(session, key)
         self._note(self._t("log.topic", name=sanitize(session.name), room=key,
                            text=sanitize(text)))
-        frame = encode(TopicSet(key, text, session.name))
+        if self.backplane.shared:
+            return []  # shown to the members on every broker when the shared log brings it
+        return self._topic_shown(key, text, session.name)
+
+    def _topic_shown(self, key: str, text: str, by: str) -> list[Action]:
+        """A room's new topic, to its members here."""
+        frame = encode(TopicSet(key, text, by))
         if key == self.default_room:
             if not self.roster.outside:
                 return [Broadcast(frame)]
@@ -277,7 +326,7 @@ class RoomRules:
 
 
 def room_state_of(store: object) -> RoomState | None:
-    """The store's memberships and topics, if it keeps them (Redis does not, yet)."""
+    """The store's memberships and topics, if it keeps them."""
     return store if isinstance(store, RoomState) else None
 
 

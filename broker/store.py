@@ -9,7 +9,7 @@ The in-memory store needs nothing and forgets on exit, `SqliteStore`
 (sqlite_store.py) survives restarts, `RedisCluster` (cluster.py) is shared by a
 cluster; each passes the contract tests of the interfaces it implements
 (tests/unit/test_history_contract.py, test_ownership_contract.py,
-test_rooms_contract.py: RedisCluster holds no rooms yet, and is no RoomState).
+test_rooms_contract.py).
 The errors they may raise are `StoreError` (fatal) and `LinkDown` (the cluster
 is out of reach for now), declared on each interface.
 """
@@ -33,6 +33,8 @@ from zchat.protocol.constants import DEFAULT_RETAIN
 #: (The public stream is the default room's; another room's stream key is the room's
 #: own key, which starts with "#", and a private stream's starts with "t:".)
 PUBLIC = "*"
+#: Kept among a session's rooms (RoomState) when it parted the default room.
+PARTED_DEFAULT = "-"
 #: A token binding's ``until`` while its session is on (no event of it can be pruned yet).
 IN_USE = 2**63 - 1  # (stored, never sent: above every seq, and what stores hold already)
 
@@ -134,8 +136,7 @@ class HistoryStore(Protocol):
     Reads: `since` is a reader's missed events, from a cursor per stream (the
     public one, its private one, and those of the rooms in ``rooms``: room key ->
     cursor), in seq order, at most ``limit``; `recent_public` and `recent_room` are a
-    newcomer's history of the default room and of another room. (RedisCluster
-    stores no room events yet: it ignores ``rooms`` and has no room history.)
+    newcomer's history of the default room and of another room.
 
     Raises:
         StoreError: from any method, when the store cannot be read or written (a
@@ -214,6 +215,8 @@ class RoomState(Protocol):
 
     Raises:
         StoreError: from any method, when the store cannot be read or written.
+        LinkDown: from any method, when the state shared by the cluster cannot be
+            reached now (the core refuses the room command).
     """
 
     def rooms_of(self, stream: str) -> dict[str, str]: ...

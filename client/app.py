@@ -663,6 +663,10 @@ class ChatClient:
             if self._pace is not None:
                 self._pace[0].tokens = 0.0
             return
+        if err.code == c.E_UNAVAILABLE and self.state is State.JOINED:
+            # A room command to a broker of a cluster cut off from the others.
+            self.screen.show(self.render.problem(self.t("client.rooms_cut_off")))
+            return
         if err.cid:
             self.outbox.settle(err.cid)  # refused for good: do not resend it
         if self._parting and err.code == c.E_RATE_LIMITED:

@@ -101,6 +101,8 @@ EN: Texts = {
                          "the link to the other brokers is down",
     "error.UNAVAILABLE": "this broker cannot take new users while its link to the other "
                          "brokers is down; trying again...",
+    "client.rooms_cut_off": "rooms cannot be changed or listed while the link to the other "
+                            "brokers is down: try again later",
     "error.BAD_ROOM": "invalid room name {ref}: {detail}",
     "error.NOT_IN_ROOM": "you are not in {ref}: /join {ref} first",
     "error.TOO_MANY_ROOMS": "you are in too many rooms (at most {ref}): /part one first",
@@ -205,6 +207,8 @@ PT: Texts = {
                          "e a ligação com os outros brokers caiu",
     "error.UNAVAILABLE": "este broker não pode aceitar novos usuários enquanto a ligação com "
                          "os outros brokers estiver caída; tentando de novo...",
+    "client.rooms_cut_off": "as salas não podem ser mudadas nem listadas enquanto a ligação com "
+                            "os outros brokers estiver caída: tente de novo mais tarde",
     "error.BAD_ROOM": "nome de sala inválido {ref}: {detail}",
     "error.NOT_IN_ROOM": "você não está em {ref}: /join {ref} antes",
     "error.TOO_MANY_ROOMS": "você está em salas demais (no máximo {ref}): /part uma antes",

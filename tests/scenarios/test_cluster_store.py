@@ -24,7 +24,8 @@ from zchat.broker.cluster_script import (
     TOKEN_TTL,
 )
 from zchat.broker.core import BrokerCore
-from zchat.broker.store import PUBLIC, StoredEvent
+from zchat.broker.roster import Roster
+from zchat.broker.store import PARTED_DEFAULT, PUBLIC, StoredEvent
 from zchat.client.timeline import Timeline
 from zchat.protocol import Events, Join, Welcome, decode_broker, encode
 from zchat.protocol import constants as c
@@ -150,6 +151,29 @@ def test_redis_losing_its_data_does_not_reuse_numbers(server: RedisServer,
         assert after.seq > last and after.prev == last
         assert a.epoch == epoch
         assert a.pruned_upto() >= last  # what was before is reported lost on FETCH
+    finally:
+        a.close()
+
+
+def test_healing_after_redis_lost_its_data_puts_the_sessions_in_their_rooms_again(
+        server: RedisServer) -> None:
+    a = _broker(server)
+    roster = Roster()
+    try:
+        ana = roster.add("ana", b"a", 0.0, token="tok-ana")
+        bob = roster.add("bob", b"b", 0.0, token="tok-bob")
+        for session in (ana, bob):
+            assert a.hold(session.name, session.stream, "") == CLAIMED
+            a.enter(session.stream, "#sala", "#sala")
+            roster.enter(session, "#sala")
+        a.enter(bob.stream, PARTED_DEFAULT, "")
+        roster.part_default(bob)
+        redis.Redis.from_url(server.url).flushall()
+        assert a.members("#sala") == [] and a.rooms_of(ana.stream) == {}
+        claimed, taken, _ = a.heal([ana, bob], {})
+        assert (claimed, taken) == ([ana, bob], [])
+        assert a.members("#sala") == ["ana", "bob"] and a.members(PARTED_DEFAULT) == ["bob"]
+        assert a.rooms_of(bob.stream) == {"#sala": "#sala", PARTED_DEFAULT: ""}
     finally:
         a.close()
 
@@ -361,3 +385,70 @@ def test_per_stream_keys_last_while_held_and_expire_after(server: RedisServer,
     finally:
         a.close()
         b.close()
+
+
+def test_room_events_and_topics_reach_every_broker_on_the_room_log(
+        server: RedisServer, ctx: zmq.Context) -> None:
+    a, b = _broker(server), _broker(server)
+    try:
+        b.start(ctx)
+        a.hold("ana", "t:ana", "")
+        a.enter("t:ana", "#sala", "#sala")
+        made = [StoredEvent(0, c.JOINED, 1.0, "ana", room="#sala"),
+                StoredEvent(0, c.MSG, 1.0, "ana", "oi", origin="t:ana", cid=1, room="#sala"),
+                StoredEvent(0, c.MSG, 1.0, "ana", "geral", origin="t:ana", cid=2)]
+        a.add_many(made)
+        a.share_topic("#sala", "planos", "ana")
+        got = [e for e, _ in _take_until(b, 4)]
+        # In seq order (a topic change is not numbered: it keeps its place on the room log).
+        topic, = [e for e in got if e.kind == c.TOPIC]
+        assert [(e.seq, e.kind, e.room, e.prev) for e in got if e is not topic] == \
+            [(made[0].seq, c.JOINED, "#sala", 0), (made[1].seq, c.MSG, "#sala", made[0].seq),
+             (made[2].seq, c.MSG, "", 0)]
+        assert got.index(topic) > 1
+        assert (topic.seq, topic.room, topic.text, topic.name) == (0, "#sala", "planos", "ana")
+        assert b.head("#sala") == made[1].seq and b.head(PUBLIC) == made[2].seq
+        assert b.find("t:ana", 1).seq == made[1].seq  # one duplicate check for all streams
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_dead_brokers_room_members_are_announced_gone_from_their_rooms(
+        server: RedisServer, ctx: zmq.Context) -> None:
+    a, b = _broker(server), _broker(server)
+    try:
+        a.start(ctx)
+        for name in ("bob", "cid"):
+            b.hold(name, f"t:{name}", "")
+            b.enter(f"t:{name}", "#sala", "#sala")
+        b.enter("t:cid", "#zz", "#zz")
+        b.enter("t:cid", PARTED_DEFAULT, "")  # cid parted the default room
+        assert a.members("#sala") == ["bob", "cid"] and a.rooms() == {"#sala": 2, "#zz": 1}
+        b.close()  # as if killed: no release; its lease lapses after 3 intervals
+        left = [(e.name, e.room, e.reason) for e, _ in _take_until(a, 4)]
+        assert sorted(left) == [("bob", "", c.R_LOST), ("bob", "#sala", c.R_LOST),
+                                ("cid", "#sala", c.R_LOST), ("cid", "#zz", c.R_LOST)]
+        assert a.members("#sala") == [] and a.rooms() == {}
+        assert a.rooms_of("t:cid") == {"#sala": "#sala", "#zz": "#zz", PARTED_DEFAULT: ""}
+    finally:
+        a.close()
+
+
+def test_memberships_last_while_held_and_expire_with_the_binding(server: RedisServer) -> None:
+    raw = redis.Redis.from_url(server.url)
+    a = _broker(server)
+    try:
+        assert a.bind("t:ana", "ana", "") and a.hold("ana", "t:ana", "") == CLAIMED
+        a.enter("t:ana", "#sala", "#sala")
+        assert raw.ttl("zchat:rm:t:ana") == -1  # held: no expiry
+        assert a.release("ana", "t:ana")
+        assert 0 < raw.ttl("zchat:rm:t:ana") <= TOKEN_TTL
+        assert raw.ttl("zchat:rm:t:ana") <= raw.ttl("zchat:tk:t:ana")
+        assert a.hold("ana", "t:ana", "") == CLAIMED  # back: kept again, and in the room
+        assert raw.ttl("zchat:rm:t:ana") == -1 and a.members("#sala") == ["ana"]
+        a.release("ana", "t:ana")
+        a.unbind("t:ana", retire=True)  # a LEAVE ends them
+        assert raw.exists("zchat:rm:t:ana") == 0 and a.rooms_of("t:ana") == {}
+    finally:
+        a.close()

@@ -1,5 +1,7 @@
 """Rooms (docs/ROOMS.md) with real processes: entering, talking per room, parting,
-in both fan-out modes (in pub mode each room is its own topic on the feed)."""
+in both fan-out modes (in pub mode each room is its own topic on the feed). Rooms
+across the brokers of a cluster are test_cluster_rooms.py's.
+"""
 
 import re
 import signal
@@ -10,7 +12,6 @@ import pytest
 from zchat.protocol import (
     Enter,
     Entered,
-    Error,
     Join,
     Leave,
     Msg,
@@ -269,21 +270,18 @@ def test_the_default_room_is_the_brokers_choice(chat: Cluster) -> None:
     ana.expect(r"In #sala \(1\): ana")
 
 
-def test_a_cluster_offers_no_rooms_yet(chat: Cluster) -> None:
-    """Phase 1: rooms are one broker's; brokers of a cluster announce none, the client
-    says so, and the raw command is refused with UNAVAILABLE, not taken as a room."""
+def test_a_cluster_offers_rooms(chat: Cluster) -> None:
+    """A broker of a cluster announces the default room, and a raw ENTER is answered
+    ENTERED (the rooms across brokers: test_cluster_rooms.py)."""
     redis = chat.redis()
     broker = chat.broker("--cluster", redis.url, heartbeat=5.0)  # (the raw peer: no PINGs)
-    ana = chat.client("ana", broker.endpoint)
-    ana.line("/join #sala")
-    ana.expect(r"This broker has no rooms\.")
     raw = RawPeer(broker.endpoint)
     try:
         raw.send(encode(Join("bob")))
-        assert raw.next(Welcome).room == ""
-        raw.send(encode(Enter("#sala")))
-        refused = raw.next(Error)
-        assert (refused.code, refused.ref) == ("UNAVAILABLE", "rooms")
+        assert raw.next(Welcome).room == "#geral"
+        raw.send(encode(Enter("#Sala")))
+        entered = raw.next(Entered)
+        assert (entered.room, entered.users, entered.online) == ("#sala", (), 0)
     finally:
         raw.close()
 

@@ -6,16 +6,18 @@ bindings in a MemoryStore, the names and their holders, the shared log); each
 `release` and `heal` follow the Lua script (broker/cluster_script.py) step by
 step, and it passes the same contract suites as RedisCluster
 (test_backplane_contract.py, test_history_contract.py,
-test_ownership_contract.py), so the core's tests run against the behaviour
-production has. What it leaves out: expiry (TOKEN_TTL, PRIV_TTL), leases and
-sweeps, and the reader thread (the tests hand the core what `unread` returns).
+test_ownership_contract.py, test_rooms_contract.py), so the core's tests run
+against the behaviour production has. Who is in a room now is worked out from
+the memberships and the held names (the script keeps an index of it). What it
+leaves out: expiry (TOKEN_TTL, PRIV_TTL), leases and sweeps, and the reader thread
+(the tests hand the core what `unread` returns).
 """
 
 from collections.abc import Mapping
 
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN
 from zchat.broker.roster import Session
-from zchat.broker.store import LinkDown, MemoryStore, StoredEvent
+from zchat.broker.store import PARTED_DEFAULT, LinkDown, MemoryStore, StoredEvent
 from zchat.protocol import constants as c
 from zchat.protocol import name_key
 from zchat.protocol.constants import DEFAULT_RETAIN
@@ -85,15 +87,14 @@ class FakeCluster:
 
     def since(self, pub: int, priv: int, reader_key: str, limit: int, *,
               rooms: Mapping[str, int] | None = None) -> list[StoredEvent]:
-        # As RedisCluster: no room is stored in a cluster yet, ``rooms`` changes nothing.
-        return self.redis.history.since(pub, priv, reader_key, limit)
+        return self.redis.history.since(pub, priv, reader_key, limit, rooms=rooms)
 
     def recent_public(self, count: int, upto: int | None = None) -> list[StoredEvent]:
         return self.redis.history.recent_public(count, upto)
 
     def recent_room(self, room: str, count: int, upto: int | None = None
                     ) -> list[StoredEvent]:
-        return []
+        return self.redis.history.recent_room(room, count, upto)
 
     def pruned_upto(self) -> int:
         return self.redis.history.pruned_upto()
@@ -122,6 +123,26 @@ class FakeCluster:
         # As in Redis: only a LEAVE needs the cluster (release starts the binding's expiry).
         history = self._call() if retire else self.redis.history
         history.unbind(stream, retire)
+
+    # ---- RoomState ---------------------------------------------------------------------
+
+    def rooms_of(self, stream: str) -> dict[str, str]:
+        return self._call().rooms_of(stream)
+
+    def enter(self, stream: str, room: str, shown: str) -> None:
+        self._call().enter(stream, room, shown)
+
+    def part(self, stream: str, room: str) -> None:
+        self._call().part(stream, room)
+
+    def part_all(self, stream: str) -> None:
+        self._call().part_all(stream)
+
+    def topic(self, room: str) -> str:
+        return self._call().topic(room)
+
+    def set_topic(self, room: str, text: str) -> None:
+        self._call().set_topic(room, text)
 
     # ---- Backplane: the script's hold and release --------------------------------------
 
@@ -165,6 +186,26 @@ class FakeCluster:
     def count(self) -> int:
         self._call()
         return len(self.redis.names)
+
+    def _inside(self) -> list[tuple[str, dict[str, str]]]:
+        """(name as shown, rooms) of every session whose name is held."""
+        history = self._call()
+        return [(held[3], history.rooms_of(held[1])) for held in self.redis.names.values()]
+
+    def members(self, room: str) -> list[str]:
+        return sorted((name for name, rooms in self._inside() if room in rooms), key=name_key)
+
+    def rooms(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, rooms in self._inside():
+            for room in rooms:
+                if room != PARTED_DEFAULT:
+                    counts[room] = counts.get(room, 0) + 1
+        return counts
+
+    def share_topic(self, room: str, text: str, by: str) -> None:
+        self._call()
+        self.redis.log.append(StoredEvent(0, c.TOPIC, 0.0, by, text, room=room))
 
     def heal(self, sessions: list[Session], left: dict[str, tuple[str, str, str]]
              ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]:

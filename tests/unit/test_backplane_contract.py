@@ -3,8 +3,10 @@ LocalBackplane, RedisCluster on a real redis-server, and the core's FakeCluster.
 
 The first part is what one broker sees, and holds for all three: the core adds a
 session to its roster after `hold` says the name is not TAKEN (LocalBackplane
-answers from that roster). The second part is the shared backplanes with two
-brokers on one cluster: which session holds a name, and healing after an outage.
+answers from that roster), and puts it in rooms in its roster and, in a cluster,
+in the store (RoomState: the cluster is its own). The second part is the shared
+backplanes with two brokers on one cluster: which session holds a name, who is in
+which room, and healing after an outage.
 """
 
 from collections.abc import Callable, Iterator
@@ -16,7 +18,7 @@ from redishelp import unique_prefix
 
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LocalBackplane
 from zchat.broker.roster import Roster, Session
-from zchat.broker.store import LinkDown, stream_key
+from zchat.broker.store import PARTED_DEFAULT, LinkDown, RoomState, stream_key
 from zchat.protocol import constants as c
 
 KEY1, KEY2 = "k" * 40, "K" * 40
@@ -73,6 +75,28 @@ def _join(broker: Broker, name: str, token: str, user: str = "") -> str:
     return status
 
 
+def _enter(broker: Broker, name: str, room: str) -> None:
+    """As the core does: the membership in the store (a cluster's), then the roster."""
+    backplane, roster = broker
+    session = roster.by_name(name)
+    assert session is not None
+    if isinstance(backplane, RoomState):
+        backplane.enter(session.stream, room, room)
+    if room == PARTED_DEFAULT:
+        roster.part_default(session)
+    else:
+        roster.enter(session, room)
+
+
+def _part(broker: Broker, name: str, room: str) -> None:
+    backplane, roster = broker
+    session = roster.by_name(name)
+    assert session is not None
+    if isinstance(backplane, RoomState):
+        backplane.part(session.stream, room)
+    roster.part(session, room)
+
+
 # ---- one broker ---------------------------------------------------------------------------
 
 def test_a_free_name_is_claimed(broker: Broker) -> None:
@@ -117,6 +141,38 @@ def test_no_one_holds_an_unknown_name(broker: Broker) -> None:
     assert backplane.locate("zoe") is None
 
 
+def test_a_rooms_members_are_who_entered_it_sorted(broker: Broker) -> None:
+    backplane, _ = broker
+    for name in ("carl", "Ana", "bob"):
+        _join(broker, name, "tok-" + name)
+    assert backplane.members("#sala") == [] and backplane.rooms() == {}
+    for name in ("carl", "Ana"):
+        _enter(broker, name, "#sala")
+    _enter(broker, "bob", "#outra")
+    _enter(broker, "bob", PARTED_DEFAULT)  # bob parted the default room
+    assert backplane.members("#sala") == ["Ana", "carl"]
+    assert backplane.members(PARTED_DEFAULT) == ["bob"]
+    assert backplane.rooms() == {"#sala": 2, "#outra": 1}
+    _part(broker, "carl", "#sala")
+    _part(broker, "bob", "#outra")
+    assert backplane.members("#sala") == ["Ana"] and backplane.members("#outra") == []
+    assert backplane.rooms() == {"#sala": 1}  # a room is held while someone is in it
+
+
+def test_a_released_session_is_in_no_room_now(broker: Broker) -> None:
+    backplane, roster = broker
+    _join(broker, "ana", "tok-a")
+    _join(broker, "bob", "tok-b")
+    for name in ("ana", "bob"):
+        _enter(broker, name, "#sala")
+    session = roster.by_name("ana")
+    assert session is not None
+    assert backplane.release("ana", session.stream) is True
+    roster.remove(session)
+    assert backplane.members("#sala") == ["bob"] and backplane.rooms() == {"#sala": 1}
+    backplane.share_topic("#sala", "novo", "bob")  # (told to whoever must be told)
+
+
 def test_healing_with_nothing_to_hand_back_changes_nothing(broker: Broker) -> None:
     backplane, _ = broker
     assert backplane.heal([], {}) == ([], [], [])
@@ -159,6 +215,39 @@ def test_names_are_cluster_wide(cluster: Callable[[], Any]) -> None:
     assert one.names() == two.names() == ["Ana", "bob"]
     assert one.count() == two.count() == 2
     assert one.some_names(5, but="bob") == ["Ana"]
+
+
+def test_rooms_are_cluster_wide_and_a_session_keeps_its_rooms_when_it_moves(
+        cluster: Callable[[], Any]) -> None:
+    one, two = cluster(), cluster()
+    ana, bob = stream_key("tok-a"), stream_key("tok-b")
+    assert one.hold("ana", ana, "") == CLAIMED
+    assert two.hold("Bob", bob, "") == CLAIMED
+    one.enter(ana, "#sala", "#Sala")
+    two.enter(bob, "#sala", "#sala")
+    two.enter(bob, PARTED_DEFAULT, "")
+    assert one.members("#sala") == two.members("#sala") == ["ana", "Bob"]
+    assert one.rooms() == two.rooms() == {"#sala": 2}
+    assert one.members(PARTED_DEFAULT) == ["Bob"]
+    # ana moves to the other broker: still in her rooms; the old broker's release
+    # (she did not leave) changes nothing.
+    assert two.hold("ana", ana, "") == RESUMED
+    assert one.release("ana", ana) is False
+    assert one.members("#sala") == ["ana", "Bob"]
+    # A session gone (released) is in no room now, but keeps its memberships: back
+    # under its token, it is in them again.
+    assert two.release("ana", ana) is True
+    assert one.members("#sala") == ["Bob"] and one.rooms_of(ana) == {"#sala": "#Sala"}
+    assert one.hold("ana", ana, "") == CLAIMED
+    assert two.members("#sala") == ["ana", "Bob"]
+    # A LEAVE (its token retired) ends its memberships.
+    assert one.release("ana", ana) is True
+    one.unbind(ana, retire=True)
+    assert one.rooms_of(ana) == {} and two.rooms() == {"#sala": 1}
+    assert one.hold("ana", stream_key("tok-a2"), "") == CLAIMED
+    assert two.members("#sala") == ["Bob"]
+    two.part_all(bob)
+    assert one.rooms() == {} and one.members(PARTED_DEFAULT) == []
 
 
 def test_healing_claims_the_lapsed_ends_the_taken_and_releases_the_left(
@@ -211,6 +300,9 @@ def test_a_cluster_out_of_reach_raises_link_down(
             lambda: backplane.release("ana", stream_key("tok-a")),
             lambda: backplane.locate("ana"), backplane.names,
             lambda: backplane.some_names(3, "ana"), backplane.count,
+            lambda: backplane.members("#sala"), backplane.rooms,
+            lambda: backplane.share_topic("#sala", "x", "ana"),
+            lambda: backplane.enter(stream_key("tok-a"), "#sala", "#sala"),
             lambda: backplane.heal([], {})]
         for call in calls:
             with pytest.raises(LinkDown):

@@ -223,6 +223,17 @@ def test_not_in_room_from_the_broker_is_shown_and_the_message_dropped(chat):
     assert len(client.outbox) == 0
 
 
+def test_a_room_command_refused_by_a_cut_off_broker_says_why(chat):
+    for lang, words in (("en", "link to the other brokers is down"),
+                        ("pt", "ligação com os outros brokers estiver caída")):
+        client, out = chat(lang=lang)
+        client._command("/join #sala")
+        client._on_message(Error(c.E_UNAVAILABLE, "the cluster link is down", "#sala"))
+        shown, = _lines(out)
+        assert shown.startswith("! ") and words in shown
+        assert client.state is State.JOINED  # (not a refused JOIN: nothing to start over)
+
+
 def test_rooms_who_and_topic_answers(chat):
     client, out = chat()
     client._command("/rooms")

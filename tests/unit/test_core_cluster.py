@@ -1,4 +1,5 @@
-"""broker/core.py in a cluster: queued numbering, delivery from the log, the link down.
+"""broker/core.py in a cluster: queued numbering, delivery from the log, the link down,
+rooms across brokers.
 
 The cluster here is FakeCluster (fakecluster.py), an in-memory stand-in that passes
 the same contract suites as RedisCluster against a real redis-server.
@@ -11,14 +12,19 @@ from zchat.broker.core import BrokerCore
 from zchat.broker.store import StoredEvent
 from zchat.protocol import (
     Ack,
+    Enter,
+    Entered,
     Error,
     Join,
     Joined,
     Left,
+    ListRooms,
     Msg,
     Notice,
+    Part,
     Ping,
     Say,
+    SetTopic,
     Tell,
     Users,
     Welcome,
@@ -167,3 +173,152 @@ def test_ping_tells_the_head_delivered_here() -> None:
     _deliver(core, cluster)
     pings = [m for _, _, m in decoded(core.tick(2.0)) if isinstance(m, Ping)]
     assert pings[0].pub == cluster.head("*") > 0
+
+
+# ---- rooms across brokers -----------------------------------------------------------------
+
+def _two_cores() -> tuple[BrokerCore, FakeCluster, BrokerCore, FakeCluster]:
+    one = FakeCluster(me="broker-1")
+    two = FakeCluster(one.redis, "broker-2")
+    cores = [BrokerCore(heartbeat=1.0, wall_clock=lambda: 1000.0, store=cluster,
+                        backplane=cluster, work_clock=no_work) for cluster in (one, two)]
+    return cores[0], one, cores[1], two
+
+
+def _do(core: BrokerCore, identity: bytes, msg: object) -> list[tuple]:
+    return decoded(core.handle(identity, [encode(msg)], 0.0) + core.commit())
+
+
+def test_a_rooms_events_reach_its_members_on_every_broker_and_no_one_else() -> None:
+    one, c1, two, c2 = _two_cores()
+    _join(one, c1, A, "ana")
+    _join(two, c2, B, "bob")
+    _join(two, c2, C, "cid")  # in the default room only
+    entered = _do(one, A, Enter("#sala"))
+    assert isinstance(entered[0][2], Entered) and entered[0][2].online == 0
+    entered = _do(two, B, Enter("#Sala"))
+    assert (entered[0][2].room, entered[0][2].users, entered[0][2].online) == \
+        ("#sala", ("ana",), 1)
+    _deliver(one, c1)
+    _deliver(two, c2)
+    assert _do(one, A, Say("oi sala", 1, room="#sala")) == []  # (queued, then numbered)
+    (to_bob, who, msg), = _deliver(two, c2)  # bob's copy: cid is not a member
+    assert (to_bob, who, msg.text, msg.room) == ("send", B, "oi sala", "#sala")
+    (_, who, ack), = _deliver(one, c1)  # ana's ACK, in her message's place
+    assert (who, type(ack), ack.seq, ack.room) == (A, Ack, msg.seq, "#sala")
+    # Who is in it, and the rooms' counts, are the cluster's on either broker.
+    users = _do(two, C, Who())[0][2]
+    assert users.names == ("ana", "bob", "cid")
+    assert _do(one, A, Who("#sala"))[0][2] == Users(("ana", "bob"), "#sala")
+    listed = _do(two, C, ListRooms())[0][2]
+    assert [(r.name, r.online) for r in listed.rooms] == [("#geral", 3), ("#sala", 2)]
+    # A topic set on one broker is shown to the members of both when the log brings it.
+    assert _do(two, B, SetTopic("#sala", "planos")) == []
+    assert [(w, m.text, m.by) for _, w, m in _deliver(one, c1)] == [(A, "planos", "bob")]
+    assert [(w, m.text) for _, w, m in _deliver(two, c2)] == [(B, "planos")]
+    assert _do(one, A, Enter("#sala"))[0][2].topic == "planos"
+    # A member parting is seen on the other broker.
+    _do(two, B, Part("#sala"))
+    (_, who, left), = _deliver(one, c1)
+    assert (who, left.name, left.reason, left.room) == (A, "bob", c.R_PART, "#sala")
+
+
+def test_a_session_that_moves_to_another_broker_is_in_its_rooms_silently() -> None:
+    one, c1, two, c2 = _two_cores()
+    _join(one, c1, A, "ana")
+    _join(two, c2, B, "bob")
+    _do(one, A, Enter("#sala"))
+    _do(two, B, Enter("#sala"))
+    _do(one, A, Part("#geral"))
+    _deliver(one, c1)
+    _deliver(two, c2)
+    # ana's client moves to broker two with her token: welcomed back, nothing announced.
+    moved = _do(two, C, Join("ana", TOKENS[A]))
+    welcome = moved[0][2]
+    assert isinstance(welcome, Welcome) and welcome.resumed
+    assert dict(welcome.rooms) == {"#sala": c2.head("#sala")}  # (not #geral: she parted it)
+    assert c1.unread() == [] and _deliver(two, c2) == []
+    # Her old broker drops her stale connection: she moved, she did not leave.
+    assert one.drop(one.roster.by_name("ana"), c.R_LOST) == []
+    assert decoded(one.commit()) == [] and c1.unread() == []
+    # On her new broker she is in #sala, and out of #geral.
+    _do(two, B, Say("oi", 1, room="#sala"))
+    assert [w for _, w, _ in _deliver(two, c2)] == [C, B]  # her copy, then bob's ACK
+    assert _do(two, C, Who("#sala"))[0][2] == Users(("ana", "bob"), "#sala")
+    assert [(r.name, r.online) for r in _do(two, B, ListRooms())[0][2].rooms] == \
+        [("#geral", 1), ("#sala", 2)]
+
+
+def test_a_rooms_leave_for_a_member_still_here_is_shown_only_if_it_parted() -> None:
+    core, cluster = _core()
+    _join(core, cluster, A, "ana")
+    _join(core, cluster, B, "bob")
+    for identity in (A, B):
+        _do(core, identity, Enter("#sala"))
+    _deliver(core, cluster)
+    # The cluster took ana for gone (a sweep while this broker was cut off): not shown.
+    lost = StoredEvent(99, c.LEFT, 1.0, "ana", reason=c.R_LOST, room="#sala")
+    assert core.arrived(lost) == []
+    parted = StoredEvent(100, c.LEFT, 1.0, "ana", reason=c.R_PART, room="#sala")
+    assert [(w, m.name) for _, w, m in decoded(core.arrived(parted))] == [(A, "ana"), (B, "ana")]
+
+
+def test_the_bound_on_rooms_held_counts_the_rooms_of_every_broker() -> None:
+    one, c1, two, c2 = _two_cores()
+    one.max_rooms = two.max_rooms = 1
+    _join(one, c1, A, "ana")
+    _join(two, c2, B, "bob")
+    assert isinstance(_do(one, A, Enter("#a"))[0][2], Entered)
+    full = _do(two, B, Enter("#b"))[0][2]
+    assert (full.code, full.ref) == (c.E_ROOMS_FULL, "1")
+    assert isinstance(_do(two, B, Enter("#a"))[0][2], Entered)  # held already: joined
+    _do(one, A, Part("#a"))
+    _do(two, B, Part("#a"))  # nobody in it any more: another room may be held
+    assert isinstance(_do(two, B, Enter("#b"))[0][2], Entered)
+
+
+def test_healing_announces_a_reclaimed_user_in_its_rooms_to_the_other_brokers_only() -> None:
+    one, c1, two, c2 = _two_cores()
+    _join(one, c1, A, "ana")
+    _join(one, c1, B, "bob")
+    _join(two, c2, C, "cid")
+    for core, identity in ((one, A), (one, B), (two, C)):
+        _do(core, identity, Enter("#sala"))
+    _deliver(one, c1)
+    _deliver(two, c2)
+    c1.redis.reachable = False
+    c1.up = False
+    one.tick(0.5)
+    assert one.link.island
+    del c1.redis.names["ana"]  # (the others took her for gone: a sweep, while cut off)
+    c1.redis.reachable = True
+    decoded(one.tick(2.0) + one.commit())
+    logged = [(e.kind, e.name, e.room) for e in c1.redis.log[-2:]]
+    assert logged == [(c.JOINED, "ana", ""), (c.JOINED, "ana", "#sala")]
+    assert [m for _, _, m in _deliver(one, c1) if isinstance(m, Joined)] == []  # bob: quiet
+    shown = [(w, m.room) for _, w, m in _deliver(two, c2) if isinstance(m, Joined)]
+    assert shown == [(None, ""), (C, "#sala")]
+
+
+def test_a_user_who_left_during_an_outage_is_announced_gone_from_its_rooms_when_healed(
+        ) -> None:
+    one, c1, two, c2 = _two_cores()
+    _join(one, c1, A, "ana")
+    _join(one, c1, B, "bob")
+    _join(two, c2, C, "cid")
+    for core, identity in ((one, A), (one, B), (two, C)):
+        _do(core, identity, Enter("#sala"))
+    _do(one, B, Part("#geral"))  # bob is in #sala only
+    _deliver(one, c1)
+    _deliver(two, c2)
+    c1.redis.reachable = False
+    c1.up = False
+    one.tick(0.5)
+    told = decoded(one.drop(one.roster.by_name("bob"), c.R_QUIT))
+    assert [(w, m.room, m.seq) for _, w, m in told if isinstance(m, Left)] == [(A, "#sala", 0)]
+    c1.redis.reachable = True
+    decoded(one.tick(2.0) + one.commit())
+    assert [(e.kind, e.name, e.room) for e in c1.redis.log[-1:]] == [(c.LEFT, "bob", "#sala")]
+    assert [m for _, _, m in _deliver(one, c1) if isinstance(m, Left)] == []  # ana saw it
+    shown = [(w, m.name, m.room) for _, w, m in _deliver(two, c2) if isinstance(m, Left)]
+    assert shown == [(C, "bob", "#sala")]

@@ -174,9 +174,9 @@ def test_rooms_come_back_with_the_session_after_a_restart() -> None:
     assert again.roster.members("#sala")[0].name == "ana"
 
 
-def test_a_cluster_offers_no_rooms() -> None:
+def test_a_store_that_keeps_no_rooms_offers_none() -> None:
     core = make_core(store=MemoryStore())
-    core.backplane.shared = True  # (what a cluster's backplane says: rooms are one broker's)
+    core.room_state = None  # (what room_state_of gives for a store that is no RoomState)
     welcome = handled(core, A, Join("ana"))[0][2]
     assert (welcome.room, welcome.rooms) == ("", ())
     assert _codes(handled(core, A, Enter("#sala"))) == [(c.E_UNAVAILABLE, "rooms")]

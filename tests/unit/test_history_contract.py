@@ -1,7 +1,8 @@
 """The HistoryStore contract (broker/store.py), run against every implementation:
 MemoryStore, SqliteStore, RedisCluster on a real redis-server, and the core's
-FakeCluster; rooms' streams against the stores that hold rooms (MemoryStore,
-SqliteStore: a cluster only takes the room arguments, docs/ROOMS.md phase 1).
+FakeCluster; rooms' streams too, against every store (how far a room is pruned
+is the store's: the stores of one broker prune rooms with the rest of the
+history, the cluster bounds each room's stream by itself).
 What only one store does (append with given numbers, a reopen, a crash) is
 tested beside it: test_store.py, test_rooms_contract.py (rooms in a reopened or
 older SQLite file), tests/scenarios/test_cluster_store.py.
@@ -198,11 +199,10 @@ def test_a_shared_store_cut_off_refuses_to_number_but_still_answers(
 
 # ---- rooms: each room its own stream (StoredEvent.room), in the stores that hold rooms --
 
-ROOM_STORES = ("memory", "sqlite")  # (RedisCluster holds no rooms yet: phase 1)
 SALA, COZINHA = "#sala", "#cozinha"
 
 
-@pytest.fixture(params=ROOM_STORES)
+@pytest.fixture(params=STORES)
 def open_room_store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     yield from opener(request.param, request, tmp_path)
 
@@ -325,9 +325,14 @@ def test_recent_room_is_that_rooms_newest_messages_in_order(room_store: Any) -> 
     assert [e.seq for e in room_store.recent_public(10)] == [4, 9]
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "fake"])
 def test_room_events_are_pruned_with_the_rest_and_room_heads_stay(
-        open_room_store: Callable[..., Any]) -> None:
-    store = open_room_store(retain=10)
+        kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    for open_store in opener(kind, request, tmp_path):
+        _pruned_with_the_rest(open_store(retain=10))
+
+
+def _pruned_with_the_rest(store: Any) -> None:
     early = [_in(SALA, _joined("Ana")), _in(SALA, _msg("Ana", ANA, 1)),
              _in(COZINHA, _msg("bob", BOB, 1))]
     store.add_many(early)
@@ -349,15 +354,18 @@ def test_room_events_are_pruned_with_the_rest_and_room_heads_stay(
     assert store.head(COZINHA) == nxt.seq
 
 
-@pytest.mark.parametrize("kind", ["redis", "fake"])
-def test_a_cluster_takes_the_room_arguments_and_holds_no_rooms(
-        kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    for open_store in opener(kind, request, tmp_path):
-        store = open_store()
-        store.add_many(_history())
-        plain = store.since(0, 0, ANA, 100)
-        assert [e.seq for e in plain] == [1, 2, 3, 4, 5, 7, 8, 9, 10]
-        assert store.since(0, 0, ANA, 100, rooms={SALA: 0}) == plain
-        assert store.since(5, 8, ANA, 3, rooms={SALA: 0, COZINHA: 4}) == \
-            store.since(5, 8, ANA, 3)
-        assert store.recent_room(SALA, 10) == []
+def test_a_clusters_room_streams_are_bounded_and_room_heads_stay(
+        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    # Redis trims each room's stream to about --retain (whole nodes of 100 entries).
+    for open_store in opener("redis", request, tmp_path):
+        store = open_store(retain=10)
+        store.add_many([_in(COZINHA, _msg("bob", BOB, 1))])
+        store.add_many([_in(SALA, _msg("bob", BOB, i + 2)) for i in range(1200)])
+        kept = store.since(0, 0, ANA, 2000, rooms={SALA: 0, COZINHA: 0})
+        in_sala = [e.seq for e in kept if e.room == SALA]
+        assert 10 <= len(in_sala) < 1200 and in_sala[-1] == 1201
+        assert in_sala == list(range(in_sala[0], 1202))
+        assert [e.seq for e in store.recent_room(SALA, 5)] == list(range(1197, 1202))
+        assert store.head(COZINHA) == 1 and store.head(SALA) == 1201
+        nxt = store.add(_in(COZINHA, _msg("bob", BOB, 9999)))
+        assert (nxt.seq, nxt.prev) == (1202, 1)
