@@ -423,7 +423,7 @@ class IrcRoomClients:
                             self.socks[i].sendall(b"PING :bench-sync\r\n")
                         elif b"PONG" in line and b"bench-sync" in line:
                             synced[i] = True
-                        elif b" 491 " in line or b" 464 " in line or b" 481 " in line:
+                        elif line.split(b" ", 2)[1:2] in ([b"491"], [b"464"], [b"481"]):
                             raise RuntimeError(f"IRC oper/mode refused: {line!r}")
                         if joined[i] and synced[i]:
                             ready += 1
@@ -740,7 +740,8 @@ def measure(name: str, r: int, per_room: int, rep: int, args: argparse.Namespace
     """One run: R rooms of 10, every sender flat out; see the module docstring."""
     proto = systems.PROTOCOL[name]
     rec: Record = {"kind": "rooms", "system": name, "r": r, "rep": rep,
-                   "messages_per_room": per_room, "expected": r * RECEIVERS * per_room}
+                   "messages_per_room": per_room, "expected": r * RECEIVERS * per_room,
+                   "loadavg": os.getloadavg()[0]}
     too_many = _feed_connections_fit(name, r)
     if too_many:
         rec["unavailable"] = too_many
@@ -1032,26 +1033,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {"meta": meta, "records": []}
     records: list[Record] = results["records"]
     t_all = time.monotonic()
-    refused: set[str] = set()  # systems that refused rooms: not started again
+    refused: dict[str, str] = {}  # systems that refused rooms: not started again
     try:
         for rep in range(args.reps):
             for r in rs:
                 for name in run_systems:
                     if name in refused:
-                        continue
-                    try:
-                        rec = measure(name, r, per_room[r], rep, args)
-                    except (TimeoutError, RuntimeError, OSError, zmq.ZMQError) as exc:
                         rec = {"kind": "rooms", "system": name, "r": r, "rep": rep,
-                               "error": f"{type(exc).__name__}: {exc}"}
-                    if rec.get("unavailable", "").startswith("UNAVAILABLE"):
-                        refused.add(name)
+                               "unavailable": refused[name]}
+                    else:
+                        try:
+                            rec = measure(name, r, per_room[r], rep, args)
+                        except (TimeoutError, RuntimeError, OSError, zmq.ZMQError) as exc:
+                            rec = {"kind": "rooms", "system": name, "r": r, "rep": rep,
+                                   "error": f"{type(exc).__name__}: {exc}"}
+                    if rec.get("unavailable", "").startswith(zc.E_UNAVAILABLE if zc else "-"):
+                        refused[name] = rec["unavailable"]
                     records.append(rec)
                     brief = {k: (round(v, 3) if isinstance(v, float) else v)
                              for k, v in rec.items()
                              if k in ("system", "r", "rep", "rate", "cpu_per_m", "loss",
                                       "foreign", "setup_s", "error", "unavailable",
-                                      "timed_out", "foreign_bytes_per_receiver")}
+                                      "timed_out", "foreign_bytes_per_receiver",
+                                      "loadavg")}
                     print(json.dumps(brief), flush=True)
                     out.write_text(json.dumps(results, indent=1))
     except KeyboardInterrupt:
