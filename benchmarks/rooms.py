@@ -667,6 +667,24 @@ def _send_flat_out(clients: ZchatRoomClients | IrcRoomClients, per_room: int) ->
 
 # ---- the orchestrator ------------------------------------------------------------
 
+def thread_cpu(pids: Sequence[int]) -> dict[str, float]:
+    """utime + stime of every thread of ``pids`` by thread name, summed over the pids
+    (a zchat broker: its Python thread, libzmq's I/O thread ``ZMQbg/IO/0``, ...)."""
+    out: dict[str, float] = defaultdict(float)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/stat") as f:
+                    stat = f.read()
+                name = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2:].split()
+                out[name] += (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return dict(out)
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
 class Helper:
     """A ``rooms.py recv`` or ``rooms.py send`` process, spoken to by lines."""
 
@@ -794,6 +812,7 @@ def measure(name: str, r: int, per_room: int, rep: int, args: argparse.Namespace
                 said = h.line(time.monotonic() + 10)
                 if not said.get("counting"):
                     raise RuntimeError(f"receivers did not start counting: {said}")
+            threads0 = thread_cpu(sysrun.broker_pids())
             cpu0, t1 = sysrun.cpu_seconds(), time.monotonic()
             sender.tell("GO")
             sres = sender.line(time.monotonic() + args.timeout)
@@ -802,6 +821,10 @@ def measure(name: str, r: int, per_room: int, rep: int, args: argparse.Namespace
             results = [h.line(time.monotonic() + args.timeout + args.idle_timeout + 5)
                        for h in helpers]
             cpu1, t2 = sysrun.cpu_seconds(), time.monotonic()
+            threads1 = thread_cpu(sysrun.broker_pids())
+            rec["cpu_s_by_thread"] = {k: round(v - threads0.get(k, 0.0), 2)
+                                      for k, v in threads1.items()
+                                      if v - threads0.get(k, 0.0) > 0}
         finally:
             if sender is not None:
                 sender.stop()
@@ -934,6 +957,23 @@ def render(results: dict[str, Any]) -> str:
         out += ["", "Cores busy (median): the broker, and the receivers' processes together; "
                 "the sender's offered rate in messages/s.", "",
                 report._table(["system", "R", "broker", "receivers", "sender msgs/s"], gen)]
+    threads = []
+    for name in names:
+        for r in rs:
+            recs = [rec for rec in records if rec["system"] == name and rec["r"] == r
+                    and rec.get("cpu_s_by_thread") and rec.get("delivered")]
+            per: dict[str, list[float]] = defaultdict(list)
+            for rec in recs:
+                for thread, secs_ in rec["cpu_s_by_thread"].items():
+                    per[thread].append(secs_ / rec["delivered"] * 1e6)
+            if per:
+                top = sorted(per, key=lambda t: -statistics.median(per[t]))[:3]
+                threads.append([name, str(r), ", ".join(
+                    f"`{t}` {statistics.median(per[t]):.2f}" for t in top)])
+    if threads:
+        out += ["", "Broker CPU s / M by thread (median; the busiest three): the Python "
+                "thread, and libzmq's I/O thread (`ZMQbg/IO/0`).", "",
+                report._table(["system", "R", "threads"], threads)]
     out += ["", f"Machine: {meta['machine'].get('cpu')}, {meta['machine'].get('nproc')} cores, "
             f"load {', '.join(f'{x:.2f}' for x in meta['machine'].get('loadavg', ()))} at start; "
             f"zchat {meta['machine'].get('zchat', '?')}; "
@@ -947,7 +987,11 @@ def _bytes_cell(recs: list[Record]) -> str:
         return "-"
     own = statistics.median(rec["own_bytes_per_receiver"] for rec in good)
     foreign = statistics.median(rec["foreign_bytes_per_receiver"] for rec in good)
-    return f"{own / 1024:,.0f} KiB / {foreign / 1024:,.0f} KiB"
+    cell = f"{own / 1024:,.0f} KiB / {foreign / 1024:,.0f} KiB"
+    feed = statistics.median(rec.get("feed_bytes_per_receiver", 0) for rec in good)
+    if feed:  # pub mode: what came on the feed, all of it
+        cell += f" (feed: {feed / 1024:,.0f} KiB)"
+    return cell
 
 
 # ---- the whole run -------------------------------------------------------------------
