@@ -957,6 +957,23 @@ def render(results: dict[str, Any]) -> str:
         out += ["", "Cores busy (median): the broker, and the receivers' processes together; "
                 "the sender's offered rate in messages/s.", "",
                 report._table(["system", "R", "broker", "receivers", "sender msgs/s"], gen)]
+    yard = "ngircd"
+    versus = []
+    for name in names:
+        if name == yard or yard not in names:
+            continue
+        row = [f"{name} / {yard}"]
+        for r in rs:
+            per_rep: dict[int, dict[str, float]] = defaultdict(dict)
+            for rec in records:
+                if rec["r"] == r and rec["system"] in (name, yard) and _ok(rec):
+                    per_rep[rec["rep"]][rec["system"]] = rec["rate"]
+            vals = [v[name] / v[yard] for v in per_rep.values() if name in v and yard in v]
+            row.append(cell(report.summary(vals), ratio))
+        versus.append(row)
+    if versus:
+        out += ["", "Deliveries/s against ngircd's, within each repetition:", "",
+                report._table(["", *[f"R={r}" for r in rs]], versus)]
     threads = []
     for name in names:
         for r in rs:
