@@ -833,6 +833,9 @@ def measure(name: str, r: int, per_room: int, rep: int, args: argparse.Namespace
         if not sysrun.alive():
             rec["error"] = sysrun.exit_status()
             sysrun.keep_log = True
+        if sres.get("error") or any(res.get("error") or res.get("ended_by")
+                                    for res in results):
+            sysrun.keep_log = True  # a run that did not complete keeps the server's output
     _tally(rec, sres, results, per_room, cpu1 - cpu0, t2 - t1)
     return rec
 
