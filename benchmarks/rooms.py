@@ -89,7 +89,8 @@ MARK = loadgen.MARK
 TEXT_BYTES = loadgen.TEXT_BYTES
 #: Text: MARK, 5-digit room, space, 8-digit sequence, space, 19-digit send time, space, pad.
 _PAD = b"x" * (TEXT_BYTES - (len(MARK) + 5 + 1 + 8 + 1 + 19 + 1))
-#: Seconds of silence that end a run once the sender has reported.
+#: Seconds of silence that end a run once the sender has given up (a server busy with
+#: a backlog can be silent longer than this: a complete send waits for --idle-timeout).
 AFTER_SENDER_IDLE = 2.0
 #: A send that waits this long (a full queue to a broker that stopped reading) fails.
 SEND_TIMEOUT_MS = 30_000
@@ -816,8 +817,9 @@ def measure(name: str, r: int, per_room: int, rep: int, args: argparse.Namespace
             cpu0, t1 = sysrun.cpu_seconds(), time.monotonic()
             sender.tell("GO")
             sres = sender.line(time.monotonic() + args.timeout)
-            for h in helpers:
-                h.tell("END")  # the sender is done: silence from now on ends a run
+            if sres.get("error") or int(sres.get("sent") or 0) < r * per_room:
+                for h in helpers:
+                    h.tell("END")  # nothing more is coming: a short silence ends the run
             results = [h.line(time.monotonic() + args.timeout + args.idle_timeout + 5)
                        for h in helpers]
             cpu1, t2 = sysrun.cpu_seconds(), time.monotonic()
@@ -1041,7 +1043,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="receivers per helper process (descriptors: 2 each, 4 with a feed)")
     p.add_argument("--heartbeat", type=float, default=60.0, help="zchat --heartbeat")
     p.add_argument("--timeout", type=float, default=120.0, help="hard bound on one run's traffic")
-    p.add_argument("--idle-timeout", type=float, default=5.0,
+    p.add_argument("--idle-timeout", type=float, default=10.0,
                    help="a run with nothing received for this long ends (loss reported)")
     p.add_argument("--connect-timeout", type=float, default=300.0,
                    help="bound on connecting every client of one run")
