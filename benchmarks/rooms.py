@@ -188,6 +188,8 @@ class ZchatRoomClients:
         self.poller = zmq.Poller()
         self.fanout = "router"
         self._ping = encode(Ping())
+        self._epoll: Any = None  # select.epoll over the sockets' ZMQ_FDs (see _ready)
+        self._by_fd: dict[int, zmq.Socket[bytes]] = {}
 
     def connect(self, timeout: float) -> float:
         """Every client joined, in its room and out of the default one; seconds taken."""
@@ -306,6 +308,23 @@ class ZchatRoomClients:
                             heard[i] = True
                             left -= 1
 
+    def _ready(self, timeout_ms: int) -> list[zmq.Socket[bytes]]:
+        """Sockets that may have frames to read: an epoll over their ZMQ_FDs, which
+        costs by the sockets ready, where zmq_poll costs by the sockets held (6.7 ms a
+        call over 4,500 here). A ZMQ_FD signals that the socket's state may have
+        changed: every socket returned is read until EAGAIN, after which new frames
+        signal it again. The first call returns them all (a signal may have been
+        consumed by an earlier read)."""
+        if self._epoll is None:
+            self._epoll = select.epoll()
+            for s in self.index:
+                fd = s.getsockopt(zmq.FD)
+                self._by_fd[fd] = s
+                self._epoll.register(fd, select.EPOLLIN)
+            return list(self.index)
+        by_fd = self._by_fd
+        return [by_fd[fd] for fd, _ in self._epoll.poll(timeout_ms / 1000)]
+
     def count(self, counts: Counts, marks: list[bytes], control: Callable[[], str],
               expected: int, deadline_s: float, idle_s: float) -> str:
         """Count deliveries until every receiver has ``expected`` of its room, or a
@@ -315,7 +334,7 @@ class ZchatRoomClients:
         own = counts.own
         index = self.index
         socks = self.socks
-        poll = self.poller.poll
+        poll = self._ready
         noblock, again = zmq.NOBLOCK, zmq.Again
         ping = self._ping
         mono = time.monotonic_ns
@@ -329,7 +348,7 @@ class ZchatRoomClients:
         while done < n:
             events = poll(20)
             now = mono()
-            for s, _ in events:
+            for s in events:
                 i = index[s]
                 feed = s is not socks[i]
                 mark = marks[i]
@@ -363,6 +382,8 @@ class ZchatRoomClients:
         return ""
 
     def close(self) -> None:
+        if self._epoll is not None:
+            self._epoll.close()
         for s in [*self.socks, *self.feeds.values()]:
             s.close(linger=0)
         self.ctx.term()
