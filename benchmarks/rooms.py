@@ -53,7 +53,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import loadgen
 import report
@@ -318,7 +318,7 @@ class ZchatRoomClients:
         if self._epoll is None:
             self._epoll = select.epoll()
             for s in self.index:
-                fd = s.getsockopt(zmq.FD)
+                fd = cast(int, s.getsockopt(zmq.FD))
                 self._by_fd[fd] = s
                 self._epoll.register(fd, select.EPOLLIN)
             return list(self.index)
@@ -947,7 +947,9 @@ def render(results: dict[str, Any]) -> str:
             rate = cell(report.summary(rec["rate"] for rec in good))
             if bad:
                 why = "; ".join(sorted({str(rec.get("error") or rec.get("timed_out")
-                                            or rec.get("unavailable") or "lost")[:120]
+                                            or rec.get("unavailable")
+                                            or ("got other rooms' messages"
+                                                if rec.get("foreign") else "lost"))[:120]
                                         for rec in bad}))
                 rate += f" ⚠ {len(bad)}/{len(recs)} runs failed or lost ({why})"
             rows.append([
