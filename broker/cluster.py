@@ -17,8 +17,10 @@ read to the main loop, woken through an inproc PAIR socket.
 
 When Redis cannot be reached, every call raises LinkDown (reads fall back to
 what is known), and the core serves this broker's users alone until
-`heal` succeeds. The log trims itself (XTRIM in the script) and numbering is
-the script's, so this store has no `append` or `prune` (LocalStore's).
+`heal` succeeds. The log and the rooms' streams trim themselves (XTRIM in the
+script: the log to about --retain entries, each room's stream to its events
+numbered within the last --retain) and numbering is the script's, so this store
+has no `append` or `prune` (LocalStore's).
 
 Rooms (docs/ROOMS.md) are cluster-wide: each room other than the default one is
 a stream of its own (`r:<room>`, head `rh:<room>`), numbered by the same script
@@ -286,7 +288,7 @@ class RedisCluster:
                     ) -> list[StoredEvent]:
         """The newest ``count`` messages of ``room`` numbered at most ``upto``, oldest
         first: read back from the room's stream a page at a time, past its joins and
-        leaves (the stream is bounded by --retain)."""
+        leaves (the stream holds only events numbered within about the last --retain)."""
         if count <= 0 or (upto is not None and upto <= 0):
             return []
         high = "+" if upto is None else f"{upto}-0"
@@ -306,13 +308,16 @@ class RedisCluster:
         return found[:count][::-1]
 
     def pruned_upto(self) -> int:
+        """The highest number trimmed from the log or any room's stream (0: none).
+        (Not the private streams: they are bounded by count and time, not --retain.)"""
         try:
             return int(self._call(self.r.get, self.p + "pruned") or 0)
         except LinkDown:
             return 0
 
     def pruned_events(self, low: int, high: int) -> int:
-        """A bound: the events trimmed from the log, and at most the numbers in between."""
+        """A bound: the events trimmed from the log and the rooms' streams in all, and at
+        most the numbers in between (Redis keeps no count per range)."""
         try:
             trimmed = int(self._call(self.r.get, self.p + "pruned_n") or 0)
         except LinkDown:

@@ -32,6 +32,13 @@ CID_MOST = 2 * CID_WINDOW
 TOKEN_TTL = PRIV_TTL + 3600
 #: Fields per event in a `batch` call (see `batch_args`).
 EVENT_FIELDS = 13
+#: A room's stream keeps the events numbered within the last ``retain`` numbers (as the
+#: log and a single broker's store do): once its oldest event is ``retain //
+#: ROOM_SLACK`` numbers past that window it is trimmed to it, and deleted once empty
+#: (see `trim_rooms` in the script). At most ROOM_TRIMS rooms a call beyond one per
+#: number the call gave out.
+ROOM_SLACK = 10
+ROOM_TRIMS = 16
 #: The kind of a topic change on the room log (not an event: not numbered, not kept).
 ROOM_TOPIC = "TOPIC"
 #: After Redis lost its data, numbering restarts this far past the last number a
@@ -42,6 +49,7 @@ _LUA = r"""
 local op, P = ARGV[1], ARGV[2]
 local EVENT_FIELDS, TOKEN_TTL, CID_MOST = @EVENT_FIELDS@, @TOKEN_TTL@, @CID_MOST@
 local PARTED = '@PARTED@'
+local ROOM_SLACK, ROOM_TRIMS = @ROOM_SLACK@, @ROOM_TRIMS@
 
 -- Numbers in this script. A cid is a client's integer up to 2^63 - 1, past a Lua
 -- number's exact range (2^53): it stays the decimal string it came as (an ARGV, a
@@ -60,11 +68,31 @@ local function holder(nk)
 end
 
 -- What one call changes once, however many events it logs, written by finish():
--- the public head, the cid sets' expiry and the log's trim (a script runs
+-- the public head, the cid sets' expiry, the log's trim and the rooms' (a script runs
 -- atomically, so no one sees the difference; it halves the calls per event).
 local head = nil
 local expire = {}
 local logged = false
+-- The numbers this call gave out, and the last (each moves the retain window by one).
+local numbered, last = 0, nil
+
+local function next_seq()
+  last = redis.call('INCR', P .. 'seq')
+  numbered = numbered + 1
+  return last
+end
+
+-- The seq of a log, private- or room-stream entry ID ('<seq>-0').
+local function id_seq(id) return tonumber(string.match(id, '^(%d+)')) end
+
+-- Raise the pruned mark (the highest number trimmed from any stream) to ``upto``, and
+-- count ``n`` more entries trimmed.
+local function pruned(upto, n)
+  if tonumber(redis.call('GET', P .. 'pruned') or '0') < upto then
+    redis.call('SET', P .. 'pruned', upto)
+  end
+  redis.call('INCRBY', P .. 'pruned_n', n)
+end
 
 local function remember(origin, cid, forget, seq, prev, kind, ttl)
   local key = P .. 'c:' .. origin
@@ -80,17 +108,43 @@ local function trim(retain)
   local n = redis.call('XTRIM', P .. 'log', 'MAXLEN', '~', retain)
   if n > 0 then
     local first = redis.call('XRANGE', P .. 'log', '-', '+', 'COUNT', 1)
-    if first[1] then
-      local s = tonumber(string.match(first[1][1], '^(%d+)'))
-      redis.call('SET', P .. 'pruned', s - 1)
-    end
-    redis.call('INCRBY', P .. 'pruned_n', n)
+    pruned(first[1] and id_seq(first[1][1]) - 1 or 0, n)
   end
+end
+
+-- Rooms' streams, bounded by seq as a whole: 'rfirst' scores each room that has a stream
+-- with the seq of its oldest event kept. A room whose oldest is retain / ROOM_SLACK
+-- numbers below the window (the last `retain` numbers) loses every event below it
+-- (XTRIM MINID, exact), and its stream once empty; its head (rh:), members and topic
+-- stay. Oldest first, at most one room per number this call gave out, plus ROOM_TRIMS:
+-- each number leaving the window makes at most one room due (the one whose event it
+-- was), so rooms never wait long, and a call's work stays bounded.
+local function trim_rooms(retain)
+  local seq = last or tonumber(redis.call('GET', P .. 'seq') or '0')
+  local cutoff = seq - retain
+  local due = redis.call('ZRANGEBYSCORE', P .. 'rfirst', '-inf',
+                         digits(cutoff - math.floor(retain / ROOM_SLACK)), 'LIMIT', 0,
+                         numbered + ROOM_TRIMS)
+  local top, n = 0, 0
+  for _, room in ipairs(due) do
+    local key = P .. 'r:' .. room
+    local gone = redis.call('XREVRANGE', key, digits(cutoff), '-', 'COUNT', 1)
+    if gone[1] then top = math.max(top, id_seq(gone[1][1])) end
+    n = n + redis.call('XTRIM', key, 'MINID', digits(cutoff + 1))
+    local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)
+    if first[1] then
+      redis.call('ZADD', P .. 'rfirst', id_seq(first[1][1]), room)
+    else
+      redis.call('DEL', key)
+      redis.call('ZREM', P .. 'rfirst', room)
+    end
+  end
+  if n > 0 then pruned(top, n) end
 end
 
 -- One public event (MSG, JOINED, LEFT): numbered, linked, logged.
 local function publish(kind, ts, name, text, reason, origin, cid, forget, cid_ttl)
-  local seq = redis.call('INCR', P .. 'seq')
+  local seq = next_seq()
   if head == nil then head = tonumber(redis.call('GET', P .. 'head') or '0') end
   local prev = head
   head = seq
@@ -102,17 +156,21 @@ local function publish(kind, ts, name, text, reason, origin, cid, forget, cid_tt
 end
 
 -- One event of a room other than the default one: numbered, linked to the room's own
--- head (rh:<room>), kept in the room's stream (r:<room>, its history) and put on the
--- room log (rlog: transport, read by every broker, auto IDs with the seq in 's').
+-- head (rh:<room>), kept in the room's stream (r:<room>, its history; a new stream is
+-- scored in 'rfirst' for trim_rooms) and put on the room log (rlog: transport, read by
+-- every broker, auto IDs with the seq in 's').
 local function room_publish(room, kind, ts, name, text, reason, origin, cid, forget,
                             cid_ttl, retain)
-  local seq = redis.call('INCR', P .. 'seq')
+  local seq = next_seq()
   local prev = tonumber(redis.call('GET', P .. 'rh:' .. room) or '0')
   redis.call('SET', P .. 'rh:' .. room, seq)
   local fields = {'k', kind, 'ts', ts, 'n', name, 'x', text, 'r', reason, 'o', origin,
                   'c', cid, 'p', prev, 'rm', room}
-  redis.call('XADD', P .. 'r:' .. room, 'MAXLEN', '~', retain, digits(seq) .. '-0',
-             unpack(fields))
+  redis.call('XADD', P .. 'r:' .. room, digits(seq) .. '-0', unpack(fields))
+  if not redis.call('ZSCORE', P .. 'rfirst', room) then  -- (its stream is new)
+    local first = redis.call('XRANGE', P .. 'r:' .. room, '-', '+', 'COUNT', 1)
+    redis.call('ZADD', P .. 'rfirst', id_seq(first[1][1]), room)
+  end
   redis.call('XADD', P .. 'rlog', 'MAXLEN', '~', retain, '*', 's', seq, unpack(fields))
   if cid ~= '0' then remember(origin, cid, forget, seq, prev, kind, cid_ttl) end
   return {seq, prev, 0}
@@ -156,13 +214,14 @@ local function finish(retain)
   if head ~= nil then redis.call('SET', P .. 'head', head) end
   for key, ttl in pairs(expire) do redis.call('EXPIRE', key, ttl) end
   if logged and redis.call('XLEN', P .. 'log') > retain + 1000 then trim(retain) end
+  trim_rooms(retain)
 end
 
 -- One private message: numbered, kept on both private streams, and put in the
 -- inbox of the broker that holds each reader.
 local function tell(ts, from, to, text, origin, to_key, cid, forget, from_nk, to_nk, retain,
                     ttl, inbox, cid_ttl)
-  local seq = redis.call('INCR', P .. 'seq')
+  local seq = next_seq()
   local pf = tonumber(redis.call('GET', P .. 'ph:' .. origin) or '0')
   local pt = tonumber(redis.call('GET', P .. 'ph:' .. to_key) or '0')
   redis.call('SET', P .. 'ph:' .. origin, seq, 'EX', ttl)
@@ -379,7 +438,9 @@ return redis.error_reply('unknown operation ' .. tostring(op))
 SCRIPT = (_LUA.replace("@EVENT_FIELDS@", str(EVENT_FIELDS))
           .replace("@PARTED@", PARTED_DEFAULT)  # (among rm:<stream>: no LEFT in the default room)
           .replace("@TOKEN_TTL@", str(TOKEN_TTL))
-          .replace("@CID_MOST@", str(CID_MOST)))
+          .replace("@CID_MOST@", str(CID_MOST))
+          .replace("@ROOM_SLACK@", str(ROOM_SLACK))
+          .replace("@ROOM_TRIMS@", str(ROOM_TRIMS)))
 
 
 def batch_args(events: list[StoredEvent], from_keys: list[str], to_keys: list[str]

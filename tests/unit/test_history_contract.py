@@ -2,7 +2,8 @@
 MemoryStore, SqliteStore, RedisCluster on a real redis-server, and the core's
 FakeCluster; rooms' streams too, against every store (how far a room is pruned
 is the store's: the stores of one broker prune rooms with the rest of the
-history, the cluster bounds each room's stream by itself).
+history by count, the cluster trims each room's stream to the events numbered
+within the last --retain; test_cluster_retain.py).
 What only one store does (append with given numbers, a reopen, a crash) is
 tested beside it: test_store.py, test_rooms_contract.py (rooms in a reopened or
 older SQLite file), tests/scenarios/test_cluster_store.py.
@@ -356,7 +357,7 @@ def _pruned_with_the_rest(store: Any) -> None:
 
 def test_a_clusters_room_streams_are_bounded_and_room_heads_stay(
         request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    # Redis trims each room's stream to about --retain (whole nodes of 100 entries).
+    # Redis trims each room's stream to its events numbered within about the last --retain.
     for open_store in opener("redis", request, tmp_path):
         store = open_store(retain=10)
         store.add_many([_in(COZINHA, _msg("bob", BOB, 1))])
