@@ -74,6 +74,8 @@ try:
         Welcome,
         decode_broker,
         encode,
+        room_key,
+        room_topic,
     )
     from zchat.protocol import constants as zc
 except Exception:  # zchat missing or broken mid-edit: ngircd still runs
@@ -111,14 +113,9 @@ def text(r: int, seq: int, now_ns: int) -> bytes:
 
 
 def feed_room_subscriptions(room: str) -> list[bytes]:
-    """Feed subscriptions a member of ``room`` adds once it is in it (``--fanout pub``).
-
-    Today's feed is one stream for everyone (the empty prefix plus ``ZCHAT/1 FEED
-    <token>``, as client/app.py subscribes). When rooms get topics of their own on
-    the feed (ROOMS.md, phase 2), this is the one place to say how a member asks
-    for its room's; zchat's own client code is the model to follow."""
-    topic = getattr(zc, "FEED_ROOM_TOPIC", None) if zc is not None else None
-    return [topic + room.encode()] if isinstance(topic, bytes) else []
+    """Feed subscriptions a member of ``room`` adds once it is in it (``--fanout pub``):
+    the room's topic (protocol/feed.py), as client/app.py subscribes after ENTERED."""
+    return [room_topic(room_key(room))]
 
 
 # ---- receivers: a helper process holding the receivers of a range of rooms -------------
