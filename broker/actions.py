@@ -40,10 +40,10 @@ class PrivateCopy(NamedTuple):
 
 
 class RoomCopy(NamedTuple):
-    """One member's copy of an event of a room other than the default one (the
-    same bytes for every member: encoded once)."""
+    """An event of a room other than the default one, for its members here
+    (``identities``): the same bytes for every one, encoded once and sent in one loop."""
 
-    identity: bytes
+    identities: tuple[bytes, ...]
     frame: bytes
 
 

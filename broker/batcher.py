@@ -65,6 +65,13 @@ class ToAll(NamedTuple):
     instead: dict[bytes, bytes | None]
 
 
+class ToSome(NamedTuple):
+    """Send ``frame`` to each of ``identities`` (a room's members here)."""
+
+    identities: tuple[bytes, ...]
+    frame: bytes
+
+
 class OnFeed(NamedTuple):
     """Publish ``frame`` once on the feed (``--fanout pub``): every subscriber of the
     default room gets it, or, after ``topic`` (a room's), every subscriber of that room."""
@@ -73,9 +80,9 @@ class OnFeed(NamedTuple):
     topic: bytes = b""
 
 
-Out = To | ToAll | OnFeed | StopFeed
+Out = To | ToSome | ToAll | OnFeed | StopFeed
 
-_DIRECT = (Send, Ack, PrivateCopy, RoomCopy)
+_DIRECT = (Send, Ack, PrivateCopy)
 _EVENTS = (PublicEvent, PresenceEvent)
 
 
@@ -98,7 +105,7 @@ class Batcher:
         #: When joins and leaves waiting alone must go.
         self._due = float("inf")
         #: Frames for one client, caused after a waiting event: they go right after it.
-        self._held: list[To] = []
+        self._held: list[To | ToSome] = []
 
     def __bool__(self) -> bool:
         return bool(self._events)
@@ -128,6 +135,15 @@ class Batcher:
             elif kind is Broadcast:
                 self._close(out)
                 out.append(ToAll(action.frame, {}))  # type: ignore[union-attr]
+            elif kind is RoomCopy:  # (as a frame for one client, for each member)
+                some = ToSome(action.identities, action.frame)  # type: ignore[union-attr]
+                if not self._events:
+                    out.append(some)
+                elif self._urgent:
+                    self._held.append(some)
+                else:
+                    self._close(out)
+                    out.append(some)
             elif kind is RoomEvent:  # (its own stream, on the feed: it waits for no batch)
                 out.append(OnFeed(action.frame, room_topic(action.room)))  # type: ignore[union-attr]
             elif kind is StopFeed:

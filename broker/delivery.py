@@ -75,7 +75,8 @@ class Delivery:
         if self.feed:
             self.fed[event.room] = event.seq
             return [RoomEvent(event.room, frame)]
-        return [RoomCopy(m.identity, frame) for m in members if m.identity != exclude]
+        others = tuple(m.identity for m in members if m.identity != exclude)
+        return [RoomCopy(others, frame)] if others else []
 
     @staticmethod
     def public_msg(event: StoredEvent, exclude: bytes | None,

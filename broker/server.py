@@ -27,7 +27,7 @@ from zchat.protocol import constants as c
 
 from . import netfd
 from .actions import Action, StopFeed
-from .batcher import Batcher, OnFeed, Out, To
+from .batcher import Batcher, OnFeed, Out, To, ToSome
 from .cluster_reader import DOWN, EVENT
 from .core import BrokerCore
 from .feedgate import FeedGate, Verdict
@@ -341,6 +341,8 @@ class BrokerServer:
         for out in outs:
             if type(out) is To:
                 self._send_one(out.identity, out.frame, gone)
+            elif type(out) is ToSome:
+                self._send_some(out.identities, out.frame, gone)
             elif type(out) is OnFeed:
                 self._publish(out.frame, out.topic)
             elif type(out) is StopFeed:
@@ -412,6 +414,39 @@ class BrokerServer:
                 if exc.errno != errno.EHOSTUNREACH:
                     raise
                 gone.append(identity)
+
+    def _send_some(self, identities: tuple[bytes, ...], frame: bytes,
+                   gone: list[bytes]) -> None:
+        """`_send_one` to each of ``identities`` (a room's members), in one loop: the
+        same frame, its queue checks made after the sends."""
+        backlog = self.watch.backlog
+        stuck, sent = backlog.stuck, backlog.sent
+        send = self.router.send
+        lagging = self.core.lagging
+        size = len(frame)
+        due: list[bytes] = []
+        for identity in identities:
+            if identity in stuck:
+                lagging(identity)
+                continue
+            try:
+                send(identity, _MORE_NOBLOCK)
+                send(frame, _NOBLOCK)
+            except zmq.Again:
+                lagging(identity)
+                continue
+            except zmq.ZMQError as exc:
+                if exc.errno != errno.EHOSTUNREACH:
+                    raise
+                gone.append(identity)
+                continue
+            if sent(identity, size):
+                due.append(identity)
+        if due:
+            now = time.monotonic()
+            for identity in due:
+                if self.watch.check(identity, now):
+                    lagging(identity)  # stuck from now on
 
     def _send_one(self, identity: bytes, frame: bytes, gone: list[bytes]) -> None:
         """Send one frame to one peer, unless its queue is backed up (then, as when

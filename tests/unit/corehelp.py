@@ -43,8 +43,11 @@ def decoded(actions) -> list[tuple]:
     out = []
     for action in actions:
         kind = type(action)
-        if kind in (Send, Opening, Ack, PrivateCopy, RoomCopy):
+        if kind in (Send, Opening, Ack, PrivateCopy):
             out.append(("send", action.identity, decode_broker(action.frame)))
+        elif kind is RoomCopy:  # (one for all a room's members: one tuple each)
+            out += [("send", identity, decode_broker(action.frame))
+                    for identity in action.identities]
         elif kind is PublicEvent:
             out.append(("fanout", action.sender, decode_broker(action.frame)))
             if action.ack is not None:  # (the sender's ACK, in its message's place)
@@ -64,4 +67,4 @@ def decoded(actions) -> list[tuple]:
 
 def to_one(action) -> bool:
     """Whether ``action`` is a frame for one client."""
-    return type(action) in (Send, Opening, Ack, PrivateCopy, RoomCopy)
+    return type(action) in (Send, Opening, Ack, PrivateCopy)

@@ -9,9 +9,10 @@ from zchat.broker.actions import (
     PresenceEvent,
     PrivateCopy,
     PublicEvent,
+    RoomCopy,
     Send,
 )
-from zchat.broker.batcher import PRESENCE_WINDOW, Batcher, OnFeed, To, ToAll
+from zchat.broker.batcher import PRESENCE_WINDOW, Batcher, OnFeed, To, ToAll, ToSome
 from zchat.protocol import Joined, Msg, decode_broker, encode
 from zchat.protocol import constants as c
 
@@ -36,6 +37,9 @@ def received(outs, clients=CLIENTS) -> dict[bytes, list[bytes]]:
     for out in outs:
         if type(out) is To:
             got[out.identity].append(out.frame)
+        elif type(out) is ToSome:
+            for client in out.identities:
+                got[client].append(out.frame)
         elif type(out) is ToAll:
             for client in clients:
                 frame = out.instead.get(client, out.frame) if client in out.instead else out.frame
@@ -98,6 +102,16 @@ def test_frames_caused_after_a_waiting_message_follow_it() -> None:
     # bob's private copy was caused after message 1 and before message 2: it may go after
     # both (the batch is one frame), never before message 1.
     assert seqs(got[B]) == [1, 2, "ack 99"]
+
+
+def test_a_rooms_event_goes_to_its_members_as_one_output_behind_a_waiting_message() -> None:
+    batcher = Batcher(16384)
+    room = encode(Msg("c", "na sala", 1.0, 50, 49, "#sala"))
+    outs = batcher.add([RoomCopy((A, B), room)], 0.0)
+    assert outs == [ToSome((A, B), room)]  # nothing waits: at once, one loop for both
+    got = received(batcher.add([msg(1, C), RoomCopy((A, B), room), msg(2, C)], 0.0))
+    assert seqs(got[A]) == [1, 2, 50] and seqs(got[B]) == [1, 2, 50]
+    assert seqs(got[C]) == ["ack 1", "ack 2"]
 
 
 def test_joins_alone_wait_for_their_window_then_go_together() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from zchat.broker.batcher import PRESENCE_WINDOW, Batcher, OnFeed, To
+from zchat.broker.batcher import PRESENCE_WINDOW, Batcher, OnFeed, To, ToSome
 from zchat.broker.core import BrokerCore, Limits
 from zchat.broker.server import LIVE_BYTES
 from zchat.protocol import (
@@ -212,6 +212,9 @@ class Dialog:
         for out in outs:
             if type(out) is To:
                 self._one(out.identity, out.frame)
+            elif type(out) is ToSome:
+                for who in out.identities:
+                    self._one(who, out.frame)
             elif type(out) is OnFeed:
                 self.out.append({"to": FEED, "frame": out.frame.decode("utf-8")})
             else:
