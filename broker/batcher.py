@@ -122,28 +122,14 @@ class Batcher:
             if kind is Opening:
                 out.append(To(action.identity, action.frame))  # type: ignore[union-attr]
             elif kind in _DIRECT:
-                to = To(action.identity, action.frame)  # type: ignore[union-attr]
-                if not self._events:
-                    out.append(to)
-                elif self._urgent:
-                    self._held.append(to)  # behind the batch, at the end of this call
-                else:
-                    self._close(out)  # joins and leaves only: they need not wait for it
-                    out.append(to)
+                self._direct(To(action.identity, action.frame), out)  # type: ignore[union-attr]
             elif kind in _EVENTS:
                 self._queue(action, now, out)  # type: ignore[arg-type]
             elif kind is Broadcast:
                 self._close(out)
                 out.append(ToAll(action.frame, {}))  # type: ignore[union-attr]
             elif kind is RoomCopy:  # (as a frame for one client, for each member)
-                some = ToSome(action.identities, action.frame)  # type: ignore[union-attr]
-                if not self._events:
-                    out.append(some)
-                elif self._urgent:
-                    self._held.append(some)
-                else:
-                    self._close(out)
-                    out.append(some)
+                self._direct(ToSome(action.identities, action.frame), out)  # type: ignore[union-attr]
             elif kind is RoomEvent:  # (its own stream, on the feed: it waits for no batch)
                 out.append(OnFeed(action.frame, room_topic(action.room)))  # type: ignore[union-attr]
             elif kind is StopFeed:
@@ -153,6 +139,16 @@ class Batcher:
         if self._urgent:
             self._close(out)
         return out
+
+    def _direct(self, to: To | ToSome, out: list[Out]) -> None:
+        """A frame for one client (or each of some): at once, or behind a waiting batch."""
+        if not self._events:
+            out.append(to)
+        elif self._urgent:
+            self._held.append(to)  # behind the batch, at the end of this call
+        else:
+            self._close(out)  # joins and leaves only: they need not wait for it
+            out.append(to)
 
     def due(self, now: float) -> list[Out]:
         """The joins and leaves whose window has passed."""
