@@ -1,17 +1,18 @@
 """The rooms benchmark (issue 16): R rooms of 10 members, one sender in each, side by side.
 
     python benchmarks/rooms.py --quick                     # seconds: R=1,10, zchat only
-    python benchmarks/rooms.py --r 1,100,1000 --reps 2     # the full run (zchat, zchat-pub, ngircd)
+    python benchmarks/rooms.py --r 1,100,1000 --reps 2     # relay, zchat, zchat-pub, ngircd
 
 Each measurement starts the system afresh (systems.py: a free loopback port,
 stopped by PID), then connects R*10 clients: in every room ``#rNNNNN`` nine
 receivers and one sender. A zchat client JOINs, ENTERs its room (waits for
 ENTERED) and PARTs the default room, so that it is in its room only, as an IRC
 client that JOINs one channel is; an IRC client registers and JOINs its channel
-(waits for the end of NAMES). The receivers live in helper processes
-(``rooms.py recv``, at most ``--per-process`` receivers each: a ZeroMQ client
-costs two descriptors, four with a feed, and the hard RLIMIT_NOFILE here is
-20,000); the R senders are the R connections of one sender process
+(waits for the end of NAMES); a client of the bare relay (relay.py --rooms, the
+ZeroMQ floor for this layout) sends ``ROOM N`` and waits for ``OK``. The
+receivers live in helper processes (``rooms.py recv``, at most ``--per-process``
+receivers each: a ZeroMQ client costs two descriptors, four with a feed, and the
+hard RLIMIT_NOFILE here is 20,000); the R senders are the R connections of one sender process
 (``rooms.py send``: the same one process at every R, so R changes the layout,
 not the generator).
 
@@ -82,8 +83,11 @@ except Exception:  # zchat missing or broken mid-edit: ngircd still runs
     zc = None  # type: ignore[assignment]
 
 #: The systems this benchmark knows how to lay out in rooms.
-ROOM_SYSTEMS = ("zchat", "zchat-memory", "zchat-pub", "ngircd")
-DEFAULT_SYSTEMS = "zchat,zchat-pub,ngircd"
+ROOM_SYSTEMS = ("relay", "zchat", "zchat-memory", "zchat-pub", "ngircd")
+DEFAULT_SYSTEMS = "relay,zchat,zchat-pub,ngircd"
+#: What the other systems' rates are set against within each repetition: the bare
+#: ROUTER relay (the ZeroMQ floor; its CPU per delivery too) and ngircd.
+YARDSTICKS = ("relay", "ngircd")
 #: Members of every room: one sender and this many minus one receivers.
 MEMBERS = 10
 RECEIVERS = MEMBERS - 1
@@ -184,7 +188,7 @@ class ZchatRoomClients:
         self.index: dict[zmq.Socket[bytes], int] = {}
         self.poller = zmq.Poller()
         self.fanout = "router"
-        self._ping = encode(Ping())
+        self._ping = encode(Ping()) if zc is not None else b""
         self._epoll: Any = None  # select.epoll over the sockets' ZMQ_FDs (see _ready)
         self._by_fd: dict[int, zmq.Socket[bytes]] = {}
 
@@ -386,6 +390,43 @@ class ZchatRoomClients:
         self.ctx.term()
 
 
+class RelayRoomClients(ZchatRoomClients):
+    """DEALERs of the bare relay in its rooms mode (relay.py --rooms): each sends
+    ``ROOM N`` and waits for ``OK``; then frames are the texts themselves. Counting
+    (and the poller) are ZchatRoomClients'; there is no PING and no feed."""
+
+    def __init__(self, endpoint: str, names: list[str], rooms: list[int]) -> None:
+        super().__init__(endpoint, names, rooms, want_feed=False)
+
+    def connect(self, timeout: float) -> float:
+        """Every client in its room (its OK came); seconds taken."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        joined = [False] * self.n
+        ready = 0
+        for start in range(0, self.n, loadgen.CONNECT_BATCH):
+            stop = min(self.n, start + loadgen.CONNECT_BATCH)
+            for i in range(start, stop):
+                s = self.ctx.socket(zmq.DEALER)
+                s.setsockopt(zmq.LINGER, 0)
+                s.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
+                s.connect(self.endpoint)
+                s.send(b"ROOM %d" % self.rooms[i])  # queued by libzmq until connected
+                self.socks.append(s)
+                self.index[s] = i
+                self.poller.register(s, zmq.POLLIN)
+            while ready < stop:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{ready}/{self.n} clients in their rooms in {timeout}s")
+                for s, _ in self.poller.poll(100):
+                    i = self.index[s]
+                    for frame in loadgen._drain(s):
+                        if frame == b"OK" and not joined[i]:
+                            joined[i] = True
+                            ready += 1
+        return time.monotonic() - t0
+
+
 class IrcRoomClients:
     """TCP clients of an IRC server: NICK, USER, JOIN its channel (end of NAMES);
     a sender also becomes an operator with user mode +F (no flood throttling)."""
@@ -524,6 +565,8 @@ class IrcRoomClients:
 
 def _clients(protocol: str, endpoint: str, names: list[str], rooms: list[int],
              sender: bool) -> ZchatRoomClients | IrcRoomClients:
+    if protocol == "relay":
+        return RelayRoomClients(endpoint, names, rooms)
     if protocol == "zchat":
         if zc is None:
             raise RuntimeError("zchat is not importable in this Python")
@@ -651,7 +694,17 @@ def _send_flat_out(clients: ZchatRoomClients | IrcRoomClients, per_room: int) ->
     cpu0 = _self_cpu()
     error = ""
     try:
-        if isinstance(clients, ZchatRoomClients):
+        if isinstance(clients, RelayRoomClients):
+            socks = clients.socks
+            drain = loadgen._drain
+            for seq in range(per_room):
+                for r in range(r_count):
+                    now = mono()
+                    socks[r].send(text(r, seq, now))
+                    sent += 1
+                    if not seq & 63:
+                        drain(socks[r])  # as for zchat (nothing comes back here)
+        elif isinstance(clients, ZchatRoomClients):
             socks = clients.socks
             names = [room_name(r) for r in range(r_count)]
             drain = loadgen._drain
@@ -911,6 +964,16 @@ def _per_rep_ratio(records: list[Record], name: str, r: int, base_r: int,
     return [v[r] / v[base_r] for v in by_rep.values() if r in v and base_r in v]
 
 
+def _versus(records: list[Record], name: str, yard: str, r: int, key: str) -> list[float]:
+    """``key`` of ``name`` over ``key`` of ``yard`` at R=r, within each repetition
+    where both ran clean."""
+    per_rep: dict[int, dict[str, float]] = defaultdict(dict)
+    for rec in records:
+        if rec["r"] == r and rec["system"] in (name, yard) and _ok(rec) and rec.get(key):
+            per_rep[rec["rep"]][rec["system"]] = rec[key]
+    return [v[name] / v[yard] for v in per_rep.values() if name in v and yard in v]
+
+
 def render(results: dict[str, Any]) -> str:
     meta = results["meta"]
     records = [rec for rec in results["records"] if rec.get("kind") == "rooms"]
@@ -982,22 +1045,23 @@ def render(results: dict[str, Any]) -> str:
         out += ["", "Cores busy (median): the broker, and the receivers' processes together; "
                 "the sender's offered rate in messages/s.", "",
                 report._table(["system", "R", "broker", "receivers", "sender msgs/s"], gen)]
-    yard = "ngircd"
     versus = []
-    for name in names:
-        if name == yard or yard not in names:
-            continue
-        row = [f"{name} / {yard}"]
-        for r in rs:
-            per_rep: dict[int, dict[str, float]] = defaultdict(dict)
-            for rec in records:
-                if rec["r"] == r and rec["system"] in (name, yard) and _ok(rec):
-                    per_rep[rec["rep"]][rec["system"]] = rec["rate"]
-            vals = [v[name] / v[yard] for v in per_rep.values() if name in v and yard in v]
-            row.append(cell(report.summary(vals), ratio))
-        versus.append(row)
+    yards = [y for y in YARDSTICKS if y in names]
+    for yard in yards:
+        keys = [("rate", "deliveries/s")]
+        if yard == "relay":  # the floor: its CPU per delivery is a floor too
+            keys.append(("cpu_per_m", "CPU / M"))
+        for name in names:
+            if name in YARDSTICKS:
+                continue
+            for key, label in keys:
+                row = [f"{name} / {yard}, {label}"]
+                for r in rs:
+                    row.append(cell(report.summary(_versus(records, name, yard, r, key)),
+                                    ratio))
+                versus.append(row)
     if versus:
-        out += ["", "Deliveries/s against ngircd's, within each repetition:", "",
+        out += ["", f"Against {' and '.join(yards)}, within each repetition:", "",
                 report._table(["", *[f"R={r}" for r in rs]], versus)]
     threads = []
     for name in names:
@@ -1043,7 +1107,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sub = p.add_subparsers(dest="cmd")
     for word in ("recv", "send"):
         h = sub.add_parser(word, help=f"helper process ({word}): started by the run itself")
-        h.add_argument("--protocol", required=True, choices=["zchat", "irc"])
+        h.add_argument("--protocol", required=True, choices=["relay", "zchat", "irc"])
         h.add_argument("--endpoint", required=True)
         h.add_argument("--rooms", type=int, required=True)
         h.add_argument("--first-room", type=int, default=0)
@@ -1070,6 +1134,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="smoke test: R=1,10, zchat only, 1 rep, 20,000 deliveries")
     p.add_argument("--out", type=Path, default=None, help="results JSON (default results/)")
+    p.set_defaults(relay_rooms=True)  # systems.start: the relay in its rooms mode
     args = p.parse_args(argv)
     if args.quick and args.cmd is None:
         args.r = "1,10" if args.r == "1,100,1000" else args.r

@@ -103,7 +103,8 @@ IDLE_CPU_S = 5.0
 
 @contextlib.contextmanager
 def running(name: str, args: argparse.Namespace) -> Iterator[systems.Running]:
-    sysrun = systems.start(name, zchat_heartbeat=args.heartbeat)
+    sysrun = systems.start(name, zchat_heartbeat=args.heartbeat,
+                           relay_rooms=getattr(args, "relay_rooms", False))
     try:
         yield sysrun
     except BaseException:

@@ -234,8 +234,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Running:
-    """Start ``name`` and return once it listens; raise (after killing it) if it does not."""
+def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0,
+          relay_rooms: bool = False) -> Running:
+    """Start ``name`` and return once it listens; raise (after killing it) if it does not.
+    ``relay_rooms``: the relay in its rooms mode (relay.py --rooms, for rooms.py)."""
     ok, why = available(name)
     if not ok:
         raise SystemUnavailable(why)
@@ -250,6 +252,8 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0) -> Ru
         cmd = [py, str(BENCH_DIR / "seed_server.py"), "--port", "0"]
     elif name == "relay":
         cmd = [py, str(BENCH_DIR / "relay.py"), "--bind", "tcp://127.0.0.1:*"]
+        if relay_rooms:
+            cmd.append("--rooms")
     elif name.startswith("zchat"):
         zchat = _zchat_command()
         assert zchat is not None

@@ -211,11 +211,11 @@ def test_hostile_memory(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
-@pytest.mark.parametrize("system", ["zchat", "zchat-pub"])
+@pytest.mark.parametrize("system", ["relay", "zchat", "zchat-pub"])
 def test_rooms(system: str, tmp_path: Path) -> None:
     """rooms.py --quick (R = 1 and 10 rooms of 10): every receiver got every message of
     its room, once, and none of another room's (in pub mode: no byte of another room
-    on its feed either)."""
+    on its feed either; relay: the bare ROUTER relay in its rooms mode)."""
     out = tmp_path / "rooms.json"
     _script("rooms.py", "--quick", "--systems", system, "--out", str(out), cwd=tmp_path)
     records = json.loads(out.read_text())["records"]
