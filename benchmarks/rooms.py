@@ -124,6 +124,40 @@ def feed_room_subscriptions(room: str) -> list[bytes]:
 
 # ---- receivers: a helper process holding the receivers of a range of rooms -------------
 
+class RunBounds:
+    """When a receivers' counting loop ends short of complete: past ``deadline_s``,
+    or ``idle_s`` without a frame (shortened once the orchestrator says the sender is
+    done); it also stamps the first and last frame's times into ``counts``."""
+
+    def __init__(self, counts: Counts, control: Callable[[], str], deadline_s: float,
+                 idle_s: float) -> None:
+        now = time.monotonic_ns()
+        self.counts, self.control = counts, control
+        self.deadline_s = deadline_s
+        self.deadline = now + int(deadline_s * 1e9)
+        self.idle = int(idle_s * 1e9)
+        self.last_activity = self.last_check = now
+
+    def after(self, received: bool) -> str:
+        """After one poll: why the loop must end ("" to go on)."""
+        now = time.monotonic_ns()
+        if received:
+            counts = self.counts
+            if not counts.first_ns:
+                counts.first_ns = now
+            counts.last_ns = now
+            self.last_activity = now
+        if now > self.deadline:
+            return f"deadline of {self.deadline_s:.0f}s"
+        if now - self.last_activity > self.idle:
+            return f"nothing received for {self.idle / 1e9:.0f}s"
+        if now - self.last_check > 50_000_000:
+            self.last_check = now
+            if self.control() == "END":
+                self.idle = min(self.idle, int(AFTER_SENDER_IDLE * 1e9))
+        return ""
+
+
 class Counts:
     """Per receiver: own-room and foreign messages, and the bytes of the frames that
     brought them (a frame with both is split in proportion), and of frames with none."""
@@ -338,17 +372,11 @@ class ZchatRoomClients:
         poll = self._ready
         noblock, again = zmq.NOBLOCK, zmq.Again
         ping = self._ping
-        mono = time.monotonic_ns
         add = counts.add
         done = 0
-        t0 = mono()
-        deadline = t0 + int(deadline_s * 1e9)
-        idle = int(idle_s * 1e9)
-        last_activity = t0
-        last_check = t0
+        bounds = RunBounds(counts, control, deadline_s, idle_s)
         while done < n:
             events = poll(20)
-            now = mono()
             for s in events:
                 i = index[s]
                 feed = s is not socks[i]
@@ -366,20 +394,9 @@ class ZchatRoomClients:
                     add(i, frame, mark, feed)
                 if before < expected <= own[i]:
                     done += 1
-            if events:
-                now = mono()
-                if not counts.first_ns:
-                    counts.first_ns = now
-                counts.last_ns = now
-                last_activity = now
-            if now > deadline:
-                return f"deadline of {deadline_s:.0f}s"
-            if now - last_activity > idle:
-                return f"nothing received for {idle / 1e9:.0f}s"
-            if now - last_check > 50_000_000:
-                last_check = now
-                if control() == "END":
-                    idle = min(idle, int(AFTER_SENDER_IDLE * 1e9))
+            why = bounds.after(bool(events))
+            if why:
+                return why
         return ""
 
     def close(self) -> None:
@@ -511,17 +528,11 @@ class IrcRoomClients:
         socks = self.socks
         pending = self.pending
         select_ = self.sel.select
-        mono = time.monotonic_ns
         add = counts.add
         done = 0
-        t0 = mono()
-        deadline = t0 + int(deadline_s * 1e9)
-        idle = int(idle_s * 1e9)
-        last_activity = t0
-        last_check = t0
+        bounds = RunBounds(counts, control, deadline_s, idle_s)
         while done < n:
             events = select_(0.02)
-            now = mono()
             for key, _ in events:
                 i = key.data
                 try:
@@ -541,20 +552,9 @@ class IrcRoomClients:
                 if b"PING " in data[:cut]:
                     for line in data[:cut].split(b"\n"):
                         self._pong(i, line)
-            if events:
-                now = mono()
-                if not counts.first_ns:
-                    counts.first_ns = now
-                counts.last_ns = now
-                last_activity = now
-            if now > deadline:
-                return f"deadline of {deadline_s:.0f}s"
-            if now - last_activity > idle:
-                return f"nothing received for {idle / 1e9:.0f}s"
-            if now - last_check > 50_000_000:
-                last_check = now
-                if control() == "END":
-                    idle = min(idle, int(AFTER_SENDER_IDLE * 1e9))
+            why = bounds.after(bool(events))
+            if why:
+                return why
         return ""
 
     def close(self) -> None:
