@@ -125,8 +125,11 @@ class RoomRules:
         self._note(self._t("log.enter", name=sanitize(session.name), room=key))
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), session.name, room=key),
                                session.identity)
-        actions: list[Action] = [self._entered(session, key)]
+        # One head for ENTERED and the history: in a cluster the head moves between two
+        # reads, and a client whose cursor is below the history's last event would show
+        # that event again when it arrives live.
         head = self.store.head(key)
+        actions: list[Action] = [self._entered(session, key, head)]
         recent = self.store.recent_room(key, self.history, head) if self.history else []
         if recent:
             events = tuple(event.for_reader(key) for event in recent)
@@ -141,8 +144,8 @@ class RoomRules:
         self._note(self._t("log.enter", name=sanitize(session.name), room=self.default_room))
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), session.name),
                                session.identity)
-        actions: list[Action] = [self._entered(session, self.default_room)]
-        head = self.store.head(PUBLIC)
+        head = self.store.head(PUBLIC)  # one head for ENTERED and the history (_enter's)
+        actions: list[Action] = [self._entered(session, self.default_room, head)]
         recent = self.store.recent_public(self.history, head) if self.history else []
         if recent:
             events = tuple(event.for_reader(PUBLIC) for event in recent)
@@ -150,10 +153,11 @@ class RoomRules:
                                                                 room=self.default_room))))
         return actions + joined
 
-    def _entered(self, session: Session, key: str) -> Send:
+    def _entered(self, session: Session, key: str, head: int | None = None) -> Send:
         state = self.room_state
         assert state is not None
-        head = self.store.head(PUBLIC if key == self.default_room else key)
+        if head is None:
+            head = self.store.head(PUBLIC if key == self.default_room else key)
         others = [name for name in self._names_in(key) if name_key(name) != session.key]
         try:
             topic = state.topic(key)

@@ -4,7 +4,7 @@ import pytest
 from corehelp import WALL, decoded, handled, make_core
 
 from zchat.broker.core import BrokerCore, Limits
-from zchat.broker.store import MemoryStore
+from zchat.broker.store import MemoryStore, StoredEvent
 from zchat.protocol import (
     DEFAULT_TOPIC,
     Ack,
@@ -249,3 +249,43 @@ def test_parting_the_default_room_and_coming_back(core) -> None:
     assert back[1][2] == Events(c.K_HISTORY, (Msg("ana", "geral", WALL, 7, 6),), room="#geral")
     assert back[2] == ("fanout", C, Joined("carol", WALL, 8, 7))
     assert core.roster.outside == set()
+
+
+class _MovingHead(MemoryStore):
+    """A store where another broker appends to #sala each time this one reads its
+    head (outside its own appends), as a cluster's store can between two reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appends = 0
+        self._adding = False
+
+    def add(self, event: StoredEvent) -> StoredEvent:
+        self._adding = True
+        try:
+            return super().add(event)
+        finally:
+            self._adding = False
+
+    def head(self, key: str) -> int:
+        if key == "#sala" and self.appends and not self._adding:
+            self.appends -= 1
+            self.add(StoredEvent(0, c.MSG, WALL, "bob", "de longe", room="#sala"))
+        return super().head(key)
+
+
+def test_entered_and_the_history_share_one_head() -> None:
+    """ENTERED's head is the client's cursor: were it below the history's newest
+    event, that event would be shown twice, once as history and again live (CI found
+    it in the cluster)."""
+    store = _MovingHead()
+    core = make_core(store=store)
+    for identity, name in ((A, "ana"), (C, "carol")):
+        handled(core, identity, Join(name, name * 8))
+    handled(core, A, Enter("#sala"))
+    handled(core, A, Say("um", 1, room="#sala"))
+    store.appends = 2
+    result = handled(core, C, Enter("#sala"))
+    entered = next(m for _, to, m in result if to == C and isinstance(m, Entered))
+    history = next(m for _, to, m in result if to == C and isinstance(m, Events))
+    assert max(e.seq for e in history.events) <= entered.head
