@@ -39,12 +39,17 @@ def test_a_room_spans_the_brokers_and_reaches_its_members_only(chat: Cluster) ->
     for i in range(3):
         ana.line(f"antes {i}")
         ana.expect(rf"\] ana: antes {i}")
+    # (Her lines are shown as she types them; a reply to a later request means the
+    # broker has stored them: it handles a client's frames in order.)
+    ana.line("/who #sala")
+    ana.expect(r"In #sala \(1\): ana")
     # A newcomer on the other broker: the topic, the members on both, the history.
     bob.line("/join #Sala")
     bob.expect(r"\* Topic of #sala: planos da semana")
     bob.expect(r"\* In #sala \(2\): ana, bob")
     bob.expect(r"\(history\) ana: antes 2")
     assert bob.count(r"\(history\) ana: antes \d") == 3, bob.tail(20)
+    assert bob.count(r"ana: antes \d") == 3, bob.tail(20)  # none of them again, live
     ana.expect(r"\* bob joined #sala")
     bob.line("oi sala")
     ana.expect(rf"{STAMP} bob: oi sala")

@@ -64,6 +64,8 @@ def test_room_history_topic_list_and_msg_to_another_room(chat: Cluster) -> None:
     for i in range(3):
         ana.line(f"antes {i}")
         ana.expect(rf"\] ana: antes {i}")
+    ana.line("/who #sala")  # answered once her lines are stored (they are shown as typed)
+    ana.expect(r"In #sala \(1\): ana")
     bob = chat.client("bob", broker.endpoint)
     bob.line("/join #sala")
     # A newcomer to a room sees its topic, its members and its last messages as history.
