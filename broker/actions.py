@@ -40,11 +40,16 @@ class PrivateCopy(NamedTuple):
 
 
 class RoomCopy(NamedTuple):
-    """An event of a room other than the default one, for its members here
-    (``identities``): the same bytes for every one, encoded once and sent in one loop."""
+    """An event of ``room`` (not the default one), for its members here
+    (``identities``): the same bytes for every one, encoded once and sent in one loop.
+    ``ack``: its sender's ACK, which takes the message's place in ``sender``'s stream
+    (a room's consecutive events go out as one live batch: batcher.py)."""
 
     identities: tuple[bytes, ...]
     frame: bytes
+    room: str = ""
+    sender: bytes | None = None
+    ack: bytes | None = None
 
 
 class RoomEvent(NamedTuple):
@@ -53,6 +58,8 @@ class RoomEvent(NamedTuple):
 
     room: str
     frame: bytes
+    #: False for what is not an event of the room (its PING): it goes alone.
+    event: bool = True
 
 
 class StopFeed(NamedTuple):

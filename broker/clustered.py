@@ -126,10 +126,11 @@ class ClusterSide:
             here = self.roster.by_name(event.name)
             if here is not None and event.room in here.rooms:
                 return []
-        actions = self.delivery.room(event, own.identity if own is not None else None)
         if frame is not None and own is not None:
-            actions.append(Ack(own.identity, frame))
-        return actions
+            if self.delivery.feed:
+                return [*self.delivery.room(event, own.identity), Ack(own.identity, frame)]
+            return self.delivery.room(event, own.identity, own.identity, frame)
+        return self.delivery.room(event, own.identity if own is not None else None)
 
     def link_down(self) -> list[Action]:
         """The cluster cannot be reached (a call failed, or the server's log reader

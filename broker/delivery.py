@@ -30,6 +30,8 @@ class Delivery:
         """Deliver ``event`` here and acknowledge it to ``ack_to``. A message carries
         its sender's ACK: it takes that message's place in the sender's stream."""
         if event.room:
+            if ack_to is not None and not self.feed:  # (the ACK in its message's place)
+                return self.room(event, exclude, ack_to, ack(ack_to, event).frame)
             actions = self.room(event, exclude)
             if ack_to is not None:
                 actions.append(ack(ack_to, event))
@@ -61,11 +63,13 @@ class Delivery:
             return []  # gone, or moved to another broker: it fetches this from history
         return [PrivateCopy(session.identity, encode(event.for_reader(reader)))]
 
-    def room(self, event: StoredEvent, exclude: bytes | None) -> list[Action]:
+    def room(self, event: StoredEvent, exclude: bytes | None, ack_to: bytes | None = None,
+             ack_frame: bytes | None = None) -> list[Action]:
         """An event of a room other than the default one: a copy for each member here
-        but ``exclude``, the same bytes for all (on a feed: once, for every member)."""
+        but ``exclude``, the same bytes for all (on a feed: once, for every member);
+        ``ack_frame`` (not on a feed): ``ack_to``'s ACK, carried in the event's place."""
         members = self.roster.members(event.room)
-        if not members:
+        if not members and ack_frame is None:
             return []
         if event.kind == c.MSG:
             frame = encode_msg(event.name, event.text, event.ts, event.seq, event.prev,
@@ -76,7 +80,9 @@ class Delivery:
             self.fed[event.room] = event.seq
             return [RoomEvent(event.room, frame)]
         others = tuple(m.identity for m in members if m.identity != exclude)
-        return [RoomCopy(others, frame)] if others else []
+        if ack_frame is not None:
+            return [RoomCopy(others, frame, event.room, ack_to, ack_frame)]
+        return [RoomCopy(others, frame, event.room)] if others else []
 
     @staticmethod
     def public_msg(event: StoredEvent, exclude: bytes | None,

@@ -231,7 +231,7 @@ class RoomRules:
         for key, head in fed.items():  # (what went on the feed: in a cluster, what
             if heads.get(key) != head:  # arrived here, not what Redis holds)
                 heads[key] = head
-                pings.append(RoomEvent(key, encode(Ping(rooms=((key, head),)))))
+                pings.append(RoomEvent(key, encode(Ping(rooms=((key, head),))), event=False))
         return pings
 
     def _left_rooms(self, session: Session, rooms: set[str], reason: str,

@@ -48,6 +48,8 @@ def decoded(actions) -> list[tuple]:
         elif kind is RoomCopy:  # (one for all a room's members: one tuple each)
             out += [("send", identity, decode_broker(action.frame))
                     for identity in action.identities]
+            if action.ack is not None:  # (the sender's ACK, in its message's place)
+                out.append(("send", action.sender, decode_broker(action.ack)))
         elif kind is PublicEvent:
             out.append(("fanout", action.sender, decode_broker(action.frame)))
             if action.ack is not None:  # (the sender's ACK, in its message's place)

@@ -4,16 +4,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zchat.broker.actions import (
+    Ack,
     Broadcast,
     Opening,
     PresenceEvent,
     PrivateCopy,
     PublicEvent,
     RoomCopy,
+    RoomEvent,
     Send,
 )
 from zchat.broker.batcher import PRESENCE_WINDOW, Batcher, OnFeed, To, ToAll, ToSome
-from zchat.protocol import Joined, Msg, decode_broker, encode
+from zchat.protocol import Joined, Msg, Ping, decode_broker, encode, room_topic
 from zchat.protocol import constants as c
 
 A, B, C = b"\x00a", b"\x00b", b"\x00c"
@@ -173,7 +175,55 @@ def test_with_a_feed_everyone_gets_the_batch_on_it_and_senders_their_acks() -> N
     assert outs[1:] == [To(A, b"ACK 1"), To(B, b"ACK 2")]
 
 
-_kinds = st.sampled_from(["msg", "join", "send", "private", "opening", "broadcast"])
+def room_msg(seq: int, sender: bytes, to: tuple[bytes, ...], room: str = "#sala") -> RoomCopy:
+    frame = encode(Msg(sender.decode("latin-1")[-1], f"r{seq}", 1.0, seq, seq - 1, room))
+    return RoomCopy(to, frame, room, sender, b"ACK %d" % seq)
+
+
+def test_a_rooms_consecutive_messages_go_as_one_frame_each_sender_its_acks_in_place() -> None:
+    batcher = Batcher(16384)
+    run = [room_msg(1, C, (A, B)), room_msg(2, C, (A, B)), room_msg(3, A, (B, C))]
+    outs = batcher.add(run, 0.0)
+    got = received(outs)
+    assert seqs(got[B]) == [1, 2, 3] and len(got[B]) == 1  # one frame: a live batch
+    assert seqs(got[A]) == [1, 2, "ack 3"] and len(got[A]) == 2
+    assert seqs(got[C]) == ["ack 1", "ack 2", 3]
+    assert sum(type(o) is ToSome for o in outs) == 1  # (B alone is plain: one loop)
+
+
+def test_a_rooms_run_follows_its_membership_and_ends_at_anything_else() -> None:
+    batcher = Batcher(16384)
+    joined_d = RoomCopy((A, B), encode(Joined("d", 1.0, 2, 1, "#sala")), "#sala")
+    got = received(batcher.add([room_msg(1, C, (A, B)), joined_d, room_msg(3, C, (A, B, D)),
+                                Send(A, b"ACK 90"), room_msg(4, C, (A, B, D)),
+                                room_msg(5, B, (A, C), "#outra")], 0.0), (*CLIENTS, D))
+    assert seqs(got[A]) == [1, 2, 3, "ack 90", 4, 5]  # the core's order, every frame
+    assert len(got[A]) == 4  # 1-3 together; 4 and 5 alone (a reply, another room between)
+    assert seqs(got[D]) == [3, 4]  # only what was sent to it once it was in
+    assert seqs(got[C]) == ["ack 1", "ack 3", "ack 4", 5]
+
+
+def test_a_rooms_run_is_bounded_like_a_batch() -> None:
+    one = room_msg(1, C, (A, B))
+    got = received(Batcher(2 * len(one.frame)).add([room_msg(n, C, (A, B))
+                                                     for n in range(1, 4)], 0.0))
+    assert [seqs([f]) for f in got[A]] == [[1, 2], [3]]
+
+
+def test_on_a_feed_a_rooms_run_is_one_batch_under_its_topic_then_the_acks() -> None:
+    batcher = Batcher(16384, feed=True)
+    frames = [room_msg(n, A, ()).frame for n in (1, 2)]
+    ping = RoomEvent("#sala", encode(Ping(rooms=(("#sala", 2),))), event=False)
+    outs = batcher.add([RoomEvent("#sala", frames[0]), Ack(A, b"ACK 1"),
+                        RoomEvent("#sala", frames[1]), Ack(A, b"ACK 2"), ping], 0.0)
+    assert type(outs[0]) is OnFeed and outs[0].topic == room_topic("#sala")
+    assert seqs([outs[0].frame]) == [1, 2]
+    assert outs[1:3] == [To(A, b"ACK 1"), To(A, b"ACK 2")]
+    assert outs[3] == OnFeed(ping.frame, room_topic("#sala"))  # a PING goes alone
+
+
+_kinds = st.sampled_from(["msg", "join", "send", "private", "opening", "broadcast", "room",
+                          "room", "other room"])
 _cycles = st.lists(st.lists(st.tuples(_kinds, st.sampled_from(CLIENTS)), min_size=1, max_size=8),
                    min_size=1, max_size=10)
 
@@ -190,6 +240,7 @@ def test_no_frame_to_a_client_overtakes_an_earlier_event(cycles, most_bytes, lat
     acks: dict[bytes, list[int]] = {client: [] for client in CLIENTS}
     others: dict[bytes, list[int]] = {client: [] for client in CLIENTS}
     opening: set[int] = set()
+    rooms: dict[bytes, list[tuple[str, int]]] = {client: [] for client in CLIENTS}
     outs = []
     seq = 0
     now = 0.0
@@ -197,7 +248,13 @@ def test_no_frame_to_a_client_overtakes_an_earlier_event(cycles, most_bytes, lat
         actions = []
         for kind, who in cycle:
             seq += 1
-            if kind == "msg":
+            if kind in ("room", "other room"):  # #sala: everyone's; #outra: A's and B's
+                members = CLIENTS if kind == "room" else (A, B)
+                actions.append(room_msg(seq, who, tuple(m for m in members if m != who),
+                                        "#sala" if kind == "room" else "#outra"))
+                for client in set(members) | {who}:
+                    rooms[client].append(("ack" if client == who else "event", seq))
+            elif kind == "msg":
                 actions.append(msg(seq, who))
                 for client in CLIENTS:
                     (acks if client == who else events)[client].append(seq)
@@ -223,6 +280,12 @@ def test_no_frame_to_a_client_overtakes_an_earlier_event(cycles, most_bytes, lat
     for client, frames in received(outs).items():
         got = [(kind, int(n)) for kind, n in (str(x).split() if isinstance(x, str) else
                                                ("event", x) for x in seqs(frames))]
+        # Each room's stream in order, a sender's ACKs in their messages' places.
+        in_rooms = {n for _, n in rooms[client]}
+        assert [(k, n) for k, n in got if n in in_rooms] == rooms[client], (client, got)
+        # A room's events and ACKs are frames for the client like the others below:
+        # none of them overtakes an event of the default room caused before it.
+        got = [("ack" if n in in_rooms else k, n) for k, n in got]
         assert [n for kind, n in got if kind == "event"] == events[client], client
         assert [n for kind, n in got if kind == "ack" and n in acks[client]] == acks[client]
         assert [n for kind, n in got if kind == "ack" and n in others[client]] == \
