@@ -60,7 +60,7 @@ from .cluster_script import (
     entry_event,
 )
 from .roster import Session
-from .store import PARTED_DEFAULT, PUBLIC, LinkDown, StoredEvent, StoreError
+from .store import IN_USE, PARTED_DEFAULT, PUBLIC, LinkDown, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +306,30 @@ class RedisCluster:
         except LinkDown:
             return []
         return found[:count][::-1]
+
+    def page(self, stream: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """See HistoryStore.page: one XRANGE (forwards) or XREVRANGE of the stream, one
+        entry past the page (whether it came is whether there is more). No entry needs
+        filtering: the log holds the default room's events alone (the script's `publish`;
+        private ones go to p: streams, other rooms' to their r: streams), and a room's
+        stream that room's alone; trimmed entries are gone from both."""
+        low = 0 if after is None else max(0, min(after, IN_USE))
+        high = IN_USE if before is None else max(0, min(before, IN_USE))
+        if limit <= 0 or high - low <= 1:  # (no number between: no exclusive range either)
+            return [], False
+        key = self.p + ("log" if stream == PUBLIC else "r:" + stream)
+        start, end = f"({low}-0", f"({high}-0"
+        try:
+            if after is None:
+                entries: list[Entry] = self._call(self.r.xrevrange, key, end, start,
+                                                  count=limit + 1)
+            else:
+                entries = self._call(self.r.xrange, key, start, end, count=limit + 1)
+        except LinkDown:
+            return [], False
+        events = [entry_event(i, f) for i, f in entries[:limit]]
+        return (events[::-1] if after is None else events), len(entries) > limit
 
     def pruned_upto(self) -> int:
         """The highest number trimmed from the log or any room's stream (0: none).

@@ -27,7 +27,7 @@ from pathlib import Path
 from zchat.protocol import constants as c
 from zchat.protocol.constants import DEFAULT_RETAIN
 
-from .store import IN_USE, Binding, LocalStore, StoredEvent, StoreError
+from .store import IN_USE, PUBLIC, Binding, LocalStore, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,24 @@ ROOMS_PER_QUERY = 100
 #: over that room's messages alone. (``room != ''`` lets the partial indexes serve.)
 _RECENT_ROOM = (f"SELECT {_COLUMNS} FROM events WHERE room = :room AND room != '' "
                 "AND kind = 'MSG' AND seq <= :upto ORDER BY seq DESC LIMIT :count")
+
+#: A history page's branches (`_page_query`): the default room's events are the public
+#: rows of a range of the table (its INTEGER PRIMARY KEY), passing over private and
+#: rooms' rows in it, as `_SINCE` does (an index of the public rows alone would cost
+#: every write, as events_msg did); another room's are a range of its index.
+_PAGE_PUBLIC = "room = '' AND kind IN ('MSG', 'JOINED', 'LEFT')"
+_PAGE_ROOM = "room = :room AND room != ''"
+
+
+@cache
+def _page_query(room: bool, forwards: bool) -> str:
+    """A history page of a room's stream (``room``) or the default room's: its events
+    numbered between ``:after`` and ``:before`` (exclusive), the oldest ``:count`` when
+    reading ``forwards``, else the newest (newest first). The caller asks for one more
+    than the page: whether it came is whether there is more."""
+    return (f"SELECT {_COLUMNS} FROM events WHERE {_PAGE_ROOM if room else _PAGE_PUBLIC} "
+            f"AND seq > :after AND seq < :before "
+            f"ORDER BY seq {'ASC' if forwards else 'DESC'} LIMIT :count")
 
 
 @cache
@@ -365,6 +383,19 @@ class SqliteStore(LocalStore):
                                                "upto": IN_USE if upto is None else upto})
         return [_event(row) for row in rows][::-1]
 
+    def page(self, stream: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        if limit <= 0:
+            return [], False
+        self._write_rows()
+        forwards = after is not None
+        params = {"room": stream, "count": limit + 1,
+                  "after": 0 if after is None else _bound(after),
+                  "before": IN_USE if before is None else _bound(before)}
+        rows = self._db.execute(_page_query(stream != PUBLIC, forwards), params).fetchall()
+        events = [_event(row) for row in rows[:limit]]
+        return (events if forwards else events[::-1]), len(rows) > limit
+
     def pruned_events(self, low: int, high: int) -> int:
         """Events pruned with a sequence number in (low, high], as an upper bound:
         every prune batch that overlaps the range counts whole."""
@@ -568,6 +599,11 @@ def _overlapping(batches: Iterable[tuple[int, int]], high: int) -> int:
         if upto >= high:
             break
     return total
+
+
+def _bound(seq: int) -> int:
+    """A page's bound as SQLite holds it (a client's number may be out of its range)."""
+    return max(0, min(seq, IN_USE))
 
 
 def _event(row: tuple) -> StoredEvent:  # type: ignore[type-arg]

@@ -136,7 +136,8 @@ class HistoryStore(Protocol):
     Reads: `since` is a reader's missed events, from a cursor per stream (the
     public one, its private one, and those of the rooms in ``rooms``: room key ->
     cursor), in seq order, at most ``limit``; `recent_public` and `recent_room` are a
-    newcomer's history of the default room and of another room.
+    newcomer's history of the default room and of another room; `page` is a page of
+    one room's stream, either way from a given number (a history query).
 
     Raises:
         StoreError: from any method, when the store cannot be read or written (a
@@ -159,6 +160,19 @@ class HistoryStore(Protocol):
     def recent_public(self, count: int, upto: int | None = None) -> list[StoredEvent]: ...
     def recent_room(self, room: str, count: int, upto: int | None = None
                     ) -> list[StoredEvent]: ...
+
+    def page(self, stream: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """A page of a room's stream for a history query (issue 18): ``stream`` is PUBLIC
+        (the default room) or a room's key ("#sala"). Its events (MSG, JOINED, LEFT of
+        that stream only; never a PRIV, never another room's) still retained, oldest first:
+        with ``after`` given, the oldest ``limit`` numbered above ``after`` (and below
+        ``before`` if also given); otherwise the newest ``limit`` numbered below ``before``
+        (None: the latest). The bool: whether more such events lie beyond the page in
+        the direction read (further back when reading backwards, further on when reading
+        forwards, within the before/after range)."""
+        ...
+
     def pruned_upto(self) -> int: ...
     def pruned_events(self, low: int, high: int) -> int: ...
     def close(self) -> None: ...
@@ -331,6 +345,9 @@ class MemoryStore(LocalStore):
         #: alone (a newcomer's history, found without a walk past joins and leaves).
         self._rooms: dict[str, deque[StoredEvent]] = {}
         self._room_msgs: dict[str, deque[StoredEvent]] = {}
+        #: The default room's events, in seq order: its history pages (`page`) are found
+        #: by bisection, not by a walk past private and other rooms' events.
+        self._public: deque[StoredEvent] = deque()
         #: RoomState: stream -> {room: name as shown}, and room -> topic.
         self._members: dict[str, dict[str, str]] = {}
         self._topics: dict[str, str] = {}
@@ -349,8 +366,10 @@ class MemoryStore(LocalStore):
             self._rooms.setdefault(event.room, deque()).append(event)
             if event.kind == c.MSG:
                 self._room_msgs.setdefault(event.room, deque()).append(event)
-        elif event.kind == c.MSG:
-            self._recent.append(event)
+        elif event.kind != c.PRIV:
+            self._public.append(event)
+            if event.kind == c.MSG:
+                self._recent.append(event)
         self._last = event.seq
         for key in event.keys():
             self._heads[key] = event.seq
@@ -399,6 +418,25 @@ class MemoryStore(LocalStore):
         start = max(0, end - count)
         return list(islice(_tail(msgs, start), end - start))
 
+    def page(self, stream: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """See HistoryStore.page: the range's ends found by bisection in the stream's
+        own list (pruned events have left it)."""
+        events = self._public if stream == PUBLIC else self._rooms.get(stream)
+        if limit <= 0 or not events:
+            return [], False
+        low = 0 if after is None else bisect.bisect_right(events, after, key=_SEQ)
+        high = len(events) if before is None else bisect.bisect_left(events, before, key=_SEQ)
+        if after is None:
+            start, end = max(low, high - limit), high
+            more = start > low
+        else:
+            start, end = low, min(high, low + limit)
+            more = end < high
+        if start >= end:
+            return [], False
+        return list(islice(_tail(events, start), end - start)), more
+
     def pruned_events(self, low: int, high: int) -> int:
         """Events pruned with a sequence number in (low, high] (whole batches: a bound)."""
         total = 0
@@ -425,6 +463,8 @@ class MemoryStore(LocalStore):
                 _pop_oldest(self._rooms, event.room)
                 if event.kind == c.MSG:
                     _pop_oldest(self._room_msgs, event.room)
+            else:
+                self._public.popleft()
         if deleted:
             self._prunes.append((self._pruned, deleted))
             for key in self._stale_heads(self._pruned):

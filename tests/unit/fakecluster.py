@@ -96,6 +96,10 @@ class FakeCluster:
                     ) -> list[StoredEvent]:
         return self.redis.history.recent_room(room, count, upto)
 
+    def page(self, stream: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        return self.redis.history.page(stream, limit, before=before, after=after)
+
     def pruned_upto(self) -> int:
         return self.redis.history.pruned_upto()
 

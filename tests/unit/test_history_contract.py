@@ -192,6 +192,10 @@ def test_a_shared_store_cut_off_refuses_to_number_but_still_answers(
         assert shared.find(ANA, 1) is None
         assert isinstance(shared.since(0, 0, ANA, 10), list)
         assert isinstance(shared.recent_public(5), list)
+        events, more = shared.page(PUBLIC, 5)
+        assert isinstance(events, list) and isinstance(more, bool)
+        if kind == "redis":
+            assert shared.page(PUBLIC, 5) == shared.page(SALA, 5, after=0) == ([], False)
         assert shared.pruned_upto() >= 0 and shared.pruned_events(0, 1) >= 0
         shared.commit()
     finally:
@@ -370,3 +374,135 @@ def test_a_clusters_room_streams_are_bounded_and_room_heads_stay(
         assert store.head(COZINHA) == 1 and store.head(SALA) == 1201
         nxt = store.add(_in(COZINHA, _msg("bob", BOB, 9999)))
         assert (nxt.seq, nxt.prev) == (1202, 1)
+
+
+# ---- history pages (issue 18): a page of one room's stream, either way ----------------
+
+def _seqs(page: tuple[list[StoredEvent], bool]) -> tuple[list[int], bool]:
+    events, more = page
+    return [e.seq for e in events], more
+
+
+def test_page_without_bounds_is_the_latest_of_the_stream(room_store: Any) -> None:
+    room_store.add_many(_rooms_history())
+    assert _seqs(room_store.page(SALA, 10)) == ([2, 3, 7, 10, 11], False)
+    assert _seqs(room_store.page(SALA, 2)) == ([10, 11], True)
+    assert _seqs(room_store.page(SALA, 5)) == ([2, 3, 7, 10, 11], False)  # (exactly all)
+    assert _seqs(room_store.page(COZINHA, 3)) == ([5, 8, 12], False)
+    # The default room's stream: its joins, messages and leaves, no private event.
+    assert _seqs(room_store.page(PUBLIC, 10)) == ([1, 4, 9], False)
+    assert _seqs(room_store.page(PUBLIC, 1)) == ([9], True)
+
+
+def test_page_before_reads_back_from_below_a_number(room_store: Any) -> None:
+    room_store.add_many(_rooms_history())
+    assert _seqs(room_store.page(SALA, 2, before=10)) == ([3, 7], True)
+    assert _seqs(room_store.page(SALA, 2, before=7)) == ([2, 3], False)
+    assert _seqs(room_store.page(SALA, 3, before=3)) == ([2], False)
+    assert _seqs(room_store.page(SALA, 3, before=2)) == ([], False)
+    assert _seqs(room_store.page(SALA, 3, before=1)) == ([], False)
+    assert _seqs(room_store.page(SALA, 1, before=12)) == ([11], True)
+    assert _seqs(room_store.page(SALA, 9, before=99)) == ([2, 3, 7, 10, 11], False)
+    assert _seqs(room_store.page(PUBLIC, 1, before=4)) == ([1], False)
+    assert _seqs(room_store.page(PUBLIC, 1, before=9)) == ([4], True)
+
+
+def test_page_after_reads_on_from_above_a_number(room_store: Any) -> None:
+    room_store.add_many(_rooms_history())
+    assert _seqs(room_store.page(SALA, 2, after=0)) == ([2, 3], True)
+    assert _seqs(room_store.page(SALA, 2, after=3)) == ([7, 10], True)
+    assert _seqs(room_store.page(SALA, 2, after=7)) == ([10, 11], False)
+    assert _seqs(room_store.page(SALA, 2, after=9)) == ([10, 11], False)
+    assert _seqs(room_store.page(SALA, 2, after=11)) == ([], False)
+    assert _seqs(room_store.page(SALA, 1, after=10)) == ([11], False)
+    assert _seqs(room_store.page(PUBLIC, 1, after=0)) == ([1], True)
+    assert _seqs(room_store.page(PUBLIC, 5, after=1)) == ([4, 9], False)
+    assert _seqs(room_store.page(COZINHA, 1, after=5)) == ([8], True)
+
+
+def test_page_between_after_and_before_reads_on_within_the_range(room_store: Any) -> None:
+    room_store.add_many(_rooms_history())
+    assert _seqs(room_store.page(SALA, 2, after=2, before=11)) == ([3, 7], True)
+    assert _seqs(room_store.page(SALA, 3, after=2, before=11)) == ([3, 7, 10], False)
+    assert _seqs(room_store.page(SALA, 1, after=3, before=10)) == ([7], False)
+    assert _seqs(room_store.page(SALA, 9, after=3, before=7)) == ([], False)
+    assert _seqs(room_store.page(SALA, 9, after=7, before=7)) == ([], False)
+    assert _seqs(room_store.page(SALA, 9, after=8, before=3)) == ([], False)
+    assert _seqs(room_store.page(PUBLIC, 1, after=1, before=9)) == ([4], False)
+    assert _seqs(room_store.page(PUBLIC, 1, after=0, before=10)) == ([1], True)
+
+
+def test_paging_either_way_walks_the_whole_stream_once(room_store: Any) -> None:
+    room_store.add_many(_rooms_history())
+    for stream, wanted in ((SALA, [2, 3, 7, 10, 11]), (PUBLIC, [1, 4, 9])):
+        for limit in (1, 2, 3):
+            back: list[int] = []
+            seqs, more = _seqs(room_store.page(stream, limit))
+            while True:
+                back = seqs + back
+                if not more:
+                    break
+                seqs, more = _seqs(room_store.page(stream, limit, before=seqs[0]))
+            on: list[int] = []
+            more, cursor = True, 0
+            while more:
+                seqs, more = _seqs(room_store.page(stream, limit, after=cursor))
+                on += seqs
+                cursor = seqs[-1]
+            assert back == on == wanted, (stream, limit)
+
+
+def test_a_page_holds_its_stream_alone_read_back_whole(room_store: Any) -> None:
+    events = _rooms_history()
+    room_store.add_many(events)
+    assert room_store.page(COZINHA, 10) == ([events[4], events[7], events[11]], False)
+    assert room_store.page(PUBLIC, 10, after=0) == ([events[0], events[3], events[8]], False)
+    page, _ = room_store.page(SALA, 10)
+    assert page == [e for e in events if e.room == SALA]
+    assert [e.for_reader(SALA) for e in page] == \
+        [e.for_reader(SALA) for e in events if e.room == SALA]
+
+
+def test_a_page_of_an_empty_or_unknown_stream_is_empty(room_store: Any) -> None:
+    assert room_store.page(PUBLIC, 10) == ([], False)
+    assert room_store.page(SALA, 10, after=0) == ([], False)
+    room_store.add_many(_rooms_history())
+    for stream in ("#nada", ANA, ""):  # (no room: a private stream's key is not a room)
+        assert room_store.page(stream, 10) == ([], False)
+        assert room_store.page(stream, 10, after=0, before=99) == ([], False)
+    # A private message is in no room's stream.
+    room_store.add(_priv("Ana", "bob", ANA, BOB, 9))
+    assert _seqs(room_store.page(PUBLIC, 10, after=9)) == ([], False)
+    assert _seqs(room_store.page(SALA, 10, after=11)) == ([], False)
+
+
+def test_a_page_sees_added_events_before_commit(room_store: Any) -> None:
+    room_store.add_many(_rooms_history())
+    assert _seqs(room_store.page(SALA, 2)) == ([10, 11], True)
+    room_store.add(_in(SALA, _msg("bob", BOB, 7)))
+    assert _seqs(room_store.page(SALA, 2)) == ([11, 13], True)
+    assert _seqs(room_store.page(SALA, 9, after=10)) == ([11, 13], False)
+    room_store.commit()
+    assert _seqs(room_store.page(SALA, 2)) == ([11, 13], True)
+
+
+def test_pruned_events_are_in_no_page(open_room_store: Callable[..., Any]) -> None:
+    # Enough for every store to prune: the stores of one broker to about 10 events, the
+    # cluster its log (1,000 entries past the bound) and the room's stream (the last 10
+    # numbers; test_a_clusters_room_streams_are_bounded_and_room_heads_stay).
+    store = open_room_store(retain=10)
+    store.add_many([_in(SALA, _joined("Ana")), _in(SALA, _msg("Ana", ANA, 1)),
+                    _joined("Ana"), _priv("Ana", "bob", ANA, BOB, 2)])
+    store.add_many([_in(SALA, _msg("bob", BOB, i)) if i % 50 == 0 else _msg("Ana", ANA, i + 2)
+                    for i in range(1, 1201)])
+    store.add_many([_in(SALA, _msg("bob", BOB, 9999)), _msg("Ana", ANA, 9999)])
+    store.commit()
+    assert store.pruned_upto() >= 4
+    kept = store.since(0, 0, ANA, 2000, rooms={SALA: 0})
+    for stream, room in ((PUBLIC, ""), (SALA, SALA)):
+        retained = [e for e in kept if e.room == room and e.kind != c.PRIV]
+        assert retained and retained[0].seq > 4 and len(retained) < 1200
+        assert store.page(stream, 1000) == (retained, False)
+        assert store.page(stream, 1000, after=0) == (retained, False)
+        assert store.page(stream, 1000, before=retained[0].seq + 1) == ([retained[0]], False)
+        assert store.page(stream, 1, after=0) == ([retained[0]], len(retained) > 1)

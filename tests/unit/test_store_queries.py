@@ -1,10 +1,10 @@
 """The history stores' reads that clients can ask for: their results on random
 histories against a plain reference, and the SQLite plans that keep them searches.
 
-A resend (``find``), a resume (``since``, with the cursors of the reader's rooms) and
-a room's history (``recent_room``, at each ENTER) are asked by clients, as often as their
-rate allows; a read that walks the whole history would let any one client make the
-broker repeat that walk.
+A resend (``find``), a resume (``since``, with the cursors of the reader's rooms), a
+room's history (``recent_room``, at each ENTER) and a page of it (``page``, a history
+query, at any depth) are asked by clients, as often as their rate allows; a read that
+walks the whole history would let any one client make the broker repeat that walk.
 """
 
 import sqlite3
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from zchat.broker import sqlite_store
 from zchat.broker.sqlite_store import SqliteStore
-from zchat.broker.store import HistoryStore, MemoryStore, StoredEvent
+from zchat.broker.store import PUBLIC, HistoryStore, MemoryStore, StoredEvent
 from zchat.protocol import constants as c
 
 KEYS = ("k-ana", "k-bob", "k-carol")
@@ -72,6 +72,19 @@ def test_recent_room_walks_back_over_that_rooms_messages(sqlite):
     assert "events_room_msg (room=? AND seq<?)" in plan, plan
 
 
+@pytest.mark.parametrize("forwards", [False, True])
+def test_page_searches_a_range_of_its_stream(sqlite, forwards):
+    params = {"room": "#sala", "after": 3, "before": 99, "count": 6}
+    # Another room's: a range of its room index.
+    plan = _plan(sqlite._db, sqlite_store._page_query(True, forwards), params)
+    assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+    assert "events_room (room=? AND seq>? AND seq<?)" in plan, plan
+    # The default room's: a range of the table (passing over rooms' and private rows).
+    plan = _plan(sqlite._db, sqlite_store._page_query(False, forwards), params)
+    assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
+    assert "INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in plan, plan
+
+
 ROOMS = ("", "#a", "#b")
 
 
@@ -94,17 +107,30 @@ def _wanted(event: StoredEvent, pub: int, priv: int, key: str, rooms: dict[str, 
     return event.seq > pub
 
 
+def _page(kept: list[StoredEvent], stream: str, limit: int, before: int | None,
+          after: int | None) -> tuple[list[StoredEvent], bool]:
+    """HistoryStore.page, plainly: the stream's events in the range, then a page of them."""
+    room = "" if stream == PUBLIC else stream
+    held = [e for e in kept if e.kind != c.PRIV and e.room == room
+            and (after is None or e.seq > after) and (before is None or e.seq < before)]
+    return (held[-limit:] if after is None else held[:limit]), len(held) > limit
+
+
 events = st.lists(st.tuples(st.sampled_from([c.MSG, c.MSG, c.PRIV, c.JOINED, c.LEFT]),
                             st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
                   max_size=40)
+bound = st.none() | st.integers(-1, 130)
+pages = st.lists(st.tuples(st.sampled_from((PUBLIC, *ROOMS[1:], "#c")), st.integers(1, 50),
+                           bound, bound), min_size=1, max_size=8)
 cursors = st.dictionaries(st.sampled_from((*ROOMS[1:], "#c")), st.integers(0, 45))
 reads = st.lists(st.tuples(st.integers(0, 45), st.integers(0, 45), st.integers(0, 2),
                            st.integers(1, 50), cursors), min_size=1, max_size=8)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(events=events, reads=reads, retain=st.integers(1, 50), gaps=st.integers(1, 3))
-def test_both_stores_read_what_a_plain_filter_reads(events, reads, retain, gaps):
+@given(events=events, reads=reads, pages=pages, retain=st.integers(1, 50),
+       gaps=st.integers(1, 3))
+def test_both_stores_read_what_a_plain_filter_reads(events, reads, pages, retain, gaps):
     # Each message's cid is its own: the broker stores a (origin, cid) pair once.
     history = [_event(i * gaps, *spec, cid=i) for i, spec in enumerate(events, start=1)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,6 +161,11 @@ def test_both_stores_read_what_a_plain_filter_reads(events, reads, retain, gaps)
                     for store in stores:
                         assert store.recent_room(room, limit, upto) == expected, store
                         assert store.recent_room(room, limit) == said[-limit:], store
+                for stream, limit, before, after in pages:
+                    expected_page = _page(kept, stream, limit, before, after)
+                    for store in stores:
+                        assert store.page(stream, limit, before=before, after=after) == \
+                            expected_page, store
                 for event in history:
                     if event.kind in (c.MSG, c.PRIV):
                         expected_find = event if event in kept else None
