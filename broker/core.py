@@ -42,6 +42,7 @@ from zchat.protocol import (
     Enter,
     Error,
     Fetch,
+    History,
     Join,
     Leave,
     ListRooms,
@@ -80,6 +81,7 @@ from .link import ClusterLink
 from .pages import Pages
 from .rooms import RoomRules, room_state_of
 from .roster import Roster, Session
+from .scrollback import ScrollBack
 from .store import (
     PUBLIC,
     HistoryStore,
@@ -96,13 +98,13 @@ log = logging.getLogger(__name__)
 
 # Commands that cost tokens from a client's buckets.
 # (Room commands cost one message each, like a WHO.)
-_RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic})
+_RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic, History})
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
 __all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI builds it here)
 
 
-class BrokerCore(RoomRules):
+class BrokerCore(RoomRules, ScrollBack):
     """Chat rules over a Roster, a HistoryStore, an Ownership and a Backplane.
     Returns actions; the server performs them. Rooms other than the default one:
     rooms.py."""
@@ -218,6 +220,8 @@ class BrokerCore(RoomRules):
                 return self._list_rooms(session, now)
             case SetTopic(room, text):
                 return self._set_topic(session, room, text)
+            case History():
+                return self._history(session, msg, now)
             case Join():
                 if not self.budgets.message(session, Who(), now):
                     return self._throttle(session, 0)

@@ -48,6 +48,7 @@ from zchat.protocol import (
     Entered,
     Error,
     Events,
+    History,
     Join,
     Joined,
     Leave,
@@ -89,6 +90,7 @@ from .commands import (
     Public,
     Quit,
     RoomSay,
+    ScrollBack,
     ShowHelp,
     ShowRooms,
     Topic,
@@ -112,6 +114,8 @@ HANDSHAKE_FAILURES = 3
 #: Leaves of the chat remembered to show one notice per person, though a leaver
 #: in several rooms leaves each of them (one LEFT per room, with one ts).
 LEAVES_REMEMBERED = 256
+#: Events a /history without a count asks for: about a screenful.
+SCROLL_PAGE = 20
 #: The wait between JOIN attempts grows by half each time up to this (or the
 #: first wait, if that is already longer).
 MAX_RETRY = 5.0
@@ -214,6 +218,8 @@ class ChatClient:
         #: The rooms' topics the feed is subscribed to.
         self._following: set[bytes] = set()
         self._leaves: OrderedDict[tuple[str, float, str], None] = OrderedDict()
+        #: Per room key, the oldest event shown: /history asks for what came before it.
+        self._oldest: dict[str, int] = {}
         self._told_queued = False
         self.ctx = zmq.Context()
         self.sock: zmq.Socket[bytes] | None = None
@@ -493,10 +499,12 @@ class ChatClient:
             case Events(kind, events) if kind == c.K_HISTORY:
                 for event in events:
                     self._show(Shown(event, HISTORY), msg.room)
+            case Events(kind, events) if kind == c.K_PAGE:
+                self._page(msg)
             case Events(kind, events) if kind == c.K_LIVE:
                 for event in events:  # events that happened together, each as if alone
                     self._step(self.timeline.live(event))
-            case Events():
+            case Events(kind) if kind == c.K_REPLAY:
                 self._step(self.timeline.replay(msg))
             case Ack(cid, seq, prev):
                 self._acked(cid, seq, prev)
@@ -548,6 +556,10 @@ class ChatClient:
         ``page_room``: the room of the history page it came in."""
         event = shown.event
         room = "" if isinstance(event, Priv) else event.room or page_room
+        if room or not isinstance(event, Priv):
+            key = self.rooms.key(room)
+            if event.seq and event.seq < self._oldest.get(key, c.MAX_SEQ + 1):
+                self._oldest[key] = event.seq
         if isinstance(event, Left) and event.reason != c.R_PART and self.rooms.enabled:
             seen = (name_key(event.name), event.ts, event.reason)
             if seen in self._leaves:
@@ -559,6 +571,29 @@ class ChatClient:
         self.screen.show(self.render.event(event, self.name, shown.tag,
                                            where=self.rooms.where(room),
                                            room=self.rooms.notice_room(room, parted)))
+
+    def _page(self, msg: Events) -> None:
+        """A /history page: older events, shown as history (no cursor moves: they
+        were read before, or are older than what this session follows)."""
+        for event in msg.events:
+            self._show(Shown(event, HISTORY), msg.room)
+        room = sanitize(self.rooms.name(self.rooms.key(msg.room)))
+        text = "client.history_more" if msg.more else "client.history_start"
+        self.screen.show(self.render.notice(self.t(text, room=room)))
+
+    def _scroll_back(self, room: str, count: int) -> None:
+        """/history: the page of a room's events before the oldest one shown."""
+        if room and not self._room_ok(room):
+            return
+        if not room and not self._rooms_enabled():
+            return
+        if not room and self.rooms.current is None:
+            self.screen.show(self.render.problem(self.t("error.NO_ROOM")))
+            return
+        key = room_key(room) if room else self.rooms.current
+        assert key is not None
+        self._request(History(self.rooms.name(key), before=self._oldest.get(key),
+                              limit=count or SCROLL_PAGE))
 
     def _topic(self, key: str) -> bytes:
         """The feed topic of the room ``key`` (the default room's, or another's)."""
@@ -746,6 +781,8 @@ class ChatClient:
                     self.screen.show(self.render.problem(self.t("error.NO_ROOM")))
                 elif self._room_ok(room or self._current_name()):
                     self._part(room or self._current_name())
+            case ScrollBack(room, count):
+                self._scroll_back(room, count)
             case ShowRooms():
                 if self._rooms_enabled():
                     self._request(ListRooms())

@@ -8,6 +8,7 @@
     /join #room      enter a room (or switch to it); /part [#room] leaves one
     /rooms           list the rooms; /topic text sets the current room's topic
     /who [#room|*]   the current room's members, another room's, or everyone online
+    /history [#room] [N]  N older messages of a room (default: the current one)
     /help            the commands; /quit or `sair` (any case) leaves
     //text           a message that starts with '/'
 
@@ -18,7 +19,7 @@ Whether a name is a valid room is the caller's check (zchat.protocol.room_proble
 
 from dataclasses import dataclass
 
-from zchat.protocol.constants import ROOM_PREFIX
+from zchat.protocol.constants import MAX_HISTORY_PAGE, ROOM_PREFIX
 
 #: /who's argument for everyone online, whatever room one is in.
 EVERYONE = "*"
@@ -82,6 +83,15 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
+class ScrollBack:
+    """``/history``: older events of ``room`` ("" the current one), ``count`` of them
+    (0: the broker's page)."""
+
+    room: str = ""
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ShowHelp:
     pass
 
@@ -105,7 +115,7 @@ class Usage:
 
 
 Command = (Public | Private | RoomSay | Quit | ListUsers | EnterRoom | PartRoom | ShowRooms
-           | Topic | ShowHelp | Nothing | UnknownCommand | Usage)
+           | Topic | ScrollBack | ShowHelp | Nothing | UnknownCommand | Usage)
 
 _QUIT_WORDS = frozenset({"sair", "/quit", "/sair", "/exit"})
 
@@ -159,6 +169,8 @@ def _slash(stripped: str, word: str) -> Command:
         case "/topic" | "/topico" | "/tópico":
             parts = stripped.split(None, 1)
             return Topic(parts[1].strip()) if len(parts) > 1 else Usage("topic")
+        case "/history" | "/historico" | "/histórico":
+            return _scroll_back(stripped.split()[1:])
         case "/msg":
             if not arg:
                 return Usage("msg")
@@ -166,3 +178,16 @@ def _slash(stripped: str, word: str) -> Command:
                 return RoomSay(arg, text)
             return Private(arg, text)
     return UnknownCommand(stripped.split()[0])
+
+
+def _scroll_back(words: list[str]) -> Command:
+    """``/history [#room] [N]``, in either order; anything else: its usage."""
+    room, count = "", 0
+    for word in words:
+        if word.startswith(ROOM_PREFIX) and not room:
+            room = word
+        elif word.isascii() and word.isdigit() and not count and 0 < int(word) <= MAX_HISTORY_PAGE:
+            count = int(word)
+        else:
+            return Usage("history")
+    return ScrollBack(room, count)

@@ -53,6 +53,7 @@ EN: Texts = {
         "  /rooms           list the rooms\n"
         "  /topic text      set the current room's topic\n"
         "  /who [#room|*]   list the room's members (*: everyone online)\n"
+        "  /history [#room] [N]  show older messages of the room, page by page\n"
         "  /help            show this help\n"
         "  sair or /quit    leave (Ctrl-D and Ctrl-C too)"
     ),
@@ -60,6 +61,9 @@ EN: Texts = {
     "client.usage_join": "Usage: /join #room",
     "client.usage_msg": "Usage: /msg #room text, or /msg name text",
     "client.usage_topic": "Usage: /topic text",
+    "client.usage_history": "Usage: /history [#room] [N] (N from 1 to 100)",
+    "client.history_start": "Beginning of {room}'s history.",
+    "client.history_more": "Older messages of {room}: /history again.",
     "client.joined_room": "{name} joined {room}",
     "client.left_room": "{name} left {room}",
     "client.left_room_reason": "{name} left {room} ({reason})",
@@ -159,6 +163,7 @@ PT: Texts = {
         "  /rooms           lista as salas\n"
         "  /topic texto     define o tópico da sala atual\n"
         "  /who [#sala|*]   lista quem está na sala (*: todos online)\n"
+        "  /history [#sala] [N]  mostra mensagens mais antigas da sala, página a página\n"
         "  /help            mostra esta ajuda\n"
         "  sair ou /quit    sai do chat (Ctrl-D e Ctrl-C também)"
     ),
@@ -166,6 +171,9 @@ PT: Texts = {
     "client.usage_join": "Uso: /join #sala",
     "client.usage_msg": "Uso: /msg #sala texto, ou /msg nome texto",
     "client.usage_topic": "Uso: /topic texto",
+    "client.usage_history": "Uso: /history [#sala] [N] (N de 1 a 100)",
+    "client.history_start": "Início do histórico de {room}.",
+    "client.history_more": "Mensagens mais antigas de {room}: /history de novo.",
     "client.joined_room": "{name} entrou em {room}",
     "client.left_room": "{name} saiu de {room}",
     "client.left_room_reason": "{name} saiu de {room} ({reason})",

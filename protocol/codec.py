@@ -30,6 +30,7 @@ from .messages import (
     Event,
     Events,
     Fetch,
+    History,
     Join,
     Joined,
     Leave,
@@ -218,6 +219,11 @@ def encode(msg: Message) -> bytes:
             return _frame(msg.command, {"room": room})
         case SetTopic(room, text):
             return _frame(c.TOPIC, {"room": room, "text": text})
+        case History(room, before, after, around, limit):
+            at = {key: value for key, value in
+                  (("before", before), ("after", after), ("around", around))
+                  if value is not None}
+            return _frame(c.HISTORY, {"room": room, **at, "limit": limit})
         case Welcome(name, session, heartbeat, users, server, resumed, pub, priv, epoch,
                      rate, burst, byte_rate, byte_burst, online, fanout, feeds, room, rooms,
                      max_rooms):
@@ -374,7 +380,16 @@ _FROM_CLIENT: dict[bytes, _Decoder] = {
     b"ROOMS": lambda b: ListRooms(),
     b"TOPIC": lambda b: SetTopic(_room(b, required=True),
                                  _str(b, "text", c.MAX_TOPIC_CHARS, too_long=c.E_TOO_LONG)),
+    b"HISTORY": lambda b: _history(b),  # (defined below)
 }
+
+
+def _history(b: dict[str, Any]) -> History:
+    at = {key: _opt_int(b, key) for key in ("before", "after", "around")}
+    if sum(value is not None for value in at.values()) > 1:
+        raise ProtocolError("at most one of 'before', 'after' and 'around'")
+    return History(_room(b, required=True), at["before"], at["after"], at["around"],
+                   _int(b, "limit", c.MAX_HISTORY_PAGE, c.MAX_HISTORY_PAGE, low=1))
 
 
 def _welcome(b: dict[str, Any]) -> Welcome:

@@ -16,6 +16,7 @@ SAY: Final = "SAY"
 TELL: Final = "TELL"
 WHO: Final = "WHO"
 FETCH: Final = "FETCH"
+HISTORY: Final = "HISTORY"
 LEAVE: Final = "LEAVE"
 # Sent by both sides when they have been idle for one heartbeat interval.
 PING: Final = "PING"
@@ -54,6 +55,8 @@ K_HISTORY: Final = "history"
 K_REPLAY: Final = "replay"
 #: ... or public events that happened together (e.g. a room joining at once), shown live.
 K_LIVE: Final = "live"
+#: The answer to HISTORY: a page of a room's stream, for display only (no cursor moves).
+K_PAGE: Final = "page"
 
 # Limits. A broker MUST refuse frames from clients above MAX_FRAME_BYTES.
 MAX_FRAME_BYTES: Final = 16 * 1024
@@ -70,6 +73,8 @@ MAX_COMMAND_CHARS: Final = 16
 MAX_SEQ: Final = 2**53 - 1
 #: Events per EVENTS frame (FETCH asks for at most this many).
 MAX_FETCH: Final = 200
+#: Events per HISTORY page (its ``limit``, and the default).
+MAX_HISTORY_PAGE: Final = 100
 #: Names listed in a WELCOME (the rest are counted; WHO lists everyone): joining
 #: a room of N must not cost O(N) names per join, O(N^2) in all.
 WELCOME_USERS: Final = 100

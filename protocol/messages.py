@@ -271,6 +271,19 @@ class SetTopic:
 
 
 @dataclass(frozen=True, slots=True)
+class History:
+    """Client asks for a page of a room's stream (issue 18): the latest ``limit``
+    events, or those before, after or around a ``seq``; at most one of the three."""
+
+    command: ClassVar[str] = c.HISTORY
+    room: str
+    before: int | None = None
+    after: int | None = None
+    around: int | None = None
+    limit: int = c.MAX_HISTORY_PAGE
+
+
+@dataclass(frozen=True, slots=True)
 class Entered:
     """Broker: the client is in ``room``, whose head (counting its JOINED) is ``head``."""
 
@@ -318,7 +331,8 @@ class TopicSet:
     by: str
 
 
-ClientMessage = Join | Say | Tell | Who | Fetch | Leave | Ping | Enter | Part | ListRooms | SetTopic
+ClientMessage = (Join | Say | Tell | Who | Fetch | Leave | Ping | Enter | Part | ListRooms
+                 | SetTopic | History)
 BrokerMessage = (Welcome | Msg | Priv | Joined | Left | Users | Error | Ack | Events | Bye
                  | Ping | Notice | Entered | Parted | RoomList | TopicSet)
 Message = ClientMessage | BrokerMessage

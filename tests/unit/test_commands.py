@@ -11,6 +11,7 @@ from zchat.client.commands import (
     Public,
     Quit,
     RoomSay,
+    ScrollBack,
     ShowHelp,
     ShowRooms,
     Topic,
@@ -99,6 +100,19 @@ CASES = [
     ("/who *", ListUsers("*")),
     ("/quem #sala", ListUsers("#sala")),
     ("//join #sala", Public("/join #sala")),
+    ("/history", ScrollBack()),
+    ("/history #sala", ScrollBack("#sala")),
+    ("/history 50", ScrollBack("", 50)),
+    ("/history #sala 50", ScrollBack("#sala", 50)),
+    ("/history 7 #sala", ScrollBack("#sala", 7)),
+    ("/histórico #Sala 100", ScrollBack("#Sala", 100)),
+    ("/historico", ScrollBack()),
+    ("/history 0", Usage("history")),
+    ("/history 101", Usage("history")),
+    ("/history ٣", Usage("history")),  # (a digit, but not one a count is typed with)
+    ("/history sala", Usage("history")),
+    ("/history #a #b", Usage("history")),
+    ("/history 5 6", Usage("history")),
 ]
 
 

@@ -21,6 +21,7 @@ from zchat.protocol import (
     ClientMessage,
     Event,
     Events,
+    History,
     Message,
     Msg,
     Ping,
@@ -279,6 +280,11 @@ _ANY_EVENT = st.one_of(*_EVENTS.values())
 CLIENT_STRATEGIES = {cls: _valid(cls) for cls in get_args(ClientMessage)}
 # Heads flow from the broker only: a client's PING decodes to a bare Ping().
 CLIENT_STRATEGIES[Ping] = st.just(Ping())
+# HISTORY: at most one of before, after and around.
+CLIENT_STRATEGIES[History] = st.builds(
+    lambda room, at, seq, limit: History(room, **({at: seq} if at else {}), limit=limit),
+    _ROOM_NAME, st.sampled_from(["", "before", "after", "around"]), _SEQ,
+    st.integers(min_value=1, max_value=c.MAX_HISTORY_PAGE))
 _ROOM_INFOS = st.lists(st.builds(RoomInfo, _ROOM_NAME, _SEQ, _text(c.MAX_TOPIC_CHARS)),
                        max_size=4).map(tuple)
 BROKER_STRATEGIES = {
