@@ -11,7 +11,6 @@ snapshot taken at join time is not the steady state.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import systems
-from run import HOLD_PER_PROCESS, raise_fd_limit, stop_holders
+from run import HOLD_PER_PROCESS, await_holders, raise_fd_limit, spawn_holders, stop_holders
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,20 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = systems.start(args.system, zchat_heartbeat=args.heartbeat)
     holders: list[subprocess.Popen[bytes]] = []
     try:
-        for first in range(0, args.n, HOLD_PER_PROCESS):
-            holders.append(subprocess.Popen(
-                [sys.executable, str(systems.BENCH_DIR / "loadgen.py"), "hold",
-                 "--protocol", systems.PROTOCOL[args.system],
-                 "--endpoint", run.receivers_endpoint,
-                 "--n", str(min(HOLD_PER_PROCESS, args.n - first)),
-                 "--first-name", str(first),
-                 "--timeout", str(args.connect_timeout + args.seconds + 60)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE))
-        for proc in holders:
-            assert proc.stdout is not None
-            status = json.loads(proc.stdout.readline() or b'{"ready": false}')
-            if not status.get("ready"):
-                sys.exit(f"clients did not connect: {status.get('error', 'holder failed')}")
+        holders = spawn_holders(run, args.n, args.connect_timeout + args.seconds + 60)
+        error = await_holders(holders, time.monotonic() + args.connect_timeout,
+                              f"not all {args.n} clients registered in "
+                              f"{args.connect_timeout:.0f}s", run.workdir)
+        if error:
+            sys.exit(f"clients did not connect: {error}")
         print(f"# {args.system}, {args.n} idle clients, heartbeat {args.heartbeat} s")
         print("| seconds since all joined | RSS | RSS / N | CPU since the last reading: "
               "all / main thread / other threads |\n|---|---|---|---|")

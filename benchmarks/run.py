@@ -299,29 +299,13 @@ def measure_idle(name: str, n: int, args: argparse.Namespace) -> Record:
         rec["rss_base_kb"] = sysrun.rss_kb()
         t0 = time.monotonic()
         try:
-            for first in range(0, n, HOLD_PER_PROCESS):
-                count = min(HOLD_PER_PROCESS, n - first)
-                with open(sysrun.workdir / f"holder-{first}.err", "wb") as err:
-                    holders.append(subprocess.Popen(
-                        [sys.executable, str(systems.BENCH_DIR / "loadgen.py"), "hold",
-                         "--protocol", systems.PROTOCOL[name],
-                         "--endpoint", sysrun.receivers_endpoint,
-                         "--n", str(count), "--first-name", str(first),
-                         "--timeout", str(args.idle_connect_timeout),
-                         *(["--server-key", sysrun.server_key] if sysrun.server_key else [])],
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err))
-            for proc in holders:
-                line = _read_line(proc, deadline=t0 + args.idle_connect_timeout + 10)
-                if line.startswith("{"):
-                    status = json.loads(line)
-                else:
-                    errs = " ".join(p.read_text(errors="replace")[-300:]
-                                    for p in sysrun.workdir.glob("holder-*.err"))
-                    status = {"error": line or f"not all {n} clients registered in "
-                              f"{args.idle_connect_timeout:.0f}s {errs}".strip()}
-                if not status.get("ready"):
-                    rec["error"] = status.get("error", "holder failed")
-                    return rec
+            holders = spawn_holders(sysrun, n, args.idle_connect_timeout)
+            error = await_holders(holders, t0 + args.idle_connect_timeout + 10,
+                                  f"not all {n} clients registered in "
+                                  f"{args.idle_connect_timeout:.0f}s", sysrun.workdir)
+            if error:
+                rec["error"] = error
+                return rec
             rec["setup_s"] = time.monotonic() - t0
             time.sleep(0.5)
             rec["rss_kb"] = sysrun.rss_kb()
@@ -335,8 +319,51 @@ def measure_idle(name: str, n: int, args: argparse.Namespace) -> Record:
     return rec
 
 
+def spawn_holders(sysrun: systems.Running, n: int, timeout: float) -> list[
+        subprocess.Popen[bytes]]:
+    """N idle clients of ``sysrun`` in `loadgen.py hold` processes of at most
+    ``HOLD_PER_PROCESS`` each (their stderr in the run's folder, holder-FIRST.err).
+    ``timeout`` bounds their connecting, and then how long they stay."""
+    holders: list[subprocess.Popen[bytes]] = []
+    try:
+        for first in range(0, n, HOLD_PER_PROCESS):
+            count = min(HOLD_PER_PROCESS, n - first)
+            with open(sysrun.workdir / f"holder-{first}.err", "wb") as err:
+                holders.append(subprocess.Popen(
+                    [sys.executable, str(systems.BENCH_DIR / "loadgen.py"), "hold",
+                     "--protocol", systems.PROTOCOL[sysrun.name],
+                     "--endpoint", sysrun.receivers_endpoint,
+                     "--n", str(count), "--first-name", str(first),
+                     "--timeout", str(timeout),
+                     *(["--server-key", sysrun.server_key] if sysrun.server_key else [])],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err))
+    except BaseException:
+        stop_holders(holders)
+        raise
+    return holders
+
+
+def await_holders(holders: list[subprocess.Popen[bytes]], deadline: float, late: str,
+                  err_dir: Path | None = None) -> str | None:
+    """Wait (until ``deadline``) for each holder's JSON status line; None once every
+    one said ``{"ready": true}``, else why not (``late`` when one said nothing in
+    time, with the tails of ``err_dir``'s holder-*.err files)."""
+    for proc in holders:
+        line = _read_line(proc, deadline)
+        if line.startswith("{"):
+            status = json.loads(line)
+        else:
+            errs = " ".join(p.read_text(errors="replace")[-300:]
+                            for p in (err_dir.glob("holder-*.err") if err_dir else []))
+            status = {"error": line or f"{late} {errs}".strip()}
+        if not status.get("ready"):
+            return str(status.get("error", "holder failed"))
+    return None
+
+
 def stop_holders(holders: list[subprocess.Popen[bytes]]) -> None:
-    """Tell each `loadgen.py hold` process to go, then wait for it (killed if it hangs)."""
+    """Tell each holder process (`loadgen.py hold`, `heartbeat_floor.py --role hold`) to
+    go, then wait for it (killed if it hangs)."""
     for proc in holders:
         with contextlib.suppress(OSError):
             if proc.stdin:

@@ -28,12 +28,15 @@ import zmq.auth
 BENCH_DIR = Path(__file__).resolve().parent
 ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory", "zchat-curve", "zchat-pub",
                "zchat-cluster", "zchat-cluster-split")
+#: Started by start() but never by run.py: heartbeat_floor.py's PING/PONG ROUTER, the
+#: floor under zchat's idle figures (idle_floor.py, heartbeat_floor.py).
+FLOOR = "floor"
 #: The systems made of several brokers over one redis-server of their own.
 CLUSTER_SYSTEMS = ("zchat-cluster", "zchat-cluster-split")
 #: Which wire protocol the load generator must speak to each system.
 PROTOCOL = {"seed": "line", "relay": "relay", "ngircd": "irc", "zchat": "zchat",
             "zchat-memory": "zchat", "zchat-curve": "zchat", "zchat-pub": "zchat",
-            "zchat-cluster": "zchat", "zchat-cluster-split": "zchat"}
+            "zchat-cluster": "zchat", "zchat-cluster-split": "zchat", FLOOR: "floor"}
 DESCRIPTION = {
     "seed": "seed design: thread per client, loop of send() over a shared list, newline framing",
     "relay": "bare pyzmq ROUTER relay, send(identity, SNDMORE) + send(payload), no checks/log",
@@ -48,6 +51,8 @@ DESCRIPTION = {
     "zchat-cluster": "a redis-server of its own and two zchat brokers with --cluster (flood "
                      "limits lifted as for zchat); the sender on broker 1, every receiver on "
                      "broker 2: every delivery crosses brokers through Redis",
+    FLOOR: "bare pyzmq ROUTER answering each client's PING frame with a PONG frame "
+           "(heartbeat_floor.py), no Python state",
     "zchat-cluster-split": "the same, with the receivers alternating over broker 1 and broker "
                            "2 (half the deliveries cross brokers)",
 }
@@ -119,12 +124,12 @@ class Running:
     @property
     def endpoint(self) -> str:
         """ZeroMQ-style endpoint for the ZeroMQ systems, host:port for the TCP ones."""
-        if PROTOCOL[self.name] in ("relay", "zchat"):
+        if PROTOCOL[self.name] in ("relay", "zchat", "floor"):
             return f"tcp://{self.host}:{self.port}"
         return f"{self.host}:{self.port}"
 
     def _endpoint(self, port: int) -> str:
-        if PROTOCOL[self.name] in ("relay", "zchat"):
+        if PROTOCOL[self.name] in ("relay", "zchat", "floor"):
             return f"tcp://{self.host}:{port}"
         return f"{self.host}:{port}"
 
@@ -254,6 +259,9 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0,
         cmd = [py, str(BENCH_DIR / "relay.py"), "--bind", "tcp://127.0.0.1:*"]
         if relay_rooms:
             cmd.append("--rooms")
+    elif name == FLOOR:
+        cmd = [py, str(BENCH_DIR / "heartbeat_floor.py"), "--role", "serve",
+               "--endpoint", "tcp://127.0.0.1:*"]
     elif name.startswith("zchat"):
         zchat = _zchat_command()
         assert zchat is not None

@@ -191,6 +191,28 @@ def test_idle_growth_and_heartbeat_floor(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_idle_floor(tmp_path: Path) -> None:
+    """idle_floor.py: the floor and zchat both measured in one run, their ratios taken."""
+    out = tmp_path / "idle-floor.json"
+    text = _script("idle_floor.py", "--n", "20", "--seconds", "2", "--every", "1",
+                   "--connect-timeout", "30", "--out", str(out), cwd=tmp_path)
+    assert "zchat / floor" in text
+    results = json.loads(out.read_text())
+    records = results["records"]
+    assert [r["system"] for r in records] == ["floor", "zchat"]
+    for rec in records:
+        assert "error" not in rec, rec["error"]
+        assert [round(s["t"]) for s in rec["samples"]] == [0, 1, 2]
+        assert 0 < rec["rss_join_kb"] <= rec["rss_max_kb"] <= rec["rss_peak_kb"]
+        assert rec["rss_end_kb"] <= rec["rss_max_kb"]
+        assert 0 <= rec["cpu_cores"] < 4 and 1.5 < rec["window_s"] < 10
+    (ratio,) = results["ratios"]
+    assert ratio["rss_end_kb"] > 0 and ratio["rss_max_kb"] > 0
+    assert set(results["summary"]) >= {"memory_met", "cpu_met"}
+    assert out.with_suffix(".md").read_text().strip()
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
 def test_hostile_connections(tmp_path: Path) -> None:
     """hostile_connections.py (exit 0: every broker survived, every newcomer got in)."""
     _script("hostile_connections.py", "--only", "ids-next-plaintext,silent-tcp-one",
