@@ -249,3 +249,20 @@ def test_rooms(system: str, tmp_path: Path) -> None:
         assert rec["delivered"] == rec["expected"] > 0
         assert rec["foreign_bytes_per_receiver"] == 0 < rec["own_bytes_per_receiver"]
     assert (out.with_suffix(".md")).read_text().strip()
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_search(tmp_path: Path) -> None:
+    """search.py --quick: the index is built, every kind of search runs and reports."""
+    out = tmp_path / "search.json"
+    text = _script("search.py", "--quick", "--out", str(out), cwd=tmp_path)
+    assert "messages/s" in text and "| search |" in text
+    figures = json.loads(out.read_text())
+    assert figures["messages"] == 20_000
+    assert figures["index_msgs_per_s"] > 0 and figures["size_bytes"] > 0
+    assert figures["cycles"] == 200 and figures["prune_tenth_s"] > 0
+    assert len(figures["searches"]) >= 10
+    for label, kind in figures["searches"].items():
+        assert kind["searches"] == 50, label
+        assert 0 < kind["p50_ms"] <= kind["p99_ms"] <= kind["max_ms"], label
+    assert figures["searches"]["common word"]["mean_hits"] == 20  # a full page each
