@@ -33,6 +33,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from zchat.common import __version__
 from zchat.common.i18n import Catalogue
@@ -50,6 +51,7 @@ from zchat.protocol import (
     Ping,
     ProtocolError,
     Say,
+    Search,
     SetTopic,
     Tell,
     Users,
@@ -64,6 +66,7 @@ from zchat.protocol import (
     room_key,
 )
 from zchat.protocol import constants as c
+from zchat.protocol.rate import TokenBucket
 
 from .actions import (
     Ack,
@@ -76,6 +79,7 @@ from .admission import Admission
 from .backplane import RESUMED, TAKEN, Backplane, LocalBackplane
 from .clustered import ClusterSide
 from .delivery import Delivery
+from .finding import SEARCH_SHARE, SearchRules
 from .flood import Budgets, Limits, replies_left
 from .link import ClusterLink
 from .pages import Pages
@@ -94,17 +98,20 @@ from .store import (
 from .texts import broker_catalogue
 from .throttle import Throttle
 
+if TYPE_CHECKING:
+    from .search import SearchIndex
+
 log = logging.getLogger(__name__)
 
 # Commands that cost tokens from a client's buckets.
 # (Room commands cost one message each, like a WHO.)
-_RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic, History})
+_RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic, History, Search})
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
 __all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI builds it here)
 
 
-class BrokerCore(RoomRules, ScrollBack):
+class BrokerCore(RoomRules, ScrollBack, SearchRules):
     """Chat rules over a Roster, a HistoryStore, an Ownership and a Backplane.
     Returns actions; the server performs them. Rooms other than the default one:
     rooms.py."""
@@ -121,13 +128,15 @@ class BrokerCore(RoomRules, ScrollBack):
                  tokens: Callable[[], str] = lambda: secrets.token_hex(16),
                  owners: Ownership | None = None,
                  default_room: str = c.DEFAULT_ROOM,
-                 max_rooms: int = c.DEFAULT_MAX_ROOMS) -> None:
+                 max_rooms: int = c.DEFAULT_MAX_ROOMS,
+                 index: "SearchIndex | None" = None) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``;
         ``journal`` logs the per-message lines (default: the logging module);
         ``backplane`` joins a cluster (default: this broker alone); ``work_clock``
         measures the time pages take (PAGES_SHARE); ``tokens`` makes session tokens
         for clients that bring none (128 random bits); ``owners`` keeps who owns names
-        and tokens (default: the store, as every store does)."""
+        and tokens (default: the store, as every store does); ``index``: the full-text
+        index SEARCH reads (finding.py; None: no search)."""
         self._note = journal or log.info
         self.heartbeat = heartbeat
         self.limits = limits or Limits()
@@ -166,6 +175,12 @@ class BrokerCore(RoomRules, ScrollBack):
         self._next_tick = 0.0
         self._closing = False
         self._lagging: set[bytes] = set()
+        #: Search (finding.py): the index, what this cycle gave it, how far it is pruned,
+        #: and the share of the loop's time searches may take.
+        self.index = index
+        self._unindexed: list[StoredEvent] = []
+        self._index_pruned = 0
+        self._search_time = TokenBucket(SEARCH_SHARE, SEARCH_SHARE)
         #: On a feed: each room's head at the last tick (rooms.py, `_room_pings`).
         self._room_heads: dict[str, int] = {}
 
@@ -222,6 +237,8 @@ class BrokerCore(RoomRules, ScrollBack):
                 return self._set_topic(session, room, text)
             case History():
                 return self._history(session, msg, now)
+            case Search():
+                return self._search(session, msg, now)
             case Join():
                 if not self.budgets.message(session, Who(), now):
                     return self._throttle(session, 0)
@@ -263,6 +280,7 @@ class BrokerCore(RoomRules, ScrollBack):
         if self.backplane.shared:
             return self.cluster.publish(event, exclude, ack_to)
         self.store.add(event)
+        self._fresh(event)
         return self.delivery.show(event, exclude, ack_to)
 
     # ---- the cluster (clustered.py) -----------------------------------------------
@@ -272,6 +290,7 @@ class BrokerCore(RoomRules, ScrollBack):
         room's new topic (not an event: shown to the room's members here)."""
         if event.kind == c.TOPIC:
             return self._topic_shown(event.room, event.text, event.name)
+        self._fresh(event)
         return self.cluster.arrived(event, reader)
 
     def link_down(self) -> list[Action]:
@@ -556,6 +575,7 @@ class BrokerCore(RoomRules, ScrollBack):
             actions = self.cluster.rejoin(now)
         elif not self.backplane.up:  # a read failed: serve our own users from now on
             actions = self.cluster.link_down()
+        self.prune_index()
         for session in self.roster.silent_since(now - self.expiry):
             actions.extend(self.drop(session, c.R_TIMEOUT))
         if len(self.roster):

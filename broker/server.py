@@ -228,6 +228,9 @@ class BrokerServer:
                     self._flush(self._watch_tick(now))
                 if self.batcher:
                     self._send_out(self.batcher.due(time.monotonic()))
+                # What this turn delivered goes into the search index now, after its
+                # frames went out and before the wait: a search read next finds it.
+                self.core.index_fresh()
                 deadline = min(self.core.next_deadline(), self._watched + WATCH_INTERVAL,
                                self.watch.next_deadline(), self.batcher.next_deadline())
                 timeout_ms = max(0.0, deadline - time.monotonic()) * 1000

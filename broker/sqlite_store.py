@@ -17,7 +17,7 @@ import secrets
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from heapq import merge
 from itertools import islice
@@ -158,6 +158,8 @@ def _since_rooms(rooms: int, streams: bool) -> str:
 
 #: The newest event a prune removes, given how many older ones go with it.
 _CUTOFF = "SELECT seq FROM events ORDER BY seq LIMIT 1 OFFSET ?"
+_MESSAGES_AFTER = (f"SELECT {_COLUMNS} FROM events WHERE seq > ? AND kind IN ('MSG', 'PRIV') "
+                   "ORDER BY seq LIMIT 10000")
 
 
 def default_data_dir() -> Path:
@@ -395,6 +397,19 @@ class SqliteStore(LocalStore):
         rows = self._db.execute(_page_query(stream != PUBLIC, forwards), params).fetchall()
         events = [_event(row) for row in rows[:limit]]
         return (events if forwards else events[::-1]), len(rows) > limit
+
+    def messages_after(self, seq: int) -> Iterator[StoredEvent]:
+        """Every stored MSG and PRIV numbered above ``seq``, in order: what a search index
+        (search.py) is made again from. Read in pages by the primary key, so a long
+        history is never held in memory at once."""
+        self._write_rows()
+        while True:
+            rows = self._db.execute(_MESSAGES_AFTER, (_bound(seq),)).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _event(row)
+            seq = int(rows[-1][0])
 
     def pruned_events(self, low: int, high: int) -> int:
         """Events pruned with a sequence number in (low, high], as an upper bound:

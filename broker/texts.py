@@ -24,6 +24,7 @@ EN: Texts = {
     "broker.crashed": "broker stopped by an unexpected error",
     # the log
     "log.history": "history: {where}, last sequence number {seq}, keeping {retain}",
+    "log.no_search": "search is off: {reason}",
     "log.lagging": "lagging {name}: its queue is full; it will catch up from history",
     "log.replay": "replay {name}: {count} event(s) after {pub}/{priv}{more}",
     "log.flood": "flood {name}: {strikes} messages over the rate limit in a row; disconnected",
@@ -66,6 +67,7 @@ PT: Texts = {
                       "como qualquer pessoa. Use --curve-secret (veja o README, Encryption).",
     "broker.crashed": "broker encerrado por um erro inesperado",
     "log.history": "histórico: {where}, último número de sequência {seq}, mantendo {retain}",
+    "log.no_search": "busca desligada: {reason}",
     "log.lagging": "atrasado {name}: a fila está cheia; vai recuperar do histórico",
     "log.replay": "reenvio {name}: {count} evento(s) após {pub}/{priv}{more}",
     "log.flood": "inundação {name}: {strikes} mensagens seguidas acima do limite; desconectado",

@@ -63,6 +63,7 @@ from zchat.protocol import (
     ProtocolError,
     RoomList,
     Say,
+    Search,
     SetTopic,
     Tell,
     TopicSet,
@@ -82,7 +83,9 @@ from zchat.protocol.rate import TokenBucket
 
 from .commands import (
     EVERYONE,
+    Around,
     EnterRoom,
+    Find,
     ListUsers,
     Nothing,
     PartRoom,
@@ -116,6 +119,8 @@ HANDSHAKE_FAILURES = 3
 LEAVES_REMEMBERED = 256
 #: Events a /history without a count asks for: about a screenful.
 SCROLL_PAGE = 20
+#: Lines /around shows: the result and about five on each side.
+AROUND_LINES = 11
 #: The wait between JOIN attempts grows by half each time up to this (or the
 #: first wait, if that is already longer).
 MAX_RETRY = 5.0
@@ -220,6 +225,11 @@ class ChatClient:
         self._leaves: OrderedDict[tuple[str, float, str], None] = OrderedDict()
         #: Per room key, the oldest event shown: /history asks for what came before it.
         self._oldest: dict[str, int] = {}
+        #: The last /search (without its ``before``), its results so far (for /around,
+        #: numbered from 1), and the rooms whose next page answers an /around.
+        self._searched: Search | None = None
+        self._hits: list[Msg | Priv] = []
+        self._around: set[str] = set()
         self._told_queued = False
         self.ctx = zmq.Context()
         self.sock: zmq.Socket[bytes] | None = None
@@ -501,6 +511,8 @@ class ChatClient:
                     self._show(Shown(event, HISTORY), msg.room)
             case Events(kind, events) if kind == c.K_PAGE:
                 self._page(msg)
+            case Events(kind, events) if kind == c.K_FOUND:
+                self._found(msg)
             case Events(kind, events) if kind == c.K_LIVE:
                 for event in events:  # events that happened together, each as if alone
                     self._step(self.timeline.live(event))
@@ -574,12 +586,62 @@ class ChatClient:
 
     def _page(self, msg: Events) -> None:
         """A /history page: older events, shown as history (no cursor moves: they
-        were read before, or are older than what this session follows)."""
+        were read before, or are older than what this session follows); or the
+        lines around a search result (/around), which move no scroll position."""
+        key = self.rooms.key(msg.room)
+        if key in self._around:
+            self._around.discard(key)
+            where = self.rooms.name(key)
+            for event in msg.events:
+                self.screen.show(self.render.event(event, self.name, "context", where=where,
+                                                   room=self.rooms.notice_room(msg.room)))
+            return
         for event in msg.events:
             self._show(Shown(event, HISTORY), msg.room)
-        room = sanitize(self.rooms.name(self.rooms.key(msg.room)))
+        room = sanitize(self.rooms.name(key))
         text = "client.history_more" if msg.more else "client.history_start"
         self.screen.show(self.render.notice(self.t(text, room=room)))
+
+    def _found(self, msg: Events) -> None:
+        """SEARCH's results, newest first, numbered on from the last page's."""
+        hits = [e for e in msg.events if isinstance(e, Msg | Priv)]
+        if not hits and not self._hits:
+            self.screen.show(self.render.notice(self.t("client.search_none")))
+            return
+        for hit in hits:
+            self._hits.append(hit)
+            where = "" if isinstance(hit, Priv) else self.rooms.name(self.rooms.key(hit.room))
+            line = self.render.event(hit, self.name, "found", where=where)
+            self.screen.show(f"[{len(self._hits)}] {line}")
+        text = "client.search_more" if msg.more else "client.search_end"
+        self.screen.show(self.render.notice(self.t(text)))
+
+    def _find(self, find: Find) -> None:
+        """/search: the same search again pages on, to older results."""
+        if find.room and not self._room_ok(find.room):
+            return
+        ask = Search(find.words, find.sender, find.room, find.peer)
+        before = None
+        if ask == self._searched and self._hits:
+            before = self._hits[-1].seq
+        else:
+            self._searched, self._hits = ask, []
+        self._request(Search(ask.words, ask.sender, ask.room, ask.peer, before))
+
+    def _around_hit(self, number: int) -> None:
+        """/around N: the lines of result N's room around it."""
+        if not 0 < number <= len(self._hits):
+            self.screen.show(self.render.problem(self.t("client.around_unknown",
+                                                        number=number)))
+            return
+        hit = self._hits[number - 1]
+        if isinstance(hit, Priv):
+            self.screen.show(self.render.problem(self.t("client.around_private",
+                                                        number=number)))
+            return
+        key = self.rooms.key(hit.room)
+        self._around.add(key)
+        self._request(History(self.rooms.name(key), around=hit.seq, limit=AROUND_LINES))
 
     def _scroll_back(self, room: str, count: int) -> None:
         """/history: the page of a room's events before the oldest one shown."""
@@ -739,7 +801,8 @@ class ChatClient:
                 return
 
     def _command(self, line: str) -> None:
-        match parse_line(line):
+        typed = parse_line(line)
+        match typed:
             case Nothing():
                 pass
             case Quit():
@@ -783,6 +846,10 @@ class ChatClient:
                     self._part(room or self._current_name())
             case ScrollBack(room, count):
                 self._scroll_back(room, count)
+            case Find():
+                self._find(typed)
+            case Around(number):
+                self._around_hit(number)
             case ShowRooms():
                 if self._rooms_enabled():
                     self._request(ListRooms())

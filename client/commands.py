@@ -9,6 +9,8 @@
     /rooms           list the rooms; /topic text sets the current room's topic
     /who [#room|*]   the current room's members, another room's, or everyone online
     /history [#room] [N]  N older messages of a room (default: the current one)
+    /search words [from:name] [in:#room] [@name]  search what one may read
+    /around N        the lines around result N of the last /search
     /help            the commands; /quit or `sair` (any case) leaves
     //text           a message that starts with '/'
 
@@ -92,6 +94,24 @@ class ScrollBack:
 
 
 @dataclass(frozen=True, slots=True)
+class Find:
+    """``/search``: messages with all of ``words``; from ``sender`` only, in ``room``
+    only, or only the private ones with ``peer`` (each "" for any)."""
+
+    words: str
+    sender: str = ""
+    room: str = ""
+    peer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Around:
+    """``/around N``: the lines around result ``number`` of the last search."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
 class ShowHelp:
     pass
 
@@ -115,7 +135,7 @@ class Usage:
 
 
 Command = (Public | Private | RoomSay | Quit | ListUsers | EnterRoom | PartRoom | ShowRooms
-           | Topic | ScrollBack | ShowHelp | Nothing | UnknownCommand | Usage)
+           | Topic | ScrollBack | Find | Around | ShowHelp | Nothing | UnknownCommand | Usage)
 
 _QUIT_WORDS = frozenset({"sair", "/quit", "/sair", "/exit"})
 
@@ -171,6 +191,12 @@ def _slash(stripped: str, word: str) -> Command:
             return Topic(parts[1].strip()) if len(parts) > 1 else Usage("topic")
         case "/history" | "/historico" | "/histórico":
             return _scroll_back(stripped.split()[1:])
+        case "/search" | "/buscar" | "/procurar":
+            return _find(stripped.split()[1:])
+        case "/around" | "/contexto":
+            if arg.isascii() and arg.isdigit() and not text and 0 < int(arg) <= 1000:
+                return Around(int(arg))
+            return Usage("around")
         case "/msg":
             if not arg:
                 return Usage("msg")
@@ -191,3 +217,25 @@ def _scroll_back(words: list[str]) -> Command:
         else:
             return Usage("history")
     return ScrollBack(room, count)
+
+
+def _find(words: list[str]) -> Command:
+    """``/search``'s words and filters: ``from:name``, ``in:#room`` (or ``in:room``)
+    and ``@name``, each at most once; the other words are searched for."""
+    found: dict[str, str] = {}
+    rest = []
+    for word in words:
+        lowered = word.casefold()
+        for prefix, field in (("from:", "sender"), ("de:", "sender"), ("in:", "room"),
+                              ("em:", "room"), ("@", "peer")):
+            if lowered.startswith(prefix) and len(word) > len(prefix):
+                if field in found:
+                    return Usage("search")
+                value = word[len(prefix):]
+                found[field] = _room(value) if field == "room" else value
+                break
+        else:
+            rest.append(word)
+    if not rest:
+        return Usage("search")
+    return Find(" ".join(rest), **found)

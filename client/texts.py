@@ -54,6 +54,8 @@ EN: Texts = {
         "  /topic text      set the current room's topic\n"
         "  /who [#room|*]   list the room's members (*: everyone online)\n"
         "  /history [#room] [N]  show older messages of the room, page by page\n"
+        "  /search words    search messages (from:name, in:#room, @name narrow it)\n"
+        "  /around N        show the lines around result N of the last search\n"
         "  /help            show this help\n"
         "  sair or /quit    leave (Ctrl-D and Ctrl-C too)"
     ),
@@ -64,6 +66,18 @@ EN: Texts = {
     "client.usage_history": "Usage: /history [#room] [N] (N from 1 to 100)",
     "client.history_start": "Beginning of {room}'s history.",
     "client.history_more": "Older messages of {room}: /history again.",
+    "client.tag_found": "(found)",
+    "client.tag_context": "(context)",
+    "client.usage_search": "Usage: /search words [from:name] [in:#room] [@name]",
+    "client.usage_around": "Usage: /around N (N: a result of the last /search)",
+    "client.search_none": "No messages found.",
+    "client.search_more": "Older results: the same /search again. /around N shows the "
+                          "lines around result N.",
+    "client.search_end": "No more results. /around N shows the lines around result N.",
+    "client.around_unknown": "There is no result {number}: /search first.",
+    "client.around_private": "Result {number} is a private message: /around shows a "
+                             "room's lines only.",
+    "error.BAD_SEARCH": "search not understood: {detail}",
     "client.joined_room": "{name} joined {room}",
     "client.left_room": "{name} left {room}",
     "client.left_room_reason": "{name} left {room} ({reason})",
@@ -164,6 +178,8 @@ PT: Texts = {
         "  /topic texto     define o tópico da sala atual\n"
         "  /who [#sala|*]   lista quem está na sala (*: todos online)\n"
         "  /history [#sala] [N]  mostra mensagens mais antigas da sala, página a página\n"
+        "  /search palavras busca mensagens (from:nome, in:#sala, @nome restringem)\n"
+        "  /around N        mostra as linhas em volta do resultado N da última busca\n"
         "  /help            mostra esta ajuda\n"
         "  sair ou /quit    sai do chat (Ctrl-D e Ctrl-C também)"
     ),
@@ -174,6 +190,19 @@ PT: Texts = {
     "client.usage_history": "Uso: /history [#sala] [N] (N de 1 a 100)",
     "client.history_start": "Início do histórico de {room}.",
     "client.history_more": "Mensagens mais antigas de {room}: /history de novo.",
+    "client.tag_found": "(encontrado)",
+    "client.tag_context": "(contexto)",
+    "client.usage_search": "Uso: /search palavras [from:nome] [in:#sala] [@nome]",
+    "client.usage_around": "Uso: /around N (N: um resultado da última /search)",
+    "client.search_none": "Nenhuma mensagem encontrada.",
+    "client.search_more": "Resultados mais antigos: a mesma /search de novo. /around N "
+                          "mostra as linhas em volta do resultado N.",
+    "client.search_end": "Não há mais resultados. /around N mostra as linhas em volta do "
+                         "resultado N.",
+    "client.around_unknown": "Não há resultado {number}: faça uma /search antes.",
+    "client.around_private": "O resultado {number} é uma mensagem privada: /around mostra "
+                             "só as linhas de uma sala.",
+    "error.BAD_SEARCH": "busca não entendida: {detail}",
     "client.joined_room": "{name} entrou em {room}",
     "client.left_room": "{name} saiu de {room}",
     "client.left_room_reason": "{name} saiu de {room} ({reason})",

@@ -46,6 +46,7 @@ from .messages import (
     RoomInfo,
     RoomList,
     Say,
+    Search,
     SetTopic,
     Tell,
     TopicSet,
@@ -219,6 +220,10 @@ def encode(msg: Message) -> bytes:
             return _frame(msg.command, {"room": room})
         case SetTopic(room, text):
             return _frame(c.TOPIC, {"room": room, "text": text})
+        case Search(words, sender, room, peer, before, limit):
+            asked = _flagged({"words": words}, **{"from": sender, "room": room, "with": peer})
+            return _frame(c.SEARCH, asked | ({} if before is None else {"before": before})
+                          | {"limit": limit})
         case History(room, before, after, around, limit):
             at = {key: value for key, value in
                   (("before", before), ("after", after), ("around", around))
@@ -381,6 +386,11 @@ _FROM_CLIENT: dict[bytes, _Decoder] = {
     b"TOPIC": lambda b: SetTopic(_room(b, required=True),
                                  _str(b, "text", c.MAX_TOPIC_CHARS, too_long=c.E_TOO_LONG)),
     b"HISTORY": lambda b: _history(b),  # (defined below)
+    b"SEARCH": lambda b: Search(
+        _str(b, "words", c.MAX_SEARCH_CHARS, too_long=c.E_BAD_SEARCH),
+        _str(b, "from", _LOOSE, "", too_long=c.E_BAD_NAME), _room(b),
+        _str(b, "with", _LOOSE, "", too_long=c.E_BAD_NAME), _opt_int(b, "before"),
+        _int(b, "limit", c.DEFAULT_SEARCH_HITS, c.MAX_SEARCH_HITS, low=1)),
 }
 
 

@@ -17,6 +17,7 @@ TELL: Final = "TELL"
 WHO: Final = "WHO"
 FETCH: Final = "FETCH"
 HISTORY: Final = "HISTORY"
+SEARCH: Final = "SEARCH"
 LEAVE: Final = "LEAVE"
 # Sent by both sides when they have been idle for one heartbeat interval.
 PING: Final = "PING"
@@ -57,6 +58,8 @@ K_REPLAY: Final = "replay"
 K_LIVE: Final = "live"
 #: The answer to HISTORY: a page of a room's stream, for display only (no cursor moves).
 K_PAGE: Final = "page"
+#: The answer to SEARCH: hits, newest first, for display only.
+K_FOUND: Final = "found"
 
 # Limits. A broker MUST refuse frames from clients above MAX_FRAME_BYTES.
 MAX_FRAME_BYTES: Final = 16 * 1024
@@ -75,6 +78,12 @@ MAX_SEQ: Final = 2**53 - 1
 MAX_FETCH: Final = 200
 #: Events per HISTORY page (its ``limit``, and the default).
 MAX_HISTORY_PAGE: Final = 100
+#: Hits per SEARCH answer (its ``limit``), and the default.
+MAX_SEARCH_HITS: Final = 50
+DEFAULT_SEARCH_HITS: Final = 20
+#: A SEARCH's ``words``: characters, and words in them that count.
+MAX_SEARCH_CHARS: Final = 200
+MAX_SEARCH_WORDS: Final = 16
 #: Names listed in a WELCOME (the rest are counted; WHO lists everyone): joining
 #: a room of N must not cost O(N) names per join, O(N^2) in all.
 WELCOME_USERS: Final = 100
@@ -117,6 +126,7 @@ E_NOT_IN_ROOM: Final = "NOT_IN_ROOM"
 E_TOO_MANY_ROOMS: Final = "TOO_MANY_ROOMS"
 E_ROOMS_FULL: Final = "ROOMS_FULL"
 E_NO_ROOM: Final = "NO_ROOM"
+E_BAD_SEARCH: Final = "BAD_SEARCH"
 
 # NOTICE codes: the link to the other brokers of a cluster is down, or back.
 #: While it is down, events are delivered among this broker's users only, with seq 0.

@@ -284,6 +284,21 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class Search:
+    """Client searches what it may read (issue 18): messages with all of ``words``,
+    optionally ``sender``'s only, in one ``room`` only, or only the private ones with
+    the user ``peer``; older than ``before`` to page on."""
+
+    command: ClassVar[str] = c.SEARCH
+    words: str
+    sender: str = ""
+    room: str = ""
+    peer: str = ""
+    before: int | None = None
+    limit: int = c.DEFAULT_SEARCH_HITS
+
+
+@dataclass(frozen=True, slots=True)
 class Entered:
     """Broker: the client is in ``room``, whose head (counting its JOINED) is ``head``."""
 
@@ -332,7 +347,7 @@ class TopicSet:
 
 
 ClientMessage = (Join | Say | Tell | Who | Fetch | Leave | Ping | Enter | Part | ListRooms
-                 | SetTopic | History)
+                 | SetTopic | History | Search)
 BrokerMessage = (Welcome | Msg | Priv | Joined | Left | Users | Error | Ack | Events | Bye
                  | Ping | Notice | Entered | Parted | RoomList | TopicSet)
 Message = ClientMessage | BrokerMessage

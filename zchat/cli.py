@@ -215,9 +215,20 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     except StoreError as exc:
         _fail(str(exc), 1)
     limits = Limits(rate, burst, byte_rate, byte_burst, max_clients, max_per_address)
+    from zchat.broker.finding import open_index
+
+    try:
+        index_file = None if store_kind == "memory" or cluster_url is not None else \
+            (data_dir or default_data_dir()) / "search.db"
+        index, no_index = open_index(store, index_file)
+    except StoreError as exc:
+        store.close()
+        _fail(str(exc), 1)
+    if index is None:
+        log.warning(t("log.no_search", reason=no_index))
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
                       history=history, limits=limits, journal=journal.line, backplane=cluster,
-                      default_room=default_room, max_rooms=max_rooms)
+                      default_room=default_room, max_rooms=max_rooms, index=index)
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
     if cluster_url is not None:
         from zchat.broker.cluster import shown_url
@@ -255,6 +266,8 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         sys.exit(1)
     log.info(t("broker.stopping", count=told))
     server.close()
+    if index is not None:
+        index.close()
     store.close()
     log.info(t("broker.stopped"))
 

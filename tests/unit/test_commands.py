@@ -3,7 +3,9 @@
 import pytest
 
 from zchat.client.commands import (
+    Around,
     EnterRoom,
+    Find,
     ListUsers,
     Nothing,
     PartRoom,
@@ -113,6 +115,20 @@ CASES = [
     ("/history sala", Usage("history")),
     ("/history #a #b", Usage("history")),
     ("/history 5 6", Usage("history")),
+    ("/search reunião sexta", Find("reunião sexta")),
+    ("/search deploy from:bob in:#dev", Find("deploy", "bob", "#dev")),
+    ("/buscar prazo de:Ana em:dev", Find("prazo", "Ana", "#dev")),
+    ("/search senha @carol", Find("senha", peer="carol")),
+    ("/search from:bob", Usage("search")),
+    ("/search", Usage("search")),
+    ("/search a from:x from:y", Usage("search")),
+    ("/search @ in: from:", Find("@ in: from:")),  # (bare prefixes are words)
+    ("/around 3", Around(3)),
+    ("/contexto 12", Around(12)),
+    ("/around", Usage("around")),
+    ("/around x", Usage("around")),
+    ("/around 0", Usage("around")),
+    ("/around 3 4", Usage("around")),
 ]
 
 

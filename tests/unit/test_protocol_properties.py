@@ -28,6 +28,7 @@ from zchat.protocol import (
     ProtocolError,
     RoomInfo,
     RoomList,
+    Search,
     decode_broker,
     decode_broker_frames,
     decode_client,
@@ -280,6 +281,10 @@ _ANY_EVENT = st.one_of(*_EVENTS.values())
 CLIENT_STRATEGIES = {cls: _valid(cls) for cls in get_args(ClientMessage)}
 # Heads flow from the broker only: a client's PING decodes to a bare Ping().
 CLIENT_STRATEGIES[Ping] = st.just(Ping())
+CLIENT_STRATEGIES[Search] = st.builds(
+    Search, _text(c.MAX_SEARCH_CHARS), _NAME | st.just(""), _ROOM_NAME | st.just(""),
+    _NAME | st.just(""), _SEQ | st.none(),
+    st.integers(min_value=1, max_value=c.MAX_SEARCH_HITS))
 # HISTORY: at most one of before, after and around.
 CLIENT_STRATEGIES[History] = st.builds(
     lambda room, at, seq, limit: History(room, **({at: seq} if at else {}), limit=limit),

@@ -1,0 +1,94 @@
+"""broker/finding.py: SEARCH over what the asker may read, on a core with a real index
+(SQLite FTS5 in memory) and a fake clock."""
+
+import pytest
+from corehelp import handled, make_core
+
+from zchat.broker.core import BrokerCore, Limits
+from zchat.broker.search import SearchIndex
+from zchat.broker.store import MemoryStore
+from zchat.protocol import Enter, Error, Events, Join, Msg, Priv, Say, Search, Tell
+from zchat.protocol import constants as c
+
+A, B, C = b"\x00a", b"\x00b", b"\x00c"
+
+pytestmark = pytest.mark.skipif(SearchIndex.available() is not None,
+                                reason=f"no FTS5: {SearchIndex.available()}")
+
+
+@pytest.fixture
+def core() -> BrokerCore:
+    """ana (A) and bob (B) in #sala; carol (C) in the default room; each has said
+    something about a meeting, and bob told carol a secret."""
+    core = make_core(store=MemoryStore(), index=SearchIndex())
+    for identity, name in ((A, "ana"), (B, "bob"), (C, "carol")):
+        handled(core, identity, Join(name, name * 8))
+    handled(core, A, Enter("#sala"))
+    handled(core, B, Enter("#sala"))
+    handled(core, A, Say("reunião na sexta", 1, room="#sala"))
+    handled(core, C, Say("reuniao geral amanhã", 1))
+    handled(core, B, Tell("carol", "reunião secreta às 9", 1))
+    handled(core, B, Say("deploy hoje", 2, room="#sala"))
+    core.index_fresh()  # (the server calls it after each cycle's frames went out)
+    return core
+
+
+def _found(core: BrokerCore, identity: bytes, ask: Search) -> Events:
+    (kind, to, found), = handled(core, identity, ask)
+    assert (kind, to) == ("send", identity) and isinstance(found, Events), found
+    assert found.kind == c.K_FOUND
+    return found
+
+
+def _texts(found: Events) -> list[str]:
+    return [e.text for e in found.events]  # type: ignore[union-attr]
+
+
+def test_each_finds_only_what_it_may_read_newest_first(core) -> None:
+    assert _texts(_found(core, C, Search("REUNIAO"))) == ["reunião secreta às 9",
+                                                          "reuniao geral amanhã"]
+    ana = _found(core, A, Search("reunião"))
+    assert _texts(ana) == ["reuniao geral amanhã", "reunião na sexta"]
+    assert [e.room for e in ana.events] == ["", "#sala"]  # type: ignore[union-attr]
+    bob = _found(core, B, Search("reuniao"))
+    assert _texts(bob) == ["reunião secreta às 9", "reuniao geral amanhã", "reunião na sexta"]
+    assert isinstance(bob.events[0], Priv) and isinstance(bob.events[2], Msg)
+
+
+def test_filters_and_paging(core) -> None:
+    assert _texts(_found(core, B, Search("reuniao", room="#sala"))) == ["reunião na sexta"]
+    assert _texts(_found(core, B, Search("reuniao", sender="ANA"))) == ["reunião na sexta"]
+    assert _texts(_found(core, B, Search("reuniao", peer="carol"))) == ["reunião secreta às 9"]
+    first = _found(core, B, Search("reuniao", limit=2))
+    assert first.more and len(first.events) == 2
+    rest = _found(core, B, Search("reuniao", before=first.events[-1].seq, limit=2))
+    assert _texts(rest) == ["reunião na sexta"] and not rest.more
+
+
+def test_refusals(core) -> None:
+    for ask, code in ((Search("reuniao", room="#sala"), c.E_NOT_IN_ROOM),
+                      (Search("reuniao", sender="no name"), c.E_BAD_NAME),
+                      (Search(" ".join(["ab"] * 17)), c.E_BAD_SEARCH)):
+        (_, to, err), = handled(core, C, ask)
+        assert to == C and isinstance(err, Error) and err.code == code, (ask, err)
+    assert _texts(_found(core, C, Search("!!! ???"))) == []  # no words: nothing, no error
+
+
+def test_indexed_after_the_cycle_that_delivered_it(core) -> None:
+    handled(core, A, Say("novidade", 3, room="#sala"))
+    assert _texts(_found(core, A, Search("novidade"))) == []
+    core.index_fresh()
+    assert _texts(_found(core, A, Search("novidade"))) == ["novidade"]
+
+
+def test_a_search_costs_five_messages_and_needs_an_index() -> None:
+    core = make_core(store=MemoryStore(), index=SearchIndex(), limits=Limits(rate=0.1, burst=6))
+    handled(core, A, Join("ana", "ana" * 8))
+    assert isinstance(handled(core, A, Search("x"))[0][2], Events)
+    (_, _, refused), = handled(core, A, Search("x"))
+    assert isinstance(refused, Error) and refused.code == c.E_RATE_LIMITED
+    bare = make_core(store=MemoryStore())
+    handled(bare, A, Join("ana", "ana" * 8))
+    (_, _, refused), = handled(bare, A, Search("x"))
+    assert isinstance(refused, Error) and (refused.code, refused.ref) == (c.E_UNAVAILABLE,
+                                                                          "search")
