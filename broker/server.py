@@ -261,6 +261,9 @@ class BrokerServer:
 
     def _drain(self) -> list[Action]:
         """Read up to BATCH messages and return what the core says to do about them."""
+        # What earlier batches delivered (their frames are out) goes into the search
+        # index first: a search among these messages finds every line its asker saw.
+        self.core.index_fresh()
         router = self.router
         recv = router.recv
         more = partial(router.getsockopt, zmq.RCVMORE)

@@ -760,6 +760,10 @@ class ChatClient:
             if self._pace is not None:
                 self._pace[0].tokens = 0.0
             return
+        if err.ref == "search" and err.code in (c.E_UNAVAILABLE, c.E_RATE_LIMITED):
+            text = "client.no_search" if err.code == c.E_UNAVAILABLE else "client.search_busy"
+            self.screen.show(self.render.problem(self.t(text)))
+            return
         if err.code == c.E_UNAVAILABLE and self.state is State.JOINED:
             # A room command to a broker of a cluster cut off from the others.
             self.screen.show(self.render.problem(self.t("client.rooms_cut_off")))

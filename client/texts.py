@@ -71,6 +71,8 @@ EN: Texts = {
     "client.usage_search": "Usage: /search words [from:name] [in:#room] [@name]",
     "client.usage_around": "Usage: /around N (N: a result of the last /search)",
     "client.search_none": "No messages found.",
+    "client.no_search": "This broker does not offer search.",
+    "client.search_busy": "The broker is busy with other searches: try again in a moment.",
     "client.search_more": "Older results: the same /search again. /around N shows the "
                           "lines around result N.",
     "client.search_end": "No more results. /around N shows the lines around result N.",
@@ -195,6 +197,8 @@ PT: Texts = {
     "client.usage_search": "Uso: /search palavras [from:nome] [in:#sala] [@nome]",
     "client.usage_around": "Uso: /around N (N: um resultado da última /search)",
     "client.search_none": "Nenhuma mensagem encontrada.",
+    "client.no_search": "Este broker não oferece busca.",
+    "client.search_busy": "O broker está ocupado com outras buscas: tente de novo daqui a pouco.",
     "client.search_more": "Resultados mais antigos: a mesma /search de novo. /around N "
                           "mostra as linhas em volta do resultado N.",
     "client.search_end": "Não há mais resultados. /around N mostra as linhas em volta do "

@@ -167,6 +167,9 @@ def main() -> None:
 @click.option("--max-rooms", type=click.IntRange(1), default=c.DEFAULT_MAX_ROOMS,
               show_default=True, help="Rooms held at once (a room is held while it has "
                                       "members); a new one beyond is refused.")
+@click.option("--search/--no-search", "search", default=True, show_default=True,
+              help="Keep a full-text index of the history for /search (search.db beside "
+                   "the history; in memory with --store memory or --cluster).")
 @click.option("--cluster", "cluster_url", default=None, envvar="ZCHAT_CLUSTER", metavar="URL",
               callback=lambda ctx, param, value: _check_cluster(value),
               help="Join the brokers sharing this Redis (redis://HOST:PORT[/DB]) as one chat; "
@@ -176,7 +179,7 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
            retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
            max_per_address: int, fanout: str, default_room: str, max_rooms: int,
-           cluster_url: str | None) -> None:
+           search: bool, cluster_url: str | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     # Every option is checked (here and in the callbacks) before the log is opened, the
     # data directory made and locked, or a socket bound: a usage error leaves nothing behind.
@@ -220,12 +223,12 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     try:
         index_file = None if store_kind == "memory" or cluster_url is not None else \
             (data_dir or default_data_dir()) / "search.db"
-        index, no_index = open_index(store, index_file)
+        index, no_index = open_index(store, index_file) if search else (None, "--no-search")
     except StoreError as exc:
         store.close()
         _fail(str(exc), 1)
     if index is None:
-        log.warning(t("log.no_search", reason=no_index))
+        (log.warning if search else log.info)(t("log.no_search", reason=no_index))
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
                       history=history, limits=limits, journal=journal.line, backplane=cluster,
                       default_room=default_room, max_rooms=max_rooms, index=index)

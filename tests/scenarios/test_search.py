@@ -59,3 +59,13 @@ def test_search_finds_what_one_may_read_only(chat: Cluster) -> None:
     ana.expect(r"Reconnected as ana", timeout=10)
     ana.line("/search adiado")
     ana.expect(r"\[1\] .*bob: deploy adiado")
+
+
+def test_a_broker_without_search_says_so(chat: Cluster) -> None:
+    broker = chat.broker("--no-search")
+    ana = chat.client("ana", broker.endpoint)
+    ana.line("/search qualquer coisa")
+    ana.expect(r"This broker does not offer search\.")
+    ana.line("still here")  # (the session goes on)
+    ana.line("/who")
+    ana.expect(r"ana")
