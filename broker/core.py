@@ -79,7 +79,7 @@ from .admission import Admission
 from .backplane import RESUMED, TAKEN, Backplane, LocalBackplane
 from .clustered import ClusterSide
 from .delivery import Delivery
-from .finding import SEARCH_SHARE, SearchRules
+from .finding import INDEX_BURST, INDEX_SHARE, SEARCH_SHARE, SearchRules
 from .flood import Budgets, Limits, replies_left
 from .link import ClusterLink
 from .pages import Pages
@@ -181,6 +181,8 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         self._unindexed: list[StoredEvent] = []
         self._index_pruned = 0
         self._search_time = TokenBucket(SEARCH_SHARE, SEARCH_SHARE)
+        self._index_time = TokenBucket(INDEX_SHARE, INDEX_BURST)
+        self._index_committed = 0.0
         #: On a feed: each room's head at the last tick (rooms.py, `_room_pings`).
         self._room_heads: dict[str, int] = {}
 

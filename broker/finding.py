@@ -42,6 +42,16 @@ SEARCH_SHARE = 0.2
 SEARCH_COST = 5
 #: The longest one search may run (seconds): it returns what it found by then.
 SEARCH_BUDGET = 0.02
+#: Feeding the index: the share of a busy broker's time it may take (and the most it
+#: may take at once), the events added per step, the slice taken at a time when the
+#: broker is idle, how often a busy broker commits it (a search commits it first),
+#: and how many events may wait for it.
+INDEX_SHARE = 0.04
+INDEX_BURST = 0.01
+INDEX_CHUNK = 32
+INDEX_SLICE = 0.005
+INDEX_COMMIT_EVERY = 0.1
+MAX_UNINDEXED = 50_000
 _INDEXED = (c.MSG, c.PRIV)
 
 
@@ -55,6 +65,8 @@ class SearchRules:
         index: SearchIndex | None
         _unindexed: list[StoredEvent]
         _index_pruned: int
+        _index_time: TokenBucket
+        _index_committed: float
         _search_time: TokenBucket
 
         def _room_of(self, session: Session, room: str, cid: int = 0,
@@ -69,13 +81,40 @@ class SearchRules:
         if self.index is not None and event.seq and event.kind in _INDEXED:
             self._unindexed.append(event)
 
-    def index_fresh(self) -> None:
-        """Index what this cycle delivered (called after its frames went out)."""
+    def index_fresh(self, idle: bool = False) -> None:
+        """Index what was delivered (called once its frames went out): while the broker
+        is busy, only as much as its share of the time allows (a bucket of seconds:
+        light traffic is indexed at once, a flood waits); when it would wait for
+        frames, INDEX_SLICE seconds at a time until nothing is left (`index_pending`
+        says the server should not wait meanwhile). Past MAX_UNINDEXED waiting,
+        the excess is indexed whatever the load, so what waits stays bounded. The
+        index is committed every INDEX_COMMIT_EVERY seconds at most (its writes are
+        FTS5's work: fewer, bigger ones cost less), and by each search first."""
         if self.index is None or not self._unindexed:
             return
-        fresh, self._unindexed = self._unindexed, []
-        self.index.add(fresh)
-        self.index.commit()
+        clock = time.perf_counter
+        started = clock()
+        if idle:
+            budget = INDEX_SLICE
+        else:
+            self._index_time.take(started, 0.0)  # (refilled up to now)
+            budget = self._index_time.tokens
+        forced = len(self._unindexed) - MAX_UNINDEXED
+        done = 0
+        while done < len(self._unindexed) and (done < forced or clock() - started < budget):
+            self.index.add(self._unindexed[done:done + INDEX_CHUNK])
+            done += INDEX_CHUNK
+        del self._unindexed[:done]
+        if clock() - self._index_committed >= INDEX_COMMIT_EVERY:
+            self.index.commit()
+            self._index_committed = clock()
+        if not idle:
+            self._index_time.tokens -= clock() - started
+
+    def index_pending(self) -> bool:
+        """Whether delivered events still wait for the index (the server then polls
+        without waiting, and feeds it when no frame waits)."""
+        return bool(self._unindexed)
 
     def prune_index(self) -> None:
         """Drop from the index what the history no longer holds (at each tick)."""
@@ -106,6 +145,7 @@ class SearchRules:
         if not self._search_time.take(now, SEARCH_BUDGET):
             return self._refuse(session.identity, session, c.E_RATE_LIMITED,
                                 "the broker is busy with searches: try again", "search")
+        self.index_fresh(idle=True)  # (what waits, a slice of it: a search sees it)
         started = time.perf_counter()
         try:
             if ask.peer:

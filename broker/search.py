@@ -30,7 +30,9 @@ A file that is lost or deleted is made again by `rebuild` from the history.
 
 import logging
 import os
+import queue
 import sqlite3
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Collection, Iterable
@@ -213,6 +215,8 @@ class SearchIndex:
         except sqlite3.Error as exc:
             self._db.close()
             raise SearchError(f"cannot read the search index: {exc}") from None
+        #: A file index's writes run on a thread of their own (_Writer); in memory, here.
+        self._writer: _Writer | None = None
         if path is not None:
             self._checkpointer = Checkpointer(path, wal_limit or WAL_LIMIT)
             for owned in (path, path.with_name(path.name + "-wal"),
@@ -221,6 +225,7 @@ class SearchIndex:
                     os.chmod(owned, 0o600)
                 except OSError:
                     pass
+            self._writer = _Writer(path)
 
     @staticmethod
     def _open(path: Path | None, wal_limit: int) -> sqlite3.Connection:
@@ -329,38 +334,40 @@ class SearchIndex:
         for id_, key, rows in changed:
             if rows <= 0:  # (its last row is gone: so is the key)
                 del self._ids[key], self._keys[id_], self._held[id_]
-        db = self._db
-        try:
-            db.execute("BEGIN")
-            change(db)
-            db.executemany(_SET_STREAM, [row for row in changed if row[2] > 0])
-            db.executemany("DELETE FROM streams WHERE id = ?",
-                           [(id_,) for id_, _, rows in changed if rows <= 0])
-            db.executemany(_SET_META, [("last_seq", self._last), ("rows", self._total),
-                                       ("pruned_upto", self._pruned)])
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise SearchError(f"{failure}: {exc}") from None
-        self._restart_wal()
+        meta = [("last_seq", self._last), ("rows", self._total), ("pruned_upto", self._pruned)]
+        checkpointer = self._checkpointer
 
-    def _restart_wal(self) -> None:
-        """As SqliteStore._restart_wal: under steady writes the WAL only restarts if
-        this connection copies the last frames itself, between transactions."""
-        if self._checkpointer is None or not self._checkpointer.wal_is_big.is_set():
-            return
-        self._checkpointer.wal_is_big.clear()
-        try:
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as exc:  # (busy: the Checkpointer's turn asks again)
-            log.warning("search index checkpoint failed: %s", exc)
+        def transaction(db: sqlite3.Connection) -> None:
+            try:
+                db.execute("BEGIN")
+                change(db)
+                db.executemany(_SET_STREAM, [row for row in changed if row[2] > 0])
+                db.executemany("DELETE FROM streams WHERE id = ?",
+                               [(id_,) for id_, _, rows in changed if rows <= 0])
+                db.executemany(_SET_META, meta)
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise SearchError(f"{failure}: {exc}") from None
+            _restart_wal(db, checkpointer)
+
+        if self._writer is None:
+            transaction(self._db)
+        else:
+            self._writer.submit(transaction)
+
+    def _written(self) -> None:
+        """Wait until every commit so far is in the file (a read must see them)."""
+        self.commit()
+        if self._writer is not None:
+            self._writer.wait()
 
     def prune(self, upto: int) -> None:
         """Drop every event numbered ``upto`` or below, as the history store did."""
         if upto <= self._pruned:
             return
-        self.commit()
+        self._written()
         upto = min(upto, IN_USE)
         try:
             gone = self._db.execute("SELECT stream, stream_to, sender, COUNT(*) FROM readers "
@@ -410,7 +417,7 @@ class SearchIndex:
         sender_id = self._ids.get("n" + sender_key) if sender else None
         if not words or not streams or limit <= 0 or (sender and sender_id is None):
             return _NOTHING
-        self.commit()
+        self._written()
         match = f"body : ({' AND '.join(map(_quoted, words))})"
         if sender_id is not None:
             match += f" AND sender : k{sender_id}"
@@ -461,11 +468,87 @@ class SearchIndex:
     def close(self) -> None:
         """Write what is pending and close the file."""
         try:
-            self.commit()
+            self._written()
         finally:
+            if self._writer is not None:
+                self._writer.stop()
             if self._checkpointer is not None:
                 self._checkpointer.stop()
             self._db.close()
+
+
+def _restart_wal(db: sqlite3.Connection, checkpointer: Checkpointer | None) -> None:
+    """As SqliteStore._restart_wal: under steady writes the WAL only restarts if the
+    writing connection copies the last frames itself, between transactions."""
+    if checkpointer is None or not checkpointer.wal_is_big.is_set():
+        return
+    checkpointer.wal_is_big.clear()
+    try:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as exc:  # (busy: the Checkpointer's turn asks again)
+        log.warning("search index checkpoint failed: %s", exc)
+
+
+class _Writer:
+    """A file index's transactions, on a thread and a connection of their own: FTS5's
+    work at a commit (tokenizing, merging segments) runs beside the broker's loop,
+    since sqlite3 lets go of the GIL while SQLite works, instead of stalling it.
+    Reads stay on the caller's connection (WAL: they see every committed write) and
+    wait for the writes before them (`wait`). A failed write is raised at the next
+    `submit` or `wait`, and nothing more is written."""
+
+    def __init__(self, path: Path) -> None:
+        self._jobs: queue.Queue[Callable[[sqlite3.Connection], None] | None] = queue.Queue()
+        self._error: SearchError | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True,
+                                        name="zchat-search-writer")
+        self._thread.start()
+        self._ready.wait()
+        self._raise()
+
+    def _run(self, path: Path) -> None:
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            db.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.Error as exc:
+            self._error = SearchError(f"cannot open the search index for writing: {exc}")
+            self._ready.set()
+            return
+        self._ready.set()
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    db.close()
+                    return
+                if self._error is None:
+                    job(db)
+            except SearchError as exc:
+                self._error = exc
+            except Exception as exc:  # (a bug: stop writing, say so at the next call)
+                self._error = SearchError(f"cannot write the search index: {exc!r}")
+            finally:
+                self._jobs.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, job: Callable[[sqlite3.Connection], None]) -> None:
+        self._raise()
+        self._jobs.put(job)
+
+    def wait(self) -> None:
+        self._jobs.join()
+        self._raise()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
 
 
 def rebuild(index: SearchIndex, events: Iterable[StoredEvent],

@@ -228,12 +228,15 @@ class BrokerServer:
                     self._flush(self._watch_tick(now))
                 if self.batcher:
                     self._send_out(self.batcher.due(time.monotonic()))
-                # What this turn delivered goes into the search index now, after its
-                # frames went out and before the wait: a search read next finds it.
-                self.core.index_fresh()
+                # Nothing to read: the search index takes what was delivered (a slice
+                # at a time, not waiting for frames while some is left).
+                if not cast(int, self.router.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                    self.core.index_fresh(idle=True)
                 deadline = min(self.core.next_deadline(), self._watched + WATCH_INTERVAL,
                                self.watch.next_deadline(), self.batcher.next_deadline())
                 timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
+                if self.core.index_pending():
+                    timeout_ms = 0.0
                 events = dict(poller.poll(int(timeout_ms)))
                 now = time.monotonic()
                 if wakeup.fd in events:
@@ -262,7 +265,7 @@ class BrokerServer:
     def _drain(self) -> list[Action]:
         """Read up to BATCH messages and return what the core says to do about them."""
         # What earlier batches delivered (their frames are out) goes into the search
-        # index first: a search among these messages finds every line its asker saw.
+        # index first, within its share of a busy broker's time (finding.py).
         self.core.index_fresh()
         router = self.router
         recv = router.recv

@@ -167,9 +167,11 @@ def main() -> None:
 @click.option("--max-rooms", type=click.IntRange(1), default=c.DEFAULT_MAX_ROOMS,
               show_default=True, help="Rooms held at once (a room is held while it has "
                                       "members); a new one beyond is refused.")
-@click.option("--search/--no-search", "search", default=True, show_default=True,
+@click.option("--search/--no-search", "search", default=False, show_default=True,
               help="Keep a full-text index of the history for /search (search.db beside "
-                   "the history; in memory with --store memory or --cluster).")
+                   "the history; in memory with --store memory or --cluster). Off by "
+                   "default while indexing costs more than 5% of the fan-out rate "
+                   "(docs/PERFORMANCE.md, Search).")
 @click.option("--cluster", "cluster_url", default=None, envvar="ZCHAT_CLUSTER", metavar="URL",
               callback=lambda ctx, param, value: _check_cluster(value),
               help="Join the brokers sharing this Redis (redis://HOST:PORT[/DB]) as one chat; "

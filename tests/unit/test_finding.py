@@ -75,10 +75,41 @@ def test_refusals(core) -> None:
 
 
 def test_indexed_after_the_cycle_that_delivered_it(core) -> None:
-    handled(core, A, Say("novidade", 3, room="#sala"))
-    assert _texts(_found(core, A, Search("novidade"))) == []
+    indexed = core.index.last_seq()
+    (_, _, ack), = [r for r in handled(core, A, Say("novidade", 3, room="#sala")) if r[1] == A]
+    assert core.index.last_seq() == indexed and core.index_pending()  # not while handling
+    assert _texts(_found(core, A, Search("novidade"))) == ["novidade"]  # (fed first)
+    assert core.index.last_seq() == ack.seq and not core.index_pending()
+
+
+def test_a_busy_broker_feeds_the_index_its_share_an_idle_one_all() -> None:
+    core = make_core(store=MemoryStore(), index=SearchIndex(),
+                     limits=Limits(rate=1e6, burst=10**6, byte_rate=1e9, byte_burst=10**9))
+    handled(core, A, Join("ana", "ana" * 8))
+    for i in range(6000):
+        handled(core, A, Say(f"linha {i} com umas palavras a mais", i + 1))
+    core._index_time.tokens = 0.0  # (its share spent: a flood under way)
+    core._index_time.stamp = 10**9
     core.index_fresh()
-    assert _texts(_found(core, A, Search("novidade"))) == ["novidade"]
+    assert len(core._unindexed) == 6000  # nothing while busy past its share
+    core.index_fresh(idle=True)
+    while core.index_pending():
+        core.index_fresh(idle=True)
+    assert core.index.last_seq() == core.store.last_seq()
+
+
+def test_what_waits_for_the_index_is_bounded(monkeypatch) -> None:
+    from zchat.broker import finding
+    monkeypatch.setattr(finding, "MAX_UNINDEXED", 100)
+    core = make_core(store=MemoryStore(), index=SearchIndex(),
+                     limits=Limits(rate=1e6, burst=10**6, byte_rate=1e9, byte_burst=10**9))
+    handled(core, A, Join("ana", "ana" * 8))
+    for i in range(300):
+        handled(core, A, Say(f"linha {i}", i + 1))
+    core._index_time.tokens = 0.0
+    core._index_time.stamp = 10**9
+    core.index_fresh()
+    assert len(core._unindexed) <= 100
 
 
 def test_a_search_costs_five_messages_and_needs_an_index() -> None:
