@@ -263,7 +263,8 @@ def test_add_is_idempotent_by_seq(index: SearchIndex) -> None:
 
 def recounted(idx: SearchIndex) -> tuple[int, dict[int, int]]:
     """The rows of the index and of each stream and sender, counted again from its rows
-    (and checked against what its ``streams`` table holds)."""
+    (and checked against what its ``streams`` table holds), once every write is in."""
+    idx._written()  # (a file index writes on a thread of its own)
     assert dict(idx._db.execute("SELECT id, rows FROM streams")) == idx._held
     assert dict(idx._db.execute("SELECT key, id FROM streams")) == idx._ids
     rows = idx._db.execute("SELECT stream, stream_to, sender FROM readers").fetchall()
