@@ -49,3 +49,26 @@ def test_history_pages_back_to_the_start_of_a_room(chat: Cluster) -> None:
     ana.line("/history #sala 3")  # before bob's entering, the oldest she was shown
     ana.expect(r"\(history\) .*linha 23")
     ana.expect(r"Older messages of #sala: /history again\.")
+
+
+def test_history_pages_back_across_a_cluster(chat: Cluster) -> None:
+    """A room's history is the cluster's: a member on the other broker pages back
+    through what was said on the first."""
+    redis = chat.redis()
+    a, b = (chat.broker("--cluster", redis.url, "--history", "3") for _ in range(2))
+    ana = chat.client("ana", a.endpoint)
+    ana.line("/join #sala")
+    ana.expect(r"\* You are in #sala\.")
+    for i in range(12):
+        ana.line(f"linha {i}")
+    ana.line("/who #sala")  # answered once her lines are stored
+    ana.expect(r"In #sala \(1\): ana")
+    bob = chat.client("bob", b.endpoint)
+    bob.line("/join #sala")
+    bob.expect(r"\(history\) ana: linha 11")
+    bob.line("/history 5")
+    bob.expect(r"Older messages of #sala: /history again\.")
+    bob.line("/history")
+    bob.expect(r"Beginning of #sala's history\.")
+    shown = [int(n) for n in re.findall(r"\(history\) ana: linha (\d+)", bob.text)]
+    assert shown == [9, 10, 11, 4, 5, 6, 7, 8, 0, 1, 2, 3], shown
