@@ -183,6 +183,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         self._search_time = TokenBucket(SEARCH_SHARE, SEARCH_SHARE)
         self._index_time = TokenBucket(INDEX_SHARE, INDEX_BURST)
         self._index_committed = 0.0
+        self._index_written = 0.0
         #: On a feed: each room's head at the last tick (rooms.py, `_room_pings`).
         self._room_heads: dict[str, int] = {}
 

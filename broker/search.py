@@ -357,6 +357,11 @@ class SearchIndex:
         else:
             self._writer.submit(transaction)
 
+    def write_seconds(self) -> float:
+        """Seconds the writer thread has spent so far (0 in memory: writes are then
+        the caller's own time)."""
+        return 0.0 if self._writer is None else self._writer.seconds
+
     def _written(self) -> None:
         """Wait until every commit so far is in the file (a read must see them)."""
         self.commit()
@@ -500,6 +505,8 @@ class _Writer:
     def __init__(self, path: Path) -> None:
         self._jobs: queue.Queue[Callable[[sqlite3.Connection], None] | None] = queue.Queue()
         self._error: SearchError | None = None
+        #: Seconds spent writing so far (the caller charges them to its share of time).
+        self.seconds = 0.0
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(path,), daemon=True,
                                         name="zchat-search-writer")
@@ -525,7 +532,9 @@ class _Writer:
                     db.close()
                     return
                 if self._error is None:
+                    started = time.perf_counter()
                     job(db)
+                    self.seconds += time.perf_counter() - started
             except SearchError as exc:
                 self._error = exc
             except Exception as exc:  # (a bug: stop writing, say so at the next call)

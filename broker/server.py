@@ -59,6 +59,8 @@ LINGER_MS = 500
 PRE_TICK_BATCHES = 20
 #: Seconds between looks at the connections (unjoined ones expiring, backlogs).
 WATCH_INTERVAL = 0.25
+#: How long the ROUTER must have been quiet before the search index takes its slices.
+INDEX_QUIET = 0.05
 #: The feed's subscribers send subscriptions only, and their handshakes (CURVE's
 #: INITIATE with its metadata is the biggest): anything larger ends the connection.
 FEED_MAX_MESSAGE = 1024
@@ -130,6 +132,8 @@ class BrokerServer:
             self.link = cluster.start(self.ctx)
         self._stop = False
         self._watched = 0.0
+        #: When frames were last read from the ROUTER (the search index waits for quiet).
+        self._last_read = 0.0
         self.core.ready = self._ready
         #: When and in what order actions go out (public events batched per cycle).
         self.batcher = Batcher(LIVE_BYTES, feed=self.feed is not None,
@@ -228,15 +232,17 @@ class BrokerServer:
                     self._flush(self._watch_tick(now))
                 if self.batcher:
                     self._send_out(self.batcher.due(time.monotonic()))
-                # Nothing to read: the search index takes what was delivered (a slice
-                # at a time, not waiting for frames while some is left).
-                if not cast(int, self.router.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                # Quiet for INDEX_QUIET: the search index takes what was delivered, a
+                # slice at a time (busy, it only gets its share: finding.py).
+                quiet_at = self._last_read + INDEX_QUIET
+                if time.monotonic() >= quiet_at and \
+                        not cast(int, self.router.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                     self.core.index_fresh(idle=True)
                 deadline = min(self.core.next_deadline(), self._watched + WATCH_INTERVAL,
                                self.watch.next_deadline(), self.batcher.next_deadline())
-                timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
                 if self.core.index_pending():
-                    timeout_ms = 0.0
+                    deadline = min(deadline, quiet_at)
+                timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
                 events = dict(poller.poll(int(timeout_ms)))
                 now = time.monotonic()
                 if wakeup.fd in events:
@@ -267,6 +273,7 @@ class BrokerServer:
         # What earlier batches delivered (their frames are out) goes into the search
         # index first, within its share of a busy broker's time (finding.py).
         self.core.index_fresh()
+        self._last_read = time.monotonic()
         router = self.router
         recv = router.recv
         more = partial(router.getsockopt, zmq.RCVMORE)
