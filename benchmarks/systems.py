@@ -27,7 +27,7 @@ import zmq.auth
 
 BENCH_DIR = Path(__file__).resolve().parent
 ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory", "zchat-curve", "zchat-pub",
-               "zchat-cluster", "zchat-cluster-split", "zchat-search")
+               "zchat-cluster", "zchat-cluster-split", "zchat-nosearch")
 #: Started by start() but never by run.py: heartbeat_floor.py's PING/PONG ROUTER, the
 #: floor under zchat's idle figures (idle_floor.py, heartbeat_floor.py).
 FLOOR = "floor"
@@ -36,7 +36,7 @@ CLUSTER_SYSTEMS = ("zchat-cluster", "zchat-cluster-split")
 #: Which wire protocol the load generator must speak to each system.
 PROTOCOL = {"seed": "line", "relay": "relay", "ngircd": "irc", "zchat": "zchat",
             "zchat-memory": "zchat", "zchat-curve": "zchat", "zchat-pub": "zchat",
-            "zchat-cluster": "zchat", "zchat-cluster-split": "zchat", "zchat-search": "zchat",
+            "zchat-cluster": "zchat", "zchat-cluster-split": "zchat", "zchat-nosearch": "zchat",
             FLOOR: "floor"}
 DESCRIPTION = {
     "seed": "seed design: thread per client, loop of send() over a shared list, newline framing",
@@ -45,7 +45,7 @@ DESCRIPTION = {
     "zchat": "zchat broker with its defaults (SQLite history, log to a file), flood limits "
              "lifted for the load generator",
     "zchat-memory": "the same with --store memory: the cost of the history store",
-    "zchat-search": "the same as zchat with --search: the cost of the search index",
+    "zchat-nosearch": "the same as zchat with --no-search: the cost of the search index",
     "zchat-pub": "the same as zchat with --fanout pub: public events on an XPUB feed, "
                  "copied to every subscriber by libzmq",
     "zchat-curve": "the same as zchat with --curve-secret (a key pair made per run, no allow "
@@ -271,8 +271,8 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0,
                "--heartbeat", str(zchat_heartbeat), "--lang", "en", *_NO_FLOOD_LIMITS]
         if name == "zchat-memory":
             cmd += ["--store", "memory"]
-        elif name == "zchat-search":
-            cmd += ["--search"]
+        elif name == "zchat-nosearch":
+            cmd += ["--no-search"]
         elif name == "zchat-pub":
             cmd += ["--fanout", "pub"]
         elif name == "zchat-curve":

@@ -184,6 +184,12 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         self._index_time = TokenBucket(INDEX_SHARE, INDEX_BURST)
         self._index_committed = 0.0
         self._index_written = 0.0
+        #: A store that lists its messages (SqliteStore) feeds the index from its history,
+        #: up to this number so far; others' events wait in ``_unindexed``.
+        self._from_store = getattr(self.store, "messages_after", None) \
+            if index is not None else None
+        self._indexed_upto = index.last_seq() if index is not None else 0
+        self._committed = self.store.last_seq()
         #: On a feed: each room's head at the last tick (rooms.py, `_room_pings`).
         self._room_heads: dict[str, int] = {}
 
@@ -556,6 +562,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         """Make every event durable; the server calls this before sending anything.
         In a cluster this numbers the cycle's events and returns their ACKs."""
         self.store.commit()
+        self._committed = self.store.last_seq()  # (the search index is fed up to here)
         return self.cluster.commit() if self.backplane.shared else []
 
     def shutdown(self) -> list[Action]:

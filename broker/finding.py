@@ -19,6 +19,8 @@ A part of BrokerCore (core.py), like rooms.py.
 """
 
 import time
+from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from zchat.protocol import Search, encode_events, event_item, name_key, name_problem
@@ -68,6 +70,9 @@ class SearchRules:
         _index_time: TokenBucket
         _index_committed: float
         _index_written: float
+        _from_store: Callable[[int, int], Iterator[StoredEvent]] | None
+        _indexed_upto: int
+        _committed: int
         _search_time: TokenBucket
 
         def _room_of(self, session: Session, room: str, cid: int = 0,
@@ -78,9 +83,31 @@ class SearchRules:
         def _throttle(self, session: Session, cid: int) -> list[Action]: ...
 
     def _fresh(self, event: StoredEvent) -> None:
-        """``event`` was numbered or arrived here: index it at the cycle's end."""
-        if self.index is not None and event.seq and event.kind in _INDEXED:
+        """``event`` was numbered or arrived here: index it once delivered. (A store that
+        lists its messages feeds the index itself: nothing is held here then.)"""
+        if self.index is not None and event.seq and event.kind in _INDEXED \
+                and self._from_store is None:
             self._unindexed.append(event)
+
+    def _feed(self, count: int) -> int:
+        """Give the index up to ``count`` waiting events; how many it took (0: none
+        waited). From a store: read from its history, after what was fed last."""
+        if self._from_store is None:
+            chunk = self._unindexed[:count]
+            del self._unindexed[:count]
+            if chunk:
+                assert self.index is not None
+                self.index.add(chunk)
+            return len(chunk)
+        head = self._committed  # (what is durable, and so delivered or on its way)
+        if head <= self._indexed_upto:
+            return 0
+        assert self.index is not None
+        chunk = [event for event in islice(self._from_store(self._indexed_upto, count), count)
+                 if event.seq <= head]
+        self.index.add(chunk)
+        self._indexed_upto = chunk[-1].seq if len(chunk) == count else head
+        return max(1, len(chunk))
 
     def index_fresh(self, idle: bool = False) -> None:
         """Index what was delivered (called once its frames went out): while the broker
@@ -91,7 +118,7 @@ class SearchRules:
         the excess is indexed whatever the load, so what waits stays bounded. The
         index is committed every INDEX_COMMIT_EVERY seconds at most (its writes are
         FTS5's work: fewer, bigger ones cost less), and by each search first."""
-        if self.index is None or not self._unindexed:
+        if self.index is None or not self.index_pending():
             return
         clock = time.perf_counter
         started = clock()
@@ -100,12 +127,15 @@ class SearchRules:
         else:
             self._index_time.take(started, 0.0)  # (refilled up to now)
             budget = self._index_time.tokens
+        # (Events held in memory are bounded: past MAX_UNINDEXED, fed whatever the load.
+        # A store's wait on disk, for a quiet moment, however many.)
         forced = len(self._unindexed) - MAX_UNINDEXED
         done = 0
-        while done < len(self._unindexed) and (done < forced or clock() - started < budget):
-            self.index.add(self._unindexed[done:done + INDEX_CHUNK])
-            done += INDEX_CHUNK
-        del self._unindexed[:done]
+        while done < forced or clock() - started < budget:
+            took = self._feed(INDEX_CHUNK)
+            if not took:
+                break
+            done += took
         if clock() - self._index_committed >= INDEX_COMMIT_EVERY:
             self.index.commit()
             self._index_committed = clock()
@@ -116,8 +146,12 @@ class SearchRules:
         self._index_written = written
 
     def index_pending(self) -> bool:
-        """Whether delivered events still wait for the index (the server then polls
-        without waiting, and feeds it when no frame waits)."""
+        """Whether delivered events still wait for the index (the server then feeds it
+        in slices once no frame came for a moment)."""
+        if self.index is None:
+            return False
+        if self._from_store is not None:
+            return self._committed > self._indexed_upto
         return bool(self._unindexed)
 
     def prune_index(self) -> None:

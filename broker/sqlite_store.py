@@ -159,7 +159,7 @@ def _since_rooms(rooms: int, streams: bool) -> str:
 #: The newest event a prune removes, given how many older ones go with it.
 _CUTOFF = "SELECT seq FROM events ORDER BY seq LIMIT 1 OFFSET ?"
 _MESSAGES_AFTER = (f"SELECT {_COLUMNS} FROM events WHERE seq > ? AND kind IN ('MSG', 'PRIV') "
-                   "ORDER BY seq LIMIT 10000")
+                   "ORDER BY seq LIMIT ?")
 
 
 def default_data_dir() -> Path:
@@ -398,13 +398,13 @@ class SqliteStore(LocalStore):
         events = [_event(row) for row in rows[:limit]]
         return (events if forwards else events[::-1]), len(rows) > limit
 
-    def messages_after(self, seq: int) -> Iterator[StoredEvent]:
+    def messages_after(self, seq: int, page: int = 10_000) -> Iterator[StoredEvent]:
         """Every stored MSG and PRIV numbered above ``seq``, in order: what a search index
-        (search.py) is made again from. Read in pages by the primary key, so a long
-        history is never held in memory at once."""
+        (search.py) is fed and made again from. Read ``page`` rows at a time by the
+        primary key, so a long history is never held in memory at once."""
         self._write_rows()
         while True:
-            rows = self._db.execute(_MESSAGES_AFTER, (_bound(seq),)).fetchall()
+            rows = self._db.execute(_MESSAGES_AFTER, (_bound(seq), page)).fetchall()
             if not rows:
                 return
             for row in rows:

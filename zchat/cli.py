@@ -167,11 +167,11 @@ def main() -> None:
 @click.option("--max-rooms", type=click.IntRange(1), default=c.DEFAULT_MAX_ROOMS,
               show_default=True, help="Rooms held at once (a room is held while it has "
                                       "members); a new one beyond is refused.")
-@click.option("--search/--no-search", "search", default=False, show_default=True,
-              help="Keep a full-text index of the history for /search (search.db beside "
-                   "the history; in memory with --store memory or --cluster). Off by "
-                   "default while indexing costs more than 5% of the fan-out rate "
-                   "(docs/PERFORMANCE.md, Search).")
+@click.option("--search/--no-search", "search", default=None,
+              help="Keep a full-text index of the history for /search. Default: on with "
+                   "the SQLite history (search.db beside it, fed from it when the broker "
+                   "is quiet); off with --store memory or --cluster, where the index is in "
+                   "memory and its cost is not measured yet (docs/PERFORMANCE.md, Search).")
 @click.option("--cluster", "cluster_url", default=None, envvar="ZCHAT_CLUSTER", metavar="URL",
               callback=lambda ctx, param, value: _check_cluster(value),
               help="Join the brokers sharing this Redis (redis://HOST:PORT[/DB]) as one chat; "
@@ -181,7 +181,7 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
            retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
            max_per_address: int, fanout: str, default_room: str, max_rooms: int,
-           search: bool, cluster_url: str | None) -> None:
+           search: bool | None, cluster_url: str | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     # Every option is checked (here and in the callbacks) before the log is opened, the
     # data directory made and locked, or a socket bound: a usage error leaves nothing behind.
@@ -221,6 +221,9 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         _fail(str(exc), 1)
     limits = Limits(rate, burst, byte_rate, byte_burst, max_clients, max_per_address)
     from zchat.broker.finding import open_index
+
+    if search is None:
+        search = store_kind != "memory" and cluster_url is None
 
     try:
         index_file = None if store_kind == "memory" or cluster_url is not None else \

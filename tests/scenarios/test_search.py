@@ -10,7 +10,7 @@ from .harness import Cluster
 
 @pytest.mark.both_fanouts
 def test_search_finds_what_one_may_read_only(chat: Cluster) -> None:
-    broker = chat.broker("--search")
+    broker = chat.broker()  # (search is on by default with the SQLite history)
     ana = chat.client("ana", broker.endpoint)
     bob = chat.client("bob", broker.endpoint)
     carol = chat.client("carol", broker.endpoint, lang="pt")
@@ -55,14 +55,14 @@ def test_search_finds_what_one_may_read_only(chat: Cluster) -> None:
     # The index is kept with the history: after a crash, the same search finds the same.
     broker.signal(signal.SIGKILL)
     broker.wait()
-    chat.broker("--search", bind=broker.endpoint, data_dir=broker.data_dir)
+    chat.broker(bind=broker.endpoint, data_dir=broker.data_dir)
     ana.expect(r"Reconnected as ana", timeout=10)
     ana.line("/search adiado")
     ana.expect(r"\[1\] .*bob: deploy adiado")
 
 
 def test_a_broker_without_search_says_so(chat: Cluster) -> None:
-    broker = chat.broker()  # (search is off by default: PERFORMANCE.md, Search)
+    broker = chat.broker("--no-search")
     ana = chat.client("ana", broker.endpoint)
     ana.line("/search qualquer coisa")
     ana.expect(r"This broker does not offer search\.")

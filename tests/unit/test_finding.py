@@ -123,3 +123,19 @@ def test_a_search_costs_five_messages_and_needs_an_index() -> None:
     (_, _, refused), = handled(bare, A, Search("x"))
     assert isinstance(refused, Error) and (refused.code, refused.ref) == (c.E_UNAVAILABLE,
                                                                           "search")
+
+
+def test_a_history_on_disk_feeds_the_index_what_is_committed(tmp_path) -> None:
+    """With SQLite the index is fed from the history itself, after each commit (what is
+    durable is what goes out): nothing is held in memory for it, however long a burst."""
+    from zchat.broker.sqlite_store import SqliteStore
+    core = make_core(store=SqliteStore(tmp_path), index=SearchIndex(tmp_path / "search.db"))
+    handled(core, A, Join("ana", "ana" * 8))
+    handled(core, A, Say("primeira linha", 1))
+    core.index_fresh(idle=True)
+    assert _texts(_found(core, A, Search("linha"))) == []  # not committed: not sent yet
+    core.commit()
+    assert core.index_pending() and core._unindexed == []
+    assert _texts(_found(core, A, Search("linha"))) == ["primeira linha"]
+    assert not core.index_pending()
+    core.index.close()
