@@ -596,6 +596,22 @@ class _Stdin:
         return self.last
 
 
+
+def _connected(clients: Any, timeout: float, feeds: bool = False) -> float | None:
+    """Connect ``clients`` (with ``feeds``: and wait for a zchat feed's subscriptions);
+    the seconds it took, or None once the orchestrator is told why not."""
+    try:
+        setup = clients.connect(timeout)
+        if feeds and isinstance(clients, ZchatRoomClients):
+            clients.sync_feeds(timeout)
+    except Unavailable as exc:
+        _say({"ready": False, "unavailable": str(exc)})
+        return None
+    except (TimeoutError, RuntimeError, OSError, zmq.ZMQError) as exc:
+        _say({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
+        return None
+    return float(setup)
+
 def _say(obj: dict[str, Any]) -> None:
     print(json.dumps(obj), flush=True)
 
@@ -607,15 +623,8 @@ def _recv_main(args: argparse.Namespace) -> None:
     clients = _clients(args.protocol, args.endpoint, names, rooms, sender=False)
     stdin = _Stdin()
     try:
-        try:
-            setup = clients.connect(args.timeout)
-            if isinstance(clients, ZchatRoomClients):
-                clients.sync_feeds(args.timeout)
-        except Unavailable as exc:
-            _say({"ready": False, "unavailable": str(exc)})
-            return
-        except (TimeoutError, RuntimeError, OSError, zmq.ZMQError) as exc:
-            _say({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
+        setup = _connected(clients, args.timeout, feeds=True)
+        if setup is None:
             return
         feeds = len(clients.feeds) if isinstance(clients, ZchatRoomClients) else 0
         _say({"ready": True, "setup_s": setup, "feeds": feeds})
@@ -652,13 +661,7 @@ def _send_main(args: argparse.Namespace) -> None:
     stdin = _Stdin()
     result: dict[str, Any] = {"sent": 0}
     try:
-        try:
-            clients.connect(args.timeout)
-        except Unavailable as exc:
-            _say({"ready": False, "unavailable": str(exc)})
-            return
-        except (TimeoutError, RuntimeError, OSError, zmq.ZMQError) as exc:
-            _say({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
+        if _connected(clients, args.timeout) is None:
             return
         _say({"ready": True})
         while stdin.read(50) not in ("GO", "EXIT"):
