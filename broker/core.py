@@ -42,11 +42,14 @@ from zchat.protocol import (
     Bye,
     Enter,
     Error,
+    Events,
     Fetch,
     History,
     Join,
     Leave,
+    ListDms,
     ListRooms,
+    Mark,
     Part,
     Ping,
     ProtocolError,
@@ -83,6 +86,7 @@ from .finding import INDEX_BURST, INDEX_SHARE, SEARCH_SHARE, SearchRules
 from .flood import Budgets, Limits, replies_left
 from .link import ClusterLink
 from .pages import Pages
+from .reading import ReadRules, read_state_of
 from .rooms import RoomRules, room_state_of
 from .roster import Roster, Session
 from .scrollback import ScrollBack
@@ -105,13 +109,14 @@ log = logging.getLogger(__name__)
 
 # Commands that cost tokens from a client's buckets.
 # (Room commands cost one message each, like a WHO.)
-_RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic, History, Search})
+_RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic, History, Search,
+                    Mark, ListDms})
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
 __all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI builds it here)
 
 
-class BrokerCore(RoomRules, ScrollBack, SearchRules):
+class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
     """Chat rules over a Roster, a HistoryStore, an Ownership and a Backplane.
     Returns actions; the server performs them. Rooms other than the default one:
     rooms.py."""
@@ -167,6 +172,8 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         self.default_room = room_key(c.ROOM_PREFIX + default_room.removeprefix(c.ROOM_PREFIX))
         self.max_rooms = max_rooms
         self.room_state = room_state_of(self.store)
+        #: Read marks and conversations (reading.py; None: this store keeps none).
+        self.read_state = read_state_of(self.store)
         self.delivery = Delivery(self.roster)
         self.cluster = ClusterSide(self.roster, self.backplane, self.store, self.link,
                                    self.delivery, catalogue, wall_clock)
@@ -248,6 +255,10 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
                 return self._history(session, msg, now)
             case Search():
                 return self._search(session, msg, now)
+            case Mark():
+                return self._mark(session, msg)
+            case ListDms():
+                return self._dms(session, msg, now)
             case Join():
                 if not self.budgets.message(session, Who(), now):
                     return self._throttle(session, 0)
@@ -340,7 +351,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
                 self.backplane.hold(holder.name, holder.stream, user)
             except LinkDown:
                 pass
-            return [Opening(identity, self._welcome(holder, resumed=True))]
+            return self._opening(holder, True)
         if len(self.roster) >= self.limits.max_clients:
             return self._refuse(identity, None, c.E_FULL, "the broker is full",
                                 str(self.limits.max_clients))
@@ -361,32 +372,60 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
             # everyone else this user never left, its rooms either.
             log.info(self._t("log.rejoin", name=sanitize(name), peer=peer or "?"))
             self._back_in_rooms(session)
-            return [Opening(identity, self._welcome(session, resumed=True))]
+            return self._opening(session, True)
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
-        # Its rooms first (it may have parted the default room), all before WELCOME: its
-        # heads count every JOINED.
+        # Its rooms first (it may have parted the default room; a key-bound name's new
+        # session starts in its key's rooms), all before WELCOME: its heads count every
+        # JOINED.
+        try:
+            self._followed_rooms(session)
+        except LinkDown:
+            pass
         rooms = self._rejoined_rooms(session)
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), name), identity) \
             if session.in_default else []
         joined += rooms
-        # The client takes WELCOME's head as its cursor and shows the history as it
-        # comes: a message above that head would be shown again when it arrives. In
-        # a cluster another broker may log one between the two reads, hence the bound.
-        pub = self.store.head(PUBLIC)
-        actions: list[Action] = [Opening(identity, self._welcome(session, False, pub))]
-        if not resume and self.history > 0:
-            recent = self.store.recent_public(self.history, pub)
-            if recent:
-                actions.append(Opening(identity, Pages.history(recent, session.stream)))
-        return actions + joined
+        return self._opening(session, False, resume) + joined
+
+    def _opening(self, session: Session, resumed: bool, resume: bool = True) -> list[Action]:
+        """WELCOME, what the user has not read (UNREAD) and, unless the client will FETCH
+        (``resume``), each room's recent history.
+
+        The client takes WELCOME's heads as its cursors and shows the history as it
+        comes: a message above a head would be shown again when it arrives. In a
+        cluster another broker may log one between two reads, so each head is read
+        once, here, for WELCOME, UNREAD and the history alike."""
+        heads = {PUBLIC: self.store.head(PUBLIC)} if session.in_default else {}
+        heads.update((key, self.store.head(key)) for key in sorted(session.rooms))
+        identity = session.identity
+        actions: list[Action] = [Opening(identity, self._welcome(session, resumed, heads))]
+        self._first_marks(session, heads)
+        unread = self._unread(session, heads)
+        if unread is not None:
+            actions.append(Opening(identity, unread))
+        if resume or self.history <= 0:
+            return actions
+        for key, head in heads.items():
+            if key == PUBLIC:
+                recent = self.store.recent_public(self.history, head)
+                if recent:
+                    actions.append(Opening(identity, Pages.history(recent, session.stream)))
+            else:
+                recent = self.store.recent_room(key, self.history, head)
+                if recent:
+                    events = tuple(event.for_reader(key) for event in recent)
+                    actions.append(Opening(identity, encode(Events(c.K_HISTORY, events,
+                                                                   room=key))))
+        return actions
 
     def _unreachable_join(self, identity: bytes, name: str) -> list[Action]:
         """Names cannot be checked across the cluster now: the client tries again."""
         return self.cluster.link_down() + self._refuse(
             identity, None, c.E_UNAVAILABLE, "the cluster link is down: try again", name)
 
-    def _welcome(self, session: Session, resumed: bool, pub: int | None = None) -> bytes:
-        """WELCOME for ``session``; ``pub``: the public head already read (else read now)."""
+    def _welcome(self, session: Session, resumed: bool, heads: dict[str, int]) -> bytes:
+        """WELCOME for ``session``; ``heads``: its rooms' heads (PUBLIC: the default
+        room's, there when it is in it), read once (`_opening`)."""
         try:
             users = self.backplane.some_names(c.WELCOME_USERS, but=session.name)
             online = self.backplane.count()
@@ -394,13 +433,13 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
             users = self.roster.some_names(c.WELCOME_USERS, but=session.name)
             online = len(self.roster)
         limits = self.limits
-        pub = self.store.head(PUBLIC) if pub is None else pub
+        pub = heads[PUBLIC] if PUBLIC in heads else self.store.head(PUBLIC)
         room, most = "", 0
         rooms: tuple[tuple[str, int], ...] = ()
         if self.rooms_on():  # the default room, and every room with its head
             room, most = self.default_room, c.MAX_ROOMS_PER_USER
-            rooms = ((room, pub),) if session.in_default else ()
-            rooms += tuple((key, self.store.head(key)) for key in sorted(session.rooms))
+            rooms = tuple((self.default_room if key == PUBLIC else key, head)
+                          for key, head in heads.items())
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
                               f"zchat/{__version__}", resumed, pub,
                               self.store.head(session.stream), self.store.epoch,
@@ -472,7 +511,9 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
             self._note(self._t("log.private", name=sanitize(session.name), to=sanitize(to_name)))
         event = StoredEvent(0, c.PRIV, self._wall(), session.name, text, to_name,
                             origin=session.stream, cid=cid, to_key=to_key)
-        return self._publish(event, ack_to=session.identity)
+        actions = self._publish(event, ack_to=session.identity)
+        self._conversed(event, session, local)  # (numbered by now, alone; in a cluster: 0)
+        return actions
 
     def serve_fetches(self, now: float) -> list[Action]:
         """The FETCH pages that can go now (pages.py); the server calls it each turn."""

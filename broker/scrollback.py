@@ -11,9 +11,11 @@ reply bucket, as a WHO does (flood.py).
 A part of BrokerCore (core.py), like rooms.py.
 """
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
-from zchat.protocol import History, encode_events, event_item
+from zchat.protocol import History, encode_events, event_item, name_key, name_problem
 from zchat.protocol import constants as c
 
 from .store import PUBLIC, StoredEvent
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
     from .actions import Action
     from .roster import Session
     from .store import HistoryStore
+
+
+#: A page reader: (limit, before=, after=) -> (events oldest first, more).
+_Pager = Callable[..., tuple[list[StoredEvent], bool]]
 
 
 class ScrollBack:
@@ -34,13 +40,34 @@ class ScrollBack:
         def _room_of(self, session: Session, room: str, cid: int = 0,
                      member: bool = True) -> tuple[str, list[Action]]: ...
         def _paid(self, session: Session, frame: bytes, now: float) -> list[Action]: ...
+        def _refuse(self, identity: bytes, session: Session | None, code: str, detail: str,
+                    ref: str = "", cid: int = 0) -> list[Action]: ...
 
     def _history(self, session: "Session", ask: History, now: float) -> "list[Action]":
+        if ask.peer:
+            return self._talk_history(session, ask, now)
         key, refused = self._room_of(session, ask.room)
         if not key:
             return refused
         stream = PUBLIC if key == self.default_room else key
-        events, more = self._page_of(stream, ask)
+        events, more = self._page_of(partial(self.store.page, stream), ask)
+        return self._page(session, stream, events, more, ask, key, now)
+
+    def _talk_history(self, session: "Session", ask: History, now: float) -> "list[Action]":
+        """A page of the private conversation with ``ask.peer``: this session's messages
+        to that user and from it (private streams are per session: see store_key)."""
+        if (problem := name_problem(ask.peer)) is not None:
+            return self._refuse(session.identity, session, c.E_BAD_NAME, problem, ask.peer)
+        talk = getattr(self.store, "conversation", None)
+        if talk is None:
+            return self._refuse(session.identity, session, c.E_UNAVAILABLE,
+                                "this broker keeps no private history pages", "history")
+        events, more = self._page_of(partial(talk, session.stream, name_key(ask.peer)), ask)
+        return self._page(session, session.stream, events, more, ask,
+                          c.PEER_PREFIX + ask.peer, now)
+
+    def _page(self, session: "Session", stream: str, events: list[StoredEvent], more: bool,
+              ask: History, key: str, now: float) -> "list[Action]":
         items = [event_item(event.for_reader(stream)) for event in events]
         # Within MAX_PAGE_BYTES: the events nearest the asked point stay, and the page
         # says there are more (a page holds at least one event, however big).
@@ -50,14 +77,16 @@ class ScrollBack:
             more = True
         return self._paid(session, encode_events(c.K_PAGE, items, more, room=key), now)
 
-    def _page_of(self, stream: str, ask: History) -> tuple[list[StoredEvent], bool]:
-        """The events asked for, oldest first, and whether the stream goes on beyond
-        them (for ``around``: on either side)."""
+    @staticmethod
+    def _page_of(page: _Pager, ask: History) -> tuple[list[StoredEvent], bool]:
+        """The events asked for from ``page`` (a stream's pages: a room's or a
+        conversation's), oldest first, and whether the stream goes on beyond them (for
+        ``around``: on either side)."""
         if ask.around is None:
-            return self.store.page(stream, ask.limit, before=ask.before, after=ask.after)
+            return page(ask.limit, before=ask.before, after=ask.after)
         newer = ask.limit // 2
-        older, more_before = self.store.page(stream, ask.limit - newer, before=ask.around + 1)
+        older, more_before = page(ask.limit - newer, before=ask.around + 1)
         if not newer:
             return older, more_before
-        later, more_after = self.store.page(stream, newer, after=ask.around)
+        later, more_after = page(newer, after=ask.around)
         return older + later, more_before or more_after

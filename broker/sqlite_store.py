@@ -25,9 +25,18 @@ from operator import attrgetter
 from pathlib import Path
 
 from zchat.protocol import constants as c
+from zchat.protocol import name_key
 from zchat.protocol.constants import DEFAULT_RETAIN
 
-from .store import IN_USE, PUBLIC, Binding, LocalStore, StoredEvent, StoreError
+from .store import (
+    IN_USE,
+    PUBLIC,
+    Binding,
+    Conversation,
+    LocalStore,
+    StoredEvent,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +95,31 @@ CREATE TABLE IF NOT EXISTS memberships (
     PRIMARY KEY (stream, room)
 );
 CREATE TABLE IF NOT EXISTS topics (room TEXT PRIMARY KEY, text TEXT NOT NULL);
+-- store.ReadState: each reader's read marks, and its private conversations.
+CREATE TABLE IF NOT EXISTS reads (
+    reader TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (reader, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations (
+    reader TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    name TEXT NOT NULL,
+    last INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    unread INTEGER NOT NULL,
+    PRIMARY KEY (reader, peer)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS conversations_last ON conversations (reader, last);
+CREATE INDEX IF NOT EXISTS conversations_pruned ON conversations (last);
+-- A private conversation's pages (`conversation`): a session's messages to one user,
+-- and from one, each a range of an index. (NOCASE: names compare case-insensitively;
+-- names that differ in non-ASCII case only are matched again in Python.)
+CREATE INDEX IF NOT EXISTS events_talk_from ON events (origin, target COLLATE NOCASE, seq)
+    WHERE kind = 'PRIV';
+CREATE INDEX IF NOT EXISTS events_talk_to ON events (to_key, name COLLATE NOCASE, seq)
+    WHERE kind = 'PRIV';
 """
 #: Indexes on the rooms' events (after _open has given an older file its room
 #: column). Partial: the default room's events, and private ones, pay nothing for them.
@@ -154,6 +188,18 @@ def _since_rooms(rooms: int, streams: bool) -> str:
     branches += [f"SELECT {_COLUMNS} FROM events "
                  f"WHERE room = :r{i} AND room != '' AND seq > :c{i}" for i in range(rooms)]
     return " UNION ALL ".join(branches) + _ORDER
+
+
+#: A private conversation's page: the session's messages to the peer and from it (the
+#: two talk indexes), in the range asked, newest or oldest first.
+def _talk_query(forwards: bool) -> str:
+    order = f"ORDER BY seq {'ASC' if forwards else 'DESC'} LIMIT :count"
+    return (f"SELECT * FROM (SELECT {_COLUMNS} FROM events WHERE kind = 'PRIV' AND "
+            "origin = :stream AND target = :peer COLLATE NOCASE AND seq > :after AND "
+            f"seq < :before {order}) UNION ALL SELECT * FROM (SELECT {_COLUMNS} FROM events "
+            "WHERE kind = 'PRIV' AND to_key = :stream AND origin != :stream AND "
+            "name = :peer COLLATE NOCASE AND seq > :after AND seq < :before "
+            f"{order}) {order}")
 
 
 #: The newest event a prune removes, given how many older ones go with it.
@@ -442,6 +488,10 @@ class SqliteStore(LocalStore):
             self._db.executemany("DELETE FROM heads WHERE key = ?", [(key,) for key in stale])
             self._db.execute("DELETE FROM memberships WHERE stream IN "
                              "(SELECT stream FROM tokens WHERE until <= ?)", (cutoff,))
+            for table in ("reads", "conversations"):
+                self._db.execute(f"DELETE FROM {table} WHERE reader IN "
+                                 "(SELECT stream FROM tokens WHERE until <= ?)", (cutoff,))
+            self._db.execute("DELETE FROM conversations WHERE last <= ?", (cutoff,))
             self._db.execute("DELETE FROM tokens WHERE until <= ?", (cutoff,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prune history: {exc}") from None
@@ -487,6 +537,8 @@ class SqliteStore(LocalStore):
                                  "VALUES (?, '', '', 1, ?) ON CONFLICT (stream) DO UPDATE SET "
                                  "retired = 1, until = excluded.until", (stream, self._last))
                 self._db.execute("DELETE FROM memberships WHERE stream = ?", (stream,))
+                self._db.execute("DELETE FROM reads WHERE reader = ?", (stream,))
+                self._db.execute("DELETE FROM conversations WHERE reader = ?", (stream,))
             else:
                 self._db.execute("UPDATE tokens SET until = ? WHERE stream = ?",
                                  (self._last, stream))
@@ -529,6 +581,76 @@ class SqliteStore(LocalStore):
                               (room, text))
         else:
             self._write_state("DELETE FROM topics WHERE room = ?", (room,))
+
+    # ---- ReadState ----------------------------------------------------------------------
+
+    def marks(self, reader: str) -> dict[str, int]:
+        try:
+            rows = self._db.execute("SELECT key, seq FROM reads WHERE reader = ?",
+                                    (reader,)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read read marks: {exc}") from None
+        return {str(key): int(seq) for key, seq in rows}
+
+    def mark(self, reader: str, marks: Mapping[str, int]) -> None:
+        try:
+            self._db.executemany(
+                "INSERT INTO reads (reader, key, seq) VALUES (?, ?, ?) ON CONFLICT "
+                "(reader, key) DO UPDATE SET seq = max(seq, excluded.seq)",
+                [(reader, key, _bound(seq)) for key, seq in marks.items()])
+            self._db.executemany(
+                "UPDATE conversations SET unread = 0 WHERE reader = ? AND peer = ? "
+                "AND last <= ?", [(reader, key[1:], _bound(seq)) for key, seq in marks.items()
+                                  if key.startswith(c.PEER_PREFIX)])
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write read marks: {exc}") from None
+        self._pending += 1
+
+    def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
+                 incoming: bool) -> None:
+        try:
+            self._db.execute(
+                "INSERT INTO conversations (reader, peer, name, last, ts, unread) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (reader, peer) DO UPDATE SET "
+                "name = excluded.name, last = excluded.last, ts = excluded.ts, "
+                "unread = unread + excluded.unread",
+                (reader, peer, name, seq, ts, int(incoming)))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write conversations: {exc}") from None
+        self._pending += 1
+
+    def conversations(self, reader: str, limit: int) -> list[Conversation]:
+        try:
+            rows = self._db.execute(
+                "SELECT peer, name, last, ts, unread FROM conversations WHERE reader = ? "
+                "ORDER BY last DESC LIMIT ?", (reader, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read conversations: {exc}") from None
+        return [Conversation(*row) for row in rows]
+
+    def forget(self, reader: str) -> None:
+        self._write_state("DELETE FROM reads WHERE reader = ?", (reader,))
+        self._write_state("DELETE FROM conversations WHERE reader = ?", (reader,))
+
+    def conversation(self, stream: str, peer: str, limit: int, *, before: int | None = None,
+                     after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """See MemoryStore.conversation: here two index ranges (the talk indexes)."""
+        if limit <= 0:
+            return [], False
+        self._write_rows()
+        forwards = after is not None
+        params = {"stream": stream, "peer": peer, "count": limit + 1,
+                  "after": 0 if after is None else _bound(after),
+                  "before": IN_USE if before is None else _bound(before)}
+        try:
+            rows = self._db.execute(_talk_query(forwards), params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read history: {exc}") from None
+        events = [event for event in map(_event, rows)
+                  if peer in (name_key(event.name), name_key(event.to))]
+        more = len(rows) > limit
+        events = events[:limit]
+        return (events if forwards else events[::-1]), more
 
     def _write_state(self, sql: str, params: tuple[str, ...]) -> None:
         """One change of room state, made durable by the next commit."""

@@ -25,7 +25,7 @@ from itertools import islice
 from operator import attrgetter
 from typing import Protocol, runtime_checkable
 
-from zchat.protocol import Event, Joined, Left, Msg, Priv
+from zchat.protocol import Event, Joined, Left, Msg, Priv, name_key
 from zchat.protocol import constants as c
 from zchat.protocol.constants import DEFAULT_RETAIN
 
@@ -241,6 +241,47 @@ class RoomState(Protocol):
     def set_topic(self, room: str, text: str) -> None: ...
 
 
+@dataclass(slots=True)
+class Conversation:
+    """One user's private conversation with another (ReadState): the other's name key
+    and name as last seen, its last event and when, and how many messages from the
+    other came after what the user last marked read."""
+
+    peer: str
+    name: str
+    last: int
+    ts: float
+    unread: int = 0
+
+
+@runtime_checkable
+class ReadState(Protocol):
+    """How far each reader has read, and its private conversations (issue 18).
+
+    A reader is a CURVE key ("k:" and the key: it follows the key across sessions and
+    devices) or, for a name without a key, a session ("t:...", its stream key: it lasts
+    as long as the session's memberships do, see RoomState, and goes with them).
+    `marks` are its read marks (a room's stream key, PUBLIC for the default room, or
+    "@" and a name key -> the last event read); `mark` raises them (a lower number
+    changes nothing), and a conversation's mark at or past its last event clears its
+    unread count. `converse` records a private message in the reader's conversation
+    with ``peer`` (``incoming``: from the peer, so one more unread); `conversations`
+    lists them, most recent first. `forget` drops a reader's state (a session that
+    LEFT). A conversation whose last event is pruned from history goes with it.
+
+    Raises:
+        StoreError: from any method, when the store cannot be read or written.
+        LinkDown: from any method, when state shared by the cluster cannot be reached.
+    """
+
+    def marks(self, reader: str) -> dict[str, int]: ...
+    def mark(self, reader: str, marks: Mapping[str, int]) -> None: ...
+    def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
+                 incoming: bool) -> None: ...
+    def conversations(self, reader: str, limit: int) -> list[Conversation]: ...
+    def forget(self, reader: str) -> None: ...
+
+
 class LocalStore:
     """Numbering for the stores that live in this one process: `add` gives an event
     the number after the last one and links it to its streams' heads, then
@@ -351,6 +392,9 @@ class MemoryStore(LocalStore):
         #: RoomState: stream -> {room: name as shown}, and room -> topic.
         self._members: dict[str, dict[str, str]] = {}
         self._topics: dict[str, str] = {}
+        #: ReadState: reader -> {key: seq}, and reader -> {peer: Conversation}.
+        self._marks: dict[str, dict[str, int]] = {}
+        self._talks: dict[str, dict[str, Conversation]] = {}
         self._heads: dict[str, int] = {}
         self._owners: dict[str, str] = {}
         self._tokens: dict[str, Binding] = {}
@@ -472,6 +516,10 @@ class MemoryStore(LocalStore):
             for ended in [k for k, b in self._tokens.items() if b.until <= self._pruned]:
                 del self._tokens[ended]
                 self._members.pop(ended, None)
+                self.forget(ended)
+            for talks in self._talks.values():
+                for peer in [p for p, talk in talks.items() if talk.last <= self._pruned]:
+                    del talks[peer]
 
     def owner(self, name_key: str) -> str | None:
         """The CURVE key that owns a name, if a key has claimed it."""
@@ -502,6 +550,7 @@ class MemoryStore(LocalStore):
         binding.retired = binding.retired or retire
         if retire:
             self._members.pop(stream, None)
+            self.forget(stream)
 
     # ---- RoomState --------------------------------------------------------------------
 
@@ -529,6 +578,53 @@ class MemoryStore(LocalStore):
             self._topics[room] = text
         else:
             self._topics.pop(room, None)
+
+    # ---- ReadState ----------------------------------------------------------------------
+
+    def marks(self, reader: str) -> dict[str, int]:
+        return dict(self._marks.get(reader, {}))
+
+    def mark(self, reader: str, marks: Mapping[str, int]) -> None:
+        held = self._marks.setdefault(reader, {})
+        talks = self._talks.get(reader, {})
+        for key, seq in marks.items():
+            if seq > held.get(key, -1):
+                held[key] = seq
+            talk = talks.get(key[1:]) if key.startswith(c.PEER_PREFIX) else None
+            if talk is not None and seq >= talk.last:
+                talk.unread = 0
+
+    def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
+                 incoming: bool) -> None:
+        talks = self._talks.setdefault(reader, {})
+        talk = talks.get(peer)
+        if talk is None:
+            talk = talks[peer] = Conversation(peer, name, seq, ts)
+        talk.name, talk.last, talk.ts = name, seq, ts
+        talk.unread += incoming
+
+    def conversations(self, reader: str, limit: int) -> list[Conversation]:
+        talks = self._talks.get(reader, {}).values()
+        return [Conversation(t.peer, t.name, t.last, t.ts, t.unread)
+                for t in heapq.nlargest(limit, talks, key=attrgetter("last"))]
+
+    def forget(self, reader: str) -> None:
+        self._marks.pop(reader, None)
+        self._talks.pop(reader, None)
+
+    def conversation(self, stream: str, peer: str, limit: int, *, before: int | None = None,
+                     after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """A page of the private stream ``stream``'s messages to or from the user whose
+        name key is ``peer``, as `HistoryStore.page` reads a room's (here a walk of the
+        session's own private messages)."""
+        low = 0 if after is None else after
+        high = IN_USE if before is None else before
+        found = [event for event in self._private.get(stream, ())
+                 if low < event.seq < high and peer in (name_key(event.name),
+                                                        name_key(event.to))]
+        if after is None:
+            return found[-limit:] if limit > 0 else [], len(found) > limit
+        return found[:limit], len(found) > limit
 
     def close(self) -> None:
         pass

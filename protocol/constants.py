@@ -18,6 +18,9 @@ WHO: Final = "WHO"
 FETCH: Final = "FETCH"
 HISTORY: Final = "HISTORY"
 SEARCH: Final = "SEARCH"
+#: Read state (issue 18): how far the user has read, and the private conversations.
+MARK: Final = "MARK"
+DMS: Final = "DMS"
 LEAVE: Final = "LEAVE"
 # Sent by both sides when they have been idle for one heartbeat interval.
 PING: Final = "PING"
@@ -43,6 +46,8 @@ NOTICE: Final = "NOTICE"
 #: Answers to ENTER and PART (ROOMS and TOPIC are the same words both ways).
 ENTERED: Final = "ENTERED"
 PARTED: Final = "PARTED"
+#: After WELCOME: what the user has not read yet, per room and conversation (issue 18).
+UNREAD: Final = "UNREAD"
 
 # How public events reach clients (WELCOME.fanout).
 FANOUT_ROUTER: Final = "router"
@@ -84,6 +89,14 @@ DEFAULT_SEARCH_HITS: Final = 20
 #: A SEARCH's ``words``: characters, and words in them that count.
 MAX_SEARCH_CHARS: Final = 200
 MAX_SEARCH_WORDS: Final = 16
+#: Read state: the entries of one MARK (rooms, and "@name" conversations), the
+#: conversations listed in one DMS answer, and the unread events an UNREAD counts in
+#: each room (past it, ``more`` says there are more).
+MAX_MARKS: Final = 200
+MAX_DMS_LISTED: Final = 50
+MAX_UNREAD_COUNTED: Final = 100
+#: A MARK or UNREAD key for a private conversation: this and the other user's name.
+PEER_PREFIX: Final = "@"
 #: Names listed in a WELCOME (the rest are counted; WHO lists everyone): joining
 #: a room of N must not cost O(N) names per join, O(N^2) in all.
 WELCOME_USERS: Final = 100
