@@ -44,6 +44,7 @@ from zchat.protocol import (
     Ack,
     Bye,
     ClientMessage,
+    DmList,
     Enter,
     Entered,
     Error,
@@ -53,6 +54,7 @@ from zchat.protocol import (
     Joined,
     Leave,
     Left,
+    ListDms,
     ListRooms,
     Msg,
     Notice,
@@ -67,6 +69,7 @@ from zchat.protocol import (
     SetTopic,
     Tell,
     TopicSet,
+    UnreadList,
     Users,
     Welcome,
     Who,
@@ -94,6 +97,7 @@ from .commands import (
     Quit,
     RoomSay,
     ScrollBack,
+    ShowDms,
     ShowHelp,
     ShowRooms,
     Topic,
@@ -103,6 +107,7 @@ from .commands import (
 )
 from .lineedit import Eof, LineEditor, Submit
 from .outbox import Outbox
+from .reading import ReadTracker, peer_key
 from .render import Renderer
 from .rooms import Rooms
 from .screen import PlainScreen, TtyScreen
@@ -230,6 +235,8 @@ class ChatClient:
         self._searched: Search | None = None
         self._hits: list[Msg | Priv] = []
         self._around: set[str] = set()
+        #: What the user has read (MARKs to send) and where the "new" lines go.
+        self.reading = ReadTracker()
         self._told_queued = False
         self.ctx = zmq.Context()
         self.sock: zmq.Socket[bytes] | None = None
@@ -471,6 +478,8 @@ class ChatClient:
                   and now - self._fetch_sent > self.interval * c.HEARTBEAT_LIVENESS):
                 # The reply to our FETCH never came (our queue at the broker was full).
                 self._step(Step(fetch=self.timeline.refetch()))
+            elif (mark := self.reading.due(now)) is not None:
+                self._send(mark)
             elif now - self._last_send >= self.interval:
                 self._send(Ping())
         elif self._resume_until is not None and now >= self._resume_until:
@@ -535,6 +544,13 @@ class ChatClient:
             case RoomList():
                 for room_line in self.render.rooms(msg):
                     self.screen.show(room_line)
+            case UnreadList(items):
+                self.reading.unread(items)
+                if line := self.render.unread(items, lambda key: self.rooms.name(room_key(key))):
+                    self.screen.show(line)
+            case DmList(items):
+                for dm_line in self.render.dms(items):
+                    self.screen.show(dm_line)
             case Notice():
                 if line := self.render.service_notice(msg):
                     self.screen.show(line)
@@ -580,14 +596,37 @@ class ChatClient:
             if len(self._leaves) > LEAVES_REMEMBERED:
                 self._leaves.popitem(last=False)
         parted = isinstance(event, Left) and event.reason == c.R_PART
+        read, label = self._read_key(event, room)
+        if event.seq and self.reading.new_line(read, event.seq):
+            self.screen.show(self.render.new_line(label))
         self.screen.show(self.render.event(event, self.name, shown.tag,
                                            where=self.rooms.where(room),
                                            room=self.rooms.notice_room(room, parted)))
+        if event.seq:
+            self.reading.seen(read, event.seq)
+
+    def _read_key(self, event: object, room: str) -> tuple[str, str]:
+        """Where an event's read mark goes (its room, or the private conversation with
+        the other user), and its name as shown."""
+        if isinstance(event, Priv):
+            mine = name_key(event.sender) == name_key(self.name)
+            other = event.to if mine else event.sender
+            return peer_key(other), c.PEER_PREFIX + other
+        key = self.rooms.key(room)
+        return key, self.rooms.name(key)
 
     def _page(self, msg: Events) -> None:
         """A /history page: older events, shown as history (no cursor moves: they
         were read before, or are older than what this session follows); or the
         lines around a search result (/around), which move no scroll position."""
+        if msg.room.startswith(c.PEER_PREFIX):  # a private conversation's page
+            key = peer_key(msg.room[1:])
+            for event in msg.events:
+                self._show(Shown(event, HISTORY))
+                self._oldest[key] = min(self._oldest.get(key, c.MAX_SEQ + 1), event.seq)
+            text = "client.history_more" if msg.more else "client.history_start"
+            self.screen.show(self.render.notice(self.t(text, room=sanitize(msg.room))))
+            return
         key = self.rooms.key(msg.room)
         if key in self._around:
             self._around.discard(key)
@@ -643,8 +682,13 @@ class ChatClient:
         self._around.add(key)
         self._request(History(self.rooms.name(key), around=hit.seq, limit=AROUND_LINES))
 
-    def _scroll_back(self, room: str, count: int) -> None:
-        """/history: the page of a room's events before the oldest one shown."""
+    def _scroll_back(self, room: str, count: int, peer: str = "") -> None:
+        """/history: the page of a room's events (or the private conversation's with
+        ``peer``) before the oldest one shown."""
+        if peer:
+            self._request(History("", before=self._oldest.get(peer_key(peer)),
+                                  limit=count or SCROLL_PAGE, peer=peer))
+            return
         if room and not self._room_ok(room):
             return
         if not room and not self._rooms_enabled():
@@ -708,6 +752,7 @@ class ChatClient:
         msg = self.outbox.settle(cid)
         if isinstance(msg, Say):
             self.timeline.own_public(seq, prev, msg.room)
+            self.reading.seen(self.rooms.key(msg.room), seq)
         if msg is not None and self.show_acks:
             self.screen.show(self.render.notice(
                 self.t("client.delivered", text=sanitize(msg.text[:60]))))
@@ -759,6 +804,9 @@ class ChatClient:
             self.outbox.again(err.cid)
             if self._pace is not None:
                 self._pace[0].tokens = 0.0
+            return
+        if err.ref == "dms" and err.code == c.E_UNAVAILABLE:
+            self.screen.show(self.render.problem(self.t("client.no_dms")))
             return
         if err.ref == "search" and err.code in (c.E_UNAVAILABLE, c.E_RATE_LIMITED):
             text = "client.no_search" if err.code == c.E_UNAVAILABLE else "client.search_busy"
@@ -848,8 +896,10 @@ class ChatClient:
                     self.screen.show(self.render.problem(self.t("error.NO_ROOM")))
                 elif self._room_ok(room or self._current_name()):
                     self._part(room or self._current_name())
-            case ScrollBack(room, count):
-                self._scroll_back(room, count)
+            case ScrollBack(room, count, peer):
+                self._scroll_back(room, count, peer)
+            case ShowDms():
+                self._request(ListDms())
             case Find():
                 self._find(typed)
             case Around(number):
@@ -971,6 +1021,8 @@ class ChatClient:
     def _leave(self) -> None:
         if self.state is State.JOINED and self.sock is not None:
             self.sock.setsockopt(zmq.LINGER, LEAVE_LINGER_MS)
+            if (mark := self.reading.flush()) is not None:
+                self._send(mark)  # (what was read last: a key's next session starts there)
             if self._send(Leave()):
                 self._await_bye()
         self.screen.show(self.render.notice(self.t("client.bye")))

@@ -8,7 +8,9 @@
     /join #room      enter a room (or switch to it); /part [#room] leaves one
     /rooms           list the rooms; /topic text sets the current room's topic
     /who [#room|*]   the current room's members, another room's, or everyone online
-    /history [#room] [N]  N older messages of a room (default: the current one)
+    /history [#room|@name] [N]  N older messages of a room (default: the current one)
+                     or of the private conversation with name
+    /dms             the private conversations, most recent first, with unread counts
     /search words [from:name] [in:#room] [@name]  search what one may read
     /around N        the lines around result N of the last /search
     /help            the commands; /quit or `sair` (any case) leaves
@@ -86,11 +88,17 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class ScrollBack:
-    """``/history``: older events of ``room`` ("" the current one), ``count`` of them
-    (0: the broker's page)."""
+    """``/history``: older events of ``room`` ("" the current one) or of the private
+    conversation with ``peer``, ``count`` of them (0: the broker's page)."""
 
     room: str = ""
     count: int = 0
+    peer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowDms:
+    """``/dms``: the private conversations."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +143,8 @@ class Usage:
 
 
 Command = (Public | Private | RoomSay | Quit | ListUsers | EnterRoom | PartRoom | ShowRooms
-           | Topic | ScrollBack | Find | Around | ShowHelp | Nothing | UnknownCommand | Usage)
+           | Topic | ScrollBack | Find | Around | ShowHelp | Nothing | UnknownCommand | Usage
+           | ShowDms)
 
 _QUIT_WORDS = frozenset({"sair", "/quit", "/sair", "/exit"})
 
@@ -191,6 +200,8 @@ def _slash(stripped: str, word: str) -> Command:
             return Topic(parts[1].strip()) if len(parts) > 1 else Usage("topic")
         case "/history" | "/historico" | "/histórico":
             return _scroll_back(stripped.split()[1:])
+        case "/dms" | "/conversas":
+            return ShowDms()
         case "/search" | "/buscar" | "/procurar":
             return _find(stripped.split()[1:])
         case "/around" | "/contexto":
@@ -207,16 +218,18 @@ def _slash(stripped: str, word: str) -> Command:
 
 
 def _scroll_back(words: list[str]) -> Command:
-    """``/history [#room] [N]``, in either order; anything else: its usage."""
-    room, count = "", 0
+    """``/history [#room|@name] [N]``, in either order; anything else: its usage."""
+    room, count, peer = "", 0, ""
     for word in words:
-        if word.startswith(ROOM_PREFIX) and not room:
+        if word.startswith(ROOM_PREFIX) and not room and not peer:
             room = word
+        elif word.startswith("@") and len(word) > 1 and not room and not peer:
+            peer = word[1:]
         elif word.isascii() and word.isdigit() and not count and 0 < int(word) <= MAX_HISTORY_PAGE:
             count = int(word)
         else:
             return Usage("history")
-    return ScrollBack(room, count)
+    return ScrollBack(room, count, peer)
 
 
 def _find(words: list[str]) -> Command:

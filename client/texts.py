@@ -36,6 +36,15 @@ EN: Texts = {
     "client.bye": "Bye!",
     "client.tag_missed": "(missed)",
     "client.tag_history": "(history)",
+    "client.tag_mention": "(mentions you)",
+    "client.new_line": "----- new in {room} -----",
+    "client.unread_in": "{count} unread in {room}",
+    "client.unread_mentions": "{count} mention(s) of you in {room}",
+    "client.unread_from": "{count} unread from {name}",
+    "client.dms": "Private conversations ({count}), most recent first:",
+    "client.dms_none": "No private conversations yet.",
+    "client.dm_line": "  {name}: {count} unread, last at {time}",
+    "client.no_dms": "This broker keeps no read state.",
     "client.queued": "Not connected: your messages are kept and sent when the broker is back.",
     "client.outbox_full": "Too many messages waiting for the broker: message not sent.",
     "client.delivered": "delivered: {text}",
@@ -53,7 +62,9 @@ EN: Texts = {
         "  /rooms           list the rooms\n"
         "  /topic text      set the current room's topic\n"
         "  /who [#room|*]   list the room's members (*: everyone online)\n"
-        "  /history [#room] [N]  show older messages of the room, page by page\n"
+        "  /history [#room|@name] [N]  show older messages of the room (or of the private\n"
+        "                   conversation with name), page by page\n"
+        "  /dms             list your private conversations with unread counts\n"
         "  /search words    search messages (from:name, in:#room, @name narrow it)\n"
         "  /around N        show the lines around result N of the last search\n"
         "  /help            show this help\n"
@@ -63,7 +74,7 @@ EN: Texts = {
     "client.usage_join": "Usage: /join #room",
     "client.usage_msg": "Usage: /msg #room text, or /msg name text",
     "client.usage_topic": "Usage: /topic text",
-    "client.usage_history": "Usage: /history [#room] [N] (N from 1 to 100)",
+    "client.usage_history": "Usage: /history [#room|@name] [N] (N from 1 to 100)",
     "client.history_start": "Beginning of {room}'s history.",
     "client.history_more": "Older messages of {room}: /history again.",
     "client.tag_found": "(found)",
@@ -161,6 +172,15 @@ PT: Texts = {
     "client.bye": "Até logo!",
     "client.tag_missed": "(perdida)",
     "client.tag_history": "(histórico)",
+    "client.tag_mention": "(menciona você)",
+    "client.new_line": "----- novas em {room} -----",
+    "client.unread_in": "{count} não lidas em {room}",
+    "client.unread_mentions": "{count} menção(ões) a você em {room}",
+    "client.unread_from": "{count} não lidas de {name}",
+    "client.dms": "Conversas privadas ({count}), a mais recente primeiro:",
+    "client.dms_none": "Nenhuma conversa privada ainda.",
+    "client.dm_line": "  {name}: {count} não lidas, última às {time}",
+    "client.no_dms": "Este broker não guarda o que foi lido.",
     "client.queued": "Sem conexão: suas mensagens ficam guardadas e serão enviadas quando o "
                      "broker voltar.",
     "client.outbox_full": "Mensagens demais esperando o broker: mensagem não enviada.",
@@ -179,7 +199,9 @@ PT: Texts = {
         "  /rooms           lista as salas\n"
         "  /topic texto     define o tópico da sala atual\n"
         "  /who [#sala|*]   lista quem está na sala (*: todos online)\n"
-        "  /history [#sala] [N]  mostra mensagens mais antigas da sala, página a página\n"
+        "  /history [#sala|@nome] [N]  mostra mensagens mais antigas da sala (ou da conversa\n"
+        "                   privada com nome), página a página\n"
+        "  /dms             lista suas conversas privadas com o número de não lidas\n"
         "  /search palavras busca mensagens (from:nome, in:#sala, @nome restringem)\n"
         "  /around N        mostra as linhas em volta do resultado N da última busca\n"
         "  /help            mostra esta ajuda\n"
@@ -189,7 +211,7 @@ PT: Texts = {
     "client.usage_join": "Uso: /join #sala",
     "client.usage_msg": "Uso: /msg #sala texto, ou /msg nome texto",
     "client.usage_topic": "Uso: /topic texto",
-    "client.usage_history": "Uso: /history [#sala] [N] (N de 1 a 100)",
+    "client.usage_history": "Uso: /history [#sala|@nome] [N] (N de 1 a 100)",
     "client.history_start": "Início do histórico de {room}.",
     "client.history_more": "Mensagens mais antigas de {room}: /history de novo.",
     "client.tag_found": "(encontrado)",
