@@ -584,10 +584,9 @@ class ChatClient:
         ``page_room``: the room of the history page it came in."""
         event = shown.event
         room = "" if isinstance(event, Priv) else event.room or page_room
-        if room or not isinstance(event, Priv):
-            key = self.rooms.key(room)
-            if event.seq and event.seq < self._oldest.get(key, c.MAX_SEQ + 1):
-                self._oldest[key] = event.seq
+        read, label = self._read_key(event, room)  # (a room's key, or a conversation's)
+        if event.seq and event.seq < self._oldest.get(read, c.MAX_SEQ + 1):
+            self._oldest[read] = event.seq
         if isinstance(event, Left) and event.reason != c.R_PART and self.rooms.enabled:
             seen = (name_key(event.name), event.ts, event.reason)
             if seen in self._leaves:
@@ -596,7 +595,6 @@ class ChatClient:
             if len(self._leaves) > LEAVES_REMEMBERED:
                 self._leaves.popitem(last=False)
         parted = isinstance(event, Left) and event.reason == c.R_PART
-        read, label = self._read_key(event, room)
         if event.seq and self.reading.new_line(read, event.seq):
             self.screen.show(self.render.new_line(label))
         self.screen.show(self.render.event(event, self.name, shown.tag,
@@ -620,10 +618,8 @@ class ChatClient:
         were read before, or are older than what this session follows); or the
         lines around a search result (/around), which move no scroll position."""
         if msg.room.startswith(c.PEER_PREFIX):  # a private conversation's page
-            key = peer_key(msg.room[1:])
             for event in msg.events:
                 self._show(Shown(event, HISTORY))
-                self._oldest[key] = min(self._oldest.get(key, c.MAX_SEQ + 1), event.seq)
             text = "client.history_more" if msg.more else "client.history_start"
             self.screen.show(self.render.notice(self.t(text, room=sanitize(msg.room))))
             return
@@ -898,7 +894,9 @@ class ChatClient:
                     self._part(room or self._current_name())
             case ScrollBack(room, count, peer):
                 self._scroll_back(room, count, peer)
-            case ShowDms():
+            case ShowDms():  # (what was shown is marked read first: counts are current)
+                if self.state is State.JOINED and (mark := self.reading.flush()) is not None:
+                    self._send(mark)
                 self._request(ListDms())
             case Find():
                 self._find(typed)
