@@ -178,7 +178,7 @@ class ReadRules:
         try:
             state.converse(reader_of(sender), name_key(event.to), event.to, event.seq,
                            event.ts, False)
-            if target is not None:
+            if target is not None and target is not sender:
                 state.converse(reader_of(target), sender.key, sender.name, event.seq,
                                event.ts, True)
         except LinkDown:

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 from zchat.protocol import History, encode_events, event_item, name_key, name_problem
 from zchat.protocol import constants as c
 
+from .reading import reader_of
 from .store import PUBLIC, StoredEvent
 
 if TYPE_CHECKING:
     from .actions import Action
     from .roster import Session
-    from .store import HistoryStore
+    from .store import HistoryStore, ReadState
 
 
 #: A page reader: (limit, before=, after=) -> (events oldest first, more).
@@ -36,6 +37,7 @@ class ScrollBack:
     if TYPE_CHECKING:  # what it uses of BrokerCore (core.py) and RoomRules (rooms.py)
         store: HistoryStore
         default_room: str
+        read_state: ReadState | None
 
         def _room_of(self, session: Session, room: str, cid: int = 0,
                      member: bool = True) -> tuple[str, list[Action]]: ...
@@ -54,15 +56,17 @@ class ScrollBack:
         return self._page(session, stream, events, more, ask, key, now)
 
     def _talk_history(self, session: "Session", ask: History, now: float) -> "list[Action]":
-        """A page of the private conversation with ``ask.peer``: this session's messages
-        to that user and from it (private streams are per session: see store_key)."""
+        """A page of the private conversation with ``ask.peer``: the messages between the
+        two, the reader's (reading.py): a CURVE key's from every session of it, a name
+        without a key's from this session only."""
         if (problem := name_problem(ask.peer)) is not None:
             return self._refuse(session.identity, session, c.E_BAD_NAME, problem, ask.peer)
-        talk = getattr(self.store, "conversation", None)
-        if talk is None:
+        state = self.read_state
+        if state is None:
             return self._refuse(session.identity, session, c.E_UNAVAILABLE,
                                 "this broker keeps no private history pages", "history")
-        events, more = self._page_of(partial(talk, session.stream, name_key(ask.peer)), ask)
+        talk = partial(state.talk, reader_of(session), name_key(ask.peer))
+        events, more = self._page_of(talk, ask)
         return self._page(session, session.stream, events, more, ask,
                           c.PEER_PREFIX + ask.peer, now)
 

@@ -25,7 +25,6 @@ from operator import attrgetter
 from pathlib import Path
 
 from zchat.protocol import constants as c
-from zchat.protocol import name_key
 from zchat.protocol.constants import DEFAULT_RETAIN
 
 from .store import (
@@ -113,13 +112,14 @@ CREATE TABLE IF NOT EXISTS conversations (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS conversations_last ON conversations (reader, last);
 CREATE INDEX IF NOT EXISTS conversations_pruned ON conversations (last);
--- A private conversation's pages (`conversation`): a session's messages to one user,
--- and from one, each a range of an index. (NOCASE: names compare case-insensitively;
--- names that differ in non-ASCII case only are matched again in Python.)
-CREATE INDEX IF NOT EXISTS events_talk_from ON events (origin, target COLLATE NOCASE, seq)
-    WHERE kind = 'PRIV';
-CREATE INDEX IF NOT EXISTS events_talk_to ON events (to_key, name COLLATE NOCASE, seq)
-    WHERE kind = 'PRIV';
+-- Each reader's private messages by conversation (`talk`): a page is one range of it.
+CREATE TABLE IF NOT EXISTS talks (
+    reader TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (reader, peer, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS talks_seq ON talks (seq);
 """
 #: Indexes on the rooms' events (after _open has given an older file its room
 #: column). Partial: the default room's events, and private ones, pay nothing for them.
@@ -190,16 +190,13 @@ def _since_rooms(rooms: int, streams: bool) -> str:
     return " UNION ALL ".join(branches) + _ORDER
 
 
-#: A private conversation's page: the session's messages to the peer and from it (the
-#: two talk indexes), in the range asked, newest or oldest first.
+#: A page of one reader's conversation with one peer: a range of `talks`, each event
+#: then found by its number.
 def _talk_query(forwards: bool) -> str:
-    order = f"ORDER BY seq {'ASC' if forwards else 'DESC'} LIMIT :count"
-    return (f"SELECT * FROM (SELECT {_COLUMNS} FROM events WHERE kind = 'PRIV' AND "
-            "origin = :stream AND target = :peer COLLATE NOCASE AND seq > :after AND "
-            f"seq < :before {order}) UNION ALL SELECT * FROM (SELECT {_COLUMNS} FROM events "
-            "WHERE kind = 'PRIV' AND to_key = :stream AND origin != :stream AND "
-            "name = :peer COLLATE NOCASE AND seq > :after AND seq < :before "
-            f"{order}) {order}")
+    return (f"SELECT {', '.join('e.' + col for col in _COLUMNS.split(', '))} FROM talks t "
+            "JOIN events e ON e.seq = t.seq WHERE t.reader = :reader AND t.peer = :peer "
+            "AND t.seq > :after AND t.seq < :before "
+            f"ORDER BY t.seq {'ASC' if forwards else 'DESC'} LIMIT :count")
 
 
 #: The newest event a prune removes, given how many older ones go with it.
@@ -488,10 +485,11 @@ class SqliteStore(LocalStore):
             self._db.executemany("DELETE FROM heads WHERE key = ?", [(key,) for key in stale])
             self._db.execute("DELETE FROM memberships WHERE stream IN "
                              "(SELECT stream FROM tokens WHERE until <= ?)", (cutoff,))
-            for table in ("reads", "conversations"):
+            for table in ("reads", "conversations", "talks"):
                 self._db.execute(f"DELETE FROM {table} WHERE reader IN "
                                  "(SELECT stream FROM tokens WHERE until <= ?)", (cutoff,))
             self._db.execute("DELETE FROM conversations WHERE last <= ?", (cutoff,))
+            self._db.execute("DELETE FROM talks WHERE seq <= ?", (cutoff,))
             self._db.execute("DELETE FROM tokens WHERE until <= ?", (cutoff,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prune history: {exc}") from None
@@ -539,6 +537,7 @@ class SqliteStore(LocalStore):
                 self._db.execute("DELETE FROM memberships WHERE stream = ?", (stream,))
                 self._db.execute("DELETE FROM reads WHERE reader = ?", (stream,))
                 self._db.execute("DELETE FROM conversations WHERE reader = ?", (stream,))
+                self._db.execute("DELETE FROM talks WHERE reader = ?", (stream,))
             else:
                 self._db.execute("UPDATE tokens SET until = ? WHERE stream = ?",
                                  (self._last, stream))
@@ -615,6 +614,8 @@ class SqliteStore(LocalStore):
                 "name = excluded.name, last = excluded.last, ts = excluded.ts, "
                 "unread = unread + excluded.unread",
                 (reader, peer, name, seq, ts, int(incoming)))
+            self._db.execute("INSERT INTO talks (reader, peer, seq) VALUES (?, ?, ?) "
+                             "ON CONFLICT DO NOTHING", (reader, peer, seq))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write conversations: {exc}") from None
         self._pending += 1
@@ -629,28 +630,25 @@ class SqliteStore(LocalStore):
         return [Conversation(*row) for row in rows]
 
     def forget(self, reader: str) -> None:
-        self._write_state("DELETE FROM reads WHERE reader = ?", (reader,))
-        self._write_state("DELETE FROM conversations WHERE reader = ?", (reader,))
+        for table in ("reads", "conversations", "talks"):
+            self._write_state(f"DELETE FROM {table} WHERE reader = ?", (reader,))
 
-    def conversation(self, stream: str, peer: str, limit: int, *, before: int | None = None,
-                     after: int | None = None) -> tuple[list[StoredEvent], bool]:
-        """See MemoryStore.conversation: here two index ranges (the talk indexes)."""
+    def talk(self, reader: str, peer: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """See ReadState.talk: one range of the talks index, each event by its number."""
         if limit <= 0:
             return [], False
         self._write_rows()
         forwards = after is not None
-        params = {"stream": stream, "peer": peer, "count": limit + 1,
+        params = {"reader": reader, "peer": peer, "count": limit + 1,
                   "after": 0 if after is None else _bound(after),
                   "before": IN_USE if before is None else _bound(before)}
         try:
             rows = self._db.execute(_talk_query(forwards), params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read history: {exc}") from None
-        events = [event for event in map(_event, rows)
-                  if peer in (name_key(event.name), name_key(event.to))]
-        more = len(rows) > limit
-        events = events[:limit]
-        return (events if forwards else events[::-1]), more
+        events = [_event(row) for row in rows[:limit]]
+        return (events if forwards else events[::-1]), len(rows) > limit
 
     def _write_state(self, sql: str, params: tuple[str, ...]) -> None:
         """One change of room state, made durable by the next commit."""

@@ -25,7 +25,7 @@ from itertools import islice
 from operator import attrgetter
 from typing import Protocol, runtime_checkable
 
-from zchat.protocol import Event, Joined, Left, Msg, Priv, name_key
+from zchat.protocol import Event, Joined, Left, Msg, Priv
 from zchat.protocol import constants as c
 from zchat.protocol.constants import DEFAULT_RETAIN
 
@@ -266,8 +266,10 @@ class ReadState(Protocol):
     changes nothing), and a conversation's mark at or past its last event clears its
     unread count. `converse` records a private message in the reader's conversation
     with ``peer`` (``incoming``: from the peer, so one more unread); `conversations`
-    lists them, most recent first. `forget` drops a reader's state (a session that
-    LEFT). A conversation whose last event is pruned from history goes with it.
+    lists them, most recent first, and `talk` pages back through one of them (its
+    messages still in history, as `HistoryStore.page` reads a room's). `forget` drops
+    a reader's state (a session that LEFT). What history prunes goes from the pages,
+    and a conversation whose last event is pruned goes from the list.
 
     Raises:
         StoreError: from any method, when the store cannot be read or written.
@@ -279,6 +281,8 @@ class ReadState(Protocol):
     def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
                  incoming: bool) -> None: ...
     def conversations(self, reader: str, limit: int) -> list[Conversation]: ...
+    def talk(self, reader: str, peer: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]: ...
     def forget(self, reader: str) -> None: ...
 
 
@@ -395,6 +399,8 @@ class MemoryStore(LocalStore):
         #: ReadState: reader -> {key: seq}, and reader -> {peer: Conversation}.
         self._marks: dict[str, dict[str, int]] = {}
         self._talks: dict[str, dict[str, Conversation]] = {}
+        #: (reader, peer) -> its conversation's events, in seq order (`talk`'s pages).
+        self._talked: dict[tuple[str, str], deque[StoredEvent]] = {}
         self._heads: dict[str, int] = {}
         self._owners: dict[str, str] = {}
         self._tokens: dict[str, Binding] = {}
@@ -466,20 +472,8 @@ class MemoryStore(LocalStore):
              after: int | None = None) -> tuple[list[StoredEvent], bool]:
         """See HistoryStore.page: the range's ends found by bisection in the stream's
         own list (pruned events have left it)."""
-        events = self._public if stream == PUBLIC else self._rooms.get(stream)
-        if limit <= 0 or not events:
-            return [], False
-        low = 0 if after is None else bisect.bisect_right(events, after, key=_SEQ)
-        high = len(events) if before is None else bisect.bisect_left(events, before, key=_SEQ)
-        if after is None:
-            start, end = max(low, high - limit), high
-            more = start > low
-        else:
-            start, end = low, min(high, low + limit)
-            more = end < high
-        if start >= end:
-            return [], False
-        return list(islice(_tail(events, start), end - start)), more
+        return _range(self._public if stream == PUBLIC else self._rooms.get(stream), limit,
+                      before, after)
 
     def pruned_events(self, low: int, high: int) -> int:
         """Events pruned with a sequence number in (low, high] (whole batches: a bound)."""
@@ -520,6 +514,11 @@ class MemoryStore(LocalStore):
             for talks in self._talks.values():
                 for peer in [p for p, talk in talks.items() if talk.last <= self._pruned]:
                     del talks[peer]
+            for pair, said in list(self._talked.items()):
+                while said and said[0].seq <= self._pruned:
+                    said.popleft()
+                if not said:
+                    del self._talked[pair]
 
     def owner(self, name_key: str) -> str | None:
         """The CURVE key that owns a name, if a key has claimed it."""
@@ -602,6 +601,12 @@ class MemoryStore(LocalStore):
             talk = talks[peer] = Conversation(peer, name, seq, ts)
         talk.name, talk.last, talk.ts = name, seq, ts
         talk.unread += incoming
+        said = self._talked.setdefault((reader, peer), deque())
+        events = self._events
+        at = len(events) - 1 if events and events[-1].seq == seq else \
+            bisect.bisect_left(events, seq, key=_SEQ)  # (the core's: the newest message)
+        if at < len(events) and events[at].seq == seq and (not said or said[-1].seq < seq):
+            said.append(events[at])
 
     def conversations(self, reader: str, limit: int) -> list[Conversation]:
         talks = self._talks.get(reader, {}).values()
@@ -610,24 +615,35 @@ class MemoryStore(LocalStore):
 
     def forget(self, reader: str) -> None:
         self._marks.pop(reader, None)
-        self._talks.pop(reader, None)
+        for peer in self._talks.pop(reader, {}):
+            self._talked.pop((reader, peer), None)
 
-    def conversation(self, stream: str, peer: str, limit: int, *, before: int | None = None,
-                     after: int | None = None) -> tuple[list[StoredEvent], bool]:
-        """A page of the private stream ``stream``'s messages to or from the user whose
-        name key is ``peer``, as `HistoryStore.page` reads a room's (here a walk of the
-        session's own private messages)."""
-        low = 0 if after is None else after
-        high = IN_USE if before is None else before
-        found = [event for event in self._private.get(stream, ())
-                 if low < event.seq < high and peer in (name_key(event.name),
-                                                        name_key(event.to))]
-        if after is None:
-            return found[-limit:] if limit > 0 else [], len(found) > limit
-        return found[:limit], len(found) > limit
+    def talk(self, reader: str, peer: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """See ReadState.talk: the range's ends found by bisection in the conversation's
+        own list, as `page` does in a room's."""
+        return _range(self._talked.get((reader, peer)), limit, before, after)
 
     def close(self) -> None:
         pass
+
+
+def _range(events: deque[StoredEvent] | None, limit: int, before: int | None,
+           after: int | None) -> tuple[list[StoredEvent], bool]:
+    """A page of one stream's list (in seq order), as HistoryStore.page reads it."""
+    if limit <= 0 or not events:
+        return [], False
+    low = 0 if after is None else bisect.bisect_right(events, after, key=_SEQ)
+    high = len(events) if before is None else bisect.bisect_left(events, before, key=_SEQ)
+    if after is None:
+        start, end = max(low, high - limit), high
+        more = start > low
+    else:
+        start, end = low, min(high, low + limit)
+        more = end < high
+    if start >= end:
+        return [], False
+    return list(islice(_tail(events, start), end - start)), more
 
 
 def _after(events: deque[StoredEvent], cursor: int) -> Iterable[StoredEvent]:

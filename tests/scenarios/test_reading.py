@@ -103,6 +103,14 @@ def test_a_key_bound_user_gets_rooms_and_read_state_on_another_terminal(
     ana2.line("/dms")
     ana2.expect(r"Private conversations \(1\), most recent first:")
     ana2.expect(r"  bob: 2 unread, last at \d\d:\d\d")
+    # The conversation is her key's: the new terminal pages back through what the
+    # frozen one was sent, and once it has shown it, nothing is unread.
+    ana2.line("/history @bob")
+    ana2.expect(r"\(history\) \(private\) bob: segredo 1")
+    ana2.expect(r"\(history\) \(private\) bob: segredo 2")
+    ana2.expect(r"Beginning of @bob's history\.")
+    ana2.line("/dms")
+    ana2.expect(r"  bob: 0 unread, last at \d\d:\d\d")
 
 
 def test_history_pages_back_through_a_private_conversation(chat: Cluster) -> None:

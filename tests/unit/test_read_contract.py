@@ -82,22 +82,45 @@ def test_pruning_takes_conversations_whose_history_is_gone(open_store: Any) -> N
     assert store.conversations(KEY, 5) == []
 
 
+def _talk(store: Any, sender: str, origin: str, to: str, to_key: str, text: str,
+          readers: tuple[str, str]) -> int:
+    """A private message stored and recorded in both readers' conversations, as the
+    core does (reading.py)."""
+    seq = _priv(store, sender, origin, to, to_key, text)
+    store.converse(readers[0], to.casefold(), to, seq, 1.0, False)
+    store.converse(readers[1], sender.casefold(), sender, seq, 1.0, True)
+    return seq
+
+
 def test_conversation_pages_hold_one_peer_only(store: Any) -> None:
     carol = stream_key("tok-c")
     with_bob = []
     for i in range(6):
-        with_bob.append(_priv(store, "ana", ANA, "Bob", BOB, f"to bob {i}"))
-        _priv(store, "ana", ANA, "carol", carol)
-        with_bob.append(_priv(store, "BOB", BOB, "ana", ANA, f"from bob {i}"))
+        with_bob.append(_talk(store, "ana", ANA, "Bob", BOB, f"to bob {i}", (KEY, BOB)))
+        _talk(store, "ana", ANA, "carol", carol, "x", (KEY, carol))
+        with_bob.append(_talk(store, "BOB", BOB, "ana", ANA, f"from bob {i}", (BOB, KEY)))
     store.commit()
-    events, more = store.conversation(ANA, "bob", 4)
+    events, more = store.talk(KEY, "bob", 4)
     assert [e.seq for e in events] == with_bob[-4:] and more
-    events, more = store.conversation(ANA, "bob", 20, before=events[0].seq)
+    events, more = store.talk(KEY, "bob", 20, before=events[0].seq)
     assert [e.seq for e in events] == with_bob[:-4] and not more
-    events, more = store.conversation(ANA, "bob", 3, after=with_bob[0])
+    events, more = store.talk(KEY, "bob", 3, after=with_bob[0])
     assert [e.seq for e in events] == with_bob[1:4] and more
-    assert store.conversation(ANA, "dave", 5) == ([], False)
-    assert [e.seq for e in store.conversation(BOB, "ana", 20)[0]] == with_bob
+    assert store.talk(KEY, "dave", 5) == ([], False)
+    assert [e.text for e in store.talk(BOB, "ana", 20)[0]] == [
+        text for i in range(6) for text in (f"to bob {i}", f"from bob {i}")]
+
+
+def test_conversation_pages_lose_what_history_prunes(open_store: Any) -> None:
+    store = open_store(retain=4)
+    for i in range(4):
+        _talk(store, "ana", ANA, "bob", BOB, f"m{i}", (KEY, BOB))
+    for _ in range(2):
+        store.add(StoredEvent(0, c.MSG, 1.0, "carol", "x"))
+    store.commit()
+    store.prune(4)
+    store.commit()
+    assert [e.text for e in store.talk(KEY, "bob", 10)[0]] == ["m2", "m3"]
 
 
 def test_conversation_pages_are_index_searches(tmp_path: Path) -> None:
@@ -106,10 +129,11 @@ def test_conversation_pages_are_index_searches(tmp_path: Path) -> None:
         for forwards in (True, False):
             plan = " ".join(str(row[3]) for row in store._db.execute(
                 "EXPLAIN QUERY PLAN " + _talk_query(forwards),
-                {"stream": ANA, "peer": "bob", "count": 3, "after": 0, "before": 9}))
-            assert "SEARCH events USING INDEX events_talk_from" in plan
-            assert "SEARCH events USING INDEX events_talk_to" in plan
-            assert "SCAN events" not in plan
+                {"reader": KEY, "peer": "bob", "count": 3, "after": 0, "before": 9}))
+            assert "SEARCH t USING PRIMARY KEY (reader=? AND peer=? AND seq>? AND seq<?)" \
+                in plan, plan
+            assert "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+            assert "SCAN" not in plan and "TEMP B-TREE" not in plan, plan
     finally:
         store.close()
 

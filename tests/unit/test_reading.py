@@ -148,3 +148,21 @@ def test_history_of_a_private_conversation(core: BrokerCore) -> None:
     assert not page.more
     [error] = _sent(handled(core, A, History("", peer="no one")), A, Error)
     assert error.code == c.E_BAD_NAME
+
+
+def test_a_keys_conversations_page_across_its_sessions(core: BrokerCore) -> None:
+    _join(core, A, "ana", TOKEN_A, KEY_A)
+    _join(core, B, "bob")
+    handled(core, B, Tell("ana", "antes de sair", 1))
+    handled(core, A, Tell("bob", "até logo", 1), user=KEY_A)
+    handled(core, A, Leave(), user=KEY_A)
+    result = _join(core, C, "ana", TOKEN_A2, KEY_A)  # a new session of the same key
+    [unread] = _sent(result, C, UnreadList)
+    assert [(i.key, i.unread) for i in unread.items] == [("@bob", 1)]
+    [page] = _sent(handled(core, C, History("", peer="bob"), user=KEY_A), C, Events)
+    assert [e.text for e in page.events] == ["antes de sair", "até logo"]
+    # bob has no key: his conversation is his session's, and ends with it.
+    handled(core, B, Leave())
+    _join(core, D, "bob", "c" * 32)
+    [page] = _sent(handled(core, D, History("", peer="ana")), D, Events)
+    assert page.events == ()
