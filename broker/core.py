@@ -399,8 +399,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         heads.update((key, self.store.head(key)) for key in sorted(session.rooms))
         identity = session.identity
         actions: list[Action] = [Opening(identity, self._welcome(session, resumed, heads))]
-        self._first_marks(session, heads)
-        unread = self._unread(session, heads)
+        unread = self._unread(session, heads)  # (marking new rooms read up to their heads)
         if unread is not None:
             actions.append(Opening(identity, unread))
         if resume or self.history <= 0:

@@ -103,31 +103,35 @@ class ReadRules:
             return PUBLIC if session.in_default else ""
         return room if room in session.rooms else ""
 
-    def _first_marks(self, session: "Session", heads: Mapping[str, int]) -> None:
+    def _first_marks(self, session: "Session", heads: Mapping[str, int],
+                     marks: dict[str, int] | None = None) -> dict[str, int]:
         """Rooms (stream key -> head) the reader has no mark in yet start read up to
-        their head: what came before the user was there is history, not unread."""
+        their head: what came before the user was there is history, not unread. The
+        reader's marks (``marks``: already read), with those."""
         state = self.read_state
         if state is None or not heads:
-            return
+            return {}
         try:
-            held = state.marks(reader_of(session))
+            held = state.marks(reader_of(session)) if marks is None else marks
             fresh = {key: head for key, head in heads.items() if key not in held}
             if fresh:
                 state.mark(reader_of(session), fresh)
         except LinkDown:
-            pass
+            return {}
+        return {**held, **fresh}
 
     # ---- what the broker says is unread ------------------------------------------------
 
     def _unread(self, session: "Session", heads: Mapping[str, int]) -> bytes | None:
-        """UNREAD for ``session`` (None: nothing unread, or no read state): for each of
-        its rooms (stream key -> head), the messages after its mark up to the head."""
+        """UNREAD for a session that just joined or came back (None: nothing unread, or
+        no read state), its rooms (stream key -> head) marked first where they have no
+        mark yet: for each, the messages after its mark up to the head."""
         state = self.read_state
         if state is None:
             return None
         reader = reader_of(session)
         try:
-            marks = state.marks(reader)
+            marks = self._first_marks(session, heads, state.marks(reader))
             talks = state.conversations(reader, c.MAX_DMS_LISTED)
         except LinkDown:
             return None

@@ -490,6 +490,9 @@ class SqliteStore(LocalStore):
                                  "(SELECT stream FROM tokens WHERE until <= ?)", (cutoff,))
             self._db.execute("DELETE FROM conversations WHERE last <= ?", (cutoff,))
             self._db.execute("DELETE FROM talks WHERE seq <= ?", (cutoff,))
+            self._db.execute("DELETE FROM reads WHERE key LIKE '@%' AND NOT EXISTS (SELECT 1 "
+                             "FROM conversations c WHERE c.reader = reads.reader AND "
+                             "c.peer = substr(reads.key, 2))")
             self._db.execute("DELETE FROM tokens WHERE until <= ?", (cutoff,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prune history: {exc}") from None

@@ -511,9 +511,10 @@ class MemoryStore(LocalStore):
                 del self._tokens[ended]
                 self._members.pop(ended, None)
                 self.forget(ended)
-            for talks in self._talks.values():
+            for reader, talks in self._talks.items():
                 for peer in [p for p, talk in talks.items() if talk.last <= self._pruned]:
                     del talks[peer]
+                    self._marks.get(reader, {}).pop(c.PEER_PREFIX + peer, None)
             for pair, said in list(self._talked.items()):
                 while said and said[0].seq <= self._pruned:
                     said.popleft()

@@ -74,12 +74,14 @@ def test_pruning_takes_conversations_whose_history_is_gone(open_store: Any) -> N
     store = open_store(retain=2)
     first = _priv(store, "ana", ANA, "bob", BOB)
     store.converse(KEY, "bob", "bob", first, 1.0, False)
+    store.mark(KEY, {"@bob": first, "#sala": first})
     for _ in range(4):
         store.add(StoredEvent(0, c.MSG, 1.0, "carol", "x"))
     store.commit()
     store.prune(2)
     store.commit()
     assert store.conversations(KEY, 5) == []
+    assert store.marks(KEY) == {"#sala": first}  # (the conversation's mark went with it)
 
 
 def _talk(store: Any, sender: str, origin: str, to: str, to_key: str, text: str,
