@@ -237,6 +237,8 @@ class ChatClient:
         self._around: set[str] = set()
         #: What the user has read (MARKs to send) and where the "new" lines go.
         self.reading = ReadTracker()
+        #: The heads of our rooms in the last WELCOME (what UNREAD counts up to).
+        self._heads: dict[str, int] = {}
         self._told_queued = False
         self.ctx = zmq.Context()
         self.sock: zmq.Socket[bytes] | None = None
@@ -545,8 +547,8 @@ class ChatClient:
                 for room_line in self.render.rooms(msg):
                     self.screen.show(room_line)
             case UnreadList(items):
-                self.reading.unread(items)
-                if line := self.render.unread(items, lambda key: self.rooms.name(room_key(key))):
+                unread = self.reading.unread(items, self._heads)
+                if line := self.render.unread(unread, lambda key: self.rooms.name(room_key(key))):
                     self.screen.show(line)
             case DmList(items):
                 for dm_line in self.render.dms(items):
@@ -772,6 +774,7 @@ class ChatClient:
                 self.screen.show(self.render.notice(self.t("client.online_none")))
         self.ever_joined = True
         self.rooms.welcome(msg.room, msg.rooms)
+        self._heads = {room_key(room): head for room, head in msg.rooms}
         self._prompt()
         if msg.fanout == c.FANOUT_PUB:
             self._open_feed(msg.feeds, msg.session)

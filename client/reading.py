@@ -57,10 +57,24 @@ class ReadTracker:
         self._sent.update(moved)
         return Mark(moved)
 
-    def unread(self, items: tuple[Unread, ...]) -> None:
-        """UNREAD: the boundaries of the rooms and conversations with unread events."""
-        self._boundary = {(peer_key(i.key[1:]) if i.key.startswith(c.PEER_PREFIX)
-                           else room_key(i.key)): i.read for i in items if i.unread}
+    def unread(self, items: tuple[Unread, ...], heads: dict[str, int]) -> tuple[Unread, ...]:
+        """UNREAD: keep the boundaries of the rooms and conversations with unread events;
+        the items still unread. ``heads``: WELCOME's rooms (key -> head). What this
+        client showed before its marks reached the broker (a reconnect within
+        MARK_EVERY) is read all the same: such an item goes, or its boundary moves up."""
+        kept = []
+        self._boundary = {}
+        for item in items:
+            if not item.unread:
+                continue
+            peer = item.key.startswith(c.PEER_PREFIX)
+            key = peer_key(item.key[1:]) if peer else room_key(item.key)
+            seen = self._seen.get(key, 0)
+            if seen >= (item.last if peer else heads.get(key, c.MAX_SEQ)):
+                continue  # shown already, all of it
+            self._boundary[key] = max(item.read, seen)
+            kept.append(item)
+        return tuple(kept)
 
     def new_line(self, key: str, seq: int) -> bool:
         """Whether the "new" line goes before this event of ``key`` (once per key)."""

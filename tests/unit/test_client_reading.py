@@ -30,12 +30,27 @@ def test_marks_go_at_most_every_interval_and_only_what_moved() -> None:
 
 def test_the_new_line_goes_once_before_the_first_unread_event() -> None:
     reading = ReadTracker()
-    reading.unread((Unread("#Dev", 10, 2), Unread("#geral", 4, 0), Unread("@Bob", 3, 1)))
+    kept = reading.unread((Unread("#Dev", 10, 2), Unread("#geral", 4, 0),
+                           Unread("@Bob", 3, 1, last=4)), {"#dev": 12, "#geral": 4})
+    assert [item.key for item in kept] == ["#Dev", "@Bob"]
     assert not reading.new_line("#dev", 9)  # read already (history above the line)
     assert reading.new_line("#dev", 11)
     assert not reading.new_line("#dev", 12)  # once
     assert not reading.new_line("#geral", 5)  # nothing unread there
     assert reading.new_line(peer_key("bob"), 4)
+
+
+def test_what_was_shown_before_the_marks_went_is_not_unread() -> None:
+    """A reconnect within MARK_EVERY: UNREAD counts what this client showed already."""
+    reading = ReadTracker()
+    reading.seen("#dev", 12)  # all of #dev, up to its head
+    reading.seen("#ops", 7)  # part of #ops
+    reading.seen(peer_key("bob"), 4)  # the whole conversation
+    kept = reading.unread((Unread("#dev", 10, 2), Unread("#ops", 5, 4),
+                           Unread("@bob", 3, 1, last=4)), {"#dev": 12, "#ops": 9})
+    assert [item.key for item in kept] == ["#ops"]
+    assert not reading.new_line("#ops", 7) and reading.new_line("#ops", 8)
+    assert not reading.new_line("#dev", 13)  # (a live message after: no line)
 
 
 @pytest.mark.parametrize(("text", "named"), [
