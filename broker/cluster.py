@@ -55,12 +55,21 @@ from .cluster_script import (
     RESEED_GAP,
     ROOM_TOPIC,
     SCRIPT,
+    SEQ_END,
     Entry,
     batch_args,
     entry_event,
 )
 from .roster import Session
-from .store import IN_USE, PARTED_DEFAULT, PUBLIC, LinkDown, StoredEvent, StoreError
+from .store import (
+    IN_USE,
+    PARTED_DEFAULT,
+    PUBLIC,
+    Conversation,
+    LinkDown,
+    StoredEvent,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +104,8 @@ def shown_url(url: str) -> str:
 
 
 class RedisCluster:
-    """HistoryStore, Ownership, RoomState and Backplane on a Redis server shared by the
-    brokers."""
+    """HistoryStore, Ownership, RoomState, ReadState and Backplane on a Redis server
+    shared by the brokers."""
 
     shared = True
 
@@ -398,6 +407,53 @@ class RedisCluster:
             self._call(self.r.hset, self.p + "topics", room, text)
         else:
             self._call(self.r.hdel, self.p + "topics", room)
+
+    # ---- ReadState: marks and conversations, per reader (a CURVE key or a session) ----
+    # (The script's `mark`, `converse`, `conversations` and `talk`; a session's state
+    # lasts as its token binding does, a key's as long as it is used, conversations and
+    # their pages while their messages are numbered within the last --retain.)
+
+    def marks(self, reader: str) -> dict[str, int]:
+        raw: dict[bytes, bytes] = self._call(self.r.hgetall, self.p + "mk:" + reader)
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def mark(self, reader: str, marks: Mapping[str, int]) -> None:
+        """Raise the marks, atomically: a lower number changes nothing."""
+        if marks:
+            self._op("mark", reader, *(x for key, seq in marks.items()
+                                       for x in (key, max(0, min(seq, c.MAX_SEQ)))))
+
+    def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
+                 incoming: bool) -> None:
+        """Record message ``seq`` in the reader's conversation with ``peer``, once."""
+        self._op("converse", reader, peer, name, seq, repr(ts), int(incoming), self.retain)
+
+    def conversations(self, reader: str, limit: int) -> list[Conversation]:
+        flat: list[bytes] = self._op("conversations", reader, limit, self.retain)
+        talks = []
+        for i in range(0, len(flat), 3):
+            unread, ts, name = flat[i + 2].decode().split("\t", 2)
+            talks.append(Conversation(flat[i].decode(), name, int(float(flat[i + 1])),
+                                      float(ts), int(unread)))
+        return talks
+
+    def talk(self, reader: str, peer: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """See ReadState.talk: one range of the reader's talk index (`tl:<reader>`), each
+        message then by its number from the private messages' log (`dlog`)."""
+        if limit <= 0:
+            return [], False
+        low = 0 if after is None else max(0, min(after, SEQ_END))
+        high = SEQ_END if before is None else max(0, min(before, SEQ_END))
+        got: list[Any] = self._op("talk", reader, peer, limit, low, high,
+                                  int(after is not None), self.retain)
+        events = [entry_event(entry_id, dict(zip(fields[::2], fields[1::2], strict=True)))
+                  for entry_id, fields in got[1:]]
+        return (events if after is not None else events[::-1]), bool(got[0])
+
+    def forget(self, reader: str) -> None:
+        self._call(self.r.delete, *(self.p + kind + reader for kind in ("mk:", "cv:", "ci:",
+                                                                      "tl:")))
 
     def stop(self) -> None:
         """Stop the reader and close its wake-up socket (`start`'s undoing, by the

@@ -174,6 +174,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         self.room_state = room_state_of(self.store)
         #: Read marks and conversations (reading.py; None: this store keeps none).
         self.read_state = read_state_of(self.store)
+        self._talks_due: list[tuple[StoredEvent, Session]] = []
         self.delivery = Delivery(self.roster)
         self.cluster = ClusterSide(self.roster, self.backplane, self.store, self.link,
                                    self.delivery, catalogue, wall_clock)
@@ -311,6 +312,8 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         if event.kind == c.TOPIC:
             return self._topic_shown(event.room, event.text, event.name)
         self._fresh(event)
+        if reader:
+            self._reached(event, reader)  # (a PRIV for its target here: read state)
         return self.cluster.arrived(event, reader)
 
     def link_down(self) -> list[Action]:
@@ -511,7 +514,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         event = StoredEvent(0, c.PRIV, self._wall(), session.name, text, to_name,
                             origin=session.stream, cid=cid, to_key=to_key)
         actions = self._publish(event, ack_to=session.identity)
-        self._conversed(event, session, local)  # (numbered by now, alone; in a cluster: 0)
+        self._told(event, session, local)  # (numbered by now alone; in a cluster at commit)
         return actions
 
     def serve_fetches(self, now: float) -> list[Action]:
@@ -603,7 +606,12 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         In a cluster this numbers the cycle's events and returns their ACKs."""
         self.store.commit()
         self._committed = self.store.last_seq()  # (the search index is fed up to here)
-        return self.cluster.commit() if self.backplane.shared else []
+        if not self.backplane.shared:
+            return []
+        acks = self.cluster.commit()
+        if self._talks_due:
+            self._sent()  # (read state: the senders' side of what it numbered)
+        return acks
 
     def shutdown(self) -> list[Action]:
         """Tell every client the broker is going away; no more LEFT notices after this."""

@@ -10,10 +10,16 @@ messages came after the mark (counted up to MAX_UNREAD_COUNTED) and how many of
 them name the user. The first mark of a room is its head when the reader is
 first seen in it, so a room joined today has nothing unread from before.
 
+A private message counts toward both sides' conversations once it is numbered:
+on a broker alone at once (`_told`); in a cluster, where numbering waits for the
+cycle's commit and the target may be on another broker, the sender's side after
+that commit (`_sent`) and the target's on the broker that delivers the message to
+the target's session, which knows whose it is (`_reached`).
+
 Costs: a MARK is one message (Flood control) and one write per entry; UNREAD is
 at most one bounded page read per room at join; DMS is one indexed read, paid
-for in reply bytes like WHO. A store that keeps no read state (the cluster's,
-for now) answers MARK with nothing, DMS with UNAVAILABLE, and no UNREAD is sent.
+for in reply bytes like WHO. A store that keeps no read state answers MARK with
+nothing, DMS with UNAVAILABLE, and no UNREAD is sent.
 
 A part of BrokerCore (core.py), like rooms.py.
 """
@@ -40,7 +46,8 @@ from .store import PUBLIC, LinkDown, ReadState, RoomState, StoredEvent
 
 if TYPE_CHECKING:
     from .actions import Action
-    from .roster import Session
+    from .backplane import Backplane
+    from .roster import Roster, Session
     from .store import HistoryStore
 
 #: The reader key of a CURVE key (a session's is its stream key, "t:...").
@@ -62,9 +69,14 @@ class ReadRules:
 
     if TYPE_CHECKING:  # what it uses of BrokerCore (core.py) and RoomRules (rooms.py)
         store: HistoryStore
+        backplane: Backplane
+        roster: Roster
         default_room: str
         read_state: ReadState | None
         room_state: RoomState | None
+        #: In a cluster: private messages sent here, waiting for the commit that numbers
+        #: them, with their senders.
+        _talks_due: list[tuple[StoredEvent, Session]]
 
         def _paid(self, session: Session, frame: bytes, now: float) -> list[Action]: ...
         def _refuse(self, identity: bytes, session: Session | None, code: str, detail: str,
@@ -172,19 +184,54 @@ class ReadRules:
                              t.unread > c.MAX_UNREAD_COUNTED, t.last, t.ts) for t in talks)
         return self._paid(session, encode(DmList(items)), now)
 
-    def _conversed(self, event: StoredEvent, sender: "Session",
+    def _told(self, event: StoredEvent, sender: "Session", target: "Session | None") -> None:
+        """``sender`` sent a private message (``target``: its target's session, when
+        here). Alone, it is numbered now: both sides are recorded. In a cluster it is
+        numbered at the cycle's commit, and only the sender's side is this broker's to
+        record then (`_sent`); the target's is recorded where the message reaches it."""
+        if self.read_state is None:
+            return
+        if self.backplane.shared:
+            self._talks_due.append((event, sender))
+        else:
+            self._conversed(event, sender, target)
+
+    def _sent(self) -> None:
+        """In a cluster, after a commit: the private messages it numbered are the last of
+        their senders' conversations (those it could not number, seq 0, are in none)."""
+        due, self._talks_due = self._talks_due, []
+        for event, sender in due:
+            # (A session that has LEFT since has no read state any more: not made again.)
+            if event.seq and (sender.user or self.roster.by_stream(sender.stream) is sender):
+                self._conversed(event, sender, None)
+
+    def _reached(self, event: StoredEvent, reader: str) -> None:
+        """In a cluster: the private message ``event`` came to this broker for the private
+        stream ``reader``. If that is its target's, and the target's session is here, it
+        is one more unread of the target's conversation with its sender. (The sender's
+        copy changes nothing: its side was recorded at its commit.)"""
+        if (event.kind != c.PRIV or reader != event.to_key or reader == event.origin
+                or self.read_state is None):
+            return
+        target = self.roster.by_stream(reader)
+        if target is not None:
+            self._conversed(event, None, target)
+
+    def _conversed(self, event: StoredEvent, sender: "Session | None",
                    target: "Session | None") -> None:
-        """A private message was stored: it is the last of both sides' conversation,
-        and one more unread for its target (``target``: its session, when here)."""
+        """A private message was stored: it is the last of its sender's conversation
+        (``sender``: its session, when its side is recorded now) and of its target's, and
+        one more unread for its target (``target``: its session, when here)."""
         state = self.read_state
         if state is None or not event.seq:
             return
         try:
-            state.converse(reader_of(sender), name_key(event.to), event.to, event.seq,
-                           event.ts, False)
+            if sender is not None:
+                state.converse(reader_of(sender), name_key(event.to), event.to, event.seq,
+                               event.ts, False)
             if target is not None and target is not sender:
-                state.converse(reader_of(target), sender.key, sender.name, event.seq,
-                               event.ts, True)
+                state.converse(reader_of(target), name_key(event.name), event.name,
+                               event.seq, event.ts, True)
         except LinkDown:
             pass
 

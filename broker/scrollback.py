@@ -19,7 +19,7 @@ from zchat.protocol import History, encode_events, event_item, name_key, name_pr
 from zchat.protocol import constants as c
 
 from .reading import reader_of
-from .store import PUBLIC, StoredEvent
+from .store import PUBLIC, LinkDown, StoredEvent
 
 if TYPE_CHECKING:
     from .actions import Action
@@ -66,7 +66,11 @@ class ScrollBack:
             return self._refuse(session.identity, session, c.E_UNAVAILABLE,
                                 "this broker keeps no private history pages", "history")
         talk = partial(state.talk, reader_of(session), name_key(ask.peer))
-        events, more = self._page_of(talk, ask)
+        try:
+            events, more = self._page_of(talk, ask)
+        except LinkDown:  # (the cluster's read state is out of reach for now)
+            return self._refuse(session.identity, session, c.E_UNAVAILABLE,
+                                "the cluster link is down: try again", "history")
         return self._page(session, session.stream, events, more, ask,
                           c.PEER_PREFIX + ask.peer, now)
 

@@ -1,15 +1,16 @@
 """The storage interfaces, their errors and event record, and the in-memory store.
 
 The broker core writes every chat event here before anyone sees it, and reads
-back what a client missed. Three narrow interfaces: `HistoryStore` (numbering and
+back what a client missed. Four narrow interfaces: `HistoryStore` (numbering and
 history, per stream: the public one, which is the default room, each other room,
 each session's private one), `Ownership` (which key owns a name, which session a
-token opens) and `RoomState` (which rooms a session is in, each room's topic).
+token opens), `RoomState` (which rooms a session is in, each room's topic) and
+`ReadState` (how far each reader has read, its private conversations).
 The in-memory store needs nothing and forgets on exit, `SqliteStore`
 (sqlite_store.py) survives restarts, `RedisCluster` (cluster.py) is shared by a
 cluster; each passes the contract tests of the interfaces it implements
 (tests/unit/test_history_contract.py, test_ownership_contract.py,
-test_rooms_contract.py).
+test_rooms_contract.py, test_read_contract.py).
 The errors they may raise are `StoreError` (fatal) and `LinkDown` (the cluster
 is out of reach for now), declared on each interface.
 """

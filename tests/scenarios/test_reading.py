@@ -1,16 +1,19 @@
 """Read state (issue 18) with real processes: unread counts and the "new" line after a
 reconnect across a broker kill -9, a key-bound user's rooms and read state on another
-terminal, and a private conversation paged back with /history @name."""
+terminal (of one broker, and of another broker of a cluster sharing a real
+redis-server), and a private conversation paged back with /history @name."""
 
 import re
 import signal
 import sqlite3
 from pathlib import Path
 
+import redis
+
 from zchat.protocol import Events, History, Join, Welcome, encode
 from zchat.protocol import constants as c
 
-from .harness import Cluster, Proc, RawPeer, wait_until
+from .harness import Broker, Cluster, Proc, RawPeer, wait_until
 from .test_security import keygen
 
 #: The broker's session timeout is three of these (seconds): a stopped client is
@@ -30,6 +33,42 @@ def _read_up_to_the_room_head(data_dir: Path, room: str, readers: int) -> bool:
         return False  # (a table not made yet)
     finally:
         db.close()
+
+
+def _read_in_redis(url: str, room: str, readers: int) -> bool:
+    """Whether ``readers`` readers' marks in ``room`` are at its head, in a cluster's
+    Redis (cluster_script.py: ``mk:<reader>``, ``rh:<room>``)."""
+    client = redis.Redis.from_url(url)
+    try:
+        head = int(client.get("zchat:rh:" + room) or 0)
+        marks = [client.hget(key, room) for key in client.scan_iter("zchat:mk:*")]
+        return head > 0 and sum(1 for m in marks if m and int(m) >= head) >= readers
+    finally:
+        client.close()
+
+
+def _unread_in_redis(url: str, peer: str) -> int:
+    """The most unread any reader has from ``peer`` in a cluster's Redis (``ci:<reader>``:
+    "unread\\tts\\tname" per peer)."""
+    client = redis.Redis.from_url(url)
+    try:
+        found = [client.hget(key, peer) for key in client.scan_iter("zchat:ci:*")]
+        return max((int(v.split(b"\t")[0]) for v in found if v), default=0)
+    finally:
+        client.close()
+
+
+def _talks_in_redis(url: str) -> set[tuple[str, int]]:
+    """(peer, messages) of every reader's pages in a cluster's Redis (``tl:<reader>``)."""
+    client = redis.Redis.from_url(url)
+    try:
+        found = set()
+        for key in client.scan_iter("zchat:tl:*"):
+            peers = [m.split(b"\t")[0].decode() for m in client.zrange(key, 0, -1)]
+            found |= {(peer, peers.count(peer)) for peer in peers}
+        return found
+    finally:
+        client.close()
 
 
 def _stop(proc: Proc) -> None:
@@ -111,6 +150,67 @@ def test_a_key_bound_user_gets_rooms_and_read_state_on_another_terminal(
     ana2.expect(r"Beginning of @bob's history\.")
     ana2.line("/dms")
     ana2.expect(r"  bob: 0 unread, last at \d\d:\d\d")
+
+
+def test_a_key_bound_user_gets_unread_and_dms_on_another_broker_of_a_cluster(
+        chat: Cluster) -> None:
+    """Two brokers sharing a real redis-server: ana's terminal on A freezes while bob,
+    on B, writes in their room and to her; her new terminal, on B, is told what she has
+    not read, is put back in her rooms, lists and pages back her conversation, and
+    what it shows is read."""
+    server_pub, server_secret = keygen(chat, "server", chat.tmp / "server")
+    keys = {name: keygen(chat, name, chat.tmp / name)[1] for name in ("ana", "bob")}
+    url = chat.redis().url
+    a, b = (chat.broker("--cluster", url, "--curve-secret", str(server_secret),
+                        heartbeat=HEARTBEAT) for _ in range(2))
+
+    def terminal(name: str, broker: Broker) -> Proc:
+        return chat.client(name, broker.endpoint, "--server-key", str(server_pub),
+                           "--key", str(keys[name]), heartbeat=HEARTBEAT)
+
+    ana, bob = terminal("ana", a), terminal("bob", b)
+    for who in (ana, bob):
+        who.line("/join #dev")
+        who.expect(r"You are in #dev\.")
+    bob.line("antes")
+    ana.expect(r"bob: antes")
+    wait_until(lambda: _read_in_redis(url, "#dev", 2), "both marks stored in Redis")
+    _stop(ana)  # her terminal on A freezes: what comes now reaches it, unseen
+    bob.line("um")
+    bob.line("@ana segredo 1")  # (to her session on A, from B: recorded on A)
+    bob.line("ana: olha isto")
+    bob.line("@ana segredo 2")
+    bob.expect(r"private to ana\): segredo 2")
+    # A has recorded them in her conversation (it holds her session) before it loses her.
+    wait_until(lambda: _unread_in_redis(url, "bob") == 2, "her broker recorded both")
+    ana.signal(signal.SIGKILL)  # ... and is closed without a word
+    bob.expect(r"ana left the chat \((connection lost|timed out)\)", timeout=10)
+    ana2 = terminal("ana", b)  # another terminal, the same key, the other broker
+    ana2.expect(r"\* 2 unread in #dev, 1 mention\(s\) of you in #dev, 2 unread from bob")
+    ana2.expect(r"----- new in #dev -----")
+    ana2.expect(r"\(history\) (#dev )?bob: ana: olha isto")
+    before = ana2.text[:ana2.text.index("----- new in #dev -----")]
+    assert "bob: antes" in before and "bob: um" not in before, ana2.tail(20)
+    bob.expect(r"ana joined #dev")  # her rooms followed her key
+    ana2.line("/dms")
+    ana2.expect(r"Private conversations \(1\), most recent first:")
+    ana2.expect(r"  bob: 2 unread, last at \d\d:\d\d")
+    ana2.line("/history @bob")
+    ana2.expect(r"\(history\) \(private\) bob: segredo 1")
+    ana2.expect(r"\(history\) \(private\) bob: segredo 2")
+    ana2.expect(r"Beginning of @bob's history\.")
+    ana2.line("/dms")  # (what she was shown is marked read first)
+    ana2.expect(r"  bob: 0 unread, last at \d\d:\d\d")
+    # bob's side of it was recorded on his broker, once: nothing of his own is unread.
+    bob.line("/dms")
+    bob.expect(r"Private conversations \(1\), most recent first:")
+    bob.expect(r"  ana: 0 unread, last at \d\d:\d\d")
+    ana2.line("@bob recebi")
+    bob.expect(r"\(private\) ana: recebi")
+    # Each message is in each side's pages once: her key's (written on A, then on B)
+    # and his, made on B.
+    wait_until(lambda: _talks_in_redis(url) == {("ana", 3), ("bob", 3)},
+               "both sides of the three messages recorded once")
 
 
 def test_history_pages_back_through_a_private_conversation(chat: Cluster) -> None:

@@ -4,7 +4,8 @@ private conversation, and the rooms and read state that follow a CURVE key."""
 from pathlib import Path
 
 import pytest
-from corehelp import handled, make_core
+from corehelp import decoded, handled, make_core
+from fakecluster import FakeCluster
 
 from zchat.broker.core import BrokerCore
 from zchat.broker.sqlite_store import SqliteStore
@@ -19,11 +20,13 @@ from zchat.protocol import (
     Leave,
     ListDms,
     Mark,
+    Priv,
     Say,
     Tell,
     Unread,
     UnreadList,
     Welcome,
+    encode,
 )
 from zchat.protocol import constants as c
 
@@ -166,3 +169,117 @@ def test_a_keys_conversations_page_across_its_sessions(core: BrokerCore) -> None
     _join(core, D, "bob", "c" * 32)
     [page] = _sent(handled(core, D, History("", peer="ana")), D, Events)
     assert page.events == ()
+
+
+# ---- in a cluster (FakeCluster: tests/unit/fakecluster.py) -----------------------------
+
+def _brokers() -> tuple[BrokerCore, FakeCluster, BrokerCore, FakeCluster, list[tuple]]:
+    """Two brokers of one cluster, and every conversation record made on either:
+    (reader, peer, seq, incoming)."""
+    one = FakeCluster(me="broker-1")
+    two = FakeCluster(one.redis, "broker-2")
+    recorded: list[tuple] = []
+    history = one.redis.history
+    converse = history.converse
+
+    def spy(reader: str, peer: str, name: str, seq: int, ts: float, incoming: bool) -> None:
+        recorded.append((reader, peer, seq, incoming))
+        converse(reader, peer, name, seq, ts, incoming)
+
+    history.converse = spy  # type: ignore[method-assign]
+    cores = [make_core(store=cluster, backplane=cluster) for cluster in (one, two)]
+    return cores[0], one, cores[1], two, recorded
+
+
+def _bring(core: BrokerCore, cluster: FakeCluster) -> list[tuple]:
+    """What the cluster's reader brings this broker (its log and its inbox, in seq
+    order), handed to the core, and what the next commit adds."""
+    arrived = sorted([(event, "") for event in cluster.unread()] + cluster.inbox(),
+                     key=lambda item: item[0].seq)
+    actions = [action for event, reader in arrived for action in core.arrived(event, reader)]
+    return decoded(actions + core.commit())
+
+
+def _on(core: BrokerCore, identity: bytes, msg: object, user: str = "") -> list[tuple]:
+    return decoded(core.handle(identity, [encode(msg)], 0.0, user=user) + core.commit())
+
+
+def test_a_cluster_records_each_side_of_a_private_message_once_where_it_is() -> None:
+    one, c1, two, c2, recorded = _brokers()
+    _on(one, A, Join("ana", TOKEN_A), user=KEY_A)
+    _on(two, B, Join("bob"))
+    _on(one, C, Join("carol"))
+    for core, cluster in ((one, c1), (two, c2)):
+        _bring(core, cluster)
+    # bob (broker two) to ana (broker one): nothing is recorded before it is numbered.
+    assert decoded(two.handle(B, [encode(Tell("ana", "oi", 1))], 0.0)) == []
+    assert recorded == []
+    two.commit()  # numbered: bob's side, on his broker
+    bob = two.roster.by_name("bob").stream
+    seq = c2.head(bob)
+    assert recorded == [(bob, "ana", seq, False)]
+    assert [m.text for _, _, m in _bring(one, c1)] == ["oi"]  # ana's side, on hers
+    assert [(to, m.text) for _, to, m in _bring(two, c2)] == [(B, "oi")]  # his own copy
+    assert recorded == [(bob, "ana", seq, False), ("k:" + KEY_A, "bob", seq, True)]
+    # Both on broker one, and a note to oneself: each side once, the target's on arrival.
+    del recorded[:]
+    _on(one, C, Tell("ana", "olá", 1))
+    _on(one, C, Tell("carol", "lembrete", 2))
+    carol = one.roster.by_name("carol").stream
+    assert [(r, p, i) for r, p, _, i in recorded] == [(carol, "ana", False),
+                                                      (carol, "carol", False)]
+    _bring(one, c1)
+    assert [(r, p, i) for r, p, _, i in recorded] == [
+        (carol, "ana", False), (carol, "carol", False), ("k:" + KEY_A, "carol", True)]
+    [dms] = _sent(_on(one, A, ListDms(), user=KEY_A), A, DmList)
+    assert [(i.key, i.unread) for i in dms.items] == [("@carol", 1), ("@bob", 1)]
+    [dms] = _sent(_on(two, B, ListDms()), B, DmList)
+    assert [(i.key, i.unread, i.last) for i in dms.items] == [("@ana", 0, seq)]
+
+
+def test_a_cluster_records_nothing_it_could_not_number() -> None:
+    one, c1, _, _, recorded = _brokers()
+    _on(one, A, Join("ana", TOKEN_A))
+    _on(one, B, Join("bob"))
+    _bring(one, c1)
+    c1.redis.reachable = False
+    told = _on(one, B, Tell("ana", "só aqui", 1))
+    assert [m.seq for _, _, m in told if isinstance(m, Priv)] == [0, 0]
+    assert recorded == [] and one._talks_due == []
+    c1.redis.reachable = True
+    one.tick(2.0)
+    assert one.read_state.conversations(one.roster.by_name("ana").stream, 5) == []
+
+
+def test_a_keys_read_state_follows_it_to_another_broker() -> None:
+    one, c1, two, c2, _ = _brokers()
+    _on(one, A, Join("ana", TOKEN_A), user=KEY_A)
+    _on(two, B, Join("bob"))
+    _on(one, A, Enter("#dev"), user=KEY_A)
+    _on(two, B, Enter("#dev"))
+    for core, cluster in ((one, c1), (two, c2)):
+        _bring(core, cluster)
+    said = _on(two, B, Say("antes", 1, room="#dev"))
+    said += _bring(two, c2)
+    seen = next(m for _, to, m in _bring(one, c1) if to == A).seq
+    _on(one, A, Mark((("#dev", seen),)), user=KEY_A)
+    _on(one, A, Leave(), user=KEY_A)
+    _bring(two, c2)
+    for cid, text in enumerate(["um", "ana: olha isto"], 2):
+        _on(two, B, Say(text, cid, room="#dev"))
+    _on(two, B, Tell("ana", "segredo", 4))  # (she is gone: refused, nothing recorded)
+    result = _on(two, C, Join("ana", TOKEN_A2), user=KEY_A)  # her key, on broker two
+    assert "#dev" in dict(result[0][2].rooms)
+    [unread] = _sent(result, C, UnreadList)
+    assert unread.items == (Unread("#dev", seen, 2, 1),)
+    _bring(two, c2)
+    _on(two, B, Tell("ana", "segredo", 5))
+    _bring(two, c2)
+    [dms] = _sent(_on(two, C, ListDms(), user=KEY_A), C, DmList)
+    assert [(i.key, i.unread) for i in dms.items] == [("@bob", 1)]
+    [page] = _sent(_on(two, C, History("", peer="bob"), user=KEY_A), C, Events)
+    assert [e.text for e in page.events] == ["segredo"]
+    last = page.events[-1].seq
+    _on(two, C, Mark((("@bob", last),)), user=KEY_A)
+    [dms] = _sent(_on(two, C, ListDms(), user=KEY_A), C, DmList)
+    assert [(i.key, i.read, i.unread) for i in dms.items] == [("@bob", last, 0)]
