@@ -55,7 +55,7 @@ RUN_GROUPS = {
     "yardsticks": ("relay,seed", "stall", "20"),
     "zchat": ("zchat", "stall", "10"),
     # The same wire as zchat's: the paced run would add nothing the fan-out does not.
-    "variants": ("zchat-memory,zchat-curve", "latency,stall", "20"),
+    "variants": ("zchat-memory,zchat-curve,zchat-metrics", "latency,stall", "20"),
     "zchat-pub": ("zchat-pub", "stall", "20"),
     "stall": ("seed,zchat", "fanout,latency,idle", "20"),
     "cluster": ("zchat-cluster", "stall", "20"),
