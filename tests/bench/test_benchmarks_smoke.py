@@ -171,6 +171,17 @@ def test_core_cost_and_store_reads(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_metrics_cost(tmp_path: Path) -> None:
+    """metrics_cost.py: the broker's loop in-process, with the metrics off and on, and a
+    scrape of them."""
+    out = _script("metrics_cost.py", "--n", "3", "--messages", "500", "--burst", "100",
+                  "--rounds", "2", cwd=tmp_path)
+    assert "| off |" in out and "| control |" in out and "| on |" in out
+    assert "on / off: median" in out and "control / off: median" in out
+    assert "an HTTP GET of it" in out
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
 @pytest.mark.parametrize("store", ["sqlite", "memory"])
 def test_resume(store: str, tmp_path: Path) -> None:
     """resume.py: a rejoining reader FETCHes every message it missed."""
