@@ -177,7 +177,8 @@ class BrokerServer:
         self._keys = load_secret(curve_secret)
         # The ZAP handler must exist before the first handshake, so before bind.
         self.gate = KeyGate(self.ctx, allow_keys)
-        self.core.admission.pins = self.gate.pins
+        # (operators' pins, set before: theirs win over the allow list's for their names)
+        self.core.admission.pins = {**self.gate.pins, **self.core.admission.pins}
         self._curve_server(self.router)
 
     def _curve_server(self, sock: zmq.Socket[bytes]) -> None:

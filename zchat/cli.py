@@ -141,6 +141,15 @@ def main() -> None:
               default=None, callback=_check_allow_keys,
               help="Folder of client public keys: only those may connect; NAME.key there "
                    "pins NAME to that key. Without it any CURVE client may connect.")
+@click.option("--operators", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None,
+              help="Folder of operators' public keys (NAME.key, which also pins NAME): they "
+                   "may /kick, /ban, /mute, /slow and lock topics. Needs --curve-secret.")
+@click.option("--audit", "audit_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None,
+              help="Append every moderation action to this file (JSON lines). Default: "
+                   "audit.log in the data directory (with --store memory or --cluster: the "
+                   "log only).")
 @click.option("--rate", type=click.FloatRange(0.1), default=c.DEFAULT_RATE, show_default=True,
               help="Messages per second a client may send (sustained).")
 @click.option("--burst", type=click.IntRange(1), default=c.DEFAULT_BURST, show_default=True,
@@ -181,18 +190,23 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
            retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
            max_per_address: int, fanout: str, default_room: str, max_rooms: int,
-           search: bool | None, cluster_url: str | None) -> None:
+           search: bool | None, cluster_url: str | None, operators: Path | None,
+           audit_file: Path | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     # Every option is checked (here and in the callbacks) before the log is opened, the
     # data directory made and locked, or a socket bound: a usage error leaves nothing behind.
     if allow_keys is not None and curve_secret is None:
         raise click.BadParameter("needs --curve-secret (keys only mean something encrypted)",
                                  param_hint="'--allow-keys'")
+    if operators is not None and curve_secret is None:
+        raise click.BadParameter("needs --curve-secret (operators are known by their keys)",
+                                 param_hint="'--operators'")
 
     import zmq
 
+    from zchat.broker.audit import AuditLog
     from zchat.broker.core import BrokerCore, Limits
-    from zchat.broker.keys import KeyFileError
+    from zchat.broker.keys import KeyFileError, load_operators
     from zchat.broker.server import BindError, BrokerServer
     from zchat.broker.sqlite_store import SqliteStore, default_data_dir
     from zchat.broker.store import HistoryStore, MemoryStore, StoreError
@@ -234,9 +248,20 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         _fail(str(exc), 1)
     if index is None:
         (log.warning if search else log.info)(t("log.no_search", reason=no_index))
+    try:
+        chiefs = load_operators(operators) if operators is not None else {}
+        if audit_file is None and store_kind != "memory" and cluster_url is None:
+            audit_file = (data_dir or default_data_dir()) / "audit.log"
+        audit = AuditLog(audit_file) if audit_file is not None else None
+    except (KeyFileError, OSError) as exc:
+        store.close()
+        _fail(str(exc) if isinstance(exc, KeyFileError)
+              else f"cannot open the audit log {audit_file}: {exc.strerror}", 1)
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
                       history=history, limits=limits, journal=journal.line, backplane=cluster,
-                      default_room=default_room, max_rooms=max_rooms, index=index)
+                      default_room=default_room, max_rooms=max_rooms, index=index,
+                      operators=set(chiefs.values()), audit=audit)
+    core.admission.pins.update(chiefs)
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
     if cluster_url is not None:
         from zchat.broker.cluster import shown_url
@@ -256,6 +281,10 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     except zmq.ZMQError as exc:
         store.close()
         _fail(t("broker.curve_failed", reason=exc.strerror), 1)
+    if server.gate is not None and server.gate.allowed is not None:  # operators may connect
+        server.gate.allowed.update(key.encode("ascii") for key in chiefs.values())
+    if chiefs:
+        log.info("operators: %s", ", ".join(sorted(chiefs)))
     for endpoint in server.exposed_without_encryption():
         log.warning(t("broker.exposed", endpoint=endpoint))
     endpoints = " ".join(server.endpoints)
@@ -277,6 +306,8 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     if index is not None:
         index.close()
     store.close()
+    if audit is not None:
+        audit.close()
     log.info(t("broker.stopped"))
 
 
