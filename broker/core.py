@@ -341,6 +341,8 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
         room's new topic (not an event: shown to the room's members here)."""
         if event.kind == c.TOPIC:
             return self._topic_shown(event.room, event.text, event.name)
+        if event.kind == c.MOD:  # (what an operator did, on any broker: moderation.py)
+            return self.moderation_arrived(event.text)
         self._fresh(event)
         if reader:
             self._reached(event, reader)  # (a PRIV for its target here: read state)

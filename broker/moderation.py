@@ -21,9 +21,10 @@ is muted: the core keeps those in memory (loaded at start, changed here).
 A part of BrokerCore (core.py), like rooms.py.
 """
 
+import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zchat.common.safetext import sanitize
 from zchat.protocol import (
@@ -179,84 +180,118 @@ class ModerationRules:
     def moderate(self, ask: Moderate, by: str, actor: "Session | None" = None
                  ) -> "tuple[list[Action], Problem | None]":
         """Carry out ``ask`` for ``by`` (an operator's name, or ADMIN): the actions, or
-        why not."""
+        why not. The store is changed here; what follows (this broker's mirrors, who is
+        told, sessions ended) at once alone, and in a cluster on every broker when the
+        room log brings the record back (`moderation_arrived`)."""
         state = self.moderation
         if state is None:
             return [], (c.E_UNAVAILABLE, "this broker keeps no moderation state",
                         "moderation")
-        room = ""
-        if ask.room or ask.op in (c.M_MUTE, c.M_UNMUTE, c.M_SLOW, c.M_LOCK, c.M_UNLOCK):
-            if (problem := room_problem(ask.room)) is not None:
-                return [], (c.E_BAD_ROOM, problem, ask.room)
-            room = room_key(ask.room)
-        if ask.op in (c.M_SLOW, c.M_LOCK, c.M_UNLOCK):
-            return self._room_rule(state, ask, room, by, actor), None
-        if (problem := name_problem(ask.name)) is not None:
-            return [], (c.E_BAD_NAME, problem, ask.name)
-        target = self.roster.by_name(ask.name)  # (on this broker)
         try:
-            owner = self.admission.owners.owner(name_key(ask.name))
+            record = self._decided(state, ask, by)
+            if isinstance(record, tuple):
+                return [], record
+            if self.backplane.shared:
+                self.backplane.share_moderation(json.dumps(record), record["room"], by)
+                return [], None
         except LinkDown:
             return [], (c.E_UNAVAILABLE, "the cluster link is down: try again", ask.name)
-        keys = target_keys(ask.name, target.user if target else "", owner)
-        shown = target.name if target is not None else ask.name
+        return self._applied(record, actor), None
+
+    def moderation_arrived(self, record: str) -> "list[Action]":
+        """A moderation record the room log brought (a cluster): applied here."""
+        try:
+            told = json.loads(record)
+        except ValueError:
+            return []
+        if not isinstance(told, dict) or told.get("op") not in c.MOD_OPS:
+            return []
+        return self._applied(told, self.roster.by_name(str(told.get("by", ""))))
+
+    def _decided(self, state: ModerationState, ask: Moderate, by: str
+                 ) -> "dict[str, Any] | Problem":
+        """Check ``ask``, change the store, audit it: the record of what was done (for
+        `_applied`), or why not. Raises LinkDown."""
+        room = ""
+        if ask.op in (c.M_MUTE, c.M_UNMUTE, c.M_SLOW, c.M_LOCK, c.M_UNLOCK):
+            if (problem := room_problem(ask.room)) is not None:
+                return c.E_BAD_ROOM, problem, ask.room
+            room = room_key(ask.room)
         now = self._wall()
-        until = now + ask.seconds if ask.seconds else 0.0
-        self._audit({"ts": now, "by": by, "op": ask.op, "name": shown, "room": room,
+        record: dict[str, Any] = {"op": ask.op, "by": by, "name": "", "room": room,
+                                  "reason": ask.reason, "until": 0.0, "keys": []}
+        if ask.op in (c.M_SLOW, c.M_LOCK, c.M_UNLOCK):
+            slow, locked = state.rules().get(room, (0, False))
+            if ask.op == c.M_SLOW:
+                slow = min(ask.seconds, c.MAX_SLOW_SECONDS)
+            else:
+                locked = ask.op == c.M_LOCK
+            state.set_rules(room, slow, locked)
+            record.update(until=float(slow), slow=slow, locked=locked)
+        else:
+            if (problem := name_problem(ask.name)) is not None:
+                return c.E_BAD_NAME, problem, ask.name
+            here = self.roster.by_name(ask.name)
+            located = (here.name, "") if here is not None else self.backplane.locate(ask.name)
+            owner = self.admission.owners.owner(name_key(ask.name))
+            keys = target_keys(ask.name, here.user if here else "", owner)
+            shown = located[0] if located is not None else ask.name
+            until = now + ask.seconds if ask.seconds else 0.0
+            record.update(name=shown, until=until, keys=keys)
+            if ask.op == c.M_KICK and located is None:
+                return c.E_NO_SUCH_USER, "no such user online", ask.name
+            if ask.op in (c.M_BAN, c.M_MUTE):  # (held as its key when it has one)
+                state.sanction(Sanction(keys[-1], room, until, by, ask.reason, shown))
+            elif ask.op in (c.M_UNBAN, c.M_UNMUTE):
+                lifted = [key for key in keys if state.lift(key, room)]
+                if ask.op == c.M_UNBAN and not lifted and not any(k in self._bans for k in keys):
+                    return c.E_NO_SUCH_USER, "no ban of that user", ask.name
+        self._audit({"ts": now, "by": by, "op": ask.op, "name": record["name"], "room": room,
                      "seconds": ask.seconds, "reason": ask.reason})
-        log.warning("moderation: %s %s %s%s%s", sanitize(by), ask.op, sanitize(shown),
+        log.warning("moderation: %s %s %s%s%s", sanitize(by), ask.op, sanitize(record["name"]),
                     f" in {room}" if room else "",
                     f": {sanitize(ask.reason)}" if ask.reason else "")
-        told = Moderated(ask.op, by, shown, room, ask.reason, until)
-        if ask.op == c.M_KICK:
-            if target is None:
-                return [], (c.E_NO_SUCH_USER, "no such user online", ask.name)
-            return self._ended(target, told, c.R_KICKED, actor), None
-        held_as = keys[-1]  # (its key when it has one, else its name)
-        if ask.op == c.M_BAN:
-            ban = Sanction(held_as, "", until, by, ask.reason, shown)
-            state.sanction(ban)
-            self._bans[held_as] = ban
-            if target is not None:
-                return self._ended(target, told, c.R_BANNED, actor), None
-            return self._notify([actor], told), None
-        if ask.op == c.M_UNBAN:
-            lifted = [key for key in keys
-                      if state.lift(key, "") | (self._bans.pop(key, None) is not None)]
-            if not lifted:
-                return [], (c.E_NO_SUCH_USER, "no ban of that user", ask.name)
-            return self._notify([actor], told), None
-        mutes = self._mutes.setdefault(room, {})
-        if ask.op == c.M_MUTE:
-            sanction = Sanction(held_as, room, until, by, ask.reason, shown)
-            state.sanction(sanction)
-            mutes[held_as] = sanction
-        else:  # unmute
-            for key in keys:
-                state.lift(key, room)
-                mutes.pop(key, None)
-        if not mutes:
-            del self._mutes[room]
-        return self._notify([actor, target, *self._members(room)], told), None
+        return record
 
-    def _room_rule(self, state: ModerationState, ask: Moderate, room: str, by: str,
-                   actor: "Session | None") -> "list[Action]":
-        slow, locked = self._room_rules.get(room, (0, False))
-        if ask.op == c.M_SLOW:
-            slow = min(ask.seconds, c.MAX_SLOW_SECONDS)
-        else:
-            locked = ask.op == c.M_LOCK
-        state.set_rules(room, slow, locked)
-        if slow or locked:
-            self._room_rules[room] = (slow, locked)
-        else:
-            self._room_rules.pop(room, None)
-        now = self._wall()
-        self._audit({"ts": now, "by": by, "op": ask.op, "name": "", "room": room,
-                     "seconds": slow if ask.op == c.M_SLOW else 0, "reason": ask.reason})
-        log.warning("moderation: %s %s %s", sanitize(by), ask.op, room)
-        told = Moderated(ask.op, by, "", room, ask.reason, float(slow))
-        return self._notify([actor, *self._members(room)], told)
+    def _applied(self, record: "dict[str, Any]", actor: "Session | None") -> "list[Action]":
+        """What a decided action does on this broker: its mirrors, who is told here, and
+        the target's session ended if it is here."""
+        op, room, name = str(record["op"]), str(record.get("room", "")), str(record["name"])
+        until = float(record.get("until") or 0.0)
+        told = Moderated(op, str(record["by"]), name, room, str(record.get("reason", "")),
+                         until)
+        if op in (c.M_SLOW, c.M_LOCK, c.M_UNLOCK):
+            slow, locked = int(record.get("slow", 0)), bool(record.get("locked", False))
+            if slow or locked:
+                self._room_rules[room] = (slow, locked)
+            else:
+                self._room_rules.pop(room, None)
+            return self._notify([actor, *self._members(room)], told)
+        keys = [str(key) for key in record.get("keys", ())]
+        target = self.roster.by_name(name)
+        if op in (c.M_BAN, c.M_MUTE) and keys:
+            held = Sanction(keys[-1], room, until, told.by, told.reason, name)
+            if op == c.M_BAN:
+                self._bans[keys[-1]] = held
+            else:
+                self._mutes.setdefault(room, {})[keys[-1]] = held
+        elif op == c.M_UNBAN:
+            for key in keys:
+                self._bans.pop(key, None)
+        elif op == c.M_UNMUTE:
+            mutes = self._mutes.get(room, {})
+            for key in keys:
+                mutes.pop(key, None)
+            if not mutes:
+                self._mutes.pop(room, None)
+        if op in (c.M_KICK, c.M_BAN):
+            if target is not None:
+                return self._ended(target, told, c.R_KICKED if op == c.M_KICK else c.R_BANNED,
+                                   actor)
+            return self._notify([actor], told)
+        if op == c.M_UNBAN:
+            return self._notify([actor], told)
+        return self._notify([actor, target, *self._members(room)], told)
 
     def _ended(self, target: "Session", told: Moderated, reason: str,
                actor: "Session | None") -> "list[Action]":

@@ -15,7 +15,7 @@ from .test_security import keygen
 class Chat:
     """A CURVE broker whose operators folder holds ana's key, and terminals for it."""
 
-    def __init__(self, chat: Cluster) -> None:
+    def __init__(self, chat: Cluster, start: bool = True) -> None:
         self.chat = chat
         self.server_pub, self.server_secret = keygen(chat, "server", chat.tmp / "server")
         self.keys = {name: keygen(chat, name, chat.tmp / name)[1]
@@ -24,11 +24,13 @@ class Chat:
         self.operators.mkdir()
         (self.operators / "ana.key").write_bytes(
             (chat.tmp / "ana" / "ana.key").read_bytes())
-        self.broker = self.start()
+        if start:
+            self.broker = self.start()
 
-    def start(self, data_dir: Path | None = None, bind: str = "tcp://127.0.0.1:*") -> Proc:
+    def start(self, data_dir: Path | None = None, bind: str = "tcp://127.0.0.1:*",
+              *extra: str) -> Proc:
         return self.chat.broker("--curve-secret", str(self.server_secret), "--operators",
-                                str(self.operators), data_dir=data_dir, bind=bind)
+                                str(self.operators), *extra, data_dir=data_dir, bind=bind)
 
     def terminal(self, name: str, lang: str = "en", wait: bool = True) -> Proc:
         return self.chat.client(name, self.broker.endpoint, "--server-key",
@@ -105,3 +107,25 @@ def test_mute_and_slow_mode_in_a_room(mod: Chat) -> None:
     assert carol.count("segunda") == 1, carol.tail(10)  # (only as she typed it)
     wait_until(lambda: len((mod.broker.data_dir / "audit.log").read_text().splitlines()) == 4,
                "four lines in the audit log")
+
+
+def test_a_ban_on_one_broker_holds_on_the_other(chat: Cluster) -> None:
+    mod = Chat(chat, start=False)
+    redis = chat.redis()
+    a, b = (mod.start(None, "tcp://127.0.0.1:*", "--cluster", redis.url) for _ in range(2))
+    mod.broker = a
+    ana = mod.terminal("ana")
+    mod.broker = b
+    bob = mod.terminal("bob", "pt")
+    ana.line("/who *")
+    ana.expect(r"Online \(2\): ana, bob")
+    ana.line("/ban bob 1h spam")
+    bob.expect(r"ana baniu bob até .* \(spam\)")
+    bob.expect(r"um operador baniu você do chat")
+    assert bob.wait() != 0
+    ana.expect(r"ana banned bob until .* \(spam\)")
+    for broker in (a, b):  # neither broker lets him back, under any name of his key
+        again = chat.client("roberto", broker.endpoint, "--server-key", str(mod.server_pub),
+                            "--key", str(mod.keys["bob"]), wait=False)
+        again.expect(r"you are banned from this chat")
+        assert again.wait() != 0

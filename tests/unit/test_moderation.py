@@ -179,3 +179,37 @@ def test_the_audit_log_is_one_json_line_per_action_owner_only(tmp_path: Path) ->
         '{"by": "ana", "name": "bob", "op": "kick", "reason": "çà"}',
         '{"by": "admin", "name": "eve", "op": "ban"}']
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_in_a_cluster_a_ban_reaches_the_target_on_another_broker_and_holds_on_both() -> None:
+    from corehelp import decoded, no_work
+    from fakecluster import FakeCluster
+
+    from zchat.protocol import encode
+
+    one = FakeCluster(me="broker-1")
+    two = FakeCluster(one.redis, "broker-2")
+    cores = [BrokerCore(heartbeat=1.0, wall_clock=lambda: 1000.0, store=cluster,
+                        backplane=cluster, work_clock=no_work, operators={OP})
+             for cluster in (one, two)]
+
+    def do(core: BrokerCore, identity: bytes, msg: object, user: str = "") -> list[tuple]:
+        return decoded(core.handle(identity, [encode(msg)], 0.0, "", user) + core.commit())
+
+    def bring(core: BrokerCore, cluster: FakeCluster) -> list[tuple]:
+        return decoded([a for event in cluster.unread() for a in core.arrived(event)])
+
+    do(cores[0], A, Join("ana", "a" * 32), OP)
+    do(cores[1], B, Join("bob", "b" * 32), BOB_KEY)
+    for core, cluster in zip(cores, (one, two), strict=True):
+        bring(core, cluster)
+    assert do(cores[0], A, Moderate(c.M_BAN, "bob", reason="spam"), OP) == []  # (via the log)
+    here = bring(cores[0], one)
+    assert [m for _, to, m in here if to == A] == [Moderated(c.M_BAN, "ana", "bob", "",
+                                                             "spam", 0.0)]
+    there = bring(cores[1], two)
+    assert Bye(c.R_BANNED) in [m for _, to, m in there if to == B]
+    assert cores[1].roster.by_name("bob") is None
+    for core in cores:  # the ban holds on every broker, by bob's key
+        refused = decoded(core.handle(D, [encode(Join("bobby", "d" * 32))], 0.0, "", BOB_KEY))
+        assert _codes(refused) == [c.E_BANNED]
