@@ -32,6 +32,7 @@ many recipients they have.
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -84,7 +85,7 @@ from .admission import Admission
 from .backplane import RESUMED, TAKEN, Backplane, LocalBackplane
 from .clustered import ClusterSide
 from .delivery import Delivery
-from .finding import INDEX_BURST, INDEX_SHARE, SEARCH_SHARE, SearchRules
+from .finding import INDEX_BURST, INDEX_SHARE, SEARCH_SHARE, SEARCH_SLICE, SearchRules, _Queued
 from .flood import Budgets, Limits, replies_left
 from .link import ClusterLink
 from .moderation import ModerationRules, moderation_state_of
@@ -208,6 +209,10 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
         self._unindexed: list[StoredEvent] = []
         self._index_pruned = 0
         self._search_time = TokenBucket(SEARCH_SHARE, SEARCH_SHARE)
+        #: Searches waiting for their next slice (finding.py: one per turn of the loop).
+        self._searches: deque[_Queued] = deque()
+        if index is not None:
+            index.budget_s = SEARCH_SLICE
         self._index_time = TokenBucket(INDEX_SHARE, INDEX_BURST)
         self._index_committed = 0.0
         self._index_written = 0.0

@@ -59,6 +59,8 @@ LINGER_MS = 500
 PRE_TICK_BATCHES = 20
 #: Seconds between looks at the connections (unjoined ones expiring, backlogs).
 WATCH_INTERVAL = 0.25
+#: While searches wait for their slices, the loop waits at most this long for frames.
+SEARCH_TURN_WAIT = 0.001
 #: How long the ROUTER must have been quiet before the search index takes its slices.
 INDEX_QUIET = 0.05
 #: The feed's subscribers send subscriptions only, and their handshakes (CURVE's
@@ -243,6 +245,8 @@ class BrokerServer:
                                self.watch.next_deadline(), self.batcher.next_deadline())
                 if self.core.index_pending():
                     deadline = min(deadline, quiet_at)
+                if self.core.searches_pending():  # (a slice each, between the frames)
+                    deadline = min(deadline, time.monotonic() + SEARCH_TURN_WAIT)
                 timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
                 events = dict(poller.poll(int(timeout_ms)))
                 now = time.monotonic()
@@ -262,6 +266,7 @@ class BrokerServer:
                 if self.router in events:
                     self._flush(self._drain())
                 self._flush(self.core.serve_fetches(time.monotonic()))  # after the messages
+                self._flush(self.core.serve_searches(time.monotonic()))  # then a slice each
                 self._follow_sessions(time.monotonic())
                 if self.journal is not None:
                     self.journal.flush()  # the cycle's log lines, in one write
