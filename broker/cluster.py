@@ -29,11 +29,12 @@ and carried to every broker on the room log (`rlog`); it is the RoomState too
 and as the Backplane it says who is in which room now, on any broker.
 """
 
+import json
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import redis
@@ -67,6 +68,7 @@ from .store import (
     PUBLIC,
     Conversation,
     LinkDown,
+    Sanction,
     StoredEvent,
     StoreError,
 )
@@ -524,6 +526,57 @@ class RedisCluster:
                    {"s": 0, "k": ROOM_TOPIC, "n": by, "x": text, "rm": room},
                    maxlen=self.retain, approximate=True)
 
+    def share_moderation(self, told: str, room: str, by: str) -> None:
+        """Put what an operator did on the room log: every broker applies it (its
+        in-memory mirrors, its users concerned) when its reader brings it."""
+        self._call(self.r.xadd, self.p + "rlog",
+                   {"s": 0, "k": c.MOD, "n": by, "x": told, "rm": room},
+                   maxlen=self.retain, approximate=True)
+
+    # ---- ModerationState: bans, mutes and rooms' rules, shared by every broker -------
+
+    def sanction(self, sanction: Sanction) -> None:
+        self._call(self.r.hset, self.p + "mod:s", f"{sanction.target}|{sanction.room}",
+                   json.dumps([sanction.until, sanction.by, sanction.reason, sanction.name]))
+
+    def lift(self, target: str, room: str) -> bool:
+        return bool(self._call(self.r.hdel, self.p + "mod:s", f"{target}|{room}"))
+
+    def sanction_of(self, targets: Iterable[str], room: str, now: float) -> Sanction | None:
+        keys = [f"{target}|{room}" for target in targets]
+        for key, raw in zip(keys, self._call(self.r.hmget, self.p + "mod:s", keys), strict=True):
+            if raw:
+                held = _sanction(key, raw)
+                if held.live(now):
+                    return held
+        return None
+
+    def sanctions(self, now: float, limit: int) -> list[Sanction]:
+        raw: dict[bytes, bytes] = self._call(self.r.hgetall, self.p + "mod:s")
+        held = [_sanction(key.decode(), value) for key, value in raw.items()]
+        live = [s for s in held if s.live(now)]
+        return sorted(live, key=lambda s: (not s.until, s.until))[:limit]
+
+    def expire(self, now: float) -> None:
+        raw: dict[bytes, bytes] = self._call(self.r.hgetall, self.p + "mod:s")
+        ended = [key for key, value in raw.items() if not _sanction(key.decode(), value).live(now)]
+        if ended:
+            self._call(self.r.hdel, self.p + "mod:s", *ended)
+
+    def rules(self) -> dict[str, tuple[int, bool]]:
+        raw: dict[bytes, bytes] = self._call(self.r.hgetall, self.p + "mod:r")
+        rules = {}
+        for room, value in raw.items():
+            slow, locked = json.loads(value)
+            rules[room.decode()] = (int(slow), bool(locked))
+        return rules
+
+    def set_rules(self, room: str, slow: int, locked: bool) -> None:
+        if slow or locked:
+            self._call(self.r.hset, self.p + "mod:r", room, json.dumps([slow, locked]))
+        else:
+            self._call(self.r.hdel, self.p + "mod:r", room)
+
     def heal(self, sessions: list[Session], left: dict[str, tuple[str, str, str]]
              ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]:
         """Hand the cluster this broker's users again, once Redis answers.
@@ -563,3 +616,10 @@ class RedisCluster:
                     if r]
         return claimed, taken, released
 
+
+
+def _sanction(key: str, raw: bytes) -> Sanction:
+    """A sanction as the cluster keeps it ("target|room" -> [until, by, reason, name])."""
+    target, _, room = key.rpartition("|")
+    until, by, reason, name = json.loads(raw)
+    return Sanction(target, room, float(until), str(by), str(reason), str(name))

@@ -32,6 +32,7 @@ many recipients they have.
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,7 @@ from zchat.protocol import (
     ListDms,
     ListRooms,
     Mark,
+    Moderate,
     Part,
     Ping,
     ProtocolError,
@@ -67,6 +69,7 @@ from zchat.protocol import (
     name_key,
     name_problem,
     room_key,
+    room_problem,
 )
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
@@ -82,9 +85,10 @@ from .admission import Admission
 from .backplane import RESUMED, TAKEN, Backplane, LocalBackplane
 from .clustered import ClusterSide
 from .delivery import Delivery
-from .finding import INDEX_BURST, INDEX_SHARE, SEARCH_SHARE, SearchRules
+from .finding import INDEX_BURST, INDEX_SHARE, SEARCH_SHARE, SEARCH_SLICE, SearchRules, _Queued
 from .flood import Budgets, Limits, replies_left
 from .link import ClusterLink
+from .moderation import ModerationRules, moderation_state_of
 from .pages import Pages
 from .reading import ReadRules, read_state_of
 from .rooms import RoomRules, room_state_of
@@ -96,6 +100,7 @@ from .store import (
     LinkDown,
     MemoryStore,
     Ownership,
+    Sanction,
     StoredEvent,
     stream_key,
 )
@@ -110,13 +115,13 @@ log = logging.getLogger(__name__)
 # Commands that cost tokens from a client's buckets.
 # (Room commands cost one message each, like a WHO.)
 _RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic, History, Search,
-                    Mark, ListDms})
+                    Mark, ListDms, Moderate})
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
 __all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI builds it here)
 
 
-class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
+class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules):
     """Chat rules over a Roster, a HistoryStore, an Ownership and a Backplane.
     Returns actions; the server performs them. Rooms other than the default one:
     rooms.py."""
@@ -134,14 +139,18 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
                  owners: Ownership | None = None,
                  default_room: str = c.DEFAULT_ROOM,
                  max_rooms: int = c.DEFAULT_MAX_ROOMS,
-                 index: "SearchIndex | None" = None) -> None:
+                 index: "SearchIndex | None" = None,
+                 operators: set[str] | None = None,
+                 audit: Callable[[dict[str, object]], None] | None = None) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``;
         ``journal`` logs the per-message lines (default: the logging module);
         ``backplane`` joins a cluster (default: this broker alone); ``work_clock``
         measures the time pages take (PAGES_SHARE); ``tokens`` makes session tokens
         for clients that bring none (128 random bits); ``owners`` keeps who owns names
         and tokens (default: the store, as every store does); ``index``: the full-text
-        index SEARCH reads (finding.py; None: no search)."""
+        index SEARCH reads (finding.py; None: no search); ``operators``: the CURVE keys
+        (z85) of the operators, ``audit``: where each moderation action is written
+        (moderation.py)."""
         self._note = journal or log.info
         self.heartbeat = heartbeat
         self.limits = limits or Limits()
@@ -174,6 +183,17 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         self.room_state = room_state_of(self.store)
         #: Read marks and conversations (reading.py; None: this store keeps none).
         self.read_state = read_state_of(self.store)
+        #: Moderation (moderation.py): the store's bans, mutes and rooms' rules, the
+        #: operators, the audit log; mutes and rules in memory for the message path, and
+        #: when each session last said something in a slow room.
+        self.moderation = moderation_state_of(self.store)
+        self.operators: set[str] = operators or set()
+        self._audit: Callable[[dict[str, object]], None] = audit or (lambda _entry: None)
+        self._mutes: dict[str, dict[str, Sanction]] = {}
+        self._bans: dict[str, Sanction] = {}
+        self._room_rules: dict[str, tuple[int, bool]] = {}
+        self._said_at: dict[tuple[str, str], float] = {}
+        self.load_moderation()
         self._talks_due: list[tuple[StoredEvent, Session]] = []
         self.delivery = Delivery(self.roster)
         self.cluster = ClusterSide(self.roster, self.backplane, self.store, self.link,
@@ -194,6 +214,10 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         self._unindexed: list[StoredEvent] = []
         self._index_pruned = 0
         self._search_time = TokenBucket(SEARCH_SHARE, SEARCH_SHARE)
+        #: Searches waiting for their next slice (finding.py: one per turn of the loop).
+        self._searches: deque[_Queued] = deque()
+        if index is not None:
+            index.budget_s = SEARCH_SLICE
         self._index_time = TokenBucket(INDEX_SHARE, INDEX_BURST)
         self._index_committed = 0.0
         self._index_written = 0.0
@@ -240,6 +264,11 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
             return self._throttle(session, getattr(msg, "cid", 0))
         match msg:
             case Say(text, cid, retry, room):
+                if self._mutes or self._room_rules:  # (nothing to check otherwise)
+                    refused = self.say_refused(session, room_key(room) if room
+                                               else self.default_room, now)
+                    if refused is not None:
+                        return self._refuse(session.identity, session, *refused, cid=cid)
                 return self._say(session, text, cid, retry, room)
             case Tell(to, text, cid, retry):
                 return self._tell(session, to, text, cid, retry)
@@ -256,7 +285,13 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
             case ListRooms():
                 return self._list_rooms(session, now)
             case SetTopic(room, text):
+                if self._room_rules and not room_problem(room) \
+                        and self.topic_locked(session, room_key(room)):
+                    return self._refuse(session.identity, session, c.E_TOPIC_LOCKED,
+                                        "only operators may change this topic", room_key(room))
                 return self._set_topic(session, room, text)
+            case Moderate():
+                return self._moderate(session, msg)
             case History():
                 return self._history(session, msg, now)
             case Search():
@@ -319,6 +354,8 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         room's new topic (not an event: shown to the room's members here)."""
         if event.kind == c.TOPIC:
             return self._topic_shown(event.room, event.text, event.name)
+        if event.kind == c.MOD:  # (what an operator did, on any broker: moderation.py)
+            return self.moderation_arrived(event.text)
         self._fresh(event)
         if reader:
             self._reached(event, reader)  # (a PRIV for its target here: read state)
@@ -351,6 +388,10 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         if owner is not None and owner != user:
             return self._refuse(identity, None, c.E_NAME_OWNED,
                                 "this name belongs to another key", name)
+        ban = self.banned(name, user, owner)
+        if ban is not None:
+            return self._refuse(identity, None, c.E_BANNED, "banned" + (
+                f": {ban.reason}" if ban.reason else ""), str(int(ban.until)))
         if holder is not None:
             if not self.admission.same_client(holder, token, user):
                 return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
@@ -652,6 +693,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules):
         elif not self.backplane.up:  # a read failed: serve our own users from now on
             actions = self.cluster.link_down()
         self.prune_index()
+        self.expire_moderation(now)
         for session in self.roster.silent_since(now - self.expiry):
             actions.extend(self.drop(session, c.R_TIMEOUT))
         if len(self.roster):

@@ -39,7 +39,7 @@ from .core import BrokerCore
 #: The commands a client sends (protocol/constants.py); a message with none of them
 #: (malformed, unknown) is counted as OTHER.
 CLIENT_COMMANDS = (c.JOIN, c.SAY, c.TELL, c.WHO, c.FETCH, c.HISTORY, c.SEARCH, c.MARK, c.DMS,
-                   c.LEAVE, c.PING, c.ENTER, c.PART, c.ROOMS, c.TOPIC)
+                   c.LEAVE, c.PING, c.ENTER, c.PART, c.ROOMS, c.TOPIC, c.MOD)
 OTHER = "other"
 #: A frame's header and command, as the codec splits them (up to the first space).
 _COMMAND_OF = {c.HEADER + command.encode(): command for command in CLIENT_COMMANDS}
@@ -49,7 +49,7 @@ _HEAD_MOST = _HEAD + max(map(len, CLIENT_COMMANDS)) + 1
 #: A frame's first bytes, which say its command (sliced in C, a batch at a time).
 _head = itemgetter(slice(0, _HEAD_MOST))
 #: Why sessions end (core.drop), each shown from zero; another that comes is added.
-_REASONS = (c.R_QUIT, c.R_TIMEOUT, c.R_LOST, c.R_SLOW, c.R_FLOOD)
+_REASONS = (c.R_QUIT, c.R_TIMEOUT, c.R_LOST, c.R_SLOW, c.R_FLOOD, c.R_KICKED, c.R_BANNED)
 #: Every error code, each shown from zero (a series that appears late is missed by
 #: rate() until its second sample).
 _CODES = tuple(sorted(value for name, value in vars(c).items() if name.startswith("E_")))

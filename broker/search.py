@@ -271,6 +271,10 @@ class SearchIndex:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return 0 if row is None else int(row[0])
 
+    def pruned_upto(self) -> int:
+        """The newest number pruned from the index (0: none)."""
+        return self._pruned
+
     def last_seq(self) -> int:
         """The highest seq added (indexed, or passed over as no message) or pruned: a
         catch-up from the history starts after it."""
@@ -362,6 +366,12 @@ class SearchIndex:
         the caller's own time)."""
         return 0.0 if self._writer is None else self._writer.seconds
 
+    def writing(self) -> bool:
+        """Whether the writer thread has commits still to write (a search now would not
+        see them; one that waits for them would wait on the caller's thread)."""
+        self.commit()
+        return self._writer is not None and self._writer.busy()
+
     def _written(self) -> None:
         """Wait until every commit so far is in the file (a read must see them)."""
         self.commit()
@@ -394,7 +404,7 @@ class SearchIndex:
 
     def search(self, query: str, *, rooms: Collection[str], private: Collection[str],
                sender: str = "", room: str | None = None, before: int | None = None,
-               limit: int = 20) -> SearchResult:
+               limit: int = 20, wait: bool = True, after: int = 0) -> SearchResult:
         """The newest ``limit`` (at most MAX_HITS) messages the searcher may read that
         hold every word of ``query``, numbered below ``before`` when given.
 
@@ -408,7 +418,9 @@ class SearchIndex:
         and marks is one term, compared without case or accents ("acao" finds
         "ação"); a query without one finds nothing. Raises ValueError past the
         bounds (MAX_TERMS words, MAX_TERM_CHARS characters each, MAX_QUERY_CHARS
-        in all)."""
+        in all). ``wait``: for the writer thread's commits first (False: search what is
+        written, which may not be the latest: see `writing`). ``after``: only messages
+        numbered above it (a caller that walks the index a range at a time)."""
         words = _words(query)
         readable = {PUBLIC if key in ("", PUBLIC) else key for key in rooms}
         if room is not None:
@@ -422,7 +434,8 @@ class SearchIndex:
         sender_id = self._ids.get("n" + sender_key) if sender else None
         if not words or not streams or limit <= 0 or (sender and sender_id is None):
             return _NOTHING
-        self._written()
+        if wait:
+            self._written()
         match = f"body : ({' AND '.join(map(_quoted, words))})"
         if sender_id is not None:
             match += f" AND sender : k{sender_id}"
@@ -431,7 +444,8 @@ class SearchIndex:
         walk = _Walk(min(limit, MAX_HITS),
                      before=None if before is None else max(0, min(before, IN_USE)),
                      deadline=time.monotonic() + self.budget_s)
-        params = [match, IN_USE if walk.before is None else walk.before, self._pruned,
+        params = [match, IN_USE if walk.before is None else walk.before,
+                  max(self._pruned, after),
                   *streams, *streams, *([] if sender_id is None else [sender_id])]
         # The clock is read every PROGRESS_STEPS steps of SQLite's own work, and once
         # a row: past the deadline, SQLite stops the statement ("interrupted").
@@ -553,6 +567,9 @@ class _Writer:
     def wait(self) -> None:
         self._jobs.join()
         self._raise()
+
+    def busy(self) -> bool:
+        return self._jobs.unfinished_tasks > 0
 
     def stop(self) -> None:
         if self._thread.is_alive():

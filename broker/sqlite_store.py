@@ -33,6 +33,7 @@ from .store import (
     Binding,
     Conversation,
     LocalStore,
+    Sanction,
     StoredEvent,
     StoreError,
 )
@@ -120,6 +121,21 @@ CREATE TABLE IF NOT EXISTS talks (
     PRIMARY KEY (reader, peer, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS talks_seq ON talks (seq);
+-- store.ModerationState: bans (room '') and mutes, and rooms' rules.
+CREATE TABLE IF NOT EXISTS sanctions (
+    target TEXT NOT NULL,
+    room TEXT NOT NULL,
+    until REAL NOT NULL,
+    by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (target, room)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS room_rules (
+    room TEXT PRIMARY KEY,
+    slow INTEGER NOT NULL,
+    locked INTEGER NOT NULL
+);
 """
 #: Indexes on the rooms' events (after _open has given an older file its room
 #: column). Partial: the default room's events, and private ones, pay nothing for them.
@@ -653,7 +669,60 @@ class SqliteStore(LocalStore):
         events = [_event(row) for row in rows[:limit]]
         return (events if forwards else events[::-1]), len(rows) > limit
 
-    def _write_state(self, sql: str, params: tuple[str, ...]) -> None:
+    # ---- ModerationState ------------------------------------------------------------
+
+    def sanction(self, sanction: Sanction) -> None:
+        self._write_state("INSERT OR REPLACE INTO sanctions (target, room, until, by, reason, "
+                          "name) VALUES (?, ?, ?, ?, ?, ?)",
+                          (sanction.target, sanction.room, sanction.until, sanction.by,
+                           sanction.reason, sanction.name))
+
+    def lift(self, target: str, room: str) -> bool:
+        try:
+            gone = self._db.execute("DELETE FROM sanctions WHERE target = ? AND room = ?",
+                                    (target, room)).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write sanctions: {exc}") from None
+        self._pending += 1
+        return gone > 0
+
+    def sanction_of(self, targets: Iterable[str], room: str, now: float) -> Sanction | None:
+        for target in targets:
+            row = self._read("SELECT target, room, until, by, reason, name FROM sanctions "
+                             "WHERE target = ? AND room = ?", (target, room))
+            if row:
+                held = Sanction(*row[0])
+                if held.live(now):
+                    return held
+        return None
+
+    def sanctions(self, now: float, limit: int) -> list[Sanction]:
+        rows = self._read("SELECT target, room, until, by, reason, name FROM sanctions "
+                          "WHERE until = 0 OR until > ? ORDER BY until = 0, until LIMIT ?",
+                          (now, limit))
+        return [Sanction(*row) for row in rows]
+
+    def expire(self, now: float) -> None:
+        self._write_state("DELETE FROM sanctions WHERE until != 0 AND until <= ?", (now,))
+
+    def rules(self) -> dict[str, tuple[int, bool]]:
+        rows = self._read("SELECT room, slow, locked FROM room_rules", ())
+        return {str(room): (int(slow), bool(locked)) for room, slow, locked in rows}
+
+    def set_rules(self, room: str, slow: int, locked: bool) -> None:
+        if slow or locked:
+            self._write_state("INSERT OR REPLACE INTO room_rules (room, slow, locked) "
+                              "VALUES (?, ?, ?)", (room, slow, int(locked)))
+        else:
+            self._write_state("DELETE FROM room_rules WHERE room = ?", (room,))
+
+    def _read(self, sql: str, params: tuple[object, ...]) -> list[tuple]:  # type: ignore[type-arg]
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read moderation state: {exc}") from None
+
+    def _write_state(self, sql: str, params: tuple[object, ...]) -> None:
         """One change of room state, made durable by the next commit."""
         try:
             self._db.execute(sql, params)

@@ -287,6 +287,49 @@ class ReadState(Protocol):
     def forget(self, reader: str) -> None: ...
 
 
+@dataclass(slots=True)
+class Sanction:
+    """A ban (``room`` "") or a mute in ``room`` (issue 19), of ``target``: "k:" and a
+    CURVE key, or "n:" and a name key; ``until`` a wall-clock time (0: until lifted);
+    who imposed it and why, and the name as it was shown."""
+
+    target: str
+    room: str
+    until: float
+    by: str
+    reason: str
+    name: str
+
+    def live(self, now: float) -> bool:
+        return not self.until or self.until > now
+
+
+@runtime_checkable
+class ModerationState(Protocol):
+    """Bans, mutes and rooms' rules (slow mode, a locked topic), as operators set them.
+
+    `sanction` imposes one (replacing the same target's in the same room), `lift` ends
+    it (whether there was one), `sanction_of` is the live one of any of ``targets`` in
+    ``room`` (None: none), `sanctions` the live ones, soonest to end last. A sanction
+    past its ``until`` is as good as lifted; `expire` drops those. `rules` are the rooms
+    with rules (room -> (slow seconds, locked)), `set_rules` changes a room's (neither:
+    it has none). All of it survives restarts.
+
+    Raises:
+        StoreError: from any method, when the store cannot be read or written.
+        LinkDown: from any method, when state shared by the cluster cannot be reached.
+    """
+
+    def sanction(self, sanction: Sanction) -> None: ...
+    def lift(self, target: str, room: str) -> bool: ...
+    def sanction_of(self, targets: Iterable[str], room: str, now: float
+                    ) -> Sanction | None: ...
+    def sanctions(self, now: float, limit: int) -> list[Sanction]: ...
+    def expire(self, now: float) -> None: ...
+    def rules(self) -> dict[str, tuple[int, bool]]: ...
+    def set_rules(self, room: str, slow: int, locked: bool) -> None: ...
+
+
 class LocalStore:
     """Numbering for the stores that live in this one process: `add` gives an event
     the number after the last one and links it to its streams' heads, then
@@ -400,6 +443,9 @@ class MemoryStore(LocalStore):
         #: ReadState: reader -> {key: seq}, and reader -> {peer: Conversation}.
         self._marks: dict[str, dict[str, int]] = {}
         self._talks: dict[str, dict[str, Conversation]] = {}
+        #: ModerationState: (target, room) -> Sanction, and room -> (slow, locked).
+        self._sanctions: dict[tuple[str, str], Sanction] = {}
+        self._rules: dict[str, tuple[int, bool]] = {}
         #: (reader, peer) -> its conversation's events, in seq order (`talk`'s pages).
         self._talked: dict[tuple[str, str], deque[StoredEvent]] = {}
         self._heads: dict[str, int] = {}
@@ -626,8 +672,45 @@ class MemoryStore(LocalStore):
         own list, as `page` does in a room's."""
         return _range(self._talked.get((reader, peer)), limit, before, after)
 
+    # ---- ModerationState ------------------------------------------------------------
+
+    def sanction(self, sanction: Sanction) -> None:
+        self._sanctions[(sanction.target, sanction.room)] = sanction
+
+    def lift(self, target: str, room: str) -> bool:
+        return self._sanctions.pop((target, room), None) is not None
+
+    def sanction_of(self, targets: Iterable[str], room: str, now: float) -> Sanction | None:
+        for target in targets:
+            held = self._sanctions.get((target, room))
+            if held is not None and held.live(now):
+                return held
+        return None
+
+    def sanctions(self, now: float, limit: int) -> list[Sanction]:
+        live = [held for held in self._sanctions.values() if held.live(now)]
+        return sorted(live, key=_ending)[:limit]
+
+    def expire(self, now: float) -> None:
+        for pair in [pair for pair, held in self._sanctions.items() if not held.live(now)]:
+            del self._sanctions[pair]
+
+    def rules(self) -> dict[str, tuple[int, bool]]:
+        return dict(self._rules)
+
+    def set_rules(self, room: str, slow: int, locked: bool) -> None:
+        if slow or locked:
+            self._rules[room] = (slow, locked)
+        else:
+            self._rules.pop(room, None)
+
     def close(self) -> None:
         pass
+
+
+def _ending(sanction: Sanction) -> tuple[bool, float]:
+    """Sanctions in the order they end: the soonest first, those until lifted last."""
+    return (not sanction.until, sanction.until)
 
 
 def _range(events: deque[StoredEvent] | None, limit: int, before: int | None,

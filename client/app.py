@@ -56,6 +56,8 @@ from zchat.protocol import (
     Left,
     ListDms,
     ListRooms,
+    Moderate,
+    Moderated,
     Msg,
     Notice,
     Part,
@@ -90,6 +92,7 @@ from .commands import (
     EnterRoom,
     Find,
     ListUsers,
+    Moderation,
     Nothing,
     PartRoom,
     Private,
@@ -550,6 +553,8 @@ class ChatClient:
                 unread = self.reading.unread(items, self._heads)
                 if line := self.render.unread(unread, lambda key: self.rooms.name(room_key(key))):
                     self.screen.show(line)
+            case Moderated():
+                self.screen.show(self.render.moderated(msg))
             case DmList(items):
                 for dm_line in self.render.dms(items):
                     self.screen.show(dm_line)
@@ -562,6 +567,8 @@ class ChatClient:
                 self._on_error(msg)
             case Bye(reason) if reason == c.R_FLOOD:
                 raise Fatal(self.t("client.flooded"))
+            case Bye(reason) if reason in (c.R_KICKED, c.R_BANNED):
+                raise Fatal(self.t(f"client.{reason}"))  # (no reconnecting after it)
             case Bye(reason) if reason == c.R_SHUTDOWN:
                 self.screen.show(self.render.notice(self.t("client.broker_gone")))
                 self._retry = self.interval * c.HEARTBEAT_LIVENESS
@@ -897,6 +904,8 @@ class ChatClient:
                     self._part(room or self._current_name())
             case ScrollBack(room, count, peer):
                 self._scroll_back(room, count, peer)
+            case Moderation(op, name, room, seconds, reason):
+                self._request(Moderate(op, name, room, seconds, reason))
             case ShowDms():  # (what was shown is marked read first: counts are current)
                 if self.state is State.JOINED and (mark := self.reading.flush()) is not None:
                     self._send(mark)

@@ -11,6 +11,9 @@
     /history [#room|@name] [N]  N older messages of a room (default: the current one)
                      or of the private conversation with name
     /dms             the private conversations, most recent first, with unread counts
+    /kick name [reason], /ban name [duration] [reason], /unban name,
+    /mute name #room [duration], /unmute name #room, /slow #room seconds,
+    /lock #room, /unlock #room   an operator's moderation (duration: 30s, 10m, 2h, 7d)
     /search words [from:name] [in:#room] [@name]  search what one may read
     /around N        the lines around result N of the last /search
     /help            the commands; /quit or `sair` (any case) leaves
@@ -23,7 +26,18 @@ Whether a name is a valid room is the caller's check (zchat.protocol.room_proble
 
 from dataclasses import dataclass
 
-from zchat.protocol.constants import MAX_HISTORY_PAGE, ROOM_PREFIX
+from zchat.protocol.constants import (
+    M_BAN,
+    M_KICK,
+    M_LOCK,
+    M_MUTE,
+    M_SLOW,
+    M_UNBAN,
+    M_UNLOCK,
+    M_UNMUTE,
+    MAX_HISTORY_PAGE,
+    ROOM_PREFIX,
+)
 
 #: /who's argument for everyone online, whatever room one is in.
 EVERYONE = "*"
@@ -97,6 +111,17 @@ class ScrollBack:
 
 
 @dataclass(frozen=True, slots=True)
+class Moderation:
+    """An operator's command (``op``: a MOD op) on ``name`` and/or ``room``."""
+
+    op: str
+    name: str = ""
+    room: str = ""
+    seconds: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ShowDms:
     """``/dms``: the private conversations."""
 
@@ -144,7 +169,7 @@ class Usage:
 
 Command = (Public | Private | RoomSay | Quit | ListUsers | EnterRoom | PartRoom | ShowRooms
            | Topic | ScrollBack | Find | Around | ShowHelp | Nothing | UnknownCommand | Usage
-           | ShowDms)
+           | ShowDms | Moderation)
 
 _QUIT_WORDS = frozenset({"sair", "/quit", "/sair", "/exit"})
 
@@ -202,6 +227,10 @@ def _slash(stripped: str, word: str) -> Command:
             return _scroll_back(stripped.split()[1:])
         case "/dms" | "/conversas":
             return ShowDms()
+        case "/kick" | "/expulsar" | "/ban" | "/banir" | "/unban" | "/desbanir" | "/mute" \
+                | "/silenciar" | "/unmute" | "/slow" | "/lento" | "/lock" | "/travar" \
+                | "/unlock" | "/destravar":
+            return _moderation(_MOD_WORDS[word], stripped.split(None, 1)[1:])
         case "/search" | "/buscar" | "/procurar":
             return _find(stripped.split()[1:])
         case "/around" | "/contexto":
@@ -252,3 +281,51 @@ def _find(words: list[str]) -> Command:
     if not rest:
         return Usage("search")
     return Find(" ".join(rest), **found)
+
+
+_MOD_WORDS = {"/kick": M_KICK, "/expulsar": M_KICK, "/ban": M_BAN, "/banir": M_BAN,
+              "/unban": M_UNBAN, "/desbanir": M_UNBAN, "/mute": M_MUTE, "/silenciar": M_MUTE,
+              "/unmute": M_UNMUTE, "/slow": M_SLOW, "/lento": M_SLOW, "/lock": M_LOCK,
+              "/travar": M_LOCK, "/unlock": M_UNLOCK, "/destravar": M_UNLOCK}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def duration(word: str) -> int | None:
+    """``30s``, ``10m``, ``2h``, ``7d`` in seconds (None: not a duration)."""
+    number, unit = word[:-1], word[-1:].casefold()
+    if unit in _UNITS and number.isascii() and number.isdigit() and 0 < int(number) < 10**6:
+        return int(number) * _UNITS[unit]
+    return None
+
+
+def _moderation(op: str, rest: list[str]) -> Command:
+    """An operator's command: its name, room, duration and reason, as ``op`` takes them."""
+    words = rest[0].split() if rest else []
+    text = rest[0] if rest else ""
+    if op in (M_SLOW, M_LOCK, M_UNLOCK):
+        if not words or not words[0].startswith(ROOM_PREFIX):
+            return Usage(op)
+        if op != M_SLOW:
+            return Moderation(op, room=words[0]) if len(words) == 1 else Usage(op)
+        ok = len(words) == 2 and words[1].isascii() and words[1].isdigit()
+        return Moderation(op, room=words[0], seconds=int(words[1])) if ok else Usage(op)
+    if not words:
+        return Usage(op)
+    name, after = words[0].removeprefix("@"), text.split(None, 1)[1:]
+    if op in (M_KICK, M_UNBAN):
+        if op == M_UNBAN and after:
+            return Usage(op)
+        return Moderation(op, name, reason=after[0].strip() if after else "")
+    if op == M_BAN:
+        more = after[0].split(None, 1) if after else []
+        seconds = duration(more[0]) if more else None
+        reason = (more[1] if len(more) > 1 else "") if seconds is not None else \
+            (after[0] if after else "")
+        return Moderation(op, name, seconds=seconds or 0, reason=reason.strip())
+    # mute, unmute: name #room [duration]
+    if len(words) < 2 or not words[1].startswith(ROOM_PREFIX):
+        return Usage(op)
+    if op == M_UNMUTE:
+        return Moderation(op, name, words[1]) if len(words) == 2 else Usage(op)
+    seconds = duration(words[2]) if len(words) == 3 else 0 if len(words) == 2 else None
+    return Moderation(op, name, words[1], seconds) if seconds is not None else Usage(op)

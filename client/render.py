@@ -17,6 +17,7 @@ from zchat.protocol import (
     Event,
     Joined,
     Left,
+    Moderated,
     Msg,
     Notice,
     Priv,
@@ -115,6 +116,23 @@ class Renderer:
             if item.mentions:
                 parts.append(self.t("client.unread_mentions", count=item.mentions, room=room))
         return self.notice(", ".join(parts)) if parts else None
+
+    def moderated(self, told: Moderated) -> str:
+        """What an operator did, as a notice (untrusted names and reason sanitised)."""
+        until = ""
+        if told.until and told.op in (c.M_BAN, c.M_MUTE):
+            when = time.strftime("%Y-%m-%d %H:%M", self._localtime(told.until))
+            until = self.t("client.mod_until", time=when)
+        reason = self.t("client.mod_reason", reason=sanitize(told.reason)) if told.reason else ""
+        key = "client.mod_slow_off" if told.op == c.M_SLOW and not told.until \
+            else f"client.mod_{told.op}"
+        try:
+            text = self.t(key, by=sanitize(told.by), name=sanitize(told.name),
+                          room=sanitize(told.room), until=until, reason=reason,
+                          seconds=int(told.until))
+        except KeyError:  # an op this client does not know: said plainly
+            text = f"{sanitize(told.by)}: {sanitize(told.op)} {sanitize(told.name)}"
+        return self.notice(text)
 
     def dms(self, items: Iterable[Unread]) -> list[str]:
         """The answer to DMS: a heading, then one line per conversation."""

@@ -17,6 +17,34 @@ EN: Texts = {
     "reason.shutdown": "broker shutting down",
     "reason.flood": "disconnected for flooding",
     "reason.part": "left the room",
+    "reason.kicked": "kicked by an operator",
+    "reason.banned": "banned by an operator",
+    "error.NOT_OPERATOR": "only operators can do that",
+    "error.BANNED": "you are banned from this chat",
+    "error.MUTED": "you are muted in {ref}",
+    "error.SLOW_MODE": "slow mode: wait {ref} s before your next message here",
+    "error.TOPIC_LOCKED": "the topic of {ref} is locked: only operators can change it",
+    "client.kicked": "an operator removed you from the chat",
+    "client.banned": "an operator banned you from the chat",
+    "client.mod_kick": "{by} removed {name} from the chat{reason}",
+    "client.mod_ban": "{by} banned {name}{until}{reason}",
+    "client.mod_unban": "{by} lifted the ban on {name}",
+    "client.mod_mute": "{by} muted {name} in {room}{until}{reason}",
+    "client.mod_unmute": "{by} unmuted {name} in {room}",
+    "client.mod_slow": "{by} set slow mode in {room}: one message every {seconds} s",
+    "client.mod_slow_off": "{by} turned slow mode off in {room}",
+    "client.mod_lock": "{by} locked the topic of {room}",
+    "client.mod_unlock": "{by} unlocked the topic of {room}",
+    "client.mod_until": " until {time}",
+    "client.mod_reason": " ({reason})",
+    "client.usage_kick": "Usage: /kick name [reason]",
+    "client.usage_ban": "Usage: /ban name [duration: 30m, 2h, 7d] [reason]",
+    "client.usage_unban": "Usage: /unban name",
+    "client.usage_mute": "Usage: /mute name #room [duration: 30m, 2h, 7d]",
+    "client.usage_unmute": "Usage: /unmute name #room",
+    "client.usage_slow": "Usage: /slow #room seconds (0 turns it off)",
+    "client.usage_lock": "Usage: /lock #room",
+    "client.usage_unlock": "Usage: /unlock #room",
     # the client's own lines
     "client.connecting": "connecting to {endpoint} as {name}...",
     "client.welcome": "Welcome to zchat, {name}! Type /help for commands.",
@@ -65,6 +93,9 @@ EN: Texts = {
         "  /history [#room|@name] [N]  show older messages of the room (or of the private\n"
         "                   conversation with name), page by page\n"
         "  /dms             list your private conversations with unread counts\n"
+        "  operators: /kick name [reason], /ban name [30m|2h|7d] [reason], /unban name,\n"
+        "             /mute name #room [30m], /unmute name #room, /slow #room seconds,\n"
+        "             /lock #room, /unlock #room (the topic)\n"
         "  /search words    search messages (from:name, in:#room, @name narrow it)\n"
         "  /around N        show the lines around result N of the last search\n"
         "  /help            show this help\n"
@@ -154,6 +185,34 @@ PT: Texts = {
     "reason.shutdown": "broker encerrando",
     "reason.flood": "desconectado por inundar o chat",
     "reason.part": "saiu da sala",
+    "reason.kicked": "removido(a) por um operador",
+    "reason.banned": "banido(a) por um operador",
+    "error.NOT_OPERATOR": "só operadores podem fazer isso",
+    "error.BANNED": "você está banido(a) deste chat",
+    "error.MUTED": "você está silenciado(a) em {ref}",
+    "error.SLOW_MODE": "modo lento: espere {ref} s antes da próxima mensagem aqui",
+    "error.TOPIC_LOCKED": "o tópico de {ref} está travado: só operadores podem mudá-lo",
+    "client.kicked": "um operador tirou você do chat",
+    "client.banned": "um operador baniu você do chat",
+    "client.mod_kick": "{by} tirou {name} do chat{reason}",
+    "client.mod_ban": "{by} baniu {name}{until}{reason}",
+    "client.mod_unban": "{by} suspendeu o banimento de {name}",
+    "client.mod_mute": "{by} silenciou {name} em {room}{until}{reason}",
+    "client.mod_unmute": "{by} devolveu a voz a {name} em {room}",
+    "client.mod_slow": "{by} ativou o modo lento em {room}: uma mensagem a cada {seconds} s",
+    "client.mod_slow_off": "{by} desativou o modo lento em {room}",
+    "client.mod_lock": "{by} travou o tópico de {room}",
+    "client.mod_unlock": "{by} destravou o tópico de {room}",
+    "client.mod_until": " até {time}",
+    "client.mod_reason": " ({reason})",
+    "client.usage_kick": "Uso: /kick nome [motivo]",
+    "client.usage_ban": "Uso: /ban nome [duração: 30m, 2h, 7d] [motivo]",
+    "client.usage_unban": "Uso: /unban nome",
+    "client.usage_mute": "Uso: /mute nome #sala [duração: 30m, 2h, 7d]",
+    "client.usage_unmute": "Uso: /unmute nome #sala",
+    "client.usage_slow": "Uso: /slow #sala segundos (0 desliga)",
+    "client.usage_lock": "Uso: /lock #sala",
+    "client.usage_unlock": "Uso: /unlock #sala",
     "client.connecting": "conectando a {endpoint} como {name}...",
     "client.welcome": "Bem-vindo(a) ao zchat, {name}! Digite /help para ver os comandos.",
     "client.rejoined": "Reconectado(a) como {name}.",
@@ -202,6 +261,9 @@ PT: Texts = {
         "  /history [#sala|@nome] [N]  mostra mensagens mais antigas da sala (ou da conversa\n"
         "                   privada com nome), página a página\n"
         "  /dms             lista suas conversas privadas com o número de não lidas\n"
+        "  operadores: /kick nome [motivo], /ban nome [30m|2h|7d] [motivo], /unban nome,\n"
+        "              /mute nome #sala [30m], /unmute nome #sala, /slow #sala segundos,\n"
+        "              /lock #sala, /unlock #sala (o tópico)\n"
         "  /search palavras busca mensagens (from:nome, in:#sala, @nome restringem)\n"
         "  /around N        mostra as linhas em volta do resultado N da última busca\n"
         "  /help            mostra esta ajuda\n"

@@ -40,6 +40,8 @@ from .messages import (
     ListRooms,
     Mark,
     Message,
+    Moderate,
+    Moderated,
     Msg,
     Notice,
     Part,
@@ -226,6 +228,12 @@ def encode(msg: Message) -> bytes:
             return _frame(c.WHO, _flagged({}, room=room))
         case Leave() | ListRooms() | ListDms():
             return _frame(msg.command)
+        case Moderate(op, name, room, seconds, reason):
+            return _frame(c.MOD, _flagged({"op": op}, name=name, room=room, seconds=seconds,
+                                          reason=reason))
+        case Moderated(op, by, name, room, reason, until):
+            return _frame(c.MODERATED, _flagged({"op": op, "by": by}, name=name, room=room,
+                                                reason=reason, until=until))
         case Mark(read):
             return _frame(c.MARK, {"read": dict(read)})
         case UnreadList(items) | DmList(items):
@@ -404,12 +412,22 @@ _FROM_CLIENT: dict[bytes, _Decoder] = {
     b"HISTORY": lambda b: _history(b),  # (defined below)
     b"MARK": lambda b: Mark(_cursors(b, "read", c.MAX_MARKS)),
     b"DMS": lambda b: ListDms(),
+    b"MOD": lambda b: _moderate(b),  # (defined below)
     b"SEARCH": lambda b: Search(
         _str(b, "words", c.MAX_SEARCH_CHARS, too_long=c.E_BAD_SEARCH),
         _str(b, "from", _LOOSE, "", too_long=c.E_BAD_NAME), _room(b),
         _str(b, "with", _LOOSE, "", too_long=c.E_BAD_NAME), _opt_int(b, "before"),
         _int(b, "limit", c.DEFAULT_SEARCH_HITS, c.MAX_SEARCH_HITS, low=1)),
 }
+
+
+def _moderate(b: dict[str, Any]) -> Moderate:
+    op = _str(b, "op", 16)
+    if op not in c.MOD_OPS:
+        raise ProtocolError(f"field 'op' must be one of {', '.join(sorted(c.MOD_OPS))}")
+    return Moderate(op, _str(b, "name", _LOOSE, "", too_long=c.E_BAD_NAME), _room(b),
+                    _int(b, "seconds", 0, c.MAX_MOD_SECONDS),
+                    _str(b, "reason", c.MAX_REASON_CHARS, "", too_long=c.E_TOO_LONG))
 
 
 def _history(b: dict[str, Any]) -> History:
@@ -515,6 +533,10 @@ _FROM_BROKER: dict[bytes, _Decoder] = {
     b"ROOMS": _room_list,
     b"UNREAD": lambda b: UnreadList(_unread_items(b)),
     b"DMS": lambda b: DmList(_unread_items(b)),
+    b"MODERATED": lambda b: Moderated(_str(b, "op", 16), _str(b, "by", _LOOSE),
+                                      _str(b, "name", _LOOSE, ""), _room(b),
+                                      _str(b, "reason", c.MAX_REASON_CHARS, ""),
+                                      _num(b, "until") if "until" in b else 0.0),
     b"TOPIC": lambda b: TopicSet(_room(b, required=True), _str(b, "text", c.MAX_TOPIC_CHARS),
                                  _str(b, "by", _LOOSE)),
 }

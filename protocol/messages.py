@@ -296,6 +296,34 @@ class Mark:
 
 
 @dataclass(frozen=True, slots=True)
+class Moderate:
+    """An operator acts (issue 19): ``op`` one of MOD_OPS on the user ``name`` (kick,
+    ban, unban; mute and unmute in ``room``) or on ``room`` (slow, lock, unlock);
+    ``seconds``: a ban's or mute's length (0: until lifted), a slow mode's interval."""
+
+    command: ClassVar[str] = c.MOD
+    op: str
+    name: str = ""
+    room: str = ""
+    seconds: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Moderated:
+    """Broker: what an operator (``by``) did, to those it concerns; ``until``: when a
+    ban or mute ends (a wall-clock time, 0: when lifted), or a slow mode's interval."""
+
+    command: ClassVar[str] = c.MODERATED
+    op: str
+    by: str
+    name: str = ""
+    room: str = ""
+    reason: str = ""
+    until: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class ListDms:
     """Client asks for its private conversations, most recent first."""
 
@@ -399,8 +427,8 @@ class TopicSet:
 
 
 ClientMessage = (Join | Say | Tell | Who | Fetch | Leave | Ping | Enter | Part | ListRooms
-                 | SetTopic | History | Search | Mark | ListDms)
+                 | SetTopic | History | Search | Mark | ListDms | Moderate)
 BrokerMessage = (Welcome | Msg | Priv | Joined | Left | Users | Error | Ack | Events | Bye
                  | Ping | Notice | Entered | Parted | RoomList | TopicSet | UnreadList
-                 | DmList)
+                 | DmList | Moderated)
 Message = ClientMessage | BrokerMessage

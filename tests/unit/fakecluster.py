@@ -16,7 +16,7 @@ PRIV_TTL), leases and sweeps, the reader thread (the tests hand the core what
 in a conversation (the core's tests count on seeing it if the core did).
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN
 from zchat.broker.roster import Session
@@ -25,6 +25,7 @@ from zchat.broker.store import (
     Conversation,
     LinkDown,
     MemoryStore,
+    Sanction,
     StoredEvent,
 )
 from zchat.protocol import constants as c
@@ -259,6 +260,33 @@ class FakeCluster:
     def share_topic(self, room: str, text: str, by: str) -> None:
         self._call()
         self.redis.log.append(StoredEvent(0, c.TOPIC, 0.0, by, text, room=room))
+
+    def share_moderation(self, told: str, room: str, by: str) -> None:
+        self._call()
+        self.redis.log.append(StoredEvent(0, c.MOD, 0.0, by, told, room=room))
+
+    # ---- ModerationState: the shared MemoryStore's ------------------------------------
+
+    def sanction(self, sanction: Sanction) -> None:
+        self._call().sanction(sanction)
+
+    def lift(self, target: str, room: str) -> bool:
+        return self._call().lift(target, room)
+
+    def sanction_of(self, targets: Iterable[str], room: str, now: float) -> Sanction | None:
+        return self._call().sanction_of(targets, room, now)
+
+    def sanctions(self, now: float, limit: int) -> list[Sanction]:
+        return self._call().sanctions(now, limit)
+
+    def expire(self, now: float) -> None:
+        self._call().expire(now)
+
+    def rules(self) -> dict[str, tuple[int, bool]]:
+        return self._call().rules()
+
+    def set_rules(self, room: str, slow: int, locked: bool) -> None:
+        self._call().set_rules(room, slow, locked)
 
     def heal(self, sessions: list[Session], left: dict[str, tuple[str, str, str]]
              ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]:

@@ -8,7 +8,7 @@ import pytest
 from zchat.client.reading import MARK_EVERY, ReadTracker, mentions, peer_key
 from zchat.client.render import Renderer
 from zchat.client.texts import client_catalogue
-from zchat.protocol import Mark, Msg, Unread
+from zchat.protocol import Mark, Moderated, Msg, Unread
 
 
 def _renderer(lang: str = "en", colour: bool = False) -> Renderer:
@@ -90,3 +90,19 @@ def test_dms_list_one_line_each_and_untrusted_names_are_sanitised() -> None:
     assert lines[1:] == ["  bob: 2 não lidas, última às 01:00",
                          "  e\\x1b[2Jve: 0 não lidas, última às 00:01"]
     assert _renderer().dms(())[0].endswith("No private conversations yet.")
+
+
+@pytest.mark.parametrize(("lang", "told", "expected"), [
+    ("en", Moderated("kick", "ana", "bob", "", "spam"), "ana removed bob from the chat (spam)"),
+    ("pt", Moderated("ban", "ana", "bob", "", "", 3600.0),
+     "ana baniu bob até 1970-01-01 01:00"),
+    ("en", Moderated("mute", "ana", "e\x1b[2Jve", "#dev"), "ana muted e\\x1b[2Jve in #dev"),
+    ("pt", Moderated("slow", "ana", "", "#dev", "", 5.0),
+     "ana ativou o modo lento em #dev: uma mensagem a cada 5 s"),
+    ("en", Moderated("slow", "ana", "", "#dev"), "ana turned slow mode off in #dev"),
+    ("en", Moderated("lock", "admin", "", "#dev"), "admin locked the topic of #dev"),
+    ("en", Moderated("promote", "ana", "bob"), "ana: promote bob"),
+])
+def test_what_an_operator_did_reads_as_a_notice(lang: str, told: Moderated,
+                                                expected: str) -> None:
+    assert _renderer(lang).moderated(told).endswith("* " + expected)

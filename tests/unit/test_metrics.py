@@ -24,6 +24,7 @@ from zchat.protocol import (
     ListDms,
     ListRooms,
     Mark,
+    Moderate,
     Part,
     Ping,
     Say,
@@ -65,6 +66,7 @@ def core() -> BrokerCore:
     (Mark((("#geral", 3),)), "MARK"), (ListDms(), "DMS"), (Leave(), "LEAVE"), (Ping(), "PING"),
     (Ping(7), "PING"), (Enter("#sala"), "ENTER"), (Part("#sala"), "PART"),
     (ListRooms(), "ROOMS"), (SetTopic("#sala", "sexta"), "TOPIC"),
+    (Moderate(c.M_KICK, "eve", reason="spam"), "MOD"),
 ], ids=repr)
 def test_every_client_message_is_counted_by_its_command(msg, command):
     assert command_of(encode(msg)) == command
@@ -150,7 +152,7 @@ def test_a_flood_ends_the_session_as_flood(core):
 
 def test_sessions_ended_by_reason_heartbeat_expiry_as_timeout(core):
     metrics = Metrics(core)
-    for reason in (c.R_QUIT, c.R_TIMEOUT, c.R_LOST, c.R_SLOW, c.R_FLOOD):
+    for reason in (c.R_QUIT, c.R_TIMEOUT, c.R_LOST, c.R_SLOW, c.R_FLOOD, c.R_KICKED, c.R_BANNED):
         assert value(metrics, "zchat_sessions_ended_total", reason=reason) == 0
     handled(core, A, Join("ana"), now=0.0)
     handled(core, B, Join("bob"), now=0.0)

@@ -24,6 +24,8 @@ from zchat.protocol import (
     Events,
     History,
     Message,
+    Moderate,
+    Moderated,
     Msg,
     Ping,
     ProtocolError,
@@ -299,12 +301,17 @@ CLIENT_STRATEGIES[History] = st.builds(
     st.integers(min_value=1, max_value=c.MAX_HISTORY_PAGE))
 _ROOM_INFOS = st.lists(st.builds(RoomInfo, _ROOM_NAME, _SEQ, _text(c.MAX_TOPIC_CHARS)),
                        max_size=4).map(tuple)
+CLIENT_STRATEGIES[Moderate] = st.builds(
+    Moderate, st.sampled_from(sorted(c.MOD_OPS)), _NAME, _ROOM_NAME,
+    st.integers(min_value=0, max_value=c.MAX_MOD_SECONDS), _text(c.MAX_REASON_CHARS))
 _UNREADS = st.lists(_valid(Unread, key=_ROOM_NAME, unread=_SEQ, mentions=_SEQ, last=_SEQ),
                     max_size=4).map(tuple)
 BROKER_STRATEGIES = {
     cls: _valid(cls, events=st.lists(_ANY_EVENT, max_size=5).map(tuple),
                 **({"rooms": _ROOM_INFOS} if cls is RoomList else {}),
-                **({"items": _UNREADS} if cls in (UnreadList, DmList) else {}))
+                **({"items": _UNREADS} if cls in (UnreadList, DmList) else {}),
+                **({"op": _text(16), "reason": _text(c.MAX_REASON_CHARS)}
+                   if cls is Moderated else {}))
     for cls in get_args(BrokerMessage)
 }
 _ANY_VALID = st.one_of(*CLIENT_STRATEGIES.values(), *BROKER_STRATEGIES.values())
