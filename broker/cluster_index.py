@@ -7,8 +7,10 @@ Redis at any time, so it is not kept on disk: a file would be state of each brok
 own that must be matched to the Redis it came from (its epoch and key prefix, a Redis
 that lost its data or was flushed), with a directory and a lock for each broker on a
 host, where today a cluster's brokers need no --data-dir at all; and it would only
-save a rebuild that costs a few seconds of a quiet broker's time at the default
---retain (PERFORMANCE.md, Search), about 25 MB of memory per 100,000 messages.
+save a rebuild that costs a quiet broker about 2.5 s at the default --retain
+(100,000 messages; it then holds about 27 MB: PERFORMANCE.md, Search). Its writes
+run on a thread of their own at a lower CPU priority (`SearchIndex(background=True)`,
+finding.open_index): brokers that share a host's cores deliver first.
 
 **How it is built.** A new index is empty: it takes the cluster's last number as its
 own (`SearchIndex.reach`), so that what the shared log brings from then on is fed as on
@@ -32,8 +34,8 @@ and what was trimmed meanwhile is out of the index's bound anyway. Two things ca
 - private messages, which reach a broker only through its inbox, for the sessions it
   holds when they are numbered: a session that was on another broker, or here before
   this broker started, has some the index never saw. So each search first reads the
-  searcher's own private stream from where the index is known to hold all of it
-  (`private`): one Redis call, usually empty.
+  searcher's own private stream past the last entry read back there (`private`): one
+  Redis call, what came since, mostly indexed already and passed over.
 
 **Bounded.** The index keeps what is numbered within the last --retain numbers (`floor`;
 finding.py prunes it at each tick), so it holds at most --retain messages, as the

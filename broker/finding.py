@@ -275,7 +275,9 @@ def open_index(store: "HistoryStore", path: "Path | None") -> "tuple[SearchIndex
     why = SearchIndex.available()
     if why is not None:
         return None, why
-    index = SearchIndex(path)
+    # (A cluster's, in memory, writes on a thread of its own at a lower priority: its
+    # brokers may share the cores they deliver on.)
+    index = SearchIndex(path, background=hasattr(store, "stream_after"))
     messages_after = getattr(store, "messages_after", None)
     if messages_after is None:
         return index, ""

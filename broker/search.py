@@ -69,6 +69,9 @@ SCOPE_STEP_ROWS = 5
 #: broker's cycle take 20 ms or more on a million messages, some 100 ms; 8 keeps
 #: the 99th under 2 ms for a few more segments to read (benchmarks/search.py).
 AUTOMERGE = 8
+#: The writer thread's niceness (Linux: per thread) for a `background` index in memory:
+#: when the cores are all busy, delivery goes first.
+BACKGROUND_NICE = 10
 #: Events indexed per commit by `rebuild`.
 REBUILD_BATCH = 10_000
 #: Seqs looked up per statement by `fill` (below SQLite's bound on parameters).
@@ -118,6 +121,10 @@ _HIT = ("SELECT rowid, kind, ts, name, body, target, room, origin, to_key, prev,
 #: A row as written to ``messages``: seq (the rowid), body, scope, sender, kind, ts,
 #: name, target, room, origin, to_key, prev, prev_to.
 _Row = tuple[int, str, str, str, str, float, str, str, str, str, str, int, int]
+
+
+#: name_key of a message's sender, for every message indexed: senders repeat.
+_name_key = lru_cache(maxsize=4096)(name_key)
 
 
 @lru_cache(maxsize=512)
@@ -180,10 +187,13 @@ class SearchIndex:
     """
 
     def __init__(self, path: Path | None = None, *, budget_s: float = BUDGET_S,
-                 wal_limit: int = 0) -> None:
+                 wal_limit: int = 0, background: bool = False) -> None:
         """``path``: the index file (None: in memory). ``budget_s``: the most wall time
         one `search` takes (0: it stops at the first look at the clock).
-        ``wal_limit``: as SqliteStore's (default WAL_LIMIT)."""
+        ``wal_limit``: as SqliteStore's (default WAL_LIMIT). ``background``: an index
+        in memory writes on a thread of its own too (a file index always does), at a
+        lower CPU priority (BACKGROUND_NICE): a cluster broker's (cluster_index.py),
+        whose writes would otherwise take the cores its brokers deliver on."""
         why = self.available()
         if why is not None:
             raise SearchError(why)
@@ -207,7 +217,8 @@ class SearchIndex:
         # Private messages again: the file is the broker user's alone, as the history's.
         old_umask = os.umask(0o077)
         try:
-            self._db = self._open(path, wal_limit or WAL_LIMIT)
+            self._db = self._open(path, wal_limit or WAL_LIMIT,
+                                  shared=background and path is None)
         finally:
             os.umask(old_umask)
         try:
@@ -231,12 +242,17 @@ class SearchIndex:
                 except OSError:
                     pass
             self._writer = _Writer(path)
+        elif background:
+            self._writer = _Writer(None, self._db, nice=BACKGROUND_NICE)
 
     @staticmethod
-    def _open(path: Path | None, wal_limit: int) -> sqlite3.Connection:
+    def _open(path: Path | None, wal_limit: int, shared: bool = False) -> sqlite3.Connection:
+        """The caller's connection; ``shared``: a writer thread uses it too (in memory:
+        there is no other way to the same database), never at once (`_written`)."""
         db = None
         try:
-            db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None)
+            db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None,
+                                 check_same_thread=not shared)
             if path is not None:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -333,20 +349,35 @@ class SearchIndex:
         return len(new)
 
     def _row(self, event: StoredEvent) -> None:
-        """Queue one message's row (MSG or PRIV) and count it in its streams."""
+        """Queue one message's row (MSG or PRIV) and count it in its streams. (Every
+        message goes through here: ids are looked up inline, a new key only by _id.)"""
+        ids, held, changed = self._ids, self._held, self._changed
         if event.kind == c.PRIV:
-            stream, stream_to = self._id("p" + event.origin), self._id("p" + event.to_key)
             origin, to_key = event.origin, event.to_key
+            stream = ids.get("p" + origin) or self._id("p" + origin)
+            stream_to = ids.get("p" + to_key) or self._id("p" + to_key)
         else:
-            stream = stream_to = self._id("r" + event.room)
             origin = to_key = ""
-        sender = self._id("n" + name_key(event.name))
-        self._count({stream, stream_to, sender}, 1)
+            stream = stream_to = ids.get("r" + event.room) or self._id("r" + event.room)
+        key = "n" + _name_key(event.name)
+        sender = ids.get(key) or self._id(key)
+        # (A sender's id is never a stream's: their keys differ in their first letter.)
+        held[stream] += 1
+        changed.add(stream)
+        if stream_to != stream:
+            held[stream_to] += 1
+            changed.add(stream_to)
+            scope = f"k{stream} k{stream_to}"
+        else:
+            scope = f"k{stream}"
+        held[sender] += 1
+        changed.add(sender)
         self._total += 1
-        self._readers.append((event.seq, stream, stream_to, sender))
-        self._rows.append((event.seq, event.text, " ".join({f"k{stream}", f"k{stream_to}"}),
-                           f"k{sender}", event.kind, event.ts, event.name, event.to,
-                           event.room, origin, to_key, event.prev, event.prev_to))
+        seq = event.seq
+        self._readers.append((seq, stream, stream_to, sender))
+        self._rows.append((seq, event.text, scope, f"k{sender}", event.kind, event.ts,
+                           event.name, event.to, event.room, origin, to_key, event.prev,
+                           event.prev_to))
 
     def _id(self, key: str) -> int:
         """The id of a stream's or a sender's key (a new one for a key not held)."""
@@ -407,7 +438,7 @@ class SearchIndex:
             self._writer.submit(transaction)
 
     def write_seconds(self) -> float:
-        """Seconds the writer thread has spent so far (0 in memory: writes are then
+        """Seconds the writer thread has spent so far (0 without one: writes are then
         the caller's own time)."""
         return 0.0 if self._writer is None else self._writer.seconds
 
@@ -549,36 +580,49 @@ class _Writer:
     since sqlite3 lets go of the GIL while SQLite works, instead of stalling it.
     Reads stay on the caller's connection (WAL: they see every committed write) and
     wait for the writes before them (`wait`). A failed write is raised at the next
-    `submit` or `wait`, and nothing more is written."""
+    `submit` or `wait`, and nothing more is written. An index in memory (``db``: the
+    caller's connection, used by one thread at a time) may have one too, ``nice``
+    (its thread's niceness, where the system allows it)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None, db: sqlite3.Connection | None = None,
+                 nice: int = 0) -> None:
         self._jobs: queue.Queue[Callable[[sqlite3.Connection], None] | None] = queue.Queue()
         self._error: SearchError | None = None
         #: Seconds spent writing so far (the caller charges them to its share of time).
         self.seconds = 0.0
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True,
+        self._thread = threading.Thread(target=self._run, args=(path, db, nice), daemon=True,
                                         name="zchat-search-writer")
         self._thread.start()
         self._ready.wait()
         self._raise()
 
-    def _run(self, path: Path) -> None:
-        try:
-            db = sqlite3.connect(path, isolation_level=None)
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA wal_autocheckpoint=0")
-            db.execute("PRAGMA busy_timeout=10000")
-        except sqlite3.Error as exc:
-            self._error = SearchError(f"cannot open the search index for writing: {exc}")
-            self._ready.set()
-            return
+    def _run(self, path: Path | None, shared: sqlite3.Connection | None, nice: int) -> None:
+        if nice:
+            try:  # (Linux: a thread's own niceness; elsewhere, or not allowed: as it is)
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            except (AttributeError, OSError):
+                pass
+        if shared is not None:
+            db = shared
+        else:
+            assert path is not None
+            try:
+                db = sqlite3.connect(path, isolation_level=None)
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA wal_autocheckpoint=0")
+                db.execute("PRAGMA busy_timeout=10000")
+            except sqlite3.Error as exc:
+                self._error = SearchError(f"cannot open the search index for writing: {exc}")
+                self._ready.set()
+                return
         self._ready.set()
         while True:
             job = self._jobs.get()
             try:
                 if job is None:
-                    db.close()
+                    if shared is None:
+                        db.close()
                     return
                 if self._error is None:
                     started = time.perf_counter()

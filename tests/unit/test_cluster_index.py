@@ -28,7 +28,9 @@ def _broker(redis: FakeRedis, me: str) -> tuple[BrokerCore, FakeCluster]:
     """A broker starting now on the shared ``redis``: its reader reads the log from here."""
     cluster = FakeCluster(redis, me)
     cluster._read = len(redis.log)  # (as RedisCluster's reader: from the log's last entry)
-    core = make_core(store=cluster, backplane=cluster, index=SearchIndex(), limits=UNLIMITED)
+    index, _ = finding.open_index(cluster, None)  # type: ignore[arg-type]
+    assert index is not None and index._writer is not None  # (in memory, a writer thread)
+    core = make_core(store=cluster, backplane=cluster, index=index, limits=UNLIMITED)
     return core, cluster
 
 
@@ -289,7 +291,8 @@ def test_on_redis_a_broker_started_later_finds_the_rooms_it_is_in(redis_url) -> 
             _do(core_a, ANA, Say(f"palavra{i} comum", i + 1, room=room))
         _do(core_a, ANA, Tell("bob", "segredo comum", 500))
         store_b = RedisCluster(redis_url, 1.0, 60, prefix=prefix)
-        b = make_core(store=store_b, backplane=store_b, index=SearchIndex(), limits=UNLIMITED)
+        index, _ = finding.open_index(store_b, None)
+        b = make_core(store=store_b, backplane=store_b, index=index, limits=UNLIMITED)
         _built(b)
         last = store_b.last_seq()
         assert 0 < b.index._total <= 60
