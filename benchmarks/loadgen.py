@@ -882,16 +882,18 @@ def _pyspy_dump(pid: int) -> str:
 def spawn_sender(protocol: str, endpoint: str, messages: int, rate: float = 0.0,
                  duration: float = 0.0, ready_timeout: float = 60.0,
                  on_wait: Callable[[], object] | None = None,
-                 server_key: str | Path | None = None) -> SenderHandle:
+                 server_key: str | Path | None = None, name: str = "sender") -> SenderHandle:
     """Start a sender process and return once it has registered (printed READY).
 
     ``on_wait`` is called while waiting so the receivers can keep draining
     the join announcement of the sender. ``server_key``: the broker's public
-    key file (the sender then speaks CURVE).
+    key file (the sender then speaks CURVE). ``name``: the sender's (several
+    senders one after another on one broker need names of their own: a zchat
+    sender that exited is still online until its heartbeat runs out).
     """
     cmd = [sys.executable, str(BENCH_DIR / "loadgen.py"), "send", "--protocol", protocol,
            "--endpoint", endpoint, "--messages", str(messages), "--rate", str(rate),
-           "--duration", str(duration), "--timeout", str(ready_timeout)]
+           "--duration", str(duration), "--timeout", str(ready_timeout), "--name", name]
     if server_key:
         cmd += ["--server-key", str(server_key)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -930,7 +932,7 @@ def _sender_main(args: argparse.Namespace) -> None:
         sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
         curve_client(sock, load_server_key(args.server_key))
         sock.connect(args.endpoint)
-        sock.send(wire.hello("sender"))
+        sock.send(wire.hello(args.name))
         while not wire.is_welcome(sock.recv()):
             pass
         send: Callable[[bytes], object] = sock.send
@@ -946,10 +948,10 @@ def _sender_main(args: argparse.Namespace) -> None:
         host, _, port = args.endpoint.rpartition(":")
         tcp = socket.create_connection((host, int(port)), timeout=timeout)
         tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        tcp.sendall(wire.hello("sender"))
+        tcp.sendall(wire.hello(args.name))
         if isinstance(wire, IrcWire):
-            tcp.sendall(b"OPER bench bench\r\nMODE sender +F\r\n")
-        _wait_lines(tcp, wire, timeout)
+            tcp.sendall(b"OPER bench bench\r\nMODE %s +F\r\n" % args.name.encode())
+        _wait_lines(tcp, wire, timeout, args.name)
         send = tcp.sendall
 
         readable = select.poll()
@@ -1020,7 +1022,7 @@ def _sender_main(args: argparse.Namespace) -> None:
             break
 
 
-def _wait_lines(tcp: socket.socket, wire: Wire, timeout: float) -> None:
+def _wait_lines(tcp: socket.socket, wire: Wire, timeout: float, name: str) -> None:
     """Read lines until the sender is registered (and, on IRC, has +F and joined)."""
     deadline = time.monotonic() + timeout
     buf = b""
@@ -1038,7 +1040,7 @@ def _wait_lines(tcp: socket.socket, wire: Wire, timeout: float) -> None:
         for line in lines:
             if wire.is_welcome(line):
                 joined = True
-            if b" MODE sender " in line and b"+F" in line and not flood_ok:
+            if b" MODE %s " % name.encode() in line and b"+F" in line and not flood_ok:
                 flood_ok = True
                 # ngircd gives every MODE change a 1-second penalty: our commands wait
                 # behind it. A PING queued now is answered only once it is over.
@@ -1086,6 +1088,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--rate", type=float, default=0.0, help="messages/s; 0 = as fast as possible")
     p.add_argument("--duration", type=float, default=0.0, help="send for this long instead")
     p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--name", default="sender", help="the sender's name")
     p.add_argument("--server-key", default=None,
                    help="the broker's CURVE public key file: encrypt (fresh key pair)")
     h = sub.add_parser("hold", help="keep N idle clients connected (memory runs)")

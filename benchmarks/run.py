@@ -221,20 +221,32 @@ def measure_latency(name: str, n: int, rate: float, m: int, rep: int,
                    "rep": rep}
     with running(name, args) as sysrun, receivers(sysrun, n) as rc:
         _connect(rc, args)
-        sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.sender_endpoint, m, rate=rate,
-                                      ready_timeout=args.connect_timeout,
-                                      server_key=sysrun.server_key)
-        try:
-            sender.go()
-            res = rc.run(m, latency=True, deadline_s=m / rate + args.timeout,
-                         idle_s=args.idle_timeout, sender_done=sender.finished)
-            sres = sender.collect(timeout=args.timeout)
-        finally:
-            sender.close()
-        _troubled(sysrun, res, sres, rec)
+        paced_latency(sysrun, rc, rate, m, args, rec)
+    return rec
+
+
+def paced_latency(sysrun: systems.Running, rc: loadgen.Receivers, rate: float, m: int,
+                  args: argparse.Namespace, rec: Record, sender_name: str = "sender") -> Record:
+    """``m`` messages at ``rate`` from a new sender process to the receivers ``rc``,
+    connected to ``sysrun`` (search_load.py runs several on one broker, each sender
+    with a name of its own): per-delivery latency from the send stamp to the receipt
+    time, and loss, into ``rec`` (also returned). Bounded by ``args.timeout``,
+    ``args.idle_timeout`` and ``args.connect_timeout``."""
+    name = sysrun.name
+    sender = loadgen.spawn_sender(systems.PROTOCOL[name], sysrun.sender_endpoint, m, rate=rate,
+                                  ready_timeout=args.connect_timeout,
+                                  server_key=sysrun.server_key, name=sender_name)
+    try:
+        sender.go()
+        res = rc.run(m, latency=True, deadline_s=m / rate + args.timeout,
+                     idle_s=args.idle_timeout, sender_done=sender.finished)
+        sres = sender.collect(timeout=args.timeout)
+    finally:
+        sender.close()
+    _troubled(sysrun, res, sres, rec)
     delivered = sum(min(c, m) for c in res.counts)
     lat = sorted(res.latencies_ns)
-    rec.update(delivered=delivered, loss=n * m - delivered, samples=len(lat),
+    rec.update(delivered=delivered, loss=rc.n * m - delivered, samples=len(lat),
                bad_frames=res.bad_frames)
     if lat:
         rec.update(p50_ms=_pct(lat, 50) / 1e6, p99_ms=_pct(lat, 99) / 1e6, max_ms=lat[-1] / 1e6,

@@ -47,7 +47,8 @@ class Backplane(Protocol):
     `hold` of a session with memberships, until its `part`, or `release`. Alone, the
     roster answers. `share_topic` tells the other brokers that a room's topic
     changed (they show it to their members when the shared log brings it; alone:
-    nothing to do, the core shows it at once).
+    nothing to do, the core shows it at once); `share_moderation` likewise what an
+    operator did (``told``: moderation.py's record of it, JSON).
 
     Raises:
         LinkDown: from any method, when the cluster cannot be reached
@@ -71,6 +72,7 @@ class Backplane(Protocol):
     def members(self, room: str) -> list[str]: ...
     def rooms(self) -> dict[str, int]: ...
     def share_topic(self, room: str, text: str, by: str) -> None: ...
+    def share_moderation(self, told: str, room: str, by: str) -> None: ...
 
 
 class LocalBackplane:
@@ -119,4 +121,7 @@ class LocalBackplane:
         return self._roster.rooms()
 
     def share_topic(self, room: str, text: str, by: str) -> None:
+        """No one else to tell."""
+
+    def share_moderation(self, told: str, room: str, by: str) -> None:
         """No one else to tell."""

@@ -29,11 +29,12 @@ and carried to every broker on the room log (`rlog`); it is the RoomState too
 and as the Backplane it says who is in which room now, on any broker.
 """
 
+import json
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 import redis
@@ -55,12 +56,22 @@ from .cluster_script import (
     RESEED_GAP,
     ROOM_TOPIC,
     SCRIPT,
+    SEQ_END,
     Entry,
     batch_args,
     entry_event,
 )
 from .roster import Session
-from .store import IN_USE, PARTED_DEFAULT, PUBLIC, LinkDown, StoredEvent, StoreError
+from .store import (
+    IN_USE,
+    PARTED_DEFAULT,
+    PUBLIC,
+    Conversation,
+    LinkDown,
+    Sanction,
+    StoredEvent,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +106,8 @@ def shown_url(url: str) -> str:
 
 
 class RedisCluster:
-    """HistoryStore, Ownership, RoomState and Backplane on a Redis server shared by the
-    brokers."""
+    """HistoryStore, Ownership, RoomState, ReadState and Backplane on a Redis server
+    shared by the brokers."""
 
     shared = True
 
@@ -425,6 +436,53 @@ class RedisCluster:
         else:
             self._call(self.r.hdel, self.p + "topics", room)
 
+    # ---- ReadState: marks and conversations, per reader (a CURVE key or a session) ----
+    # (The script's `mark`, `converse`, `conversations` and `talk`; a session's state
+    # lasts as its token binding does, a key's as long as it is used, conversations and
+    # their pages while their messages are numbered within the last --retain.)
+
+    def marks(self, reader: str) -> dict[str, int]:
+        raw: dict[bytes, bytes] = self._call(self.r.hgetall, self.p + "mk:" + reader)
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def mark(self, reader: str, marks: Mapping[str, int]) -> None:
+        """Raise the marks, atomically: a lower number changes nothing."""
+        if marks:
+            self._op("mark", reader, *(x for key, seq in marks.items()
+                                       for x in (key, max(0, min(seq, c.MAX_SEQ)))))
+
+    def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
+                 incoming: bool) -> None:
+        """Record message ``seq`` in the reader's conversation with ``peer``, once."""
+        self._op("converse", reader, peer, name, seq, repr(ts), int(incoming), self.retain)
+
+    def conversations(self, reader: str, limit: int) -> list[Conversation]:
+        flat: list[bytes] = self._op("conversations", reader, limit, self.retain)
+        talks = []
+        for i in range(0, len(flat), 3):
+            unread, ts, name = flat[i + 2].decode().split("\t", 2)
+            talks.append(Conversation(flat[i].decode(), name, int(float(flat[i + 1])),
+                                      float(ts), int(unread)))
+        return talks
+
+    def talk(self, reader: str, peer: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """See ReadState.talk: one range of the reader's talk index (`tl:<reader>`), each
+        message then by its number from the private messages' log (`dlog`)."""
+        if limit <= 0:
+            return [], False
+        low = 0 if after is None else max(0, min(after, SEQ_END))
+        high = SEQ_END if before is None else max(0, min(before, SEQ_END))
+        got: list[Any] = self._op("talk", reader, peer, limit, low, high,
+                                  int(after is not None), self.retain)
+        events = [entry_event(entry_id, dict(zip(fields[::2], fields[1::2], strict=True)))
+                  for entry_id, fields in got[1:]]
+        return (events if after is not None else events[::-1]), bool(got[0])
+
+    def forget(self, reader: str) -> None:
+        self._call(self.r.delete, *(self.p + kind + reader for kind in ("mk:", "cv:", "ci:",
+                                                                      "tl:")))
+
     def stop(self) -> None:
         """Stop the reader and close its wake-up socket (`start`'s undoing, by the
         server, before it ends the context); nothing if it never started."""
@@ -494,6 +552,57 @@ class RedisCluster:
                    {"s": 0, "k": ROOM_TOPIC, "n": by, "x": text, "rm": room},
                    maxlen=self.retain, approximate=True)
 
+    def share_moderation(self, told: str, room: str, by: str) -> None:
+        """Put what an operator did on the room log: every broker applies it (its
+        in-memory mirrors, its users concerned) when its reader brings it."""
+        self._call(self.r.xadd, self.p + "rlog",
+                   {"s": 0, "k": c.MOD, "n": by, "x": told, "rm": room},
+                   maxlen=self.retain, approximate=True)
+
+    # ---- ModerationState: bans, mutes and rooms' rules, shared by every broker -------
+
+    def sanction(self, sanction: Sanction) -> None:
+        self._call(self.r.hset, self.p + "mod:s", f"{sanction.target}|{sanction.room}",
+                   json.dumps([sanction.until, sanction.by, sanction.reason, sanction.name]))
+
+    def lift(self, target: str, room: str) -> bool:
+        return bool(self._call(self.r.hdel, self.p + "mod:s", f"{target}|{room}"))
+
+    def sanction_of(self, targets: Iterable[str], room: str, now: float) -> Sanction | None:
+        keys = [f"{target}|{room}" for target in targets]
+        for key, raw in zip(keys, self._call(self.r.hmget, self.p + "mod:s", keys), strict=True):
+            if raw:
+                held = _sanction(key, raw)
+                if held.live(now):
+                    return held
+        return None
+
+    def sanctions(self, now: float, limit: int) -> list[Sanction]:
+        raw: dict[bytes, bytes] = self._call(self.r.hgetall, self.p + "mod:s")
+        held = [_sanction(key.decode(), value) for key, value in raw.items()]
+        live = [s for s in held if s.live(now)]
+        return sorted(live, key=lambda s: (not s.until, s.until))[:limit]
+
+    def expire(self, now: float) -> None:
+        raw: dict[bytes, bytes] = self._call(self.r.hgetall, self.p + "mod:s")
+        ended = [key for key, value in raw.items() if not _sanction(key.decode(), value).live(now)]
+        if ended:
+            self._call(self.r.hdel, self.p + "mod:s", *ended)
+
+    def rules(self) -> dict[str, tuple[int, bool]]:
+        raw: dict[bytes, bytes] = self._call(self.r.hgetall, self.p + "mod:r")
+        rules = {}
+        for room, value in raw.items():
+            slow, locked = json.loads(value)
+            rules[room.decode()] = (int(slow), bool(locked))
+        return rules
+
+    def set_rules(self, room: str, slow: int, locked: bool) -> None:
+        if slow or locked:
+            self._call(self.r.hset, self.p + "mod:r", room, json.dumps([slow, locked]))
+        else:
+            self._call(self.r.hdel, self.p + "mod:r", room)
+
     def heal(self, sessions: list[Session], left: dict[str, tuple[str, str, str]]
              ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]:
         """Hand the cluster this broker's users again, once Redis answers.
@@ -533,3 +642,10 @@ class RedisCluster:
                     if r]
         return claimed, taken, released
 
+
+
+def _sanction(key: str, raw: bytes) -> Sanction:
+    """A sanction as the cluster keeps it ("target|room" -> [until, by, reason, name])."""
+    target, _, room = key.rpartition("|")
+    until, by, reason, name = json.loads(raw)
+    return Sanction(target, room, float(until), str(by), str(reason), str(name))

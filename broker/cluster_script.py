@@ -44,12 +44,25 @@ ROOM_TOPIC = "TOPIC"
 #: After Redis lost its data, numbering restarts this far past the last number a
 #: broker knew, so no number a client has seen is given out again.
 RESEED_GAP = 100_000
+#: Read state (store.ReadState): a reader's conversations and their pages keep the
+#: messages numbered within the last ``retain`` numbers, as rooms' streams do. Each
+#: call trims at most TALK_TRIMS conversations beyond two per number it gave out (each
+#: number that leaves the window was at most one PRIV, in at most two conversations).
+TALK_TRIMS = 16
+#: The most read marks one reader keeps: a new one past it replaces an arbitrary one.
+MARKS_MOST = 1000
+#: Digits of a seq in a talk index member (`tl:<reader>`: "<peer>\t<seq>", compared as
+#: text): every seq is below 2^53, which has 16.
+SEQ_DIGITS = 16
+#: Above every seq (2^53, exact as a Lua number): an open end of a talk page.
+SEQ_END = 2**53
 
 _LUA = r"""
 local op, P = ARGV[1], ARGV[2]
 local EVENT_FIELDS, TOKEN_TTL, CID_MOST = @EVENT_FIELDS@, @TOKEN_TTL@, @CID_MOST@
 local PARTED = '@PARTED@'
 local ROOM_SLACK, ROOM_TRIMS = @ROOM_SLACK@, @ROOM_TRIMS@
+local TALK_TRIMS, MARKS_MOST, SEQ_FORMAT = @TALK_TRIMS@, @MARKS_MOST@, '%0@SEQ_DIGITS@d'
 
 -- Numbers in this script. A cid is a client's integer up to 2^63 - 1, past a Lua
 -- number's exact range (2^53): it stays the decimal string it came as (an ARGV, a
@@ -210,11 +223,71 @@ local function held_as(stream)
   return nil
 end
 
+-- Read state (store.ReadState), per reader: a CURVE key ('k:...') or a session ('t:...',
+-- its stream key). mk:<reader> its marks (key -> seq); cv:<reader> its conversations
+-- (peer -> last seq); ci:<reader> each one's "unread\tts\tname"; tl:<reader> every
+-- message of them (members "<peer>\t<seq in SEQ_DIGITS digits>", score 0: one
+-- conversation's messages are one range of the text order). dlog holds the private
+-- messages themselves (ID '<seq>-0'), numbered within the last `retain`, and cvt every
+-- conversation ("<reader>\t<peer>" -> its last seq), for trim_talks.
+local function read_keys(reader)
+  return {P .. 'mk:' .. reader, P .. 'cv:' .. reader, P .. 'ci:' .. reader,
+          P .. 'tl:' .. reader}
+end
+
+local function pad(seq) return string.format(SEQ_FORMAT, seq) end
+
+-- The newest number out of the window (what the reads and trims of read state use).
+local function talk_cutoff(retain)
+  return (last or tonumber(redis.call('GET', P .. 'seq') or '0')) - retain
+end
+
+-- A session's read state lasts as its token binding does (no expiry while its name is
+-- held, TOKEN_TTL after, or what is left of it); a CURVE key's lasts.
+local function keep(reader, keys)
+  if string.sub(reader, 1, 2) ~= 't:' then return end
+  local ttl = redis.call('TTL', P .. 'tk:' .. reader)
+  for _, key in ipairs(keys) do
+    if ttl == -1 then
+      redis.call('PERSIST', key)
+    else
+      redis.call('EXPIRE', key, ttl > 0 and ttl or TOKEN_TTL)
+    end
+  end
+end
+
+local function expire_reads(stream)
+  for _, key in ipairs(read_keys(stream)) do redis.call('EXPIRE', key, TOKEN_TTL) end
+end
+
+-- Conversations whose last message left the window leave the list, with their pages and
+-- their mark; the messages themselves leave dlog. Oldest first, bounded as trim_rooms is.
+local function trim_talks(retain)
+  local cutoff = talk_cutoff(retain)
+  if cutoff <= 0 then return end
+  if numbered > 0 then redis.call('XTRIM', P .. 'dlog', 'MINID', '~', digits(cutoff + 1)) end
+  local due = redis.call('ZRANGEBYSCORE', P .. 'cvt', '-inf', digits(cutoff), 'LIMIT', 0,
+                         2 * numbered + TALK_TRIMS)
+  for _, talk in ipairs(due) do
+    local reader, peer = string.match(talk, '^([^\t]*)\t(.*)$')
+    local at = redis.call('ZSCORE', P .. 'cv:' .. reader, peer)
+    if at and tonumber(at) <= cutoff then
+      redis.call('ZREM', P .. 'cv:' .. reader, peer)
+      redis.call('HDEL', P .. 'ci:' .. reader, peer)
+      redis.call('HDEL', P .. 'mk:' .. reader, '@' .. peer)
+      redis.call('ZREMRANGEBYLEX', P .. 'tl:' .. reader, '[' .. peer .. '\t' .. pad(0),
+                 '[' .. peer .. '\t' .. pad(cutoff))
+    end
+    redis.call('ZREM', P .. 'cvt', talk)
+  end
+end
+
 local function finish(retain)
   if head ~= nil then redis.call('SET', P .. 'head', head) end
   for key, ttl in pairs(expire) do redis.call('EXPIRE', key, ttl) end
   if logged and redis.call('XLEN', P .. 'log') > retain + 1000 then trim(retain) end
   trim_rooms(retain)
+  trim_talks(retain)
 end
 
 -- One private message: numbered, kept on both private streams, and put in the
@@ -233,6 +306,8 @@ local function tell(ts, from, to, text, origin, to_key, cid, forget, from_nk, to
                unpack(fields))
     redis.call('EXPIRE', P .. 'p:' .. key, ttl)
   end
+  -- Once more, by number, for conversation pages (read state: `talk`).
+  redis.call('XADD', P .. 'dlog', digits(seq) .. '-0', unpack(fields))
   -- Delivered by the broker holding each reader, not broadcast to all.
   local readers = {{to_nk, to_key}}
   if to_key ~= origin then readers[2] = {from_nk, origin} end
@@ -284,6 +359,7 @@ elseif op == 'hold' then
       if h.s ~= stream then
         redis.call('EXPIRE', P .. 'tk:' .. stream, TOKEN_TTL)
         redis.call('EXPIRE', P .. 'rm:' .. stream, TOKEN_TTL)
+        expire_reads(stream)
       end
       return 'taken'
     end
@@ -294,6 +370,7 @@ elseif op == 'hold' then
   redis.call('SADD', P .. 'm:' .. me, nk)
   redis.call('PERSIST', P .. 'tk:' .. stream)  -- held: its binding lasts while it is
   redis.call('PERSIST', P .. 'rm:' .. stream)  -- and so do its rooms
+  for _, key in ipairs(read_keys(stream)) do redis.call('PERSIST', key) end  -- read state
   redis.call('SET', P .. 'hs:' .. stream, nk)
   index(stream, ARGV[7])
   return status
@@ -307,6 +384,7 @@ elseif op == 'release' then
     redis.call('EXPIRE', P .. 'tk:' .. ARGV[5], TOKEN_TTL)
     unindex(ARGV[5])
     redis.call('EXPIRE', P .. 'rm:' .. ARGV[5], TOKEN_TTL)
+    expire_reads(ARGV[5])
     redis.call('DEL', P .. 'hs:' .. ARGV[5])
     return 1
   end
@@ -328,10 +406,10 @@ elseif op == 'bind' then
 
 elseif op == 'retire' then
   -- ARGV: stream. Its session left: its token opens nothing from now on, and its
-  -- rooms are over.
+  -- rooms and its read state are over.
   redis.call('SET', P .. 'tk:' .. ARGV[3], 'r', 'EX', TOKEN_TTL)
   unindex(ARGV[3])
-  redis.call('DEL', P .. 'rm:' .. ARGV[3])
+  redis.call('DEL', P .. 'rm:' .. ARGV[3], unpack(read_keys(ARGV[3])))
   return 1
 
 elseif op == 'enter' then
@@ -397,6 +475,7 @@ elseif op == 'sweep' then
           local rooms = redis.call('HKEYS', P .. 'rm:' .. h.s)
           unindex(h.s)
           redis.call('EXPIRE', P .. 'rm:' .. h.s, TOKEN_TTL)
+          expire_reads(h.s)
           redis.call('DEL', P .. 'hs:' .. h.s)
           local outside = false
           for _, room in ipairs(rooms) do
@@ -419,6 +498,106 @@ elseif op == 'sweep' then
   finish(retain)
   return gone
 
+elseif op == 'mark' then
+  -- ARGV: reader, then key seq pairs. A mark only goes up; a conversation's mark at or
+  -- past its last message clears its unread count.
+  local reader = ARGV[3]
+  local mk, cv, ci = P .. 'mk:' .. reader, P .. 'cv:' .. reader, P .. 'ci:' .. reader
+  for i = 4, #ARGV, 2 do
+    local key, seq = ARGV[i], tonumber(ARGV[i + 1])
+    local held = redis.call('HGET', mk, key)
+    if not held then
+      if redis.call('HLEN', mk) >= MARKS_MOST then
+        redis.call('HDEL', mk, redis.call('HRANDFIELD', mk))
+      end
+      redis.call('HSET', mk, key, ARGV[i + 1])
+    elseif tonumber(held) < seq then
+      redis.call('HSET', mk, key, ARGV[i + 1])
+    end
+    if string.sub(key, 1, 1) == '@' then
+      local peer = string.sub(key, 2)
+      local at = redis.call('ZSCORE', cv, peer)
+      local v = redis.call('HGET', ci, peer)
+      if at and v and seq >= tonumber(at) then
+        redis.call('HSET', ci, peer, '0' .. string.match(v, '^%d*(\t.*)$'))
+      end
+    end
+  end
+  keep(reader, {mk})
+  return 1
+
+elseif op == 'converse' then
+  -- ARGV: reader peer name seq ts incoming retain. One message of the reader's
+  -- conversation with peer, recorded once (0: recorded already, or out of the window);
+  -- from the peer (incoming '1') and above the reader's mark: one more unread.
+  local reader, peer, seq = ARGV[3], ARGV[4], tonumber(ARGV[6])
+  local cutoff = talk_cutoff(tonumber(ARGV[9]))
+  if seq <= cutoff then return 0 end
+  local cv, ci, tl = P .. 'cv:' .. reader, P .. 'ci:' .. reader, P .. 'tl:' .. reader
+  if redis.call('ZADD', tl, 'NX', 0, peer .. '\t' .. pad(seq)) == 0 then return 0 end
+  if cutoff > 0 then  -- (this conversation's messages that left the window: gone)
+    redis.call('ZREMRANGEBYLEX', tl, '[' .. peer .. '\t' .. pad(0),
+               '[' .. peer .. '\t' .. pad(cutoff))
+  end
+  local unread, ts, name = 0, ARGV[7], ARGV[5]
+  local v = redis.call('HGET', ci, peer)
+  if v then unread = tonumber(string.match(v, '^(%d+)')) end
+  if ARGV[8] == '1' then
+    local read = redis.call('HGET', P .. 'mk:' .. reader, '@' .. peer)
+    if not read or tonumber(read) < seq then unread = unread + 1 end
+  end
+  local at = redis.call('ZSCORE', cv, peer)
+  if at and tonumber(at) > seq then  -- (an older message: the last one stays)
+    ts, name = string.match(v or '', '^%d*\t([^\t]*)\t(.*)$')
+    ts, name = ts or ARGV[7], name or ARGV[5]
+  else
+    redis.call('ZADD', cv, seq, peer)
+    redis.call('ZADD', P .. 'cvt', seq, reader .. '\t' .. peer)
+  end
+  redis.call('HSET', ci, peer, unread .. '\t' .. ts .. '\t' .. name)
+  keep(reader, {cv, ci, tl})
+  return 1
+
+elseif op == 'conversations' then
+  -- ARGV: reader limit retain. The reader's conversations whose last message is in the
+  -- window, most recent first: peer, last, "unread\tts\tname" for each.
+  local reader = ARGV[3]
+  local got = redis.call('ZREVRANGEBYSCORE', P .. 'cv:' .. reader, '+inf',
+                         '(' .. digits(talk_cutoff(tonumber(ARGV[5]))), 'WITHSCORES',
+                         'LIMIT', 0, tonumber(ARGV[4]))
+  local out = {}
+  for i = 1, #got, 2 do
+    out[#out + 1] = got[i]
+    out[#out + 1] = got[i + 1]
+    out[#out + 1] = redis.call('HGET', P .. 'ci:' .. reader, got[i]) or '0\t0\t'
+  end
+  return out
+
+elseif op == 'talk' then
+  -- ARGV: reader peer limit after before forwards retain. A page of one conversation:
+  -- its messages numbered between after and before (exclusive; never out of the window),
+  -- the oldest `limit` reading forwards, else the newest. Returns whether there are more,
+  -- then the dlog entries, in the order read.
+  local reader, peer, limit = ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local low = math.max(tonumber(ARGV[6]), talk_cutoff(tonumber(ARGV[9])), 0)
+  local high = tonumber(ARGV[7])
+  if high - low <= 1 then return {0} end
+  local key, from, to = P .. 'tl:' .. reader, '(' .. peer .. '\t' .. pad(low),
+                        '(' .. peer .. '\t' .. pad(high)
+  local got
+  if ARGV[8] == '1' then
+    got = redis.call('ZRANGEBYLEX', key, from, to, 'LIMIT', 0, limit + 1)
+  else
+    got = redis.call('ZREVRANGEBYLEX', key, to, from, 'LIMIT', 0, limit + 1)
+  end
+  local out = {#got > limit and 1 or 0}
+  for i = 1, math.min(#got, limit) do
+    local id = digits(tonumber(string.sub(got[i], #peer + 2))) .. '-0'
+    local entry = redis.call('XRANGE', P .. 'dlog', id, id)
+    if entry[1] then out[#out + 1] = entry[1] end
+  end
+  return out
+
 elseif op == 'reseed' then
   -- ARGV: epoch known_seq known_head gap. After Redis lost its data, go on
   -- from past what this broker knew, in the same epoch.
@@ -440,7 +619,10 @@ SCRIPT = (_LUA.replace("@EVENT_FIELDS@", str(EVENT_FIELDS))
           .replace("@TOKEN_TTL@", str(TOKEN_TTL))
           .replace("@CID_MOST@", str(CID_MOST))
           .replace("@ROOM_SLACK@", str(ROOM_SLACK))
-          .replace("@ROOM_TRIMS@", str(ROOM_TRIMS)))
+          .replace("@ROOM_TRIMS@", str(ROOM_TRIMS))
+          .replace("@TALK_TRIMS@", str(TALK_TRIMS))
+          .replace("@MARKS_MOST@", str(MARKS_MOST))
+          .replace("@SEQ_DIGITS@", str(SEQ_DIGITS)))
 
 
 def batch_args(events: list[StoredEvent], from_keys: list[str], to_keys: list[str]

@@ -32,6 +32,7 @@ many recipients they have.
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -42,11 +43,15 @@ from zchat.protocol import (
     Bye,
     Enter,
     Error,
+    Events,
     Fetch,
     History,
     Join,
     Leave,
+    ListDms,
     ListRooms,
+    Mark,
+    Moderate,
     Part,
     Ping,
     ProtocolError,
@@ -64,6 +69,7 @@ from zchat.protocol import (
     name_key,
     name_problem,
     room_key,
+    room_problem,
 )
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
@@ -80,10 +86,12 @@ from .backplane import RESUMED, TAKEN, Backplane, LocalBackplane
 from .cluster_index import shared_index
 from .clustered import ClusterSide
 from .delivery import Delivery
-from .finding import INDEX_BURST, INDEX_SHARE, SEARCH_SHARE, SearchRules
+from .finding import INDEX_BURST, INDEX_SHARE, SEARCH_SHARE, SEARCH_SLICE, SearchRules, _Queued
 from .flood import Budgets, Limits, replies_left
 from .link import ClusterLink
+from .moderation import ModerationRules, moderation_state_of
 from .pages import Pages
+from .reading import ReadRules, read_state_of
 from .rooms import RoomRules, room_state_of
 from .roster import Roster, Session
 from .scrollback import ScrollBack
@@ -93,6 +101,7 @@ from .store import (
     LinkDown,
     MemoryStore,
     Ownership,
+    Sanction,
     StoredEvent,
     stream_key,
 )
@@ -106,13 +115,14 @@ log = logging.getLogger(__name__)
 
 # Commands that cost tokens from a client's buckets.
 # (Room commands cost one message each, like a WHO.)
-_RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic, History, Search})
+_RATED = frozenset({Say, Tell, Who, Fetch, Enter, Part, ListRooms, SetTopic, History, Search,
+                    Mark, ListDms, Moderate})
 #: What most frames are with everyone idle (a PING with fields goes the long way).
 _BARE_PING = [encode(Ping())]
 __all__ = ["Action", "BrokerCore", "Limits"]  # (Limits: flood.py; the CLI builds it here)
 
 
-class BrokerCore(RoomRules, ScrollBack, SearchRules):
+class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules):
     """Chat rules over a Roster, a HistoryStore, an Ownership and a Backplane.
     Returns actions; the server performs them. Rooms other than the default one:
     rooms.py."""
@@ -130,14 +140,18 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
                  owners: Ownership | None = None,
                  default_room: str = c.DEFAULT_ROOM,
                  max_rooms: int = c.DEFAULT_MAX_ROOMS,
-                 index: "SearchIndex | None" = None) -> None:
+                 index: "SearchIndex | None" = None,
+                 operators: set[str] | None = None,
+                 audit: Callable[[dict[str, object]], None] | None = None) -> None:
         """``now`` arguments are monotonic (liveness); events are stamped by ``wall_clock``;
         ``journal`` logs the per-message lines (default: the logging module);
         ``backplane`` joins a cluster (default: this broker alone); ``work_clock``
         measures the time pages take (PAGES_SHARE); ``tokens`` makes session tokens
         for clients that bring none (128 random bits); ``owners`` keeps who owns names
         and tokens (default: the store, as every store does); ``index``: the full-text
-        index SEARCH reads (finding.py; None: no search)."""
+        index SEARCH reads (finding.py; None: no search); ``operators``: the CURVE keys
+        (z85) of the operators, ``audit``: where each moderation action is written
+        (moderation.py)."""
         self._note = journal or log.info
         self.heartbeat = heartbeat
         self.limits = limits or Limits()
@@ -168,6 +182,20 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         self.default_room = room_key(c.ROOM_PREFIX + default_room.removeprefix(c.ROOM_PREFIX))
         self.max_rooms = max_rooms
         self.room_state = room_state_of(self.store)
+        #: Read marks and conversations (reading.py; None: this store keeps none).
+        self.read_state = read_state_of(self.store)
+        #: Moderation (moderation.py): the store's bans, mutes and rooms' rules, the
+        #: operators, the audit log; mutes and rules in memory for the message path, and
+        #: when each session last said something in a slow room.
+        self.moderation = moderation_state_of(self.store)
+        self.operators: set[str] = operators or set()
+        self._audit: Callable[[dict[str, object]], None] = audit or (lambda _entry: None)
+        self._mutes: dict[str, dict[str, Sanction]] = {}
+        self._bans: dict[str, Sanction] = {}
+        self._room_rules: dict[str, tuple[int, bool]] = {}
+        self._said_at: dict[tuple[str, str], float] = {}
+        self.load_moderation()
+        self._talks_due: list[tuple[StoredEvent, Session]] = []
         self.delivery = Delivery(self.roster)
         self.cluster = ClusterSide(self.roster, self.backplane, self.store, self.link,
                                    self.delivery, catalogue, wall_clock)
@@ -182,6 +210,10 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         self._unindexed: list[StoredEvent] = []
         self._index_pruned = 0
         self._search_time = TokenBucket(SEARCH_SHARE, SEARCH_SHARE)
+        #: Searches waiting for their next slice (finding.py: one per turn of the loop).
+        self._searches: deque[_Queued] = deque()
+        if index is not None:
+            index.budget_s = SEARCH_SLICE
         self._index_time = TokenBucket(INDEX_SHARE, INDEX_BURST)
         self._index_committed = 0.0
         self._index_written = 0.0
@@ -230,6 +262,11 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
             return self._throttle(session, getattr(msg, "cid", 0))
         match msg:
             case Say(text, cid, retry, room):
+                if self._mutes or self._room_rules:  # (nothing to check otherwise)
+                    refused = self.say_refused(session, room_key(room) if room
+                                               else self.default_room, now)
+                    if refused is not None:
+                        return self._refuse(session.identity, session, *refused, cid=cid)
                 return self._say(session, text, cid, retry, room)
             case Tell(to, text, cid, retry):
                 return self._tell(session, to, text, cid, retry)
@@ -246,11 +283,21 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
             case ListRooms():
                 return self._list_rooms(session, now)
             case SetTopic(room, text):
+                if self._room_rules and not room_problem(room) \
+                        and self.topic_locked(session, room_key(room)):
+                    return self._refuse(session.identity, session, c.E_TOPIC_LOCKED,
+                                        "only operators may change this topic", room_key(room))
                 return self._set_topic(session, room, text)
+            case Moderate():
+                return self._moderate(session, msg)
             case History():
                 return self._history(session, msg, now)
             case Search():
                 return self._search(session, msg, now)
+            case Mark():
+                return self._mark(session, msg)
+            case ListDms():
+                return self._dms(session, msg, now)
             case Join():
                 if not self.budgets.message(session, Who(), now):
                     return self._throttle(session, 0)
@@ -302,7 +349,11 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         room's new topic (not an event: shown to the room's members here)."""
         if event.kind == c.TOPIC:
             return self._topic_shown(event.room, event.text, event.name)
+        if event.kind == c.MOD:  # (what an operator did, on any broker: moderation.py)
+            return self.moderation_arrived(event.text)
         self._fresh(event)
+        if reader:
+            self._reached(event, reader)  # (a PRIV for its target here: read state)
         return self.cluster.arrived(event, reader)
 
     def link_down(self) -> list[Action]:
@@ -332,6 +383,10 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         if owner is not None and owner != user:
             return self._refuse(identity, None, c.E_NAME_OWNED,
                                 "this name belongs to another key", name)
+        ban = self.banned(name, user, owner)
+        if ban is not None:
+            return self._refuse(identity, None, c.E_BANNED, "banned" + (
+                f": {ban.reason}" if ban.reason else ""), str(int(ban.until)))
         if holder is not None:
             if not self.admission.same_client(holder, token, user):
                 return self._refuse(identity, None, c.E_NAME_TAKEN, "name is taken", name)
@@ -343,7 +398,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
                 self.backplane.hold(holder.name, holder.stream, user)
             except LinkDown:
                 pass
-            return [Opening(identity, self._welcome(holder, resumed=True))]
+            return self._opening(holder, True)
         if len(self.roster) >= self.limits.max_clients:
             return self._refuse(identity, None, c.E_FULL, "the broker is full",
                                 str(self.limits.max_clients))
@@ -364,32 +419,59 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
             # everyone else this user never left, its rooms either.
             log.info(self._t("log.rejoin", name=sanitize(name), peer=peer or "?"))
             self._back_in_rooms(session)
-            return [Opening(identity, self._welcome(session, resumed=True))]
+            return self._opening(session, True)
         log.info(self._t("log.join", name=sanitize(name), peer=peer or "?"))
-        # Its rooms first (it may have parted the default room), all before WELCOME: its
-        # heads count every JOINED.
+        # Its rooms first (it may have parted the default room; a key-bound name's new
+        # session starts in its key's rooms), all before WELCOME: its heads count every
+        # JOINED.
+        try:
+            self._followed_rooms(session)
+        except LinkDown:
+            pass
         rooms = self._rejoined_rooms(session)
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), name), identity) \
             if session.in_default else []
         joined += rooms
-        # The client takes WELCOME's head as its cursor and shows the history as it
-        # comes: a message above that head would be shown again when it arrives. In
-        # a cluster another broker may log one between the two reads, hence the bound.
-        pub = self.store.head(PUBLIC)
-        actions: list[Action] = [Opening(identity, self._welcome(session, False, pub))]
-        if not resume and self.history > 0:
-            recent = self.store.recent_public(self.history, pub)
-            if recent:
-                actions.append(Opening(identity, Pages.history(recent, session.stream)))
-        return actions + joined
+        return self._opening(session, False, resume) + joined
+
+    def _opening(self, session: Session, resumed: bool, resume: bool = True) -> list[Action]:
+        """WELCOME, what the user has not read (UNREAD) and, unless the client will FETCH
+        (``resume``), each room's recent history.
+
+        The client takes WELCOME's heads as its cursors and shows the history as it
+        comes: a message above a head would be shown again when it arrives. In a
+        cluster another broker may log one between two reads, so each head is read
+        once, here, for WELCOME, UNREAD and the history alike."""
+        heads = {PUBLIC: self.store.head(PUBLIC)} if session.in_default else {}
+        heads.update((key, self.store.head(key)) for key in sorted(session.rooms))
+        identity = session.identity
+        actions: list[Action] = [Opening(identity, self._welcome(session, resumed, heads))]
+        unread = self._unread(session, heads)  # (marking new rooms read up to their heads)
+        if unread is not None:
+            actions.append(Opening(identity, unread))
+        if resume or self.history <= 0:
+            return actions
+        for key, head in heads.items():
+            if key == PUBLIC:
+                recent = self.store.recent_public(self.history, head)
+                if recent:
+                    actions.append(Opening(identity, Pages.history(recent, session.stream)))
+            else:
+                recent = self.store.recent_room(key, self.history, head)
+                if recent:
+                    events = tuple(event.for_reader(key) for event in recent)
+                    actions.append(Opening(identity, encode(Events(c.K_HISTORY, events,
+                                                                   room=key))))
+        return actions
 
     def _unreachable_join(self, identity: bytes, name: str) -> list[Action]:
         """Names cannot be checked across the cluster now: the client tries again."""
         return self.cluster.link_down() + self._refuse(
             identity, None, c.E_UNAVAILABLE, "the cluster link is down: try again", name)
 
-    def _welcome(self, session: Session, resumed: bool, pub: int | None = None) -> bytes:
-        """WELCOME for ``session``; ``pub``: the public head already read (else read now)."""
+    def _welcome(self, session: Session, resumed: bool, heads: dict[str, int]) -> bytes:
+        """WELCOME for ``session``; ``heads``: its rooms' heads (PUBLIC: the default
+        room's, there when it is in it), read once (`_opening`)."""
         try:
             users = self.backplane.some_names(c.WELCOME_USERS, but=session.name)
             online = self.backplane.count()
@@ -397,13 +479,13 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
             users = self.roster.some_names(c.WELCOME_USERS, but=session.name)
             online = len(self.roster)
         limits = self.limits
-        pub = self.store.head(PUBLIC) if pub is None else pub
+        pub = heads[PUBLIC] if PUBLIC in heads else self.store.head(PUBLIC)
         room, most = "", 0
         rooms: tuple[tuple[str, int], ...] = ()
         if self.rooms_on():  # the default room, and every room with its head
             room, most = self.default_room, c.MAX_ROOMS_PER_USER
-            rooms = ((room, pub),) if session.in_default else ()
-            rooms += tuple((key, self.store.head(key)) for key in sorted(session.rooms))
+            rooms = tuple((self.default_room if key == PUBLIC else key, head)
+                          for key, head in heads.items())
         return encode(Welcome(session.name, session.token, self.heartbeat, tuple(users),
                               f"zchat/{__version__}", resumed, pub,
                               self.store.head(session.stream), self.store.epoch,
@@ -475,7 +557,9 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
             self._note(self._t("log.private", name=sanitize(session.name), to=sanitize(to_name)))
         event = StoredEvent(0, c.PRIV, self._wall(), session.name, text, to_name,
                             origin=session.stream, cid=cid, to_key=to_key)
-        return self._publish(event, ack_to=session.identity)
+        actions = self._publish(event, ack_to=session.identity)
+        self._told(event, session, local)  # (numbered by now alone; in a cluster at commit)
+        return actions
 
     def serve_fetches(self, now: float) -> list[Action]:
         """The FETCH pages that can go now (pages.py); the server calls it each turn."""
@@ -566,7 +650,12 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         In a cluster this numbers the cycle's events and returns their ACKs."""
         self.store.commit()
         self._committed = self.store.last_seq()  # (the search index is fed up to here)
-        return self.cluster.commit() if self.backplane.shared else []
+        if not self.backplane.shared:
+            return []
+        acks = self.cluster.commit()
+        if self._talks_due:
+            self._sent()  # (read state: the senders' side of what it numbered)
+        return acks
 
     def shutdown(self) -> list[Action]:
         """Tell every client the broker is going away; no more LEFT notices after this."""
@@ -589,6 +678,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules):
         elif not self.backplane.up:  # a read failed: serve our own users from now on
             actions = self.cluster.link_down()
         self.prune_index()
+        self.expire_moderation(now)
         for session in self.roster.silent_since(now - self.expiry):
             actions.extend(self.drop(session, c.R_TIMEOUT))
         if len(self.roster):

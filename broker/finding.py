@@ -10,18 +10,27 @@ cycle: indexing never delays a delivery), and pruned with the history. A cluster
 broker also builds its index from what the shared history holds (cluster_index.py),
 in the same slices, after the live events.
 
-A search runs on the broker's loop, bounded twice: the index stops one search
-after SEARCH_BUDGET seconds (search.py), and the broker spends at most
-SEARCH_SHARE of its time on searches (a bucket of seconds that each search is
-charged what it took): past it, searches are refused for a moment
-(RATE_LIMITED), and nothing else waits. A search also costs a session
-SEARCH_COST messages (Flood control) and its answer's bytes.
+A search runs on the broker's loop in slices: it is queued, and each turn of the
+loop gives each queued search one slice of at most SEARCH_SLICE seconds (the
+index stops there and says where it got to; the next slice goes on from there),
+until its page is full, the index is walked, or SEARCH_SLICES slices are spent
+(then it answers with what it found, and ``more``). So no search holds the loop
+for longer than a slice, whatever it matches: the others' messages go out between
+slices. A search never waits for the index's writer thread on the loop either: a
+search queued while the writer has commits to write waits for it a turn at a time
+(up to WRITER_WAIT seconds, then it reads what is written). The broker spends at
+most SEARCH_SHARE of its time on searches (a bucket of seconds charged what each
+slice took): past it, searches are refused for a moment (RATE_LIMITED). A search
+also costs a session SEARCH_COST messages (Flood control) and its answer's bytes.
+(Figures: docs/PERFORMANCE.md, Search; benchmarks/search_load.py.)
 
 A part of BrokerCore (core.py), like rooms.py.
 """
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -37,7 +46,7 @@ if TYPE_CHECKING:
     from .actions import Action
     from .cluster_index import SharedIndex
     from .flood import Budgets
-    from .roster import Session
+    from .roster import Roster, Session
     from .search import SearchIndex
     from .store import HistoryStore
 
@@ -45,8 +54,18 @@ if TYPE_CHECKING:
 SEARCH_SHARE = 0.2
 #: Messages (Flood control) a search costs.
 SEARCH_COST = 5
-#: The longest one search may run (seconds): it returns what it found by then.
-SEARCH_BUDGET = 0.02
+#: The longest one slice of a search may hold the loop (seconds), how many slices one
+#: search may take, the most a turn of the loop spends on slices, and how long a
+#: search waits for the index's writer thread before it reads what is written.
+SEARCH_SLICE = 0.002
+SEARCH_SLICES = 500
+SEARCH_TURN = 0.004
+WRITER_WAIT = 1.0
+#: Searches queued at once (more are refused for a moment, RATE_LIMITED).
+MAX_QUEUED = 64
+#: The widths of a range of the index one step of a search walks (in numbers).
+MIN_SPAN = 64
+MAX_SPAN = 1 << 20
 #: Feeding the index: the share of a busy broker's time it may take (and the most it
 #: may take at once), the events added per step, the slice taken at a time when the
 #: broker is idle, how often a busy broker commits it (a search commits it first),
@@ -58,6 +77,24 @@ INDEX_SLICE = 0.005
 INDEX_COMMIT_EVERY = 0.1
 MAX_UNINDEXED = 50_000
 _INDEXED = (c.MSG, c.PRIV)
+
+
+@dataclass(slots=True)
+class _Queued:
+    """A search waiting for its next slice: who asked, what, and what it found so far."""
+
+    identity: bytes
+    ask: Search
+    rooms: set[str]
+    room: str | None
+    since: float
+    hits: list[StoredEvent] = field(default_factory=list)
+    before: int | None = None
+    slices: int = 0
+    #: How many numbers the next range of the index spans (see SearchRules._slice).
+    span: int = 4096
+    #: A cluster's index may lack hits yet (cluster_index.py): its answer says ``more``.
+    partial: bool = False
 
 
 class SearchRules:
@@ -77,6 +114,8 @@ class SearchRules:
         _indexed_upto: int
         _committed: int
         _search_time: TokenBucket
+        _searches: deque[_Queued]
+        roster: Roster
         _shared: SharedIndex | None
 
         def _room_of(self, session: Session, room: str, cid: int = 0,
@@ -182,6 +221,7 @@ class SearchRules:
             self.index.prune(upto)
 
     def _search(self, session: "Session", ask: Search, now: float) -> "list[Action]":
+        """Check a SEARCH and queue it: `serve_searches` answers it, a slice at a time."""
         if self.index is None:
             return self._refuse(session.identity, session, c.E_UNAVAILABLE,
                                 "this broker keeps no search index", "search")
@@ -198,33 +238,107 @@ class SearchRules:
         messages = self.budgets.of(session)[0]
         if not messages.take(now, SEARCH_COST - 1):  # (one was taken as for any command)
             return self._throttle(session, 0)
-        if not self._search_time.take(now, SEARCH_BUDGET):
+        if len(self._searches) >= MAX_QUEUED or not self._search_time.take(now, 0.0) \
+                or self._search_time.tokens < SEARCH_SLICE:
             return self._refuse(session.identity, session, c.E_RATE_LIMITED,
                                 "the broker is busy with searches: try again", "search")
         self.index_fresh(idle=True)  # (what waits, a slice of it: a search sees it)
-        started = time.perf_counter()
-        try:
-            # A cluster's index may still be reading the shared history back, and lack
-            # private messages that went to another broker: older hits may exist.
-            partial = False
-            if self._shared is not None:
-                partial = (room is None and not self._private_in(session)) \
-                    or self._shared.building
-            if ask.peer:
-                hits, more = self._conversation(session, ask)
+        # A cluster's index may still be reading the shared history back, and lack
+        # private messages that went to another broker (read back first): hits may
+        # be missing, and the answer says ``more``.
+        partial = False
+        if self._shared is not None:
+            partial = (room is None and not self._private_in(session)) \
+                or self._shared.building
+        self._searches.append(_Queued(session.identity, ask, rooms, room, now,
+                                      before=ask.before, partial=partial))
+        return []
+
+    def searches_pending(self) -> bool:
+        """Whether searches wait for a slice (the server then turns the loop at once)."""
+        return bool(self._searches)
+
+    def serve_searches(self, now: float) -> "list[Action]":
+        """One slice for each queued search, as long as this turn's SEARCH_TURN lasts;
+        the answers of those that are done. (The server calls it each turn.)"""
+        if not self._searches or self.index is None:
+            return []
+        clock = time.perf_counter
+        started = clock()
+        writing = self.index.writing()
+        actions: list[Action] = []
+        for _ in range(len(self._searches)):
+            if clock() - started >= SEARCH_TURN:
+                break
+            queued = self._searches.popleft()
+            session = self.roster.by_identity(queued.identity)
+            if session is None:
+                continue  # (gone: nobody to answer)
+            if writing and now - queued.since < WRITER_WAIT:
+                self._searches.append(queued)  # (the writer first: a turn at a time)
+                continue
+            began = clock()
+            try:
+                frame = self._slice(queued, session)
+            except ValueError as exc:
+                frame = None
+                actions += self._refuse(session.identity, session, c.E_BAD_SEARCH,
+                                        str(exc), "")
+            finally:
+                self._search_time.take(now, 0.0)
+                self._search_time.tokens -= clock() - began
+            if frame is None:
+                continue
+            if frame:
+                actions += self._paid(session, frame, now)
             else:
-                found = self.index.search(ask.words, rooms=rooms, private={session.stream},
-                                          sender=ask.sender, room=room, before=ask.before,
-                                          limit=ask.limit)
-                hits, more = list(found.hits), found.more or not found.complete
-            more = more or partial
-        except ValueError as exc:
-            return self._refuse(session.identity, session, c.E_BAD_SEARCH, str(exc), "")
-        finally:  # (charged what it took beyond the budget reserved above)
-            self._search_time.tokens -= max(0.0, time.perf_counter() - started - SEARCH_BUDGET)
+                self._searches.append(queued)
+        return actions
+
+    def _slice(self, queued: _Queued, session: "Session") -> bytes | None:
+        """One slice of ``queued``: its answer when it is done, else b"" (more slices).
+
+        A slice walks the index a range of numbers at a time, newest first (``span``
+        numbers below ``before``): a range it finishes is behind it for good, and the
+        next is twice as wide; one it could not finish in time is tried again half as
+        wide (from its last hit, if it had one). So every search moves on, however
+        many of the matches it passes over are others' to read."""
+        assert self.index is not None
+        ask = queued.ask
+        if ask.peer:  # (a conversation: two narrow searches, one slice each, in one go)
+            hits, more = self._conversation(session, ask)
+            return self._found(session, hits, more or queued.partial)
+        clock = time.perf_counter
+        ends = clock() + SEARCH_SLICE
+        queued.slices += 1
+        while True:
+            top = self.index.newest() + 1 if queued.before is None else queued.before
+            floor = max(0, top - queued.span)
+            found = self.index.search(ask.words, rooms=queued.rooms, private={session.stream},
+                                      sender=ask.sender, room=queued.room, before=top,
+                                      after=floor, limit=ask.limit - len(queued.hits),
+                                      wait=False)
+            queued.hits += found.hits
+            if len(queued.hits) >= ask.limit:
+                return self._found(session, queued.hits, True)  # a full page
+            if found.complete:  # (the range is walked)
+                queued.before = floor + 1
+                queued.span = min(queued.span * 2, MAX_SPAN)
+                if floor <= self.index.pruned_upto():  # (the whole index)
+                    return self._found(session, queued.hits, queued.partial)
+            else:
+                queued.span = max(queued.span // 2, MIN_SPAN)
+                if found.hits:
+                    queued.before = found.hits[-1].seq
+            if queued.slices >= SEARCH_SLICES and clock() >= ends:
+                return self._found(session, queued.hits, True)  # what it found in time
+            if clock() >= ends:
+                return b""
+
+    def _found(self, session: "Session", hits: list[StoredEvent], more: bool) -> bytes:
         items = [event_item(hit.for_reader(session.stream if hit.kind == c.PRIV
                                            else hit.room or PUBLIC)) for hit in hits]
-        return self._paid(session, encode_events(c.K_FOUND, items, more), now)
+        return encode_events(c.K_FOUND, items, more)
 
     def _private_in(self, session: "Session") -> bool:
         """A cluster's index: the searcher's private messages it lacks, read back from
@@ -249,7 +363,7 @@ class SearchRules:
             if ask.sender and name_key(ask.sender) != name_key(sender):
                 continue
             found = self.index.search(ask.words, rooms=(), private=mine, sender=sender,
-                                      before=ask.before, limit=ask.limit)
+                                      before=ask.before, limit=ask.limit, wait=False)
             pages.append((found, sender))
         peer = name_key(ask.peer)
         hits = [hit for found, sender in pages for hit in found.hits
@@ -275,9 +389,7 @@ def open_index(store: "HistoryStore", path: "Path | None") -> "tuple[SearchIndex
     why = SearchIndex.available()
     if why is not None:
         return None, why
-    # (A cluster's, in memory, writes on a thread of its own at a lower priority: its
-    # brokers may share the cores they deliver on.)
-    index = SearchIndex(path, background=hasattr(store, "stream_after"))
+    index = SearchIndex(path)
     messages_after = getattr(store, "messages_after", None)
     if messages_after is None:
         return index, ""

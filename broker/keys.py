@@ -50,6 +50,15 @@ def load_public(path: Path) -> bytes:
     return public
 
 
+def load_operators(folder: Path) -> dict[str, str]:
+    """The operators (issue 19): NAME.key files in ``folder``, name key -> z85 public key
+    (each also pins NAME to its key)."""
+    if not folder.is_dir():
+        raise KeyFileError(f"--operators {folder}: not a folder")
+    return {name_key(path.stem): load_public(path).decode("ascii")
+            for path in sorted(folder.glob("*.key"))}
+
+
 class KeyGate:
     """The ZAP handler: which CURVE keys may connect, and which names they pin."""
 

@@ -44,7 +44,7 @@ from .roster import Session
 from .store import PARTED_DEFAULT, PUBLIC, LinkDown, RoomState, StoredEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from .backplane import Backplane
     from .delivery import Delivery
@@ -77,6 +77,9 @@ class RoomRules:
         def _throttle(self, session: Session, cid: int) -> list[Action]: ...
         def _publish(self, event: StoredEvent, exclude: bytes | None = None,
                      ack_to: bytes | None = None) -> list[Action]: ...
+        def _follow(self, session: Session, room: str, entered: bool) -> None: ...
+        def _first_marks(self, session: Session, heads: Mapping[str, int],
+                         marks: dict[str, int] | None = None) -> dict[str, int]: ...
 
     def rooms_on(self) -> bool:
         """Whether this broker offers rooms (announced in WELCOME's ``room``)."""
@@ -119,6 +122,7 @@ class RoomRules:
                 return self._refuse(session.identity, session, c.E_ROOMS_FULL,
                                     "the broker holds too many rooms", str(self.max_rooms))
             state.enter(session.stream, key, key)
+            self._follow(session, key, True)
         except LinkDown:
             return self._cut_off(session, key)
         self.roster.enter(session, key)
@@ -129,6 +133,7 @@ class RoomRules:
         # reads, and a client whose cursor is below the history's last event would show
         # that event again when it arrives live.
         head = self.store.head(key)
+        self._first_marks(session, {key: head})
         actions: list[Action] = [self._entered(session, key, head)]
         recent = self.store.recent_room(key, self.history, head) if self.history else []
         if recent:
@@ -140,11 +145,13 @@ class RoomRules:
         """Back in the default room (the public stream): its members see the JOINED."""
         assert self.room_state is not None
         self.room_state.part(session.stream, PARTED_DEFAULT)  # (LinkDown: _enter's)
+        self._follow(session, PARTED_DEFAULT, False)
         self.roster.enter_default(session)
         self._note(self._t("log.enter", name=sanitize(session.name), room=self.default_room))
         joined = self._publish(StoredEvent(0, c.JOINED, self._wall(), session.name),
                                session.identity)
         head = self.store.head(PUBLIC)  # one head for ENTERED and the history (_enter's)
+        self._first_marks(session, {PUBLIC: head})
         actions: list[Action] = [self._entered(session, self.default_room, head)]
         recent = self.store.recent_public(self.history, head) if self.history else []
         if recent:
@@ -195,8 +202,10 @@ class RoomRules:
         try:
             if key == self.default_room:
                 self.room_state.enter(session.stream, PARTED_DEFAULT, "")
+                self._follow(session, PARTED_DEFAULT, True)
             else:
                 self.room_state.part(session.stream, key)
+                self._follow(session, key, False)
         except LinkDown:
             return self._cut_off(session, key)
         if key == self.default_room:

@@ -11,17 +11,24 @@ reply bucket, as a WHO does (flood.py).
 A part of BrokerCore (core.py), like rooms.py.
 """
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
-from zchat.protocol import History, encode_events, event_item
+from zchat.protocol import History, encode_events, event_item, name_key, name_problem
 from zchat.protocol import constants as c
 
-from .store import PUBLIC, StoredEvent
+from .reading import reader_of
+from .store import PUBLIC, LinkDown, StoredEvent
 
 if TYPE_CHECKING:
     from .actions import Action
     from .roster import Session
-    from .store import HistoryStore
+    from .store import HistoryStore, ReadState
+
+
+#: A page reader: (limit, before=, after=) -> (events oldest first, more).
+_Pager = Callable[..., tuple[list[StoredEvent], bool]]
 
 
 class ScrollBack:
@@ -30,17 +37,45 @@ class ScrollBack:
     if TYPE_CHECKING:  # what it uses of BrokerCore (core.py) and RoomRules (rooms.py)
         store: HistoryStore
         default_room: str
+        read_state: ReadState | None
 
         def _room_of(self, session: Session, room: str, cid: int = 0,
                      member: bool = True) -> tuple[str, list[Action]]: ...
         def _paid(self, session: Session, frame: bytes, now: float) -> list[Action]: ...
+        def _refuse(self, identity: bytes, session: Session | None, code: str, detail: str,
+                    ref: str = "", cid: int = 0) -> list[Action]: ...
 
     def _history(self, session: "Session", ask: History, now: float) -> "list[Action]":
+        if ask.peer:
+            return self._talk_history(session, ask, now)
         key, refused = self._room_of(session, ask.room)
         if not key:
             return refused
         stream = PUBLIC if key == self.default_room else key
-        events, more = self._page_of(stream, ask)
+        events, more = self._page_of(partial(self.store.page, stream), ask)
+        return self._page(session, stream, events, more, ask, key, now)
+
+    def _talk_history(self, session: "Session", ask: History, now: float) -> "list[Action]":
+        """A page of the private conversation with ``ask.peer``: the messages between the
+        two, the reader's (reading.py): a CURVE key's from every session of it, a name
+        without a key's from this session only."""
+        if (problem := name_problem(ask.peer)) is not None:
+            return self._refuse(session.identity, session, c.E_BAD_NAME, problem, ask.peer)
+        state = self.read_state
+        if state is None:
+            return self._refuse(session.identity, session, c.E_UNAVAILABLE,
+                                "this broker keeps no private history pages", "history")
+        talk = partial(state.talk, reader_of(session), name_key(ask.peer))
+        try:
+            events, more = self._page_of(talk, ask)
+        except LinkDown:  # (the cluster's read state is out of reach for now)
+            return self._refuse(session.identity, session, c.E_UNAVAILABLE,
+                                "the cluster link is down: try again", "history")
+        return self._page(session, session.stream, events, more, ask,
+                          c.PEER_PREFIX + ask.peer, now)
+
+    def _page(self, session: "Session", stream: str, events: list[StoredEvent], more: bool,
+              ask: History, key: str, now: float) -> "list[Action]":
         items = [event_item(event.for_reader(stream)) for event in events]
         # Within MAX_PAGE_BYTES: the events nearest the asked point stay, and the page
         # says there are more (a page holds at least one event, however big).
@@ -50,14 +85,16 @@ class ScrollBack:
             more = True
         return self._paid(session, encode_events(c.K_PAGE, items, more, room=key), now)
 
-    def _page_of(self, stream: str, ask: History) -> tuple[list[StoredEvent], bool]:
-        """The events asked for, oldest first, and whether the stream goes on beyond
-        them (for ``around``: on either side)."""
+    @staticmethod
+    def _page_of(page: _Pager, ask: History) -> tuple[list[StoredEvent], bool]:
+        """The events asked for from ``page`` (a stream's pages: a room's or a
+        conversation's), oldest first, and whether the stream goes on beyond them (for
+        ``around``: on either side)."""
         if ask.around is None:
-            return self.store.page(stream, ask.limit, before=ask.before, after=ask.after)
+            return page(ask.limit, before=ask.before, after=ask.after)
         newer = ask.limit // 2
-        older, more_before = self.store.page(stream, ask.limit - newer, before=ask.around + 1)
+        older, more_before = page(ask.limit - newer, before=ask.around + 1)
         if not newer:
             return older, more_before
-        later, more_after = self.store.page(stream, newer, after=ask.around)
+        later, more_after = page(newer, after=ask.around)
         return older + later, more_before or more_after

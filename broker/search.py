@@ -69,9 +69,6 @@ SCOPE_STEP_ROWS = 5
 #: broker's cycle take 20 ms or more on a million messages, some 100 ms; 8 keeps
 #: the 99th under 2 ms for a few more segments to read (benchmarks/search.py).
 AUTOMERGE = 8
-#: The writer thread's niceness (Linux: per thread) for a `background` index in memory:
-#: when the cores are all busy, delivery goes first.
-BACKGROUND_NICE = 10
 #: Events indexed per commit by `rebuild`.
 REBUILD_BATCH = 10_000
 #: Seqs looked up per statement by `fill` (below SQLite's bound on parameters).
@@ -121,10 +118,6 @@ _HIT = ("SELECT rowid, kind, ts, name, body, target, room, origin, to_key, prev,
 #: A row as written to ``messages``: seq (the rowid), body, scope, sender, kind, ts,
 #: name, target, room, origin, to_key, prev, prev_to.
 _Row = tuple[int, str, str, str, str, float, str, str, str, str, str, int, int]
-
-
-#: name_key of a message's sender, for every message indexed: senders repeat.
-_name_key = lru_cache(maxsize=4096)(name_key)
 
 
 @lru_cache(maxsize=512)
@@ -187,13 +180,10 @@ class SearchIndex:
     """
 
     def __init__(self, path: Path | None = None, *, budget_s: float = BUDGET_S,
-                 wal_limit: int = 0, background: bool = False) -> None:
+                 wal_limit: int = 0) -> None:
         """``path``: the index file (None: in memory). ``budget_s``: the most wall time
         one `search` takes (0: it stops at the first look at the clock).
-        ``wal_limit``: as SqliteStore's (default WAL_LIMIT). ``background``: an index
-        in memory writes on a thread of its own too (a file index always does), at a
-        lower CPU priority (BACKGROUND_NICE): a cluster broker's (cluster_index.py),
-        whose writes would otherwise take the cores its brokers deliver on."""
+        ``wal_limit``: as SqliteStore's (default WAL_LIMIT)."""
         why = self.available()
         if why is not None:
             raise SearchError(why)
@@ -217,8 +207,7 @@ class SearchIndex:
         # Private messages again: the file is the broker user's alone, as the history's.
         old_umask = os.umask(0o077)
         try:
-            self._db = self._open(path, wal_limit or WAL_LIMIT,
-                                  shared=background and path is None)
+            self._db = self._open(path, wal_limit or WAL_LIMIT)
         finally:
             os.umask(old_umask)
         try:
@@ -242,17 +231,12 @@ class SearchIndex:
                 except OSError:
                     pass
             self._writer = _Writer(path)
-        elif background:
-            self._writer = _Writer(None, self._db, nice=BACKGROUND_NICE)
 
     @staticmethod
-    def _open(path: Path | None, wal_limit: int, shared: bool = False) -> sqlite3.Connection:
-        """The caller's connection; ``shared``: a writer thread uses it too (in memory:
-        there is no other way to the same database), never at once (`_written`)."""
+    def _open(path: Path | None, wal_limit: int) -> sqlite3.Connection:
         db = None
         try:
-            db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None,
-                                 check_same_thread=not shared)
+            db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None)
             if path is not None:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -291,6 +275,15 @@ class SearchIndex:
     def _meta(self, key: str) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return 0 if row is None else int(row[0])
+
+    def pruned_upto(self) -> int:
+        """The newest number pruned from the index (0: none)."""
+        return self._pruned
+
+    def newest(self) -> int:
+        """The highest seq the index holds or passed over: `last_seq`, or a message
+        `fill` added above it."""
+        return max(self._last, max(self._ahead)) if self._ahead else self._last
 
     def last_seq(self) -> int:
         """The highest seq added (indexed, or passed over as no message) or pruned: a
@@ -349,35 +342,20 @@ class SearchIndex:
         return len(new)
 
     def _row(self, event: StoredEvent) -> None:
-        """Queue one message's row (MSG or PRIV) and count it in its streams. (Every
-        message goes through here: ids are looked up inline, a new key only by _id.)"""
-        ids, held, changed = self._ids, self._held, self._changed
+        """Queue one message's row (MSG or PRIV) and count it in its streams."""
         if event.kind == c.PRIV:
+            stream, stream_to = self._id("p" + event.origin), self._id("p" + event.to_key)
             origin, to_key = event.origin, event.to_key
-            stream = ids.get("p" + origin) or self._id("p" + origin)
-            stream_to = ids.get("p" + to_key) or self._id("p" + to_key)
         else:
+            stream = stream_to = self._id("r" + event.room)
             origin = to_key = ""
-            stream = stream_to = ids.get("r" + event.room) or self._id("r" + event.room)
-        key = "n" + _name_key(event.name)
-        sender = ids.get(key) or self._id(key)
-        # (A sender's id is never a stream's: their keys differ in their first letter.)
-        held[stream] += 1
-        changed.add(stream)
-        if stream_to != stream:
-            held[stream_to] += 1
-            changed.add(stream_to)
-            scope = f"k{stream} k{stream_to}"
-        else:
-            scope = f"k{stream}"
-        held[sender] += 1
-        changed.add(sender)
+        sender = self._id("n" + name_key(event.name))
+        self._count({stream, stream_to, sender}, 1)
         self._total += 1
-        seq = event.seq
-        self._readers.append((seq, stream, stream_to, sender))
-        self._rows.append((seq, event.text, scope, f"k{sender}", event.kind, event.ts,
-                           event.name, event.to, event.room, origin, to_key, event.prev,
-                           event.prev_to))
+        self._readers.append((event.seq, stream, stream_to, sender))
+        self._rows.append((event.seq, event.text, " ".join({f"k{stream}", f"k{stream_to}"}),
+                           f"k{sender}", event.kind, event.ts, event.name, event.to,
+                           event.room, origin, to_key, event.prev, event.prev_to))
 
     def _id(self, key: str) -> int:
         """The id of a stream's or a sender's key (a new one for a key not held)."""
@@ -442,6 +420,12 @@ class SearchIndex:
         the caller's own time)."""
         return 0.0 if self._writer is None else self._writer.seconds
 
+    def writing(self) -> bool:
+        """Whether the writer thread has commits still to write (a search now would not
+        see them; one that waits for them would wait on the caller's thread)."""
+        self.commit()
+        return self._writer is not None and self._writer.busy()
+
     def _written(self) -> None:
         """Wait until every commit so far is in the file (a read must see them)."""
         self.commit()
@@ -474,7 +458,7 @@ class SearchIndex:
 
     def search(self, query: str, *, rooms: Collection[str], private: Collection[str],
                sender: str = "", room: str | None = None, before: int | None = None,
-               limit: int = 20) -> SearchResult:
+               limit: int = 20, wait: bool = True, after: int = 0) -> SearchResult:
         """The newest ``limit`` (at most MAX_HITS) messages the searcher may read that
         hold every word of ``query``, numbered below ``before`` when given.
 
@@ -488,7 +472,9 @@ class SearchIndex:
         and marks is one term, compared without case or accents ("acao" finds
         "ação"); a query without one finds nothing. Raises ValueError past the
         bounds (MAX_TERMS words, MAX_TERM_CHARS characters each, MAX_QUERY_CHARS
-        in all)."""
+        in all). ``wait``: for the writer thread's commits first (False: search what is
+        written, which may not be the latest: see `writing`). ``after``: only messages
+        numbered above it (a caller that walks the index a range at a time)."""
         words = _words(query)
         readable = {PUBLIC if key in ("", PUBLIC) else key for key in rooms}
         if room is not None:
@@ -502,7 +488,8 @@ class SearchIndex:
         sender_id = self._ids.get("n" + sender_key) if sender else None
         if not words or not streams or limit <= 0 or (sender and sender_id is None):
             return _NOTHING
-        self._written()
+        if wait:
+            self._written()
         match = f"body : ({' AND '.join(map(_quoted, words))})"
         if sender_id is not None:
             match += f" AND sender : k{sender_id}"
@@ -511,7 +498,8 @@ class SearchIndex:
         walk = _Walk(min(limit, MAX_HITS),
                      before=None if before is None else max(0, min(before, IN_USE)),
                      deadline=time.monotonic() + self.budget_s)
-        params = [match, IN_USE if walk.before is None else walk.before, self._pruned,
+        params = [match, IN_USE if walk.before is None else walk.before,
+                  max(self._pruned, after),
                   *streams, *streams, *([] if sender_id is None else [sender_id])]
         # The clock is read every PROGRESS_STEPS steps of SQLite's own work, and once
         # a row: past the deadline, SQLite stops the statement ("interrupted").
@@ -580,49 +568,36 @@ class _Writer:
     since sqlite3 lets go of the GIL while SQLite works, instead of stalling it.
     Reads stay on the caller's connection (WAL: they see every committed write) and
     wait for the writes before them (`wait`). A failed write is raised at the next
-    `submit` or `wait`, and nothing more is written. An index in memory (``db``: the
-    caller's connection, used by one thread at a time) may have one too, ``nice``
-    (its thread's niceness, where the system allows it)."""
+    `submit` or `wait`, and nothing more is written."""
 
-    def __init__(self, path: Path | None, db: sqlite3.Connection | None = None,
-                 nice: int = 0) -> None:
+    def __init__(self, path: Path) -> None:
         self._jobs: queue.Queue[Callable[[sqlite3.Connection], None] | None] = queue.Queue()
         self._error: SearchError | None = None
         #: Seconds spent writing so far (the caller charges them to its share of time).
         self.seconds = 0.0
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(path, db, nice), daemon=True,
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True,
                                         name="zchat-search-writer")
         self._thread.start()
         self._ready.wait()
         self._raise()
 
-    def _run(self, path: Path | None, shared: sqlite3.Connection | None, nice: int) -> None:
-        if nice:
-            try:  # (Linux: a thread's own niceness; elsewhere, or not allowed: as it is)
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-            except (AttributeError, OSError):
-                pass
-        if shared is not None:
-            db = shared
-        else:
-            assert path is not None
-            try:
-                db = sqlite3.connect(path, isolation_level=None)
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.execute("PRAGMA wal_autocheckpoint=0")
-                db.execute("PRAGMA busy_timeout=10000")
-            except sqlite3.Error as exc:
-                self._error = SearchError(f"cannot open the search index for writing: {exc}")
-                self._ready.set()
-                return
+    def _run(self, path: Path) -> None:
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            db.execute("PRAGMA busy_timeout=10000")
+        except sqlite3.Error as exc:
+            self._error = SearchError(f"cannot open the search index for writing: {exc}")
+            self._ready.set()
+            return
         self._ready.set()
         while True:
             job = self._jobs.get()
             try:
                 if job is None:
-                    if shared is None:
-                        db.close()
+                    db.close()
                     return
                 if self._error is None:
                     started = time.perf_counter()
@@ -646,6 +621,9 @@ class _Writer:
     def wait(self) -> None:
         self._jobs.join()
         self._raise()
+
+    def busy(self) -> bool:
+        return self._jobs.unfinished_tasks > 0
 
     def stop(self) -> None:
         if self._thread.is_alive():

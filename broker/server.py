@@ -27,6 +27,8 @@ from zchat.protocol import constants as c
 
 from . import netfd
 from .actions import Action, StopFeed
+from .admin_wire import MAX_REQUEST_BYTES
+from .adminpath import AdminPathError, bind_owner_only, path_of, remove_if_ours
 from .batcher import Batcher, OnFeed, Out, To, ToSome
 from .cluster_reader import DOWN, EVENT
 from .core import BrokerCore
@@ -38,6 +40,7 @@ from .store import StoreError, stream_key
 from .watch import Watch, connection_bound, open_monitor
 
 if TYPE_CHECKING:
+    from .admin import Admin
     from .cluster import RedisCluster
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,8 @@ LINGER_MS = 500
 PRE_TICK_BATCHES = 20
 #: Seconds between looks at the connections (unjoined ones expiring, backlogs).
 WATCH_INTERVAL = 0.25
+#: While searches wait for their slices, the loop waits at most this long for frames.
+SEARCH_TURN_WAIT = 0.001
 #: How long the ROUTER must have been quiet before the search index takes its slices.
 INDEX_QUIET = 0.05
 #: The feed's subscribers send subscriptions only, and their handshakes (CURVE's
@@ -67,6 +72,8 @@ FEED_MAX_MESSAGE = 1024
 #: Subscriptions libzmq may read from one feed connection before the broker has
 #: judged them (each costs memory until it is judged).
 FEED_RCVHWM = 8
+#: Admin requests read per poll wake-up: the chat gets its turn between them.
+ADMIN_BATCH = 16
 
 
 class BindError(Exception):
@@ -117,6 +124,11 @@ class BrokerServer:
         self.monitor = open_monitor(self.router)
         self.feedgate = FeedGate(self._session_of, self._topics_of)
         self.endpoints: list[str] = []
+        #: With --admin: its socket (owner-only: adminpath.py), the socket file's inode
+        #: (removed at exit if still ours), and what answers it (admin.py).
+        self.admin_socket: zmq.Socket[bytes] | None = None
+        self._admin_path, self._admin_inode = "", 0
+        self.admin: Admin | None = None
         try:
             self.watch.learn_ids(self.ctx, self.router)  # before anyone else connects
             if curve_secret is not None:
@@ -178,7 +190,8 @@ class BrokerServer:
         self._keys = load_secret(curve_secret)
         # The ZAP handler must exist before the first handshake, so before bind.
         self.gate = KeyGate(self.ctx, allow_keys)
-        self.core.admission.pins = self.gate.pins
+        # (operators' pins, set before: theirs win over the allow list's for their names)
+        self.core.admission.pins = {**self.gate.pins, **self.core.admission.pins}
         self._curve_server(self.router)
 
     def _curve_server(self, sock: zmq.Socket[bytes]) -> None:
@@ -206,6 +219,25 @@ class BrokerServer:
         last = self.router.getsockopt(zmq.LAST_ENDPOINT)
         self.endpoints.append(last.decode() if isinstance(last, bytes) else str(last))
 
+    def serve_admin(self, endpoint: str, admin: "Admin") -> None:
+        """Answer `zchat admin` on ``endpoint`` (ipc://PATH), which only this user may
+        connect to (adminpath.py); call before `run`."""
+        sock = self.ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        # A bigger request ends its connection in libzmq, before Python sees it.
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
+        try:
+            self._admin_inode = bind_owner_only(sock.bind, endpoint)
+        except AdminPathError as exc:
+            sock.close(0)
+            raise BindError(endpoint, exc.reason, exc.in_use) from None
+        except zmq.ZMQError as exc:
+            sock.close(0)
+            raise BindError(endpoint, exc.strerror, exc.errno == errno.EADDRINUSE) from None
+        self.admin_socket = sock
+        self.admin = admin
+        self._admin_path = path_of(endpoint)
+
     # ---- running --------------------------------------------------------------
 
     def request_stop(self, *_: object) -> None:
@@ -216,7 +248,7 @@ class BrokerServer:
         with SignalWakeup((signal.SIGINT, signal.SIGTERM), self.request_stop) as wakeup:
             poller = zmq.Poller()
             for sock in (self.router, wakeup.fd, self.gate and self.gate.socket, self.monitor,
-                         self.feed, self.feed_monitor, self.link):
+                         self.feed, self.feed_monitor, self.link, self.admin_socket):
                 if sock is not None:
                     poller.register(sock, zmq.POLLIN)  # (the feed: subscriptions, dropped)
             while not self._stop:
@@ -231,6 +263,8 @@ class BrokerServer:
                 if now >= self._watched + WATCH_INTERVAL:
                     self._watched = now
                     self._flush(self._watch_tick(now))
+                    if self.admin is not None:
+                        self.admin.sample(now)
                 if self.batcher:
                     self._send_out(self.batcher.due(time.monotonic()))
                 # Quiet for INDEX_QUIET: the search index takes what was delivered, a
@@ -243,6 +277,8 @@ class BrokerServer:
                                self.watch.next_deadline(), self.batcher.next_deadline())
                 if self.core.index_pending():
                     deadline = min(deadline, quiet_at)
+                if self.core.searches_pending():  # (a slice each, between the frames)
+                    deadline = min(deadline, time.monotonic() + SEARCH_TURN_WAIT)
                 timeout_ms = max(0.0, deadline - time.monotonic()) * 1000
                 events = dict(poller.poll(int(timeout_ms)))
                 now = time.monotonic()
@@ -261,7 +297,10 @@ class BrokerServer:
                     self._flush(self._arrivals())
                 if self.router in events:
                     self._flush(self._drain())
+                if self.admin_socket is not None and self.admin_socket in events:
+                    self._serve_admin()
                 self._flush(self.core.serve_fetches(time.monotonic()))  # after the messages
+                self._flush(self.core.serve_searches(time.monotonic()))  # then a slice each
                 self._follow_sessions(time.monotonic())
                 if self.journal is not None:
                     self.journal.flush()  # the cycle's log lines, in one write
@@ -323,6 +362,32 @@ class BrokerServer:
                 # A bug must not let one client's frame stop everyone's chat.
                 log.exception("unexpected error handling a frame from %s", identity.hex())
         return actions
+
+    def _serve_admin(self) -> None:
+        """Answer up to ADMIN_BATCH admin requests: what each asks is done as the core's
+        actions are (committed, then sent), and then it is answered."""
+        sock = self.admin_socket
+        assert sock is not None and self.admin is not None
+        for _ in range(ADMIN_BATCH):
+            try:
+                identity = sock.recv(_NOBLOCK)
+            except zmq.Again:
+                return
+            frames: list[bytes] = []
+            while sock.getsockopt(zmq.RCVMORE):  # (3 kept: enough to tell a request)
+                part = sock.recv()
+                if len(frames) < 3:
+                    frames.append(part)
+            # A REQ puts an empty delimiter before its request, a DEALER nothing.
+            envelope, request = frames[:-1], frames[-1:]
+            if not request or envelope not in ([], [b""]):
+                continue  # not a request: there is nothing to answer
+            reply, actions = self.admin.handle(request[0], time.monotonic())
+            self._flush(actions)
+            try:  # (a ROUTER drops what it cannot send: this never blocks)
+                sock.send_multipart([identity, *envelope, reply], _NOBLOCK)
+            except zmq.Again:
+                pass
 
     def _arrivals(self) -> list[Action]:
         """Deliver what the cluster reader brought: events in the log's order, and
@@ -574,6 +639,9 @@ class BrokerServer:
                 self.feed.disable_monitor()
                 self.feed_monitor.close(0)
             self.feed.close(0)
+        if self.admin_socket is not None:
+            self.admin_socket.close(0)
+            remove_if_ours(self._admin_path, self._admin_inode)
         self.router.disable_monitor()
         self.monitor.close(0)
         if self.gate is not None:

@@ -27,7 +27,16 @@ from pathlib import Path
 from zchat.protocol import constants as c
 from zchat.protocol.constants import DEFAULT_RETAIN
 
-from .store import IN_USE, PUBLIC, Binding, LocalStore, StoredEvent, StoreError
+from .store import (
+    IN_USE,
+    PUBLIC,
+    Binding,
+    Conversation,
+    LocalStore,
+    Sanction,
+    StoredEvent,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +95,47 @@ CREATE TABLE IF NOT EXISTS memberships (
     PRIMARY KEY (stream, room)
 );
 CREATE TABLE IF NOT EXISTS topics (room TEXT PRIMARY KEY, text TEXT NOT NULL);
+-- store.ReadState: each reader's read marks, and its private conversations.
+CREATE TABLE IF NOT EXISTS reads (
+    reader TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (reader, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations (
+    reader TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    name TEXT NOT NULL,
+    last INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    unread INTEGER NOT NULL,
+    PRIMARY KEY (reader, peer)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS conversations_last ON conversations (reader, last);
+CREATE INDEX IF NOT EXISTS conversations_pruned ON conversations (last);
+-- Each reader's private messages by conversation (`talk`): a page is one range of it.
+CREATE TABLE IF NOT EXISTS talks (
+    reader TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (reader, peer, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS talks_seq ON talks (seq);
+-- store.ModerationState: bans (room '') and mutes, and rooms' rules.
+CREATE TABLE IF NOT EXISTS sanctions (
+    target TEXT NOT NULL,
+    room TEXT NOT NULL,
+    until REAL NOT NULL,
+    by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (target, room)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS room_rules (
+    room TEXT PRIMARY KEY,
+    slow INTEGER NOT NULL,
+    locked INTEGER NOT NULL
+);
 """
 #: Indexes on the rooms' events (after _open has given an older file its room
 #: column). Partial: the default room's events, and private ones, pay nothing for them.
@@ -154,6 +204,15 @@ def _since_rooms(rooms: int, streams: bool) -> str:
     branches += [f"SELECT {_COLUMNS} FROM events "
                  f"WHERE room = :r{i} AND room != '' AND seq > :c{i}" for i in range(rooms)]
     return " UNION ALL ".join(branches) + _ORDER
+
+
+#: A page of one reader's conversation with one peer: a range of `talks`, each event
+#: then found by its number.
+def _talk_query(forwards: bool) -> str:
+    return (f"SELECT {', '.join('e.' + col for col in _COLUMNS.split(', '))} FROM talks t "
+            "JOIN events e ON e.seq = t.seq WHERE t.reader = :reader AND t.peer = :peer "
+            "AND t.seq > :after AND t.seq < :before "
+            f"ORDER BY t.seq {'ASC' if forwards else 'DESC'} LIMIT :count")
 
 
 #: The newest event a prune removes, given how many older ones go with it.
@@ -442,6 +501,14 @@ class SqliteStore(LocalStore):
             self._db.executemany("DELETE FROM heads WHERE key = ?", [(key,) for key in stale])
             self._db.execute("DELETE FROM memberships WHERE stream IN "
                              "(SELECT stream FROM tokens WHERE until <= ?)", (cutoff,))
+            for table in ("reads", "conversations", "talks"):
+                self._db.execute(f"DELETE FROM {table} WHERE reader IN "
+                                 "(SELECT stream FROM tokens WHERE until <= ?)", (cutoff,))
+            self._db.execute("DELETE FROM conversations WHERE last <= ?", (cutoff,))
+            self._db.execute("DELETE FROM talks WHERE seq <= ?", (cutoff,))
+            self._db.execute("DELETE FROM reads WHERE key LIKE '@%' AND NOT EXISTS (SELECT 1 "
+                             "FROM conversations c WHERE c.reader = reads.reader AND "
+                             "c.peer = substr(reads.key, 2))")
             self._db.execute("DELETE FROM tokens WHERE until <= ?", (cutoff,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prune history: {exc}") from None
@@ -487,6 +554,9 @@ class SqliteStore(LocalStore):
                                  "VALUES (?, '', '', 1, ?) ON CONFLICT (stream) DO UPDATE SET "
                                  "retired = 1, until = excluded.until", (stream, self._last))
                 self._db.execute("DELETE FROM memberships WHERE stream = ?", (stream,))
+                self._db.execute("DELETE FROM reads WHERE reader = ?", (stream,))
+                self._db.execute("DELETE FROM conversations WHERE reader = ?", (stream,))
+                self._db.execute("DELETE FROM talks WHERE reader = ?", (stream,))
             else:
                 self._db.execute("UPDATE tokens SET until = ? WHERE stream = ?",
                                  (self._last, stream))
@@ -530,7 +600,129 @@ class SqliteStore(LocalStore):
         else:
             self._write_state("DELETE FROM topics WHERE room = ?", (room,))
 
-    def _write_state(self, sql: str, params: tuple[str, ...]) -> None:
+    # ---- ReadState ----------------------------------------------------------------------
+
+    def marks(self, reader: str) -> dict[str, int]:
+        try:
+            rows = self._db.execute("SELECT key, seq FROM reads WHERE reader = ?",
+                                    (reader,)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read read marks: {exc}") from None
+        return {str(key): int(seq) for key, seq in rows}
+
+    def mark(self, reader: str, marks: Mapping[str, int]) -> None:
+        try:
+            self._db.executemany(
+                "INSERT INTO reads (reader, key, seq) VALUES (?, ?, ?) ON CONFLICT "
+                "(reader, key) DO UPDATE SET seq = max(seq, excluded.seq)",
+                [(reader, key, _bound(seq)) for key, seq in marks.items()])
+            self._db.executemany(
+                "UPDATE conversations SET unread = 0 WHERE reader = ? AND peer = ? "
+                "AND last <= ?", [(reader, key[1:], _bound(seq)) for key, seq in marks.items()
+                                  if key.startswith(c.PEER_PREFIX)])
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write read marks: {exc}") from None
+        self._pending += 1
+
+    def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
+                 incoming: bool) -> None:
+        try:
+            self._db.execute(
+                "INSERT INTO conversations (reader, peer, name, last, ts, unread) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (reader, peer) DO UPDATE SET "
+                "name = excluded.name, last = excluded.last, ts = excluded.ts, "
+                "unread = unread + excluded.unread",
+                (reader, peer, name, seq, ts, int(incoming)))
+            self._db.execute("INSERT INTO talks (reader, peer, seq) VALUES (?, ?, ?) "
+                             "ON CONFLICT DO NOTHING", (reader, peer, seq))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write conversations: {exc}") from None
+        self._pending += 1
+
+    def conversations(self, reader: str, limit: int) -> list[Conversation]:
+        try:
+            rows = self._db.execute(
+                "SELECT peer, name, last, ts, unread FROM conversations WHERE reader = ? "
+                "ORDER BY last DESC LIMIT ?", (reader, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read conversations: {exc}") from None
+        return [Conversation(*row) for row in rows]
+
+    def forget(self, reader: str) -> None:
+        for table in ("reads", "conversations", "talks"):
+            self._write_state(f"DELETE FROM {table} WHERE reader = ?", (reader,))
+
+    def talk(self, reader: str, peer: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """See ReadState.talk: one range of the talks index, each event by its number."""
+        if limit <= 0:
+            return [], False
+        self._write_rows()
+        forwards = after is not None
+        params = {"reader": reader, "peer": peer, "count": limit + 1,
+                  "after": 0 if after is None else _bound(after),
+                  "before": IN_USE if before is None else _bound(before)}
+        try:
+            rows = self._db.execute(_talk_query(forwards), params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read history: {exc}") from None
+        events = [_event(row) for row in rows[:limit]]
+        return (events if forwards else events[::-1]), len(rows) > limit
+
+    # ---- ModerationState ------------------------------------------------------------
+
+    def sanction(self, sanction: Sanction) -> None:
+        self._write_state("INSERT OR REPLACE INTO sanctions (target, room, until, by, reason, "
+                          "name) VALUES (?, ?, ?, ?, ?, ?)",
+                          (sanction.target, sanction.room, sanction.until, sanction.by,
+                           sanction.reason, sanction.name))
+
+    def lift(self, target: str, room: str) -> bool:
+        try:
+            gone = self._db.execute("DELETE FROM sanctions WHERE target = ? AND room = ?",
+                                    (target, room)).rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write sanctions: {exc}") from None
+        self._pending += 1
+        return gone > 0
+
+    def sanction_of(self, targets: Iterable[str], room: str, now: float) -> Sanction | None:
+        for target in targets:
+            row = self._read("SELECT target, room, until, by, reason, name FROM sanctions "
+                             "WHERE target = ? AND room = ?", (target, room))
+            if row:
+                held = Sanction(*row[0])
+                if held.live(now):
+                    return held
+        return None
+
+    def sanctions(self, now: float, limit: int) -> list[Sanction]:
+        rows = self._read("SELECT target, room, until, by, reason, name FROM sanctions "
+                          "WHERE until = 0 OR until > ? ORDER BY until = 0, until LIMIT ?",
+                          (now, limit))
+        return [Sanction(*row) for row in rows]
+
+    def expire(self, now: float) -> None:
+        self._write_state("DELETE FROM sanctions WHERE until != 0 AND until <= ?", (now,))
+
+    def rules(self) -> dict[str, tuple[int, bool]]:
+        rows = self._read("SELECT room, slow, locked FROM room_rules", ())
+        return {str(room): (int(slow), bool(locked)) for room, slow, locked in rows}
+
+    def set_rules(self, room: str, slow: int, locked: bool) -> None:
+        if slow or locked:
+            self._write_state("INSERT OR REPLACE INTO room_rules (room, slow, locked) "
+                              "VALUES (?, ?, ?)", (room, slow, int(locked)))
+        else:
+            self._write_state("DELETE FROM room_rules WHERE room = ?", (room,))
+
+    def _read(self, sql: str, params: tuple[object, ...]) -> list[tuple]:  # type: ignore[type-arg]
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read moderation state: {exc}") from None
+
+    def _write_state(self, sql: str, params: tuple[object, ...]) -> None:
         """One change of room state, made durable by the next commit."""
         try:
             self._db.execute(sql, params)

@@ -1,15 +1,16 @@
 """The storage interfaces, their errors and event record, and the in-memory store.
 
 The broker core writes every chat event here before anyone sees it, and reads
-back what a client missed. Three narrow interfaces: `HistoryStore` (numbering and
+back what a client missed. Four narrow interfaces: `HistoryStore` (numbering and
 history, per stream: the public one, which is the default room, each other room,
 each session's private one), `Ownership` (which key owns a name, which session a
-token opens) and `RoomState` (which rooms a session is in, each room's topic).
+token opens), `RoomState` (which rooms a session is in, each room's topic) and
+`ReadState` (how far each reader has read, its private conversations).
 The in-memory store needs nothing and forgets on exit, `SqliteStore`
 (sqlite_store.py) survives restarts, `RedisCluster` (cluster.py) is shared by a
 cluster; each passes the contract tests of the interfaces it implements
 (tests/unit/test_history_contract.py, test_ownership_contract.py,
-test_rooms_contract.py).
+test_rooms_contract.py, test_read_contract.py).
 The errors they may raise are `StoreError` (fatal) and `LinkDown` (the cluster
 is out of reach for now), declared on each interface.
 """
@@ -241,6 +242,94 @@ class RoomState(Protocol):
     def set_topic(self, room: str, text: str) -> None: ...
 
 
+@dataclass(slots=True)
+class Conversation:
+    """One user's private conversation with another (ReadState): the other's name key
+    and name as last seen, its last event and when, and how many messages from the
+    other came after what the user last marked read."""
+
+    peer: str
+    name: str
+    last: int
+    ts: float
+    unread: int = 0
+
+
+@runtime_checkable
+class ReadState(Protocol):
+    """How far each reader has read, and its private conversations (issue 18).
+
+    A reader is a CURVE key ("k:" and the key: it follows the key across sessions and
+    devices) or, for a name without a key, a session ("t:...", its stream key: it lasts
+    as long as the session's memberships do, see RoomState, and goes with them).
+    `marks` are its read marks (a room's stream key, PUBLIC for the default room, or
+    "@" and a name key -> the last event read); `mark` raises them (a lower number
+    changes nothing), and a conversation's mark at or past its last event clears its
+    unread count. `converse` records a private message in the reader's conversation
+    with ``peer`` (``incoming``: from the peer, so one more unread); `conversations`
+    lists them, most recent first, and `talk` pages back through one of them (its
+    messages still in history, as `HistoryStore.page` reads a room's). `forget` drops
+    a reader's state (a session that LEFT). What history prunes goes from the pages,
+    and a conversation whose last event is pruned goes from the list.
+
+    Raises:
+        StoreError: from any method, when the store cannot be read or written.
+        LinkDown: from any method, when state shared by the cluster cannot be reached.
+    """
+
+    def marks(self, reader: str) -> dict[str, int]: ...
+    def mark(self, reader: str, marks: Mapping[str, int]) -> None: ...
+    def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
+                 incoming: bool) -> None: ...
+    def conversations(self, reader: str, limit: int) -> list[Conversation]: ...
+    def talk(self, reader: str, peer: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]: ...
+    def forget(self, reader: str) -> None: ...
+
+
+@dataclass(slots=True)
+class Sanction:
+    """A ban (``room`` "") or a mute in ``room`` (issue 19), of ``target``: "k:" and a
+    CURVE key, or "n:" and a name key; ``until`` a wall-clock time (0: until lifted);
+    who imposed it and why, and the name as it was shown."""
+
+    target: str
+    room: str
+    until: float
+    by: str
+    reason: str
+    name: str
+
+    def live(self, now: float) -> bool:
+        return not self.until or self.until > now
+
+
+@runtime_checkable
+class ModerationState(Protocol):
+    """Bans, mutes and rooms' rules (slow mode, a locked topic), as operators set them.
+
+    `sanction` imposes one (replacing the same target's in the same room), `lift` ends
+    it (whether there was one), `sanction_of` is the live one of any of ``targets`` in
+    ``room`` (None: none), `sanctions` the live ones, soonest to end last. A sanction
+    past its ``until`` is as good as lifted; `expire` drops those. `rules` are the rooms
+    with rules (room -> (slow seconds, locked)), `set_rules` changes a room's (neither:
+    it has none). All of it survives restarts.
+
+    Raises:
+        StoreError: from any method, when the store cannot be read or written.
+        LinkDown: from any method, when state shared by the cluster cannot be reached.
+    """
+
+    def sanction(self, sanction: Sanction) -> None: ...
+    def lift(self, target: str, room: str) -> bool: ...
+    def sanction_of(self, targets: Iterable[str], room: str, now: float
+                    ) -> Sanction | None: ...
+    def sanctions(self, now: float, limit: int) -> list[Sanction]: ...
+    def expire(self, now: float) -> None: ...
+    def rules(self) -> dict[str, tuple[int, bool]]: ...
+    def set_rules(self, room: str, slow: int, locked: bool) -> None: ...
+
+
 class LocalStore:
     """Numbering for the stores that live in this one process: `add` gives an event
     the number after the last one and links it to its streams' heads, then
@@ -351,6 +440,14 @@ class MemoryStore(LocalStore):
         #: RoomState: stream -> {room: name as shown}, and room -> topic.
         self._members: dict[str, dict[str, str]] = {}
         self._topics: dict[str, str] = {}
+        #: ReadState: reader -> {key: seq}, and reader -> {peer: Conversation}.
+        self._marks: dict[str, dict[str, int]] = {}
+        self._talks: dict[str, dict[str, Conversation]] = {}
+        #: ModerationState: (target, room) -> Sanction, and room -> (slow, locked).
+        self._sanctions: dict[tuple[str, str], Sanction] = {}
+        self._rules: dict[str, tuple[int, bool]] = {}
+        #: (reader, peer) -> its conversation's events, in seq order (`talk`'s pages).
+        self._talked: dict[tuple[str, str], deque[StoredEvent]] = {}
         self._heads: dict[str, int] = {}
         self._owners: dict[str, str] = {}
         self._tokens: dict[str, Binding] = {}
@@ -422,20 +519,8 @@ class MemoryStore(LocalStore):
              after: int | None = None) -> tuple[list[StoredEvent], bool]:
         """See HistoryStore.page: the range's ends found by bisection in the stream's
         own list (pruned events have left it)."""
-        events = self._public if stream == PUBLIC else self._rooms.get(stream)
-        if limit <= 0 or not events:
-            return [], False
-        low = 0 if after is None else bisect.bisect_right(events, after, key=_SEQ)
-        high = len(events) if before is None else bisect.bisect_left(events, before, key=_SEQ)
-        if after is None:
-            start, end = max(low, high - limit), high
-            more = start > low
-        else:
-            start, end = low, min(high, low + limit)
-            more = end < high
-        if start >= end:
-            return [], False
-        return list(islice(_tail(events, start), end - start)), more
+        return _range(self._public if stream == PUBLIC else self._rooms.get(stream), limit,
+                      before, after)
 
     def pruned_events(self, low: int, high: int) -> int:
         """Events pruned with a sequence number in (low, high] (whole batches: a bound)."""
@@ -472,6 +557,16 @@ class MemoryStore(LocalStore):
             for ended in [k for k, b in self._tokens.items() if b.until <= self._pruned]:
                 del self._tokens[ended]
                 self._members.pop(ended, None)
+                self.forget(ended)
+            for reader, talks in self._talks.items():
+                for peer in [p for p, talk in talks.items() if talk.last <= self._pruned]:
+                    del talks[peer]
+                    self._marks.get(reader, {}).pop(c.PEER_PREFIX + peer, None)
+            for pair, said in list(self._talked.items()):
+                while said and said[0].seq <= self._pruned:
+                    said.popleft()
+                if not said:
+                    del self._talked[pair]
 
     def owner(self, name_key: str) -> str | None:
         """The CURVE key that owns a name, if a key has claimed it."""
@@ -502,6 +597,7 @@ class MemoryStore(LocalStore):
         binding.retired = binding.retired or retire
         if retire:
             self._members.pop(stream, None)
+            self.forget(stream)
 
     # ---- RoomState --------------------------------------------------------------------
 
@@ -530,8 +626,109 @@ class MemoryStore(LocalStore):
         else:
             self._topics.pop(room, None)
 
+    # ---- ReadState ----------------------------------------------------------------------
+
+    def marks(self, reader: str) -> dict[str, int]:
+        return dict(self._marks.get(reader, {}))
+
+    def mark(self, reader: str, marks: Mapping[str, int]) -> None:
+        held = self._marks.setdefault(reader, {})
+        talks = self._talks.get(reader, {})
+        for key, seq in marks.items():
+            if seq > held.get(key, -1):
+                held[key] = seq
+            talk = talks.get(key[1:]) if key.startswith(c.PEER_PREFIX) else None
+            if talk is not None and seq >= talk.last:
+                talk.unread = 0
+
+    def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
+                 incoming: bool) -> None:
+        talks = self._talks.setdefault(reader, {})
+        talk = talks.get(peer)
+        if talk is None:
+            talk = talks[peer] = Conversation(peer, name, seq, ts)
+        talk.name, talk.last, talk.ts = name, seq, ts
+        talk.unread += incoming
+        said = self._talked.setdefault((reader, peer), deque())
+        events = self._events
+        at = len(events) - 1 if events and events[-1].seq == seq else \
+            bisect.bisect_left(events, seq, key=_SEQ)  # (the core's: the newest message)
+        if at < len(events) and events[at].seq == seq and (not said or said[-1].seq < seq):
+            said.append(events[at])
+
+    def conversations(self, reader: str, limit: int) -> list[Conversation]:
+        talks = self._talks.get(reader, {}).values()
+        return [Conversation(t.peer, t.name, t.last, t.ts, t.unread)
+                for t in heapq.nlargest(limit, talks, key=attrgetter("last"))]
+
+    def forget(self, reader: str) -> None:
+        self._marks.pop(reader, None)
+        for peer in self._talks.pop(reader, {}):
+            self._talked.pop((reader, peer), None)
+
+    def talk(self, reader: str, peer: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        """See ReadState.talk: the range's ends found by bisection in the conversation's
+        own list, as `page` does in a room's."""
+        return _range(self._talked.get((reader, peer)), limit, before, after)
+
+    # ---- ModerationState ------------------------------------------------------------
+
+    def sanction(self, sanction: Sanction) -> None:
+        self._sanctions[(sanction.target, sanction.room)] = sanction
+
+    def lift(self, target: str, room: str) -> bool:
+        return self._sanctions.pop((target, room), None) is not None
+
+    def sanction_of(self, targets: Iterable[str], room: str, now: float) -> Sanction | None:
+        for target in targets:
+            held = self._sanctions.get((target, room))
+            if held is not None and held.live(now):
+                return held
+        return None
+
+    def sanctions(self, now: float, limit: int) -> list[Sanction]:
+        live = [held for held in self._sanctions.values() if held.live(now)]
+        return sorted(live, key=_ending)[:limit]
+
+    def expire(self, now: float) -> None:
+        for pair in [pair for pair, held in self._sanctions.items() if not held.live(now)]:
+            del self._sanctions[pair]
+
+    def rules(self) -> dict[str, tuple[int, bool]]:
+        return dict(self._rules)
+
+    def set_rules(self, room: str, slow: int, locked: bool) -> None:
+        if slow or locked:
+            self._rules[room] = (slow, locked)
+        else:
+            self._rules.pop(room, None)
+
     def close(self) -> None:
         pass
+
+
+def _ending(sanction: Sanction) -> tuple[bool, float]:
+    """Sanctions in the order they end: the soonest first, those until lifted last."""
+    return (not sanction.until, sanction.until)
+
+
+def _range(events: deque[StoredEvent] | None, limit: int, before: int | None,
+           after: int | None) -> tuple[list[StoredEvent], bool]:
+    """A page of one stream's list (in seq order), as HistoryStore.page reads it."""
+    if limit <= 0 or not events:
+        return [], False
+    low = 0 if after is None else bisect.bisect_right(events, after, key=_SEQ)
+    high = len(events) if before is None else bisect.bisect_left(events, before, key=_SEQ)
+    if after is None:
+        start, end = max(low, high - limit), high
+        more = start > low
+    else:
+        start, end = low, min(high, low + limit)
+        more = end < high
+    if start >= end:
+        return [], False
+    return list(islice(_tail(events, start), end - start)), more
 
 
 def _after(events: deque[StoredEvent], cursor: int) -> Iterable[StoredEvent]:

@@ -50,6 +50,8 @@ EN: Texts = {
     "reason.slow": "too slow to keep up",
     "reason.shutdown": "broker shutting down",
     "reason.flood": "disconnected for flooding",
+    "reason.kicked": "kicked by an operator",
+    "reason.banned": "banned by an operator",
     "reason.part": "left the room",
 }
 
@@ -93,6 +95,8 @@ PT: Texts = {
     "reason.shutdown": "broker encerrando",
     "reason.part": "saiu da sala",
     "reason.flood": "desconectado por inundar o chat",
+    "reason.kicked": "expulso(a) por um operador",
+    "reason.banned": "banido(a) por um operador",
 }
 
 TEXTS: dict[str, Texts] = {"en": EN, "pt": PT}

@@ -44,6 +44,7 @@ from zchat.protocol import (
     Ack,
     Bye,
     ClientMessage,
+    DmList,
     Enter,
     Entered,
     Error,
@@ -53,7 +54,10 @@ from zchat.protocol import (
     Joined,
     Leave,
     Left,
+    ListDms,
     ListRooms,
+    Moderate,
+    Moderated,
     Msg,
     Notice,
     Part,
@@ -67,6 +71,7 @@ from zchat.protocol import (
     SetTopic,
     Tell,
     TopicSet,
+    UnreadList,
     Users,
     Welcome,
     Who,
@@ -87,6 +92,7 @@ from .commands import (
     EnterRoom,
     Find,
     ListUsers,
+    Moderation,
     Nothing,
     PartRoom,
     Private,
@@ -94,6 +100,7 @@ from .commands import (
     Quit,
     RoomSay,
     ScrollBack,
+    ShowDms,
     ShowHelp,
     ShowRooms,
     Topic,
@@ -103,6 +110,7 @@ from .commands import (
 )
 from .lineedit import Eof, LineEditor, Submit
 from .outbox import Outbox
+from .reading import ReadTracker, peer_key
 from .render import Renderer
 from .rooms import Rooms
 from .screen import PlainScreen, TtyScreen
@@ -230,6 +238,10 @@ class ChatClient:
         self._searched: Search | None = None
         self._hits: list[Msg | Priv] = []
         self._around: set[str] = set()
+        #: What the user has read (MARKs to send) and where the "new" lines go.
+        self.reading = ReadTracker()
+        #: The heads of our rooms in the last WELCOME (what UNREAD counts up to).
+        self._heads: dict[str, int] = {}
         self._told_queued = False
         self.ctx = zmq.Context()
         self.sock: zmq.Socket[bytes] | None = None
@@ -471,6 +483,8 @@ class ChatClient:
                   and now - self._fetch_sent > self.interval * c.HEARTBEAT_LIVENESS):
                 # The reply to our FETCH never came (our queue at the broker was full).
                 self._step(Step(fetch=self.timeline.refetch()))
+            elif (mark := self.reading.due(now)) is not None:
+                self._send(mark)
             elif now - self._last_send >= self.interval:
                 self._send(Ping())
         elif self._resume_until is not None and now >= self._resume_until:
@@ -535,6 +549,15 @@ class ChatClient:
             case RoomList():
                 for room_line in self.render.rooms(msg):
                     self.screen.show(room_line)
+            case UnreadList(items):
+                unread = self.reading.unread(items, self._heads)
+                if line := self.render.unread(unread, lambda key: self.rooms.name(room_key(key))):
+                    self.screen.show(line)
+            case Moderated():
+                self.screen.show(self.render.moderated(msg))
+            case DmList(items):
+                for dm_line in self.render.dms(items):
+                    self.screen.show(dm_line)
             case Notice():
                 if line := self.render.service_notice(msg):
                     self.screen.show(line)
@@ -544,6 +567,8 @@ class ChatClient:
                 self._on_error(msg)
             case Bye(reason) if reason == c.R_FLOOD:
                 raise Fatal(self.t("client.flooded"))
+            case Bye(reason) if reason in (c.R_KICKED, c.R_BANNED):
+                raise Fatal(self.t(f"client.{reason}"))  # (no reconnecting after it)
             case Bye(reason) if reason == c.R_SHUTDOWN:
                 self.screen.show(self.render.notice(self.t("client.broker_gone")))
                 self._retry = self.interval * c.HEARTBEAT_LIVENESS
@@ -568,10 +593,9 @@ class ChatClient:
         ``page_room``: the room of the history page it came in."""
         event = shown.event
         room = "" if isinstance(event, Priv) else event.room or page_room
-        if room or not isinstance(event, Priv):
-            key = self.rooms.key(room)
-            if event.seq and event.seq < self._oldest.get(key, c.MAX_SEQ + 1):
-                self._oldest[key] = event.seq
+        read, label = self._read_key(event, room)  # (a room's key, or a conversation's)
+        if event.seq and event.seq < self._oldest.get(read, c.MAX_SEQ + 1):
+            self._oldest[read] = event.seq
         if isinstance(event, Left) and event.reason != c.R_PART and self.rooms.enabled:
             seen = (name_key(event.name), event.ts, event.reason)
             if seen in self._leaves:
@@ -580,14 +604,34 @@ class ChatClient:
             if len(self._leaves) > LEAVES_REMEMBERED:
                 self._leaves.popitem(last=False)
         parted = isinstance(event, Left) and event.reason == c.R_PART
+        if event.seq and self.reading.new_line(read, event.seq):
+            self.screen.show(self.render.new_line(label))
         self.screen.show(self.render.event(event, self.name, shown.tag,
                                            where=self.rooms.where(room),
                                            room=self.rooms.notice_room(room, parted)))
+        if event.seq:
+            self.reading.seen(read, event.seq)
+
+    def _read_key(self, event: object, room: str) -> tuple[str, str]:
+        """Where an event's read mark goes (its room, or the private conversation with
+        the other user), and its name as shown."""
+        if isinstance(event, Priv):
+            mine = name_key(event.sender) == name_key(self.name)
+            other = event.to if mine else event.sender
+            return peer_key(other), c.PEER_PREFIX + other
+        key = self.rooms.key(room)
+        return key, self.rooms.name(key)
 
     def _page(self, msg: Events) -> None:
         """A /history page: older events, shown as history (no cursor moves: they
         were read before, or are older than what this session follows); or the
         lines around a search result (/around), which move no scroll position."""
+        if msg.room.startswith(c.PEER_PREFIX):  # a private conversation's page
+            for event in msg.events:
+                self._show(Shown(event, HISTORY))
+            text = "client.history_more" if msg.more else "client.history_start"
+            self.screen.show(self.render.notice(self.t(text, room=sanitize(msg.room))))
+            return
         key = self.rooms.key(msg.room)
         if key in self._around:
             self._around.discard(key)
@@ -643,8 +687,13 @@ class ChatClient:
         self._around.add(key)
         self._request(History(self.rooms.name(key), around=hit.seq, limit=AROUND_LINES))
 
-    def _scroll_back(self, room: str, count: int) -> None:
-        """/history: the page of a room's events before the oldest one shown."""
+    def _scroll_back(self, room: str, count: int, peer: str = "") -> None:
+        """/history: the page of a room's events (or the private conversation's with
+        ``peer``) before the oldest one shown."""
+        if peer:
+            self._request(History("", before=self._oldest.get(peer_key(peer)),
+                                  limit=count or SCROLL_PAGE, peer=peer))
+            return
         if room and not self._room_ok(room):
             return
         if not room and not self._rooms_enabled():
@@ -708,6 +757,7 @@ class ChatClient:
         msg = self.outbox.settle(cid)
         if isinstance(msg, Say):
             self.timeline.own_public(seq, prev, msg.room)
+            self.reading.seen(self.rooms.key(msg.room), seq)
         if msg is not None and self.show_acks:
             self.screen.show(self.render.notice(
                 self.t("client.delivered", text=sanitize(msg.text[:60]))))
@@ -731,6 +781,7 @@ class ChatClient:
                 self.screen.show(self.render.notice(self.t("client.online_none")))
         self.ever_joined = True
         self.rooms.welcome(msg.room, msg.rooms)
+        self._heads = {room_key(room): head for room, head in msg.rooms}
         self._prompt()
         if msg.fanout == c.FANOUT_PUB:
             self._open_feed(msg.feeds, msg.session)
@@ -759,6 +810,9 @@ class ChatClient:
             self.outbox.again(err.cid)
             if self._pace is not None:
                 self._pace[0].tokens = 0.0
+            return
+        if err.ref == "dms" and err.code == c.E_UNAVAILABLE:
+            self.screen.show(self.render.problem(self.t("client.no_dms")))
             return
         if err.ref == "search" and err.code in (c.E_UNAVAILABLE, c.E_RATE_LIMITED):
             text = "client.no_search" if err.code == c.E_UNAVAILABLE else "client.search_busy"
@@ -848,8 +902,14 @@ class ChatClient:
                     self.screen.show(self.render.problem(self.t("error.NO_ROOM")))
                 elif self._room_ok(room or self._current_name()):
                     self._part(room or self._current_name())
-            case ScrollBack(room, count):
-                self._scroll_back(room, count)
+            case ScrollBack(room, count, peer):
+                self._scroll_back(room, count, peer)
+            case Moderation(op, name, room, seconds, reason):
+                self._request(Moderate(op, name, room, seconds, reason))
+            case ShowDms():  # (what was shown is marked read first: counts are current)
+                if self.state is State.JOINED and (mark := self.reading.flush()) is not None:
+                    self._send(mark)
+                self._request(ListDms())
             case Find():
                 self._find(typed)
             case Around(number):
@@ -971,6 +1031,8 @@ class ChatClient:
     def _leave(self) -> None:
         if self.state is State.JOINED and self.sock is not None:
             self.sock.setsockopt(zmq.LINGER, LEAVE_LINGER_MS)
+            if (mark := self.reading.flush()) is not None:
+                self._send(mark)  # (what was read last: a key's next session starts there)
             if self._send(Leave()):
                 self._await_bye()
         self.screen.show(self.render.notice(self.t("client.bye")))

@@ -8,7 +8,12 @@
     /join #room      enter a room (or switch to it); /part [#room] leaves one
     /rooms           list the rooms; /topic text sets the current room's topic
     /who [#room|*]   the current room's members, another room's, or everyone online
-    /history [#room] [N]  N older messages of a room (default: the current one)
+    /history [#room|@name] [N]  N older messages of a room (default: the current one)
+                     or of the private conversation with name
+    /dms             the private conversations, most recent first, with unread counts
+    /kick name [reason], /ban name [duration] [reason], /unban name,
+    /mute name #room [duration], /unmute name #room, /slow #room seconds,
+    /lock #room, /unlock #room   an operator's moderation (duration: 30s, 10m, 2h, 7d)
     /search words [from:name] [in:#room] [@name]  search what one may read
     /around N        the lines around result N of the last /search
     /help            the commands; /quit or `sair` (any case) leaves
@@ -21,7 +26,18 @@ Whether a name is a valid room is the caller's check (zchat.protocol.room_proble
 
 from dataclasses import dataclass
 
-from zchat.protocol.constants import MAX_HISTORY_PAGE, ROOM_PREFIX
+from zchat.protocol.constants import (
+    M_BAN,
+    M_KICK,
+    M_LOCK,
+    M_MUTE,
+    M_SLOW,
+    M_UNBAN,
+    M_UNLOCK,
+    M_UNMUTE,
+    MAX_HISTORY_PAGE,
+    ROOM_PREFIX,
+)
 
 #: /who's argument for everyone online, whatever room one is in.
 EVERYONE = "*"
@@ -86,11 +102,28 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class ScrollBack:
-    """``/history``: older events of ``room`` ("" the current one), ``count`` of them
-    (0: the broker's page)."""
+    """``/history``: older events of ``room`` ("" the current one) or of the private
+    conversation with ``peer``, ``count`` of them (0: the broker's page)."""
 
     room: str = ""
     count: int = 0
+    peer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Moderation:
+    """An operator's command (``op``: a MOD op) on ``name`` and/or ``room``."""
+
+    op: str
+    name: str = ""
+    room: str = ""
+    seconds: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ShowDms:
+    """``/dms``: the private conversations."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +168,8 @@ class Usage:
 
 
 Command = (Public | Private | RoomSay | Quit | ListUsers | EnterRoom | PartRoom | ShowRooms
-           | Topic | ScrollBack | Find | Around | ShowHelp | Nothing | UnknownCommand | Usage)
+           | Topic | ScrollBack | Find | Around | ShowHelp | Nothing | UnknownCommand | Usage
+           | ShowDms | Moderation)
 
 _QUIT_WORDS = frozenset({"sair", "/quit", "/sair", "/exit"})
 
@@ -191,6 +225,12 @@ def _slash(stripped: str, word: str) -> Command:
             return Topic(parts[1].strip()) if len(parts) > 1 else Usage("topic")
         case "/history" | "/historico" | "/histórico":
             return _scroll_back(stripped.split()[1:])
+        case "/dms" | "/conversas":
+            return ShowDms()
+        case "/kick" | "/expulsar" | "/ban" | "/banir" | "/unban" | "/desbanir" | "/mute" \
+                | "/silenciar" | "/unmute" | "/slow" | "/lento" | "/lock" | "/travar" \
+                | "/unlock" | "/destravar":
+            return _moderation(_MOD_WORDS[word], stripped.split(None, 1)[1:])
         case "/search" | "/buscar" | "/procurar":
             return _find(stripped.split()[1:])
         case "/around" | "/contexto":
@@ -207,16 +247,18 @@ def _slash(stripped: str, word: str) -> Command:
 
 
 def _scroll_back(words: list[str]) -> Command:
-    """``/history [#room] [N]``, in either order; anything else: its usage."""
-    room, count = "", 0
+    """``/history [#room|@name] [N]``, in either order; anything else: its usage."""
+    room, count, peer = "", 0, ""
     for word in words:
-        if word.startswith(ROOM_PREFIX) and not room:
+        if word.startswith(ROOM_PREFIX) and not room and not peer:
             room = word
+        elif word.startswith("@") and len(word) > 1 and not room and not peer:
+            peer = word[1:]
         elif word.isascii() and word.isdigit() and not count and 0 < int(word) <= MAX_HISTORY_PAGE:
             count = int(word)
         else:
             return Usage("history")
-    return ScrollBack(room, count)
+    return ScrollBack(room, count, peer)
 
 
 def _find(words: list[str]) -> Command:
@@ -239,3 +281,51 @@ def _find(words: list[str]) -> Command:
     if not rest:
         return Usage("search")
     return Find(" ".join(rest), **found)
+
+
+_MOD_WORDS = {"/kick": M_KICK, "/expulsar": M_KICK, "/ban": M_BAN, "/banir": M_BAN,
+              "/unban": M_UNBAN, "/desbanir": M_UNBAN, "/mute": M_MUTE, "/silenciar": M_MUTE,
+              "/unmute": M_UNMUTE, "/slow": M_SLOW, "/lento": M_SLOW, "/lock": M_LOCK,
+              "/travar": M_LOCK, "/unlock": M_UNLOCK, "/destravar": M_UNLOCK}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def duration(word: str) -> int | None:
+    """``30s``, ``10m``, ``2h``, ``7d`` in seconds (None: not a duration)."""
+    number, unit = word[:-1], word[-1:].casefold()
+    if unit in _UNITS and number.isascii() and number.isdigit() and 0 < int(number) < 10**6:
+        return int(number) * _UNITS[unit]
+    return None
+
+
+def _moderation(op: str, rest: list[str]) -> Command:
+    """An operator's command: its name, room, duration and reason, as ``op`` takes them."""
+    words = rest[0].split() if rest else []
+    text = rest[0] if rest else ""
+    if op in (M_SLOW, M_LOCK, M_UNLOCK):
+        if not words or not words[0].startswith(ROOM_PREFIX):
+            return Usage(op)
+        if op != M_SLOW:
+            return Moderation(op, room=words[0]) if len(words) == 1 else Usage(op)
+        ok = len(words) == 2 and words[1].isascii() and words[1].isdigit()
+        return Moderation(op, room=words[0], seconds=int(words[1])) if ok else Usage(op)
+    if not words:
+        return Usage(op)
+    name, after = words[0].removeprefix("@"), text.split(None, 1)[1:]
+    if op in (M_KICK, M_UNBAN):
+        if op == M_UNBAN and after:
+            return Usage(op)
+        return Moderation(op, name, reason=after[0].strip() if after else "")
+    if op == M_BAN:
+        more = after[0].split(None, 1) if after else []
+        seconds = duration(more[0]) if more else None
+        reason = (more[1] if len(more) > 1 else "") if seconds is not None else \
+            (after[0] if after else "")
+        return Moderation(op, name, seconds=seconds or 0, reason=reason.strip())
+    # mute, unmute: name #room [duration]
+    if len(words) < 2 or not words[1].startswith(ROOM_PREFIX):
+        return Usage(op)
+    if op == M_UNMUTE:
+        return Moderation(op, name, words[1]) if len(words) == 2 else Usage(op)
+    seconds = duration(words[2]) if len(words) == 3 else 0 if len(words) == 2 else None
+    return Moderation(op, name, words[1], seconds) if seconds is not None else Usage(op)

@@ -17,14 +17,18 @@ from zchat.protocol import (
     Event,
     Joined,
     Left,
+    Moderated,
     Msg,
     Notice,
     Priv,
     RoomList,
     TopicSet,
+    Unread,
     name_key,
 )
 from zchat.protocol import constants as c
+
+from .reading import mentions
 
 # Distinct, readable foreground colours for sender names.
 _NAME_COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
@@ -32,6 +36,7 @@ _RESET = "\x1b[0m"
 _PRIVATE = "\x1b[1;35m"
 _NOTICE = "\x1b[2m"
 _ERROR = "\x1b[1;31m"
+_MENTION = "\x1b[1;33m"
 # Service notices that mean something the user relies on does not work now.
 _WARNINGS = frozenset({c.N_CLUSTER_DOWN})
 
@@ -70,7 +75,7 @@ class Renderer:
         ``room``: the name of a join's or leave's room when it is not the default one."""
         match event:
             case Msg():
-                return self.public(event, tag, where)
+                return self.public(event, tag, where, me)
             case Priv():
                 return self.private(event, me, tag)
             case Joined():
@@ -82,9 +87,65 @@ class Renderer:
     def _where(self, where: str) -> str:
         return f" {sanitize(where)}" if where else ""
 
-    def public(self, msg: Msg, tag: str = "", where: str = "") -> str:
-        return (f"{self._stamp(msg.ts, tag)}{self._where(where)} {self._name(msg.sender)}: "
-                f"{sanitize(msg.text)}")
+    def public(self, msg: Msg, tag: str = "", where: str = "", me: str = "") -> str:
+        """A room's message; one that names ``me`` (a mention) is highlighted, and
+        tagged as one when there is no colour to show it."""
+        text = sanitize(msg.text)
+        if me and name_key(msg.sender) != name_key(me) and mentions(msg.text, me):
+            text = self._paint(_MENTION, text)
+            if not self.colour:
+                tag = tag or "mention"
+        return f"{self._stamp(msg.ts, tag)}{self._where(where)} {self._name(msg.sender)}: {text}"
+
+    def new_line(self, room: str) -> str:
+        """The line between what the user had read and what came since, in ``room``."""
+        return self._paint(_MENTION, self.t("client.new_line", room=sanitize(room)))
+
+    def unread(self, items: Iterable[Unread], name: Callable[[str], str]) -> str | None:
+        """UNREAD as one line ("3 unread in #dev, 1 mention of you in #geral, 2 from
+        bob"); ``name``: a room key's name as shown. None: nothing unread."""
+        parts = []
+        for item in items:
+            count = f"{item.unread}+" if item.more else str(item.unread)
+            if item.key.startswith(c.PEER_PREFIX):
+                parts.append(self.t("client.unread_from", count=count,
+                                    name=sanitize(item.key[1:])))
+                continue
+            room = sanitize(name(item.key))
+            parts.append(self.t("client.unread_in", count=count, room=room))
+            if item.mentions:
+                parts.append(self.t("client.unread_mentions", count=item.mentions, room=room))
+        return self.notice(", ".join(parts)) if parts else None
+
+    def moderated(self, told: Moderated) -> str:
+        """What an operator did, as a notice (untrusted names and reason sanitised)."""
+        until = ""
+        if told.until and told.op in (c.M_BAN, c.M_MUTE):
+            when = time.strftime("%Y-%m-%d %H:%M", self._localtime(told.until))
+            until = self.t("client.mod_until", time=when)
+        reason = self.t("client.mod_reason", reason=sanitize(told.reason)) if told.reason else ""
+        key = "client.mod_slow_off" if told.op == c.M_SLOW and not told.until \
+            else f"client.mod_{told.op}"
+        try:
+            text = self.t(key, by=sanitize(told.by), name=sanitize(told.name),
+                          room=sanitize(told.room), until=until, reason=reason,
+                          seconds=int(told.until))
+        except KeyError:  # an op this client does not know: said plainly
+            text = f"{sanitize(told.by)}: {sanitize(told.op)} {sanitize(told.name)}"
+        return self.notice(text)
+
+    def dms(self, items: Iterable[Unread]) -> list[str]:
+        """The answer to DMS: a heading, then one line per conversation."""
+        listed = list(items)
+        if not listed:
+            return [self.notice(self.t("client.dms_none"))]
+        lines = [self.notice(self.t("client.dms", count=len(listed)))]
+        for item in listed:
+            count = f"{item.unread}+" if item.more else str(item.unread)
+            when = time.strftime("%H:%M", self._localtime(item.ts))
+            lines.append(self.t("client.dm_line", name=sanitize(item.key[1:]), count=count,
+                                time=when))
+        return lines
 
     def own(self, name: str, text: str, ts: float, where: str = "") -> str:
         """The user's own message, echoed locally in terminal mode."""

@@ -17,6 +17,34 @@ EN: Texts = {
     "reason.shutdown": "broker shutting down",
     "reason.flood": "disconnected for flooding",
     "reason.part": "left the room",
+    "reason.kicked": "kicked by an operator",
+    "reason.banned": "banned by an operator",
+    "error.NOT_OPERATOR": "only operators can do that",
+    "error.BANNED": "you are banned from this chat",
+    "error.MUTED": "you are muted in {ref}",
+    "error.SLOW_MODE": "slow mode: wait {ref} s before your next message here",
+    "error.TOPIC_LOCKED": "the topic of {ref} is locked: only operators can change it",
+    "client.kicked": "an operator removed you from the chat",
+    "client.banned": "an operator banned you from the chat",
+    "client.mod_kick": "{by} removed {name} from the chat{reason}",
+    "client.mod_ban": "{by} banned {name}{until}{reason}",
+    "client.mod_unban": "{by} lifted the ban on {name}",
+    "client.mod_mute": "{by} muted {name} in {room}{until}{reason}",
+    "client.mod_unmute": "{by} unmuted {name} in {room}",
+    "client.mod_slow": "{by} set slow mode in {room}: one message every {seconds} s",
+    "client.mod_slow_off": "{by} turned slow mode off in {room}",
+    "client.mod_lock": "{by} locked the topic of {room}",
+    "client.mod_unlock": "{by} unlocked the topic of {room}",
+    "client.mod_until": " until {time}",
+    "client.mod_reason": " ({reason})",
+    "client.usage_kick": "Usage: /kick name [reason]",
+    "client.usage_ban": "Usage: /ban name [duration: 30m, 2h, 7d] [reason]",
+    "client.usage_unban": "Usage: /unban name",
+    "client.usage_mute": "Usage: /mute name #room [duration: 30m, 2h, 7d]",
+    "client.usage_unmute": "Usage: /unmute name #room",
+    "client.usage_slow": "Usage: /slow #room seconds (0 turns it off)",
+    "client.usage_lock": "Usage: /lock #room",
+    "client.usage_unlock": "Usage: /unlock #room",
     # the client's own lines
     "client.connecting": "connecting to {endpoint} as {name}...",
     "client.welcome": "Welcome to zchat, {name}! Type /help for commands.",
@@ -36,6 +64,15 @@ EN: Texts = {
     "client.bye": "Bye!",
     "client.tag_missed": "(missed)",
     "client.tag_history": "(history)",
+    "client.tag_mention": "(mentions you)",
+    "client.new_line": "----- new in {room} -----",
+    "client.unread_in": "{count} unread in {room}",
+    "client.unread_mentions": "{count} mention(s) of you in {room}",
+    "client.unread_from": "{count} unread from {name}",
+    "client.dms": "Private conversations ({count}), most recent first:",
+    "client.dms_none": "No private conversations yet.",
+    "client.dm_line": "  {name}: {count} unread, last at {time}",
+    "client.no_dms": "This broker keeps no read state.",
     "client.queued": "Not connected: your messages are kept and sent when the broker is back.",
     "client.outbox_full": "Too many messages waiting for the broker: message not sent.",
     "client.delivered": "delivered: {text}",
@@ -53,7 +90,12 @@ EN: Texts = {
         "  /rooms           list the rooms\n"
         "  /topic text      set the current room's topic\n"
         "  /who [#room|*]   list the room's members (*: everyone online)\n"
-        "  /history [#room] [N]  show older messages of the room, page by page\n"
+        "  /history [#room|@name] [N]  show older messages of the room (or of the private\n"
+        "                   conversation with name), page by page\n"
+        "  /dms             list your private conversations with unread counts\n"
+        "  operators: /kick name [reason], /ban name [30m|2h|7d] [reason], /unban name,\n"
+        "             /mute name #room [30m], /unmute name #room, /slow #room seconds,\n"
+        "             /lock #room, /unlock #room (the topic)\n"
         "  /search words    search messages (from:name, in:#room, @name narrow it)\n"
         "  /around N        show the lines around result N of the last search\n"
         "  /help            show this help\n"
@@ -63,7 +105,7 @@ EN: Texts = {
     "client.usage_join": "Usage: /join #room",
     "client.usage_msg": "Usage: /msg #room text, or /msg name text",
     "client.usage_topic": "Usage: /topic text",
-    "client.usage_history": "Usage: /history [#room] [N] (N from 1 to 100)",
+    "client.usage_history": "Usage: /history [#room|@name] [N] (N from 1 to 100)",
     "client.history_start": "Beginning of {room}'s history.",
     "client.history_more": "Older messages of {room}: /history again.",
     "client.tag_found": "(found)",
@@ -143,6 +185,34 @@ PT: Texts = {
     "reason.shutdown": "broker encerrando",
     "reason.flood": "desconectado por inundar o chat",
     "reason.part": "saiu da sala",
+    "reason.kicked": "removido(a) por um operador",
+    "reason.banned": "banido(a) por um operador",
+    "error.NOT_OPERATOR": "só operadores podem fazer isso",
+    "error.BANNED": "você está banido(a) deste chat",
+    "error.MUTED": "você está silenciado(a) em {ref}",
+    "error.SLOW_MODE": "modo lento: espere {ref} s antes da próxima mensagem aqui",
+    "error.TOPIC_LOCKED": "o tópico de {ref} está travado: só operadores podem mudá-lo",
+    "client.kicked": "um operador tirou você do chat",
+    "client.banned": "um operador baniu você do chat",
+    "client.mod_kick": "{by} tirou {name} do chat{reason}",
+    "client.mod_ban": "{by} baniu {name}{until}{reason}",
+    "client.mod_unban": "{by} suspendeu o banimento de {name}",
+    "client.mod_mute": "{by} silenciou {name} em {room}{until}{reason}",
+    "client.mod_unmute": "{by} devolveu a voz a {name} em {room}",
+    "client.mod_slow": "{by} ativou o modo lento em {room}: uma mensagem a cada {seconds} s",
+    "client.mod_slow_off": "{by} desativou o modo lento em {room}",
+    "client.mod_lock": "{by} travou o tópico de {room}",
+    "client.mod_unlock": "{by} destravou o tópico de {room}",
+    "client.mod_until": " até {time}",
+    "client.mod_reason": " ({reason})",
+    "client.usage_kick": "Uso: /kick nome [motivo]",
+    "client.usage_ban": "Uso: /ban nome [duração: 30m, 2h, 7d] [motivo]",
+    "client.usage_unban": "Uso: /unban nome",
+    "client.usage_mute": "Uso: /mute nome #sala [duração: 30m, 2h, 7d]",
+    "client.usage_unmute": "Uso: /unmute nome #sala",
+    "client.usage_slow": "Uso: /slow #sala segundos (0 desliga)",
+    "client.usage_lock": "Uso: /lock #sala",
+    "client.usage_unlock": "Uso: /unlock #sala",
     "client.connecting": "conectando a {endpoint} como {name}...",
     "client.welcome": "Bem-vindo(a) ao zchat, {name}! Digite /help para ver os comandos.",
     "client.rejoined": "Reconectado(a) como {name}.",
@@ -161,6 +231,15 @@ PT: Texts = {
     "client.bye": "Até logo!",
     "client.tag_missed": "(perdida)",
     "client.tag_history": "(histórico)",
+    "client.tag_mention": "(menciona você)",
+    "client.new_line": "----- novas em {room} -----",
+    "client.unread_in": "{count} não lidas em {room}",
+    "client.unread_mentions": "{count} menção(ões) a você em {room}",
+    "client.unread_from": "{count} não lidas de {name}",
+    "client.dms": "Conversas privadas ({count}), a mais recente primeiro:",
+    "client.dms_none": "Nenhuma conversa privada ainda.",
+    "client.dm_line": "  {name}: {count} não lidas, última às {time}",
+    "client.no_dms": "Este broker não guarda o que foi lido.",
     "client.queued": "Sem conexão: suas mensagens ficam guardadas e serão enviadas quando o "
                      "broker voltar.",
     "client.outbox_full": "Mensagens demais esperando o broker: mensagem não enviada.",
@@ -179,7 +258,12 @@ PT: Texts = {
         "  /rooms           lista as salas\n"
         "  /topic texto     define o tópico da sala atual\n"
         "  /who [#sala|*]   lista quem está na sala (*: todos online)\n"
-        "  /history [#sala] [N]  mostra mensagens mais antigas da sala, página a página\n"
+        "  /history [#sala|@nome] [N]  mostra mensagens mais antigas da sala (ou da conversa\n"
+        "                   privada com nome), página a página\n"
+        "  /dms             lista suas conversas privadas com o número de não lidas\n"
+        "  operadores: /kick nome [motivo], /ban nome [30m|2h|7d] [motivo], /unban nome,\n"
+        "              /mute nome #sala [30m], /unmute nome #sala, /slow #sala segundos,\n"
+        "              /lock #sala, /unlock #sala (o tópico)\n"
         "  /search palavras busca mensagens (from:nome, in:#sala, @nome restringem)\n"
         "  /around N        mostra as linhas em volta do resultado N da última busca\n"
         "  /help            mostra esta ajuda\n"
@@ -189,7 +273,7 @@ PT: Texts = {
     "client.usage_join": "Uso: /join #sala",
     "client.usage_msg": "Uso: /msg #sala texto, ou /msg nome texto",
     "client.usage_topic": "Uso: /topic texto",
-    "client.usage_history": "Uso: /history [#sala] [N] (N de 1 a 100)",
+    "client.usage_history": "Uso: /history [#sala|@nome] [N] (N de 1 a 100)",
     "client.history_start": "Início do histórico de {room}.",
     "client.history_more": "Mensagens mais antigas de {room}: /history de novo.",
     "client.tag_found": "(encontrado)",

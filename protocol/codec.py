@@ -24,6 +24,7 @@ from .messages import (
     BrokerMessage,
     Bye,
     ClientMessage,
+    DmList,
     Enter,
     Entered,
     Error,
@@ -35,8 +36,12 @@ from .messages import (
     Joined,
     Leave,
     Left,
+    ListDms,
     ListRooms,
+    Mark,
     Message,
+    Moderate,
+    Moderated,
     Msg,
     Notice,
     Part,
@@ -50,6 +55,8 @@ from .messages import (
     SetTopic,
     Tell,
     TopicSet,
+    Unread,
+    UnreadList,
     Users,
     Welcome,
     Who,
@@ -95,6 +102,11 @@ def _event_body(ev: Event) -> dict[str, Any]:
             return _flagged({"name": name, "reason": reason, "ts": ts, "seq": seq,
                              "prev": prev}, room=room)
     raise TypeError(f"not an event: {ev!r}")
+
+
+def _unread_body(item: Unread) -> dict[str, Any]:
+    return _flagged({"key": item.key, "read": item.read}, unread=item.unread,
+                    mentions=item.mentions, more=item.more, last=item.last, ts=item.ts)
 
 
 def _flagged(body: dict[str, Any], **flags: Any) -> dict[str, Any]:
@@ -214,8 +226,18 @@ def encode(msg: Message) -> bytes:
             return _frame(c.PING, _flagged(body, rooms=dict(rooms)))
         case Who(room):
             return _frame(c.WHO, _flagged({}, room=room))
-        case Leave() | ListRooms():
+        case Leave() | ListRooms() | ListDms():
             return _frame(msg.command)
+        case Moderate(op, name, room, seconds, reason):
+            return _frame(c.MOD, _flagged({"op": op}, name=name, room=room, seconds=seconds,
+                                          reason=reason))
+        case Moderated(op, by, name, room, reason, until):
+            return _frame(c.MODERATED, _flagged({"op": op, "by": by}, name=name, room=room,
+                                                reason=reason, until=until))
+        case Mark(read):
+            return _frame(c.MARK, {"read": dict(read)})
+        case UnreadList(items) | DmList(items):
+            return _frame(msg.command, {"items": [_unread_body(item) for item in items]})
         case Enter(room) | Part(room) | Parted(room):
             return _frame(msg.command, {"room": room})
         case SetTopic(room, text):
@@ -224,11 +246,12 @@ def encode(msg: Message) -> bytes:
             asked = _flagged({"words": words}, **{"from": sender, "room": room, "with": peer})
             return _frame(c.SEARCH, asked | ({} if before is None else {"before": before})
                           | {"limit": limit})
-        case History(room, before, after, around, limit):
+        case History(room, before, after, around, limit, peer):
             at = {key: value for key, value in
                   (("before", before), ("after", after), ("around", around))
                   if value is not None}
-            return _frame(c.HISTORY, {"room": room, **at, "limit": limit})
+            whose = {"with": peer} if peer else {"room": room}
+            return _frame(c.HISTORY, {**whose, **at, "limit": limit})
         case Welcome(name, session, heartbeat, users, server, resumed, pub, priv, epoch,
                      rate, burst, byte_rate, byte_burst, online, fanout, feeds, room, rooms,
                      max_rooms):
@@ -351,12 +374,13 @@ def _room(body: dict[str, Any], required: bool = False) -> str:
     return _str(body, "room", _ROOM, None if required else "", too_long=c.E_BAD_ROOM)
 
 
-def _cursors(body: dict[str, Any], key: str) -> tuple[tuple[str, int], ...]:
-    """An optional object of room -> integer (FETCH and PING ``rooms``, WELCOME's)."""
+def _cursors(body: dict[str, Any], key: str, most: int = c.MAX_ROOMS_PER_USER + 1
+             ) -> tuple[tuple[str, int], ...]:
+    """An optional object of room -> integer (FETCH and PING ``rooms``, WELCOME's; MARK's
+    ``read``, whose keys may be "@name" too)."""
     value = body.get(key, {})
-    if not isinstance(value, dict) or len(value) > c.MAX_ROOMS_PER_USER + 1:
-        raise ProtocolError(f"field '{key}' must be an object of at most "
-                            f"{c.MAX_ROOMS_PER_USER + 1} rooms")
+    if not isinstance(value, dict) or len(value) > most:
+        raise ProtocolError(f"field '{key}' must be an object of at most {most} rooms")
     pairs = []
     for room in value:
         if len(room) > _ROOM or (not room.isascii() and _SURROGATE.search(room)):
@@ -386,6 +410,9 @@ _FROM_CLIENT: dict[bytes, _Decoder] = {
     b"TOPIC": lambda b: SetTopic(_room(b, required=True),
                                  _str(b, "text", c.MAX_TOPIC_CHARS, too_long=c.E_TOO_LONG)),
     b"HISTORY": lambda b: _history(b),  # (defined below)
+    b"MARK": lambda b: Mark(_cursors(b, "read", c.MAX_MARKS)),
+    b"DMS": lambda b: ListDms(),
+    b"MOD": lambda b: _moderate(b),  # (defined below)
     b"SEARCH": lambda b: Search(
         _str(b, "words", c.MAX_SEARCH_CHARS, too_long=c.E_BAD_SEARCH),
         _str(b, "from", _LOOSE, "", too_long=c.E_BAD_NAME), _room(b),
@@ -394,12 +421,25 @@ _FROM_CLIENT: dict[bytes, _Decoder] = {
 }
 
 
+def _moderate(b: dict[str, Any]) -> Moderate:
+    op = _str(b, "op", 16)
+    if op not in c.MOD_OPS:
+        raise ProtocolError(f"field 'op' must be one of {', '.join(sorted(c.MOD_OPS))}")
+    return Moderate(op, _str(b, "name", _LOOSE, "", too_long=c.E_BAD_NAME), _room(b),
+                    _int(b, "seconds", 0, c.MAX_MOD_SECONDS),
+                    _str(b, "reason", c.MAX_REASON_CHARS, "", too_long=c.E_TOO_LONG))
+
+
 def _history(b: dict[str, Any]) -> History:
     at = {key: _opt_int(b, key) for key in ("before", "after", "around")}
     if sum(value is not None for value in at.values()) > 1:
         raise ProtocolError("at most one of 'before', 'after' and 'around'")
-    return History(_room(b, required=True), at["before"], at["after"], at["around"],
-                   _int(b, "limit", c.MAX_HISTORY_PAGE, c.MAX_HISTORY_PAGE, low=1))
+    if ("room" in b) == ("with" in b):
+        raise ProtocolError("one of 'room' and 'with'")
+    peer = _str(b, "with", _LOOSE, "", too_long=c.E_BAD_NAME)
+    return History("" if peer else _room(b, required=True), at["before"], at["after"],
+                   at["around"], _int(b, "limit", c.MAX_HISTORY_PAGE, c.MAX_HISTORY_PAGE,
+                                      low=1), peer)
 
 
 def _welcome(b: dict[str, Any]) -> Welcome:
@@ -447,6 +487,21 @@ def _events(b: dict[str, Any]) -> Events:
                   _int(b, "lost", 0), _room(b))
 
 
+def _unread_items(b: dict[str, Any]) -> tuple[Unread, ...]:
+    raw = b.get("items")
+    if not isinstance(raw, list) or len(raw) > c.MAX_MARKS:
+        raise ProtocolError("field 'items' must be a list")
+    items = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ProtocolError("each item must be an object")
+        items.append(Unread(_str(item, "key", _ROOM), _int(item, "read", 0),
+                            _int(item, "unread", 0), _int(item, "mentions", 0),
+                            _bool(item, "more"), _int(item, "last", 0),
+                            _num(item, "ts") if "ts" in item else 0.0))
+    return tuple(items)
+
+
 def _room_list(b: dict[str, Any]) -> RoomList:
     raw = b.get("rooms")
     if not isinstance(raw, list) or len(raw) > c.MAX_ROOMS_LISTED:
@@ -476,6 +531,12 @@ _FROM_BROKER: dict[bytes, _Decoder] = {
                                   _int(b, "online", 0)),
     b"PARTED": lambda b: Parted(_room(b, required=True)),
     b"ROOMS": _room_list,
+    b"UNREAD": lambda b: UnreadList(_unread_items(b)),
+    b"DMS": lambda b: DmList(_unread_items(b)),
+    b"MODERATED": lambda b: Moderated(_str(b, "op", 16), _str(b, "by", _LOOSE),
+                                      _str(b, "name", _LOOSE, ""), _room(b),
+                                      _str(b, "reason", c.MAX_REASON_CHARS, ""),
+                                      _num(b, "until") if "until" in b else 0.0),
     b"TOPIC": lambda b: TopicSet(_room(b, required=True), _str(b, "text", c.MAX_TOPIC_CHARS),
                                  _str(b, "by", _LOOSE)),
 }

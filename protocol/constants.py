@@ -18,6 +18,11 @@ WHO: Final = "WHO"
 FETCH: Final = "FETCH"
 HISTORY: Final = "HISTORY"
 SEARCH: Final = "SEARCH"
+#: Read state (issue 18): how far the user has read, and the private conversations.
+MARK: Final = "MARK"
+DMS: Final = "DMS"
+#: Moderation (issue 19): an operator acts on a user or a room (one of MOD_OPS).
+MOD: Final = "MOD"
 LEAVE: Final = "LEAVE"
 # Sent by both sides when they have been idle for one heartbeat interval.
 PING: Final = "PING"
@@ -43,6 +48,10 @@ NOTICE: Final = "NOTICE"
 #: Answers to ENTER and PART (ROOMS and TOPIC are the same words both ways).
 ENTERED: Final = "ENTERED"
 PARTED: Final = "PARTED"
+#: After WELCOME: what the user has not read yet, per room and conversation (issue 18).
+UNREAD: Final = "UNREAD"
+#: What an operator did, to those it concerns (issue 19).
+MODERATED: Final = "MODERATED"
 
 # How public events reach clients (WELCOME.fanout).
 FANOUT_ROUTER: Final = "router"
@@ -84,6 +93,14 @@ DEFAULT_SEARCH_HITS: Final = 20
 #: A SEARCH's ``words``: characters, and words in them that count.
 MAX_SEARCH_CHARS: Final = 200
 MAX_SEARCH_WORDS: Final = 16
+#: Read state: the entries of one MARK (rooms, and "@name" conversations), the
+#: conversations listed in one DMS answer, and the unread events an UNREAD counts in
+#: each room (past it, ``more`` says there are more).
+MAX_MARKS: Final = 200
+MAX_DMS_LISTED: Final = 50
+MAX_UNREAD_COUNTED: Final = 100
+#: A MARK or UNREAD key for a private conversation: this and the other user's name.
+PEER_PREFIX: Final = "@"
 #: Names listed in a WELCOME (the rest are counted; WHO lists everyone): joining
 #: a room of N must not cost O(N) names per join, O(N^2) in all.
 WELCOME_USERS: Final = 100
@@ -127,6 +144,14 @@ E_TOO_MANY_ROOMS: Final = "TOO_MANY_ROOMS"
 E_ROOMS_FULL: Final = "ROOMS_FULL"
 E_NO_ROOM: Final = "NO_ROOM"
 E_BAD_SEARCH: Final = "BAD_SEARCH"
+#: Moderation: a MOD from a session that is not an operator's; a JOIN of a banned name
+#: or key; a SAY in a room one is muted in, or sooner than the room's slow mode allows;
+#: a TOPIC of a locked room from a non-operator.
+E_NOT_OPERATOR: Final = "NOT_OPERATOR"
+E_BANNED: Final = "BANNED"
+E_MUTED: Final = "MUTED"
+E_SLOW_MODE: Final = "SLOW_MODE"
+E_TOPIC_LOCKED: Final = "TOPIC_LOCKED"
 
 # NOTICE codes: the link to the other brokers of a cluster is down, or back.
 #: While it is down, events are delivered among this broker's users only, with seq 0.
@@ -134,7 +159,8 @@ N_CLUSTER_DOWN: Final = "CLUSTER_DOWN"
 N_CLUSTER_UP: Final = "CLUSTER_UP"
 
 #: Errors after which the client cannot go on with the same name.
-FATAL_ERRORS: Final = frozenset({E_VERSION, E_BAD_NAME, E_NAME_TAKEN, E_NAME_OWNED, E_FULL})
+FATAL_ERRORS: Final = frozenset({E_VERSION, E_BAD_NAME, E_NAME_TAKEN, E_NAME_OWNED, E_FULL,
+                                 E_BANNED})
 
 # Reasons carried by LEFT (quit, timeout, lost; slow is reserved) and BYE (quit, shutdown).
 R_QUIT: Final = "quit"
@@ -145,6 +171,25 @@ R_SHUTDOWN: Final = "shutdown"
 R_FLOOD: Final = "flood"
 #: LEFT of one room (PART), not of the chat.
 R_PART: Final = "part"
+#: LEFT and BYE of a session an operator ended (MOD kick, or ban of someone online).
+R_KICKED: Final = "kicked"
+R_BANNED: Final = "banned"
+
+# Moderation (issue 19): MOD's ``op``.
+M_KICK: Final = "kick"
+M_BAN: Final = "ban"
+M_UNBAN: Final = "unban"
+M_MUTE: Final = "mute"
+M_UNMUTE: Final = "unmute"
+M_SLOW: Final = "slow"
+M_LOCK: Final = "lock"
+M_UNLOCK: Final = "unlock"
+MOD_OPS: Final = frozenset({M_KICK, M_BAN, M_UNBAN, M_MUTE, M_UNMUTE, M_SLOW, M_LOCK, M_UNLOCK})
+#: A MOD's reason (code points); its seconds (a ban's or mute's length, 0: until lifted;
+#: a slow mode's interval, 0: off).
+MAX_REASON_CHARS: Final = 200
+MAX_MOD_SECONDS: Final = 10 * 365 * 86_400
+MAX_SLOW_SECONDS: Final = 3600
 
 # Rooms' bounds (docs/ROOMS.md).
 #: The broker's default room, every new session's first (``--default-room``).

@@ -272,7 +272,8 @@ class SetTopic:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """Client asks for a page of a room's stream (issue 18): the latest ``limit``
+    """Client asks for a page of a room's stream (issue 18), or (``peer``, with
+    ``room`` "") of its private conversation with one user: the latest ``limit``
     events, or those before, after or around a ``seq``; at most one of the three."""
 
     command: ClassVar[str] = c.HISTORY
@@ -281,6 +282,85 @@ class History:
     after: int | None = None
     around: int | None = None
     limit: int = c.MAX_HISTORY_PAGE
+    peer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """Client: the user has read up to these events (issue 18). ``read``: (key, seq)
+    pairs, a key being a room ("#sala", the default room by its name) or a private
+    conversation ("@bob"). No answer."""
+
+    command: ClassVar[str] = c.MARK
+    read: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Moderate:
+    """An operator acts (issue 19): ``op`` one of MOD_OPS on the user ``name`` (kick,
+    ban, unban; mute and unmute in ``room``) or on ``room`` (slow, lock, unlock);
+    ``seconds``: a ban's or mute's length (0: until lifted), a slow mode's interval."""
+
+    command: ClassVar[str] = c.MOD
+    op: str
+    name: str = ""
+    room: str = ""
+    seconds: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Moderated:
+    """Broker: what an operator (``by``) did, to those it concerns; ``until``: when a
+    ban or mute ends (a wall-clock time, 0: when lifted), or a slow mode's interval."""
+
+    command: ClassVar[str] = c.MODERATED
+    op: str
+    by: str
+    name: str = ""
+    room: str = ""
+    reason: str = ""
+    until: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ListDms:
+    """Client asks for its private conversations, most recent first."""
+
+    command: ClassVar[str] = c.DMS
+
+
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """One line of an UNREAD or DMS answer (not a message of its own): a room or a
+    conversation (``key``: "#sala" or "@bob"), the last event the user read in it,
+    how many messages came after it (at most MAX_UNREAD_COUNTED; ``more``: and more),
+    how many of those name the user; and in a DMS answer, its last event and when."""
+
+    key: str
+    read: int = 0
+    unread: int = 0
+    mentions: int = 0
+    more: bool = False
+    last: int = 0
+    ts: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadList:
+    """Broker: after WELCOME, what the user has not read: the rooms and conversations
+    with unread messages."""
+
+    command: ClassVar[str] = c.UNREAD
+    items: tuple[Unread, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DmList:
+    """Broker: the answer to DMS, the user's conversations, most recent first."""
+
+    command: ClassVar[str] = c.DMS
+    items: tuple[Unread, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +427,8 @@ class TopicSet:
 
 
 ClientMessage = (Join | Say | Tell | Who | Fetch | Leave | Ping | Enter | Part | ListRooms
-                 | SetTopic | History | Search)
+                 | SetTopic | History | Search | Mark | ListDms | Moderate)
 BrokerMessage = (Welcome | Msg | Priv | Joined | Left | Users | Error | Ack | Events | Bye
-                 | Ping | Notice | Entered | Parted | RoomList | TopicSet)
+                 | Ping | Notice | Entered | Parted | RoomList | TopicSet | UnreadList
+                 | DmList | Moderated)
 Message = ClientMessage | BrokerMessage

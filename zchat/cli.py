@@ -1,4 +1,5 @@
-"""The `zchat` command: `zchat broker` and `zchat join NAME`.
+"""The `zchat` command: `zchat broker`, `zchat join NAME`, `zchat keygen NAME` and
+`zchat admin SOCKET COMMAND`.
 
 A thin layer: it parses options, picks the language, configures logging and
 turns expected failures into one clear line (exit 1, or 2 for bad usage). Every
@@ -7,7 +8,8 @@ makes or locks a data directory, makes a key or binds a socket: a usage error
 leaves nothing behind.
 At module level it imports only common/ and protocol/: broker modules are
 imported inside `zchat broker` and client modules inside `zchat join` and
-`zchat keygen`, so each command loads its own side only.
+`zchat keygen`, so each command loads its own side only (`zchat admin` loads the
+admin socket's wire format, broker/admin_wire.py, and zchat/admin.py).
 """
 
 import logging
@@ -70,6 +72,19 @@ def _check_binds(ctx: click.Context, param: click.Parameter,
         if problem is not None:
             raise click.BadParameter(f"{endpoint!r}: {problem}")
     return values
+
+
+def _check_admin(ctx: click.Context, param: click.Parameter,
+                 value: str | None) -> str | None:
+    """--admin: an ipc endpoint in a place only this user may write to (adminpath.py),
+    checked before anything is opened; whether it can be bound, binding tells."""
+    if value is not None:
+        from zchat.broker.adminpath import endpoint_problem, path_of, place_problem
+
+        problem = endpoint_problem(value) or place_problem(path_of(value))
+        if problem is not None:
+            raise click.BadParameter(f"{value!r}: {problem}")
+    return value
 
 
 def _check_curve_secret(ctx: click.Context, param: click.Parameter,
@@ -141,6 +156,15 @@ def main() -> None:
               default=None, callback=_check_allow_keys,
               help="Folder of client public keys: only those may connect; NAME.key there "
                    "pins NAME to that key. Without it any CURVE client may connect.")
+@click.option("--operators", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None,
+              help="Folder of operators' public keys (NAME.key, which also pins NAME): they "
+                   "may /kick, /ban, /mute, /slow and lock topics. Needs --curve-secret.")
+@click.option("--audit", "audit_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None,
+              help="Append every moderation action to this file (JSON lines). Default: "
+                   "audit.log in the data directory (with --store memory or --cluster: the "
+                   "log only).")
 @click.option("--rate", type=click.FloatRange(0.1), default=c.DEFAULT_RATE, show_default=True,
               help="Messages per second a client may send (sustained).")
 @click.option("--burst", type=click.IntRange(1), default=c.DEFAULT_BURST, show_default=True,
@@ -177,23 +201,36 @@ def main() -> None:
               callback=lambda ctx, param, value: _check_cluster(value),
               help="Join the brokers sharing this Redis (redis://HOST:PORT[/DB]) as one chat; "
                    "history then lives in Redis and --store/--data-dir are not used.")
+@click.option("--admin", "admin_endpoint", default=None, envvar="ZCHAT_ADMIN",
+              metavar="ipc://PATH", callback=_check_admin,
+              help="Answer `zchat admin` on this local socket, which only this user may use "
+                   "(its directory must be writable by this user alone; a missing one is "
+                   "made, mode 0700).")
 def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang: str | None,
            log_private: bool, data_dir: Path | None, store_kind: str, history: int,
            retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
            max_per_address: int, fanout: str, default_room: str, max_rooms: int,
-           search: bool | None, cluster_url: str | None) -> None:
+           search: bool | None, cluster_url: str | None, operators: Path | None,
+           audit_file: Path | None, admin_endpoint: str | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     # Every option is checked (here and in the callbacks) before the log is opened, the
     # data directory made and locked, or a socket bound: a usage error leaves nothing behind.
     if allow_keys is not None and curve_secret is None:
         raise click.BadParameter("needs --curve-secret (keys only mean something encrypted)",
                                  param_hint="'--allow-keys'")
+    if operators is not None and curve_secret is None:
+        raise click.BadParameter("needs --curve-secret (operators are known by their keys)",
+                                 param_hint="'--operators'")
+    if admin_endpoint is not None and _same_file(admin_endpoint, binds):
+        raise click.BadParameter("is also a --bind endpoint (binding it twice would take the "
+                                 "chat's socket away)", param_hint="'--admin'")
 
     import zmq
 
+    from zchat.broker.audit import AuditLog
     from zchat.broker.core import BrokerCore, Limits
-    from zchat.broker.keys import KeyFileError
+    from zchat.broker.keys import KeyFileError, load_operators
     from zchat.broker.server import BindError, BrokerServer
     from zchat.broker.sqlite_store import SqliteStore, default_data_dir
     from zchat.broker.store import HistoryStore, MemoryStore, StoreError
@@ -235,9 +272,20 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         _fail(str(exc), 1)
     if index is None:
         (log.warning if search else log.info)(t("log.no_search", reason=no_index))
+    try:
+        chiefs = load_operators(operators) if operators is not None else {}
+        if audit_file is None and store_kind != "memory" and cluster_url is None:
+            audit_file = (data_dir or default_data_dir()) / "audit.log"
+        audit = AuditLog(audit_file) if audit_file is not None else None
+    except (KeyFileError, OSError) as exc:
+        store.close()
+        _fail(str(exc) if isinstance(exc, KeyFileError)
+              else f"cannot open the audit log {audit_file}: {exc.strerror}", 1)
     core = BrokerCore(heartbeat, catalogue, log_private_bodies=log_private, store=store,
                       history=history, limits=limits, journal=journal.line, backplane=cluster,
-                      default_room=default_room, max_rooms=max_rooms, index=index)
+                      default_room=default_room, max_rooms=max_rooms, index=index,
+                      operators=set(chiefs.values()), audit=audit)
+    core.admission.pins.update(chiefs)
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
     if cluster_url is not None:
         from zchat.broker.cluster import shown_url
@@ -257,6 +305,22 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     except zmq.ZMQError as exc:
         store.close()
         _fail(t("broker.curve_failed", reason=exc.strerror), 1)
+    if admin_endpoint is not None:
+        from zchat.broker.admin import Admin
+
+        try:
+            server.serve_admin(admin_endpoint, Admin(core, "cluster" if cluster_url else
+                                                     store_kind, where))
+        except BindError as exc:
+            server.close(linger=0)
+            store.close()
+            key = "broker.bind_in_use" if exc.in_use else "broker.bind_failed"
+            _fail(t(key, endpoint=exc.endpoint, reason=exc.reason), 1)
+        log.info("admin socket on %s (this user's only)", admin_endpoint)
+    if server.gate is not None and server.gate.allowed is not None:  # operators may connect
+        server.gate.allowed.update(key.encode("ascii") for key in chiefs.values())
+    if chiefs:
+        log.info("operators: %s", ", ".join(sorted(chiefs)))
     for endpoint in server.exposed_without_encryption():
         log.warning(t("broker.exposed", endpoint=endpoint))
     endpoints = " ".join(server.endpoints)
@@ -278,7 +342,16 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     if index is not None:
         index.close()
     store.close()
+    if audit is not None:
+        audit.close()
     log.info(t("broker.stopped"))
+
+
+def _same_file(admin: str, binds: tuple[str, ...]) -> bool:
+    """Whether the admin socket's path is a --bind ipc endpoint's (or its feed's)."""
+    path = os.path.abspath(admin.removeprefix("ipc://"))
+    chat = {os.path.abspath(e.removeprefix("ipc://")) for e in binds if e.startswith("ipc://")}
+    return path in chat or path in {p + ".feed" for p in chat}
 
 
 def _check_room(value: str) -> str:
@@ -411,6 +484,178 @@ def keygen(name: str, folder: Path) -> None:
     except OSError as exc:
         _fail(f"cannot write keys in {folder}: {exc.strerror}", 1)
     click.echo(f"public key: {public}\nsecret key: {secret} (keep it private)")
+
+
+# ---- zchat admin ------------------------------------------------------------------------
+
+def _check_duration(ctx: click.Context, param: click.Parameter, value: str | None) -> int:
+    """--for: 90s, 10m, 2h, 7d, 1w, 1h30m (a bare number: seconds); absent: 0 (until lifted)."""
+    if value is None:
+        return 0
+    from zchat.admin import duration
+
+    seconds = duration(value)
+    if seconds is None or seconds > c.MAX_MOD_SECONDS:
+        raise click.BadParameter(f"{value!r}: expected a duration such as 90s, 10m, 2h, 7d "
+                                 "or 1h30m (more than 0, at most 10 years)")
+    return seconds
+
+
+def _check_socket(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """SOCKET: the admin socket's file, as ipc://PATH or PATH."""
+    path = value.removeprefix("ipc://")
+    if not path or "://" in path or path.startswith("@"):
+        raise click.BadParameter(f"{value!r}: expected the admin socket's path, or ipc://PATH")
+    return path
+
+
+def _check_reason(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> str:
+    reason = " ".join(value)
+    if len(reason) > c.MAX_REASON_CHARS:
+        raise click.BadParameter(f"at most {c.MAX_REASON_CHARS} characters")
+    return reason
+
+
+def _check_room_argument(ctx: click.Context, param: click.Parameter,
+                         value: str | None) -> str | None:
+    """A room, # optional (in a shell, a word that starts with # is a comment)."""
+    return None if value is None else _check_room(value)
+
+
+_json = click.option("--json", "as_json", is_flag=True,
+                     help="Print the broker's reply as one line of JSON, for scripts.")
+_reason = click.argument("reason", nargs=-1, callback=_check_reason)
+
+
+@main.group(context_settings=_CONTEXT)
+@click.argument("socket", callback=_check_socket)
+@click.option("--timeout", type=_Seconds(0.1, 3600), default=5.0, show_default=True,
+              help="Seconds to wait for the broker's answer.")
+@_json
+@click.pass_context
+def admin(ctx: click.Context, socket: str, timeout: float, as_json: bool) -> None:
+    """Ask the broker listening on SOCKET (zchat broker --admin ipc://PATH).
+
+    Exit codes: 0 done (status: the broker is healthy); 1 the broker refused or failed
+    the request (status: it is not healthy); 2 a usage error; 3 no broker to ask on
+    SOCKET (no socket, nothing listening, no permission, no answer within --timeout).
+    Rooms may be given without their #: in a shell, a word starting with # is a comment.
+    """
+    ctx.obj = (socket, timeout, as_json)
+
+
+def _ask(ctx: click.Context, as_json: bool, op: str, **fields: Any) -> NoReturn:
+    """Send one request, show the reply, exit with its code (zchat/admin.py)."""
+    from zchat.admin import UNREACHABLE, Unreachable, ask, exit_code, refusal, shown
+    from zchat.admin import as_json as dumped
+    from zchat.broker.admin_wire import AdminRequest
+
+    path, timeout, group_json = ctx.obj
+    request = AdminRequest(op, **fields)
+    try:
+        reply = ask(path, request, timeout)
+    except Unreachable as exc:
+        _fail(str(exc), UNREACHABLE)
+    if as_json or group_json:
+        click.echo(dumped(reply))
+    elif not reply["ok"]:
+        click.echo(f"zchat: {refusal(reply)}", err=True)
+    else:
+        try:
+            click.echo(shown(request, reply))
+        except (KeyError, TypeError, ValueError):  # (a broker of another version)
+            click.echo(dumped(reply))
+    sys.exit(exit_code(reply))
+
+
+@admin.command("status", context_settings=_CONTEXT)
+@_json
+@click.pass_context
+def admin_status(ctx: click.Context, as_json: bool) -> None:
+    """Uptime, version, users, rooms, event rates, store and cluster. Exit 0 only when
+    the broker is healthy (a health check)."""
+    _ask(ctx, as_json, "status")
+
+
+@admin.command("who", context_settings=_CONTEXT)
+@click.argument("room", required=False, callback=_check_room_argument)
+@_json
+@click.pass_context
+def admin_who(ctx: click.Context, room: str | None, as_json: bool) -> None:
+    """Who is online, or in ROOM: address, key, idle time and rooms of each."""
+    _ask(ctx, as_json, "who", room=room or "")
+
+
+@admin.command("rooms", context_settings=_CONTEXT)
+@_json
+@click.pass_context
+def admin_rooms(ctx: click.Context, as_json: bool) -> None:
+    """The rooms, with their member counts and topics."""
+    _ask(ctx, as_json, "rooms")
+
+
+@admin.command("bans", context_settings=_CONTEXT)
+@_json
+@click.pass_context
+def admin_bans(ctx: click.Context, as_json: bool) -> None:
+    """The bans and mutes in force, the soonest to end first."""
+    _ask(ctx, as_json, "bans")
+
+
+@admin.command("kick", context_settings=_CONTEXT)
+@click.argument("name", callback=_check_name)
+@_reason
+@_json
+@click.pass_context
+def admin_kick(ctx: click.Context, name: str, reason: str, as_json: bool) -> None:
+    """End NAME's session (they may join again); REASON is shown to everyone concerned."""
+    _ask(ctx, as_json, c.M_KICK, name=name, reason=reason)
+
+
+@admin.command("ban", context_settings=_CONTEXT)
+@click.argument("name", callback=_check_name)
+@_reason
+@click.option("--for", "seconds", default=None, metavar="DURATION", callback=_check_duration,
+              help="How long: 90s, 10m, 2h, 7d, 1h30m. Default: until unban.")
+@_json
+@click.pass_context
+def admin_ban(ctx: click.Context, name: str, reason: str, seconds: int,
+              as_json: bool) -> None:
+    """Ban NAME (by its key when it is bound to one): end its session and refuse its JOINs."""
+    _ask(ctx, as_json, c.M_BAN, name=name, seconds=seconds, reason=reason)
+
+
+@admin.command("unban", context_settings=_CONTEXT)
+@click.argument("name", callback=_check_name)
+@_json
+@click.pass_context
+def admin_unban(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Lift NAME's ban."""
+    _ask(ctx, as_json, c.M_UNBAN, name=name)
+
+
+@admin.command("mute", context_settings=_CONTEXT)
+@click.argument("name", callback=_check_name)
+@click.argument("room", callback=_check_room_argument)
+@_reason
+@click.option("--for", "seconds", default=None, metavar="DURATION", callback=_check_duration,
+              help="How long: 90s, 10m, 2h, 7d, 1h30m. Default: until unmute.")
+@_json
+@click.pass_context
+def admin_mute(ctx: click.Context, name: str, room: str, reason: str, seconds: int,
+               as_json: bool) -> None:
+    """Refuse what NAME says in ROOM."""
+    _ask(ctx, as_json, c.M_MUTE, name=name, room=room, seconds=seconds, reason=reason)
+
+
+@admin.command("unmute", context_settings=_CONTEXT)
+@click.argument("name", callback=_check_name)
+@click.argument("room", callback=_check_room_argument)
+@_json
+@click.pass_context
+def admin_unmute(ctx: click.Context, name: str, room: str, as_json: bool) -> None:
+    """Let NAME speak in ROOM again."""
+    _ask(ctx, as_json, c.M_UNMUTE, name=name, room=room)
 
 
 def _check_cluster(url: str | None) -> str | None:

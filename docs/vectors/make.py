@@ -733,6 +733,7 @@ def bucket_file() -> dict[str, Any]:
 EPOCH = "5e1f0c2a9b7d3e48"
 TA, TB = T32, "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
 TE = "5d2e8f1a3c4b6a7980e1f2d3c4b5a697"
+TA2 = "7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d"
 BROKER = {"heartbeat": 1.0, "epoch": EPOCH, "wall_clock": {"start": 1735689600.0, "step": 0.25},
           "history": c.DEFAULT_HISTORY, "tokens": ["a0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
                                                    "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"]}
@@ -849,6 +850,31 @@ def dialogs() -> list[dict[str, Any]]:
         step(_in("carol", 'ENTER {"room":"#sala"}')),
         step(_in("ana", 'PART {"room":"#sala"}'), comment="ana parts #sala"),
         step(_in("bob", "LEAVE"), comment="bob quits"),
+    ])
+    dialog("worked-example-6", "docs/PROTOCOL.md, Worked example, the sixth block: read "
+           "state (CURVE keys, no allow list): MARK, a private conversation's page, rooms "
+           "and read state that follow a key to a new session, UNREAD, DMS", [
+        step(join("ana", TA, key=KEY_ANA), at=0.0, shown=False),
+        step(join("bob", TB, key=KEY_BOB), shown=False),
+        step(_in("ana", 'ENTER {"room":"#dev"}'), shown=False),
+        step(_in("bob", 'ENTER {"room":"#dev"}'), shown=False),
+        step(_in("bob", 'SAY {"text":"deploy às 15h","cid":1,"room":"#dev"}'),
+             comment="bob says something in #dev; ana's client shows it and marks it read"),
+        step(_in("ana", 'MARK {"read":{"#dev":5}}')),
+        step(_in("bob", 'TELL {"to":"ana","text":"viu?","cid":2}'),
+             comment="bob writes to ana; she pages back through their conversation"),
+        step(_in("ana", 'HISTORY {"with":"bob","limit":20}')),
+        step(_in("ana", "LEAVE"), comment="ana quits without marking the private message"),
+        step(_in("bob", 'SAY {"text":"ana, pode revisar?","cid":3,"room":"#dev"}'),
+             comment="meanwhile bob names her in #dev"),
+        step(join("ana'", TA2, key=KEY_ANA, name="ana"),
+             comment="ana on another device: a new token, the same key. Her rooms follow the "
+             "key; UNREAD comes before the histories it applies to"),
+        step(_in("ana'", "DMS"), comment="she lists her conversations, and reads bob's"),
+        step(_in("ana'", 'HISTORY {"with":"bob","limit":20}')),
+        step(_in("ana'", 'MARK {"read":{"#dev":9,"@bob":6}}'),
+             comment="her client marks what it showed: the conversation is read"),
+        step(_in("ana'", "DMS")),
     ])
     dialog("refusals", "Refusals before and after joining, and what each costs nobody else", [
         step(_in("ana", 'SAY {"text":"oi","cid":1}'), at=0.0,

@@ -277,3 +277,19 @@ def test_search(tmp_path: Path) -> None:
         assert kind["searches"] == 50, label
         assert 0 < kind["p50_ms"] <= kind["p99_ms"] <= kind["max_ms"], label
     assert figures["searches"]["common word"]["mean_hits"] == 20  # a full page each
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_search_load(tmp_path: Path) -> None:
+    """search_load.py --quick: a broker over a filled history, both phases once, no loss,
+    and the searcher's searches answered (--quick does not wait for a quiet host)."""
+    out = tmp_path / "search-load.json"
+    text = _script("search_load.py", "--quick", "--out", str(out), cwd=tmp_path)
+    assert "p99 (b) / (a)" in text
+    records = json.loads(out.read_text())["records"]
+    assert [(r["phase"], r["searching"]) for r in records] == [("a", False), ("b", True)]
+    for rec in records:
+        assert not _problems(rec), _problems(rec)
+        assert rec["alive_after"] and rec["samples"] == rec["delivered"] > 0
+    search = records[1]["search"]
+    assert search["answered"] > 0 and search["unanswered"] == 0

@@ -241,6 +241,17 @@ class Proc:
                         pass
 
 
+def wait_until(condition: Callable[[], bool], what: str,
+               timeout: float = DEFAULT_TIMEOUT, every: float = 0.02) -> None:
+    """Poll ``condition`` (a read of real state: a file, a process) until it holds;
+    fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)  # (a poll interval, not a synchronisation: the loop checks)
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now (for servers that need a number)."""
     with socket.socket() as sock:

@@ -358,15 +358,22 @@ def test_per_stream_keys_last_while_held_and_expire_after(server: RedisServer,
     def ttls(stream: str) -> dict[str, int]:
         return {kind: int(raw.ttl(f"zchat:{kind}:{stream}")) for kind in ("tk", "ph", "p", "c")}
 
+    def reads(stream: str) -> list[int]:
+        return [int(raw.ttl(f"zchat:{kind}:{stream}")) for kind in ("mk", "cv", "ci", "tl")]
+
     try:
         a.start(ctx)
         assert a.bind("t:ana", "ana", "") and a.hold("ana", "t:ana", "") == CLAIMED
         assert b.bind("t:bob", "bob", "") and b.hold("bob", "t:bob", "") == CLAIMED
-        a.add(StoredEvent(0, c.PRIV, 1.0, "ana", "psst", "bob", origin="t:ana",
-                          to_key="t:bob", cid=1))
+        psst = a.add(StoredEvent(0, c.PRIV, 1.0, "ana", "psst", "bob", origin="t:ana",
+                                 to_key="t:bob", cid=1))
+        for stream, peer in (("t:ana", "bob"), ("t:bob", "ana")):  # read state (reading.py)
+            a.converse(stream, peer, peer, psst.seq, 1.0, stream == "t:bob")
+            a.mark(stream, {PUBLIC: psst.seq})
         for stream in ("t:ana", "t:bob"):
             got = ttls(stream)
             assert got["tk"] == -1, got  # held: no expiry
+            assert reads(stream) == [-1] * 4, reads(stream)
             assert 0 < got["ph"] <= PRIV_TTL and 0 < got["p"] <= PRIV_TTL, got
         assert 0 < ttls("t:ana")["c"] <= CID_TTL
         # Another session asking for a held name: its own binding is set to expire.
@@ -382,6 +389,9 @@ def test_per_stream_keys_last_while_held_and_expire_after(server: RedisServer,
             assert all(-2 == ttl or 0 < ttl < got["tk"] for ttl in got.values() if
                        ttl != got["tk"]), got
         assert raw.get("zchat:tk:t:ana") == b"r"  # retired
+        # ana's read state went with her LEAVE; bob's expires with his binding.
+        assert reads("t:ana") == [-2] * 4
+        assert all(0 < ttl <= ttls("t:bob")["tk"] for ttl in reads("t:bob")), reads("t:bob")
     finally:
         a.close()
         b.close()

@@ -40,7 +40,7 @@ def test_history_pages_back_to_the_start_of_a_room(chat: Cluster) -> None:
     ana.line("/history #outra")
     ana.expect(r"you are not in #outra: /join #outra first")
     ana.line("/history 0")
-    ana.expect(r"Usage: /history \[#room\] \[N\]")
+    ana.expect(r"Usage: /history \[#room\|@name\] \[N\]")
     # History is the store's: after a crash it pages back the same way.
     broker.signal(signal.SIGKILL)
     broker.wait()

@@ -1,23 +1,34 @@
 """A stand-in for RedisCluster in memory, for the core's cluster unit tests.
 
-`FakeRedis` is what the redis-server holds (the numbered history and the token
-bindings in a MemoryStore, the names and their holders, the shared log); each
-`FakeCluster` on it is one broker's view, as a RedisCluster is. Its `hold`,
-`release` and `heal` follow the Lua script (broker/cluster_script.py) step by
-step, and it passes the same contract suites as RedisCluster
-(test_backplane_contract.py, test_history_contract.py,
-test_ownership_contract.py, test_rooms_contract.py), so the core's tests run
-against the behaviour production has. Who is in a room now is worked out from
-the memberships and the held names (the script keeps an index of it). What it
-leaves out: expiry (TOKEN_TTL, PRIV_TTL), leases and sweeps, and the reader thread
-(the tests hand the core what `unread` returns).
+`FakeRedis` is what the redis-server holds (the numbered history, the token
+bindings and the read state in a MemoryStore, the names and their holders, the
+shared log, each broker's inbox); each `FakeCluster` on it is one broker's view, as
+a RedisCluster is. Its `hold`, `release` and `heal` follow the Lua script
+(broker/cluster_script.py) step by step, and it passes the same contract suites as
+RedisCluster (test_backplane_contract.py, test_history_contract.py,
+test_ownership_contract.py, test_rooms_contract.py, test_read_contract.py), so the
+core's tests run against the behaviour production has. Who is in a room now is
+worked out from the memberships and the held names (the script keeps an index of
+it). A private message goes to the inbox of the broker holding each of its two
+readers, as `batch` puts it, not to the log. What it leaves out: expiry (TOKEN_TTL,
+PRIV_TTL), leases and sweeps, the reader thread (the tests hand the core what
+`unread` and `inbox` return), and the script's refusal to record one message twice
+in a conversation (the core's tests count on seeing it if the core did).
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN
 from zchat.broker.roster import Session
-from zchat.broker.store import PARTED_DEFAULT, PUBLIC, LinkDown, MemoryStore, StoredEvent
+from zchat.broker.store import (
+    PARTED_DEFAULT,
+    PUBLIC,
+    Conversation,
+    LinkDown,
+    MemoryStore,
+    Sanction,
+    StoredEvent,
+)
 from zchat.protocol import constants as c
 from zchat.protocol import name_key
 from zchat.protocol.constants import DEFAULT_RETAIN
@@ -31,11 +42,14 @@ class FakeRedis:
         #: name key -> (broker, stream, user, name as shown): the script's `names` hash.
         self.names: dict[str, tuple[str, str, str, str]] = {}
         self.log: list[StoredEvent] = []
+        #: broker -> what its inbox holds: (a private message, the reader's stream).
+        self.inboxes: dict[str, list[tuple[StoredEvent, str]]] = {}
         self.reachable = True
 
 
 class FakeCluster:
-    """One broker's HistoryStore, Ownership and Backplane on a FakeRedis."""
+    """One broker's HistoryStore, Ownership, RoomState, ReadState and Backplane on a
+    FakeRedis."""
 
     shared = True
 
@@ -62,6 +76,11 @@ class FakeCluster:
         self._read = len(self.redis.log)
         return events
 
+    def inbox(self) -> list[tuple[StoredEvent, str]]:
+        """What this broker's inbox holds, taken: (a private message, the stream of the
+        reader whose session this broker held when it was numbered)."""
+        return self.redis.inboxes.pop(self.me, [])
+
     # ---- HistoryStore: reads answer from the shared history (never LinkDown) ----------
 
     def last_seq(self) -> int:
@@ -79,7 +98,17 @@ class FakeCluster:
         for event in events:
             history.add(event)
         history.commit()  # (the log trims itself as it grows)
-        self.redis.log += events
+        self.redis.log += [event for event in events if event.kind != c.PRIV]
+        for event in events:  # (the script's `tell`)
+            if event.kind != c.PRIV:
+                continue
+            readers = [(name_key(event.to), event.to_key)]
+            if event.to_key != event.origin:
+                readers.append((name_key(event.name), event.origin))
+            for key, stream in readers:
+                held = self.redis.names.get(key)
+                if held is not None and held[1] == stream:
+                    self.redis.inboxes.setdefault(held[0], []).append((event, stream))
 
     def commit(self) -> None:
         """Each add is in the shared store already."""
@@ -176,6 +205,28 @@ class FakeCluster:
     def set_topic(self, room: str, text: str) -> None:
         self._call().set_topic(room, text)
 
+    # ---- ReadState -----------------------------------------------------------------------
+
+    def marks(self, reader: str) -> dict[str, int]:
+        return self._call().marks(reader)
+
+    def mark(self, reader: str, marks: Mapping[str, int]) -> None:
+        self._call().mark(reader, marks)
+
+    def converse(self, reader: str, peer: str, name: str, seq: int, ts: float,
+                 incoming: bool) -> None:
+        self._call().converse(reader, peer, name, seq, ts, incoming)
+
+    def conversations(self, reader: str, limit: int) -> list[Conversation]:
+        return self._call().conversations(reader, limit)
+
+    def talk(self, reader: str, peer: str, limit: int, *, before: int | None = None,
+             after: int | None = None) -> tuple[list[StoredEvent], bool]:
+        return self._call().talk(reader, peer, limit, before=before, after=after)
+
+    def forget(self, reader: str) -> None:
+        self._call().forget(reader)
+
     # ---- Backplane: the script's hold and release --------------------------------------
 
     def _hold(self, key: str, stream: str, user: str, name: str) -> str:
@@ -238,6 +289,33 @@ class FakeCluster:
     def share_topic(self, room: str, text: str, by: str) -> None:
         self._call()
         self.redis.log.append(StoredEvent(0, c.TOPIC, 0.0, by, text, room=room))
+
+    def share_moderation(self, told: str, room: str, by: str) -> None:
+        self._call()
+        self.redis.log.append(StoredEvent(0, c.MOD, 0.0, by, told, room=room))
+
+    # ---- ModerationState: the shared MemoryStore's ------------------------------------
+
+    def sanction(self, sanction: Sanction) -> None:
+        self._call().sanction(sanction)
+
+    def lift(self, target: str, room: str) -> bool:
+        return self._call().lift(target, room)
+
+    def sanction_of(self, targets: Iterable[str], room: str, now: float) -> Sanction | None:
+        return self._call().sanction_of(targets, room, now)
+
+    def sanctions(self, now: float, limit: int) -> list[Sanction]:
+        return self._call().sanctions(now, limit)
+
+    def expire(self, now: float) -> None:
+        self._call().expire(now)
+
+    def rules(self) -> dict[str, tuple[int, bool]]:
+        return self._call().rules()
+
+    def set_rules(self, room: str, slow: int, locked: bool) -> None:
+        self._call().set_rules(room, slow, locked)
 
     def heal(self, sessions: list[Session], left: dict[str, tuple[str, str, str]]
              ) -> tuple[list[Session], list[Session], list[tuple[str, str]]]:

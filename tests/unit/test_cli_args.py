@@ -77,13 +77,18 @@ def test_unknown_option_and_command():
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["--help"], ["broker", "join", "--version", "--help"]),
+    (["--help"], ["broker", "join", "admin", "--version", "--help"]),
     (["-h"], ["broker", "join"]),
     (["broker", "--help"], ["--bind", "--log-file", "--heartbeat", "--lang", "--log-private",
                             "tcp://127.0.0.1:9999"]),
     (["join", "--help"], ["NAME", "--connect", "--heartbeat", "--lang",
                           "tcp://127.0.0.1:9999"]),
     (["join", "-h"], ["--connect"]),
+    (["broker", "--help"], ["--admin", "ipc://PATH"]),
+    (["admin", "--help"], ["SOCKET", "status", "who", "rooms", "kick", "ban", "unban", "bans",
+                           "mute", "unmute", "--timeout", "--json", "Exit codes"]),
+    (["admin", "/run/zchat/admin", "ban", "--help"], ["NAME", "[REASON]...", "--for",
+                                                      "--json"]),
 ])
 def test_help_lists_the_options(args, expected):
     result = _run(*args)
@@ -117,6 +122,8 @@ def keys(tmp_path):
     bad_allow = tmp_path / "bad-allow"
     bad_allow.mkdir()
     (bad_allow / "eve.key").write_text("not a key\n")
+    (tmp_path / "open").mkdir()
+    (tmp_path / "open").chmod(0o777)  # (a place for an admin socket that others could take)
     return tmp_path
 
 
@@ -159,6 +166,17 @@ BAD_BROKER = [
     (["--default-room", "#"], "Invalid value for '--default-room': '#': empty"),
     (["--default-room", "#@x"], "starts with @ or /"),
     (["--max-rooms", "0"], "Invalid value for '--max-rooms'"),
+    (["--admin", "tcp://127.0.0.1:5555"], "Invalid value for '--admin'"),
+    (["--admin", "ipc://@zchat"], "an abstract socket (ipc://@NAME) has no file permissions"),
+    (["--admin", "ipc://{tmp}/open/admin"], "/open may be written by anyone (mode 0777), who "
+                                            "could replace the admin socket"),
+    (["--admin", "ipc://{tmp}/keys/garbage.key"], "is not a socket (binding there would "
+                                                  "delete it)"),
+    (["--admin", "ipc://{tmp}/no/such/admin"], "Invalid value for '--admin'"),
+    (["--bind", "ipc://{tmp}/chat", "--admin", "ipc://{tmp}/chat"],
+     "Invalid value for '--admin': is also a --bind endpoint"),
+    (["--bind", "ipc://{tmp}/chat", "--fanout", "pub", "--admin", "ipc://{tmp}/chat.feed"],
+     "is also a --bind endpoint"),
 ]
 
 
@@ -214,3 +232,52 @@ def test_a_bad_join_option_makes_no_key_and_opens_nothing(keys, args, message):
     assert isinstance(result.exception, SystemExit)
     assert message in result.output.replace("\n", " "), result.output
     assert _everything_in(tmp) == before  # in particular, no key of ana's was made
+
+
+# ---- zchat admin: its argument surface (no socket is ever reached) -----------------------
+
+ADMIN_USAGE = [
+    (["admin"], "Usage: main admin [OPTIONS] SOCKET COMMAND [ARGS]..."),
+    (["admin", "/run/zchat/admin"], "Missing command"),
+    (["admin", "/run/zchat/admin", "dance"], "No such command 'dance'"),
+    (["admin", "tcp://127.0.0.1:5555", "status"], "expected the admin socket's path"),
+    (["admin", "ipc://@zchat", "status"], "expected the admin socket's path"),
+    (["admin", "--timeout", "0", "/s", "status"], "Invalid value for '--timeout'"),
+    (["admin", "/s", "status", "extra"], "Got unexpected extra argument"),
+    (["admin", "/s", "kick"], "Missing argument 'NAME'"),
+    (["admin", "/s", "kick", "a b"], "Invalid value for 'NAME'"),
+    (["admin", "/s", "kick", "bob", "x" * 201], "at most 200 characters"),
+    (["admin", "/s", "ban", "@bob"], "starts with @ or /"),
+    (["admin", "/s", "ban", "bob", "--for", "2x"], "Invalid value for '--for': '2x'"),
+    (["admin", "/s", "ban", "bob", "--for", "0"], "more than 0"),
+    (["admin", "/s", "ban", "bob", "--for", "-5m"], "Invalid value for '--for'"),
+    (["admin", "/s", "ban", "bob", "--for", "4000d"], "at most 10 years"),
+    (["admin", "/s", "unban", "bob", "extra"], "Got unexpected extra argument"),
+    (["admin", "/s", "mute", "bob"], "Missing argument 'ROOM'"),
+    (["admin", "/s", "mute", "bob", "a b"], "Invalid value for 'ROOM'"),
+    (["admin", "/s", "mute", "bob", "#"], "empty"),
+    (["admin", "/s", "unmute", "bob"], "Missing argument 'ROOM'"),
+    (["admin", "/s", "who", "#a b"], "Invalid value for '[ROOM]'"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), ADMIN_USAGE,
+                         ids=[" ".join(args)[:60] for args, _ in ADMIN_USAGE])
+def test_a_bad_admin_command_is_a_usage_error(tmp_path, args, message):
+    result = _run_in(tmp_path, *args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # a usage error, not a traceback
+    assert "Traceback" not in result.output
+    assert message in result.output.replace("\n", " "), result.output
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90", 90), ("90s", 90), ("10m", 600), ("2h", 7200), ("7d", 604_800), ("1w", 604_800),
+    ("1h30m", 5400), ("2H", 7200), (" 5m ", 300),
+    ("0", None), ("0m", None), ("", None), ("2x", None), ("h", None), ("1.5h", None),
+    ("-1", None), ("1h 30m", None), ("m5", None), ("٣m", None),
+])
+def test_durations(text, seconds):
+    from zchat.admin import duration
+
+    assert duration(text) == seconds

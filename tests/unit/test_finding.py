@@ -2,7 +2,7 @@
 (SQLite FTS5 in memory) and a fake clock."""
 
 import pytest
-from corehelp import handled, make_core
+from corehelp import decoded, handled, make_core
 
 from zchat.broker.core import BrokerCore, Limits
 from zchat.broker.search import SearchIndex
@@ -34,10 +34,23 @@ def core() -> BrokerCore:
 
 
 def _found(core: BrokerCore, identity: bytes, ask: Search) -> Events:
-    (kind, to, found), = handled(core, identity, ask)
+    (kind, to, found), = _answered(core, identity, ask)
     assert (kind, to) == ("send", identity) and isinstance(found, Events), found
     assert found.kind == c.K_FOUND
     return found
+
+
+def _answered(core: BrokerCore, identity: bytes, ask: Search) -> list[tuple]:
+    """What a SEARCH gets: a refusal at once, or its answer after its slices (the
+    server gives each queued search a slice per turn of its loop)."""
+    result = handled(core, identity, ask)
+    for _ in range(1000):
+        if result or not core.searches_pending():
+            return result
+        if core.index is not None and core.index.writing():
+            core.index._written()  # (the broker's loop would turn meanwhile)
+        result = decoded(core.serve_searches(0.0))
+    raise AssertionError("a search never answered")
 
 
 def _texts(found: Events) -> list[str]:
@@ -69,7 +82,7 @@ def test_refusals(core) -> None:
     for ask, code in ((Search("reuniao", room="#sala"), c.E_NOT_IN_ROOM),
                       (Search("reuniao", sender="no name"), c.E_BAD_NAME),
                       (Search(" ".join(["ab"] * 17)), c.E_BAD_SEARCH)):
-        (_, to, err), = handled(core, C, ask)
+        (_, to, err), = _answered(core, C, ask)
         assert to == C and isinstance(err, Error) and err.code == code, (ask, err)
     assert _texts(_found(core, C, Search("!!! ???"))) == []  # no words: nothing, no error
 
@@ -115,8 +128,8 @@ def test_what_waits_for_the_index_is_bounded(monkeypatch) -> None:
 def test_a_search_costs_five_messages_and_needs_an_index() -> None:
     core = make_core(store=MemoryStore(), index=SearchIndex(), limits=Limits(rate=0.1, burst=6))
     handled(core, A, Join("ana", "ana" * 8))
-    assert isinstance(handled(core, A, Search("x"))[0][2], Events)
-    (_, _, refused), = handled(core, A, Search("x"))
+    assert isinstance(_answered(core, A, Search("x"))[0][2], Events)
+    (_, _, refused), = _answered(core, A, Search("x"))
     assert isinstance(refused, Error) and refused.code == c.E_RATE_LIMITED
     bare = make_core(store=MemoryStore())
     handled(bare, A, Join("ana", "ana" * 8))
@@ -139,3 +152,69 @@ def test_a_history_on_disk_feeds_the_index_what_is_committed(tmp_path) -> None:
     assert _texts(_found(core, A, Search("linha"))) == ["primeira linha"]
     assert not core.index_pending()
     core.index.close()
+
+
+def test_a_long_search_is_answered_in_slices_between_other_work(monkeypatch) -> None:
+    """Each turn of the loop gives a search one slice; a slice walks the index a range
+    at a time and stops at its deadline, so a search that passes over thousands of
+    matches it may not read still moves on, turn after turn, to the right answer."""
+    from zchat.broker import finding, search
+
+    class Clock:  # (each look at the clock is a little later: slices end soon)
+        now = 0.0
+
+        def __call__(self) -> float:
+            self.now += 0.000005
+            return self.now
+
+    core = make_core(store=MemoryStore(), index=SearchIndex(),
+                     limits=Limits(rate=1e6, burst=10**6, byte_rate=1e9, byte_burst=10**9))
+    for identity, name in ((A, "ana"), (B, "bob")):
+        handled(core, identity, Join(name, name * 8))
+    handled(core, B, Enter("#outra"))
+    for i in range(3000):  # what ana may read, oldest; then what she may not
+        handled(core, B, Say(f"palavra {i}", i + 1, room="#outra" if i >= 10 else ""))
+    while core.index_pending():
+        core.index_fresh(idle=True)
+    monkeypatch.setattr(search.time, "monotonic", Clock())
+    monkeypatch.setattr(finding.time, "perf_counter", Clock())
+    monkeypatch.setattr(finding, "MIN_SPAN", 8)
+    monkeypatch.setattr(search, "PROGRESS_STEPS", 1)  # (the clock read at every step)
+    # Each match's readers looked up, as for a reader of most of the chat: the walk that
+    # passes over others' rows one by one (the other way FTS5 skips them inside itself).
+    monkeypatch.setattr(core.index, "_streams_in_query", lambda streams: False)
+    assert handled(core, A, Search("palavra")) == []  # queued
+    answer: list[tuple] = []
+    turns = 0
+    while not answer:
+        turns += 1
+        answer = decoded(core.serve_searches(0.0))
+    (_, to, found), = answer
+    assert to == A and turns > 1  # (not in one turn: the others went first)
+    assert [e.text for e in found.events] == [f"palavra {i}" for i in range(9, -1, -1)]
+    assert not found.more
+
+
+def test_a_search_waits_for_the_writer_a_turn_at_a_time(monkeypatch, tmp_path) -> None:
+    from zchat.broker import finding
+    core = make_core(store=MemoryStore(), index=SearchIndex(tmp_path / "search.db"))
+    handled(core, A, Join("ana", "ana" * 8))
+    writing = [True]
+    monkeypatch.setattr(core.index, "writing", lambda: writing[0])
+    assert handled(core, A, Search("x")) == []
+    assert core.serve_searches(0.5) == [] and core.searches_pending()  # the writer first
+    assert decoded(core.serve_searches(finding.WRITER_WAIT))  # then what is written
+    writing[0] = False
+    handled(core, A, Search("y"), now=2.0)
+    assert decoded(core.serve_searches(2.0))
+
+
+def test_searches_queued_at_once_are_bounded(monkeypatch) -> None:
+    from zchat.broker import finding
+    monkeypatch.setattr(finding, "MAX_QUEUED", 2)
+    core = make_core(store=MemoryStore(), index=SearchIndex(),
+                     limits=Limits(rate=1e6, burst=10**6, byte_rate=1e9, byte_burst=10**9))
+    handled(core, A, Join("ana", "ana" * 8))
+    assert handled(core, A, Search("x")) == handled(core, A, Search("y")) == []
+    (_, _, refused), = handled(core, A, Search("z"))
+    assert (refused.code, refused.ref) == (c.E_RATE_LIMITED, "search")

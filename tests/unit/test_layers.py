@@ -105,3 +105,18 @@ main(["broker", "--store", "memory", "--bind", "tcp://127.0.0.1:*"], prog_name="
 """)
     assert "zchat.broker.server" in loaded
     assert not {m for m in loaded if m.startswith("zchat.client")}
+
+
+def test_zchat_admin_loads_no_client_module_and_of_the_broker_its_wire_format_only():
+    # The real command, to its end: no socket there, so it exits 3 before any traffic.
+    loaded = _loaded(f"""
+from zchat.cli import main
+try:
+    main(["admin", "/nonexistent/zchat-admin", "status"], prog_name="zchat")
+except SystemExit as exc:
+    assert exc.code == 3, exc.code
+exec({_LOADED!r})
+""")
+    assert "zchat.admin" in loaded
+    assert {m for m in loaded if m.startswith(("zchat.broker", "zchat.client"))} == {
+        "zchat.broker", "zchat.broker.admin_wire"}

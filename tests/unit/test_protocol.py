@@ -682,8 +682,8 @@ def test_frame_too_big_carries_no_cid():
 
 
 def test_fatal_errors():
-    assert {c.E_VERSION, c.E_BAD_NAME, c.E_NAME_TAKEN, c.E_NAME_OWNED, c.E_FULL} == \
-        c.FATAL_ERRORS
+    assert {c.E_VERSION, c.E_BAD_NAME, c.E_NAME_TAKEN, c.E_NAME_OWNED, c.E_FULL,
+            c.E_BANNED} == c.FATAL_ERRORS
     # Flood refusals are transient: the client slows down and goes on under the same name.
     assert c.E_RATE_LIMITED not in c.FATAL_ERRORS
 

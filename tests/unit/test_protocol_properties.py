@@ -19,16 +19,21 @@ from hypothesis import strategies as st
 from zchat.protocol import (
     BrokerMessage,
     ClientMessage,
+    DmList,
     Event,
     Events,
     History,
     Message,
+    Moderate,
+    Moderated,
     Msg,
     Ping,
     ProtocolError,
     RoomInfo,
     RoomList,
     Search,
+    Unread,
+    UnreadList,
     decode_broker,
     decode_broker_frames,
     decode_client,
@@ -286,15 +291,27 @@ CLIENT_STRATEGIES[Search] = st.builds(
     _NAME | st.just(""), _SEQ | st.none(),
     st.integers(min_value=1, max_value=c.MAX_SEARCH_HITS))
 # HISTORY: at most one of before, after and around.
+# ... of a room, or (``peer``, with room "") of a private conversation.
 CLIENT_STRATEGIES[History] = st.builds(
-    lambda room, at, seq, limit: History(room, **({at: seq} if at else {}), limit=limit),
-    _ROOM_NAME, st.sampled_from(["", "before", "after", "around"]), _SEQ,
+    lambda whose, at, seq, limit: History(
+        whose[0], **({at: seq} if at else {}), limit=limit, peer=whose[1]),
+    st.one_of(_ROOM_NAME.map(lambda room: (room, "")),
+              _NAME.filter(bool).map(lambda peer: ("", peer))),
+    st.sampled_from(["", "before", "after", "around"]), _SEQ,
     st.integers(min_value=1, max_value=c.MAX_HISTORY_PAGE))
 _ROOM_INFOS = st.lists(st.builds(RoomInfo, _ROOM_NAME, _SEQ, _text(c.MAX_TOPIC_CHARS)),
                        max_size=4).map(tuple)
+CLIENT_STRATEGIES[Moderate] = st.builds(
+    Moderate, st.sampled_from(sorted(c.MOD_OPS)), _NAME, _ROOM_NAME,
+    st.integers(min_value=0, max_value=c.MAX_MOD_SECONDS), _text(c.MAX_REASON_CHARS))
+_UNREADS = st.lists(_valid(Unread, key=_ROOM_NAME, unread=_SEQ, mentions=_SEQ, last=_SEQ),
+                    max_size=4).map(tuple)
 BROKER_STRATEGIES = {
     cls: _valid(cls, events=st.lists(_ANY_EVENT, max_size=5).map(tuple),
-                **({"rooms": _ROOM_INFOS} if cls is RoomList else {}))
+                **({"rooms": _ROOM_INFOS} if cls is RoomList else {}),
+                **({"items": _UNREADS} if cls in (UnreadList, DmList) else {}),
+                **({"op": _text(16), "reason": _text(c.MAX_REASON_CHARS)}
+                   if cls is Moderated else {}))
     for cls in get_args(BrokerMessage)
 }
 _ANY_VALID = st.one_of(*CLIENT_STRATEGIES.values(), *BROKER_STRATEGIES.values())

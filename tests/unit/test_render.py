@@ -78,7 +78,9 @@ def test_joined_notice(lang, expected):
     ("pt", c.R_LOST, "[01:02:03] * bob saiu do chat (conexão perdida)"),
     ("pt", c.R_SLOW, "[01:02:03] * bob saiu do chat (lento demais para acompanhar)"),
     ("pt", c.R_SHUTDOWN, "[01:02:03] * bob saiu do chat (broker encerrando)"),
-    ("en", "kicked", "[01:02:03] * bob left the chat (kicked)"),
+    ("en", c.R_KICKED, "[01:02:03] * bob left the chat (kicked by an operator)"),
+    ("pt", c.R_BANNED, "[01:02:03] * bob saiu do chat (banido(a) por um operador)"),
+    ("en", "renamed", "[01:02:03] * bob left the chat (renamed)"),  # (unknown: as sent)
     ("en", "evil\x1b[2J", "[01:02:03] * bob left the chat (evil\\x1b[2J)"),
 ])
 def test_left_notice_with_reason(lang, reason, expected):
