@@ -7,8 +7,8 @@ Redis at any time, so it is not kept on disk: a file would be state of each brok
 own that must be matched to the Redis it came from (its epoch and key prefix, a Redis
 that lost its data or was flushed), with a directory and a lock for each broker on a
 host, where today a cluster's brokers need no --data-dir at all; and it would only
-save a rebuild that costs a quiet broker about 2.5 s at the default --retain
-(100,000 messages; it then holds about 27 MB: PERFORMANCE.md, Search).
+save a rebuild that costs a quiet broker about 3 s at the default --retain
+(100,000 messages; it then holds about 26 MB: PERFORMANCE.md, Search).
 
 **How it is built.** A new index is empty: it takes the cluster's last number as its
 own (`SearchIndex.reach`), so that what the shared log brings from then on is fed as on
