@@ -144,7 +144,8 @@ class BrokerServer:
             self.link = cluster.start(self.ctx)
         self._stop = False
         self._watched = 0.0
-        #: When frames were last read from the ROUTER (the search index waits for quiet).
+        #: When frames were last read from the ROUTER, or events came from the cluster (the
+        #: search index waits for quiet).
         self._last_read = 0.0
         self.core.ready = self._ready
         #: When and in what order actions go out (public events batched per cycle).
@@ -393,6 +394,10 @@ class BrokerServer:
         news of the link (down: serve our own users; back: hand them to the cluster)."""
         assert self.cluster is not None
         core = self.core
+        # As for frames read (_drain): what earlier arrivals delivered goes into the search
+        # index first, within its share, and the broker is busy, not quiet, while they come.
+        core.index_fresh()
+        self._last_read = time.monotonic()
         actions: list[Action] = []
         for kind, event, reader in self.cluster.take():
             if kind == EVENT:
