@@ -264,6 +264,13 @@ def render(results: Record) -> str:
                   "Redis):", "", ratio_table(recs, clusters, ns, "zchat"), "",
                   "The same, each repetition:", "",
                   per_rep_ratio_table(recs, [(s, "zchat") for s in clusters], ns), ""]
+    searched = [(on, off) for on, off in (("zchat", "zchat-nosearch"),
+                                          ("zchat-cluster-search", "zchat-cluster"))
+                if on in systems and off in systems]
+    if searched:
+        parts += ["The search index's cost: each system with its index against the same without, "
+                  "each repetition (target: >= 0.95):", "",
+                  per_rep_ratio_table(recs, searched, ns), ""]
     parts += ["Broker CPU seconds per million deliveries (a cluster: both brokers summed):", "",
               cpu_table(recs, systems, ns), "",
               *(["The cluster's redis-server, CPU seconds per million deliveries (not in the "

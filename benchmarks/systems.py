@@ -27,16 +27,18 @@ import zmq.auth
 
 BENCH_DIR = Path(__file__).resolve().parent
 ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory", "zchat-curve", "zchat-pub",
-               "zchat-cluster", "zchat-cluster-split", "zchat-nosearch", "zchat-metrics")
+               "zchat-cluster", "zchat-cluster-split", "zchat-nosearch",
+               "zchat-cluster-search", "zchat-metrics")
 #: Started by start() but never by run.py: heartbeat_floor.py's PING/PONG ROUTER, the
 #: floor under zchat's idle figures (idle_floor.py, heartbeat_floor.py).
 FLOOR = "floor"
 #: The systems made of several brokers over one redis-server of their own.
-CLUSTER_SYSTEMS = ("zchat-cluster", "zchat-cluster-split")
+CLUSTER_SYSTEMS = ("zchat-cluster", "zchat-cluster-split", "zchat-cluster-search")
 #: Which wire protocol the load generator must speak to each system.
 PROTOCOL = {"seed": "line", "relay": "relay", "ngircd": "irc", "zchat": "zchat",
             "zchat-memory": "zchat", "zchat-curve": "zchat", "zchat-pub": "zchat",
             "zchat-cluster": "zchat", "zchat-cluster-split": "zchat", "zchat-nosearch": "zchat",
+            "zchat-cluster-search": "zchat",
             "zchat-metrics": "zchat",
             FLOOR: "floor"}
 DESCRIPTION = {
@@ -60,6 +62,8 @@ DESCRIPTION = {
            "(heartbeat_floor.py), no Python state",
     "zchat-cluster-split": "the same, with the receivers alternating over broker 1 and broker "
                            "2 (half the deliveries cross brokers)",
+    "zchat-cluster-search": "the same as zchat-cluster with --search on both brokers: the "
+                            "cost of a cluster's search index (off by default with --cluster)",
 }
 #: The load generator floods by design; a person never meets these limits.
 _NO_FLOOD_LIMITS = ["--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
@@ -409,7 +413,8 @@ def _start_cluster(name: str, workdir: Path, timeout: float, heartbeat: float) -
         redis_proc, redis_port, redis_out = start_redis(workdir / "redis", timeout)
         procs.append(redis_proc)
         url = f"redis://127.0.0.1:{redis_port}/0"
-        cmd = zchat_broker_command(heartbeat, "--cluster", url)
+        cmd = zchat_broker_command(heartbeat, "--cluster", url,
+                                   *(["--search"] if name.endswith("-search") else []))
         b1 = spawn_zchat(cmd, workdir / "broker1", "")
         procs.append(b1[0])
         b2 = spawn_zchat(cmd, workdir, "")

@@ -342,6 +342,32 @@ class RedisCluster:
         events = [entry_event(i, f) for i, f in entries[:limit]]
         return (events[::-1] if after is None else events), len(entries) > limit
 
+    def stream_after(self, stream: str, after: int, upto: int, count: int
+                     ) -> list[StoredEvent]:
+        """The events of one stream numbered above ``after`` and at most ``upto``, oldest
+        first, at most ``count`` (one XRANGE): ``stream`` is PUBLIC (the log), a room's
+        key (its stream) or a session's private stream key. What the search index is
+        built from (cluster_index.py). Raises LinkDown."""
+        low, high = max(0, after), max(0, min(upto, IN_USE))
+        if count <= 0 or high <= low:
+            return []
+        key = self.p + ("log" if stream == PUBLIC else
+                        ("r:" if stream.startswith(c.ROOM_PREFIX) else "p:") + stream)
+        entries: list[Entry] = self._call(self.r.xrange, key, f"{low + 1}-0", f"{high}-0",
+                                          count=count)
+        return [entry_event(i, f) for i, f in entries]
+
+    def rooms_after(self, first: int, upto: int, count: int) -> list[tuple[str, int]]:
+        """Rooms with a stream whose oldest event is numbered above ``first`` and at most
+        ``upto``, with that number, by it, at most ``count`` (`rfirst`, whose scores are
+        unique: each an event of its own room's). Raises LinkDown."""
+        if count <= 0 or upto <= first:
+            return []
+        found: list[tuple[bytes, float]] = self._call(
+            self.r.zrangebyscore, self.p + "rfirst", f"({first}", upto, start=0, num=count,
+            withscores=True)
+        return [(room.decode(), int(score)) for room, score in found]
+
     def pruned_upto(self) -> int:
         """The highest number trimmed from the log or any room's stream (0: none).
         (Not the private streams: they are bounded by count and time, not --retain.)"""

@@ -83,6 +83,7 @@ from .actions import (
 )
 from .admission import Admission
 from .backplane import RESUMED, TAKEN, Backplane, LocalBackplane
+from .cluster_index import shared_index
 from .clustered import ClusterSide
 from .delivery import Delivery
 from .finding import INDEX_BURST, INDEX_SHARE, SEARCH_SHARE, SEARCH_SLICE, SearchRules, _Queued
@@ -227,6 +228,8 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
             if index is not None else None
         self._indexed_upto = index.last_seq() if index is not None else 0
         self._committed = self.store.last_seq()
+        #: A cluster's index is also built from the shared history (cluster_index.py).
+        self._shared = shared_index(self.store, index)
         #: On a feed: each room's head at the last tick (rooms.py, `_room_pings`).
         self._room_heads: dict[str, int] = {}
 

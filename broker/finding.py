@@ -6,7 +6,9 @@ is in (the default room as PUBLIC) and the session's own private stream, nothing
 else, so no search can show a room the asker is not in or someone else's private
 messages. The index is fed the events this broker numbered or received, after
 the cycle that delivered them (the server calls `index_fresh` at the end of each
-cycle: indexing never delays a delivery), and pruned with the history.
+cycle: indexing never delays a delivery), and pruned with the history. A cluster's
+broker also builds its index from what the shared history holds (cluster_index.py),
+in the same slices, after the live events.
 
 A search runs on the broker's loop in slices: it is queued, and each turn of the
 loop gives each queued search one slice of at most SEARCH_SLICE seconds (the
@@ -36,12 +38,13 @@ from zchat.protocol import Search, encode_events, event_item, name_key, name_pro
 from zchat.protocol import constants as c
 from zchat.protocol.rate import TokenBucket
 
-from .store import PUBLIC, StoredEvent
+from .store import PUBLIC, LinkDown, StoredEvent
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from .actions import Action
+    from .cluster_index import SharedIndex
     from .flood import Budgets
     from .roster import Roster, Session
     from .search import SearchIndex
@@ -90,6 +93,8 @@ class _Queued:
     slices: int = 0
     #: How many numbers the next range of the index spans (see SearchRules._slice).
     span: int = 4096
+    #: A cluster's index may lack hits yet (cluster_index.py): its answer says ``more``.
+    partial: bool = False
 
 
 class SearchRules:
@@ -111,6 +116,7 @@ class SearchRules:
         _search_time: TokenBucket
         _searches: deque[_Queued]
         roster: Roster
+        _shared: SharedIndex | None
 
         def _room_of(self, session: Session, room: str, cid: int = 0,
                      member: bool = True) -> tuple[str, list[Action]]: ...
@@ -135,7 +141,13 @@ class SearchRules:
             if chunk:
                 assert self.index is not None
                 self.index.add(chunk)
-            return len(chunk)
+                return len(chunk)
+            if self._shared is not None and self._shared.pending:  # (then what came before)
+                try:
+                    return self._shared.step()
+                except LinkDown:  # (noticed at the next tick; the catch-up waits for it)
+                    return 0
+            return 0
         head = self._committed  # (what is durable, and so delivered or on its way)
         if head <= self._indexed_upto:
             return 0
@@ -152,9 +164,11 @@ class SearchRules:
         light traffic is indexed at once, a flood waits); when it would wait for
         frames, INDEX_SLICE seconds at a time until nothing is left (`index_pending`
         says the server should not wait meanwhile). Past MAX_UNINDEXED waiting,
-        the excess is indexed whatever the load, so what waits stays bounded. The
-        index is committed every INDEX_COMMIT_EVERY seconds at most (its writes are
-        FTS5's work: fewer, bigger ones cost less), and by each search first."""
+        the excess is indexed whatever the load, so what waits stays bounded (in a
+        cluster, what waits is let go instead, and read back from the shared history
+        when there is time: cluster_index.py). The index is committed every
+        INDEX_COMMIT_EVERY seconds at most (its writes are FTS5's work: fewer, bigger
+        ones cost less), and by each search first."""
         if self.index is None or not self.index_pending():
             return
         clock = time.perf_counter
@@ -167,6 +181,10 @@ class SearchRules:
         # (Events held in memory are bounded: past MAX_UNINDEXED, fed whatever the load.
         # A store's wait on disk, for a quiet moment, however many.)
         forced = len(self._unindexed) - MAX_UNINDEXED
+        if forced > 0 and self._shared is not None:
+            self._shared.dropped(self._unindexed)
+            self._unindexed.clear()
+            forced = 0
         done = 0
         while done < forced or clock() - started < budget:
             took = self._feed(INDEX_CHUNK)
@@ -189,13 +207,15 @@ class SearchRules:
             return False
         if self._from_store is not None:
             return self._committed > self._indexed_upto
-        return bool(self._unindexed)
+        return bool(self._unindexed) or (self._shared is not None and self._shared.pending)
 
     def prune_index(self) -> None:
         """Drop from the index what the history no longer holds (at each tick)."""
         if self.index is None:
             return
         upto = self.store.pruned_upto()
+        if self._shared is not None:  # (a cluster's: the last --retain numbers)
+            upto = max(upto, self._shared.floor())
         if upto > self._index_pruned:
             self._index_pruned = upto
             self.index.prune(upto)
@@ -223,8 +243,15 @@ class SearchRules:
             return self._refuse(session.identity, session, c.E_RATE_LIMITED,
                                 "the broker is busy with searches: try again", "search")
         self.index_fresh(idle=True)  # (what waits, a slice of it: a search sees it)
+        # A cluster's index may still be reading the shared history back, and lack
+        # private messages that went to another broker (read back first): hits may
+        # be missing, and the answer says ``more``.
+        partial = False
+        if self._shared is not None:
+            partial = (room is None and not self._private_in(session)) \
+                or self._shared.building
         self._searches.append(_Queued(session.identity, ask, rooms, room, now,
-                                      before=ask.before))
+                                      before=ask.before, partial=partial))
         return []
 
     def searches_pending(self) -> bool:
@@ -280,12 +307,12 @@ class SearchRules:
         ask = queued.ask
         if ask.peer:  # (a conversation: two narrow searches, one slice each, in one go)
             hits, more = self._conversation(session, ask)
-            return self._found(session, hits, more)
+            return self._found(session, hits, more or queued.partial)
         clock = time.perf_counter
         ends = clock() + SEARCH_SLICE
         queued.slices += 1
         while True:
-            top = self.index.last_seq() + 1 if queued.before is None else queued.before
+            top = self.index.newest() + 1 if queued.before is None else queued.before
             floor = max(0, top - queued.span)
             found = self.index.search(ask.words, rooms=queued.rooms, private={session.stream},
                                       sender=ask.sender, room=queued.room, before=top,
@@ -297,8 +324,8 @@ class SearchRules:
             if found.complete:  # (the range is walked)
                 queued.before = floor + 1
                 queued.span = min(queued.span * 2, MAX_SPAN)
-                if floor <= self.index.pruned_upto():
-                    return self._found(session, queued.hits, False)  # the whole index
+                if floor <= self.index.pruned_upto():  # (the whole index)
+                    return self._found(session, queued.hits, queued.partial)
             else:
                 queued.span = max(queued.span // 2, MIN_SPAN)
                 if found.hits:
@@ -312,6 +339,15 @@ class SearchRules:
         items = [event_item(hit.for_reader(session.stream if hit.kind == c.PRIV
                                            else hit.room or PUBLIC)) for hit in hits]
         return encode_events(c.K_FOUND, items, more)
+
+    def _private_in(self, session: "Session") -> bool:
+        """A cluster's index: the searcher's private messages it lacks, read back from
+        its private stream first (cluster_index.py); whether all are in."""
+        assert self._shared is not None
+        try:
+            return self._shared.private(session.stream)
+        except LinkDown:  # (noticed at the next tick)
+            return False
 
     def _conversation(self, session: "Session", ask: Search) -> tuple[list[StoredEvent], bool]:
         """``@name``: the private messages between the asker and ``ask.peer`` only: what
@@ -345,8 +381,9 @@ def open_index(store: "HistoryStore", path: "Path | None") -> "tuple[SearchIndex
     index up to date at start, so an index that is missing, deleted or behind is made
     (again) from the history; one ahead of the history (a history started over) is
     made again from nothing. Other stores start with an empty index, fed from then on
-    (the memory store's history starts empty too; a cluster's broker indexes what
-    reaches it from the shared log)."""
+    (the memory store's history starts empty too; a cluster's, in memory, is built
+    from the shared history by the core, cluster_index.py, and fed from the shared
+    log)."""
     from .search import SearchIndex, rebuild
 
     why = SearchIndex.available()

@@ -71,6 +71,8 @@ SCOPE_STEP_ROWS = 5
 AUTOMERGE = 8
 #: Events indexed per commit by `rebuild`.
 REBUILD_BATCH = 10_000
+#: Seqs looked up per statement by `fill` (below SQLite's bound on parameters).
+_LOOKUP_BATCH = 500
 
 _INDEXED = (c.MSG, c.PRIV)
 #: ``messages``, the FTS5 index: ``body`` holds the words; ``scope`` a token per
@@ -162,8 +164,9 @@ class SearchIndex:
 
     Writes are grouped as the history store's are: `add` any number of events, then
     `commit` once per cycle. Events come in seq order; one at or below `last_seq` is
-    taken as indexed already (so adding again changes nothing). A search sees every
-    event added, committed or not.
+    taken as indexed already (so adding again changes nothing); `fill` adds what
+    the index lacks in any order (a cluster's index, built from the shared history
+    while the live log feeds it). A search sees every event added, committed or not.
 
     Hits are StoredEvents with what `StoredEvent.for_reader` needs (a PRIV's stream
     keys, every event's ``prev`` links), not a message's ``cid``, nor a MSG's
@@ -198,6 +201,8 @@ class SearchIndex:
         self._changed: set[int] = set()
         self._total = 0
         self._next_id = 1
+        #: Rows above `_last`, added by `fill` (`add` passes over them).
+        self._ahead: set[int] = set()
         self._checkpointer: Checkpointer | None = None
         # Private messages again: the file is the broker user's alone, as the history's.
         old_umask = os.umask(0o077)
@@ -275,6 +280,11 @@ class SearchIndex:
         """The newest number pruned from the index (0: none)."""
         return self._pruned
 
+    def newest(self) -> int:
+        """The highest seq the index holds or passed over: `last_seq`, or a message
+        `fill` added above it."""
+        return max(self._last, max(self._ahead)) if self._ahead else self._last
+
     def last_seq(self) -> int:
         """The highest seq added (indexed, or passed over as no message) or pruned: a
         catch-up from the history starts after it."""
@@ -287,21 +297,65 @@ class SearchIndex:
                 continue
             self._last = event.seq
             self._pending = True
-            if event.kind not in _INDEXED:
-                continue
-            if event.kind == c.PRIV:
-                stream, stream_to = self._id("p" + event.origin), self._id("p" + event.to_key)
-                origin, to_key = event.origin, event.to_key
-            else:
-                stream = stream_to = self._id("r" + event.room)
-                origin = to_key = ""
-            sender = self._id("n" + name_key(event.name))
-            self._count({stream, stream_to, sender}, 1)
-            self._total += 1
-            self._readers.append((event.seq, stream, stream_to, sender))
-            self._rows.append((event.seq, event.text, " ".join({f"k{stream}", f"k{stream_to}"}),
-                               f"k{sender}", event.kind, event.ts, event.name, event.to,
-                               event.room, origin, to_key, event.prev, event.prev_to))
+            if event.kind in _INDEXED and event.seq not in self._ahead:
+                self._row(event)
+        if self._ahead:
+            self._ahead = {seq for seq in self._ahead if seq > self._last}
+
+    def reach(self, seq: int) -> None:
+        """Take every event up to ``seq`` as added: what comes after it is fed with `add`,
+        and what the index lacks below it is filled in with `fill` (a clustered
+        broker's index, built from the shared history while the shared log feeds it:
+        cluster_index.py)."""
+        if seq > self._last:
+            self._last = seq
+            self._pending = True
+
+    def fill(self, events: Iterable[StoredEvent]) -> int:
+        """Queue the messages among ``events`` that the index does not hold, in any order
+        (those pruned or held already are passed over); how many were new. Each is
+        looked up, after what is pending is written. Below `last_seq`: what a catch-up
+        read back from the history; above it: messages read back before they came to
+        `add` (a private stream's, cluster_index.py), which `add` then passes over."""
+        wanted = {event.seq: event for event in events
+                  if event.kind in _INDEXED and event.seq > self._pruned}
+        if not wanted:
+            return 0
+        self._written()
+        seqs = sorted(wanted)
+        held: set[int] = set()
+        try:
+            for start in range(0, len(seqs), _LOOKUP_BATCH):
+                part = seqs[start:start + _LOOKUP_BATCH]
+                marks = ", ".join("?" * len(part))
+                held.update(seq for (seq,) in self._db.execute(
+                    f"SELECT seq FROM readers WHERE seq IN ({marks})", part))
+        except sqlite3.Error as exc:
+            raise SearchError(f"cannot read the search index: {exc}") from None
+        new = [seq for seq in seqs if seq not in held]
+        for seq in new:
+            self._row(wanted[seq])
+            if seq > self._last:
+                self._ahead.add(seq)
+        if new:
+            self._pending = True
+        return len(new)
+
+    def _row(self, event: StoredEvent) -> None:
+        """Queue one message's row (MSG or PRIV) and count it in its streams."""
+        if event.kind == c.PRIV:
+            stream, stream_to = self._id("p" + event.origin), self._id("p" + event.to_key)
+            origin, to_key = event.origin, event.to_key
+        else:
+            stream = stream_to = self._id("r" + event.room)
+            origin = to_key = ""
+        sender = self._id("n" + name_key(event.name))
+        self._count({stream, stream_to, sender}, 1)
+        self._total += 1
+        self._readers.append((event.seq, stream, stream_to, sender))
+        self._rows.append((event.seq, event.text, " ".join({f"k{stream}", f"k{stream_to}"}),
+                           f"k{sender}", event.kind, event.ts, event.name, event.to,
+                           event.room, origin, to_key, event.prev, event.prev_to))
 
     def _id(self, key: str) -> int:
         """The id of a stream's or a sender's key (a new one for a key not held)."""
@@ -362,7 +416,7 @@ class SearchIndex:
             self._writer.submit(transaction)
 
     def write_seconds(self) -> float:
-        """Seconds the writer thread has spent so far (0 in memory: writes are then
+        """Seconds the writer thread has spent so far (0 without one: writes are then
         the caller's own time)."""
         return 0.0 if self._writer is None else self._writer.seconds
 

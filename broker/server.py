@@ -145,7 +145,8 @@ class BrokerServer:
             self.link = cluster.start(self.ctx)
         self._stop = False
         self._watched = 0.0
-        #: When frames were last read from the ROUTER (the search index waits for quiet).
+        #: When frames were last read from the ROUTER, or events came from the cluster (the
+        #: search index waits for quiet).
         self._last_read = 0.0
         self.core.ready = self._ready
         #: When and in what order actions go out (public events batched per cycle).
@@ -409,6 +410,10 @@ class BrokerServer:
         With metrics, the stamps of other brokers' messages go into ``stamps``."""
         assert self.cluster is not None
         core = self.core
+        # As for frames read (_drain): what earlier arrivals delivered goes into the search
+        # index first, within its share, and the broker is busy, not quiet, while they come.
+        core.index_fresh()
+        self._last_read = time.monotonic()
         timed = self.metrics is not None
         actions: list[Action] = []
         for kind, event, reader in self.cluster.take():

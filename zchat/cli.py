@@ -214,8 +214,9 @@ def main() -> None:
 @click.option("--search/--no-search", "search", default=None,
               help="Keep a full-text index of the history for /search. Default: on with "
                    "the SQLite history (search.db beside it, fed from it when the broker "
-                   "is quiet); off with --store memory or --cluster, where the index is in "
-                   "memory and its cost is not measured yet (docs/PERFORMANCE.md, Search).")
+                   "is quiet); off with --store memory, and with --cluster (in memory, built "
+                   "from what Redis holds at start: docs/CLUSTER.md; its cost on the fan-out "
+                   "is not shown within 5%: docs/PERFORMANCE.md, Search).")
 @click.option("--cluster", "cluster_url", default=None, envvar="ZCHAT_CLUSTER", metavar="URL",
               callback=lambda ctx, param, value: _check_cluster(value),
               help="Join the brokers sharing this Redis (redis://HOST:PORT[/DB]) as one chat; "

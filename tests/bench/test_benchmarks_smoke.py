@@ -59,7 +59,7 @@ RUN_GROUPS = {
     "zchat-pub": ("zchat-pub", "stall", "20"),
     "stall": ("seed,zchat", "fanout,latency,idle", "20"),
     "cluster": ("zchat-cluster", "stall", "20"),
-    "cluster-split": ("zchat-cluster-split", "latency,stall", "20"),
+    "cluster-split": ("zchat-cluster-split,zchat-cluster-search", "latency,stall", "20"),
     # Each IRC sender waits out ngircd's 1 s penalty for its MODE +F: the fan-out only.
     "ngircd": ("ngircd", "latency,stall", "20"),
 }
@@ -159,6 +159,17 @@ def test_failover(signal: str, tmp_path: Path) -> None:
                                         "errors") if client[k]}
         assert wrong == {}, client["name"]
     assert all(c["resumed"] for c in rep["per_client"])
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_cluster_index(tmp_path: Path) -> None:
+    """cluster_index.py: a broker started on a filled Redis builds its index from it."""
+    _need_redis()
+    out = tmp_path / "cluster-index.json"
+    _script("cluster_index.py", "--quick", "--out", str(out), cwd=tmp_path)
+    figures = json.loads(out.read_text())
+    assert figures["indexed"] == figures["entries_read"] == 1900  # (the PRIVs: at searches)
+    assert figures["rss_kb"] > 0 and figures["plain_rss_kb"] > 0
 
 
 @pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)

@@ -22,6 +22,7 @@ from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN
 from zchat.broker.roster import Session
 from zchat.broker.store import (
     PARTED_DEFAULT,
+    PUBLIC,
     Conversation,
     LinkDown,
     MemoryStore,
@@ -58,6 +59,8 @@ class FakeCluster:
         self.up = True
         self.epoch = self.redis.history.epoch
         self._read = 0
+        #: Every stream_after and rooms_after call: (stream or "rooms", after, upto, count).
+        self.reads: list[tuple[str, int, int, int]] = []
 
     def _call(self) -> MemoryStore:
         """The shared state, for one operation; LinkDown (and `up` False until `heal`)
@@ -130,6 +133,32 @@ class FakeCluster:
 
     def pruned_upto(self) -> int:
         return self.redis.history.pruned_upto()
+
+    # ---- what a cluster's search index is built from (cluster_index.py) ----------------
+
+    @property
+    def retain(self) -> int:
+        return self.redis.history._retain
+
+    def stream_after(self, stream: str, after: int, upto: int, count: int
+                     ) -> list[StoredEvent]:
+        """As RedisCluster's (the log, a room's stream, a private stream): one read."""
+        history = self._call()
+        if stream == PUBLIC:
+            events = history._public
+        elif stream.startswith(c.ROOM_PREFIX):
+            events = history._rooms.get(stream, ())
+        else:
+            events = history._private.get(stream, ())
+        self.reads.append((stream, after, upto, count))
+        return [e for e in events if after < e.seq <= upto][:max(0, count)]
+
+    def rooms_after(self, first: int, upto: int, count: int) -> list[tuple[str, int]]:
+        history = self._call()
+        self.reads.append(("rooms", first, upto, count))
+        firsts = sorted((events[0].seq, room) for room, events in history._rooms.items()
+                        if events)
+        return [(room, seq) for seq, room in firsts if first < seq <= upto][:max(0, count)]
 
     def pruned_events(self, low: int, high: int) -> int:
         return self.redis.history.pruned_events(low, high)
