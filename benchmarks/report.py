@@ -249,6 +249,14 @@ def render(results: Record) -> str:
         parts += ["zchat's variants against zchat, within each repetition (zchat-memory / zchat "
                   "above 1 is what the history store costs; zchat-curve / zchat below 1 is what "
                   "CURVE costs):", "", ratio_table(recs, variants, ns, "zchat"), ""]
+    if "zchat" in systems and "zchat-metrics" in systems:
+        parts += ["What --metrics costs (scraped every second): zchat-metrics / zchat, within "
+                  "each repetition (the target: a rate at least 0.97x, i.e. a cost of at most "
+                  "3%); then the broker's CPU per delivery, the same way:", "",
+                  ratio_table(recs, ["zchat-metrics"], ns, "zchat"), "",
+                  ratio_table(recs, ["zchat-metrics"], ns, "zchat", "cpu_per_m"), "",
+                  "The rate ratio, each repetition:", "",
+                  per_rep_ratio_table(recs, [("zchat-metrics", "zchat")], ns), ""]
     clusters = [s for s in ("zchat-cluster", "zchat-cluster-split") if s in systems]
     if "zchat" in systems and clusters:
         parts += ["Cluster against one broker, within each repetition (target: zchat-cluster / "

@@ -28,7 +28,7 @@ import zmq.auth
 BENCH_DIR = Path(__file__).resolve().parent
 ALL_SYSTEMS = ("seed", "relay", "ngircd", "zchat", "zchat-memory", "zchat-curve", "zchat-pub",
                "zchat-cluster", "zchat-cluster-split", "zchat-nosearch",
-               "zchat-cluster-search")
+               "zchat-cluster-search", "zchat-metrics")
 #: Started by start() but never by run.py: heartbeat_floor.py's PING/PONG ROUTER, the
 #: floor under zchat's idle figures (idle_floor.py, heartbeat_floor.py).
 FLOOR = "floor"
@@ -39,6 +39,7 @@ PROTOCOL = {"seed": "line", "relay": "relay", "ngircd": "irc", "zchat": "zchat",
             "zchat-memory": "zchat", "zchat-curve": "zchat", "zchat-pub": "zchat",
             "zchat-cluster": "zchat", "zchat-cluster-split": "zchat", "zchat-nosearch": "zchat",
             "zchat-cluster-search": "zchat",
+            "zchat-metrics": "zchat",
             FLOOR: "floor"}
 DESCRIPTION = {
     "seed": "seed design: thread per client, loop of send() over a shared list, newline framing",
@@ -48,6 +49,8 @@ DESCRIPTION = {
              "lifted for the load generator",
     "zchat-memory": "the same with --store memory: the cost of the history store",
     "zchat-nosearch": "the same as zchat with --no-search: the cost of the search index",
+    "zchat-metrics": "the same as zchat with --metrics on a loopback port, scraped every "
+                     "second by a process of its own (scraper.py): the cost of the metrics",
     "zchat-pub": "the same as zchat with --fanout pub: public events on an XPUB feed, "
                  "copied to every subscriber by libzmq",
     "zchat-curve": "the same as zchat with --curve-secret (a key pair made per run, no allow "
@@ -84,7 +87,9 @@ class SystemUnavailable(RuntimeError):
 class Helper:
     """Another process of a multi-process system: a second broker, or its redis-server."""
 
-    role: str  # "broker" (counted in the broker's CPU and RSS) or "redis" (counted apart)
+    #: "broker" (counted in the broker's CPU and RSS), "redis" (counted apart) or
+    #: "scraper" (zchat-metrics' Prometheus stand-in: not counted).
+    role: str
     label: str
     proc: subprocess.Popen[bytes]
     port: int
@@ -159,9 +164,14 @@ class Running:
     def alive(self) -> bool:
         return self.proc.poll() is None and all(h.proc.poll() is None for h in self.helpers)
 
+    @property
+    def clustered(self) -> bool:
+        """Whether it is several brokers (its main process is then broker 2)."""
+        return any(h.role == "broker" for h in self.helpers)
+
     def exit_status(self) -> str:
         """Which of its processes exited, and how ("" if all are alive)."""
-        dead = [(self.name if not self.helpers else "broker 2", self.proc)] if \
+        dead = [("broker 2" if self.clustered else self.name, self.proc)] if \
             self.proc.poll() is not None else []
         dead += [(h.label, h.proc) for h in self.helpers if h.proc.poll() is not None]
         return "; ".join(f"{label} exited with {p.returncode}" for label, p in dead)
@@ -174,7 +184,7 @@ class Running:
     def cpu_by_process(self) -> dict[str, float]:
         """utime + stime of each process of a cluster system, by label (broker 1 is the
         sender's, broker 2 the receivers'); empty for a one-process system."""
-        if not self.helpers:
+        if not self.clustered:
             return {}
         out = {"broker 2": proc_cpu_seconds(self.pid)}
         for h in self.helpers:
@@ -196,9 +206,8 @@ class Running:
 
     def log_files(self) -> list[tuple[str, Path]]:
         """(label, path) of every output file this system's processes write."""
-        if not self.helpers:
-            return [("server", self.workdir / "stdout.txt"), ("server", self.log_path)]
-        out = [("broker 2", self.workdir / "stdout.txt"), ("broker 2", self.log_path)]
+        main = "broker 2" if self.clustered else "server"
+        out = [(main, self.workdir / "stdout.txt"), (main, self.log_path)]
         out += [(h.label, f) for h in self.helpers for f in h.files]
         return out
 
@@ -277,6 +286,9 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0,
             cmd += ["--store", "memory"]
         elif name == "zchat-nosearch":
             cmd += ["--no-search"]
+        elif name == "zchat-metrics":
+            extra["metrics_port"] = str(free_port())
+            cmd += ["--metrics", f"127.0.0.1:{extra['metrics_port']}"]
         elif name == "zchat-pub":
             cmd += ["--fanout", "pub"]
         elif name == "zchat-curve":
@@ -307,8 +319,11 @@ def start(name: str, timeout: float = 15.0, zchat_heartbeat: float = 60.0,
         text = out_path.read_text(errors="replace")
         match = _READY.search(text)
         if match:
-            return Running(name, proc, match.group(1), int(match.group(2)), workdir, log_path,
-                           extra)
+            running = Running(name, proc, match.group(1), int(match.group(2)), workdir,
+                              log_path, extra)
+            if "metrics_port" in extra:
+                running.helpers.append(_start_scraper(workdir, int(extra["metrics_port"])))
+            return running
         if proc.poll() is not None or time.monotonic() > deadline:
             _kill(proc)
             err = log_path.read_text(errors="replace")[-2000:]
@@ -417,6 +432,18 @@ def _start_cluster(name: str, workdir: Path, timeout: float, heartbeat: float) -
     split = (port1, port2) if name == "zchat-cluster-split" else ()
     return Running(name, b2[0], "127.0.0.1", port2, workdir, b2[2], {"redis_url": url},
                    helpers=helpers, sender_port=port1, receiver_ports=split)
+
+
+def _start_scraper(folder: Path, port: int) -> Helper:
+    """scraper.py on the broker's metrics, every second (the broker serves them before
+    its ready line); it exits 1 on a failed scrape, which Running.alive sees."""
+    out_path = folder / "scraper.txt"
+    cmd = [sys.executable, str(BENCH_DIR / "scraper.py"), f"http://127.0.0.1:{port}/metrics"]
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=folder)
+    _LIVE[proc.pid] = proc
+    return Helper("scraper", "scraper", proc, port, (out_path,))
 
 
 def ngircd_config(port: int) -> str:

@@ -204,6 +204,11 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
         self._next_tick = 0.0
         self._closing = False
         self._lagging: set[bytes] = set()
+        #: Counts for the metrics (metrics.py reads them when scraped): refusals by error
+        #: code, rate-limit strikes, sessions ended by reason.
+        self.refused: dict[str, int] = {}
+        self.struck = 0
+        self.ended: dict[str, int] = {}
         #: Search (finding.py): the index, what this cycle gave it, how far it is pruned,
         #: and the share of the loop's time searches may take.
         self.index = index
@@ -309,6 +314,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
 
     def _refuse(self, identity: bytes, session: Session | None, code: str, detail: str,
                 ref: str = "", cid: int = 0) -> list[Action]:
+        self.refused[code] = self.refused.get(code, 0) + 1
         if session is not None:
             log.info(self._t("log.refused", code=code, who=sanitize(session.name),
                              detail=sanitize(detail)))
@@ -320,6 +326,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
     def _throttle(self, session: Session, cid: int) -> list[Action]:
         """Refuse one message over the limit; disconnect a client that keeps on."""
         session.strikes += 1
+        self.struck += 1
         if session.strikes >= c.FLOOD_STRIKES:
             log.warning(self._t("log.flood", name=sanitize(session.name),
                                 strikes=session.strikes))
@@ -328,6 +335,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
         if session.strikes == 1:
             log.info(self._t("log.refused", code=c.E_RATE_LIMITED, who=sanitize(session.name),
                              detail="over the rate limit"))
+        self.refused[c.E_RATE_LIMITED] = self.refused.get(c.E_RATE_LIMITED, 0) + 1
         return [Send(session.identity, encode(Error(c.E_RATE_LIMITED, "slow down", "", cid)))]
 
     # ---- events: numbered, stored, delivered -----------------------------------
@@ -595,6 +603,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
             return []  # already gone
         rooms = set(session.rooms)
         self.roster.remove(session)
+        self.ended[reason] = self.ended.get(reason, 0) + 1
         if self._closing:
             return []  # everyone has been told BYE; a failed BYE changes nothing
         log.info(self._t("log.leave", name=sanitize(session.name),
@@ -644,6 +653,15 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
             if session is not None:
                 log.info(self._t("log.lagging", name=sanitize(session.name)))
         self._lagging.add(identity)
+
+    def lagging_count(self) -> int:
+        """How many sessions missed a live event since the last heartbeat (metrics.py)."""
+        return len(self._lagging)
+
+    @property
+    def committed(self) -> int:
+        """The last number made durable, as of the last `commit`."""
+        return self._committed
 
     def commit(self) -> list[Action]:
         """Make every event durable; the server calls this before sending anything.

@@ -59,6 +59,8 @@ class Pages:
         self._waiting: OrderedDict[bytes, Fetch] = OrderedDict()
         self._share = TokenBucket(PAGES_SHARE, PAGES_BURST)  # seconds of work
         self._retry = 0.0
+        #: Pages answered so far (the metrics read it).
+        self.served = 0
 
     def ask(self, identity: bytes, fetch: Fetch, now: float) -> list[Send]:
         """A FETCH from ``identity``: it waits its turn (a newer one replaces its own)."""
@@ -89,6 +91,7 @@ class Pages:
             replies.tokens -= len(frame)
             self._share.tokens -= self._work_clock() - started
             sent.append(Send(identity, frame))
+        self.served += len(sent)
         return sent
 
     def retry_at(self) -> float | None:

@@ -129,6 +129,10 @@ class Roster:
         """Every room held (one with members), and how many it has."""
         return {room: len(members) for room, members in self._members.items()}
 
+    def room_count(self) -> int:
+        """How many rooms are held (read from another thread: one len, nothing walked)."""
+        return len(self._members)
+
     def remove(self, session: Session) -> None:
         for room in list(session.rooms):
             self.part(session, room)

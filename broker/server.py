@@ -42,6 +42,7 @@ from .watch import Watch, connection_bound, open_monitor
 if TYPE_CHECKING:
     from .admin import Admin
     from .cluster import RedisCluster
+    from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,11 @@ class BrokerServer:
         #: When and in what order actions go out (public events batched per cycle).
         self.batcher = Batcher(LIVE_BYTES, feed=self.feed is not None,
                                outside=self.core.roster.outside)
+        #: With --metrics: told what the loop did, a batch or a cycle at a time (metrics.py).
+        self.metrics: Metrics | None = None
+        #: Frames clients missed in the current batch of sends (their queues full or
+        #: backed up): counted where it happens, told with the batch.
+        self._missed = 0
 
     def _bind_feeds(self) -> None:
         """One XPUB beside each ROUTER endpoint: libzmq copies each public event to
@@ -294,7 +300,10 @@ class BrokerServer:
                 if self.feed is not None and self.feed in events:
                     self._drain_feed(now)
                 if self.link is not None and self.link in events:
-                    self._flush(self._arrivals())
+                    stamps: list[float] = []
+                    self._flush(self._arrivals(stamps))
+                    if stamps and self.metrics is not None:
+                        self.metrics.arrived(stamps, time.time())  # (delivered by now)
                 if self.router in events:
                     self._flush(self._drain())
                 if self.admin_socket is not None and self.admin_socket in events:
@@ -319,6 +328,8 @@ class BrokerServer:
         more = partial(router.getsockopt, zmq.RCVMORE)
         core = self.core
         joined = core.roster.by_identity
+        #: With metrics: the messages read, counted by command after the batch.
+        read: list[bytes] | None = [] if self.metrics is not None else None
         actions: list[Action] = []
         for _ in range(BATCH):
             try:
@@ -354,6 +365,8 @@ class BrokerServer:
                 part = recv(copy=False)
                 if len(frames) < 2:
                     frames.append(part.bytes)
+            if read is not None:
+                read.append(frames[0])
             try:
                 actions.extend(core.handle(identity, frames, time.monotonic(), peer, user))
             except StoreError:
@@ -361,6 +374,8 @@ class BrokerServer:
             except Exception:
                 # A bug must not let one client's frame stop everyone's chat.
                 log.exception("unexpected error handling a frame from %s", identity.hex())
+        if read and self.metrics is not None:
+            self.metrics.received(read)
         return actions
 
     def _serve_admin(self) -> None:
@@ -389,18 +404,23 @@ class BrokerServer:
             except zmq.Again:
                 pass
 
-    def _arrivals(self) -> list[Action]:
+    def _arrivals(self, stamps: list[float]) -> list[Action]:
         """Deliver what the cluster reader brought: events in the log's order, and
-        news of the link (down: serve our own users; back: hand them to the cluster)."""
+        news of the link (down: serve our own users; back: hand them to the cluster).
+        With metrics, the stamps of other brokers' messages go into ``stamps``."""
         assert self.cluster is not None
         core = self.core
         # As for frames read (_drain): what earlier arrivals delivered goes into the search
         # index first, within its share, and the broker is busy, not quiet, while they come.
         core.index_fresh()
         self._last_read = time.monotonic()
+        timed = self.metrics is not None
         actions: list[Action] = []
         for kind, event, reader in self.cluster.take():
             if kind == EVENT:
+                if timed and event is not None and event.kind in _MESSAGES and \
+                        core.roster.by_stream(event.origin) is None:  # (another's user)
+                    stamps.append(event.ts)
                 actions += core.arrived(event, reader)  # type: ignore[arg-type]
             elif kind == DOWN:
                 actions += core.link_down()
@@ -412,10 +432,22 @@ class BrokerServer:
         """Commit the store, then send: nothing goes out that a crash could lose.
         (Committing can add actions: in a cluster, the ACKs of what it numbered.)"""
         while True:
-            actions += self.core.commit()
+            actions += self._commit()
             if not actions:
                 return
             actions = self._perform(actions)
+
+    def _commit(self) -> list[Action]:
+        """`BrokerCore.commit`; with metrics, timed when it made events durable."""
+        if self.metrics is None:
+            return self.core.commit()
+        core = self.core
+        before = core.committed
+        started = time.perf_counter()
+        acks = core.commit()
+        if core.committed != before:
+            self.metrics.committed(time.perf_counter() - started)
+        return acks
 
     def _perform(self, actions: Iterable[Action]) -> list[Action]:
         """Send what the batcher says to send now (batcher.py: batching and the order
@@ -424,17 +456,22 @@ class BrokerServer:
 
     def _send_out(self, outs: list[Out]) -> list[Action]:
         gone: list[bytes] = []
+        sent = published = 0  # (for the metrics: counted per batch, not per recipient)
         for out in outs:
             if type(out) is To:
-                self._send_one(out.identity, out.frame, gone)
+                sent += self._send_one(out.identity, out.frame, gone)
             elif type(out) is ToSome:
-                self._send_some(out.identities, out.frame, gone)
+                sent += self._send_some(out.identities, out.frame, gone)
             elif type(out) is OnFeed:
                 self._publish(out.frame, out.topic)
+                published += 1
             elif type(out) is StopFeed:
                 self._stop_feed(out)
             else:
-                self._fanout(out.frame, out.instead, gone)  # type: ignore[union-attr]
+                sent += self._fanout(out.frame, out.instead, gone)  # type: ignore[union-attr]
+        if self.metrics is not None:
+            self.metrics.sent(sent, self._missed, published)
+        self._missed = 0
         return self._dropped(gone)
 
     def _dropped(self, gone: list[bytes]) -> list[Action]:
@@ -466,13 +503,14 @@ class BrokerServer:
                             inode=feed[1], routine=True)
 
     def _fanout(self, frame: bytes, instead: dict[bytes, bytes | None],
-                gone: list[bytes]) -> None:
+                gone: list[bytes]) -> int:
         """Send ``frame`` to every joined client; ``instead`` maps identities to the
-        frame they get instead (None: nothing)."""
+        frame they get instead (None: nothing). Returns how many were sent a frame."""
         backlog = self.watch.backlog
         backlog.fanned_out(len(frame))
         if backlog.stuck:  # backed-up queues get nothing more (they are lagging)
             instead = {**instead, **backlog.stuck}
+            self._missed += len(backlog.stuck)
         # The hot loop: per recipient only the two sends (see _send for the
         # same logic one recipient at a time).
         copy = len(frame) < SHARE_BYTES
@@ -483,43 +521,54 @@ class BrokerServer:
         send = self.router.send
         send_frame = send if copy else partial(send, copy=False)
         core = self.core
-        for identity in core.roster.identities():
+        identities = core.roster.identities()
+        sent = len(identities)  # (less those that get nothing, counted off the hot path)
+        for identity in identities:
             try:
                 if identity in instead:
                     other = instead[identity]
                     if other is not None:
                         send(identity, _MORE_NOBLOCK)
                         send(other, _NOBLOCK)
+                    else:
+                        sent -= 1
                     continue
                 send(identity, _MORE_NOBLOCK)
                 send_frame(shared, _NOBLOCK)
             except zmq.Again:
+                sent -= 1
+                self._missed += 1
                 core.lagging(identity)
                 backlog.missed(identity, len(frame))
             except zmq.ZMQError as exc:
                 if exc.errno != errno.EHOSTUNREACH:
                     raise
+                sent -= 1
                 gone.append(identity)
+        return sent
 
     def _send_some(self, identities: tuple[bytes, ...], frame: bytes,
-                   gone: list[bytes]) -> None:
+                   gone: list[bytes]) -> int:
         """`_send_one` to each of ``identities`` (a room's members), in one loop: the
-        same frame, its queue checks made after the sends."""
+        same frame, its queue checks made after the sends. Returns how many were sent it."""
         backlog = self.watch.backlog
         stuck, sent = backlog.stuck, backlog.sent
         send = self.router.send
         lagging = self.core.lagging
         size = len(frame)
         due: list[bytes] = []
+        missed, lost = 0, len(gone)
         for identity in identities:
             if identity in stuck:
                 lagging(identity)
+                missed += 1
                 continue
             try:
                 send(identity, _MORE_NOBLOCK)
                 send(frame, _NOBLOCK)
             except zmq.Again:
                 lagging(identity)
+                missed += 1
                 continue
             except zmq.ZMQError as exc:
                 if exc.errno != errno.EHOSTUNREACH:
@@ -533,23 +582,29 @@ class BrokerServer:
             for identity in due:
                 if self.watch.check(identity, now):
                     lagging(identity)  # stuck from now on
+        self._missed += missed
+        return len(identities) - missed - (len(gone) - lost)
 
-    def _send_one(self, identity: bytes, frame: bytes, gone: list[bytes]) -> None:
+    def _send_one(self, identity: bytes, frame: bytes, gone: list[bytes]) -> int:
         """Send one frame to one peer, unless its queue is backed up (then, as when
-        the queue is full, it misses it and is told to catch up)."""
+        the queue is full, it misses it and is told to catch up). Returns 1 if sent."""
         backlog = self.watch.backlog
         if identity in backlog.stuck:
             self.core.lagging(identity)
-            return
+            self._missed += 1
+            return 0
         status = _send(self.router, identity, frame)
         if status is SENT:
             if backlog.sent(identity, len(frame)) and \
                     self.watch.check(identity, time.monotonic()):
                 self.core.lagging(identity)  # stuck from now on
-        elif status is GONE:
+            return 1
+        if status is GONE:
             gone.append(identity)  # dropped after the loop, not while iterating the roster
         else:
             self.core.lagging(identity)
+            self._missed += 1
+        return 0
 
     # ---- connections ----------------------------------------------------------
 
@@ -582,14 +637,18 @@ class BrokerServer:
     def _follow_sessions(self, now: float) -> None:
         """Tell the watch which connections gained or lost a session; a session's end
         also ends its feed connection (the feed is for joined sessions only)."""
+        joins = 0
         for identity, joined in self.core.roster.take_changes():
             if joined:
                 self.watch.joined(identity)
+                joins += 1
                 continue
             self.watch.left(identity, now)
             feed = self.feedgate.ended(identity)
             if feed is not None:
                 self.watch.shed(feed[0], "its session ended", now, inode=feed[1], routine=True)
+        if joins and self.metrics is not None:
+            self.metrics.joined(joins)
 
     def _watch_tick(self, now: float) -> list[Action]:
         """The connections' timers; sessions whose connection stopped reading for good
@@ -659,6 +718,8 @@ SENT, FULL, GONE = "sent", "full", "gone"
 # this is the per-recipient hot path.
 _NOBLOCK = int(zmq.NOBLOCK)
 _MORE_NOBLOCK = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
+#: The events that are messages (what the metrics time across brokers).
+_MESSAGES = frozenset((c.MSG, c.PRIV))
 
 
 def _send(router: zmq.Socket[bytes], identity: bytes, frame: bytes) -> str:

@@ -22,9 +22,15 @@ EN: Texts = {
                       "encryption: anyone on the network can read every message and join as "
                       "anyone. Use --curve-secret (see README, Encryption).",
     "broker.crashed": "broker stopped by an unexpected error",
+    "broker.metrics_failed": "cannot serve metrics on {address}: {reason}",
+    "broker.metrics_exposed": "WARNING: the metrics at {url} are reachable beyond this "
+                              "machine, by anyone on the network (plain HTTP, no password). "
+                              "Serve them on loopback (--metrics 127.0.0.1:PORT) unless a "
+                              "firewall or proxy stands in front (see docs/METRICS.md).",
     # the log
     "log.history": "history: {where}, last sequence number {seq}, keeping {retain}",
     "log.no_search": "search is off: {reason}",
+    "log.metrics": "metrics at {url}",
     "log.lagging": "lagging {name}: its queue is full; it will catch up from history",
     "log.replay": "replay {name}: {count} event(s) after {pub}/{priv}{more}",
     "log.flood": "flood {name}: {strikes} messages over the rate limit in a row; disconnected",
@@ -68,8 +74,14 @@ PT: Texts = {
                       "criptografia: qualquer um na rede pode ler todas as mensagens e entrar "
                       "como qualquer pessoa. Use --curve-secret (veja o README, Encryption).",
     "broker.crashed": "broker encerrado por um erro inesperado",
+    "broker.metrics_failed": "não foi possível servir as métricas em {address}: {reason}",
+    "broker.metrics_exposed": "AVISO: as métricas em {url} podem ser alcançadas de fora desta "
+                              "máquina, por qualquer um na rede (HTTP simples, sem senha). "
+                              "Sirva-as no loopback (--metrics 127.0.0.1:PORTA) a menos que um "
+                              "firewall ou proxy esteja na frente (veja docs/METRICS.md).",
     "log.history": "histórico: {where}, último número de sequência {seq}, mantendo {retain}",
     "log.no_search": "busca desligada: {reason}",
+    "log.metrics": "métricas em {url}",
     "log.lagging": "atrasado {name}: a fila está cheia; vai recuperar do histórico",
     "log.replay": "reenvio {name}: {count} evento(s) após {pub}/{priv}{more}",
     "log.flood": "inundação {name}: {strikes} mensagens seguidas acima do limite; desconectado",

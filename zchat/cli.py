@@ -63,6 +63,26 @@ def _bind_problem(endpoint: str) -> str | None:
     return None
 
 
+#: --metrics: [HOST:]PORT, HOST an address ([v6] in brackets) or a name.
+_METRICS_AT = re.compile(r"(?:(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):)?(\d{1,5})")
+#: Where metrics are served when --metrics names a port only.
+METRICS_HOST = "127.0.0.1"
+
+
+def _check_metrics(value: str | None) -> tuple[str, int] | None:
+    """--metrics HOST:PORT (or PORT, on loopback): (host, port), or exit 2 saying what is
+    wrong. (Whether it can be listened on, only listening tells: one line, exit 1.)"""
+    if value is None:
+        return None
+    match = _METRICS_AT.fullmatch(value)
+    if match is None:
+        raise click.BadParameter(f"{value!r}: expected HOST:PORT (or PORT, on {METRICS_HOST})")
+    port = int(match.group(2))
+    if port > 65535:
+        raise click.BadParameter(f"{value!r}: the port must be 0 to 65535")
+    return (match.group(1) or METRICS_HOST).strip("[]"), port
+
+
 def _check_binds(ctx: click.Context, param: click.Parameter,
                  values: tuple[str, ...]) -> tuple[str, ...]:
     """Refuse a malformed --bind endpoint as a usage error, before anything is opened.
@@ -206,13 +226,18 @@ def main() -> None:
               help="Answer `zchat admin` on this local socket, which only this user may use "
                    "(its directory must be writable by this user alone; a missing one is "
                    "made, mode 0700).")
+@click.option("--metrics", "metrics_at", default=None, envvar="ZCHAT_METRICS",
+              metavar="HOST:PORT", callback=lambda ctx, param, value: _check_metrics(value),
+              help="Serve Prometheus metrics over HTTP on HOST:PORT (PORT alone: on "
+                   f"{METRICS_HOST}); off by default. docs/METRICS.md lists them.")
 def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang: str | None,
            log_private: bool, data_dir: Path | None, store_kind: str, history: int,
            retain: int, curve_secret: Path | None, allow_keys: Path | None, rate: float,
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
            max_per_address: int, fanout: str, default_room: str, max_rooms: int,
            search: bool | None, cluster_url: str | None, operators: Path | None,
-           audit_file: Path | None, admin_endpoint: str | None) -> None:
+           audit_file: Path | None, admin_endpoint: str | None,
+           metrics_at: tuple[str, int] | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     # Every option is checked (here and in the callbacks) before the log is opened, the
     # data directory made and locked, or a socket bound: a usage error leaves nothing behind.
@@ -323,6 +348,27 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         log.info("operators: %s", ", ".join(sorted(chiefs)))
     for endpoint in server.exposed_without_encryption():
         log.warning(t("broker.exposed", endpoint=endpoint))
+    exporter = None
+    if metrics_at is not None:
+        from zchat.broker.metrics import Exporter, Metrics, loopback
+
+        host, port = metrics_at
+        metrics = Metrics(core, cluster=cluster is not None)
+        try:
+            exporter = Exporter(metrics.registry, host, port)
+        except OSError as exc:
+            server.close(linger=0)
+            if index is not None:
+                index.close()
+            store.close()
+            if audit is not None:
+                audit.close()
+            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            _fail(t("broker.metrics_failed", address=shown, reason=exc.strerror or exc), 1)
+        server.metrics = metrics
+        if not loopback(host):
+            log.warning(t("broker.metrics_exposed", url=exporter.url))
+        log.info(t("log.metrics", url=exporter.url))
     endpoints = " ".join(server.endpoints)
     log.info(t("broker.started", pid=os.getpid(), heartbeat=heartbeat, endpoints=endpoints))
     # The ready line, on stdout, for people and for scripts that wait for it.
@@ -338,6 +384,8 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         server.close(linger=0)
         sys.exit(1)
     log.info(t("broker.stopping", count=told))
+    if exporter is not None:
+        exporter.stop()
     server.close()
     if index is not None:
         index.close()

@@ -55,7 +55,7 @@ RUN_GROUPS = {
     "yardsticks": ("relay,seed", "stall", "20"),
     "zchat": ("zchat", "stall", "10"),
     # The same wire as zchat's: the paced run would add nothing the fan-out does not.
-    "variants": ("zchat-memory,zchat-curve", "latency,stall", "20"),
+    "variants": ("zchat-memory,zchat-curve,zchat-metrics", "latency,stall", "20"),
     "zchat-pub": ("zchat-pub", "stall", "20"),
     "stall": ("seed,zchat", "fanout,latency,idle", "20"),
     "cluster": ("zchat-cluster", "stall", "20"),
@@ -179,6 +179,17 @@ def test_core_cost_and_store_reads(tmp_path: Path) -> None:
     assert "the core, SQLite store" in cost and "the core, memory store" in cost
     reads = _script("store_reads.py", "--events", "2000", "--repeat", "3", cwd=tmp_path)
     assert "find, a resend" in reads and "since, both at 0" in reads
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_metrics_cost(tmp_path: Path) -> None:
+    """metrics_cost.py: the broker's loop in-process, with the metrics off and on, and a
+    scrape of them."""
+    out = _script("metrics_cost.py", "--n", "3", "--messages", "500", "--burst", "100",
+                  "--rounds", "2", cwd=tmp_path)
+    assert "| off |" in out and "| control |" in out and "| on |" in out
+    assert "on / off: median" in out and "control / off: median" in out
+    assert "an HTTP GET of it" in out
 
 
 @pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)

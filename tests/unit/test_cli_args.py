@@ -8,8 +8,8 @@ from zchat.common import __version__
 
 
 def _run(*args: str, env: dict[str, str] | None = None):
-    base = {"ZCHAT_CONNECT": None, "ZCHAT_BIND": None, "LANG": "C", "LC_ALL": None,
-            "LC_MESSAGES": None}
+    base = {"ZCHAT_CONNECT": None, "ZCHAT_BIND": None, "ZCHAT_METRICS": None, "LANG": "C",
+            "LC_ALL": None, "LC_MESSAGES": None}
     return CliRunner().invoke(main, list(args), env={**base, **(env or {})})
 
 
@@ -80,7 +80,7 @@ def test_unknown_option_and_command():
     (["--help"], ["broker", "join", "admin", "--version", "--help"]),
     (["-h"], ["broker", "join"]),
     (["broker", "--help"], ["--bind", "--log-file", "--heartbeat", "--lang", "--log-private",
-                            "tcp://127.0.0.1:9999"]),
+                            "tcp://127.0.0.1:9999", "--metrics HOST:PORT"]),
     (["join", "--help"], ["NAME", "--connect", "--heartbeat", "--lang",
                           "tcp://127.0.0.1:9999"]),
     (["join", "-h"], ["--connect"]),
@@ -166,6 +166,14 @@ BAD_BROKER = [
     (["--default-room", "#"], "Invalid value for '--default-room': '#': empty"),
     (["--default-room", "#@x"], "starts with @ or /"),
     (["--max-rooms", "0"], "Invalid value for '--max-rooms'"),
+    (["--metrics", "nonsense"],
+     "Invalid value for '--metrics': 'nonsense': expected HOST:PORT (or PORT, on 127.0.0.1)"),
+    (["--metrics", "127.0.0.1:"], "Invalid value for '--metrics': '127.0.0.1:': expected"),
+    (["--metrics", "127.0.0.1:99999"], "'127.0.0.1:99999': the port must be 0 to 65535"),
+    (["--metrics", "http://127.0.0.1:9100"], "Invalid value for '--metrics'"),
+    (["--metrics", "[::1:9100"], "Invalid value for '--metrics'"),
+    (["--metrics", "host:port"], "Invalid value for '--metrics'"),
+    (["--metrics", ""], "Invalid value for '--metrics'"),
     (["--admin", "tcp://127.0.0.1:5555"], "Invalid value for '--admin'"),
     (["--admin", "ipc://@zchat"], "an abstract socket (ipc://@NAME) has no file permissions"),
     (["--admin", "ipc://{tmp}/open/admin"], "/open may be written by anyone (mode 0777), who "
@@ -200,6 +208,27 @@ def test_a_bad_bind_from_the_environment_is_a_usage_error(tmp_path):
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--bind': 'nonsense'" in result.output
     assert not (tmp_path / "data").exists()
+
+
+def test_a_bad_metrics_address_from_the_environment_is_a_usage_error(tmp_path):
+    result = _run_in(tmp_path, "broker", "--data-dir", str(tmp_path / "data"),
+                     env={"ZCHAT_METRICS": "localhost"})
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--metrics': 'localhost': expected HOST:PORT" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(("value", "address"), [
+    ("9100", ("127.0.0.1", 9100)), ("127.0.0.1:9100", ("127.0.0.1", 9100)),
+    ("0.0.0.0:9100", ("0.0.0.0", 9100)), ("[::1]:9100", ("::1", 9100)),
+    ("[::]:0", ("::", 0)), ("localhost:65535", ("localhost", 65535)),
+    ("metrics.example.org:9100", ("metrics.example.org", 9100)),
+])
+def test_a_metrics_address_is_host_and_port_loopback_by_default(value, address):
+    from zchat.cli import _check_metrics
+
+    assert _check_metrics(value) == address
 
 
 @pytest.mark.parametrize("endpoint", ["tcp://127.0.0.1:*", "tcp://*:9999", "tcp://[::1]:5555",
