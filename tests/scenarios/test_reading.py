@@ -128,6 +128,7 @@ def test_a_key_bound_user_gets_rooms_and_read_state_on_another_terminal(
     bob.line("@ana segredo 1")
     bob.line("ana: olha isto")
     bob.line("@ana segredo 2")
+    bob.expect(r"\(private to ana\): segredo 2")  # stored (and all before it): sent to her
     ana.signal(signal.SIGKILL)  # ... and is closed without a word
     bob.expect(r"ana left the chat \((connection lost|timed out)\)", timeout=10)
     ana2 = terminal("ana")  # another terminal, the same key: a new session
