@@ -26,6 +26,7 @@ Whether a name is a valid room is the caller's check (zchat.protocol.room_proble
 
 from dataclasses import dataclass
 
+from zchat.common import durations
 from zchat.protocol.constants import (
     M_BAN,
     M_KICK,
@@ -36,6 +37,7 @@ from zchat.protocol.constants import (
     M_UNLOCK,
     M_UNMUTE,
     MAX_HISTORY_PAGE,
+    MAX_MOD_SECONDS,
     ROOM_PREFIX,
 )
 
@@ -287,15 +289,11 @@ _MOD_WORDS = {"/kick": M_KICK, "/expulsar": M_KICK, "/ban": M_BAN, "/banir": M_B
               "/unban": M_UNBAN, "/desbanir": M_UNBAN, "/mute": M_MUTE, "/silenciar": M_MUTE,
               "/unmute": M_UNMUTE, "/slow": M_SLOW, "/lento": M_SLOW, "/lock": M_LOCK,
               "/travar": M_LOCK, "/unlock": M_UNLOCK, "/destravar": M_UNLOCK}
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
-
-
 def duration(word: str) -> int | None:
-    """``30s``, ``10m``, ``2h``, ``7d`` in seconds (None: not a duration)."""
-    number, unit = word[:-1], word[-1:].casefold()
-    if unit in _UNITS and number.isascii() and number.isdigit() and 0 < int(number) < 10**6:
-        return int(number) * _UNITS[unit]
-    return None
+    """A ban's or mute's length as typed (``30m``, ``2h``, ``7d``, ``1h30m``; a unit is
+    needed: a number alone is a reason's first word), within what MOD allows."""
+    seconds = durations.duration(word, bare=False)
+    return seconds if seconds is not None and seconds <= MAX_MOD_SECONDS else None
 
 
 def _moderation(op: str, rest: list[str]) -> Command:

@@ -17,7 +17,6 @@ The wire is admin_wire.py's; the rules, the broker's. This module only connects,
 import errno
 import json
 import os
-import re
 import socket
 import stat
 import time
@@ -37,24 +36,8 @@ from zchat.protocol import constants as c
 OK, REFUSED, USAGE, UNREACHABLE = 0, 1, 2, 3
 DEFAULT_TIMEOUT = 5.0
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
-_DURATION = re.compile(r"(?:([0-9]{1,9})([smhdw]))+|[0-9]{1,9}")
-_PART = re.compile(r"([0-9]{1,9})([smhdw])")
-
-
 class Unreachable(Exception):
     """No broker answered on the admin socket; the message says why."""
-
-
-def duration(text: str) -> int | None:
-    """``90``, ``90s``, ``10m``, ``2h``, ``7d``, ``1w``, ``1h30m`` in seconds; None if
-    ``text`` is not a duration, or is none at all (0)."""
-    text = text.strip().lower()
-    if not _DURATION.fullmatch(text):
-        return None
-    seconds = int(text) if text.isdigit() else \
-        sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(text))
-    return seconds or None
 
 
 def socket_path(value: str) -> str:

@@ -540,7 +540,7 @@ def _check_duration(ctx: click.Context, param: click.Parameter, value: str | Non
     """--for: 90s, 10m, 2h, 7d, 1w, 1h30m (a bare number: seconds); absent: 0 (until lifted)."""
     if value is None:
         return 0
-    from zchat.admin import duration
+    from zchat.common.durations import duration
 
     seconds = duration(value)
     if seconds is None or seconds > c.MAX_MOD_SECONDS:

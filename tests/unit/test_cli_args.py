@@ -307,6 +307,6 @@ def test_a_bad_admin_command_is_a_usage_error(tmp_path, args, message):
     ("-1", None), ("1h 30m", None), ("m5", None), ("٣m", None),
 ])
 def test_durations(text, seconds):
-    from zchat.admin import duration
+    from zchat.common.durations import duration
 
     assert duration(text) == seconds
