@@ -125,6 +125,8 @@ HANDSHAKE_FAILURES = 3
 #: Leaves of the chat remembered to show one notice per person, though a leaver
 #: in several rooms leaves each of them (one LEFT per room, with one ts).
 LEAVES_REMEMBERED = 256
+#: Lines typed before the first WELCOME that wait for it (more are handled at once).
+EARLY_LINES = 100
 #: Events a /history without a count asks for: about a screenful.
 SCROLL_PAGE = 20
 #: Lines /around shows: the result and about five on each side.
@@ -243,6 +245,8 @@ class ChatClient:
         #: The heads of our rooms in the last WELCOME (what UNREAD counts up to).
         self._heads: dict[str, int] = {}
         self._told_queued = False
+        #: Lines typed before the first WELCOME, handled once it came (EARLY_LINES).
+        self._early: list[str] = []
         self.ctx = zmq.Context()
         self.sock: zmq.Socket[bytes] | None = None
         self.poller = zmq.Poller()
@@ -795,6 +799,9 @@ class ChatClient:
                                       max(1, msg.byte_burst - c.MAX_TEXT_CHARS * 4)))
         self.outbox.requeue()  # the broker drops any it already stored
         self._pump()
+        early, self._early = self._early, []
+        for line in early:  # (lines typed before the first WELCOME, in order)
+            self._command(line)
 
     def _on_error(self, err: Error) -> None:
         if err.code == c.E_NOT_JOINED and self.state is State.JOINED:
@@ -860,6 +867,13 @@ class ChatClient:
 
     def _command(self, line: str) -> None:
         typed = parse_line(line)
+        if not self.ever_joined and len(self._early) < EARLY_LINES \
+                and not isinstance(typed, Nothing | Quit | ShowHelp | Public | Private):
+            # A command typed before the first WELCOME (a paste, a pipe): what it means
+            # depends on what the broker offers (rooms, its default room), so it waits
+            # for it. (Messages wait in the outbox, as they do whenever not connected.)
+            self._early.append(line)
+            return
         match typed:
             case Nothing():
                 pass

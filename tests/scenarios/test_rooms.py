@@ -325,3 +325,15 @@ def test_parting_the_default_room_leaves_a_user_in_no_room(chat: Cluster) -> Non
     bob.expect(r"\* ana joined")
     bob.line("de volta")
     ana.expect(r"\] bob: de volta")
+
+
+def test_a_room_command_typed_before_the_welcome_waits_for_it(chat: Cluster) -> None:
+    """A pipe (or a paste) sends its lines before the broker has said it offers rooms:
+    they are carried out once it has, in order, as if typed after."""
+    broker = chat.broker()
+    ana = chat.client("ana", broker.endpoint, use_pty=False, wait=False)
+    ana.line("/join #dev")
+    ana.line("/who #dev")
+    ana.expect(r"\* You are in #dev\.")
+    ana.expect(r"In #dev \(1\): ana")
+    ana.assert_not_seen(r"This broker has no rooms")
