@@ -384,6 +384,11 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         log.info("operators: %s", ", ".join(sorted(chiefs)))
     if gateway_keys is not None:
         log.info("gateway keys %s: %d key(s)", gateway_keys, len(gateways))
+        pinned = sorted(name for name, key in core.admission.pins.items() if key in gateways)
+        if pinned:  # (harmless, but no one can ever join as these)
+            log.warning("--allow-keys pins %s to a gateway's key: nobody can join as %s "
+                        "(gateways' keys are admitted without being in the allow list)",
+                        ", ".join(pinned), "them" if len(pinned) > 1 else "it")
     for endpoint in server.exposed_without_encryption():
         log.warning(t("broker.exposed", endpoint=endpoint))
     exporter = None

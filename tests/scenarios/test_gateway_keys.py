@@ -126,3 +126,9 @@ def test_bad_gateway_keys_are_usage_errors(chat: Cluster) -> None:
         broker = chat.broker(*args, wait=False)
         assert broker.wait() == 2, broker.text
         assert message in broker.text.replace("\n", " "), broker.text
+    # The gateway's key in the allow list too: it starts, but says the name is lost.
+    shutil.copy(keys["web"][0], chat.tmp / "allow" / "portal.key")
+    broker = chat.broker(*secret, "--allow-keys", str(chat.tmp / "allow"),
+                         "--gateway-keys", str(chat.tmp / "gateways"))
+    broker.expect(r"--allow-keys pins portal to a gateway's key: nobody can join as it",
+                  anywhere=True)
