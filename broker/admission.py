@@ -8,6 +8,12 @@ compared in constant time, the same session token. A token opens its old
 private stream only under the name and key it was first bound to, and not after
 its session LEFT; otherwise the session gets a fresh token. The core asks in the
 order PROTOCOL.md's Join handshake gives, and acts on the answers.
+
+A gateway's key (``--gateway-keys``; docs/WEB.md, Names and keys) is a transport
+key that carries many people's sessions, so it is no one's: a JOIN from it is one
+without a key (``user`` ""), as in plaintext, and it binds and claims nothing. But
+unlike plaintext, where no key could hold a name, the owners are still asked: a
+name pinned or owned by a key is refused to it (`owner`).
 """
 
 import secrets
@@ -26,14 +32,19 @@ class Admission:
         self.owners = owners
         #: Names pinned to CURVE keys by the allow list (name key -> z85 key; server.py).
         self.pins: dict[str, str] = {}
+        #: The gateways' CURVE keys (z85; --gateway-keys, set by the CLI): no one's.
+        self.gateways: frozenset[str] = frozenset()
         self._tokens = tokens
 
-    def owner(self, key: str, user: str, holder: Session | None) -> str | None:
+    def owner(self, key: str, user: str, holder: Session | None,
+              gateway: bool = False) -> str | None:
         """The key that owns the name ``key`` (None: nobody does, or in plaintext no
-        one asks). Raises LinkDown when the cluster cannot be asked and no session
-        here holds the name (when one does, its own key is the answer)."""
+        one asks; ``gateway``: a JOIN through a gateway, keyless but asking). Raises
+        LinkDown when the cluster cannot be asked and no session here holds the name
+        (when one does, its own key is the answer)."""
         try:
-            return self.pins.get(key) or (self.owners.owner(key) if user else None)
+            return self.pins.get(key) or \
+                (self.owners.owner(key) if user or gateway else None)
         except LinkDown:
             if holder is None:
                 raise

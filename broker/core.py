@@ -384,8 +384,11 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
             return self._refuse(identity, None, c.E_BAD_NAME, problem, name)
         key = name_key(name)
         holder = self.roster.by_name(name)
+        gateway = user in self.admission.gateways
+        if gateway:  # a transport key, no one's: a session without a key (admission.py)
+            user = ""
         try:
-            owner = self.admission.owner(key, user, holder)
+            owner = self.admission.owner(key, user, holder, gateway)
         except LinkDown:
             return self._unreachable_join(identity, name)
         if owner is not None and owner != user:

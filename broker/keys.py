@@ -50,13 +50,27 @@ def load_public(path: Path) -> bytes:
     return public
 
 
+def load_keys(folder: Path, option: str) -> dict[str, bytes]:
+    """The public keys in the *.key files of ``folder`` (an ``option``'s), by the stem of
+    each file's name."""
+    if not folder.is_dir():
+        raise KeyFileError(f"{option} {folder}: not a folder")
+    return {path.stem: load_public(path) for path in sorted(folder.glob("*.key"))}
+
+
 def load_operators(folder: Path) -> dict[str, str]:
     """The operators (issue 19): NAME.key files in ``folder``, name key -> z85 public key
     (each also pins NAME to its key)."""
-    if not folder.is_dir():
-        raise KeyFileError(f"--operators {folder}: not a folder")
-    return {name_key(path.stem): load_public(path).decode("ascii")
-            for path in sorted(folder.glob("*.key"))}
+    return {name_key(stem): public.decode("ascii")
+            for stem, public in load_keys(folder, "--operators").items()}
+
+
+def load_gateways(folder: Path) -> frozenset[str]:
+    """The gateways' keys (z85; docs/WEB.md, Names and keys): every *.key file in
+    ``folder``, whatever its name. A gateway's key carries the sessions of many people,
+    so it is no one's: its sessions join as sessions without a key (admission.py)."""
+    return frozenset(public.decode("ascii")
+                     for public in load_keys(folder, "--gateway-keys").values())
 
 
 class KeyGate:
@@ -74,13 +88,10 @@ class KeyGate:
         self._refusals = Throttle()
 
     def _load(self, folder: Path) -> None:
-        if not folder.is_dir():
-            raise KeyFileError(f"--allow-keys {folder}: not a folder")
         self.allowed = set()
-        for path in sorted(folder.glob("*.key")):
-            public = load_public(path)
+        for stem, public in load_keys(folder, "--allow-keys").items():
             self.allowed.add(public)
-            self.pins[name_key(path.stem)] = public.decode("ascii")
+            self.pins[name_key(stem)] = public.decode("ascii")
         log.info("allow list %s: %d key(s)", folder, len(self.allowed))
 
     def handle(self) -> None:

@@ -134,6 +134,34 @@ def _check_allow_keys(ctx: click.Context, param: click.Parameter,
     return value
 
 
+def _gateways(folder: Path | None, curve_secret: Path | None,
+              operators: Path | None) -> frozenset[str]:
+    """The gateways' keys (--gateway-keys), checked against the other options: a
+    usage error (exit 2) if they cannot be used."""
+    if folder is None:
+        return frozenset()
+    if curve_secret is None:
+        raise click.BadParameter("needs --curve-secret (gateways are known by their keys)",
+                                 param_hint="'--gateway-keys'")
+    from zchat.broker.keys import KeyFileError, load_gateways, load_operators
+
+    try:
+        gateways = load_gateways(folder)
+    except KeyFileError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--gateway-keys'") from None
+    try:
+        chiefs = load_operators(operators) if operators is not None else {}
+    except KeyFileError:
+        chiefs = {}  # (reported where the operators are read, as without gateways)
+    both = sorted(gateways & set(chiefs.values()))
+    if both:
+        raise click.BadParameter(
+            f"{both[0]} is also an operator's key (--operators {operators}): a gateway's key "
+            "carries everyone's sessions through it, so it can never be an operator's",
+            param_hint="'--gateway-keys'")
+    return gateways
+
+
 #: On the group and on each command: click caches a command's help option the first time
 #: it is asked for, so a command whose context was made alone (as a test does) would
 #: otherwise keep only --help.
@@ -180,6 +208,11 @@ def main() -> None:
               default=None,
               help="Folder of operators' public keys (NAME.key, which also pins NAME): they "
                    "may /kick, /ban, /mute, /slow and lock topics. Needs --curve-secret.")
+@click.option("--gateway-keys", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, callback=_check_allow_keys,
+              help="Folder of web gateways' public keys (any NAME.key; zchat web --key): "
+                   "sessions joining with one have no key of their own, as in plaintext, "
+                   "and cannot take a name bound to a key. Needs --curve-secret.")
 @click.option("--audit", "audit_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None,
               help="Append every moderation action to this file (JSON lines). Default: "
@@ -236,7 +269,7 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
            burst: int, byte_rate: float, byte_burst: int, max_clients: int,
            max_per_address: int, fanout: str, default_room: str, max_rooms: int,
            search: bool | None, cluster_url: str | None, operators: Path | None,
-           audit_file: Path | None, admin_endpoint: str | None,
+           gateway_keys: Path | None, audit_file: Path | None, admin_endpoint: str | None,
            metrics_at: tuple[str, int] | None) -> None:
     """Run the chat broker until SIGINT or SIGTERM."""
     # Every option is checked (here and in the callbacks) before the log is opened, the
@@ -247,6 +280,7 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
     if operators is not None and curve_secret is None:
         raise click.BadParameter("needs --curve-secret (operators are known by their keys)",
                                  param_hint="'--operators'")
+    gateways = _gateways(gateway_keys, curve_secret, operators)
     if admin_endpoint is not None and _same_file(admin_endpoint, binds):
         raise click.BadParameter("is also a --bind endpoint (binding it twice would take the "
                                  "chat's socket away)", param_hint="'--admin'")
@@ -311,6 +345,7 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
                       default_room=default_room, max_rooms=max_rooms, index=index,
                       operators=set(chiefs.values()), audit=audit)
     core.admission.pins.update(chiefs)
+    core.admission.gateways = gateways
     where = "memory" if store_kind == "memory" else str(data_dir or default_data_dir())
     if cluster_url is not None:
         from zchat.broker.cluster import shown_url
@@ -344,8 +379,16 @@ def broker(binds: tuple[str, ...], log_file: str | None, heartbeat: float, lang:
         log.info("admin socket on %s (this user's only)", admin_endpoint)
     if server.gate is not None and server.gate.allowed is not None:  # operators may connect
         server.gate.allowed.update(key.encode("ascii") for key in chiefs.values())
+        server.gate.allowed.update(key.encode("ascii") for key in gateways)  # gateways too
     if chiefs:
         log.info("operators: %s", ", ".join(sorted(chiefs)))
+    if gateway_keys is not None:
+        log.info("gateway keys %s: %d key(s)", gateway_keys, len(gateways))
+        pinned = sorted(name for name, key in core.admission.pins.items() if key in gateways)
+        if pinned:  # (harmless, but no one can ever join as these)
+            log.warning("--allow-keys pins %s to a gateway's key: nobody can join as %s "
+                        "(gateways' keys are admitted without being in the allow list)",
+                        ", ".join(pinned), "them" if len(pinned) > 1 else "it")
     for endpoint in server.exposed_without_encryption():
         log.warning(t("broker.exposed", endpoint=endpoint))
     exporter = None
