@@ -194,6 +194,9 @@ export function parse(frame) {
 const isStr = (v, most = Infinity) => typeof v === "string" && codePoints(v) <= most;
 const isInt = (v) => Number.isInteger(v) && v >= 0 && v <= MAX_SEQ;
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+const isRate = (v) => isNum(v) && v >= 0;
+const isText = (v) => isStr(v, MAX_TEXT_CHARS);
+const isTopic = (v) => isStr(v, MAX_TOPIC_CHARS);
 const isBool = (v) => v === true || v === false;
 const isList = (v) => Array.isArray(v) && v.every((x) => typeof x === "string");
 const isCursors = (v) => v && typeof v === "object" && !Array.isArray(v)
@@ -216,9 +219,9 @@ export function readEvent(type, e) {
   const base = { type, ts: e.ts, seq, prev, room };
   switch (type) {
     case "MSG":
-      return isStr(e.from) && isStr(e.text) ? { ...base, from: e.from, text: e.text } : null;
+      return isStr(e.from) && isText(e.text) ? { ...base, from: e.from, text: e.text } : null;
     case "PRIV":
-      return isStr(e.from) && isStr(e.to) && isStr(e.text)
+      return isStr(e.from) && isStr(e.to) && isText(e.text)
         ? { ...base, from: e.from, to: e.to, text: e.text, room: "" } : null;
     case "JOINED":
       return isStr(e.name) ? { ...base, name: e.name } : null;
@@ -236,8 +239,8 @@ const READERS = {
       users: opt(b, "users", isList, []), pub: opt(b, "pub", isInt, 0),
       priv: opt(b, "priv", isInt, 0), epoch: opt(b, "epoch", (v) => isStr(v, 64), ""),
       resumed: opt(b, "resumed", isBool, false), online: opt(b, "online", isInt, 0),
-      rate: opt(b, "rate", isNum, 0), burst: opt(b, "burst", isInt, 0),
-      byte_rate: opt(b, "byte_rate", isNum, 0), byte_burst: opt(b, "byte_burst", isInt, 0),
+      rate: opt(b, "rate", isRate, 0), burst: opt(b, "burst", isInt, 0),
+      byte_rate: opt(b, "byte_rate", isRate, 0), byte_burst: opt(b, "byte_burst", isInt, 0),
       fanout: opt(b, "fanout", (v) => isStr(v, 16), "router"),
       room: opt(b, "room", isStr, ""), rooms: opt(b, "rooms", isCursors, {}),
     };
@@ -246,7 +249,7 @@ const READERS = {
     return Object.values(m).includes(undefined) ? null : m;
   },
   ACK(b) {
-    const m = { cid: opt(b, "cid", isInt, 0), seq: opt(b, "seq", isInt, 0),
+    const m = { cid: isInt(b.cid) ? b.cid : undefined, seq: opt(b, "seq", isInt, 0),
       prev: opt(b, "prev", isInt, 0), room: opt(b, "room", isStr, "") };
     return Object.values(m).includes(undefined) ? null : m;
   },
@@ -278,14 +281,14 @@ const READERS = {
     return isStr(m.code, 64) && m.detail !== undefined ? m : null;
   },
   ENTERED(b) {
-    const m = { room: b.room, head: opt(b, "head", isInt, 0), topic: opt(b, "topic", isStr, ""),
+    const m = { room: b.room, head: isInt(b.head) ? b.head : undefined, topic: opt(b, "topic", isTopic, ""),
       users: opt(b, "users", isList, []), online: opt(b, "online", isInt, 0) };
     return isStr(m.room) && !Object.values(m).includes(undefined) ? m : null;
   },
   PARTED: (b) => (isStr(b.room) ? { room: b.room } : null),
   TOPIC(b) {
-    const m = { room: b.room, text: b.text, by: opt(b, "by", isStr, "") };
-    return isStr(m.room) && isStr(m.text) && m.by !== undefined ? m : null;
+    const m = { room: b.room, text: b.text, by: b.by };
+    return isStr(m.room) && isTopic(m.text) && isStr(m.by) ? m : null;
   },
   ROOMS(b) {
     if (!Array.isArray(b.rooms)) return null;
