@@ -41,7 +41,7 @@ export class View {
       joinScreen: $("join-screen"), joinForm: $("join-form"), joinName: $("join-name"),
       joinError: $("join-error"), chat: $("chat-screen"), status: $("status"),
       currentRoom: $("current-room"), topic: $("topic"), rooms: $("rooms"),
-      messages: $("messages"), input: $("input"), sidebar: $("sidebar"),
+      messages: $("messages"), input: $("input"), sidebar: $("sidebar"), roomsUnread: $("rooms-unread"),
     });
     this.onSwitch = () => {};
   }
@@ -105,6 +105,10 @@ export class View {
     this.topic.hidden = !topic;
     const items = Object.keys(session.rooms).sort().map((room) => this.roomItem(session, room));
     this.rooms.replaceChildren(...items);
+    // On a phone the sidebar is folded away: its button says that other rooms have news.
+    const total = Object.entries(session.unread).reduce((sum, [room, n]) => sum + (room in session.rooms ? n : 0), 0);
+    this.roomsUnread.textContent = total ? String(total) : "";
+    this.roomsUnread.hidden = !total;
   }
 
   roomItem(session, key) {
