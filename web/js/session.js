@@ -820,6 +820,9 @@ export class Session {
       this.later("leave", LEAVE_WAIT_MS, () => this.finishLeaving());
       return;
     }
+    // Not joined (yet): a JOIN on its way may still make a session; LEAVE ends it too,
+    // so the gateway parks nothing for it.
+    this.send(wire.leave());
     this.finishLeaving();
   }
 
