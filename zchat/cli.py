@@ -482,9 +482,10 @@ def join(name: str, endpoints: tuple[str, ...], heartbeat: float, lang: str | No
 
     import zmq
 
-    from zchat.client.app import ChatClient, Curve, make_screen
+    from zchat.client.app import ChatClient, make_screen
     from zchat.client.render import Renderer
     from zchat.client.texts import client_catalogue
+    from zchat.common.curve import Curve
 
     catalogue = client_catalogue(pick_lang(lang))
     curve = None
