@@ -7,6 +7,7 @@ connects and sends nothing.
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import zmq
 import zmq.auth
@@ -33,7 +34,7 @@ class Curve:
             raise ValueError(f"{key_file} holds no secret key (use NAME.key_secret)")
         return cls(server, public, secret)
 
-    def apply(self, sock: zmq.Socket[bytes]) -> None:
+    def apply(self, sock: "zmq.Socket[Any]") -> None:
         """Make ``sock`` a CURVE client: all three keys before connect, or it speaks
         plaintext."""
         sock.curve_serverkey = self.server
