@@ -55,9 +55,10 @@ class Gateway:
     """What the server holds: the ZeroMQ context, the bridges, the parked DEALERs and
     the counts; ``app()`` is the aiohttp application serving ``root``."""
 
-    def __init__(self, settings: Settings, root: Path) -> None:
+    def __init__(self, settings: Settings, root: Path | None = None) -> None:
+        """``root``: the folder whose files are the page (default: the installed one)."""
         self.settings = settings
-        self.root = root
+        self.root = installed_page() if root is None else root
         self.ctx = zmq.asyncio.Context()
         self.admission = Admission(settings.max_per_address, settings.max_connections)
         self.parking = Parking(self.admission, settings.resume_grace)
@@ -159,7 +160,7 @@ async def _secure(request: web.Request, response: web.StreamResponse) -> None:
         response.headers["Cache-Control"] = "no-cache"
 
 
-async def serve(settings: Settings, host: str, port: int, root: Path,
+async def serve(settings: Settings, host: str, port: int, root: Path | None,
                 ready: Callable[[int], None]) -> None:
     """Serve until SIGTERM or SIGINT; ``ready(port)`` once listening. Raises OSError
     when ``host:port`` cannot be listened on."""

@@ -15,7 +15,6 @@ import contextlib
 import logging
 from collections import OrderedDict
 
-import zmq
 import zmq.asyncio
 
 from zchat.protocol import constants as c
@@ -49,6 +48,7 @@ class Parking:
         if not self.admission.may_park(key):
             oldest = next(t for t, (_, k) in self._kept.items() if k == key)
             self.release(oldest)
+        log.info("session of %s parked for %.0f s (a reload resumes it)", address, self.grace)
         task = asyncio.get_running_loop().create_task(
             self._keep(dealer, token, heartbeat, address))
         self._kept[token] = (task, key)

@@ -640,7 +640,7 @@ def web(connect: str, listen: tuple[str, int], allow_origins: tuple[str, ...],
 
     from zchat.common.curve import Curve
     from zchat.gateway.address import loopback
-    from zchat.gateway.app import installed_page, serve
+    from zchat.gateway.app import serve
     from zchat.gateway.settings import Settings
     from zchat.gateway.texts import web_catalogue
 
@@ -670,7 +670,7 @@ def web(connect: str, listen: tuple[str, int], allow_origins: tuple[str, ...],
         sys.stdout.flush()
 
     try:
-        asyncio.run(serve(settings, host, port, installed_page(), ready))
+        asyncio.run(serve(settings, host, port, None, ready))
     except OSError as exc:
         _fail(t("web.listen_failed", address=f"{shown_host}:{port}",
                 reason=exc.strerror or exc), 1)
