@@ -594,7 +594,7 @@ def _check_address(ctx: click.Context, param: click.Parameter, value: str | None
 
 @main.command(context_settings=_CONTEXT)
 @click.option("--connect", default=DEFAULT_ENDPOINT, show_default=True, metavar="ENDPOINT",
-              envvar="ZCHAT_CONNECT", callback=_check_connect,
+              callback=_check_connect,
               help="The broker's ZeroMQ endpoint (tcp://HOST:PORT or ipc://PATH). Every "
                    "WebSocket gets a DEALER of its own there: ipc:// beside the broker, or "
                    "raise the broker's --max-per-address.")
