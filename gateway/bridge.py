@@ -11,6 +11,7 @@ then apply to the session as to any client that does not read.
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 
 import aiohttp
@@ -33,6 +34,8 @@ from zchat.protocol import constants as c
 from .feed import Feed, feed_endpoint
 from .parking import Parking
 from .settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: What the bridge reads, by the start of the frame (anything else passes unopened).
 _JOIN = c.HEADER + b"JOIN "
@@ -94,8 +97,10 @@ class Bridge:
             return await self._from_browser()
         finally:
             from_broker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await from_broker
+            (ended,) = await asyncio.gather(from_broker, return_exceptions=True)
+            if isinstance(ended, Exception):
+                log.error("bridge of %s: reading the broker failed", self.address,
+                          exc_info=ended)
             self._close_feed()
             self._settle()
 
@@ -155,8 +160,10 @@ class Bridge:
                     continue  # a client ignores what it cannot decode
                 if not await self._send(text):
                     return
-                if welcome is not None and self.token:
-                    self.parking.release(self.token)  # the session is this DEALER's now
+                if welcome is not None and welcome.session == self.token:
+                    # The broker honoured the token: the session is this DEALER's now (a
+                    # token it did not honour opened another session: a parked one stays).
+                    self.parking.release(welcome.session)
                 elif frame.startswith(_ENTERED) and self.feed is not None:
                     with contextlib.suppress(ProtocolError):
                         entered = decode_broker(frame)
