@@ -414,3 +414,27 @@ def test_bad_arguments_are_a_usage_error(args, said):
                             text=True, timeout=WAIT, check=False)
     assert result.returncode == 2, result.stderr
     assert said in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_encrypted_broker_through_the_gateways_key(chat):
+    folder = chat.tmp / "keys"
+    for name in ("server", "gateway"):
+        assert chat.spawn(["keygen", name, "--dir", str(folder)], use_pty=False).wait() == 0
+    broker = chat.broker("--curve-secret", str(folder / "server.key_secret"), heartbeat=H)
+    web_proc, url = gateway(chat, broker.endpoint, "--server-key", str(folder / "server.key"),
+                            "--key", str(folder / "gateway.key_secret"))
+    web_proc.expect(r"must list this gateway's public key .*gateway\.key\) with "
+                    r"--gateway-keys", anywhere=True)
+    _, plain_url = gateway(chat, broker.endpoint)  # without keys: no handshake, no WELCOME
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session:
+            async with page(session, url) as web:
+                welcome = await web.join("webby")
+                assert welcome.name == "webby"
+            async with page(session, plain_url) as plain:
+                await plain.send("JOIN", name="plain", token=plain.token)
+                with pytest.raises(AssertionError):
+                    await plain.next(lambda m: isinstance(m, Welcome), "WELCOME", timeout=1.5)
+
+    asyncio.run(scenario())
