@@ -27,15 +27,13 @@ import signal
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import TextIO
 
 import zmq
-import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
+from zchat.common.curve import Curve
 from zchat.common.i18n import Catalogue
 from zchat.common.safetext import sanitize
 from zchat.common.wakeup import SignalWakeup
@@ -156,33 +154,6 @@ def resume_grace(interval: float) -> float:
     """The grace a dropped connection gets at heartbeat ``interval``: RESUME_GRACE,
     but never more than the HEARTBEAT_LIVENESS intervals liveness would take."""
     return min(RESUME_GRACE, interval * c.HEARTBEAT_LIVENESS)
-
-
-@dataclass(frozen=True, slots=True)
-class Curve:
-    """CURVE keys: the broker's public key, and our key pair."""
-
-    server: bytes
-    public: bytes
-    secret: bytes
-
-    @classmethod
-    def from_files(cls, server_key: Path, key_file: Path) -> "Curve":
-        try:
-            server, _ = zmq.auth.load_certificate(server_key)
-            public, secret = zmq.auth.load_certificate(key_file)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read key file: {exc}") from None
-        if not secret:
-            raise ValueError(f"{key_file} holds no secret key (use NAME.key_secret)")
-        return cls(server, public, secret)
-
-    def apply(self, sock: zmq.Socket[bytes]) -> None:
-        """Make ``sock`` a CURVE client: all three keys before connect, or it speaks
-        plaintext."""
-        sock.curve_serverkey = self.server
-        sock.curve_publickey = self.public
-        sock.curve_secretkey = self.secret
 
 
 class State(Enum):

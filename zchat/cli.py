@@ -525,9 +525,10 @@ def join(name: str, endpoints: tuple[str, ...], heartbeat: float, lang: str | No
 
     import zmq
 
-    from zchat.client.app import ChatClient, Curve, make_screen
+    from zchat.client.app import ChatClient, make_screen
     from zchat.client.render import Renderer
     from zchat.client.texts import client_catalogue
+    from zchat.common.curve import Curve
 
     catalogue = client_catalogue(pick_lang(lang))
     curve = None
@@ -575,6 +576,148 @@ def keygen(name: str, folder: Path) -> None:
     except OSError as exc:
         _fail(f"cannot write keys in {folder}: {exc.strerror}", 1)
     click.echo(f"public key: {public}\nsecret key: {secret} (keep it private)")
+
+
+# ---- zchat web --------------------------------------------------------------------------
+
+def _check_connect(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--connect: one broker endpoint, tcp://HOST:PORT or ipc://PATH."""
+    problem = _connect_problem(value)
+    if problem is not None:
+        raise click.BadParameter(f"{value!r}: {problem}")
+    return value
+
+
+#: A --connect endpoint of zchat web: tcp://HOST:PORT (HOST an address or name) or ipc://PATH.
+_CONNECT_TCP = re.compile(r"tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
+
+
+def _connect_problem(endpoint: str) -> str | None:
+    if endpoint.startswith("ipc://"):
+        return None if len(endpoint) > len("ipc://") else "an ipc endpoint needs a path"
+    match = _CONNECT_TCP.fullmatch(endpoint)
+    if match is None:
+        return "expected tcp://HOST:PORT or ipc://PATH"
+    if not 1 <= int(match.group(2)) <= 65535:
+        return "the port must be 1 to 65535"
+    return None
+
+
+def _check_listen(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
+    from zchat.gateway.address import parse_listen
+
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}") from None
+
+
+def _check_origins(ctx: click.Context, param: click.Parameter,
+                   values: tuple[str, ...]) -> tuple[str, ...]:
+    from zchat.gateway.origin import origin_option_problem
+
+    for value in values:
+        problem = origin_option_problem(value)
+        if problem is not None:
+            raise click.BadParameter(f"{value!r}: {problem}")
+    return values
+
+
+def _check_address(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """--forwarded-by: the proxy's IP address."""
+    if value is None:
+        return ""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected an IP address (the proxy's)") from None
+
+
+@main.command(context_settings=_CONTEXT)
+@click.option("--connect", default=DEFAULT_ENDPOINT, show_default=True, metavar="ENDPOINT",
+              callback=_check_connect,
+              help="The broker's ZeroMQ endpoint (tcp://HOST:PORT or ipc://PATH). Every "
+                   "WebSocket gets a DEALER of its own there: ipc:// beside the broker, or "
+                   "raise the broker's --max-per-address.")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+              callback=_check_listen,
+              help="Where to serve the page and its WebSocket (/ws); port 0 picks a free one.")
+@click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+              callback=_check_origins,
+              help="Another page origin (https://chat.example.org) allowed to open the "
+                   "WebSocket; repeatable. The page's own origin always is.")
+@click.option("--max-per-address", type=click.IntRange(1), default=8, show_default=True,
+              help="WebSockets open at once from one address (IPv6: one /64).")
+@click.option("--max-connections", type=click.IntRange(1), default=1000, show_default=True,
+              help="WebSockets open and sessions parked, in all.")
+@click.option("--idle-timeout", type=_Seconds(1, 86400), default=60.0, show_default=True,
+              metavar="SECONDS",
+              help="Close a WebSocket (1008) that sends nothing for this long.")
+@click.option("--resume-grace", type=_Seconds(0, 3600), default=20.0, show_default=True,
+              metavar="SECONDS",
+              help="Keep a joined session this long after its WebSocket closed, so a reload "
+                   "resumes it without a leave (0: off).")
+@click.option("--forwarded-by", default=None, metavar="ADDRESS", callback=_check_address,
+              help="The reverse proxy's address: from it only, the last X-Forwarded-For "
+                   "entry is the client's address.")
+@click.option("--server-key", type=_file, default=None, envvar="ZCHAT_SERVER_KEY",
+              callback=_check_server_key,
+              help="The broker's public key file: every DEALER and SUB connects with CURVE.")
+@click.option("--key", "key_file", type=_file, default=None, envvar="ZCHAT_KEY",
+              help="The gateway's own secret key file (zchat keygen); with --server-key.")
+@click.option("--lang", type=_lang, default=None, help="Language of messages (default: locale).")
+def web(connect: str, listen: tuple[str, int], allow_origins: tuple[str, ...],
+        max_per_address: int, max_connections: int, idle_timeout: float, resume_grace: float,
+        forwarded_by: str, server_key: Path | None, key_file: Path | None,
+        lang: str | None) -> None:
+    """Serve the chat to browsers: the page, and a WebSocket bridged to the broker
+    (docs/WEB.md). Runs until SIGINT or SIGTERM."""
+    if (server_key is None) != (key_file is None):
+        raise click.BadParameter("--server-key and --key go together (the broker's public "
+                                 "key, and the gateway's own secret key)",
+                                 param_hint="'--key'" if server_key is None
+                                 else "'--server-key'")
+    import asyncio
+
+    from zchat.common.curve import Curve
+    from zchat.gateway.address import loopback
+    from zchat.gateway.app import serve
+    from zchat.gateway.settings import Settings
+    from zchat.gateway.texts import web_catalogue
+
+    t = web_catalogue(pick_lang(lang)).t
+    curve = None
+    if server_key is not None and key_file is not None:
+        try:
+            curve = Curve.from_files(server_key, key_file)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--key'") from None
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S")
+    settings = Settings(connect, frozenset(allow_origins), max_per_address, max_connections,
+                        idle_timeout, resume_grace, forwarded_by, curve)
+    host, port = listen
+    shown_host = f"[{host}]" if ":" in host else host
+
+    def ready(bound: int) -> None:
+        url = f"http://{shown_host}:{bound}/"
+        if not loopback(host):
+            click.echo(t("web.exposed", url=url), err=True)
+        if key_file is not None:
+            public = key_file.with_name(key_file.name.removesuffix("_secret"))
+            click.echo(t("web.gateway_key", path=public))
+        click.echo(t("web.serving", url=url, connect=connect))
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(serve(settings, host, port, None, ready))
+    except OSError as exc:
+        _fail(t("web.listen_failed", address=f"{shown_host}:{port}",
+                reason=exc.strerror or exc), 1)
+    logging.getLogger("zchat.gateway").info(t("web.stopped"))
 
 
 # ---- zchat admin ------------------------------------------------------------------------

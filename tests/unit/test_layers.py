@@ -80,7 +80,8 @@ def _loaded(script: str) -> set[str]:
 def test_the_command_line_alone_loads_neither_side():
     loaded = _loaded(f"import zchat.cli\n{_LOADED}")
     assert "zchat.cli" in loaded
-    assert not {m for m in loaded if m.startswith(("zchat.broker", "zchat.client"))}
+    assert not {m for m in loaded if m.startswith(("zchat.broker", "zchat.client",
+                                                   "zchat.gateway"))}
 
 
 def test_zchat_join_loads_no_broker_module():
@@ -120,3 +121,20 @@ exec({_LOADED!r})
     assert "zchat.admin" in loaded
     assert {m for m in loaded if m.startswith(("zchat.broker", "zchat.client"))} == {
         "zchat.broker", "zchat.broker.admin_wire"}
+
+
+def test_zchat_web_loads_neither_the_broker_nor_the_client():
+    # The real command, up to where the gateway would start serving.
+    loaded = _loaded(f"""
+import zchat.gateway.app as app
+async def serve(*args, **kw):
+    exec({_LOADED!r})
+app.serve = serve
+from zchat.cli import main
+try:
+    main(["web", "--connect", "tcp://127.0.0.1:1"], prog_name="zchat")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+""")
+    assert "zchat.gateway.app" in loaded and "zchat.gateway.bridge" in loaded
+    assert not {m for m in loaded if m.startswith(("zchat.broker", "zchat.client"))}
