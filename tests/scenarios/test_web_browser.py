@@ -9,12 +9,14 @@ restarted, lose nothing and duplicate nothing; markup in a message is shown as t
 
 from __future__ import annotations
 
+import shutil
 import signal
 
 import pytest
 
 from .browser import WebUser, browser, gateway  # noqa: F401  (browser: a fixture)
 from .harness import Cluster, free_port, wait_until
+from .test_security import keygen
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -217,3 +219,35 @@ def test_portuguese_on_a_phone_sized_screen(chat: Cluster, browser) -> None:  # 
     box = ana.page.locator("#input").bounding_box()
     assert box is not None and box["y"] + box["height"] <= 667 and box["width"] > 200
     wait_until(lambda: not ana.errors, "no page errors", timeout=1)
+
+
+def test_with_curve_a_page_cannot_take_a_name_bound_to_a_key(chat: Cluster,
+                                                             browser) -> None:  # noqa: F811
+    """The gateway connects with its own key, which the broker knows as a gateway's:
+    a page gets no name a person's key holds, and chats under a free one."""
+    keys = {name: keygen(chat, name, chat.tmp / name) for name in ("server", "ana", "web")}
+    (chat.tmp / "gateways").mkdir()
+    shutil.copy(keys["web"][0], chat.tmp / "gateways")
+    broker = chat.broker("--curve-secret", str(keys["server"][1]),
+                         "--gateway-keys", str(chat.tmp / "gateways"))
+    _, url = gateway(chat, broker.endpoint, "--server-key", str(keys["server"][0]),
+                     "--key", str(keys["web"][1]))
+    ana = chat.client("ana", broker.endpoint, "--server-key", str(keys["server"][0]),
+                      "--key", str(keys["ana"][1]))
+
+    impostor = WebUser(browser, url)
+    impostor.page.fill("#join-name", "ANA")
+    impostor.page.click("#join-button")
+    impostor.page.wait_for_function(
+        "() => { const e = document.querySelector('#join-error');"
+        " return e && !e.hidden && e.textContent.trim() !== ''; }")
+    assert impostor.state() != "online"
+    ana.assert_not_seen(r"ANA joined")
+
+    bia = WebUser(browser, url).join("bia")
+    ana.expect(r"bia joined")
+    ana.line("oi, bia")
+    bia.expect_text("^oi, bia$", "msg")
+    bia.type("@ana oi, ana")
+    ana.expect(r"bia.*oi, ana")
+    assert not bia.errors, bia.errors

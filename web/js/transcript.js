@@ -31,7 +31,10 @@ export class Transcript {
 
   /** Keep ``line`` under ``bucket`` (GLOBAL or a room's key); returns it numbered. */
   add(bucket, line) {
-    const kept = { ...line, n: this.next, bucket };
+    // A line without the broker's time (a TOPIC, our own notices) gets the page's, kept
+    // with it so a reload shows the same time.
+    const ts = Number.isFinite(line.ts) ? line.ts : Date.now() / 1000;
+    const kept = { ...line, ts, n: this.next, bucket };
     this.next += 1;
     const lines = (this.buckets[bucket] ??= []);
     lines.push(kept);
