@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -304,3 +305,14 @@ def test_search_load(tmp_path: Path) -> None:
         assert rec["alive_after"] and rec["samples"] == rec["delivered"] > 0
     search = records[1]["search"]
     assert search["answered"] > 0 and search["unanswered"] == 0
+
+
+@pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
+def test_gateway(tmp_path: Path) -> None:
+    """gateway.py --quick: every path delivers every message, pages join, both processes
+    live to the end."""
+    out = _script("gateway.py", "--quick", cwd=tmp_path)
+    for path in ("direct", "gateway", "mixed"):
+        assert re.search(rf"^  {path} +p50 ", out, re.M), out
+    assert "20 pages joined and open" in out
+    assert "zchat web and zchat broker alive: True" in out
