@@ -5,6 +5,8 @@ Two pages and one terminal chat publicly and privately both ways, in rooms; a pa
 reloaded in mid-conversation shows every message exactly once and nobody sees it
 leave; a gateway restarted while a user types, and a broker killed with -9 and
 restarted, lose nothing and duplicate nothing; markup in a message is shown as text.
+A page pages back with /history, searches and lists its conversations; an operator's
+mute refuses its messages and a kick stops it.
 """
 
 from __future__ import annotations

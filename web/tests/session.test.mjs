@@ -48,6 +48,27 @@ test("UNREAD: one line, and the badge of a room not in view, not counted twice",
   assert.equal(s.unread["#dev"], 4);
 });
 
+test("UNREAD after a reconnect: the replay of what it counted is not counted again", (t) => {
+  const { s, frame } = joined();
+  t.after(() => s.halt());
+  FakeSocket.last.onclose(); // the connection drops: a new WebSocket, JOIN with resume
+  const ws = FakeSocket.last;
+  ws.onopen();
+  assert.match(ws.sent[0], /"resume":true/);
+  const welcome = { name: "ana", session: s.token, heartbeat: 1, users: [], pub: 10, priv: 0,
+    epoch: "e", resumed: true, room: "#geral", rooms: { "#geral": 10, "#dev": 10 } };
+  const send = (command, body) => ws.onmessage({ data: `ZCHAT/1 ${command} ${JSON.stringify(body)}` });
+  send("WELCOME", welcome);
+  send("UNREAD", { items: [{ key: "#dev", read: 8, unread: 2 }] });
+  assert.equal(s.unread["#dev"], 2);
+  send("EVENTS", { kind: "replay", events: [{ ...msg(9, 8, "a", "#dev"), type: "MSG" },
+    { ...msg(10, 9, "b", "#dev"), type: "MSG" }] });
+  assert.equal(s.unread["#dev"], 2); // (UNREAD counted these two)
+  send("MSG", msg(11, 10, "c", "#dev"));
+  assert.equal(s.unread["#dev"], 3);
+  void frame;
+});
+
 test("a /history page is history: no badge, and the next page goes further back", (t) => {
   const { s, ws, frame } = joined();
   t.after(() => s.halt());
