@@ -5,6 +5,8 @@ Two pages and one terminal chat publicly and privately both ways, in rooms; a pa
 reloaded in mid-conversation shows every message exactly once and nobody sees it
 leave; a gateway restarted while a user types, and a broker killed with -9 and
 restarted, lose nothing and duplicate nothing; markup in a message is shown as text.
+A page pages back with /history, searches and lists its conversations; an operator's
+mute refuses its messages and a kick stops it.
 """
 
 from __future__ import annotations
@@ -250,4 +252,78 @@ def test_with_curve_a_page_cannot_take_a_name_bound_to_a_key(chat: Cluster,
     bia.expect_text("^oi, bia$", "msg")
     bia.type("@ana oi, ana")
     ana.expect(r"bia.*oi, ana")
+    assert not bia.errors, bia.errors
+
+
+def test_a_page_looks_back_searches_and_lists_its_conversations(
+        chat: Cluster, browser) -> None:  # noqa: F811
+    """/history pages back past the join history (tagged history), /search finds a
+    message said before the page joined, /dms lists a conversation, read by then."""
+    endpoint, url = _chat(chat, "--history", "3")
+    carlos = chat.client("carlos", endpoint)
+    carlos.line("a palavra abacaxi")
+    for n in range(1, 7):
+        carlos.line(f"velha {n}")
+    carlos.expect(r"carlos: velha 6")
+    ana = WebUser(browser, url).join("ana")
+    ana.expect_text("^velha 6$", "msg")
+    joined = [x.text for x in ana.lines() if x.kind == "msg"]
+    assert joined == ["velha 4", "velha 5", "velha 6"], joined  # the join history: 3
+
+    ana.type("/history")
+    ana.expect_text(r"Beginning of #geral's history\.", "notice")
+    texts = [x.text for x in ana.lines() if x.kind == "msg"]
+    paged = [x.text for x in ana.lines() if x.kind == "msg" and x.tag == "history"]
+    # Older than the join history, oldest first, each once and marked as history; the
+    # page went on from the oldest line shown (velha 4 is not shown again).
+    assert texts[3:] == ["a palavra abacaxi", "velha 1", "velha 2", "velha 3"], texts
+    assert paged == texts, paged
+
+    ana.type("/search abacaxi")
+    ana.expect_text(r"No more results\.", "notice")
+    found = [x for x in ana.lines() if x.kind == "found"]
+    assert [(x.text, x.sender) for x in found] == [("a palavra abacaxi", "carlos")], found
+    assert found[0].tag == "found"
+    assert ana.page.eval_on_selector(".line[data-kind=found] .number", "e => e.textContent") \
+        == "[1]"
+
+    carlos.line("@ana uma conversa")
+    ana.expect_text("^uma conversa$", "priv")
+    ana.type("/dms")
+    ana.expect_text(r"Private conversations \(1\)[\s\S]*carlos: 0 unread", "notice")
+    assert not ana.errors, ana.errors
+
+
+def test_an_operator_mutes_then_kicks_a_page(chat: Cluster, browser) -> None:  # noqa: F811
+    """With CURVE and operators: the terminal operator mutes the page's user, whose
+    message is refused (MUTED), then kicks it: the page stops, saying why."""
+    keys = {name: keygen(chat, name, chat.tmp / name) for name in ("server", "ana", "web")}
+    for folder, name in (("operators", "ana"), ("gateways", "web")):
+        (chat.tmp / folder).mkdir()
+        shutil.copy(keys[name][0], chat.tmp / folder)
+    broker = chat.broker("--curve-secret", str(keys["server"][1]),
+                         "--operators", str(chat.tmp / "operators"),
+                         "--gateway-keys", str(chat.tmp / "gateways"))
+    _, url = gateway(chat, broker.endpoint, "--server-key", str(keys["server"][0]),
+                     "--key", str(keys["web"][1]))
+    ana = chat.client("ana", broker.endpoint, "--server-key", str(keys["server"][0]),
+                      "--key", str(keys["ana"][1]))
+    bia = WebUser(browser, url).join("bia")
+    ana.expect(r"bia joined")
+
+    bia.type("/kick ana")  # bia is no operator
+    bia.expect_text(r"^only operators can do that$", "error")
+    ana.line("/mute bia #geral 10m")
+    bia.expect_text(r"^ana muted bia in #geral until \d{4}-\d\d-\d\d \d\d:\d\d$", "notice")
+    bia.type("posso falar?")
+    bia.expect_text(r"^you are muted in #geral$", "error")
+    bia.page.wait_for_selector(".line.own.failed")
+    ana.assert_not_seen(r"posso falar")
+
+    ana.line("/kick bia chega")
+    bia.expect_text(r"^ana removed bia from the chat \(chega\)$", "notice")
+    bia.expect_text(r"an operator removed you from the chat", "error")
+    bia.wait_state("stopped")
+    assert bia.page.is_disabled("#input")
+    ana.expect(r"bia left the chat \(kicked by an operator\)")
     assert not bia.errors, bia.errors

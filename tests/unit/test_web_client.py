@@ -1,7 +1,8 @@
 """The browser client's own tests (web/tests/*.test.mjs), run by Node's test runner.
 
 They cover the page's pure modules: frames against docs/vectors, the catch-up timeline
-(a port of client/timeline.py), the outbox, typed commands and the texts. Without
+(a port of client/timeline.py), the outbox, typed commands, read marks, /history and
+/search state, the texts, and the session driven with a fake WebSocket. Without
 `node` they are skipped, unless ZCHAT_REQUIRE_BROWSER=1 asks that they run.
 """
 

@@ -43,6 +43,14 @@ export const EN = {
     + "  /rooms           list the rooms\n"
     + "  /topic text      set the current room's topic\n"
     + "  /who [#room|*]   list the room's members (*: everyone online)\n"
+    + "  /history [#room|@name] [N]  show older messages of the room (or of the private\n"
+    + "                   conversation with name), page by page\n"
+    + "  /dms             list your private conversations with unread counts\n"
+    + "  operators: /kick name [reason], /ban name [30m|2h|7d] [reason], /unban name,\n"
+    + "             /mute name #room [30m], /unmute name #room, /slow #room seconds,\n"
+    + "             /lock #room, /unlock #room (the topic)\n"
+    + "  /search words    search messages (from:name, in:#room, @name narrow it)\n"
+    + "  /around N        show the lines around result N of the last search\n"
     + "  /help            show this help\n"
     + "  sair or /quit    leave",
   "client.no_rooms": "This broker has no rooms.",
@@ -94,6 +102,48 @@ export const EN = {
   "error.SLOW_MODE": "slow mode: wait {ref} s before your next message here",
   "error.TOPIC_LOCKED": "the topic of {ref} is locked: only operators can change it",
   "error.unknown": "error {code}: {detail}",
+  "client.mod_kick": "{by} removed {name} from the chat{reason}",
+  "client.mod_ban": "{by} banned {name}{until}{reason}",
+  "client.mod_unban": "{by} lifted the ban on {name}",
+  "client.mod_mute": "{by} muted {name} in {room}{until}{reason}",
+  "client.mod_unmute": "{by} unmuted {name} in {room}",
+  "client.mod_slow": "{by} set slow mode in {room}: one message every {seconds} s",
+  "client.mod_slow_off": "{by} turned slow mode off in {room}",
+  "client.mod_lock": "{by} locked the topic of {room}",
+  "client.mod_unlock": "{by} unlocked the topic of {room}",
+  "client.mod_until": " until {time}",
+  "client.mod_reason": " ({reason})",
+  "client.usage_kick": "Usage: /kick name [reason]",
+  "client.usage_ban": "Usage: /ban name [duration: 30m, 2h, 7d] [reason]",
+  "client.usage_unban": "Usage: /unban name",
+  "client.usage_mute": "Usage: /mute name #room [duration: 30m, 2h, 7d]",
+  "client.usage_unmute": "Usage: /unmute name #room",
+  "client.usage_slow": "Usage: /slow #room seconds (0 turns it off)",
+  "client.usage_lock": "Usage: /lock #room",
+  "client.usage_unlock": "Usage: /unlock #room",
+  "client.unread_in": "{count} unread in {room}",
+  "client.unread_mentions": "{count} mention(s) of you in {room}",
+  "client.unread_from": "{count} unread from {name}",
+  "client.dms": "Private conversations ({count}), most recent first:",
+  "client.dms_none": "No private conversations yet.",
+  "client.dm_line": "{name}: {count} unread, last at {time}",
+  "client.no_dms": "This broker keeps no read state.",
+  "client.usage_history": "Usage: /history [#room|@name] [N] (N from 1 to 100)",
+  "client.history_start": "Beginning of {room}'s history.",
+  "client.history_more": "Older messages of {room}: /history again.",
+  "client.tag_found": "(found)",
+  "client.tag_context": "(context)",
+  "client.usage_search": "Usage: /search words [from:name] [in:#room] [@name]",
+  "client.usage_around": "Usage: /around N (N: a result of the last /search)",
+  "client.search_none": "No messages found.",
+  "client.no_search": "This broker does not offer search.",
+  "client.search_busy": "The broker is busy with other searches: try again in a moment.",
+  "client.search_more": "Older results: the same /search again. /around N shows the lines around result N.",
+  "client.search_end": "No more results. /around N shows the lines around result N.",
+  "client.around_unknown": "There is no result {number}: /search first.",
+  "client.around_private": "Result {number} is a private message: /around shows a room's lines only.",
+  "error.BAD_SEARCH": "search not understood: {detail}",
+  "client.rooms_cut_off": "rooms cannot be changed or listed while the link to the other brokers is down: try again later",
   "notice.CLUSTER_DOWN": "The link to the other brokers is down: you can chat with users of this broker only; these messages are not kept in history.",
   "notice.CLUSTER_UP": "The link to the other brokers is back.",
   "ui.title": "zchat",
@@ -156,6 +206,14 @@ export const PT = {
     + "  /rooms           lista as salas\n"
     + "  /topic texto     define o tópico da sala atual\n"
     + "  /who [#sala|*]   lista quem está na sala (*: todos online)\n"
+    + "  /history [#sala|@nome] [N]  mostra mensagens mais antigas da sala (ou da conversa\n"
+    + "                   privada com nome), página a página\n"
+    + "  /dms             lista suas conversas privadas com o número de não lidas\n"
+    + "  operadores: /kick nome [motivo], /ban nome [30m|2h|7d] [motivo], /unban nome,\n"
+    + "              /mute nome #sala [30m], /unmute nome #sala, /slow #sala segundos,\n"
+    + "              /lock #sala, /unlock #sala (o tópico)\n"
+    + "  /search palavras busca mensagens (from:nome, in:#sala, @nome restringem)\n"
+    + "  /around N        mostra as linhas em volta do resultado N da última busca\n"
     + "  /help            mostra esta ajuda\n"
     + "  sair ou /quit    sai do chat",
   "client.no_rooms": "Este broker não tem salas.",
@@ -207,6 +265,48 @@ export const PT = {
   "error.SLOW_MODE": "modo lento: espere {ref} s antes da próxima mensagem aqui",
   "error.TOPIC_LOCKED": "o tópico de {ref} está travado: só operadores podem mudá-lo",
   "error.unknown": "erro {code}: {detail}",
+  "client.mod_kick": "{by} tirou {name} do chat{reason}",
+  "client.mod_ban": "{by} baniu {name}{until}{reason}",
+  "client.mod_unban": "{by} suspendeu o banimento de {name}",
+  "client.mod_mute": "{by} silenciou {name} em {room}{until}{reason}",
+  "client.mod_unmute": "{by} devolveu a voz a {name} em {room}",
+  "client.mod_slow": "{by} ativou o modo lento em {room}: uma mensagem a cada {seconds} s",
+  "client.mod_slow_off": "{by} desativou o modo lento em {room}",
+  "client.mod_lock": "{by} travou o tópico de {room}",
+  "client.mod_unlock": "{by} destravou o tópico de {room}",
+  "client.mod_until": " até {time}",
+  "client.mod_reason": " ({reason})",
+  "client.usage_kick": "Uso: /kick nome [motivo]",
+  "client.usage_ban": "Uso: /ban nome [duração: 30m, 2h, 7d] [motivo]",
+  "client.usage_unban": "Uso: /unban nome",
+  "client.usage_mute": "Uso: /mute nome #sala [duração: 30m, 2h, 7d]",
+  "client.usage_unmute": "Uso: /unmute nome #sala",
+  "client.usage_slow": "Uso: /slow #sala segundos (0 desliga)",
+  "client.usage_lock": "Uso: /lock #sala",
+  "client.usage_unlock": "Uso: /unlock #sala",
+  "client.unread_in": "{count} não lidas em {room}",
+  "client.unread_mentions": "{count} menção(ões) a você em {room}",
+  "client.unread_from": "{count} não lidas de {name}",
+  "client.dms": "Conversas privadas ({count}), a mais recente primeiro:",
+  "client.dms_none": "Nenhuma conversa privada ainda.",
+  "client.dm_line": "{name}: {count} não lidas, última às {time}",
+  "client.no_dms": "Este broker não guarda o que foi lido.",
+  "client.usage_history": "Uso: /history [#sala|@nome] [N] (N de 1 a 100)",
+  "client.history_start": "Início do histórico de {room}.",
+  "client.history_more": "Mensagens mais antigas de {room}: /history de novo.",
+  "client.tag_found": "(encontrado)",
+  "client.tag_context": "(contexto)",
+  "client.usage_search": "Uso: /search palavras [from:nome] [in:#sala] [@nome]",
+  "client.usage_around": "Uso: /around N (N: um resultado da última /search)",
+  "client.search_none": "Nenhuma mensagem encontrada.",
+  "client.no_search": "Este broker não oferece busca.",
+  "client.search_busy": "O broker está ocupado com outras buscas: tente de novo daqui a pouco.",
+  "client.search_more": "Resultados mais antigos: a mesma /search de novo. /around N mostra as linhas em volta do resultado N.",
+  "client.search_end": "Não há mais resultados. /around N mostra as linhas em volta do resultado N.",
+  "client.around_unknown": "Não há resultado {number}: faça uma /search antes.",
+  "client.around_private": "O resultado {number} é uma mensagem privada: /around mostra só as linhas de uma sala.",
+  "error.BAD_SEARCH": "busca não entendida: {detail}",
+  "client.rooms_cut_off": "as salas não podem ser mudadas nem listadas enquanto a ligação com os outros brokers estiver caída: tente de novo mais tarde",
   "notice.CLUSTER_DOWN": "A ligação com os outros brokers caiu: você só pode conversar com quem está neste broker; estas mensagens não ficam no histórico.",
   "notice.CLUSTER_UP": "A ligação com os outros brokers voltou.",
   "ui.title": "zchat",

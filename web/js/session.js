@@ -10,6 +10,9 @@ import { parseLine, EVERYONE } from "./commands.js";
 import { Timeline, HISTORY, defaultRoom } from "./timeline.js";
 import { Outbox, isFinal, makePacer, paceWait, paceTake, paceBackOff } from "./outbox.js";
 import { Transcript, GLOBAL } from "./transcript.js";
+import { ReadTracker, peerKey } from "./reading.js";
+import { Lookback, SCROLL_PAGE, AROUND_LINES } from "./lookback.js";
+import { unreadLine, dmsText, moderatedText } from "./notices.js";
 
 const JOIN_WAIT_MS = 3000; // no WELCOME within this: JOIN again on a new WebSocket
 const JOIN_WAIT_MAX_MS = 5000;
@@ -57,6 +60,10 @@ export class Session {
     this.topics = {};
     this.unread = {};
     this.leaves = new Map();
+    this.reading = new ReadTracker();
+    this.lookback = new Lookback();
+    this.heads = {}; // WELCOME's rooms: key -> head
+    this.countedUpTo = {}; // key -> the head up to which UNREAD counted a room's badge
     this.toldQueued = false;
     this.toldLost = false;
   }
@@ -68,7 +75,8 @@ export class Session {
       token: this.token, name: this.name, me: this.me, everJoined: this.everJoined,
       timeline: this.timeline && this.timeline.toJSON(), outbox: this.outbox.toJSON(),
       rooms: this.rooms, defaultKey: this.defaultKey, current: this.current,
-      topics: this.topics, unread: this.unread,
+      topics: this.topics, unread: this.unread, reading: this.reading.toJSON(),
+      lookback: this.lookback.toJSON(),
     };
   }
 
@@ -90,6 +98,8 @@ export class Session {
       current: s.current ?? null, topics: s.topics || {}, unread: s.unread || {} });
     this.timeline = s.timeline ? Timeline.fromJSON(s.timeline) : null;
     this.outbox = Outbox.fromJSON(s.outbox);
+    this.reading = ReadTracker.fromJSON(s.reading);
+    this.lookback = Lookback.fromJSON(s.lookback);
     this.transcript = Transcript.fromJSON(saved.lines);
     this.view.showChat(this);
     this.view.setState("connecting");
@@ -231,6 +241,8 @@ export class Session {
     if (this.timeline.catchingUp && now - this.fetchSentAt >= wire.LIVENESS * h) {
       this.sendFetch(this.timeline.refetch());
     }
+    const read = this.reading.due(now);
+    if (read !== null) this.send(wire.mark(read)); // (what was read, now and then)
     if (now - this.lastSent >= h) this.send(wire.ping());
   }
 
@@ -296,6 +308,9 @@ export class Session {
       case "ERROR": return this.refused(msg);
       case "BYE": return this.bye(msg.reason);
       case "NOTICE": return this.serviceNotice(msg);
+      case "UNREAD": return this.unreadList(msg.items);
+      case "DMS": this.notice(dmsText(this.t, msg.items)); return undefined;
+      case "MODERATED": this.notice(moderatedText(this.t, msg)); return undefined;
       default: return undefined; // not one the page reads
     }
   }
@@ -312,6 +327,9 @@ export class Session {
     this.lastRecv = this.now();
     this.lastSent = this.now();
     this.takeRooms(w);
+    this.heads = {};
+    for (const [room, head] of Object.entries(w.rooms)) this.heads[wire.roomKey(room)] = head;
+    this.countedUpTo = {};
     if (this.everJoined) {
       this.notice(this.t("client.rejoined", { name: wire.visible(this.me) }));
     } else {
@@ -378,7 +396,59 @@ export class Session {
       this.live(msg.events);
     } else if (msg.kind === "replay" && this.timeline) {
       this.apply(this.timeline.replay(msg));
+    } else if (msg.kind === "page") {
+      this.page(msg);
+    } else if (msg.kind === "found") {
+      this.found(msg);
     }
+  }
+
+  /** A /history page: older events, shown as history (no cursor moves: they were read
+   * before, or are older than what this session follows); or the lines around a
+   * search result (/around). */
+  page(msg) {
+    const peer = msg.room.startsWith("@");
+    const key = peer ? "" : this.keyOf(msg.room);
+    if (!peer && this.lookback.takeAround(key)) {
+      for (const event of msg.events) this.show({ event, tag: "context" }, msg.room);
+      return;
+    }
+    for (const event of msg.events) this.show({ event, tag: HISTORY }, msg.room);
+    const room = wire.visible(peer ? msg.room : this.roomName(key));
+    this.notice(this.t(msg.more ? "client.history_more" : "client.history_start", { room }));
+  }
+
+  /** SEARCH's results, newest first, numbered on from the last page's. */
+  found(msg) {
+    const results = this.lookback.found(msg.events);
+    if (!this.lookback.hits.length) {
+      this.notice(this.t("client.search_none"));
+      return;
+    }
+    for (const { hit, number } of results) {
+      const priv = hit.type === "PRIV";
+      const key = priv ? undefined : this.keyOf(hit.room);
+      this.addLine(GLOBAL, { kind: "found", tag: "found", number, ts: hit.ts, seq: hit.seq,
+        from: hit.from, to: hit.to, text: hit.text, priv, mine: priv && this.isMine(hit), room: key,
+        where: priv || !this.roomsEnabled ? "" : this.roomName(key) });
+    }
+    this.notice(this.t(msg.more ? "client.search_more" : "client.search_end"));
+  }
+
+  /** UNREAD: one line, and the badges of the rooms not in view. */
+  unreadList(items) {
+    const still = this.reading.unread(items, this.heads);
+    const line = unreadLine(this.t, still, (key) => this.roomName(wire.roomKey(key)));
+    if (line) this.notice(line);
+    for (const item of still) {
+      if (item.key.startsWith("@")) continue;
+      const key = wire.roomKey(item.key);
+      if (!(key in this.rooms) || key === this.current) continue;
+      this.unread[key] = item.unread;
+      // What UNREAD counted (up to WELCOME's head) is not counted again as it comes.
+      this.countedUpTo[key] = this.heads[key] ?? 0;
+    }
+    this.view.renderRooms(this);
   }
 
   /** Show what the timeline released, and ask for what it is missing. */
@@ -401,6 +471,8 @@ export class Session {
     if (!msg) return;
     if (msg.kind === "SAY") {
       this.timeline.ownPublic(ack.seq, ack.prev, msg.room);
+      const key = this.keyOf(msg.room);
+      if (key && ack.seq) this.reading.seen(key, ack.seq);
       const line = this.transcript.findOwn(ack.cid);
       if (line) {
         line.pending = false;
@@ -485,6 +557,14 @@ export class Session {
       }
       if (err.code === "RATE_LIMITED" || err.code === "UNAVAILABLE") return; // the JOIN retry
     }
+    if (err.ref === "dms" && err.code === "UNAVAILABLE") {
+      this.problem(this.t("client.no_dms"));
+      return;
+    }
+    if (err.ref === "search" && (err.code === "UNAVAILABLE" || err.code === "RATE_LIMITED")) {
+      this.problem(this.t(err.code === "UNAVAILABLE" ? "client.no_search" : "client.search_busy"));
+      return;
+    }
     if (err.code === "RATE_LIMITED" && err.cid) {
       // Over the broker's limits anyway: keep it, send it again after a pause.
       this.outbox.again(err.cid);
@@ -554,35 +634,52 @@ export class Session {
     return text;
   }
 
-  /** One event as a line. ``pageRoom``: the room of the history frame it came in. */
+  /** Whether a private message is one we sent to someone else. */
+  isMine(event) {
+    return wire.nameKey(event.from) === wire.nameKey(this.me)
+      && wire.nameKey(event.to) !== wire.nameKey(this.me);
+  }
+
+  /** One event as a line. ``pageRoom``: the room of the history frame it came in.
+   * What is shown in view counts as read; /history goes on from the oldest shown (the
+   * lines around a search result, tagged context, touch neither). */
   show({ event, tag }, pageRoom = "") {
+    const line = this.eventLine({ event, tag }, pageRoom);
+    if (!line || !event.seq || tag === "context") return;
+    const read = event.type === "PRIV" ? peerKey(this.isMine(event) ? event.to : event.from)
+      : this.keyOf(event.room || pageRoom);
+    if (!read) return; // (a broker without rooms: nothing to name the stream by)
+    this.lookback.note(read, event.seq);
+    if (line.bucket === GLOBAL || line.bucket === this.current) this.reading.seen(read, event.seq);
+  }
+
+  /** The line of one event (null: none, a leave of the chat already shown). */
+  eventLine({ event, tag }, pageRoom) {
     const base = { ts: event.ts, tag: tag || "" };
     if (event.seq) base.seq = event.seq;
     if (event.type === "PRIV") {
-      const mine = wire.nameKey(event.from) === wire.nameKey(this.me)
-        && wire.nameKey(event.to) !== wire.nameKey(this.me);
-      this.addLine(GLOBAL, { ...base, kind: "priv", from: event.from, to: event.to,
-        text: event.text, mine });
-      return;
+      return this.addLine(GLOBAL, { ...base, kind: "priv", from: event.from, to: event.to,
+        text: event.text, mine: this.isMine(event) });
     }
     const key = this.keyOf(event.room || pageRoom);
     const room = wire.visible(this.roomName(key));
     if (event.type === "MSG") {
-      this.addLine(key, { ...base, kind: "msg", room: key, from: event.from, text: event.text });
+      return this.addLine(key, { ...base, kind: "msg", room: key, from: event.from, text: event.text });
     } else if (event.type === "JOINED") {
       const text = key === this.defaultKey ? this.t("client.joined", { name: wire.visible(event.name) })
         : this.t("client.joined_room", { name: wire.visible(event.name), room });
-      this.addLine(key, { ...base, kind: "joined", room: key, name: event.name, text });
+      return this.addLine(key, { ...base, kind: "joined", room: key, name: event.name, text });
     } else if (event.reason === "part") {
-      this.addLine(key, { ...base, kind: "left", room: key, name: event.name,
+      return this.addLine(key, { ...base, kind: "left", room: key, name: event.name,
         text: this.t("client.left_room", { name: wire.visible(event.name), room }) });
     } else if (this.firstLeave(event)) {
       // Leaving the chat: one LEFT in each of its rooms, one line for the person.
       const reason = this.t.has(`reason.${event.reason}`) ? this.t(`reason.${event.reason}`)
         : wire.visible(event.reason);
-      this.addLine(GLOBAL, { ...base, kind: "left", room: key, name: event.name,
+      return this.addLine(GLOBAL, { ...base, kind: "left", room: key, name: event.name,
         text: this.t("client.left", { name: wire.visible(event.name), reason }) });
     }
+    return null;
   }
 
   firstLeave(event) {
@@ -595,8 +692,11 @@ export class Session {
 
   addLine(bucket, line) {
     const kept = this.transcript.add(bucket, line);
-    // A message in a room that is not in view counts as unread there.
-    if (kept.kind === "msg" && !kept.own && bucket !== GLOBAL && bucket !== this.current) {
+    // A message in a room that is not in view counts as unread there (not a page of its
+    // history, nor one UNREAD counted already).
+    if (kept.kind === "msg" && !kept.own && bucket !== GLOBAL && bucket !== this.current
+        && kept.tag !== HISTORY && kept.tag !== "context"
+        && !(kept.seq && kept.seq <= (this.countedUpTo[bucket] ?? 0))) {
       this.unread[bucket] = (this.unread[bucket] || 0) + 1;
       this.view.renderRooms(this);
     }
@@ -617,6 +717,9 @@ export class Session {
     if (!(key in this.rooms)) return;
     this.current = key;
     this.unread[key] = 0;
+    for (const line of this.transcript.buckets[key] ?? []) { // now in view: read
+      if (line.seq && line.kind !== "found" && line.tag !== "context") this.reading.seen(key, line.seq);
+    }
     this.save();
     this.view.render(this);
   }
@@ -650,8 +753,66 @@ export class Session {
         if (this.roomsOn()) this.request(wire.listRooms());
         return;
       case "topic": this.setTopic(c.text); return;
+      case "history": this.scrollBack(c); return;
+      case "dms":
+        if (this.phase === "joined") this.markRead(); // (counts that hold what was shown)
+        this.request(wire.listDms());
+        return;
+      case "search": this.find(c); return;
+      case "around": this.aroundHit(c.number); return;
+      case "mod": this.request(wire.mod(c)); return;
       default: return;
     }
+  }
+
+  /** Send the MARK of what moved now (before DMS and LEAVE). */
+  markRead() {
+    const read = this.reading.flush();
+    if (read !== null) this.send(wire.mark(read));
+  }
+
+  /** Show a room (one we are in) whose lines are asked for. */
+  inView(key) {
+    if (key in this.rooms && key !== this.current) this.switchRoom(key);
+  }
+
+  /** /history: the page of a room's events (or the conversation's with ``peer``)
+   * before the oldest one shown. */
+  scrollBack({ room, count, peer }) {
+    const limit = count || SCROLL_PAGE;
+    if (peer) {
+      this.request(wire.history({ peer, before: this.lookback.before(peerKey(peer)), limit }));
+      return;
+    }
+    if (room && !this.roomOk(room)) return;
+    if (!room && !this.roomsOn()) return;
+    if (!room && this.current === null) {
+      this.problem(this.t("error.NO_ROOM"));
+      return;
+    }
+    const key = room ? wire.roomKey(room) : this.current;
+    this.inView(key);
+    this.request(wire.history({ room: this.roomName(key), before: this.lookback.before(key), limit }));
+  }
+
+  /** /search: the same search again pages on, to older results. */
+  find(c) {
+    if (c.room && !this.roomOk(c.room)) return;
+    const before = this.lookback.search(c);
+    this.request(wire.search({ words: c.words, sender: c.sender, room: c.room, peer: c.peer, before }));
+  }
+
+  /** /around N: the lines of result N's room around it. */
+  aroundHit(number) {
+    const { hit, problem } = this.lookback.hit(number);
+    if (problem) {
+      this.problem(this.t(problem, { number }));
+      return;
+    }
+    const key = this.keyOf(hit.room);
+    this.lookback.expectAround(key);
+    this.inView(key);
+    this.request(wire.history({ room: this.roomName(key), around: hit.seq, limit: AROUND_LINES }));
   }
 
   roomsOn() {
@@ -815,6 +976,7 @@ export class Session {
 
   /** sair, /quit: LEAVE, wait a moment for BYE, then forget the session. */
   leave() {
+    if (this.phase === "joined") this.markRead(); // (what was read last)
     if (this.phase === "joined" && this.send(wire.leave())) {
       this.phase = "leaving";
       this.later("leave", LEAVE_WAIT_MS, () => this.finishLeaving());

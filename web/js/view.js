@@ -165,20 +165,27 @@ export class View {
       node.classList.add("failed");
       node.title = this.t("ui.failed");
     }
+    if (line.kind === "found") { // a search result: its number, for /around N
+      node.dataset.number = String(line.number);
+      node.append(el("span", "number", `[${line.number}]`));
+    }
     node.append(el("span", "time", clock(line.ts)));
     if (line.tag) node.append(el("span", "tag", this.t(`client.tag_${line.tag}`)));
-    if (line.kind === "priv") {
+    if (line.where) node.append(el("span", "where", visible(line.where)));
+    if (line.kind === "priv" || (line.kind === "found" && line.priv)) {
+      if (line.kind === "found") node.classList.add("priv-hit");
       node.dataset.from = line.from;
       node.dataset.to = line.to;
       node.append(el("span", "marker", this.t("client.private")));
       const shown = line.mine ? this.t("client.private_to", { name: visible(line.to) }) : visible(line.from);
       node.append(el("span", `from ${colourClass(line.mine ? line.to : line.from)}`, shown));
-    } else if (line.kind === "msg") {
+    } else if (line.kind === "msg" || line.kind === "found") {
       node.dataset.from = line.from;
       node.append(el("span", `from ${colourClass(line.from)}`, visible(line.from)));
     }
     // (notices are our own text, with peers' names already made visible)
-    const text = line.kind === "msg" || line.kind === "priv" ? visible(line.text) : line.text;
+    const fromPeer = line.kind === "msg" || line.kind === "priv" || line.kind === "found";
+    const text = fromPeer ? visible(line.text) : line.text;
     node.append(el("span", "text", text));
     if (session && session.me && line.kind === "msg" && !line.own
         && nameKey(line.from) === nameKey(session.me)) node.classList.add("own");

@@ -158,6 +158,44 @@ export const enter = (room) => encode("ENTER", { room });
 export const part = (room) => encode("PART", { room });
 export const listRooms = () => encode("ROOMS");
 export const topic = (room, text) => encode("TOPIC", { room, text });
+export const listDms = () => encode("DMS");
+
+/** HISTORY: a page of ``room`` (or, with ``peer``, of the private conversation with
+ * that user), before, after or around an event number (at most one of them). */
+export function history({ room = "", peer = "", before = null, after = null, around = null,
+  limit = 100 }) {
+  const body = peer ? { with: peer } : { room };
+  if (before !== null) body.before = before;
+  else if (after !== null) body.after = after;
+  else if (around !== null) body.around = around;
+  body.limit = limit;
+  return encode("HISTORY", body);
+}
+
+/** SEARCH: messages with all of ``words``, narrowed by sender, room or peer; older
+ * than ``before`` to page on. */
+export function search({ words, sender = "", room = "", peer = "", before = null, limit = 20 }) {
+  const body = { words };
+  if (sender) body.from = sender;
+  if (room) body.room = room;
+  if (peer) body.with = peer;
+  if (before !== null) body.before = before;
+  body.limit = limit;
+  return encode("SEARCH", body);
+}
+
+/** MARK: ``read`` is key -> the last event of it the user was shown. */
+export const mark = (read) => encode("MARK", { read });
+
+/** MOD: an operator's action (absent fields are left out). */
+export function mod({ op, name = "", room = "", seconds = 0, reason = "" }) {
+  const body = { op };
+  if (name) body.name = name;
+  if (room) body.room = room;
+  if (seconds) body.seconds = seconds;
+  if (reason) body.reason = reason;
+  return encode("MOD", body);
+}
 
 // ---- decoding ----
 
@@ -230,6 +268,19 @@ export function readEvent(type, e) {
   }
 }
 
+/** UNREAD's and DMS's items (Read state), or null. */
+function readItems(b) {
+  if (!Array.isArray(b.items) || b.items.length > 200) return null;
+  const items = b.items.map((i) => {
+    if (!i || typeof i !== "object" || Array.isArray(i) || !isStr(i.key, 129)) return null;
+    const m = { key: i.key, read: opt(i, "read", isInt, 0), unread: opt(i, "unread", isInt, 0),
+      mentions: opt(i, "mentions", isInt, 0), more: opt(i, "more", isBool, false),
+      last: opt(i, "last", isInt, 0), ts: opt(i, "ts", isNum, 0) };
+    return Object.values(m).includes(undefined) ? null : m;
+  });
+  return items.includes(null) ? null : { items };
+}
+
 /** Field checks of the broker frames the page reads: each returns the message with
  * its defaults filled in, or null. */
 const READERS = {
@@ -284,6 +335,13 @@ const READERS = {
     const m = { room: b.room, head: isInt(b.head) ? b.head : undefined, topic: opt(b, "topic", isTopic, ""),
       users: opt(b, "users", isList, []), online: opt(b, "online", isInt, 0) };
     return isStr(m.room) && !Object.values(m).includes(undefined) ? m : null;
+  },
+  UNREAD: readItems,
+  DMS: readItems,
+  MODERATED(b) {
+    const m = { op: b.op, by: b.by, name: opt(b, "name", isStr, ""), room: opt(b, "room", isStr, ""),
+      reason: opt(b, "reason", (v) => isStr(v, 200), ""), until: opt(b, "until", isNum, 0) };
+    return isStr(m.op, 16) && isStr(m.by) && !Object.values(m).includes(undefined) ? m : null;
   },
   PARTED: (b) => (isStr(b.room) ? { room: b.room } : null),
   TOPIC(b) {

@@ -23,8 +23,13 @@ test("every key the page uses exists", () => {
   for (const key of used) assert.ok(key in EN, key);
   // keys built from codes and states
   for (const state of ["connecting", "online", "reconnecting", "stopped"]) assert.ok(`ui.state_${state}` in EN);
-  for (const tag of ["missed", "history"]) assert.ok(`client.tag_${tag}` in EN);
-  for (const usage of ["join", "msg", "topic"]) assert.ok(`client.usage_${usage}` in EN);
+  for (const tag of ["missed", "history", "found", "context"]) assert.ok(`client.tag_${tag}` in EN);
+  const ops = ["kick", "ban", "unban", "mute", "unmute", "slow", "lock", "unlock"];
+  for (const usage of ["join", "msg", "topic", "history", "search", "around", ...ops]) {
+    assert.ok(`client.usage_${usage}` in EN, usage);
+  }
+  for (const op of [...ops, "slow_off"]) assert.ok(`client.mod_${op}` in EN, op);
+  for (const code of ["NOT_OPERATOR", "MUTED", "SLOW_MODE", "TOPIC_LOCKED", "BAD_SEARCH"]) assert.ok(`error.${code}` in EN);
   for (const reason of ["quit", "timeout", "lost", "slow", "flood", "part", "kicked", "banned", "shutdown"]) {
     assert.ok(`reason.${reason}` in EN, reason);
   }

@@ -115,3 +115,38 @@ test("visible() escapes controls and bidi overrides but keeps newlines and marku
 test("fatal errors are the page's", () => {
   assert.deepEqual([...wire.FATAL_ERRORS].sort(), ["BANNED", "BAD_NAME", "FULL", "NAME_OWNED", "NAME_TAKEN", "VERSION"].sort());
 });
+
+test("history, search, read state and moderation frames, as the reference encodes them", () => {
+  assert.equal(wire.history({ peer: "bob", limit: 20 }), 'ZCHAT/1 HISTORY {"with":"bob","limit":20}');
+  assert.equal(wire.history({ room: "#dev", before: 12, limit: 20 }),
+    'ZCHAT/1 HISTORY {"room":"#dev","before":12,"limit":20}');
+  assert.equal(wire.history({ room: "#geral", around: 7, limit: 11 }),
+    'ZCHAT/1 HISTORY {"room":"#geral","around":7,"limit":11}');
+  assert.equal(wire.search({ words: "deploy às 15h", sender: "bob", room: "#dev" }),
+    'ZCHAT/1 SEARCH {"words":"deploy às 15h","from":"bob","room":"#dev","limit":20}');
+  assert.equal(wire.search({ words: "senha", peer: "carol", before: 40 }),
+    'ZCHAT/1 SEARCH {"words":"senha","with":"carol","before":40,"limit":20}');
+  assert.equal(wire.mark({ "#dev": 9, "@bob": 6 }), 'ZCHAT/1 MARK {"read":{"#dev":9,"@bob":6}}');
+  assert.equal(wire.listDms(), "ZCHAT/1 DMS");
+  assert.equal(wire.mod({ op: "kick", name: "bob", reason: "spam" }),
+    'ZCHAT/1 MOD {"op":"kick","name":"bob","reason":"spam"}');
+  assert.equal(wire.mod({ op: "mute", name: "bob", room: "#geral", seconds: 600 }),
+    'ZCHAT/1 MOD {"op":"mute","name":"bob","room":"#geral","seconds":600}');
+  assert.equal(wire.mod({ op: "lock", room: "#dev" }), 'ZCHAT/1 MOD {"op":"lock","room":"#dev"}');
+});
+
+test("UNREAD, DMS and MODERATED are read with their defaults", () => {
+  const unread = wire.decode('ZCHAT/1 UNREAD {"items":[{"key":"#dev","read":5,"unread":1,"mentions":1},'
+    + '{"key":"@bob","read":0,"unread":1,"last":6,"ts":1735689601.5}]}');
+  assert.deepEqual(unread, { command: "UNREAD", items: [
+    { key: "#dev", read: 5, unread: 1, mentions: 1, more: false, last: 0, ts: 0 },
+    { key: "@bob", read: 0, unread: 1, mentions: 0, more: false, last: 6, ts: 1735689601.5 }] });
+  const dms = wire.decode('ZCHAT/1 DMS {"items":[{"key":"@bob","read":6,"last":6,"ts":1735689601.5}]}');
+  assert.equal(dms.command, "DMS");
+  assert.deepEqual(dms.items[0], { key: "@bob", read: 6, unread: 0, mentions: 0, more: false, last: 6, ts: 1735689601.5 });
+  assert.equal(wire.decode('ZCHAT/1 DMS {"items":[{"read":6}]}'), null);
+  assert.equal(wire.decode('ZCHAT/1 UNREAD {"items":{}}'), null);
+  assert.deepEqual(wire.decode('ZCHAT/1 MODERATED {"op":"mute","by":"ana","name":"bob","room":"#geral","until":1735689601}'),
+    { command: "MODERATED", op: "mute", by: "ana", name: "bob", room: "#geral", reason: "", until: 1735689601 });
+  assert.equal(wire.decode('ZCHAT/1 MODERATED {"op":"kick"}'), null);
+});
