@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -53,6 +54,8 @@ def start(args: list[str], pattern: str) -> tuple[subprocess.Popen[str], str]:
     for line in proc.stdout:
         found = re.search(pattern, line)
         if found:
+            # Drain the rest (the broker logs every message): a full pipe would stall it.
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return proc, found.group(1)
     raise SystemExit(f"zchat {args[0]} did not start: exit {proc.wait()}")
 
@@ -122,7 +125,19 @@ class Peer:
         return peer
 
     async def joined(self, name: str) -> None:
-        await self.send(join_frame(name))
+        """JOIN, again with the same token after 3 s without WELCOME: the broker drops
+        unanswered what unjoined connections send beyond its shared budget for them
+        (PROTOCOL.md, Flood control), and 500 pages joining at once meet it."""
+        join = join_frame(name)
+        while True:
+            await self.send(join)
+            try:
+                await asyncio.wait_for(self._welcome(), timeout=3)
+                return
+            except TimeoutError:
+                continue
+
+    async def _welcome(self) -> None:
         while not (await self.recv()).startswith("ZCHAT/1 WELCOME "):
             pass
 
@@ -171,7 +186,8 @@ def summary(values: list[float]) -> str:
 async def run(args: argparse.Namespace, endpoint: str, url: str, gateway_pid: int,
               broker_pid: int) -> None:
     ctx = zmq.asyncio.Context()
-    async with aiohttp.ClientSession() as http:
+    # (limit=0: aiohttp would hold a client to 100 connections, pages included)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         paths = {
             "direct": (lambda n: Peer.dealer(ctx, endpoint, n),
                        lambda n: Peer.dealer(ctx, endpoint, n)),
@@ -209,6 +225,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (the smoke run)")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # (each figure as it comes)
     if args.quick:
         args.messages, args.pages, args.reps = 200, 20, 1
     folder = Path(tempfile.mkdtemp(prefix="zchat-gateway-bench-"))
