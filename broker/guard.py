@@ -17,37 +17,18 @@ address (the socket file's permissions say who may connect). This module
 never touches a socket; `broker/watch.py` does what it decides.
 """
 
-import ipaddress
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from zchat.common.addresses import LOCAL as LOCAL
+from zchat.common.addresses import address_group as address_group
 from zchat.protocol import constants as c
 
 #: Why a connection was shed (also the log's words).
 PER_ADDRESS = "too many connections from its address"
 FULL = "the broker is near its descriptor limit"
 UNJOINED = "it did not join in time"
-#: The address key of peers without one (Unix sockets): not limited per address.
-LOCAL = ""
-
-
-def address_group(peer: str) -> str:
-    """The key connections are counted under: an IPv4 address, the /64 of an IPv6
-    one (an IPv4-mapped IPv6 address counts as its IPv4), LOCAL for none."""
-    if not peer:
-        return LOCAL
-    try:
-        ip = ipaddress.ip_address(peer.strip("[]").split("%", 1)[0])
-    except ValueError:
-        return peer  # a name we cannot parse: counted as itself
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
-    return str(ip)
-
-
 @dataclass(frozen=True, slots=True)
 class Bounds:
     """How many connections, from where, and for how long without joining."""

@@ -13,7 +13,6 @@ No label carries a user's name or a message's text: commands, error codes and le
 reasons only, each from a set the protocol bounds. docs/METRICS.md lists every metric.
 """
 
-import ipaddress
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -32,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from zchat.common import __version__
+from zchat.common.addresses import loopback as loopback
 from zchat.protocol import constants as c
 
 from .core import BrokerCore
@@ -204,14 +204,3 @@ class Exporter:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=2)
-
-
-def loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (a name other than
-    localhost may resolve to anything: it is taken as reachable)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

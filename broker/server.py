@@ -10,7 +10,6 @@ catch up from history (BrokerCore.lagging).
 """
 
 import errno
-import ipaddress
 import logging
 import signal
 import time
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 import zmq
 
+from zchat.common.addresses import loopback
 from zchat.common.wakeup import SignalWakeup
 from zchat.protocol import DEFAULT_TOPIC, room_topic
 from zchat.protocol import constants as c
@@ -746,13 +746,9 @@ def _property(frame: zmq.Frame, name: str) -> str:
 
 
 def _loopback(endpoint: str) -> bool:
-    host = endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host or interface name: assume it is reachable
+    """Whether a tcp:// endpoint binds this machine only (a host or interface name, or
+    none, is taken as reachable)."""
+    return loopback(endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]"))
 
 
 def _source(frame: zmq.Frame) -> int:

@@ -5,6 +5,12 @@ against (the TCP peer, or the client a trusted proxy names). Pure.
 import ipaddress
 import re
 
+from zchat.common.addresses import address_group
+from zchat.common.addresses import loopback as loopback
+
+#: What one client is counted as: the broker's own rule (common/addresses.py).
+address_key = address_group
+
 #: --listen HOST:PORT; HOST an address ([v6] in brackets) or a name.
 _LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
 
@@ -25,32 +31,6 @@ def parse_listen(value: str) -> tuple[str, int]:
         except ValueError:
             raise ValueError(f"{host!r} is not an IPv6 address") from None
     return host, port
-
-
-def loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (a name other than localhost
-    may resolve to anything: it is taken as reachable)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def address_key(address: str) -> str:
-    """What one client is counted as: an IPv4 address (an IPv4-mapped IPv6 address
-    counts as its IPv4), an IPv6 /64 (one host holds a whole /64), or the string as
-    given when it is no address."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 def client_address(peer: str | None, forwarded_for: str | None, forwarded_by: str) -> str:
