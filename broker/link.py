@@ -13,6 +13,8 @@ All of it is state and yes/no answers; the core (core.py) makes the actions.
 A broker alone never queues, never goes down, and keeps none of this.
 """
 
+import heapq
+
 from zchat.protocol import constants as c
 from zchat.protocol import name_key
 
@@ -40,6 +42,10 @@ class ClusterLink:
         #: ACKs of this broker's messages, by seq, waiting for the shared log to bring
         #: each message back here: (sender's stream, ACK frame).
         self._acks_due: dict[int, tuple[str, bytes]] = {}
+        #: Their seqs as a heap (with some already taken by `ack_for`), so that
+        #: `acks_before`, asked at every event the log brings, never scans them all:
+        #: a fast sender has thousands waiting (46% of a cluster broker's time at N=10).
+        self._due_heap: list[int] = []
         #: The last public event delivered here (what PING tells clients).
         self.delivered = 0
         #: Names whose LEFT this broker's users saw during an outage, and names whose
@@ -62,6 +68,7 @@ class ClusterLink:
     def ack_on_arrival(self, seq: int, stream: str, frame: bytes) -> None:
         """Send the ACK ``frame`` to ``stream``'s session when message ``seq`` comes back."""
         self._acks_due[seq] = (stream, frame)
+        heapq.heappush(self._due_heap, seq)
 
     def ack_for(self, seq: int) -> bytes | None:
         """The ACK waiting for message ``seq``, now that it came back (None: none)."""
@@ -71,9 +78,13 @@ class ClusterLink:
     def acks_before(self, seq: int) -> list[tuple[str, bytes]]:
         """ACKs of messages numbered before ``seq`` that the log did not bring back (the
         reader resynchronised past them, or the link went down): (stream, frame)."""
-        if not self._acks_due:
-            return []
-        return [self._acks_due.pop(s) for s in [s for s in self._acks_due if s < seq]]
+        heap, due = self._due_heap, self._acks_due
+        late: list[tuple[str, bytes]] = []
+        while heap and heap[0] < seq:
+            waiting = due.pop(heapq.heappop(heap), None)
+            if waiting is not None:  # (None: `ack_for` took it when its message came)
+                late.append(waiting)
+        return late
 
     # ---- what the log brings ---------------------------------------------------------
 

@@ -36,6 +36,7 @@ from .feedgate import FeedGate, Verdict
 from .guard import Bounds
 from .journal import Journal
 from .keys import ZAP_DOMAIN, KeyFileError, KeyGate, load_secret
+from .settle import settle
 from .store import StoreError, stream_key
 from .watch import Watch, connection_bound, open_monitor
 
@@ -251,6 +252,7 @@ class BrokerServer:
 
     def run(self) -> int:
         """Serve until SIGINT/SIGTERM; returns how many clients were told BYE."""
+        settle()  # (what start-up built is left out of GC; threads yield the GIL soon)
         with SignalWakeup((signal.SIGINT, signal.SIGTERM), self.request_stop) as wakeup:
             poller = zmq.Poller()
             for sock in (self.router, wakeup.fd, self.gate and self.gate.socket, self.monitor,
@@ -264,6 +266,7 @@ class BrokerServer:
                     # Frames waiting (after a stall, say) first: a session whose PINGs are
                     # among them is alive, and tick must not expire it.
                     self._flush(self._drain())
+                    self.core.index_fresh()
                 now = time.monotonic()
                 self._flush(self.core.tick(now))
                 if now >= self._watched + WATCH_INTERVAL:
@@ -302,10 +305,15 @@ class BrokerServer:
                 if self.link is not None and self.link in events:
                     stamps: list[float] = []
                     self._flush(self._arrivals(stamps))
+                    self.core.index_fresh()
                     if stamps and self.metrics is not None:
                         self.metrics.arrived(stamps, time.time())  # (delivered by now)
                 if self.router in events:
                     self._flush(self._drain())
+                    # What the batch delivered (its frames are out) goes into the search
+                    # index, within its share of a busy broker's time (finding.py): after
+                    # the sends, so that indexing never delays a delivery.
+                    self.core.index_fresh()
                 if self.admin_socket is not None and self.admin_socket in events:
                     self._serve_admin()
                 self._flush(self.core.serve_fetches(time.monotonic()))  # after the messages
@@ -319,9 +327,6 @@ class BrokerServer:
 
     def _drain(self) -> list[Action]:
         """Read up to BATCH messages and return what the core says to do about them."""
-        # What earlier batches delivered (their frames are out) goes into the search
-        # index first, within its share of a busy broker's time (finding.py).
-        self.core.index_fresh()
         self._last_read = time.monotonic()
         router = self.router
         recv = router.recv
@@ -410,10 +415,7 @@ class BrokerServer:
         With metrics, the stamps of other brokers' messages go into ``stamps``."""
         assert self.cluster is not None
         core = self.core
-        # As for frames read (_drain): what earlier arrivals delivered goes into the search
-        # index first, within its share, and the broker is busy, not quiet, while they come.
-        core.index_fresh()
-        self._last_read = time.monotonic()
+        self._last_read = time.monotonic()  # (busy, not quiet, while they come)
         timed = self.metrics is not None
         actions: list[Action] = []
         for kind, event, reader in self.cluster.take():
