@@ -243,7 +243,7 @@ class RedisCluster:
             senders = [name_key(e.name) if e.kind == c.PRIV else "" for e in chunk]
             targets = [name_key(e.to) if e.kind == c.PRIV else "" for e in chunk]
             got = self._op("batch", self.retain, PRIV_RETAIN, PRIV_TTL, INBOX_RETAIN, CID_TTL,
-                           *batch_args(chunk, senders, targets))
+                           batch_args(chunk, senders, targets))
             for i, event in enumerate(chunk):
                 event.seq, event.prev, event.prev_to = (int(got[3 * i]), int(got[3 * i + 1]),
                                                         int(got[3 * i + 2]))

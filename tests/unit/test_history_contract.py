@@ -129,6 +129,20 @@ def test_events_read_back_whole(store: Any) -> None:
         assert got[event.seq].for_reader(ANA) == event.for_reader(ANA)
 
 
+def test_texts_and_numbers_a_codec_could_mangle_read_back_whole(store: Any) -> None:
+    """Quotes, backslashes, escapes, separators, a NUL, astral characters and cids
+    past 2^53 (a cluster packs a batch's events into one JSON argument for Lua)."""
+    texts = ['"quoted" \\ back\\slash', "tab\tnew\nline \u2028 \u0000 end", "[1, \"x\"]",
+             "\U0001f600 \u00e9\u0301 \ufeff", "{}", "null"]
+    big = 2**53 + 7
+    events = [_msg("Ana", ANA, big + i, text) for i, text in enumerate(texts)]
+    store.add_many(events)
+    got = store.since(0, 0, ANA, 100)
+    assert [e.text for e in got] == texts
+    assert [e.cid for e in got] == [big + i for i in range(len(texts))]
+    assert store.find(ANA, big + 2).seq == got[2].seq
+
+
 def test_recent_public_is_the_newest_messages_in_order(store: Any) -> None:
     store.add_many(_history())
     assert [e.seq for e in store.recent_public(10)] == [3, 5]
