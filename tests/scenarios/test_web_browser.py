@@ -149,7 +149,9 @@ def test_the_gateway_restarted_while_a_user_types(chat: Cluster, browser) -> Non
     ana.page.wait_for_function(
         "() => document.querySelector('#status')?.dataset.state !== 'online'")
     ana.type("escrito sem gateway")
+    bea = chat.client("bea", broker.endpoint)
     carlos.line("dito sem gateway")
+    bea.expect(r"carlos: dito sem gateway")  # (stored before ana comes back)
 
     gateway(chat, broker.endpoint, port=port)
     ana.wait_state("online", timeout_ms=20_000)
@@ -160,6 +162,11 @@ def test_the_gateway_restarted_while_a_user_types(chat: Cluster, browser) -> Non
     assert ana.count("^dito sem gateway$") == 1 and ana.count("^um$") == 1
     assert carlos.count(r"ana: escrito sem gateway") == 1
     assert ana.count("^escrito sem gateway$") == 1
+    # What came while she was away is under a "new" line (UNREAD, then the replay).
+    shown = [(line.kind, line.text) for line in ana.lines() if line.kind in ("msg", "divider")]
+    new = shown.index(("divider", "----- new in #geral -----"))
+    assert shown.index(("msg", "um")) < new < shown.index(("msg", "dito sem gateway")), shown
+    assert [kind for kind, _ in shown].count("divider") == 1, shown
 
 
 @pytest.mark.both_fanouts

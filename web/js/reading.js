@@ -6,7 +6,7 @@
 // switches to it) and sends the marks now and then (`due`, at most every MARK_EVERY_MS,
 // and `flush` before DMS and LEAVE), one MARK for every room and conversation that
 // moved. After WELCOME the broker's UNREAD says what is unread; `unread` keeps the
-// items this page has not shown already.
+// items this page has not shown already, and `newLine` says where the "new" line goes.
 
 import { nameKey, roomKey } from "./wire.js";
 
@@ -27,6 +27,9 @@ export class ReadTracker {
     this.seenUpTo = {};
     this.sentUpTo = {};
     this.lastSent = -Infinity;
+    /** key -> the last event read before this visit (UNREAD's, or what this page showed):
+     * the "new" line goes before the first event past it (`newLine`), once. */
+    this.boundary = {};
   }
 
   toJSON() {
@@ -70,12 +73,23 @@ export class ReadTracker {
    * them before its marks reached the broker (a reload within MARK_EVERY_MS) has read
    * them all the same. */
   unread(items, heads) {
+    this.boundary = {};
     return items.filter((item) => {
       if (!item.unread) return false;
       const peer = item.key.startsWith("@");
       const key = peer ? peerKey(item.key.slice(1)) : roomKey(item.key);
       const seen = this.seenUpTo[key] ?? 0;
-      return seen < (peer ? item.last : heads[key] ?? MAX_SEQ);
+      if (seen >= (peer ? item.last : heads[key] ?? MAX_SEQ)) return false;
+      this.boundary[key] = Math.max(item.read ?? 0, seen);
+      return true;
     });
+  }
+
+  /** Whether the "new" line goes before this event of ``key`` (once per key). */
+  newLine(key, seq) {
+    const read = this.boundary[key];
+    if (read === undefined || seq <= read) return false;
+    delete this.boundary[key];
+    return true;
   }
 }

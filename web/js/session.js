@@ -22,6 +22,11 @@ const RATE_PAUSE_S = 1; // a RATE_LIMITED message is sent again after this, unpa
 const LEAVES_REMEMBERED = 1000;
 
 /** 32 lower-case hex digits from a secure source. */
+/** One leave of the chat, the same in each of its rooms' LEFT. */
+function leaveId(event) {
+  return `${wire.nameKey(event.name)}\u0000${event.ts}\u0000${event.reason}`;
+}
+
 export function makeToken(crypto = globalThis.crypto) {
   const bytes = new Uint8Array(16);
   crypto.getRandomValues(bytes);
@@ -644,10 +649,19 @@ export class Session {
    * What is shown in view counts as read; /history goes on from the oldest shown (the
    * lines around a search result, tagged context, touch neither). */
   show({ event, tag }, pageRoom = "") {
+    const priv = event.type === "PRIV";
+    const other = priv ? (this.isMine(event) ? event.to : event.from) : "";
+    const read = priv ? peerKey(other) : this.keyOf(event.room || pageRoom);
+    // The first event past what was read before this visit: "new" above it, as the
+    // terminal shows (reading.js, newLine).
+    if (read && event.seq && tag !== "context" && !this.repeatLeave(event)
+        && this.reading.newLine(read, event.seq)) {
+      const where = priv ? "@" + wire.visible(other) : wire.visible(this.roomName(read));
+      this.addLine(priv ? GLOBAL : read, { kind: "divider", ts: event.ts,
+        text: this.t("client.new_line", { room: where }) });
+    }
     const line = this.eventLine({ event, tag }, pageRoom);
     if (!line || !event.seq || tag === "context") return;
-    const read = event.type === "PRIV" ? peerKey(this.isMine(event) ? event.to : event.from)
-      : this.keyOf(event.room || pageRoom);
     if (!read) return; // (a broker without rooms: nothing to name the stream by)
     this.lookback.note(read, event.seq);
     if (line.bucket === GLOBAL || line.bucket === this.current) this.reading.seen(read, event.seq);
@@ -682,8 +696,13 @@ export class Session {
     return null;
   }
 
+  /** A leave of the chat already shown (from another of its rooms): no line. */
+  repeatLeave(event) {
+    return event.type === "LEFT" && event.reason !== "part" && this.leaves.has(leaveId(event));
+  }
+
   firstLeave(event) {
-    const seen = `${wire.nameKey(event.name)}\u0000${event.ts}\u0000${event.reason}`;
+    const seen = leaveId(event);
     if (this.leaves.has(seen)) return false;
     this.leaves.set(seen, true);
     if (this.leaves.size > LEAVES_REMEMBERED) this.leaves.delete(this.leaves.keys().next().value);

@@ -58,3 +58,26 @@ test("UNREAD: items already shown here are read; others kept", () => {
   r.seen("@bob", 6);
   assert.deepEqual(r.unread(items, heads).map((i) => i.key), ["#dev"]);
 });
+
+test("the new line goes once, before the first event past what was read", () => {
+  const r = new ReadTracker();
+  const still = r.unread([{ key: "#dev", read: 10, unread: 3, mentions: 0 },
+    { key: "#geral", read: 5, unread: 0, mentions: 0 }], { "#dev": 13, "#geral": 5 });
+  assert.deepEqual(still.map((i) => i.key), ["#dev"]);
+  assert.equal(r.newLine("#dev", 9), false); // read already (history above the line)
+  assert.equal(r.newLine("#dev", 11), true);
+  assert.equal(r.newLine("#dev", 12), false); // once
+  assert.equal(r.newLine("#geral", 5), false); // nothing unread there
+});
+
+test("the new line goes past what this page showed before its marks reached the broker", () => {
+  const r = new ReadTracker();
+  r.seen("#dev", 12); // shown, not yet marked: UNREAD still counts from 10
+  r.seen(peerKey("Bob"), 7);
+  const still = r.unread([{ key: "#dev", read: 10, unread: 4, mentions: 0 },
+    { key: "@Bob", read: 5, unread: 2, mentions: 0, last: 7 }], { "#dev": 14 });
+  assert.deepEqual(still.map((i) => i.key), ["#dev"]); // Bob's two were all shown
+  assert.equal(r.newLine("#dev", 12), false);
+  assert.equal(r.newLine("#dev", 13), true);
+  assert.equal(r.newLine(peerKey("Bob"), 8), false);
+});

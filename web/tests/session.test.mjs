@@ -69,6 +69,23 @@ test("UNREAD after a reconnect: the replay of what it counted is not counted aga
   void frame;
 });
 
+test("UNREAD: the new line goes before the first unread event of the room, and of a chat", (t) => {
+  const { s, frame } = joined();
+  t.after(() => s.halt());
+  frame("UNREAD", { items: [{ key: "#dev", read: 9, unread: 2, mentions: 0 },
+    { key: "@bob", read: 3, unread: 1, mentions: 0, last: 4 }] });
+  frame("EVENTS", { kind: "replay", events: [{ ...msg(9, 8, "lida", "#dev"), type: "MSG" },
+    { ...msg(10, 9, "nova", "#dev"), type: "MSG" }, { ...msg(11, 10, "outra", "#dev"), type: "MSG" }] });
+  const dev = s.transcript.view("#dev").filter((l) => l.bucket === "#dev");
+  assert.deepEqual(dev.map((l) => l.text),
+    ["lida", "----- new in #dev -----", "nova", "outra"]);
+  frame("PRIV", { from: "bob", to: "ana", text: "<b>oi</b>", ts: 2, seq: 4, prev: 0 });
+  const lines = s.transcript.view(s.current).filter((l) => l.kind === "divider" || l.kind === "priv");
+  assert.deepEqual(lines.map((l) => l.text), ["----- new in @bob -----", "<b>oi</b>"]);
+  frame("MSG", msg(12, 11, "mais", "#dev")); // once per room
+  assert.equal(s.transcript.view("#dev").filter((l) => l.kind === "divider").length, 2);
+});
+
 test("a /history page is history: no badge, and the next page goes further back", (t) => {
   const { s, ws, frame } = joined();
   t.after(() => s.halt());
