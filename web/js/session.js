@@ -64,6 +64,7 @@ export class Session {
     this.current = null;
     this.topics = {};
     this.unread = {};
+    this.unreadMore = {}; // keys whose UNREAD count was capped (MAX_UNREAD_COUNTED): "100+"
     this.leaves = new Map();
     this.reading = new ReadTracker();
     this.lookback = new Lookback();
@@ -80,7 +81,8 @@ export class Session {
       token: this.token, name: this.name, me: this.me, everJoined: this.everJoined,
       timeline: this.timeline && this.timeline.toJSON(), outbox: this.outbox.toJSON(),
       rooms: this.rooms, defaultKey: this.defaultKey, current: this.current,
-      topics: this.topics, unread: this.unread, reading: this.reading.toJSON(),
+      topics: this.topics, unread: this.unread, unreadMore: this.unreadMore,
+      reading: this.reading.toJSON(),
       lookback: this.lookback.toJSON(),
     };
   }
@@ -100,7 +102,8 @@ export class Session {
     const s = saved.session;
     Object.assign(this, { token: s.token, name: s.name, me: s.me || s.name,
       everJoined: s.everJoined, rooms: s.rooms || {}, defaultKey: s.defaultKey || "",
-      current: s.current ?? null, topics: s.topics || {}, unread: s.unread || {} });
+      current: s.current ?? null, topics: s.topics || {}, unread: s.unread || {},
+      unreadMore: s.unreadMore || {} });
     this.timeline = s.timeline ? Timeline.fromJSON(s.timeline) : null;
     this.outbox = Outbox.fromJSON(s.outbox);
     this.reading = ReadTracker.fromJSON(s.reading);
@@ -450,6 +453,8 @@ export class Session {
       const key = wire.roomKey(item.key);
       if (!(key in this.rooms) || key === this.current) continue;
       this.unread[key] = item.unread;
+      if (item.more) this.unreadMore[key] = true;
+      else delete this.unreadMore[key];
       // What UNREAD counted (up to WELCOME's head) is not counted again as it comes.
       this.countedUpTo[key] = this.heads[key] ?? 0;
     }
@@ -502,6 +507,7 @@ export class Session {
     this.topics[key] = msg.topic;
     this.current = key;
     this.unread[key] = 0;
+    delete this.unreadMore[key];
     if (this.timeline) this.apply(this.timeline.entered(msg.room, msg.head));
     const room = wire.visible(msg.room);
     this.notice(this.t("client.entered", { room }));
@@ -517,6 +523,7 @@ export class Session {
     const key = wire.roomKey(room);
     delete this.rooms[key];
     delete this.unread[key];
+    delete this.unreadMore[key];
     delete this.topics[key];
     if (key !== this.defaultKey) this.transcript.drop(key); // entering again shows its history
     if (this.timeline) this.timeline.parted(room);
@@ -736,6 +743,7 @@ export class Session {
     if (!(key in this.rooms)) return;
     this.current = key;
     this.unread[key] = 0;
+    delete this.unreadMore[key];
     for (const line of this.transcript.buckets[key] ?? []) { // now in view: read
       if (line.seq && line.kind !== "found" && line.tag !== "context") this.reading.seen(key, line.seq);
     }

@@ -106,8 +106,10 @@ export class View {
     const items = Object.keys(session.rooms).sort().map((room) => this.roomItem(session, room));
     this.rooms.replaceChildren(...items);
     // On a phone the sidebar is folded away: its button says that other rooms have news.
-    const total = Object.entries(session.unread).reduce((sum, [room, n]) => sum + (room in session.rooms ? n : 0), 0);
-    this.roomsUnread.textContent = total ? String(total) : "";
+    const counted = Object.entries(session.unread).filter(([room, n]) => room in session.rooms && n);
+    const total = counted.reduce((sum, [, n]) => sum + n, 0);
+    const more = counted.some(([room]) => session.unreadMore?.[room]) ? "+" : "";
+    this.roomsUnread.textContent = total ? `${total}${more}` : "";
     this.roomsUnread.hidden = !total;
   }
 
@@ -122,7 +124,8 @@ export class View {
     button.type = "button";
     button.append(el("span", "room-name", visible(session.roomName(key))));
     const count = session.unread[key] || 0;
-    const unread = el("span", "unread", count ? String(count) : "");
+    const more = count && session.unreadMore?.[key] ? "+" : ""; // (UNREAD counted 100 and more)
+    const unread = el("span", "unread", count ? `${count}${more}` : "");
     unread.hidden = !count;
     if (count) unread.title = this.t("ui.unread", { count });
     button.append(unread);

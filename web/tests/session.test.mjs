@@ -86,6 +86,18 @@ test("UNREAD: the new line goes before the first unread event of the room, and o
   assert.equal(s.transcript.view("#dev").filter((l) => l.kind === "divider").length, 2);
 });
 
+test("UNREAD's capped count stays capped on the badge until the room is read", (t) => {
+  const { s, frame } = joined();
+  t.after(() => s.halt());
+  frame("UNREAD", { items: [{ key: "#dev", read: 1, unread: 100, mentions: 0, more: true }] });
+  assert.ok(texts(s, "notice").includes("100+ unread in #dev"));
+  assert.equal(s.unread["#dev"], 100);
+  assert.equal(s.unreadMore["#dev"], true);
+  s.switchRoom("#dev");
+  assert.equal(s.unread["#dev"], 0);
+  assert.equal(s.unreadMore["#dev"], undefined);
+});
+
 test("a /history page is history: no badge, and the next page goes further back", (t) => {
   const { s, ws, frame } = joined();
   t.after(() => s.halt());
