@@ -149,6 +149,22 @@ class ZchatWire:
         return self._ping if unit.startswith(b"ZCHAT/1 PING") else None
 
     def maker(self) -> Callable[[int, int], bytes]:
+        """The SAY as a byte template, checked first against zchat's own encoder
+        (`encoded`), which it falls back to if they differ. Encoding each SAY cost the
+        sender 4.5 us a message against the relay sender's 0.3, on the cores it shares
+        with the broker it measures; the template costs about what the relay's does."""
+        encoded = self.encoded_maker()
+
+        def template(seq: int, now: int) -> bytes:
+            return b'ZCHAT/1 SAY {"text":"%s","cid":%d}' % (text(seq, now), seq + 1)
+
+        samples = ((0, 0), (12_345, 123_456_789_012), (99_999_999, 10**18 - 1))
+        if all(template(seq, now) == encoded(seq, now) for seq, now in samples):
+            return template
+        return encoded
+
+    @staticmethod
+    def encoded_maker() -> Callable[[int, int], bytes]:
         """encode(Say(...)) per message: zchat's own encoder, whatever fields SAY has."""
         fields = getattr(Say, "__dataclass_fields__", {})
         if "cid" in fields:  # client message ids must increase within a session
