@@ -139,6 +139,10 @@ class ZchatWire:
         self._ping = encode(Ping())
 
     def hello(self, name: str) -> bytes:
+        # As zchat's client does: it takes ACKS (several ACKs in one frame), where the
+        # broker has them (docs/PROTOCOL.md, ACKS).
+        if "acks" in getattr(Join, "__dataclass_fields__", {}):
+            return encode(Join(name, acks=True))
         return encode(Join(name))
 
     def is_welcome(self, unit: bytes) -> bool:

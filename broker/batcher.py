@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from zchat.protocol import constants as c
-from zchat.protocol import encode_live_items, live_item, room_topic
+from zchat.protocol import encode_acks, encode_live_items, live_item, room_topic
 
 from .actions import (
     Ack,
@@ -97,11 +97,14 @@ class Batcher:
     """Holds a cycle's public events, and the frames queued behind them."""
 
     def __init__(self, most_bytes: int, window: float = PRESENCE_WINDOW,
-                 feed: bool = False, outside: set[bytes] | None = None) -> None:
+                 feed: bool = False, outside: set[bytes] | None = None,
+                 batched_acks: set[bytes] | None = None) -> None:
         """``most_bytes``: a batch's bytes of events; ``feed``: public events go on a
         feed (every subscriber gets every event, its own too); ``outside``: the clients
-        not in the default room, who get none of its events (the roster keeps it)."""
+        not in the default room, who get none of its events; ``batched_acks``: the
+        clients that take ACKS, consecutive ACKs in one frame (the roster keeps both)."""
         self.outside = outside if outside is not None else set()
+        self.batched_acks = batched_acks if batched_acks is not None else set()
         self.most_bytes = most_bytes
         self.window = window
         self.feed = feed
@@ -182,11 +185,27 @@ class Batcher:
         self._run, self._run_acks, self._run_bytes = [], [], 0
         if type(run[0]) is RoomEvent:
             out.append(OnFeed(_live([e.frame for e in run]), room_topic(run[0].room)))
-            for to in acks:
+            for to in self._grouped(acks):
                 self._direct(to, out)
             return
-        for each in _room_outs(run):  # type: ignore[arg-type]
+        for each in _room_outs(run, self.batched_acks):  # type: ignore[arg-type]
             self._direct(each, out)
+
+    def _grouped(self, acks: list[To]) -> list[To]:
+        """ACKs, each sender's in one ACKS frame when its client takes them (each client's
+        in their order; different clients' frames are independent of one another)."""
+        if len(acks) < 2:
+            return acks
+        by_client: dict[bytes, list[bytes]] = {}
+        for to in acks:
+            by_client.setdefault(to.identity, []).append(to.frame)
+        grouped: list[To] = []
+        for identity, frames in by_client.items():
+            if identity in self.batched_acks:
+                grouped.append(To(identity, encode_acks(frames)))
+            else:
+                grouped.extend(To(identity, frame) for frame in frames)
+        return grouped
 
     def _direct(self, to: To | ToSome, out: list[Out]) -> None:
         """A frame for one client (or each of some): at once, or behind a waiting batch."""
@@ -237,7 +256,7 @@ class Batcher:
         if self.feed:
             items = [live_item(event.frame) for event in events]
             out.append(OnFeed(events[0].frame if len(events) == 1 else encode_live_items(items)))
-            out.extend(acks)
+            out.extend(self._grouped(acks))
             return
         if len(events) == 1:
             event = events[0]
@@ -253,16 +272,26 @@ class Batcher:
         senders = {o for o in owner if o is not None}
         out.append(ToAll(encode_live_items(items), dict.fromkeys(self.outside | senders)))
         for sender in senders:
+            batched = sender in self.batched_acks
             segment: list[bytes] = []
+            acked: list[bytes] = []  # (consecutive ACKs, for a client that takes ACKS)
             for event, item, o in zip(events, items, owner, strict=True):
                 if o != sender:
+                    if acked:
+                        out.append(To(sender, encode_acks(acked)))
+                        acked = []
                     segment.append(item)
                     continue
                 if segment:
                     out.append(To(sender, encode_live_items(segment)))
                     segment = []
                 if type(event) is PublicEvent and event.ack is not None:
-                    out.append(To(sender, event.ack))
+                    if batched:
+                        acked.append(event.ack)
+                    else:
+                        out.append(To(sender, event.ack))
+            if acked:
+                out.append(To(sender, encode_acks(acked)))
             if segment:
                 out.append(To(sender, encode_live_items(segment)))
 
@@ -272,10 +301,11 @@ def _live(frames: list[bytes]) -> bytes:
     return frames[0] if len(frames) == 1 else encode_live_items([live_item(f) for f in frames])
 
 
-def _room_outs(run: list[RoomCopy]) -> list[To | ToSome]:
+def _room_outs(run: list[RoomCopy], batched_acks: set[bytes]) -> list[To | ToSome]:
     """What each member gets of a room's run: the members that every event is for and
     that sent none of them, one frame in one loop; each other member its own events, and
-    a sender its ACKs in its messages' places."""
+    a sender its ACKs in its messages' places (consecutive ones in one ACKS frame when
+    its client takes them: ``batched_acks``)."""
     if len(run) == 1:
         copy = run[0]
         single: list[To | ToSome] = [ToSome(copy.identities, copy.frame)] \
@@ -291,15 +321,25 @@ def _room_outs(run: list[RoomCopy]) -> list[To | ToSome]:
         if plain else []
     for identity in [i for i in everyone if i not in plain] + [
             s for s in senders if s is not None and s not in everyone]:
+        batched = identity in batched_acks
         segment: list[bytes] = []
+        acked: list[bytes] = []
         for copy in run:
             if copy.sender == identity and copy.ack is not None:
                 if segment:
                     outs.append(To(identity, _live(segment)))
                     segment = []
-                outs.append(To(identity, copy.ack))
+                if batched:
+                    acked.append(copy.ack)
+                else:
+                    outs.append(To(identity, copy.ack))
             elif identity in copy.identities:
+                if acked:
+                    outs.append(To(identity, encode_acks(acked)))
+                    acked = []
                 segment.append(copy.frame)
+        if acked:
+            outs.append(To(identity, encode_acks(acked)))
         if segment:
             outs.append(To(identity, _live(segment)))
     return outs

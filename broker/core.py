@@ -255,8 +255,12 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
             return self._refuse(identity, session, exc.code, exc.detail, exc.ref, exc.cid)
         if session is None:
             match msg:
-                case Join(name, token, resume):
-                    return self._join(identity, name, token, resume, now, peer, user)
+                case Join(name, token, resume, acks):
+                    actions = self._join(identity, name, token, resume, now, peer, user)
+                    joined = self.roster.by_identity(identity)
+                    if joined is not None:
+                        self.roster.acks(joined, acks)
+                    return actions
                 case Leave():
                     return [Send(identity, encode(Bye(c.R_QUIT)))]
                 case _:

@@ -60,6 +60,9 @@ class Roster:
         #: The identities of sessions not in the default room: the batcher leaves them
         #: out of its events (the same set object, kept up to date here).
         self.outside: set[bytes] = set()
+        #: The identities of sessions whose clients take ACKS (JOIN's ``acks``): the
+        #: batcher sends them a cycle's consecutive ACKs as one frame (the same set object).
+        self.batched_acks: set[bytes] = set()
 
     def __len__(self) -> int:
         return len(self._by_identity)
@@ -94,12 +97,20 @@ class Roster:
         if not session.in_default:
             self.outside.discard(session.identity)
             self.outside.add(identity)
+        self.batched_acks.discard(session.identity)  # (the new JOIN says again: `acks`)
         self._changes += ((session.identity, False), (identity, True))
         session.identity = identity
         session.last_seen = now
         if peer:
             session.peer = peer
         self._by_identity[identity] = session
+
+    def acks(self, session: Session, batched: bool) -> None:
+        """What its JOIN said: whether the session's client takes ACKS."""
+        if batched:
+            self.batched_acks.add(session.identity)
+        else:
+            self.batched_acks.discard(session.identity)
 
     def enter(self, session: Session, room: str) -> None:
         session.rooms.add(room)
@@ -137,6 +148,7 @@ class Roster:
         for room in list(session.rooms):
             self.part(session, room)
         self.outside.discard(session.identity)
+        self.batched_acks.discard(session.identity)
         if self._by_identity.pop(session.identity, None) is not None:
             self._changes.append((session.identity, False))
         if self._by_key.get(session.key) is session:

@@ -152,6 +152,7 @@ class BrokerServer:
         self.core.ready = self._ready
         #: When and in what order actions go out (public events batched per cycle).
         self.batcher = Batcher(LIVE_BYTES, feed=self.feed is not None,
+                               batched_acks=self.core.roster.batched_acks,
                                outside=self.core.roster.outside)
         #: With --metrics: told what the loop did, a batch or a cycle at a time (metrics.py).
         self.metrics: Metrics | None = None

@@ -40,6 +40,7 @@ from zchat.common.wakeup import SignalWakeup
 from zchat.protocol import (
     DEFAULT_TOPIC,
     Ack,
+    Acks,
     Bye,
     ClientMessage,
     DmList,
@@ -277,7 +278,7 @@ class ChatClient:
         self.poller.register(sock, zmq.POLLIN)
         self.state = State.CONNECTING
         now = time.monotonic()
-        self._send(Join(self.name, self.token, self.timeline.joined_before))
+        self._send(Join(self.name, self.token, self.timeline.joined_before, acks=True))
         self._join_sent = now
         self._last_recv = now
 
@@ -509,6 +510,9 @@ class ChatClient:
                 self._step(self.timeline.replay(msg))
             case Ack(cid, seq, prev):
                 self._acked(cid, seq, prev)
+            case Acks(acks):  # (several at once, in order: we said we take them)
+                for ack in acks:
+                    self._acked(ack.cid, ack.seq, ack.prev)
             case Ping(pub, priv, rooms):
                 self._step(self.timeline.heads(pub, priv, rooms))
             case Users(names, room) if room:

@@ -13,6 +13,7 @@ from .codec import (
     decode_client_frames,
     encode,
     encode_ack,
+    encode_acks,
     encode_events,
     encode_live,
     encode_live_items,
@@ -24,6 +25,7 @@ from .errors import ProtocolError
 from .feed import DEFAULT_TOPIC, room_topic, topic_room
 from .messages import (
     Ack,
+    Acks,
     BrokerMessage,
     Bye,
     ClientMessage,
@@ -80,6 +82,7 @@ __all__ = [
     "DEFAULT_TOPIC",
     "WHITE_SPACE",
     "Ack",
+    "Acks",
     "BrokerMessage",
     "Bye",
     "ClientMessage",
@@ -128,6 +131,7 @@ __all__ = [
     "decode_client_frames",
     "encode",
     "encode_ack",
+    "encode_acks",
     "encode_events",
     "encode_live",
     "encode_live_items",

@@ -21,6 +21,7 @@ from . import constants as c
 from .errors import ProtocolError
 from .messages import (
     Ack,
+    Acks,
     BrokerMessage,
     Bye,
     ClientMessage,
@@ -167,6 +168,21 @@ def encode_ack(cid: int, seq: int, prev: int, room: str = "") -> bytes:
     return c.HEADER + b'ACK {"cid":%d,"seq":%d,"prev":%d}' % (cid, seq, prev)
 
 
+_ACK_HEAD = c.HEADER + c.ACK.encode("ascii") + b" "
+_ACKS_HEAD = c.HEADER + c.ACKS.encode("ascii") + b' {"acks":['
+
+
+def encode_acks(frames: Sequence[bytes]) -> bytes:
+    """One ACKS frame from ACK frames (made by `encode_ack`), their bodies reused as
+    they are; one frame is sent as it is. At most MAX_ACKS."""
+    return frames[0] if len(frames) == 1 else _acks_frame(frames)
+
+
+def _acks_frame(frames: Sequence[bytes]) -> bytes:
+    skip = len(_ACK_HEAD)
+    return _ACKS_HEAD + b",".join(frame[skip:] for frame in frames) + b"]}"
+
+
 def live_item(frame: bytes) -> bytes:
     """A public event frame (MSG, JOINED, LEFT) as an event object of an EVENTS
     frame: its JSON body with the ``type`` field added, spliced, not re-encoded."""
@@ -212,8 +228,9 @@ _LIVE_HEAD = c.HEADER + b'EVENTS {"kind":"live","more":false,"lost":0,"events":[
 def encode(msg: Message) -> bytes:
     """Return the one frame that carries ``msg``."""
     match msg:
-        case Join(name, token, resume):
-            return _frame(c.JOIN, _flagged({"name": name}, token=token, resume=resume))
+        case Join(name, token, resume, acks):
+            return _frame(c.JOIN, _flagged({"name": name}, token=token, resume=resume,
+                                           acks=acks))
         case Say(text, cid, retry, room):
             return _frame(c.SAY, _flagged({"text": text, "cid": cid}, retry=retry, room=room))
         case Tell(to, text, cid, retry):
@@ -273,6 +290,8 @@ def encode(msg: Message) -> bytes:
                                             cid=cid))
         case Ack(cid, seq, prev, room):
             return encode_ack(cid, seq, prev, room)
+        case Acks(acks):
+            return _acks_frame([encode_ack(a.cid, a.seq, a.prev, a.room) for a in acks])
         case Events(kind, events, more, lost, room):
             return _frame(c.EVENTS, _flagged({"kind": kind, "more": more, "lost": lost},
                                              room=room) | {
@@ -392,7 +411,8 @@ _Decoder = Callable[[dict[str, Any]], Message]
 
 _FROM_CLIENT: dict[bytes, _Decoder] = {
     b"JOIN": lambda b: Join(_str(b, "name", _LOOSE, too_long=c.E_BAD_NAME),
-                            _str(b, "token", c.MAX_TOKEN_CHARS, ""), _bool(b, "resume")),
+                            _str(b, "token", c.MAX_TOKEN_CHARS, ""), _bool(b, "resume"),
+                            _bool(b, "acks")),
     b"SAY": lambda b: Say(_str(b, "text", _TEXT, too_long=c.E_TOO_LONG), _int(b, "cid", 0),
                           _bool(b, "retry"), _room(b) if "room" in b else ""),
     b"TELL": lambda b: Tell(_str(b, "to", _LOOSE, too_long=c.E_BAD_PRIVATE),
@@ -515,13 +535,30 @@ def _room_list(b: dict[str, Any]) -> RoomList:
     return RoomList(tuple(rooms))
 
 
+def _ack(b: dict[str, Any]) -> Ack:
+    return Ack(_int(b, "cid"), _int(b, "seq"), _int(b, "prev", 0), _room(b))
+
+
+def _acks(b: dict[str, Any]) -> Acks:
+    raw = b.get("acks")
+    if not isinstance(raw, list) or not raw or len(raw) > c.MAX_ACKS:
+        raise ProtocolError(f"field 'acks' must be a list of 1 to {c.MAX_ACKS} ACKs")
+    acks = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ProtocolError("each ACK must be an object")
+        acks.append(_ack(item))
+    return Acks(tuple(acks))
+
+
 _FROM_BROKER: dict[bytes, _Decoder] = {
     b"WELCOME": _welcome,
     **{name.encode(): decoder for name, decoder in _EVENT_DECODERS.items()},
     b"USERS": lambda b: Users(_names(b, "names"), _room(b)),
     b"ERROR": lambda b: Error(_str(b, "code", 64), _str(b, "detail", _BIG, ""),
                               _str(b, "ref", _BIG, ""), _int(b, "cid", 0)),
-    b"ACK": lambda b: Ack(_int(b, "cid"), _int(b, "seq"), _int(b, "prev", 0), _room(b)),
+    b"ACK": _ack,
+    b"ACKS": _acks,
     b"EVENTS": _events,
     b"BYE": lambda b: Bye(_str(b, "reason", 64)),
     b"NOTICE": lambda b: Notice(_str(b, "code", 64), _str(b, "detail", _BIG, "")),

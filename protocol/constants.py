@@ -41,6 +41,8 @@ LEFT: Final = "LEFT"
 USERS: Final = "USERS"
 ERROR: Final = "ERROR"
 ACK: Final = "ACK"
+#: Several ACKs to one client in one frame, for a client that said so in JOIN (``acks``).
+ACKS: Final = "ACKS"
 EVENTS: Final = "EVENTS"
 BYE: Final = "BYE"
 #: A change in the broker's service that its users should know about (see N_* codes).
@@ -85,6 +87,8 @@ MAX_COMMAND_CHARS: Final = 16
 MAX_SEQ: Final = 2**53 - 1
 #: Events per EVENTS frame (FETCH asks for at most this many).
 MAX_FETCH: Final = 200
+#: ACKs per ACKS frame (a broker puts in it at most one cycle's batch's worth).
+MAX_ACKS: Final = MAX_FETCH
 #: Events per HISTORY page (its ``limit``, and the default).
 MAX_HISTORY_PAGE: Final = 100
 #: Hits per SEARCH answer (its ``limit``), and the default.

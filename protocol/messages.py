@@ -16,6 +16,8 @@ class Join:
     #: True when the client has seen this chat before and will FETCH what it
     #: missed; False asks for the recent public history instead.
     resume: bool = False
+    #: True when the client takes ACKS: consecutive ACKs to it in one frame.
+    acks: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,15 @@ class Ack:
     prev: int = 0
     #: The SAY's room ("": the default room, or a TELL).
     room: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Acks:
+    """Consecutive ACKs for one client (which asked for them in JOIN), in order: the
+    same as that many ACK frames."""
+
+    command: ClassVar[str] = c.ACKS
+    acks: tuple[Ack, ...]
 
 
 Event = Msg | Priv | Joined | Left
@@ -428,7 +439,7 @@ class TopicSet:
 
 ClientMessage = (Join | Say | Tell | Who | Fetch | Leave | Ping | Enter | Part | ListRooms
                  | SetTopic | History | Search | Mark | ListDms | Moderate)
-BrokerMessage = (Welcome | Msg | Priv | Joined | Left | Users | Error | Ack | Events | Bye
+BrokerMessage = (Welcome | Msg | Priv | Joined | Left | Users | Error | Ack | Acks | Events | Bye
                  | Ping | Notice | Entered | Parted | RoomList | TopicSet | UnreadList
                  | DmList | Moderated)
 Message = ClientMessage | BrokerMessage

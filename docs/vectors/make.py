@@ -33,6 +33,7 @@ from test_vectors import (  # noqa: E402  (the shared conversions and dialog run
 
 from zchat.protocol import (  # noqa: E402
     Ack,
+    Acks,
     Bye,
     Enter,
     Entered,
@@ -131,6 +132,9 @@ def client_frames() -> None:
         note="null is not a value of any type, not the default")
     bad("join-resume-1", H + 'JOIN {"name":"ana","resume":1}', BF)
     bad("join-resume-string", H + 'JOIN {"name":"ana","resume":"true"}', BF)
+    ok("join-acks", H + 'JOIN {"name":"ana","acks":true}',
+       note="the client takes ACKS frames (several ACKs in one)")
+    bad("join-acks-string", H + 'JOIN {"name":"ana","acks":"yes"}', BF)
     # SAY
     ok("say-minimal", H + 'SAY {"text":"oi"}')
     ok("say-full", H + 'SAY {"text":"oi","cid":7,"retry":true}')
@@ -414,6 +418,14 @@ def broker_frames() -> None:
     okb("ack", H + 'ACK {"cid":1,"seq":5,"prev":4}')
     okb("ack-outage", H + 'ACK {"cid":1,"seq":0,"prev":0}')
     badb("ack-cid-missing", H + 'ACK {"seq":5,"prev":4}')
+    okb("acks", H + 'ACKS {"acks":[{"cid":1,"seq":5,"prev":4},{"cid":2,"seq":6,"prev":5}]}')
+    okb("acks-room", H + 'ACKS {"acks":[{"cid":3,"seq":9,"prev":8,"room":"#sala"},'
+        '{"cid":4,"seq":10,"prev":9,"room":"#sala"}]}')
+    badb("acks-empty", H + 'ACKS {"acks":[]}')
+    badb("acks-not-a-list", H + 'ACKS {"acks":{"cid":1,"seq":5,"prev":4}}')
+    badb("acks-item-not-an-object", H + 'ACKS {"acks":[5]}')
+    badb("acks-item-cid-missing", H + 'ACKS {"acks":[{"seq":5,"prev":4}]}')
+    badb("acks-201", H + 'ACKS {"acks":[%s]}' % ",".join(['{"cid":1,"seq":5,"prev":4}'] * 201))
     okb("events-live", H + 'EVENTS {"kind":"live","more":false,"lost":0,"events":[%s,%s,%s]}'
         % (EV_MSG, EV_JOINED, EV_LEFT))
     okb("events-replay", H + 'EVENTS {"kind":"replay","more":true,"lost":3,"events":[%s,%s]}'
@@ -554,6 +566,8 @@ def encode_vectors() -> None:
         H + 'ERROR {"code":"NOT_JOINED","detail":"PING before JOIN","ref":""}',
         note="cid is left out when it is 0")
     enc("ack", Ack(1, 5, 4), "broker", H + 'ACK {"cid":1,"seq":5,"prev":4}')
+    enc("acks", Acks((Ack(1, 5, 4), Ack(2, 6, 5))), "broker",
+        H + 'ACKS {"acks":[{"cid":1,"seq":5,"prev":4},{"cid":2,"seq":6,"prev":5}]}')
     enc("events-live", Events("live", (Msg("ana", "oi", TS, 7, 5), Joined("bob", 1735689600.5,
                                        8, 7), Left("eve", "timeout", 1735689600.75, 9, 8))),
         "broker", H + 'EVENTS {"kind":"live","more":false,"lost":0,"events":[%s,%s,%s]}'

@@ -15,7 +15,17 @@ from zchat.broker.actions import (
     Send,
 )
 from zchat.broker.batcher import PRESENCE_WINDOW, Batcher, OnFeed, To, ToAll, ToSome
-from zchat.protocol import Joined, Msg, Ping, decode_broker, encode, room_topic
+from zchat.protocol import Ack as Ack_
+from zchat.protocol import (
+    Acks,
+    Joined,
+    Msg,
+    Ping,
+    decode_broker,
+    encode,
+    encode_ack,
+    room_topic,
+)
 from zchat.protocol import constants as c
 
 A, B, C = b"\x00a", b"\x00b", b"\x00c"
@@ -24,9 +34,14 @@ CLIENTS = (A, B, C)
 D = b"\x00d"
 
 
-def msg(seq: int, sender: bytes = A) -> PublicEvent:
+def msg(seq: int, sender: bytes = A, real_ack: bool = False) -> PublicEvent:
+    """``real_ack``: an ACK frame as the core makes it (cid = seq), not b"ACK seq"."""
     frame = encode(Msg(sender.decode("latin-1")[-1], f"m{seq}", 1.0, seq, seq - 1))
-    return PublicEvent(frame, sender, b"ACK %d" % seq)
+    return PublicEvent(frame, sender, ack_frame(seq, real_ack))
+
+
+def ack_frame(seq: int, real: bool, room: str = "") -> bytes:
+    return encode_ack(seq, seq, seq - 1, room) if real else b"ACK %d" % seq
 
 
 def joined(seq: int, who: bytes = C) -> PresenceEvent:
@@ -60,6 +75,12 @@ def seqs(frames: list[bytes]) -> list[object]:
             out.append(f"ack {int(frame[4:])}")
             continue
         decoded = decode_broker(frame)
+        if isinstance(decoded, Ack_):  # (a real ACK, or several in an ACKS: their cids)
+            out.append(f"ack {decoded.cid}")
+            continue
+        if isinstance(decoded, Acks):
+            out.extend(f"ack {a.cid}" for a in decoded.acks)
+            continue
         events = getattr(decoded, "events", None)
         out.extend(e.seq for e in events) if events is not None else out.append(decoded.seq)
     return out
@@ -175,9 +196,10 @@ def test_with_a_feed_everyone_gets_the_batch_on_it_and_senders_their_acks() -> N
     assert outs[1:] == [To(A, b"ACK 1"), To(B, b"ACK 2")]
 
 
-def room_msg(seq: int, sender: bytes, to: tuple[bytes, ...], room: str = "#sala") -> RoomCopy:
+def room_msg(seq: int, sender: bytes, to: tuple[bytes, ...], room: str = "#sala",
+             real_ack: bool = False) -> RoomCopy:
     frame = encode(Msg(sender.decode("latin-1")[-1], f"r{seq}", 1.0, seq, seq - 1, room))
-    return RoomCopy(to, frame, room, sender, b"ACK %d" % seq)
+    return RoomCopy(to, frame, room, sender, ack_frame(seq, real_ack, room))
 
 
 def test_a_rooms_consecutive_messages_go_as_one_frame_each_sender_its_acks_in_place() -> None:
@@ -229,13 +251,16 @@ _cycles = st.lists(st.lists(st.tuples(_kinds, st.sampled_from(CLIENTS)), min_siz
 
 
 @settings(max_examples=300, deadline=None)
-@given(_cycles, st.integers(min_value=300, max_value=3000), st.booleans())
-def test_no_frame_to_a_client_overtakes_an_earlier_event(cycles, most_bytes, late) -> None:
+@given(_cycles, st.integers(min_value=300, max_value=3000), st.booleans(),
+       st.sets(st.sampled_from(CLIENTS)))
+def test_no_frame_to_a_client_overtakes_an_earlier_event(cycles, most_bytes, late,
+                                                         batched) -> None:
     """For every client, whatever the mix and however the cycles fall: it gets every
     event meant for it, in order; no frame for it (an ACK, a reply, a private copy)
     arrives before an event caused before that frame; its ACKs keep their order, and so
-    do its other frames. Only a session's opening frames may go ahead of events."""
-    batcher = Batcher(most_bytes)
+    do its other frames. Only a session's opening frames may go ahead of events. The
+    same whether its client takes ACKS (``batched``: consecutive ACKs in one frame)."""
+    batcher = Batcher(most_bytes, batched_acks=set(batched))
     events: dict[bytes, list[int]] = {client: [] for client in CLIENTS}
     acks: dict[bytes, list[int]] = {client: [] for client in CLIENTS}
     others: dict[bytes, list[int]] = {client: [] for client in CLIENTS}
@@ -251,11 +276,12 @@ def test_no_frame_to_a_client_overtakes_an_earlier_event(cycles, most_bytes, lat
             if kind in ("room", "other room"):  # #sala: everyone's; #outra: A's and B's
                 members = CLIENTS if kind == "room" else (A, B)
                 actions.append(room_msg(seq, who, tuple(m for m in members if m != who),
-                                        "#sala" if kind == "room" else "#outra"))
+                                        "#sala" if kind == "room" else "#outra",
+                                        real_ack=True))
                 for client in set(members) | {who}:
                     rooms[client].append(("ack" if client == who else "event", seq))
             elif kind == "msg":
-                actions.append(msg(seq, who))
+                actions.append(msg(seq, who, real_ack=True))
                 for client in CLIENTS:
                     (acks if client == who else events)[client].append(seq)
             elif kind == "join":
@@ -295,3 +321,30 @@ def test_no_frame_to_a_client_overtakes_an_earlier_event(cycles, most_bytes, lat
                 earlier = {e for e in events[client] if e < n}
                 seen = {m for k, m in got[:position] if k == "event"}
                 assert earlier <= seen, (client, n, got)
+
+
+def test_a_client_that_takes_acks_gets_its_consecutive_acks_in_one_frame() -> None:
+    batcher = Batcher(16384, batched_acks={A})
+    got = received(batcher.add([msg(1, A, True), msg(2, A, True), msg(3, B, True),
+                                msg(4, A, True), msg(5, B, True), msg(6, B, True)], 0.0))
+    assert [type(decode_broker(f)).__name__ for f in got[A]] == ["Acks", "Events", "Ack",
+                                                                "Events"]
+    assert seqs(got[A]) == ["ack 1", "ack 2", 3, "ack 4", 5, 6]
+    # B did not say it takes ACKS: one ACK a frame, as before.
+    assert seqs(got[B]) == [1, 2, "ack 3", 4, "ack 5", "ack 6"]
+    assert [type(decode_broker(f)).__name__ for f in got[B][-2:]] == ["Ack", "Ack"]
+
+
+def test_on_a_feed_and_in_a_room_a_client_that_takes_acks_gets_them_in_one_frame() -> None:
+    feed = Batcher(16384, feed=True, batched_acks={A})
+    outs = feed.add([msg(1, A, True), msg(2, B, True), msg(3, A, True), msg(4, B, True)], 0.0)
+    assert type(outs[0]) is OnFeed
+    acks = {out.identity: decode_broker(out.frame) for out in outs[1:]}
+    assert [a.cid for a in acks[A].acks] == [1, 3]  # (each client's in order)
+    assert [type(out) for out in outs[1:]].count(To) == 3 and len(outs) == 4  # B: one each
+    room = Batcher(16384, batched_acks={A})
+    got = received(room.add([room_msg(1, A, (B, C), real_ack=True),
+                             room_msg(2, A, (B, C), real_ack=True),
+                             room_msg(3, B, (A, C), real_ack=True)], 0.0))
+    assert [type(decode_broker(f)).__name__ for f in got[A]] == ["Acks", "Msg"]
+    assert seqs(got[A]) == ["ack 1", "ack 2", 3]

@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zchat.protocol import (
+    Ack,
+    Acks,
     BrokerMessage,
     ClientMessage,
     DmList,
@@ -306,10 +308,12 @@ CLIENT_STRATEGIES[Moderate] = st.builds(
     st.integers(min_value=0, max_value=c.MAX_MOD_SECONDS), _text(c.MAX_REASON_CHARS))
 _UNREADS = st.lists(_valid(Unread, key=_ROOM_NAME, unread=_SEQ, mentions=_SEQ, last=_SEQ),
                     max_size=4).map(tuple)
+_ACK_LIST = st.lists(_valid(Ack), min_size=1, max_size=5).map(tuple)
 BROKER_STRATEGIES = {
     cls: _valid(cls, events=st.lists(_ANY_EVENT, max_size=5).map(tuple),
                 **({"rooms": _ROOM_INFOS} if cls is RoomList else {}),
                 **({"items": _UNREADS} if cls in (UnreadList, DmList) else {}),
+                **({"acks": _ACK_LIST} if cls is Acks else {}),
                 **({"op": _text(16), "reason": _text(c.MAX_REASON_CHARS)}
                    if cls is Moderated else {}))
     for cls in get_args(BrokerMessage)

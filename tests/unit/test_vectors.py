@@ -25,6 +25,7 @@ from zchat.broker.core import BrokerCore, Limits
 from zchat.broker.server import LIVE_BYTES
 from zchat.protocol import (
     Ack,
+    Acks,
     Bye,
     Enter,
     Entered,
@@ -75,7 +76,7 @@ _CLASSES: dict[str, dict[str, type]] = {
     "client": {cls.command: cls for cls in (
         Join, Say, Tell, Who, Fetch, Leave, Ping, Enter, Part, ListRooms, SetTopic)},
     "broker": {cls.command: cls for cls in (
-        Welcome, Msg, Priv, Joined, Left, Users, Error, Ack, Events, Bye, Notice, Ping,
+        Welcome, Msg, Priv, Joined, Left, Users, Error, Ack, Acks, Events, Bye, Notice, Ping,
         Entered, Parted, RoomList, TopicSet)},
 }
 _EVENT_CLASSES: dict[str, type] = {cls.command: cls for cls in (Msg, Priv, Joined, Left)}
@@ -100,6 +101,8 @@ def _fields(msg: Any) -> dict[str, Any]:
             value = [dict(_fields(ev), type=ev.command) for ev in value]
         elif field.name == "rooms" and isinstance(msg, RoomList):
             value = [_fields(info) for info in value]
+        elif field.name == "acks" and isinstance(value, tuple):  # (ACKS: its ACKs' fields)
+            value = [_fields(ack) for ack in value]
         elif field.name == "rooms":
             value = dict(value)
         elif isinstance(value, tuple):
@@ -124,6 +127,8 @@ def _build(cls: type, fields: dict[str, Any]) -> Any:
                                                               if k != "type"}) for ev in value)
         elif wire == "rooms" and cls is RoomList:
             value = tuple(_build(RoomInfo, info) for info in value)
+        elif wire == "acks" and cls is Acks:
+            value = tuple(_build(Ack, ack) for ack in value)
         elif wire == "rooms":
             value = tuple(value.items())
         elif isinstance(value, list):
