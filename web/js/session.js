@@ -144,7 +144,8 @@ export class Session {
     ws.onopen = () => {
       if (ws !== this.ws) return;
       // resume:true once we hold cursors: no history frame, we FETCH what we missed.
-      this.send(wire.join(this.name, this.token, this.timeline !== null && this.timeline.joinedBefore));
+      this.send(wire.join(this.name, this.token, this.timeline !== null && this.timeline.joinedBefore,
+        true)); // (the page takes ACKS: several ACKs in one frame)
     };
     ws.onmessage = (e) => {
       if (ws !== this.ws) return;
@@ -305,6 +306,7 @@ export class Session {
       case "MSG": case "PRIV": case "JOINED": case "LEFT": return this.live([msg.event]);
       case "EVENTS": return this.events(msg);
       case "ACK": return this.acked(msg);
+      case "ACKS": for (const ack of msg.acks) this.acked(ack); return undefined;
       case "PING":
         if (this.timeline) this.apply(this.timeline.heads(msg.pub, msg.priv, msg.rooms));
         return undefined;

@@ -124,10 +124,12 @@ export function encode(command, body) {
   return body === undefined ? `${SIGNATURE} ${command}` : `${SIGNATURE} ${command} ${JSON.stringify(body)}`;
 }
 
-export function join(name, token, resume) {
+/** ``acks``: the page takes ACKS (several ACKs in one frame). */
+export function join(name, token, resume, acks = false) {
   const body = { name };
   if (token) body.token = token;
   if (resume) body.resume = true;
+  if (acks) body.acks = true;
   return encode("JOIN", body);
 }
 
@@ -303,6 +305,12 @@ const READERS = {
     const m = { cid: isInt(b.cid) ? b.cid : undefined, seq: opt(b, "seq", isInt, 0),
       prev: opt(b, "prev", isInt, 0), room: opt(b, "room", isStr, "") };
     return Object.values(m).includes(undefined) ? null : m;
+  },
+  ACKS(b) { // several ACKs, as that many ACK frames in order (MAX_ACKS)
+    if (!Array.isArray(b.acks) || b.acks.length < 1 || b.acks.length > 200) return null;
+    const acks = b.acks.map((a) => (a !== null && typeof a === "object" && !Array.isArray(a)
+      ? READERS.ACK(a) : null));
+    return acks.includes(null) ? null : { acks };
   },
   EVENTS(b) {
     if (!isStr(b.kind, 64) || !Array.isArray(b.events)) return null;

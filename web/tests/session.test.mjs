@@ -98,6 +98,26 @@ test("UNREAD's capped count stays capped on the badge until the room is read", (
   assert.equal(s.unreadMore["#dev"], undefined);
 });
 
+test("the page says it takes ACKS, and an ACKS settles each of its messages in order", (t) => {
+  const { s, frame } = joined();
+  t.after(() => s.halt());
+  FakeSocket.last.onclose(); // a new WebSocket: its JOIN says so
+  FakeSocket.last.onopen();
+  assert.match(FakeSocket.last.sent[0], /^ZCHAT\/1 JOIN \{.*"acks":true\}$/);
+  const welcome = { name: "ana", session: s.token, heartbeat: 1, users: [], pub: 10, priv: 0,
+    epoch: "e", resumed: true, room: "#geral", rooms: { "#geral": 10, "#dev": 8 } };
+  FakeSocket.last.onmessage({ data: `ZCHAT/1 WELCOME ${JSON.stringify(welcome)}` });
+  s.input("um");
+  s.input("dois");
+  assert.equal(s.outbox.size, 2);
+  const ack = (command, body) => FakeSocket.last.onmessage({ data: `ZCHAT/1 ${command} ${JSON.stringify(body)}` });
+  ack("ACKS", { acks: [{ cid: 1, seq: 11, prev: 10 }, { cid: 2, seq: 12, prev: 11 }] });
+  assert.equal(s.outbox.size, 0);
+  const own = s.transcript.view(s.current).filter((l) => l.own);
+  assert.deepEqual(own.map((l) => [l.text, l.pending, l.seq]), [["um", false, 11], ["dois", false, 12]]);
+  void frame;
+});
+
 test("a /history page is history: no badge, and the next page goes further back", (t) => {
   const { s, ws, frame } = joined();
   t.after(() => s.halt());

@@ -48,7 +48,7 @@ test("comparison keys fold case and width", () => {
 
 test("client frames are encoded byte for byte as the reference (frames.json encode)", () => {
   const enc = {
-    JOIN: (f) => wire.join(f.name, f.token, f.resume),
+    JOIN: (f) => wire.join(f.name, f.token, f.resume, f.acks),
     SAY: (f) => wire.say(f.text, f.cid, f.retry, f.room),
     TELL: (f) => wire.tell(f.to, f.text, f.cid, f.retry),
     FETCH: (f) => wire.fetch(f.pub, f.priv, f.rooms, f.limit),
@@ -70,7 +70,7 @@ test("client frames are encoded byte for byte as the reference (frames.json enco
 });
 
 test("broker frames: the good decode, the bad are ignored (frames.json decode)", () => {
-  const reads = new Set(["WELCOME", "MSG", "PRIV", "JOINED", "LEFT", "ACK", "EVENTS", "PING",
+  const reads = new Set(["WELCOME", "MSG", "PRIV", "JOINED", "LEFT", "ACK", "ACKS", "EVENTS", "PING",
     "USERS", "ERROR", "BYE", "NOTICE", "ENTERED", "PARTED", "TOPIC", "ROOMS"]);
   const wrong = [];
   for (const v of vectors("frames").decode) {
