@@ -132,8 +132,25 @@ class Batcher:
     def add(self, actions: Iterable[Action], now: float) -> list[Out]:
         """What to send now for ``actions`` (in the order the core made them)."""
         out: list[Out] = []
+        #: Consecutive ACK actions to one client that takes ACKS: they go as one frame
+        #: (a cluster's sender alone on its broker gets its ACKs as such actions).
+        acks_to: bytes | None = None
+        acks: list[bytes] = []
         for action in actions:
             kind = type(action)
+            if kind is Ack and action.identity in self.batched_acks and (  # type: ignore[union-attr]
+                    not self._run or type(self._run[0]) is not RoomEvent):
+                if acks and acks_to != action.identity:  # type: ignore[union-attr]
+                    self._direct(To(acks_to, encode_acks(acks)), out)  # type: ignore[arg-type]
+                    acks = []
+                if self._run:
+                    self._end_run(out)
+                acks_to = action.identity  # type: ignore[union-attr]
+                acks.append(action.frame)  # type: ignore[union-attr]
+                continue
+            if acks:
+                self._direct(To(acks_to, encode_acks(acks)), out)  # type: ignore[arg-type]
+                acks = []
             if kind is RoomCopy or (kind is RoomEvent and action.event):  # type: ignore[union-attr]
                 self._extend_run(action, out)  # type: ignore[arg-type]
                 continue
@@ -157,6 +174,8 @@ class Batcher:
                 out.append(action)  # type: ignore[arg-type]
             else:
                 raise TypeError(f"not an action: {action!r}")
+        if acks:
+            self._direct(To(acks_to, encode_acks(acks)), out)  # type: ignore[arg-type]
         if self._run:
             self._end_run(out)
         if self._urgent:

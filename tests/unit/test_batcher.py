@@ -245,7 +245,7 @@ def test_on_a_feed_a_rooms_run_is_one_batch_under_its_topic_then_the_acks() -> N
 
 
 _kinds = st.sampled_from(["msg", "join", "send", "private", "opening", "broadcast", "room",
-                          "room", "other room"])
+                          "room", "other room", "ack", "ack"])
 _cycles = st.lists(st.lists(st.tuples(_kinds, st.sampled_from(CLIENTS)), min_size=1, max_size=8),
                    min_size=1, max_size=10)
 
@@ -292,6 +292,9 @@ def test_no_frame_to_a_client_overtakes_an_earlier_event(cycles, most_bytes, lat
                 actions.append(Broadcast(b"ACK %d" % seq))
                 for client in CLIENTS:
                     others[client].append(seq)
+            elif kind == "ack":  # (a cluster's: an ACK as an action of its own)
+                actions.append(Ack(who, ack_frame(seq, True)))
+                others[who].append(seq)
             else:
                 kinds = {"send": Send, "private": PrivateCopy, "opening": Opening}
                 actions.append(kinds[kind](who, b"ACK %d" % seq))
@@ -348,3 +351,15 @@ def test_on_a_feed_and_in_a_room_a_client_that_takes_acks_gets_them_in_one_frame
                              room_msg(3, B, (A, C), real_ack=True)], 0.0))
     assert [type(decode_broker(f)).__name__ for f in got[A]] == ["Acks", "Msg"]
     assert seqs(got[A]) == ["ack 1", "ack 2", 3]
+
+
+def test_consecutive_ack_actions_to_a_client_that_takes_acks_go_as_one_frame() -> None:
+    """A cluster's sender alone on its broker gets its ACKs as actions of their own."""
+    batcher = Batcher(16384, batched_acks={A})
+    outs = batcher.add([Ack(A, ack_frame(1, True)), Ack(A, ack_frame(2, True)),
+                        Ack(B, ack_frame(3, True)), Ack(B, ack_frame(4, True)),
+                        Ack(A, ack_frame(5, True))], 0.0)
+    got = received(outs)
+    assert [type(decode_broker(f)).__name__ for f in got[A]] == ["Acks", "Ack"]
+    assert seqs(got[A]) == ["ack 1", "ack 2", "ack 5"]
+    assert seqs(got[B]) == ["ack 3", "ack 4"] and len(got[B]) == 2  # (B takes none)
