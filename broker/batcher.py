@@ -141,7 +141,8 @@ class Batcher:
             if kind is Ack and action.identity in self.batched_acks and (  # type: ignore[union-attr]
                     not self._run or type(self._run[0]) is not RoomEvent):
                 if acks and acks_to != action.identity:  # type: ignore[union-attr]
-                    self._direct(To(acks_to, encode_acks(acks)), out)  # type: ignore[arg-type]
+                    for to in _acks(acks_to, acks):  # type: ignore[arg-type]
+                        self._direct(to, out)
                     acks = []
                 if self._run:
                     self._end_run(out)
@@ -149,7 +150,8 @@ class Batcher:
                 acks.append(action.frame)  # type: ignore[union-attr]
                 continue
             if acks:
-                self._direct(To(acks_to, encode_acks(acks)), out)  # type: ignore[arg-type]
+                for to in _acks(acks_to, acks):  # type: ignore[arg-type]
+                    self._direct(to, out)
                 acks = []
             if kind is RoomCopy or (kind is RoomEvent and action.event):  # type: ignore[union-attr]
                 self._extend_run(action, out)  # type: ignore[arg-type]
@@ -175,7 +177,8 @@ class Batcher:
             else:
                 raise TypeError(f"not an action: {action!r}")
         if acks:
-            self._direct(To(acks_to, encode_acks(acks)), out)  # type: ignore[arg-type]
+            for to in _acks(acks_to, acks):  # type: ignore[arg-type]
+                self._direct(to, out)
         if self._run:
             self._end_run(out)
         if self._urgent:
@@ -221,7 +224,7 @@ class Batcher:
         grouped: list[To] = []
         for identity, frames in by_client.items():
             if identity in self.batched_acks:
-                grouped.append(To(identity, encode_acks(frames)))
+                grouped += _acks(identity, frames)
             else:
                 grouped.extend(To(identity, frame) for frame in frames)
         return grouped
@@ -297,7 +300,7 @@ class Batcher:
             for event, item, o in zip(events, items, owner, strict=True):
                 if o != sender:
                     if acked:
-                        out.append(To(sender, encode_acks(acked)))
+                        out += _acks(sender, acked)
                         acked = []
                     segment.append(item)
                     continue
@@ -310,9 +313,15 @@ class Batcher:
                     else:
                         out.append(To(sender, event.ack))
             if acked:
-                out.append(To(sender, encode_acks(acked)))
+                out += _acks(sender, acked)
             if segment:
                 out.append(To(sender, encode_live_items(segment)))
+
+
+def _acks(identity: bytes, frames: list[bytes]) -> list[To]:
+    """ACK frames for one client that takes ACKS, as ACKS frames of at most MAX_ACKS."""
+    return [To(identity, encode_acks(frames[i:i + c.MAX_ACKS]))
+            for i in range(0, len(frames), c.MAX_ACKS)]
 
 
 def _live(frames: list[bytes]) -> bytes:
@@ -354,11 +363,11 @@ def _room_outs(run: list[RoomCopy], batched_acks: set[bytes]) -> list[To | ToSom
                     outs.append(To(identity, copy.ack))
             elif identity in copy.identities:
                 if acked:
-                    outs.append(To(identity, encode_acks(acked)))
+                    outs += _acks(identity, acked)
                     acked = []
                 segment.append(copy.frame)
         if acked:
-            outs.append(To(identity, encode_acks(acked)))
+            outs += _acks(identity, acked)
         if segment:
             outs.append(To(identity, _live(segment)))
     return outs

@@ -363,3 +363,13 @@ def test_consecutive_ack_actions_to_a_client_that_takes_acks_go_as_one_frame() -
     assert [type(decode_broker(f)).__name__ for f in got[A]] == ["Acks", "Ack"]
     assert seqs(got[A]) == ["ack 1", "ack 2", "ack 5"]
     assert seqs(got[B]) == ["ack 3", "ack 4"] and len(got[B]) == 2  # (B takes none)
+
+
+def test_an_acks_frame_holds_at_most_max_acks() -> None:
+    """However many ACK actions come in a row (a cluster's log read back in one go)."""
+    batcher = Batcher(16384, batched_acks={A})
+    count = 2 * c.MAX_ACKS + 50
+    got = received(batcher.add([Ack(A, ack_frame(n, True)) for n in range(1, count + 1)], 0.0))
+    sizes = [len(decode_broker(f).acks) for f in got[A]]
+    assert sizes == [c.MAX_ACKS, c.MAX_ACKS, 50]
+    assert seqs(got[A]) == [f"ack {n}" for n in range(1, count + 1)]
