@@ -5,14 +5,16 @@ message per cycle: every other peer gets every message once, in order, and
 nobody is sent their own.
 """
 
+import signal
 import time
 from itertools import pairwise
+from pathlib import Path
 
 from zchat.protocol import Ack, Acks, Events, Join, Msg, Say, Welcome, encode
 from zchat.protocol import constants as c
 
 from .frames import live_events, read
-from .harness import Cluster, RawPeer
+from .harness import Cluster, RawPeer, wait_until
 
 COUNT = 300
 UNLIMITED = ("--rate", "1e9", "--burst", "1000000000", "--byte-rate", "1e12",
@@ -56,65 +58,98 @@ def _join(endpoint: str, name: str, acks: bool = False) -> RawPeer:
     return peer
 
 
-def test_two_talking_at_once_get_each_other_once_in_order_and_not_themselves(
-        chat: Cluster) -> None:
+def _queued_to(port: int) -> int:
+    """Octets waiting, unread, on the loopback TCP connections to ``port`` (the
+    rx_queue column of /proc/net/tcp for the accepted side)."""
+    local = f"0100007F:{port:04X}"
+    total = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[3] == "01":  # (ESTABLISHED)
+            total += int(fields[4].split(":")[1], 16)
+    return total
+
+
+def _stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is stopped (SIGSTOP takes effect after kill returns)."""
+    states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+              for task in Path(f"/proc/{pid}/task").iterdir()]
+    return all(state == "T" for state in states)
+
+
+def _talk_at_once(chat: Cluster, ana_acks: bool = False,
+                  ana_while_stopped: bool = False) -> dict[str, Reader]:
+    """ana and bob send COUNT messages each, interleaved, faster than a message a
+    cycle; carol only listens, then says "end" once she has them all (what the
+    broker sends after it comes after everything). What each of the three read.
+
+    ``ana_while_stopped``: ana sends all hers while the broker is stopped (SIGSTOP),
+    so that it finds them waiting together, then bob his. (A ROUTER takes one message
+    from each peer in turn, and a broker may keep up with one sender: either way her
+    messages, and her ACKs, would seldom be consecutive in a cycle.)"""
     broker = chat.broker("--store", "memory", *UNLIMITED)
-    ana, bob, carol = (_join(broker.endpoint, name) for name in ("ana", "bob", "carol"))
+    ana = _join(broker.endpoint, "ana", acks=ana_acks)
+    bob, carol = (_join(broker.endpoint, name) for name in ("bob", "carol"))
     try:
-        for i in range(COUNT):
-            ana.send(encode(Say(f"a{i}", cid=i + 1)))
-            bob.send(encode(Say(f"b{i}", cid=i + 1)))
+        says = [(peer, encode(Say(f"{peer_name}{i}", cid=i + 1)))
+                for i in range(COUNT) for peer, peer_name in ((ana, "a"), (bob, "b"))]
+        if ana_while_stopped:
+            broker.signal(signal.SIGSTOP)
+            try:
+                wait_until(lambda: _stopped(broker.pid), "the broker stopped")
+                hers = [frame for peer, frame in says if peer is ana]
+                for frame in hers:
+                    ana.send(frame)
+                # All of them in the stopped broker's socket buffer (a ZMTP frame: a
+                # 2-octet header, then the message) before it runs again.
+                port = int(broker.endpoint.rsplit(":", 1)[1])
+                wait_until(lambda: _queued_to(port) >= sum(len(f) + 2 for f in hers),
+                           "ana's messages queued at the stopped broker")
+            finally:
+                broker.signal(signal.SIGCONT)
+            says = [(peer, frame) for peer, frame in says if peer is bob]
+        for peer, frame in says:
+            peer.send(frame)
         readers = {name: Reader(peer) for name, peer in
                    (("ana", ana), ("bob", bob), ("carol", carol))}
         readers["carol"].until(f"b{COUNT - 1}")
         readers["carol"].until(f"a{COUNT - 1}")
-        # The broker has handled everything: what it sends now comes after it all.
         carol.send(encode(Say("end", cid=1)))
         for name in ("ana", "bob"):
             readers[name].until("end")
-
-        seen = readers["carol"].msgs
-        assert [m.text for m in seen if m.sender == "ana"] == [f"a{i}" for i in range(COUNT)]
-        assert [m.text for m in seen if m.sender == "bob"] == [f"b{i}" for i in range(COUNT)]
-        # Carol is sent every public event: each one links to the one before.
-        assert all(m.prev == before.seq for before, m in pairwise(seen))
-        assert readers["carol"].batches > 0, "no live batch: the test did not test batching"
-        for name, other in (("ana", "b"), ("bob", "a")):
-            texts = [m.text for m in readers[name].msgs]
-            assert texts[-1] == "end"
-            assert texts[:-1] == [f"{other}{i}" for i in range(COUNT)], name  # none of its own
-            assert readers[name].acks == COUNT
+        return readers
     finally:
         for peer in (ana, bob, carol):
             peer.close()
+
+
+def test_two_talking_at_once_get_each_other_once_in_order_and_not_themselves(
+        chat: Cluster) -> None:
+    readers = _talk_at_once(chat)
+    seen = readers["carol"].msgs
+    assert [m.text for m in seen if m.sender == "ana"] == [f"a{i}" for i in range(COUNT)]
+    assert [m.text for m in seen if m.sender == "bob"] == [f"b{i}" for i in range(COUNT)]
+    # Carol is sent every public event: each one links to the one before.
+    assert all(m.prev == before.seq for before, m in pairwise(seen))
+    assert readers["carol"].batches > 0, "no live batch: the test did not test batching"
+    for name, other in (("ana", "b"), ("bob", "a")):
+        texts = [m.text for m in readers[name].msgs]
+        assert texts[-1] == "end"
+        assert texts[:-1] == [f"{other}{i}" for i in range(COUNT)], name  # none of its own
+        assert readers[name].acks == COUNT
 
 
 def test_a_client_that_takes_acks_gets_them_several_to_a_frame_and_no_other_does(
         chat: Cluster) -> None:
     """ana's JOIN says she takes ACKS; bob's, written before them, does not: both talk
     at once, faster than a message a cycle. ana's ACKs come several to a frame, every
-    one of them once and in order; bob gets his one to a frame, as before."""
-    broker = chat.broker("--store", "memory", *UNLIMITED)
-    ana = _join(broker.endpoint, "ana", acks=True)
-    bob, carol = (_join(broker.endpoint, name) for name in ("bob", "carol"))
-    try:
-        for i in range(COUNT):
-            ana.send(encode(Say(f"a{i}", cid=i + 1)))
-            bob.send(encode(Say(f"b{i}", cid=i + 1)))
-        readers = {name: Reader(peer) for name, peer in
-                   (("ana", ana), ("bob", bob), ("carol", carol))}
-        readers["carol"].until(f"a{COUNT - 1}")
-        readers["carol"].until(f"b{COUNT - 1}")
-        carol.send(encode(Say("end", cid=1)))
-        for name in ("ana", "bob"):
-            readers[name].until("end")
-        for name in ("ana", "bob"):
-            assert readers[name].acked == list(range(1, COUNT + 1)), name
-        assert readers["ana"].acks_frames > 0, "no ACKS: the test did not test them"
-        assert readers["bob"].acks_frames == 0
-        # Everyone still got every message once, in order.
-        seen = readers["carol"].msgs
-        assert [m.text for m in seen if m.sender == "ana"] == [f"a{i}" for i in range(COUNT)]
-    finally:
-        for peer in (ana, bob, carol):
-            peer.close()
+    one of them once and in order; bob gets his one to a frame, as before. (ana sends
+    hers while the broker is stopped: `_talk_at_once`.)"""
+    readers = _talk_at_once(chat, ana_acks=True, ana_while_stopped=True)
+    for name in ("ana", "bob"):
+        assert readers[name].acked == list(range(1, COUNT + 1)), name
+    assert readers["ana"].acks_frames > 0, "no ACKS: the test did not test them"
+    assert readers["bob"].acks_frames == 0
+    # Everyone still got every message once, in order.
+    seen = readers["carol"].msgs
+    assert [m.text for m in seen if m.sender == "ana"] == [f"a{i}" for i in range(COUNT)]
