@@ -16,6 +16,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
@@ -47,6 +48,15 @@ DB_NAME = "history.sqlite3"
 #: after a power cut loses the last commits, numbering resumes past the
 #: reservation, so no number a client may already have seen is given again.
 RESERVE = 10_000
+#: A block renewed within RESERVE_SPAN seconds of the last is twice as big, up to
+#: RESERVE_MAX: each renewal waits for the disk (synchronous=FULL), and at full speed
+#: a 10,000 block was one such wait every 60 ms (docs/PERFORMANCE.md, Store).
+RESERVE_SPAN = 1.0
+RESERVE_MAX = 640_000
+#: The heads table is written every HEADS_EVERY events (and at each reservation,
+#: prune and close), not at every commit: what it lacks is read back from the
+#: events above its mark when the file is opened (see _replay_heads).
+HEADS_EVERY = 10_000
 #: The page size of a new history file (bytes): see _open.
 PAGE_SIZE = 2048
 #: The write-ahead log is made to start over once it is bigger than this (bytes).
@@ -285,12 +295,14 @@ class SqliteStore(LocalStore):
             self._pruned = int(self._meta("pruned_upto") or 0)
             self._last = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
             self._heads = dict(self._db.execute("SELECT key, seq FROM heads"))
+            replayed = self._replay_heads()
             # No session outlives the broker run that had it: each ended by the last event
             # committed then (a head or the pruned mark may be above the newest event left).
             ended = max([self._last, self._pruned, *self._heads.values()])
             self._db.execute("UPDATE tokens SET until = ? WHERE until = ?", (ended, IN_USE))
             self._reserved = int(self._meta("reserved") or 0)
             self._last = max(ended, self._reserved)
+            self._block, self._renewed = RESERVE, float("-inf")
             self._count = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             # (Once, at start: the newest messages, scanning back from the end.)
             recent = self._db.execute(f"SELECT {_COLUMNS} FROM events WHERE kind = 'MSG' "
@@ -304,7 +316,7 @@ class SqliteStore(LocalStore):
                 db.close()
             self._release()
             raise StoreError(f"history store {path} is unusable: {exc}") from None
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = replayed
         self._in_use: set[str] = set()
         self._pending = 0
         self._rows: list[tuple[object, ...]] = []
@@ -317,10 +329,36 @@ class SqliteStore(LocalStore):
             except OSError:
                 pass
 
+    def _replay_heads(self) -> set[str]:
+        """Bring the heads read from the file up to its events (commits between two
+        writes of the heads table stored events whose heads it does not hold yet), and
+        return the keys that moved, still to be written. (A file without the mark wrote
+        its heads with every commit.)"""
+        mark = self._meta("heads_upto")
+        if mark is None:  # (a new file, or one from before the mark: complete as it is)
+            self._heads_mark = self._last
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('heads_upto', ?)",
+                             (str(self._last),))
+            return set()
+        self._heads_mark = int(mark)
+        rows = self._db.execute("SELECT seq, kind, origin, to_key, room FROM events "
+                                "WHERE seq > ? ORDER BY seq", (self._heads_mark,))
+        heads, moved = self._heads, set()
+        for seq, kind, origin, to_key, room in rows:
+            keys = (origin, to_key) if kind == c.PRIV else (room or PUBLIC,)
+            for key in keys:
+                heads[key] = seq
+                moved.add(key)
+        return moved
+
     def _reserve(self) -> None:
-        """Durably reserve the next RESERVE sequence numbers, in a commit of its own
+        """Durably reserve the next block of sequence numbers, in a commit of its own
         made with synchronous=FULL, so even a power cut cannot undo it."""
-        self._reserved = self._last + RESERVE
+        now = time.monotonic()
+        quick = now - self._renewed < RESERVE_SPAN
+        self._block = min(self._block * 2, RESERVE_MAX) if quick else RESERVE
+        self._renewed = now
+        self._reserved = self._last + self._block
         in_transaction = self._db.in_transaction
         if in_transaction:
             # This commit makes the cycle's events durable: their rows and heads too.
@@ -359,7 +397,7 @@ class SqliteStore(LocalStore):
             self._heads[key] = event.seq
             self._dirty.add(key)
         self._pending += 1
-        if self._last >= self._reserved - RESERVE // 2:
+        if self._last >= self._reserved - self._block // 2:
             self._reserve()  # renew while half the block is still unused
 
     def _write_rows(self) -> None:
@@ -374,13 +412,20 @@ class SqliteStore(LocalStore):
                 raise StoreError(f"cannot write history: {exc}") from None
 
     def commit(self) -> None:
-        if not self._pending:
+        self._commit(self._last - self._heads_mark >= HEADS_EVERY)
+
+    def _commit(self, heads: bool) -> None:
+        """Commit the cycle's writes, with the heads table when ``heads`` (else it is
+        one page less in every small commit: see HEADS_EVERY)."""
+        if not self._pending and not (heads and self._dirty):
             return
         if self._count > self._retain * 1.1:
             self.prune(self._retain)
+            heads = True
         try:
             self._write_rows()
-            self._write_heads()
+            if heads:
+                self._write_heads()
             self._db.execute("COMMIT")
             if self._checkpointer.wal_is_big.is_set():
                 self._restart_wal()
@@ -405,11 +450,17 @@ class SqliteStore(LocalStore):
             log.warning("history checkpoint failed: %s", exc)
 
     def _write_heads(self) -> None:
+        """The heads moved since the last write, and the mark that says the table is
+        complete up to the last event (written in the same transaction as its rows)."""
         self._db.executemany(
             "INSERT INTO heads (key, seq) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
             [(key, self._heads[key]) for key in self._dirty])
         self._dirty.clear()
+        self._db.execute("INSERT INTO meta (key, value) VALUES ('heads_upto', ?) ON "
+                         "CONFLICT (key) DO UPDATE SET value = excluded.value",
+                         (str(self._last),))
+        self._heads_mark = self._last
 
     def find(self, origin: str, cid: int) -> StoredEvent | None:
         self._write_rows()
@@ -510,11 +561,13 @@ class SqliteStore(LocalStore):
                              "FROM conversations c WHERE c.reader = reads.reader AND "
                              "c.peer = substr(reads.key, 2))")
             self._db.execute("DELETE FROM tokens WHERE until <= ?", (cutoff,))
+            for key in stale:
+                del self._heads[key]
+                self._dirty.discard(key)
+            # With the events gone, replaying can no longer find the heads they moved.
+            self._write_heads()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot prune history: {exc}") from None
-        for key in stale:
-            del self._heads[key]
-            self._dirty.discard(key)
         self._pruned = cutoff
         self._pending += 1
 
@@ -732,7 +785,7 @@ class SqliteStore(LocalStore):
 
     def close(self) -> None:
         try:
-            self.commit()
+            self._commit(heads=True)
             self._checkpointer.stop()
             self._db.close()
         finally:

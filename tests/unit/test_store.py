@@ -677,6 +677,7 @@ def test_sqlite_every_open_reserves_a_fresh_block(tmp_path):
 
 def test_sqlite_reservation_is_renewed_while_half_the_block_is_unused(tmp_path, monkeypatch):
     monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    monkeypatch.setattr(sqlite_store, "RESERVE_SPAN", 0.0)  # (never quick: blocks stay 4)
     store = SqliteStore(tmp_path)
     try:
         assert (store.last_seq(), _reservation(tmp_path)) == (0, 4)
@@ -705,6 +706,7 @@ def test_sqlite_reservation_is_renewed_while_half_the_block_is_unused(tmp_path, 
 
 def test_sqlite_reservation_renewal_with_an_odd_block(tmp_path, monkeypatch):
     monkeypatch.setattr(sqlite_store, "RESERVE", 5)  # half the block rounds down: 2
+    monkeypatch.setattr(sqlite_store, "RESERVE_SPAN", 0.0)
     store = SqliteStore(tmp_path)
     try:
         on_disk = []
@@ -809,6 +811,94 @@ def test_sqlite_an_early_reservation_commit_writes_the_heads_of_the_event_that_t
     try:
         assert _seqs(again.since(0, 0, ANA, 100)) == [1, 2]
         assert (again.head(PUBLIC), again.head(ANA), again.head(BOB)) == (1, 2, 2)
+    finally:
+        again.close()
+
+
+class _Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_sqlite_blocks_renewed_in_quick_succession_double_and_shrink_when_quiet(
+        tmp_path, monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(sqlite_store, "time", clock)
+    monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    monkeypatch.setattr(sqlite_store, "RESERVE_MAX", 16)
+    store = SqliteStore(tmp_path)  # the first block, 4, reserved as it opened
+    try:
+        reservations = []
+        for seq in range(1, 31):
+            store.append(_msg(seq, prev=seq - 1))
+            reservations.append(_reservation(tmp_path))
+        # Renewed at 2 (to 2+8), 6 (to 6+16), 14, 22 and 30 (capped at 16): each renewal
+        # within RESERVE_SPAN of the last, so each block twice the last, up to RESERVE_MAX.
+        assert sorted(set(reservations)) == [4, 10, 22, 30, 38, 46]
+        clock.now += sqlite_store.RESERVE_SPAN + 1  # quiet: the next block is 4 again
+        for seq in range(31, 39):
+            store.append(_msg(seq, prev=seq - 1))
+        assert _reservation(tmp_path) == 38 + 4  # renewed at 38 = 46 - 16 // 2
+        store.commit()
+    finally:
+        store.close()
+
+
+def test_sqlite_heads_of_commits_between_writes_of_the_heads_table_survive_a_crash(tmp_path):
+    store = SqliteStore(tmp_path)
+    store.append(_joined(1, "ana"))
+    store.append(_priv(2, "ana", "bob", ANA, BOB))
+    store.append(StoredEvent(3, c.MSG, 1003.0, "ana", "hi", origin=ANA, prev=0,
+                             room="#sala"))
+    store.commit()  # the rows, not the heads table (HEADS_EVERY events apart)
+    assert _heads_on_disk(tmp_path) == {}
+    _crash(store)
+    again = SqliteStore(tmp_path)
+    try:
+        # Read back from the events above the table's mark, and written at the next
+        # write of the table.
+        assert (again.head(PUBLIC), again.head(ANA), again.head(BOB),
+                again.head("#sala")) == (1, 2, 2, 3)
+        again.close()
+        assert _heads_on_disk(tmp_path) == {PUBLIC: 1, ANA: 2, BOB: 2, "#sala": 3}
+    finally:
+        again.close()
+
+
+def test_sqlite_pruning_writes_the_heads_whose_events_it_takes(tmp_path):
+    store = SqliteStore(tmp_path, retain=10)  # (no pruning in the commits themselves)
+    store.append(_joined(1, "ana"))
+    store.append(StoredEvent(2, c.MSG, 1002.0, "ana", "hi", origin=ANA, room="#sala"))
+    for seq in range(3, 6):
+        store.append(_msg(seq, prev=seq - 1 if seq > 3 else 1))
+    store.commit()
+    store.prune(2)  # #sala's only event goes: its head can no longer be read back from it
+    store.commit()
+    _crash(store)
+    again = SqliteStore(tmp_path)
+    try:
+        assert (again.head(PUBLIC), again.head("#sala")) == (5, 2)
+    finally:
+        again.close()
+
+
+def test_sqlite_a_file_without_the_heads_mark_is_taken_as_complete(tmp_path):
+    store = SqliteStore(tmp_path)
+    _fill(store)
+    store.close()
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    with db:  # as a file written before the mark (its heads written at every commit)
+        db.execute("DELETE FROM meta WHERE key = 'heads_upto'")
+        db.execute("UPDATE heads SET seq = 3 WHERE key = ?", (ANA,))
+    db.close()
+    again = SqliteStore(tmp_path)
+    try:
+        assert again.head(ANA) == 3  # the table, not the events (ana's newest is 10)
     finally:
         again.close()
 
