@@ -15,7 +15,12 @@ from zchat.protocol import name_key
 from .roster import Roster, Session
 from .store import PARTED_DEFAULT, LinkDown
 
-__all__ = ["CLAIMED", "RESUMED", "TAKEN", "Backplane", "LinkDown", "LocalBackplane"]
+__all__ = ["CLAIMED", "DOWN", "EVENT", "RESUMED", "RESYNC", "TAKEN", "UP", "Backplane",
+           "LinkDown", "LocalBackplane"]
+
+#: What a cluster's reader thread (cluster_reader.py) tells the loop over its link
+#: socket. Here, not there, so that a broker without a cluster never imports redis.
+EVENT, DOWN, UP, RESYNC = "event", "down", "up", "resync"
 
 #: hold() results: a new holder, the same session (token) moving in, or someone else's.
 CLAIMED = "claimed"

@@ -45,7 +45,8 @@ from redis.retry import Retry
 from zchat.protocol import constants as c
 from zchat.protocol import name_key
 
-from .cluster_reader import DOWN, EVENT, UP, ClusterReader
+from .backplane import DOWN, EVENT, UP
+from .cluster_reader import ClusterReader
 from .cluster_script import (
     CID_TTL,
     INBOX_RETAIN,

@@ -18,12 +18,12 @@ from typing import Any, cast
 import redis
 import zmq
 
+from .backplane import DOWN, EVENT, RESYNC, UP
 from .cluster_script import CID_TTL, SCRIPT, Entry, entry_event
 from .store import StoredEvent
 
 log = logging.getLogger(__name__)
 
-EVENT, DOWN, UP, RESYNC = "event", "down", "up", "resync"
 #: Entries read per XREAD.
 READ_COUNT = 1000
 MAX_BACKOFF = 2.0

@@ -7,13 +7,17 @@ here sends or logs.
 """
 
 import secrets
-from collections.abc import KeysView
+from collections.abc import KeysView, Set
 from dataclasses import dataclass, field
 
 from zchat.protocol import name_key
 from zchat.protocol.rate import TokenBucket
 
 from .store import stream_key
+
+#: The rooms of a session in none but the default room (most of them): one shared empty
+#: set rather than a set each, 216 bytes a session (docs/PERFORMANCE.md, Idle clients).
+_NO_ROOMS: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -35,8 +39,9 @@ class Session:
     buckets: tuple[TokenBucket, TokenBucket, TokenBucket, TokenBucket] | None = field(
         default=None, init=False)
     strikes: int = field(default=0, init=False)
-    #: The rooms it is in besides the default one (room keys, "#sala").
-    rooms: set[str] = field(default_factory=set, init=False)
+    #: The rooms it is in besides the default one (room keys, "#sala"); only the roster
+    #: changes it (`enter`, `part`).
+    rooms: Set[str] = field(default=_NO_ROOMS, init=False)
     #: Whether it is in the default room (every session is, until it parts it).
     in_default: bool = field(default=True, init=False)
 
@@ -113,11 +118,11 @@ class Roster:
             self.batched_acks.discard(session.identity)
 
     def enter(self, session: Session, room: str) -> None:
-        session.rooms.add(room)
+        session.rooms = session.rooms | {room}  # (a new set: rooms are entered seldom)
         self._members.setdefault(room, {})[session.stream] = session
 
     def part(self, session: Session, room: str) -> None:
-        session.rooms.discard(room)
+        session.rooms = session.rooms - {room} or _NO_ROOMS
         members = self._members.get(room)
         if members is not None:
             members.pop(session.stream, None)

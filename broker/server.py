@@ -29,8 +29,8 @@ from . import netfd
 from .actions import Action, StopFeed
 from .admin_wire import MAX_REQUEST_BYTES
 from .adminpath import AdminPathError, bind_owner_only, path_of, remove_if_ours
+from .backplane import DOWN, EVENT
 from .batcher import Batcher, OnFeed, Out, To, ToSome
-from .cluster_reader import DOWN, EVENT
 from .core import BrokerCore
 from .feedgate import FeedGate, Verdict
 from .guard import Bounds

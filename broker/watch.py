@@ -25,7 +25,6 @@ import secrets
 import struct
 
 import zmq
-from zmq.utils.monitor import _MonitorMessage, recv_monitor_message
 
 from . import netfd
 from .backlog import Backlog
@@ -52,6 +51,23 @@ EVENTS = (zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAIL
           | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
 _AUTO_ID = struct.Struct(">BI")
+#: A monitor event's first frame (libzmq's version 1 monitor): the event, then its value
+#: (a descriptor, an errno or an interval).
+_EVENT = struct.Struct("=Hi")
+
+
+def read_event(monitor: zmq.Socket[bytes]) -> tuple[int, int, bytes] | None:
+    """One event from a socket monitor: (event, value, endpoint); None for a message
+    that is not one (raises zmq.Again when none waits).
+
+    Not pyzmq's ``recv_monitor_message``: it makes the value a ``zmq.Event`` too, and
+    each new descriptor number then becomes a flag pseudo-member that the enum keeps
+    for ever (about 250 bytes a connection the broker ever accepted)."""
+    frames = monitor.recv_multipart(zmq.NOBLOCK)
+    if len(frames) != 2 or len(frames[0]) != _EVENT.size:
+        return None
+    kind, value = _EVENT.unpack(frames[0])
+    return kind, value, frames[1]
 
 
 def open_monitor(sock: zmq.Socket[bytes], events: int = EVENTS) -> zmq.Socket[bytes]:
@@ -130,24 +146,26 @@ class Watch:
         closed: list[int] = []
         while True:
             try:
-                event = recv_monitor_message(monitor, zmq.NOBLOCK)
+                event = read_event(monitor)
             except zmq.Again:
                 return closed
-            kind, fd = event["event"], int(event["value"])
+            if event is None:
+                continue
+            kind, fd, endpoint = event
             if kind == zmq.EVENT_ACCEPTED:
                 self._accepted += 1
-                self._accept(fd, event["endpoint"].decode("ascii", "replace"), now)
+                self._accept(fd, endpoint.decode("ascii", "replace"), now)
             elif kind == zmq.EVENT_DISCONNECTED:
                 self.closed(fd)
                 closed.append(fd)
             else:
-                self._other(event, now)
+                self._other(kind, endpoint, now)
 
-    def _other(self, event: _MonitorMessage, now: float) -> None:
-        if event["event"] in _HANDSHAKE_FAILED and self.encrypted and self._failed.allow(now):
+    def _other(self, kind: int, endpoint: bytes, now: float) -> None:
+        if kind in _HANDSHAKE_FAILED and self.encrypted and self._failed.allow(now):
             log.warning("refused a connection on %s: encryption handshake failed "
                         "(plaintext client, or wrong server key)%s",
-                        event["endpoint"].decode("ascii", "replace"), self._failed.suffix())
+                        endpoint.decode("ascii", "replace"), self._failed.suffix())
 
     def _accept(self, fd: int, listener: str, now: float) -> None:
         found = netfd.describe(fd)

@@ -12,9 +12,8 @@ import redis
 import zmq
 
 from zchat.broker.actions import Ack, Opening, PrivateCopy, PublicEvent, Send
-from zchat.broker.backplane import CLAIMED, RESUMED, TAKEN, LinkDown
+from zchat.broker.backplane import CLAIMED, DOWN, EVENT, RESUMED, TAKEN, LinkDown
 from zchat.broker.cluster import RedisCluster
-from zchat.broker.cluster_reader import DOWN, EVENT
 from zchat.broker.cluster_script import (
     CID_MOST,
     CID_TTL,

@@ -108,6 +108,21 @@ main(["broker", "--store", "memory", "--bind", "tcp://127.0.0.1:*"], prog_name="
     assert not {m for m in loaded if m.startswith("zchat.client")}
 
 
+def test_a_broker_without_a_cluster_loads_no_redis(tmp_path):
+    # redis-py brings asyncio, ssl and email with it: about 11 MB of a broker's heap
+    # (docs/PERFORMANCE.md, Idle clients), for a cluster this broker is not in.
+    outside = "import sys; print('LOADED', *sorted(m for m in sys.modules if " \
+              "m.split('.')[0] in ('redis', 'asyncio', 'ssl', 'email')))"
+    loaded = _loaded(f"""
+from zchat.broker.server import BrokerServer
+BrokerServer.run = lambda self: exec({outside!r}) or 0
+from zchat.cli import main
+main(["broker", "--data-dir", {str(tmp_path)!r}, "--bind", "tcp://127.0.0.1:*"],
+     prog_name="zchat")
+""")
+    assert loaded == set()
+
+
 def test_zchat_admin_loads_no_client_module_and_of_the_broker_its_wire_format_only():
     # The real command, to its end: no socket there, so it exits 3 before any traffic.
     loaded = _loaded(f"""

@@ -210,6 +210,31 @@ def test_the_monitor_loses_no_event_in_a_storm_of_connections(broker):
     assert not broker.watch.chose_reserved_id(identity)
 
 
+def test_reading_the_monitor_keeps_nothing_per_connection(broker):
+    # pyzmq's recv_monitor_message made each event's value (a descriptor number) a
+    # zmq.Event flag, and the enum keeps every such pseudo-member for ever: a few hundred
+    # bytes for each connection ever accepted. The watch reads the frames itself.
+    kept = len(zmq.Event._value2member_map_)
+    fds = {broker.hello()[1] for _ in range(20)}  # (all open: twenty numbers)
+    broker.follow(lambda: all(fd in broker.watch.guard for fd in fds))
+    assert len(fds) == 20
+    assert len(zmq.Event._value2member_map_) == kept
+
+
+def test_read_event_gives_the_event_its_value_and_the_endpoint(broker):
+    from zchat.broker.watch import read_event
+    _, fd = broker.hello()
+    assert broker.monitor.poll(TIMEOUT * 1000)
+    events = []
+    deadline = time.monotonic() + TIMEOUT
+    while not any(kind == zmq.EVENT_ACCEPTED for kind, _, _ in events):
+        assert time.monotonic() < deadline, "no ACCEPTED event"
+        if broker.monitor.poll(50):
+            events.append(read_event(broker.monitor))
+    assert (zmq.EVENT_ACCEPTED, fd, broker.endpoint.encode()) in events
+    assert all(type(kind) is int and type(value) is int for kind, value, _ in events)
+
+
 # ---- how many connections a descriptor limit leaves room for ------------------------------
 
 def test_connection_bound_is_monotonic_and_at_least_16():
