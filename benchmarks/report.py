@@ -247,8 +247,9 @@ def render(results: Record) -> str:
     variants = [s for s in ("zchat-memory", "zchat-curve") if s in systems]
     if "zchat" in systems and variants:
         parts += ["zchat's variants against zchat, within each repetition (zchat-memory / zchat "
-                  "above 1 is what the history store costs; zchat-curve / zchat below 1 is what "
-                  "CURVE costs):", "", ratio_table(recs, variants, ns, "zchat"), ""]
+                  "above 1 is what the history store and the search index cost; zchat-curve / "
+                  "zchat below 1 is what CURVE costs):", "", ratio_table(recs, variants, ns,
+                                                                      "zchat"), ""]
     if "zchat" in systems and "zchat-metrics" in systems:
         parts += ["What --metrics costs (scraped every second): zchat-metrics / zchat, within "
                   "each repetition (the target: a rate at least 0.97x, i.e. a cost of at most "

@@ -47,7 +47,8 @@ DESCRIPTION = {
     "ngircd": "ngircd (C IRC server, single thread), one channel, sender is oper with +F",
     "zchat": "zchat broker with its defaults (SQLite history, log to a file), flood limits "
              "lifted for the load generator",
-    "zchat-memory": "the same with --store memory: the cost of the history store",
+    "zchat-memory": "the same with --store memory: the cost of the history store and of the "
+                    "search index (off with --store memory; zchat-nosearch is the index alone)",
     "zchat-nosearch": "the same as zchat with --no-search: the cost of the search index",
     "zchat-metrics": "the same as zchat with --metrics on a loopback port, scraped every "
                      "second by a process of its own (scraper.py): the cost of the metrics",
