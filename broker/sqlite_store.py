@@ -50,7 +50,8 @@ DB_NAME = "history.sqlite3"
 RESERVE = 10_000
 #: A block renewed within RESERVE_SPAN seconds of the last is twice as big, up to
 #: RESERVE_MAX: each renewal waits for the disk (synchronous=FULL), and at full speed
-#: a 10,000 block was one such wait every 60 ms (docs/PERFORMANCE.md, Store).
+#: a 10,000 block was one such wait every 60 ms (docs/PERFORMANCE.md, Issue 17,
+#: session 13).
 RESERVE_SPAN = 1.0
 RESERVE_MAX = 640_000
 #: The heads table is written every HEADS_EVERY events (and at each reservation,
@@ -420,8 +421,7 @@ class SqliteStore(LocalStore):
         if not self._pending and not (heads and self._dirty):
             return
         if self._count > self._retain * 1.1:
-            self.prune(self._retain)
-            heads = True
+            self.prune(self._retain)  # (it writes the heads itself)
         try:
             self._write_rows()
             if heads:
