@@ -528,6 +528,29 @@ def test_sqlite_owners_survive_a_reopen(tmp_path):
         again.close()
 
 
+@pytest.mark.parametrize("counts", [(1,), (64,), (1037, 3, 511), (513, 2)])
+def test_sqlite_each_commits_rows_read_back_in_order_after_a_reopen(tmp_path, counts):
+    """A cycle's rows go in as multi-row INSERTs of several sizes (sqlite_store's
+    _INSERT_SIZES): every count must store each event once, whole, in its place."""
+    store = SqliteStore(tmp_path)
+    events: list[StoredEvent] = []
+    for count in counts:
+        for _ in range(count):
+            seq = len(events) + 1
+            event = (_priv(seq, "Ana", "Bob", ANA, BOB, prev=seq - 1, cid=seq) if seq % 7 == 0
+                     else _msg(seq, "Bob", f"m{seq} ☃", prev=seq - 1, origin=BOB, cid=seq))
+            store.append(event)
+            events.append(event)
+        store.commit()
+    store.close()
+    again = SqliteStore(tmp_path)
+    try:
+        assert again.since(0, 0, BOB, len(events) + 1) == events
+        assert again.find(BOB, len(events)) == events[-1]
+    finally:
+        again.close()
+
+
 def test_sqlite_a_claim_alone_is_committed(tmp_path):
     store = SqliteStore(tmp_path)
     try:
