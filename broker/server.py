@@ -331,7 +331,6 @@ class BrokerServer:
         self._last_read = time.monotonic()
         router = self.router
         recv = router.recv
-        more = partial(router.getsockopt, zmq.RCVMORE)
         core = self.core
         joined = core.roster.by_identity
         #: With metrics: the messages read, counted by command after the batch.
@@ -344,14 +343,11 @@ class BrokerServer:
                 break
             # (A ROUTER puts the identity before every message: a frame follows.)
             peer = user = ""
-            if joined(identity) is not None:
-                # The hot path. A joined client cannot JOIN again, so its message
-                # properties are not needed: bytes, not a Frame (a Frame is an object
-                # more per message, and this is every message: docs/PERFORMANCE.md).
-                frames = [recv()]
-            else:
-                part = recv(copy=False)
-                frames = [part.bytes]
+            # A Frame, read for its `more`: `getsockopt(RCVMORE)` makes its option an enum
+            # member on every call, which costs more than the Frame (docs/PERFORMANCE.md).
+            part = recv(copy=False)
+            frames = [part.bytes]
+            if joined(identity) is None:
                 fd = _source(part)
                 if not self.watch.knows(fd):
                     # A connection quicker than its monitor events (accepted, or a number
@@ -367,7 +363,7 @@ class BrokerServer:
                 peer = _property(part, "Peer-Address")
                 if self.gate is not None:
                     user = _property(part, "User-Id")  # the key ZAP admitted
-            while more():  # more than one frame is an error; keep what is read bounded
+            while part.more:  # more than one frame is an error; keep what is read bounded
                 part = recv(copy=False)
                 if len(frames) < 2:
                     frames.append(part.bytes)
