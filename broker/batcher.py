@@ -273,12 +273,10 @@ class Batcher:
         its stream still arrives in order. (A joiner does get its own JOINED in a batch
         of several: clients skip their own.) With a feed everyone, sender included, gets
         the batch on the feed, and the ACKs go on each sender's connection."""
-        acks = [To(e.sender, e.ack) for e in events
-                if type(e) is PublicEvent and e.sender is not None and e.ack is not None]
         if self.feed:
             items = [live_item(event.frame) for event in events]
             out.append(OnFeed(events[0].frame if len(events) == 1 else encode_live_items(items)))
-            out.extend(self._grouped(acks))
+            out.extend(self._grouped(_acks_of(events)))
             return
         if len(events) == 1:
             event = events[0]
@@ -287,7 +285,7 @@ class Batcher:
             if skip is not None:
                 instead[skip] = None
             out.append(ToAll(event.frame, instead))
-            out.extend(acks)
+            out.extend(_acks_of(events))
             return
         items = [live_item(event.frame) for event in events]
         owner = [event.sender if type(event) is PublicEvent else None for event in events]
@@ -316,6 +314,12 @@ class Batcher:
                 out += _acks(sender, acked)
             if segment:
                 out.append(To(sender, encode_live_items(segment)))
+
+
+def _acks_of(events: list[PublicEvent | PresenceEvent]) -> list[To]:
+    """The ACKs the senders of ``events`` are owed, one To each, in order."""
+    return [To(e.sender, e.ack) for e in events
+            if type(e) is PublicEvent and e.sender is not None and e.ack is not None]
 
 
 def _acks(identity: bytes, frames: list[bytes]) -> list[To]:
