@@ -105,7 +105,7 @@ from .store import (
     StoredEvent,
     stream_key,
 )
-from .texts import broker_catalogue
+from .texts import broker_catalogue, positional
 from .throttle import Throttle
 
 if TYPE_CHECKING:
@@ -199,7 +199,8 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
         self.delivery = Delivery(self.roster)
         self.cluster = ClusterSide(self.roster, self.backplane, self.store, self.link,
                                    self.delivery, catalogue, wall_clock)
-        self._public_line = self._t("log.public")  # (the per-message line's template)
+        #: The per-message line's template (%-style: texts.positional).
+        self._public_line = positional(self._t("log.public"), "name", "text")
         self._log_private_bodies = log_private_bodies
         self._next_tick = 0.0
         self._closing = False
@@ -539,7 +540,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
         duplicate = self._duplicate(session, cid, retry)
         if duplicate is not None:
             return duplicate
-        self._note(self._public_line.format(name=sanitize(session.name), text=sanitize(text)))
+        self._note(self._public_line % (sanitize(session.name), sanitize(text)))
         event = StoredEvent(0, c.MSG, self._wall(), session.name, text, origin=session.stream,
                             cid=cid, room=key)
         return self._publish(event, session.identity, session.identity)

@@ -20,16 +20,22 @@ class Journal(logging.Handler):
         self.streams = streams
         self._lines: list[str] = []
         self._second = -1
-        self._prefix = ""
+        self._date = ""  # (date and time to the second)
+        self._milli = -1
+        self._prefix = ""  # (the whole stamp, to the millisecond, and a space)
 
     def line(self, text: str) -> None:
-        """Add one stamped line (the hot path: no LogRecord, no formatting machinery)."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        self._lines.append(f"{self._prefix}.{int((now - second) * 1000):03d} {text}\n")
+        """Add one stamped line (the hot path: no LogRecord, no formatting machinery;
+        the stamp made once a millisecond, which many lines share under load)."""
+        milli = int(time.time() * 1000)
+        if milli != self._milli:
+            self._milli = milli
+            second = milli // 1000
+            if second != self._second:
+                self._second = second
+                self._date = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+            self._prefix = f"{self._date}.{milli % 1000:03d} "
+        self._lines.append(self._prefix + text + "\n")
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -117,3 +117,21 @@ TEXTS: dict[str, Texts] = {"en": EN, "pt": PT}
 def broker_catalogue(lang: str) -> Catalogue:
     """The broker's lines in ``lang`` (English if zchat does not speak it)."""
     return Catalogue(TEXTS, lang)
+
+
+def positional(template: str, *fields: str) -> str:
+    """``template`` (str.format, named fields) as a %-template that takes ``fields``
+    in that order: a per-message log line formats in a sixth of the time
+    (docs/PERFORMANCE.md). Each field must appear once, in that order."""
+    plain = template.replace("%", "%%")
+    at = -1
+    for field in fields:
+        mark = "{" + field + "}"
+        found = plain.find(mark)
+        if found <= at or plain.count(mark) != 1:
+            raise ValueError(f"{template!r}: {mark} must appear once, after the fields before it")
+        at = found
+        plain = plain.replace(mark, "%s")
+    if "{" in plain or "}" in plain:
+        raise ValueError(f"{template!r} has fields besides {fields}")
+    return plain
