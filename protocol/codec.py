@@ -186,6 +186,8 @@ def _acks_frame(frames: Sequence[bytes]) -> bytes:
 def live_item(frame: bytes) -> bytes:
     """A public event frame (MSG, JOINED, LEFT) as an event object of an EVENTS
     frame: its JSON body with the ``type`` field added, spliced, not re-encoded."""
+    if frame.startswith(_MSG_HEAD) and frame.endswith(b"}"):  # (most: one slice, not four)
+        return frame[len(_MSG_HEAD):-1] + b',"type":"MSG"}'
     command, _, body = frame[len(c.HEADER):].partition(b" ")
     if command not in _LIVE_TYPES or body[-1:] != b"}":
         raise TypeError(f"not a public event frame: {frame[:40]!r}")
