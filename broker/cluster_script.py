@@ -652,25 +652,28 @@ def batch_args(events: list[StoredEvent], from_keys: list[str], to_keys: list[st
 Entry = tuple[bytes, dict[bytes, bytes]]
 
 
-def _text(fields: dict[bytes, bytes], key: bytes) -> str:
-    raw = fields.get(key)
-    return raw.decode("utf-8", "replace") if raw else ""
-
-
-def _int(fields: dict[bytes, bytes], key: bytes) -> int:
-    raw = fields.get(key)
-    return int(raw) if raw else 0
-
-
 def entry_event(entry_id: bytes, fields: dict[bytes, bytes]) -> StoredEvent:
     """A log, private-stream or inbox entry as the event it records.
 
     Log, private-stream and room-stream entries are keyed by sequence number
     (``seq-0``); inbox and room-log entries carry it in ``s`` (a topic change on the
     room log: ``s`` 0, kind TOPIC)."""
-    seq = int(fields[b"s"]) if b"s" in fields else int(entry_id.split(b"-", 1)[0])
-    return StoredEvent(seq, _text(fields, b"k"), float(fields.get(b"ts") or 0),
-                       _text(fields, b"n"), _text(fields, b"x"), _text(fields, b"to"),
-                       _text(fields, b"r"), _text(fields, b"o"), _int(fields, b"c"),
-                       _int(fields, b"p"), _text(fields, b"tk"), _int(fields, b"pt"),
-                       _text(fields, b"rm"))
+    # (Every broker reads every event of the log: the fields are read inline, not
+    # through _text and _int, eleven calls an event.)
+    get = fields.get
+    seq = get(b"s")
+    kind, name, text, to, reason, origin, to_key, room, ts, cid, prev, prev_to = (
+        get(b"k"), get(b"n"), get(b"x"), get(b"to"), get(b"r"), get(b"o"), get(b"tk"),
+        get(b"rm"), get(b"ts"), get(b"c"), get(b"p"), get(b"pt"))
+    return StoredEvent(
+        int(seq) if seq is not None else int(entry_id.split(b"-", 1)[0]),
+        kind.decode("utf-8", "replace") if kind else "", float(ts) if ts else 0.0,
+        name.decode("utf-8", "replace") if name else "",
+        text.decode("utf-8", "replace") if text else "",
+        to.decode("utf-8", "replace") if to else "",
+        reason.decode("utf-8", "replace") if reason else "",
+        origin.decode("utf-8", "replace") if origin else "",
+        int(cid) if cid else 0, int(prev) if prev else 0,
+        to_key.decode("utf-8", "replace") if to_key else "",
+        int(prev_to) if prev_to else 0,
+        room.decode("utf-8", "replace") if room else "")
