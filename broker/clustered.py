@@ -16,7 +16,7 @@ from zchat.protocol import constants as c
 
 from .actions import Ack, Action, Broadcast, PublicEvent, Send
 from .backplane import Backplane
-from .delivery import Delivery, ack
+from .delivery import Delivery, ack, ack_frame
 from .link import ClusterLink
 from .roster import Roster
 from .store import HistoryStore, LinkDown, StoredEvent
@@ -75,7 +75,7 @@ class ClusterSide:
             if ack_to is None:
                 continue
             if event.kind == c.MSG:
-                self.link.ack_on_arrival(event.seq, event.origin, ack(ack_to, event).frame)
+                self.link.ack_on_arrival(event.seq, event.origin, ack_frame(event))
             else:
                 actions.append(ack(ack_to, event))
         return actions

@@ -31,13 +31,13 @@ class Delivery:
         its sender's ACK: it takes that message's place in the sender's stream."""
         if event.room:
             if ack_to is not None and not self.feed:  # (the ACK in its message's place)
-                return self.room(event, exclude, ack_to, ack(ack_to, event).frame)
+                return self.room(event, exclude, ack_to, ack_frame(event))
             actions = self.room(event, exclude)
             if ack_to is not None:
                 actions.append(ack(ack_to, event))
             return actions
         if event.kind == c.MSG and ack_to is not None and ack_to == exclude:
-            return [self.public_msg(event, exclude, ack(ack_to, event).frame)]
+            return [self.public_msg(event, exclude, ack_frame(event))]
         actions = self.deliver(event, exclude)
         if ack_to is not None:
             actions.append(ack(ack_to, event))
@@ -94,5 +94,10 @@ class Delivery:
 
 def ack(identity: bytes, event: StoredEvent) -> Ack:
     """The ACK of a stored SAY or TELL: ``prev`` is a MSG's place in the public stream."""
-    prev = event.prev if event.kind == c.MSG else 0
-    return Ack(identity, encode_ack(event.cid, event.seq, prev, event.room))
+    return Ack(identity, ack_frame(event))
+
+
+def ack_frame(event: StoredEvent) -> bytes:
+    """The frame of `ack` (a message's own: it takes the message's place)."""
+    return encode_ack(event.cid, event.seq, event.prev if event.kind == c.MSG else 0,
+                      event.room)

@@ -80,17 +80,23 @@ class Budgets:
     def message(self, session: Session, msg: Message, now: float) -> bool:
         """Whether a joined session's SAY, TELL, WHO, FETCH or room command may be
         handled (texts cost their bytes too); an allowed one clears its strikes."""
-        messages, octets, fetches, _ = self.of(session)
-        if isinstance(msg, Fetch):
-            allowed = fetches.take(now)
-        else:
-            # A bigger message than the byte burst costs a full bucket.
-            text = msg.text if isinstance(msg, Say | Tell) else ""
-            size = len(text) if text.isascii() else len(text.encode("utf-8"))
-            allowed = take_both(messages, octets, now, size)
+        if not isinstance(msg, Fetch):
+            return self.said(session, msg.text if isinstance(msg, Say | Tell) else "", now)
+        allowed = self.of(session)[2].take(now)
         if allowed:
             session.strikes = 0
         return allowed
+
+    def said(self, session: Session, text: str, now: float) -> bool:
+        """`message` for a message of ``text`` (a SAY's, the hot path, asks this
+        directly): it costs a message and its bytes (a bigger message than the byte
+        burst costs a full bucket)."""
+        messages, octets, _, _ = session.buckets or self.of(session)
+        if take_both(messages, octets, now,
+                     len(text) if text.isascii() else len(text.encode("utf-8"))):
+            session.strikes = 0
+            return True
+        return False
 
     def of(self, session: Session) -> tuple[TokenBucket, TokenBucket, TokenBucket, TokenBucket]:
         """The session's buckets, made full the first time they are needed."""
