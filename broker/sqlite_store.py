@@ -161,7 +161,7 @@ _COLUMNS = ("seq, kind, ts, name, text, target, reason, origin, cid, prev, to_ke
 #: (at most one of each smaller size: about 9 cached statements serve every count).
 #: One statement of 64 rows costs a quarter less a row than `executemany` of them
 #: (docs/PERFORMANCE.md, Issue 17, session 14); 512 rows of 13 values bind 6,656,
-#: under SQLite's limit of 32,766.
+#: under SQLite's default limit of 32,766 (sizes over the build's limit are skipped).
 _INSERT_SIZES = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 #: A row's values as `append` lays them out in the cycle's flat list, and the VALUES
 #: of one row: every column for most events; for a MSG only the 8 columns a message
@@ -439,7 +439,12 @@ class SqliteStore(LocalStore):
     def _insert_rows(self, row: str, width: int, values: list[object]) -> None:
         left, at = len(values) // width, 0
         try:
+            # (A SQLite built with a lower bound on a statement's values, 999 before
+            # 3.32, takes smaller statements.)
+            most = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width
             for size in _INSERT_SIZES:
+                if size > most:
+                    continue
                 while left >= size:
                     end = at + size * width
                     self._db.execute(_insert(row, size),

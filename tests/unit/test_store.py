@@ -570,6 +570,24 @@ def test_sqlite_each_commits_rows_read_back_in_order_after_a_reopen(tmp_path, co
         again.close()
 
 
+def test_sqlite_rows_fit_a_build_that_binds_few_values(tmp_path):
+    """SQLite before 3.32 binds at most 999 values a statement: the rows' INSERTs must
+    stay under whatever bound the build has (here lowered to 100: 7 rows of 13)."""
+    store = SqliteStore(tmp_path)
+    store._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
+    events = [_mixed(seq) for seq in range(1, 301)]
+    for event in events:
+        store.append(event)
+    store.commit()
+    store.close()
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    try:
+        assert [seq for (seq,) in db.execute("SELECT seq FROM events ORDER BY seq")] == \
+            list(range(1, 301))
+    finally:
+        db.close()
+
+
 def test_sqlite_a_claim_alone_is_committed(tmp_path):
     store = SqliteStore(tmp_path)
     try:
