@@ -7,6 +7,7 @@ nobody is sent their own.
 
 import signal
 import time
+from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
@@ -35,8 +36,15 @@ class Reader:
 
     def until(self, text: str, timeout: float = 30.0) -> None:
         """Read until a message with ``text`` has arrived."""
+        self._read_until(lambda: any(m.text == text for m in self.msgs), timeout)
+
+    def until_acked(self, count: int, timeout: float = 30.0) -> None:
+        """Read until ``count`` of its messages have been acknowledged."""
+        self._read_until(lambda: len(self.acked) >= count, timeout)
+
+    def _read_until(self, done: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while not any(m.text == text for m in self.msgs):
+        while not done():
             msg = read(self.peer.sock, deadline - time.monotonic())
             self.batches += isinstance(msg, Events) and msg.kind == c.K_LIVE
             for event in live_events(msg):
@@ -84,12 +92,15 @@ def _talk_at_once(chat: Cluster, ana_acks: bool = False,
     broker sends after it comes after everything). What each of the three read.
 
     ``ana_while_stopped``: ana sends all hers while the broker is stopped (SIGSTOP),
-    so that it finds them waiting together, then bob his. (A ROUTER takes one message
-    from each peer in turn, and a broker may keep up with one sender: either way her
-    messages, and her ACKs, would seldom be consecutive in a cycle.)"""
+    so that it finds them waiting together, then, her ACKs all back, bob his. (A
+    ROUTER takes one message from each peer in turn, and a broker may keep up with one
+    sender: either way her messages, and her ACKs, would seldom be consecutive in a
+    cycle.)"""
     broker = chat.broker("--store", "memory", *UNLIMITED)
     ana = _join(broker.endpoint, "ana", acks=ana_acks)
     bob, carol = (_join(broker.endpoint, name) for name in ("bob", "carol"))
+    readers = {name: Reader(peer) for name, peer in
+               (("ana", ana), ("bob", bob), ("carol", carol))}
     try:
         says = [(peer, encode(Say(f"{peer_name}{i}", cid=i + 1)))
                 for i in range(COUNT) for peer, peer_name in ((ana, "a"), (bob, "b"))]
@@ -107,11 +118,12 @@ def _talk_at_once(chat: Cluster, ana_acks: bool = False,
                            "ana's messages queued at the stopped broker")
             finally:
                 broker.signal(signal.SIGCONT)
+            # bob starts once the broker has taken all of hers: sent sooner, his would
+            # be read turn about with hers, and none of her ACKs consecutive.
+            readers["ana"].until_acked(COUNT)
             says = [(peer, frame) for peer, frame in says if peer is bob]
         for peer, frame in says:
             peer.send(frame)
-        readers = {name: Reader(peer) for name, peer in
-                   (("ana", ana), ("bob", bob), ("carol", carol))}
         readers["carol"].until(f"b{COUNT - 1}")
         readers["carol"].until(f"a{COUNT - 1}")
         carol.send(encode(Say("end", cid=1)))
