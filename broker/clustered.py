@@ -40,6 +40,8 @@ class ClusterSide:
         self.delivery = delivery
         self._t = catalogue.t
         self._wall = wall_clock
+        #: The last number this broker's commits had Redis give (`BrokerCore.committed`).
+        self.numbered = 0
 
     def publish(self, event: StoredEvent, exclude: bytes | None,
                 ack_to: bytes | None) -> list[Action]:
@@ -54,6 +56,7 @@ class ClusterSide:
             self.store.add(event)
         except LinkDown:
             return self._unnumbered(event) + self.delivery.show(event, exclude, ack_to)
+        self.numbered = max(self.numbered, event.seq)
         return self.delivery.show(event, exclude, ack_to)
 
     def commit(self) -> list[Action]:
@@ -70,6 +73,7 @@ class ClusterSide:
             for event, exclude, ack_to in queued:
                 shown += self._unnumbered(event) + self.delivery.show(event, exclude, ack_to)
             return shown
+        self.numbered = max(self.numbered, queued[-1][0].seq)
         actions: list[Action] = []
         for event, _, ack_to in queued:
             if ack_to is None:

@@ -680,10 +680,13 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
         """Make every event durable; the server calls this before sending anything.
         In a cluster this numbers the cycle's events and returns their ACKs."""
         self.store.commit()
-        self._committed = self.store.last_seq()  # (the search index is fed up to here)
         if not self.backplane.shared:
+            self._committed = self.store.last_seq()  # (the search index is fed up to here)
             return []
+        # (Not the cluster history's last_seq: that asks Redis, a round trip, and the
+        # server commits several times a cycle; what this broker numbered is enough.)
         acks = self.cluster.commit()
+        self._committed = max(self._committed, self.cluster.numbered)
         if self._talks_due:
             self._sent()  # (read state: the senders' side of what it numbered)
         return acks
