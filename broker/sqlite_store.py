@@ -49,9 +49,9 @@ DB_NAME = "history.sqlite3"
 #: reservation, so no number a client may already have seen is given again.
 RESERVE = 10_000
 #: A block renewed within RESERVE_SPAN seconds of the last is twice as big, up to
-#: RESERVE_MAX: each renewal waits for the disk (synchronous=FULL), and at full speed
-#: a 10,000 block was one such wait every 60 ms (docs/PERFORMANCE.md, Issue 17,
-#: session 13).
+#: RESERVE_MAX: each renewal costs the disk an fsync (the Syncer's, on a thread of its
+#: own), which numbering must not outrun, and at full speed a 10,000 block was one
+#: renewal every 60 ms (docs/PERFORMANCE.md, Issue 17, session 13).
 RESERVE_SPAN = 1.0
 RESERVE_MAX = 640_000
 #: The heads table is written every HEADS_EVERY events (and at each reservation,
@@ -328,7 +328,8 @@ class SqliteStore(LocalStore):
                                       "AND room = '' ORDER BY seq DESC LIMIT ?",
                                       (c.MAX_FETCH,)).fetchall()
             self._recent = deque((_event(row) for row in reversed(recent)), maxlen=c.MAX_FETCH)
-            self._reserve()  # before any number past what an earlier run may have used
+            # Before any number past what an earlier run may have used.
+            self._reserve(now_on_disk=True)
             self._db.execute("BEGIN")
         except sqlite3.Error as exc:
             if db is not None:
@@ -343,6 +344,7 @@ class SqliteStore(LocalStore):
         self._msgs: list[object] = []
         self._rows: list[object] = []
         self._checkpointer = Checkpointer(path, self._wal_limit)
+        self._syncer = Syncer(path.with_name(DB_NAME + "-wal"))
         # Files made before this rule (or by hand) are tightened too, where we may.
         for owned in (data_dir, path, path.with_name(DB_NAME + "-wal"),
                       path.with_name(DB_NAME + "-shm")):
@@ -373,9 +375,12 @@ class SqliteStore(LocalStore):
                 moved.add(key)
         return moved
 
-    def _reserve(self) -> None:
-        """Durably reserve the next block of sequence numbers, in a commit of its own
-        made with synchronous=FULL, so even a power cut cannot undo it."""
+    def _reserve(self, now_on_disk: bool = False) -> None:
+        """Reserve the next block of sequence numbers, in a commit of its own that even
+        a power cut cannot undo once it is on disk. ``now_on_disk`` (at open): made with
+        synchronous=FULL, waiting for the disk here. Else the Syncer's thread puts it
+        there while the loop goes on numbering within the last block (half of it is
+        left: see `append`); a number past that waits for the disk (`_reach_disk`)."""
         now = time.monotonic()
         quick = now - self._renewed < RESERVE_SPAN
         self._block = min(self._block * 2, RESERVE_MAX) if quick else RESERVE
@@ -387,13 +392,28 @@ class SqliteStore(LocalStore):
             self._write_rows()
             self._write_heads()
             self._db.execute("COMMIT")
-        self._db.execute("PRAGMA synchronous=FULL")
+        if now_on_disk:
+            self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("INSERT INTO meta (key, value) VALUES ('reserved', ?) ON "
                          "CONFLICT (key) DO UPDATE SET value = excluded.value",
                          (str(self._reserved),))
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        if now_on_disk:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._on_disk = self._reserved
+        else:
+            self._syncer.ask(self._reserved)
         if in_transaction:
             self._db.execute("BEGIN")
+
+    def _reach_disk(self) -> None:
+        """Wait until the last reservation is on disk (the Syncer's fsync); if its
+        thread cannot make it so, fsync here."""
+        if not self._syncer.wait(self._reserved):
+            try:
+                self._syncer.sync()
+            except OSError as exc:
+                raise StoreError(f"cannot make the history durable: {exc}") from None
+        self._on_disk = self._reserved
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -408,6 +428,8 @@ class SqliteStore(LocalStore):
 
     def append(self, event: StoredEvent) -> None:
         """Queue the row; it is written before any read and at commit."""
+        if event.seq > self._on_disk:  # (past the reservation on disk: see _reserve)
+            self._reach_disk()
         if event.kind == c.MSG and not (event.to or event.reason or event.to_key
                                         or event.prev_to):  # (what _MSG_ROW writes)
             self._msgs += (event.seq, event.ts, event.name, event.text, event.origin,
@@ -827,6 +849,7 @@ class SqliteStore(LocalStore):
     def close(self) -> None:
         try:
             self._commit(heads=True)
+            self._syncer.stop()
             self._checkpointer.stop()
             self._db.close()
         finally:
@@ -889,6 +912,78 @@ class Checkpointer:
 
     def stop(self) -> None:
         self._stop.set()
+        self._thread.join(10)
+
+
+class Syncer:
+    """Makes the write-ahead log durable (fsync) on a thread of its own when asked, so
+    that a renewed reservation reaches the disk while the broker goes on numbering
+    within the last one. Made with synchronous=FULL, each renewal stopped the loop for
+    the disk: 20-130 ms on a shared virtual machine, once every 5,000 messages at
+    1,000 a second (docs/PERFORMANCE.md, Issue 17, session 15).
+
+    An fsync of any descriptor of the file flushes all of it: the commit that asked,
+    and any before. A checkpoint in between syncs the log first (synchronous=NORMAL
+    does), so what it copied is on disk too."""
+
+    #: (A test makes the disk slow, or failing, here.)
+    fsync = staticmethod(os.fsync)
+
+    def __init__(self, wal: Path) -> None:
+        self._wal = wal
+        self._cond = threading.Condition()
+        self._asked = self._done = 0
+        self._failed = self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="zchat-sync", daemon=True)
+        self._thread.start()
+
+    def ask(self, reserved: int) -> None:
+        """Put the log on disk, with the reservation ``reserved`` just committed to it."""
+        with self._cond:
+            self._asked = max(self._asked, reserved)
+            self._cond.notify_all()
+
+    def wait(self, reserved: int) -> bool:
+        """Wait until the reservation ``reserved`` is on disk: False if this thread
+        cannot do it (it failed, or stopped), and the caller must."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._done >= reserved or self._failed
+                                or self._stopped)
+            return self._done >= reserved
+
+    def sync(self) -> None:
+        """The fsync itself (OSError if the disk refuses)."""
+        fd = os.open(self._wal, os.O_RDONLY)
+        try:
+            self.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._asked > self._done or self._stopped)
+                if self._asked <= self._done:
+                    return  # stopped, with nothing asked
+                reserved = self._asked
+            try:
+                self.sync()
+            except OSError as exc:
+                log.warning("history sync failed (the broker's loop syncs instead): %s",
+                            exc)
+                with self._cond:
+                    self._failed = True
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._done = reserved
+                self._cond.notify_all()
+
+    def stop(self) -> None:
+        """Stop the thread, once what was asked is on disk."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
         self._thread.join(10)
 
 

@@ -7,11 +7,13 @@ number twice, and refuse to be shared.
 """
 
 import hashlib
+import os
 import re
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -799,8 +801,18 @@ def test_sqlite_reservation_always_stays_past_half_a_block_ahead(tmp_path, monke
         store.close()
 
 
-def test_sqlite_reservation_is_its_own_commit_made_with_synchronous_full(tmp_path, monkeypatch):
+def test_sqlite_reservation_is_its_own_commit_put_on_disk_by_the_syncer(tmp_path,
+                                                                         monkeypatch):
     monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    synced = threading.Event()
+    wal = (tmp_path / (DB_NAME + "-wal")).resolve()
+
+    def fsync(fd: int) -> None:
+        os.fsync(fd)
+        if Path(os.readlink(f"/proc/self/fd/{fd}")) == wal:
+            synced.set()
+
+    monkeypatch.setattr(sqlite_store.Syncer, "fsync", staticmethod(fsync))
     store = SqliteStore(tmp_path)
     try:
         statements: list[str] = []
@@ -813,13 +825,89 @@ def test_sqlite_reservation_is_its_own_commit_made_with_synchronous_full(tmp_pat
         flat = [" ".join(s.split()) for s in statements]
         write = next(i for i, s in enumerate(flat) if "'reserved'" in s)
         assert flat[write].startswith("INSERT INTO meta")
-        assert flat[write - 1] == "PRAGMA synchronous=FULL"
-        assert flat[write + 1] == "PRAGMA synchronous=NORMAL"
-        # The open transaction was committed first and a new one begun after.
-        assert flat[write - 2] == "COMMIT"
-        assert flat[write + 2] == "BEGIN"
+        # The open transaction was committed first and a new one begun after; the loop
+        # does not wait for the disk (no synchronous=FULL): the Syncer's thread fsyncs.
+        assert flat[write - 1] == "COMMIT"
+        assert flat[write + 1] == "BEGIN"
+        assert not any("synchronous" in s for s in flat)
+        assert synced.wait(10), "the write-ahead log was never synced"
         assert store._db.in_transaction
         store.commit()
+    finally:
+        store.close()
+
+
+def test_sqlite_a_number_past_the_reservation_on_disk_waits_for_the_disk(tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    monkeypatch.setattr(sqlite_store, "RESERVE_SPAN", 0.0)  # (blocks stay 4)
+    entered, disk = threading.Event(), threading.Event()
+
+    def slow_fsync(fd: int) -> None:
+        entered.set()
+        assert disk.wait(10)
+        os.fsync(fd)
+
+    monkeypatch.setattr(sqlite_store.Syncer, "fsync", staticmethod(slow_fsync))
+    store = SqliteStore(tmp_path)  # (opening reserves 4 with synchronous=FULL itself)
+    appended = threading.Event()
+    try:
+        store.append(_msg(1))
+        store.append(_msg(2, prev=1))  # renewed to 6: the Syncer is now on the disk
+        assert entered.wait(10)
+        store.append(_msg(3, prev=2))
+        store.append(_msg(4, prev=3))  # (within what is on disk: no wait)
+        worker = threading.Thread(target=lambda: (store.append(_msg(5, prev=4)),
+                                                  appended.set()))
+        worker.start()
+        assert not appended.wait(0.3), "5 was numbered before its reservation was on disk"
+        disk.set()
+        assert appended.wait(10)
+        worker.join(10)
+        store.commit()
+    finally:
+        disk.set()
+        store.close()
+    assert _reservation(tmp_path) >= 6
+
+
+def test_sqlite_when_the_syncer_cannot_the_loop_syncs_itself(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    monkeypatch.setattr(sqlite_store, "RESERVE_SPAN", 0.0)
+    by_loop: list[int] = []
+
+    def fsync(fd: int) -> None:
+        if threading.current_thread().name == "zchat-sync":
+            raise OSError(5, "Input/output error")
+        by_loop.append(fd)
+        os.fsync(fd)
+
+    monkeypatch.setattr(sqlite_store.Syncer, "fsync", staticmethod(fsync))
+    store = SqliteStore(tmp_path)
+    try:
+        for seq in range(1, 9):
+            store.append(_msg(seq, prev=seq - 1))
+        store.commit()
+        assert by_loop, "nothing put the renewed reservation on disk"
+        assert _seqs(store.since(0, 0, ANA, 100)) == list(range(1, 9))
+    finally:
+        store.close()
+
+
+def test_sqlite_a_disk_that_cannot_sync_stops_the_store(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "RESERVE", 4)
+    monkeypatch.setattr(sqlite_store, "RESERVE_SPAN", 0.0)
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(sqlite_store.Syncer, "fsync", staticmethod(broken))
+    store = SqliteStore(tmp_path)
+    try:
+        for seq in range(1, 5):  # (within the reservation made at open: no sync needed)
+            store.append(_msg(seq, prev=seq - 1))
+        with pytest.raises(StoreError, match="cannot make the history durable"):
+            store.append(_msg(5, prev=4))
     finally:
         store.close()
 
