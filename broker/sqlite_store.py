@@ -37,6 +37,7 @@ from .store import (
     Sanction,
     StoredEvent,
     StoreError,
+    over_bound,
 )
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ RESERVE_MAX = 640_000
 HEADS_EVERY = 10_000
 #: The page size of a new history file (bytes): see _open.
 PAGE_SIZE = 2048
+#: Prune batches are kept for this many times --retain numbers back (`prune`): as far
+#: back as the last 1,000 batches reached when each was a tenth of --retain.
+PRUNES_SPAN = 100
 #: The write-ahead log is made to start over once it is bigger than this (bytes).
 WAL_LIMIT = 64 << 20
 _SCHEMA = """
@@ -483,7 +487,7 @@ class SqliteStore(LocalStore):
         one page less in every small commit: see HEADS_EVERY)."""
         if not self._pending and not (heads and self._dirty):
             return
-        if self._count > self._retain * 1.1:
+        if over_bound(self._count, self._retain):
             self.prune(self._retain)  # (it writes the heads itself)
         try:
             self._write_rows()
@@ -606,8 +610,10 @@ class SqliteStore(LocalStore):
             deleted = self._db.execute("DELETE FROM events WHERE seq <= ?", (cutoff,)).rowcount
             self._count -= deleted
             self._db.execute("INSERT INTO prunes (upto, events) VALUES (?, ?)", (cutoff, deleted))
-            self._db.execute("DELETE FROM prunes WHERE upto < (SELECT MIN(upto) FROM "
-                             "(SELECT upto FROM prunes ORDER BY upto DESC LIMIT 1000))")
+            # The batches of the last PRUNES_SPAN * retain numbers (a million at least)
+            # are kept: what `pruned_events` can tell a reader that long away.
+            self._db.execute("DELETE FROM prunes WHERE upto < ?",
+                             (cutoff - PRUNES_SPAN * max(retain, 10_000),))
             self._db.execute("INSERT INTO meta (key, value) VALUES ('pruned_upto', ?) ON "
                              "CONFLICT (key) DO UPDATE SET value = excluded.value", (str(cutoff),))
             # Per-stream state whose stream has nothing left (see Ownership).

@@ -41,6 +41,15 @@ IN_USE = 2**63 - 1  # (stored, never sent: above every seq, and what stores hold
 
 
 _SEQ = attrgetter("seq")
+#: A history past its bound is pruned once it holds a tenth more, at most PRUNE_CHUNK
+#: more (`over_bound`): each prune holds the broker's loop, and a tenth of 100,000 rows
+#: at once held it 19-27 ms (docs/PERFORMANCE.md, Issue 17, session 15).
+PRUNE_CHUNK = 1000
+
+
+def over_bound(count: int, retain: int) -> bool:
+    """Whether a history of ``count`` events is due to be pruned down to ``retain``."""
+    return count > retain + min(PRUNE_CHUNK, retain // 10)
 
 
 def stream_key(token: str) -> str:
@@ -477,7 +486,7 @@ class MemoryStore(LocalStore):
             self._by_origin[(event.origin, event.cid)] = event
 
     def commit(self) -> None:
-        if len(self._events) > self._retain * 1.1:
+        if over_bound(len(self._events), self._retain):
             self.prune(self._retain)
 
     def find(self, origin: str, cid: int) -> StoredEvent | None:

@@ -27,6 +27,7 @@ from zchat.broker.store import (
     MemoryStore,
     StoredEvent,
     StoreError,
+    over_bound,
     stream_key,
 )
 from zchat.protocol import Joined, Left, Msg, Priv
@@ -661,6 +662,31 @@ def test_pruning_nothing_adds_no_batch(store):
     store.prune(100)
     assert store.pruned_events(0, 100) == 6
     assert store.pruned_events(6, 100) == 0
+
+
+@pytest.mark.parametrize("retain, due", [(1000, 1100), (10_000, 11_000), (100_000, 101_000)])
+def test_a_full_history_is_pruned_a_chunk_at_a_time(retain, due):
+    """A tenth past the bound, at most PRUNE_CHUNK: each prune holds the broker's loop."""
+    assert not over_bound(due, retain)
+    assert over_bound(due + 1, retain)
+
+
+def test_sqlite_a_full_history_is_pruned_back_to_its_bound_every_chunk(tmp_path):
+    store = SqliteStore(tmp_path, retain=10_000)
+    try:
+        prev = 0
+        for seq in range(1, 11_001):
+            store.append(_msg(seq, prev=prev))
+            prev = seq
+        store.commit()
+        assert store.pruned_upto() == 0  # 11,000: not past 10,000 + 1,000 yet
+        store.append(_msg(11_001, prev=prev))
+        store.commit()
+        assert store.pruned_upto() == 1001  # back to 10,000, a chunk of 1,001 gone
+        assert _seqs(store.since(0, 0, ANA, 20_000))[:2] == [1002, 1003]
+        assert store.pruned_events(0, 1001) == 1001
+    finally:
+        store.close()
 
 
 def test_sqlite_pruned_events_survive_a_reopen(tmp_path):
