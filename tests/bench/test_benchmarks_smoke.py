@@ -175,11 +175,15 @@ def test_cluster_index(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
 def test_core_cost_and_store_reads(tmp_path: Path) -> None:
-    """core_cost.py and store_reads.py: the core and both stores still run as measured."""
+    """core_cost.py, store_reads.py and store_stalls.py: the core and both stores still
+    run as measured."""
     cost = _script("core_cost.py", "--messages", "640", cwd=tmp_path)
     assert "the core, SQLite store" in cost and "the core, memory store" in cost
     reads = _script("store_reads.py", "--events", "2000", "--repeat", "3", cwd=tmp_path)
     assert "find, a resend" in reads and "since, both at 0" in reads
+    stalls = _script("store_stalls.py", "--retain", "1000", "--events", "3000", cwd=tmp_path)
+    assert "3000 commits of one message, 1000 retained" in stalls
+    assert "prune: 29 times" in stalls  # (past 1,100 at the 101st, then every 100th)
 
 
 @pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
