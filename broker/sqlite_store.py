@@ -925,8 +925,8 @@ class Syncer:
     """Makes the write-ahead log durable (fsync) on a thread of its own when asked, so
     that a renewed reservation reaches the disk while the broker goes on numbering
     within the last one. Made with synchronous=FULL, each renewal stopped the loop for
-    the disk: 20-130 ms on a shared virtual machine, once every 5,000 messages at
-    1,000 a second (docs/PERFORMANCE.md, Issue 17, session 15).
+    the disk: 2.6-6 ms in a broker at N=10, a median of 46-55 ms (113 at most) with a
+    full history (docs/PERFORMANCE.md, Issue 17, session 15).
 
     An fsync of any descriptor of the file flushes all of it: the commit that asked,
     and any before. A checkpoint in between syncs the log first (synchronous=NORMAL
