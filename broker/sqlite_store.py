@@ -610,10 +610,10 @@ class SqliteStore(LocalStore):
             deleted = self._db.execute("DELETE FROM events WHERE seq <= ?", (cutoff,)).rowcount
             self._count -= deleted
             self._db.execute("INSERT INTO prunes (upto, events) VALUES (?, ?)", (cutoff, deleted))
-            # The batches of the last PRUNES_SPAN * retain numbers (a million at least)
-            # are kept: what `pruned_events` can tell a reader that long away.
+            # The batches of the last PRUNES_SPAN * --retain numbers are kept: what
+            # `pruned_events` can tell a reader that long away.
             self._db.execute("DELETE FROM prunes WHERE upto < ?",
-                             (cutoff - PRUNES_SPAN * max(retain, 10_000),))
+                             (cutoff - PRUNES_SPAN * self._retain,))
             self._db.execute("INSERT INTO meta (key, value) VALUES ('pruned_upto', ?) ON "
                              "CONFLICT (key) DO UPDATE SET value = excluded.value", (str(cutoff),))
             # Per-stream state whose stream has nothing left (see Ownership).
