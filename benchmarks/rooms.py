@@ -25,7 +25,8 @@ receiver has every message of its room, or after ``--idle-timeout`` of silence.
 
 Figures: aggregate deliveries per second (own-room deliveries over first send
 to last receipt), broker CPU seconds per million deliveries (utime + stime of
-the broker from /proc over the run), loss (own-room messages that never came),
+the broker from /proc over the run), loss (own-room messages that never came;
+a zchat receiver that lagged catches up from history, counted as recovered),
 foreign messages (of a room the receiver is not in: must be 0) and bytes per
 receiver of frames that carried its own room's messages against those that
 carried other rooms' (the issue's "a client gets no bytes from rooms it is not
@@ -64,10 +65,16 @@ import zmq
 
 try:
     from zchat.protocol import (
+        Ack,
         Enter,
         Entered,
         Error,
+        Events,
+        Fetch,
         Join,
+        Joined,
+        Left,
+        Msg,
         Part,
         Parted,
         Ping,
@@ -100,6 +107,14 @@ _PAD = b"x" * (TEXT_BYTES - (len(MARK) + 5 + 1 + 8 + 1 + 19 + 1))
 AFTER_SENDER_IDLE = 2.0
 #: A send that waits this long (a full queue to a broker that stopped reading) fails.
 SEND_TIMEOUT_MS = 30_000
+#: A zchat receiver short of its room's messages after this long with nothing received
+#: asks for what follows its cursor, as a client does when a broker PING shows heads
+#: above its cursors (the run's heartbeat is too long to wait for it).
+IDLE_FETCH_S = 1.0
+#: A FETCH unanswered this long is sent again (its answer may have been missed too).
+FETCH_RETRY_S = 1.0
+#: How a FETCH's answer starts (replays come on the DEALER only).
+REPLAY = b'ZCHAT/1 EVENTS {"kind":"replay"'
 Record = dict[str, Any]
 
 
@@ -169,6 +184,8 @@ class Counts:
         self.foreign_bytes = [0] * n
         self.other_bytes = [0] * n
         self.feed_bytes = [0] * n
+        #: Own messages a zchat receiver took from history (FETCH) after missing them live.
+        self.recovered = [0] * n
         self.first_ns = 0
         self.last_ns = 0
 
@@ -195,7 +212,8 @@ class Counts:
     def result(self) -> dict[str, Any]:
         return {"own": self.own, "foreign": self.foreign, "own_bytes": self.own_bytes,
                 "foreign_bytes": self.foreign_bytes, "other_bytes": self.other_bytes,
-                "feed_bytes": self.feed_bytes, "first_recv_ns": self.first_ns,
+                "feed_bytes": self.feed_bytes, "recovered": self.recovered,
+                "first_recv_ns": self.first_ns,
                 "last_recv_ns": self.last_ns}
 
 
@@ -225,6 +243,21 @@ class ZchatRoomClients:
         self._ping = encode(Ping()) if zc is not None else b""
         self._epoll: Any = None  # select.epoll over the sockets' ZMQ_FDs (see _ready)
         self._by_fd: dict[int, zmq.Socket[bytes]] = {}
+        # Each receiver follows its room's stream as a client does (PROTOCOL.md: Resume,
+        # gaps and history), so a frame the broker could not queue for it (it lagged) is
+        # fetched from history, not lost: its cursor, the live frames held while it
+        # catches up (None: it is not), when its last FETCH went, WELCOME's heads.
+        self.chain = True
+        self.keys = [room_key(room_name(r)) for r in rooms] if zc is not None else []
+        self._tags = [b'"room":"%s"' % k.encode() for k in self.keys]
+        self.cursor = [0] * self.n
+        self.held: list[list[tuple[bytes, bool]] | None] = [None] * self.n
+        self.catching: set[int] = set()
+        self.asked = [0.0] * self.n
+        self.pub = [0] * self.n
+        self.priv = [0] * self.n
+        #: Test (--drop-every): drop every k-th live frame of a room, as a full queue would.
+        self.drop_every = 0
 
     def connect(self, timeout: float) -> float:
         """Every client joined, in its room and out of the default one; seconds taken."""
@@ -257,6 +290,8 @@ class ZchatRoomClients:
                 for s, _ in self.poller.poll(100):
                     i = self.index[s]
                     for frame in loadgen._drain(s):
+                        if state[i] >= 2:
+                            self._seen(i, frame)
                         if s is not self.socks[i]:
                             continue  # a feed, before the run: nothing to do
                         if frame.startswith(b"ZCHAT/1 PING"):
@@ -274,6 +309,7 @@ class ZchatRoomClients:
                                                f"{msg.detail}")
                         if state[i] == 0 and isinstance(msg, Welcome):
                             default_room[i] = getattr(msg, "room", "")
+                            self.pub[i], self.priv[i] = msg.pub, msg.priv
                             if getattr(msg, "fanout", "router") == "pub":
                                 self.fanout = "pub"
                                 if self.want_feed:
@@ -282,6 +318,7 @@ class ZchatRoomClients:
                             s.send(encode(Enter(room_name(self.rooms[i]))))
                             state[i] = 1
                         elif state[i] == 1 and isinstance(msg, Entered):
+                            self.cursor[i] = msg.head
                             feed = self.feeds.get(i)
                             if feed is not None:
                                 for topic in feed_room_subscriptions(msg.room):
@@ -337,6 +374,7 @@ class ZchatRoomClients:
                 for s, _ in self.poller.poll(20):
                     i = self.index[s]
                     for frame in loadgen._drain(s):
+                        self._seen(i, frame)
                         if frame.startswith(b"ZCHAT/1 PING") and s is self.socks[i]:
                             s.send(self._ping, zmq.NOBLOCK)
                         elif b"sync " in frame and not heard[i]:
@@ -362,42 +400,184 @@ class ZchatRoomClients:
 
     def count(self, counts: Counts, marks: list[bytes], control: Callable[[], str],
               expected: int, deadline_s: float, idle_s: float) -> str:
-        """Count deliveries until every receiver has ``expected`` of its room, or a
-        bound; ``control()`` returns "END" when the orchestrator says the run is over
-        (it is polled every 50 ms). Returns why it ended ("" when complete)."""
+        """Count deliveries until every receiver has ``expected`` of its room (live, or
+        from history after a gap), or a bound; ``control()`` returns "END" when the
+        orchestrator says the run is over (it is polled every 50 ms). Returns why it
+        ended ("" when complete)."""
         n = self.n
-        own = counts.own
+        own, recovered = counts.own, counts.recovered
         index = self.index
         socks = self.socks
         poll = self._ready
         noblock, again = zmq.NOBLOCK, zmq.Again
         ping = self._ping
         add = counts.add
+        chain, cursor, held, take = self.chain, self.cursor, self.held, self._take
+        drop, seen = self.drop_every, [0] * n
         done = 0
         bounds = RunBounds(counts, control, deadline_s, idle_s)
+        swept = time.monotonic_ns()
         while done < n:
             events = poll(20)
             for s in events:
                 i = index[s]
                 feed = s is not socks[i]
                 mark = marks[i]
-                before = own[i]
+                before = own[i] + recovered[i]
                 recv = s.recv
                 while True:
                     try:
                         frame = recv(noblock)
                     except again:
                         break
-                    if not feed and frame.startswith(b"ZCHAT/1 PING"):
-                        s.send(ping, noblock)
-                        continue
+                    if not feed:
+                        if frame.startswith(b"ZCHAT/1 PING"):
+                            s.send(ping, noblock)
+                            continue
+                        if frame.startswith(REPLAY):
+                            self._replayed(i, frame, counts, mark)
+                            continue
+                    if chain:
+                        # The first event's prev and the last one's seq: a live frame is
+                        # a run of consecutive events of the room (Live batches).
+                        p = frame.find(b'"prev":')
+                        if p >= 0:
+                            if drop:
+                                seen[i] += 1
+                                if not seen[i] % drop:
+                                    continue
+                            try:
+                                if held[i] is not None or \
+                                        int(frame[p + 7:frame.index(b",", p)]) != cursor[i]:
+                                    take(i, frame, feed, counts, mark)
+                                    continue
+                                k = frame.rfind(b'"seq":')
+                                cursor[i] = int(frame[k + 6:frame.index(b",", k)])
+                            except ValueError:  # not a room event: the slow path decides
+                                take(i, frame, feed, counts, mark)
+                                continue
                     add(i, frame, mark, feed)
-                if before < expected <= own[i]:
+                if before < expected <= own[i] + recovered[i]:
                     done += 1
             why = bounds.after(bool(events))
             if why:
                 return why
+            if chain and bounds.last_check - swept > 250_000_000:
+                swept = bounds.last_check
+                self._sweep(counts, expected, bounds.last_activity)
         return ""
+
+    # ---- following a room's stream (the slow paths) ---------------------------------
+
+    def _seen(self, i: int, frame: bytes) -> None:
+        """Before the run: move receiver ``i``'s cursor past any event of its room in
+        ``frame`` (nothing of the run is missed by skipping what came before it)."""
+        if self.chain and self._tags[i] in frame and not frame.startswith(REPLAY):
+            k = frame.rfind(b'"seq":')
+            if k >= 0:
+                with contextlib.suppress(ValueError):
+                    seq = int(frame[k + 6:frame.index(b",", k)])
+                    self.cursor[i] = max(self.cursor[i], seq)
+
+    def _room_events(self, i: int, frame: bytes) -> list[Any] | None:
+        """The numbered events of receiver ``i``'s room in a live frame; None if it has
+        none (the frame is then counted as it is)."""
+        try:
+            msg = decode_broker(frame)
+        except Exception:  # a topic frame of the feed, or something else: not an event
+            return None
+        if isinstance(msg, Events):
+            found: Sequence[Any] = msg.events
+        elif isinstance(msg, (Msg, Joined, Left, Ack)):
+            found = (msg,)
+        else:
+            return None
+        key = self.keys[i]
+        events = [ev for ev in found if getattr(ev, "room", "") == key and ev.seq]
+        return events or None
+
+    def _take(self, i: int, frame: bytes, feed: bool, counts: Counts, mark: bytes) -> None:
+        """A live frame off the fast path: held while catching up; a gap before it
+        starts a catch-up; its events at or below the cursor are dropped (they came
+        from history), the others counted."""
+        held = self.held[i]
+        if held is not None:
+            held.append((frame, feed))
+            return
+        events = self._room_events(i, frame)
+        if events is None:
+            counts.add(i, frame, mark, feed)
+            return
+        cursor = self.cursor[i]
+        if events[0].seq > cursor and events[0].prev != cursor:
+            self.held[i] = [(frame, feed)]
+            self.catching.add(i)
+            self._fetch(i)
+            return
+        fresh = [ev for ev in events if ev.seq > cursor]
+        if not fresh:
+            return
+        self.cursor[i] = fresh[-1].seq
+        if len(fresh) == len(events):
+            counts.add(i, frame, mark, feed)
+            return
+        own, foreign = _own_and_foreign(fresh, mark)
+        counts.own[i] += own
+        counts.foreign[i] += foreign
+
+    def _fetch(self, i: int) -> None:
+        """Ask for receiver ``i``'s room after its cursor (a missed send is retried)."""
+        self.asked[i] = time.monotonic()
+        ask = Fetch(self.pub[i], self.priv[i], rooms=((self.keys[i], self.cursor[i]),))
+        with contextlib.suppress(zmq.Again):
+            self.socks[i].send(encode(ask), zmq.NOBLOCK)
+
+    def _replayed(self, i: int, frame: bytes, counts: Counts, mark: bytes) -> None:
+        """A FETCH's answer: count its own-room messages past the cursor as recovered;
+        FETCH on while it says there is more, then take the held frames again."""
+        try:
+            msg = decode_broker(frame)
+        except Exception:
+            return
+        if not isinstance(msg, Events):
+            return
+        key, cursor = self.keys[i], self.cursor[i]
+        fresh = sorted((ev for ev in msg.events
+                        if getattr(ev, "room", "") == key and ev.seq > cursor),
+                       key=lambda ev: ev.seq)
+        if fresh:
+            self.cursor[i] = fresh[-1].seq
+            own, foreign = _own_and_foreign(fresh, mark)
+            counts.recovered[i] += own
+            counts.foreign[i] += foreign
+        held = self.held[i]
+        if held is None:
+            return  # a late answer: its events are taken, nothing waits for it
+        if msg.more and msg.events:
+            self._fetch(i)
+            return
+        self.held[i] = None
+        self.catching.discard(i)
+        for again, feed in held:
+            self._take(i, again, feed, counts, mark)
+
+    def _sweep(self, counts: Counts, expected: int, last_activity_ns: int) -> None:
+        """FETCH again where an answer is overdue; after IDLE_FETCH_S of silence, every
+        receiver still short of ``expected`` catches up (its last frames may be what
+        it missed, with nothing after them to show the gap)."""
+        now = time.monotonic()
+        for i in list(self.catching):
+            if now - self.asked[i] > FETCH_RETRY_S:
+                self._fetch(i)
+        if time.monotonic_ns() - last_activity_ns < IDLE_FETCH_S * 1e9:
+            return
+        own, recovered = counts.own, counts.recovered
+        for i in range(self.n):
+            if own[i] + recovered[i] < expected and self.held[i] is None \
+                    and now - self.asked[i] > FETCH_RETRY_S:
+                self.held[i] = []
+                self.catching.add(i)
+                self._fetch(i)
 
     def close(self) -> None:
         if self._epoll is not None:
@@ -407,13 +587,29 @@ class ZchatRoomClients:
         self.ctx.term()
 
 
+def _own_and_foreign(events: Sequence[Any], mark: bytes) -> tuple[int, int]:
+    """How many of ``events`` are the run's messages of the room ``mark`` names, and
+    of another room."""
+    own = foreign = 0
+    for ev in events:
+        if isinstance(ev, Msg):
+            text_ = ev.text.encode()
+            if text_.startswith(mark):
+                own += 1
+            elif MARK in text_:
+                foreign += 1
+    return own, foreign
+
+
 class RelayRoomClients(ZchatRoomClients):
     """DEALERs of the bare relay in its rooms mode (relay.py --rooms): each sends
     ``ROOM N`` and waits for ``OK``; then frames are the texts themselves. Counting
-    (and the poller) are ZchatRoomClients'; there is no PING and no feed."""
+    (and the poller) are ZchatRoomClients'; there is no PING, no feed and no history
+    (a frame the relay drops is lost)."""
 
     def __init__(self, endpoint: str, names: list[str], rooms: list[int]) -> None:
         super().__init__(endpoint, names, rooms, want_feed=False)
+        self.chain = False
 
     def connect(self, timeout: float) -> float:
         """Every client in its room (its OK came); seconds taken."""
@@ -636,10 +832,13 @@ def _recv_main(args: argparse.Namespace) -> None:
         _say({"counting": True})
         counts = Counts(clients.n)
         cpu0 = _self_cpu()
+        if isinstance(clients, ZchatRoomClients):
+            clients.drop_every = args.drop_every
         why = clients.count(counts, [room_mark(r) for r in rooms], stdin.read, args.messages,
                             args.deadline, args.idle_timeout)
         out = counts.result()
-        out.update(ended_by=why, cpu_s=_self_cpu() - cpu0)
+        out.update(ended_by=why, cpu_s=_self_cpu() - cpu0,
+                   caught_up=[names[k] for k, c in enumerate(counts.recovered) if c])
         _say(out)
         while stdin.read(100) != "EXIT":
             pass
@@ -854,7 +1053,8 @@ def measure(name: str, r: int, per_room: int, rep: int, args: argparse.Namespace
                      "--endpoint", sysrun.receivers_endpoint, "--first-room", str(first),
                      "--rooms", str(count), "--messages", str(per_room),
                      "--timeout", str(args.connect_timeout), "--deadline", str(args.timeout),
-                     "--idle-timeout", str(args.idle_timeout)],
+                     "--idle-timeout", str(args.idle_timeout),
+                     "--drop-every", str(args.drop_every)],
                     sysrun.workdir / f"recv-{first}.err"))
             for h in helpers:
                 status = h.line(deadline + 10)
@@ -912,8 +1112,23 @@ def measure(name: str, r: int, per_room: int, rep: int, args: argparse.Namespace
         if sres.get("error") or any(res.get("error") or res.get("ended_by")
                                     for res in results):
             sysrun.keep_log = True  # a run that did not complete keeps the server's output
+        if any(res.get("caught_up") for res in results) and name.startswith("zchat"):
+            rec["lagging"] = _lagging_in_log(sysrun)
     _tally(rec, sres, results, per_room, cpu1 - cpu0, t2 - t1)
     return rec
+
+
+def _lagging_in_log(sysrun: systems.Running) -> list[str]:
+    """The receivers a zchat broker said were lagging (broker/texts.py, log.lagging;
+    the benchmark's brokers log in English)."""
+    found: set[str] = set()
+    for _, path in sysrun.log_files():
+        with contextlib.suppress(OSError):
+            for line in path.read_text(errors="replace").splitlines():
+                at = line.find("lagging ")
+                if at >= 0 and ": its queue is full" in line:
+                    found.add(line[at + len("lagging "):line.index(": its queue is full")])
+    return sorted(found)
 
 
 def _tally(rec: Record, sres: dict[str, Any], results: list[dict[str, Any]], per_room: int,
@@ -921,10 +1136,15 @@ def _tally(rec: Record, sres: dict[str, Any], results: list[dict[str, Any]], per
     errors = [f"sender: {sres['error']}"] if sres.get("error") else []
     errors += [f"receivers: {res['error']}" for res in results if res.get("error")]
     ended = [res["ended_by"] for res in results if res.get("ended_by")]
-    own = [c for res in results for c in res.get("own", [])]
+    # Per receiver: live and from history (a zchat receiver that lagged caught up).
+    own = [c + h for res in results if "own" in res
+           for c, h in zip(res["own"], res.get("recovered") or [0] * len(res["own"]),
+                           strict=True)]
     delivered = sum(min(c, per_room) for c in own)
     rec.update(sent=sres.get("sent", 0), delivered=delivered,
                loss=rec["expected"] - delivered,
+               recovered=sum(sum(res.get("recovered", [])) for res in results),
+               caught_up=sorted(name for res in results for name in res.get("caught_up", [])),
                duplicates=sum(max(0, c - per_room) for c in own),
                foreign=sum(c for res in results for c in res.get("foreign", [])),
                broker_cpu_s=cpu_s, broker_cpu_util=cpu_s / max(1e-9, wall_s),
@@ -1023,7 +1243,7 @@ def render(results: dict[str, Any]) -> str:
                      secs),
                 cell(report.summary(_per_rep_ratio(records, name, r, base, "cpu_per_m")),
                      ratio) if r != base else "",
-                str(sum(rec.get("loss", 0) for rec in recs if "loss" in rec)),
+                _lost_cell(recs),
                 str(sum(rec.get("foreign", 0) for rec in recs if "foreign" in rec)),
                 _bytes_cell(recs),
                 cell(report.summary(rec["setup_s"] for rec in recs if "setup_s" in rec),
@@ -1090,6 +1310,14 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _lost_cell(recs: list[Record]) -> str:
+    """Deliveries lost, and how many of the others came from history (receivers that
+    lagged and caught up: not lost, but not delivered live either)."""
+    cell = str(sum(rec.get("loss", 0) for rec in recs if "loss" in rec))
+    recovered = sum(rec.get("recovered", 0) for rec in recs)
+    return f"{cell} ({recovered:,} from history)" if recovered else cell
+
+
 def _bytes_cell(recs: list[Record]) -> str:
     good = [rec for rec in recs if "own_bytes_per_receiver" in rec]
     if not good:
@@ -1118,6 +1346,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         h.add_argument("--timeout", type=float, default=120.0)
         h.add_argument("--deadline", type=float, default=120.0)
         h.add_argument("--idle-timeout", type=float, default=3.0)
+        h.add_argument("--drop-every", type=int, default=0)
     p.add_argument("--systems", default=DEFAULT_SYSTEMS,
                    help="comma list from: " + ", ".join(ROOM_SYSTEMS))
     p.add_argument("--r", default="1,100,1000", help="room counts (R rooms of 10 clients)")
@@ -1136,6 +1365,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="bound on connecting every client of one run")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: R=1,10, zchat only, 1 rep, 20,000 deliveries")
+    p.add_argument("--drop-every", type=int, default=0, metavar="K",
+                   help="test: zchat receivers drop every K-th live frame of their room, "
+                        "as a full queue makes them miss it, and catch up from history")
     p.add_argument("--out", type=Path, default=None, help="results JSON (default results/)")
     p.set_defaults(relay_rooms=True)  # systems.start: the relay in its rooms mode
     args = p.parse_args(argv)
@@ -1207,7 +1439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     brief = {k: (round(v, 3) if isinstance(v, float) else v)
                              for k, v in rec.items()
                              if k in ("system", "r", "rep", "rate", "cpu_per_m", "loss",
-                                      "foreign", "setup_s", "error", "unavailable",
+                                      "recovered", "foreign", "setup_s", "error", "unavailable",
                                       "timed_out", "foreign_bytes_per_receiver",
                                       "loadavg")}
                     print(json.dumps(brief), flush=True)
