@@ -201,6 +201,7 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
                                    self.delivery, catalogue, wall_clock)
         #: The per-message line's template (%-style: texts.positional).
         self._public_line = positional(self._t("log.public"), "name", "text")
+        self._room_line = positional(self._t("log.room_message"), "room", "name", "text")
         self._log_private_bodies = log_private_bodies
         self._next_tick = 0.0
         self._closing = False
@@ -542,7 +543,10 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
         duplicate = self._duplicate(session, cid, retry)
         if duplicate is not None:
             return duplicate
-        self._note(self._public_line % (sanitize(session.name), sanitize(text)))
+        if key:
+            self._note(self._room_line % (key, sanitize(session.name), sanitize(text)))
+        else:
+            self._note(self._public_line % (sanitize(session.name), sanitize(text)))
         event = StoredEvent(0, c.MSG, self._wall(), session.name, text, origin=session.stream,
                             cid=cid, room=key)
         return self._publish(event, session.identity, session.identity)

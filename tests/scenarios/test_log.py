@@ -36,6 +36,29 @@ def test_log_file_records_everything_with_timestamps(chat: Cluster) -> None:
     assert all(re.match(STAMPED, line) for line in log.splitlines())
 
 
+def test_a_room_message_is_logged_with_its_room(chat: Cluster) -> None:
+    log_file = chat.tmp / "zchat.log"
+    broker = chat.broker("--log-file", str(log_file))
+    ana = chat.client("ana", broker.endpoint)
+    bob = chat.client("bob", broker.endpoint)
+    ana.expect("bob joined")
+    for who in (ana, bob):
+        who.line("/join #Sala")
+    ana.expect(r"\* bob joined #sala")
+    bob.line("oi sala")
+    ana.expect(r"\] bob: oi sala")
+    bob.line("/part")
+    ana.expect(r"\* bob left #sala")
+    bob.line("oi geral")
+    ana.expect(r"\] #geral bob: oi geral")
+    broker.signal(signal.SIGTERM)
+    assert broker.wait() == 0
+    log = log_file.read_text(encoding="utf-8")
+    for pattern in (r"enter bob #sala$", r"#sala bob: oi sala$", r"public bob: oi geral$"):
+        assert re.search(STAMPED + pattern, log, re.M), (pattern, log)
+    assert "public bob: oi sala" not in log
+
+
 def test_private_bodies_are_logged_only_when_asked(chat: Cluster) -> None:
     log = _chat_and_stop(chat, "--log-private")
     assert re.search(STAMPED + r"private ana -> bob: só para você$", log, re.M)
