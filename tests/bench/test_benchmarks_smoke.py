@@ -89,6 +89,18 @@ def _script(name: str, *args: str, cwd: Path) -> str:
     return proc.stdout
 
 
+def _kept_logs(folder: Path) -> str:
+    """The tail of every server log a benchmark kept in ``folder`` (it keeps the log of a
+    run that failed or timed out), without the run's own messages: what a failing test
+    shows of why."""
+    out = []
+    for log in sorted(folder.glob("*.log")):
+        lines = [line for line in log.read_text(errors="replace").splitlines()
+                 if "|bm|" not in line]
+        out.append(f"\n--- {log.name}\n" + "\n".join(lines[-40:]))
+    return "".join(out)
+
+
 def _problems(rec: dict[str, Any]) -> list[str]:
     """What is wrong with one run.py record (an empty list: nothing)."""
     found = [f"{key}: {rec[key]}" for key in ("error", "timed_out", "sender_error")
@@ -272,7 +284,7 @@ def test_rooms(system: str, tmp_path: Path) -> None:
     for rec in records:
         wrong = {k: rec[k] for k in ("error", "timed_out", "unavailable", "loss", "foreign",
                                      "duplicates") if rec.get(k)}
-        assert wrong == {}, rec
+        assert wrong == {}, (rec, _kept_logs(tmp_path))
         assert rec["delivered"] == rec["expected"] > 0
         assert rec["foreign_bytes_per_receiver"] == 0 < rec["own_bytes_per_receiver"]
         if system == "zchat":
@@ -298,7 +310,7 @@ def test_rooms_receivers_catch_up_from_history(system: str, tmp_path: Path) -> N
     for rec in records:
         wrong = {k: rec[k] for k in ("error", "timed_out", "unavailable", "loss", "foreign",
                                      "duplicates") if rec.get(k)}
-        assert wrong == {}, rec
+        assert wrong == {}, (rec, _kept_logs(tmp_path))
         assert rec["delivered"] == rec["expected"] > rec["recovered"] > 0, rec
         assert len(rec["caught_up"]) == 9 * rec["r"], rec
     assert "from history" in (out.with_suffix(".md")).read_text()
