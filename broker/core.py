@@ -174,6 +174,8 @@ class BrokerCore(RoomRules, ScrollBack, SearchRules, ReadRules, ModerationRules)
         self.history = history
         self._wall = wall_clock
         catalogue = catalogue or broker_catalogue("en")
+        #: The broker's lines in its language (the server's log lines take theirs here).
+        self.catalogue = catalogue
         self._t = catalogue.t
         #: FETCH pages (pages.py: they wait their turn after each cycle's messages).
         self.pages = Pages(self.store, self.roster, self.budgets, catalogue, work_clock)

@@ -109,9 +109,11 @@ class BrokerServer:
         before, limit = netfd.raise_descriptor_limit()
         self.watch = Watch(Bounds(core.limits.max_per_address, connection_bound(limit),
                                   c.UNJOINED_SECONDS), encrypted=curve_secret is not None)
-        log.info("descriptor limit %d%s: at most %d connections, %d from one address",
-                 limit, f" (raised from {before})" if limit > before else "",
-                 self.watch.guard.bounds.connections, core.limits.max_per_address)
+        t = core.catalogue.t
+        log.info(t("log.descriptors", limit=limit,
+                   raised=t("log.descriptors_raised", before=before) if limit > before else "",
+                   connections=self.watch.guard.bounds.connections,
+                   per_address=core.limits.max_per_address))
         # libzmq starts the ROUTER's id counter from rand(): seeded, it is no one's guess.
         netfd.seed_libc_rand()
         self.router = self.ctx.socket(zmq.ROUTER)

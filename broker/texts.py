@@ -29,6 +29,9 @@ EN: Texts = {
                               "firewall or proxy stands in front (see docs/METRICS.md).",
     # the log
     "log.history": "history: {where}, last sequence number {seq}, keeping {retain}",
+    "log.descriptors": "descriptor limit {limit}{raised}: at most {connections} connections, "
+                       "{per_address} from one address",
+    "log.descriptors_raised": " (raised from {before})",
     "log.no_search": "search is off: {reason}",
     "log.metrics": "metrics at {url}",
     "log.lagging": "lagging {name}: its queue is full; it will catch up from history",
@@ -81,6 +84,9 @@ PT: Texts = {
                               "Sirva-as no loopback (--metrics 127.0.0.1:PORTA) a menos que um "
                               "firewall ou proxy esteja na frente (veja docs/METRICS.md).",
     "log.history": "histórico: {where}, último número de sequência {seq}, mantendo {retain}",
+    "log.descriptors": "limite de descritores {limit}{raised}: no máximo {connections} "
+                       "conexões, {per_address} por endereço",
+    "log.descriptors_raised": " (elevado de {before})",
     "log.no_search": "busca desligada: {reason}",
     "log.metrics": "métricas em {url}",
     "log.lagging": "atrasado {name}: a fila está cheia; vai recuperar do histórico",

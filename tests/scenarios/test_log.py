@@ -64,6 +64,17 @@ def test_private_bodies_are_logged_only_when_asked(chat: Cluster) -> None:
     assert re.search(STAMPED + r"private ana -> bob: só para você$", log, re.M)
 
 
+def test_a_portuguese_broker_logs_its_start_in_portuguese(chat: Cluster) -> None:
+    broker = chat.broker("--lang", "pt", wait=False)
+    broker.expect(r"zchat broker \S+ escutando em tcp://")
+    broker.expect("(?m)" + STAMPED + r"limite de descritores \d+.*: no máximo \d+ conexões, "
+                  r"\d+ por endereço$")
+    broker.expect(r"iniciado pid \d+")
+    broker.signal(signal.SIGTERM)
+    assert broker.wait() == 0
+    assert "descriptor limit" not in broker.text
+
+
 def test_log_file_that_cannot_be_opened(chat: Cluster) -> None:
     broker = chat.broker("--log-file", str(chat.tmp / "no" / "such" / "dir.log"), wait=False)
     assert broker.wait() == 1

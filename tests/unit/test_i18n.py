@@ -23,8 +23,10 @@ SIDES = {
     "client": (client_texts.TEXTS, {"client", "error", "notice", "reason"}),
 }
 #: Texts that read the same in both languages (names, formats).
-SAME_IN_BOTH = {"broker": {"log.room_message"}, "client": {"client.online", "client.who", "client.fatal",
-                                            "client.mod_reason"}}
+SAME_IN_BOTH = {
+    "broker": {"log.room_message"},
+    "client": {"client.online", "client.who", "client.fatal", "client.mod_reason"},
+}
 
 
 def _entries():
