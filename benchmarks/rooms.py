@@ -258,6 +258,8 @@ class ZchatRoomClients:
         self.priv = [0] * self.n
         #: Test (--drop-every): drop every k-th live frame of a room, as a full queue would.
         self.drop_every = 0
+        #: Sockets sent to outside their read loop, to be read at the next poll (see _ready).
+        self._recheck: set[zmq.Socket[bytes]] = set()
 
     def connect(self, timeout: float) -> float:
         """Every client joined, in its room and out of the default one; seconds taken."""
@@ -387,7 +389,10 @@ class ZchatRoomClients:
         call over 4,500 here). A ZMQ_FD signals that the socket's state may have
         changed: every socket returned is read until EAGAIN, after which new frames
         signal it again. The first call returns them all (a signal may have been
-        consumed by an earlier read)."""
+        consumed by an earlier read). So can a send: it may take in the signal of a frame
+        that came meanwhile, which no later frame signals again (libzmq signals a
+        pipe's first unread frame only), so a socket sent to outside its read loop (a
+        FETCH) is read at the next call whatever the epoll says."""
         if self._epoll is None:
             self._epoll = select.epoll()
             for s in self.index:
@@ -396,7 +401,13 @@ class ZchatRoomClients:
                 self._epoll.register(fd, select.EPOLLIN)
             return list(self.index)
         by_fd = self._by_fd
-        return [by_fd[fd] for fd, _ in self._epoll.poll(timeout_ms / 1000)]
+        recheck = self._recheck
+        if not recheck:
+            return [by_fd[fd] for fd, _ in self._epoll.poll(timeout_ms / 1000)]
+        ready = [by_fd[fd] for fd, _ in self._epoll.poll(0)]
+        ready += recheck.difference(ready)
+        recheck.clear()
+        return ready
 
     def count(self, counts: Counts, marks: list[bytes], control: Callable[[], str],
               expected: int, deadline_s: float, idle_s: float) -> str:
@@ -531,6 +542,7 @@ class ZchatRoomClients:
         ask = Fetch(self.pub[i], self.priv[i], rooms=((self.keys[i], self.cursor[i]),))
         with contextlib.suppress(zmq.Again):
             self.socks[i].send(encode(ask), zmq.NOBLOCK)
+        self._recheck.add(self.socks[i])
 
     def _replayed(self, i: int, frame: bytes, counts: Counts, mark: bytes) -> None:
         """A FETCH's answer: count its own-room messages past the cursor as recovered;

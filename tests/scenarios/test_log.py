@@ -42,8 +42,9 @@ def test_a_room_message_is_logged_with_its_room(chat: Cluster) -> None:
     ana = chat.client("ana", broker.endpoint)
     bob = chat.client("bob", broker.endpoint)
     ana.expect("bob joined")
-    for who in (ana, bob):
-        who.line("/join #Sala")
+    ana.line("/join #Sala")
+    ana.expect(r"\* You are in #sala\.")
+    bob.line("/join #sala")
     ana.expect(r"\* bob joined #sala")
     bob.line("oi sala")
     ana.expect(r"\] bob: oi sala")
