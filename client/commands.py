@@ -240,7 +240,7 @@ def _slash(stripped: str, word: str) -> Command:
                 return Around(int(arg))
             return Usage("around")
         case "/msg":
-            if not arg:
+            if not arg or not text:
                 return Usage("msg")
             if arg.startswith(ROOM_PREFIX):
                 return RoomSay(arg, text)

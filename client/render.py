@@ -25,10 +25,18 @@ from zchat.protocol import (
     TopicSet,
     Unread,
     name_key,
+    names,
 )
 from zchat.protocol import constants as c
 
 from .reading import mentions
+
+P_INVISIBLE = names.P_INVISIBLE
+#: The reasons a name is refused (protocol/names.py) and the texts that say them.
+_PROBLEMS = {names.P_EMPTY: "client.problem_empty", names.P_TOO_LONG: "client.problem_too_long",
+             names.P_BAD_START: "client.problem_bad_start",
+             names.P_BAD_CHARACTER: "client.problem_bad_character",
+             names.P_NO_PREFIX: "client.problem_no_prefix"}
 
 # Distinct, readable foreground colours for sender names.
 _NAME_COLOURS = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
@@ -185,13 +193,23 @@ class Renderer:
 
     def error(self, err: Error) -> str:
         key = f"error.{err.code}"
-        fields = {"ref": sanitize(err.ref), "detail": sanitize(err.detail),
-                  "code": sanitize(err.code)}
+        detail = sanitize(err.detail)
+        if err.code in (c.E_BAD_NAME, c.E_BAD_ROOM):
+            detail = self._name_problem(detail)
+        fields = {"ref": sanitize(err.ref), "detail": detail, "code": sanitize(err.code)}
         try:
             text = self.t(key, **fields)
         except KeyError:
             text = self.t("error.unknown", **fields)
         return self.problem(text)
+
+    def _name_problem(self, detail: str) -> str:
+        """Why a name was refused, in the user's words when it is one of the reasons
+        the protocol names (protocol/names.py); the broker's own words otherwise."""
+        if detail.startswith(P_INVISIBLE + " U+"):
+            return self.t("client.problem_invisible", char=detail[len(P_INVISIBLE) + 1:])
+        key = _PROBLEMS.get(detail)
+        return self.t(key, max=c.MAX_NAME_CHARS) if key else detail
 
     def service_notice(self, notice: Notice) -> str | None:
         """A NOTICE about the broker's service: known codes in our own words (a

@@ -166,6 +166,13 @@ EN: Texts = {
     "client.rooms_cut_off": "rooms cannot be changed or listed while the link to the other "
                             "brokers is down: try again later",
     "error.BAD_ROOM": "invalid room name {ref}: {detail}",
+    # why a name or room name is refused (protocol/names.py, the P_ constants)
+    "client.problem_empty": "it is empty",
+    "client.problem_too_long": "over {max} characters",
+    "client.problem_bad_start": "it starts with @ or /",
+    "client.problem_bad_character": "it has a space or a control character",
+    "client.problem_invisible": "it has an invisible character ({char})",
+    "client.problem_no_prefix": "a room's name starts with #",
     "error.NOT_IN_ROOM": "you are not in {ref}: /join {ref} first",
     "error.TOO_MANY_ROOMS": "you are in too many rooms (at most {ref}): /part one first",
     "error.ROOMS_FULL": "the broker holds too many rooms (at most {ref})",
@@ -335,6 +342,12 @@ PT: Texts = {
     "client.rooms_cut_off": "as salas não podem ser mudadas nem listadas enquanto a ligação com "
                             "os outros brokers estiver caída: tente de novo mais tarde",
     "error.BAD_ROOM": "nome de sala inválido {ref}: {detail}",
+    "client.problem_empty": "está vazio",
+    "client.problem_too_long": "tem mais de {max} caracteres",
+    "client.problem_bad_start": "começa com @ ou /",
+    "client.problem_bad_character": "tem um espaço ou um caractere de controle",
+    "client.problem_invisible": "tem um caractere invisível ({char})",
+    "client.problem_no_prefix": "o nome de uma sala começa com #",
     "error.NOT_IN_ROOM": "você não está em {ref}: /join {ref} antes",
     "error.TOO_MANY_ROOMS": "você está em salas demais (no máximo {ref}): /part uma antes",
     "error.ROOMS_FULL": "o broker tem salas demais (no máximo {ref})",

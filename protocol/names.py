@@ -68,20 +68,30 @@ def is_default_ignorable(ch: str) -> bool:
     return i >= 0 and code <= _DEFAULT_IGNORABLE[i][1]
 
 
+#: Why a name or room name is refused: the ERROR detail of BAD_NAME and BAD_ROOM (a
+#: client may show its own words for these; INVISIBLE is followed by " U+XXXX").
+P_EMPTY: Final = "empty"
+P_TOO_LONG: Final = "too long"
+P_BAD_START: Final = "starts with @ or /"
+P_BAD_CHARACTER: Final = "whitespace or control character"
+P_INVISIBLE: Final = "invisible character"
+P_NO_PREFIX: Final = "must start with #"
+
+
 def name_problem(name: str) -> str | None:
-    """Return why ``name`` is not a valid user name, or None when it is."""
+    """Return why ``name`` is not a valid user name (a P_ constant), or None when it is."""
     if not name:
-        return "empty"
+        return P_EMPTY
     if len(name) > MAX_NAME_CHARS:
-        return "too long"
+        return P_TOO_LONG
     if name_key(name)[:1] in ("@", "/", ""):  # also the full-width forms, e.g. U+FF20
-        return "starts with @ or /"
+        return P_BAD_START
     for ch in name:
         if ch in WHITE_SPACE or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
-            return "whitespace or control character"
+            return P_BAD_CHARACTER
         # A name holding one would look exactly like the name without it.
         if ch in _BLANK or is_default_ignorable(ch):
-            return f"invisible character U+{ord(ch):04X}"
+            return f"{P_INVISIBLE} U+{ord(ch):04X}"
     return None
 
 
@@ -89,7 +99,7 @@ def room_problem(room: str) -> str | None:
     """Return why ``room`` is not a valid room name ("#" and a valid user name),
     or None when it is."""
     if not room.startswith(ROOM_PREFIX):
-        return "must start with #"
+        return P_NO_PREFIX
     return name_problem(room[len(ROOM_PREFIX):])
 
 

@@ -9,7 +9,18 @@ import pytest
 from zchat.client.render import Renderer, name_colour
 from zchat.client.texts import client_catalogue
 from zchat.common.safetext import sanitize
-from zchat.protocol import Error, Joined, Left, Msg, Priv, RoomInfo, RoomList, TopicSet
+from zchat.protocol import (
+    Error,
+    Joined,
+    Left,
+    Msg,
+    Priv,
+    RoomInfo,
+    RoomList,
+    TopicSet,
+    name_problem,
+    room_problem,
+)
 from zchat.protocol import constants as c
 
 # 01:02:03 UTC on 1970-01-01, and 23:59:59 UTC on 2023-11-14.
@@ -110,6 +121,20 @@ def test_notice_without_timestamp_uses_now():
     ("en", Error("EVIL\x1b[31m", "d\x07", ""), "error EVIL\\x1b[31m: d\\x07"),
     ("en", Error(c.E_NO_SUCH_USER, "", "x\x1b]0;pwned\x07"),
      "nobody named x\\x1b]0;pwned\\x07 is online"),
+    # Why a name or room was refused: the protocol's reasons in the user's language.
+    ("pt", Error(c.E_BAD_ROOM, room_problem("#"), "#"), "nome de sala inválido #: está vazio"),
+    ("en", Error(c.E_BAD_ROOM, room_problem("sala"), "sala"),
+     "invalid room name sala: a room's name starts with #"),
+    ("pt", Error(c.E_BAD_NAME, name_problem("x" * 40), "x" * 40),
+     f"nome inválido {'x' * 40}: tem mais de 32 caracteres"),
+    ("pt", Error(c.E_BAD_NAME, name_problem("@ana"), "@ana"),
+     "nome inválido @ana: começa com @ ou /"),
+    ("pt", Error(c.E_BAD_NAME, name_problem("a\tb"), "a\tb"),
+     "nome inválido a\\x09b: tem um espaço ou um caractere de controle"),
+    ("pt", Error(c.E_BAD_NAME, name_problem("a\u115fb"), "a\u115fb"),
+     "nome inválido a\u115fb: tem um caractere invisível (U+115F)"),
+    ("pt", Error(c.E_BAD_ROOM, "a reason of its own", "#x"),
+     "nome de sala inválido #x: a reason of its own"),
 ])
 def test_error_lines_by_code(lang, err, expected):
     line = _renderer(lang).error(err)

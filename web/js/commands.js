@@ -132,7 +132,7 @@ function slash(stripped, word) {
       }
       return { type: "usage", command: "around" };
     case "/msg":
-      if (!arg) return { type: "usage", command: "msg" };
+      if (!arg || !text) return { type: "usage", command: "msg" };
       if (arg.startsWith(ROOM_PREFIX)) return { type: "roomSay", room: arg, text };
       return { type: "private", to: arg, text };
     default:

@@ -14,6 +14,15 @@ import { ReadTracker, peerKey } from "./reading.js";
 import { Lookback, SCROLL_PAGE, AROUND_LINES } from "./lookback.js";
 import { unreadLine, dmsText, moderatedText } from "./notices.js";
 
+/** The reasons a name is refused (wire.nameProblem, PROTOCOL.md Errors) and their texts. */
+const PROBLEMS = {
+  "empty": "client.problem_empty",
+  "too long": "client.problem_too_long",
+  "starts with @ or /": "client.problem_bad_start",
+  "whitespace or control character": "client.problem_bad_character",
+  "must start with #": "client.problem_no_prefix",
+};
+
 const JOIN_WAIT_MS = 3000; // no WELCOME within this: JOIN again on a new WebSocket
 const JOIN_WAIT_MAX_MS = 5000;
 const JOIN_BACKOFF = 1.5;
@@ -119,7 +128,7 @@ export class Session {
   start(name) {
     name = name.trim();
     const problem = wire.nameProblem(name);
-    if (problem) return this.t("error.BAD_NAME", { ref: name, detail: problem });
+    if (problem) return this.t("error.BAD_NAME", { ref: name, detail: this.problemText(problem) });
     this.reset();
     this.token = makeToken();
     this.name = name;
@@ -598,8 +607,9 @@ export class Session {
   }
 
   errorText(err) {
-    const fields = { ref: wire.visible(err.ref), detail: wire.visible(err.detail),
-      code: wire.visible(err.code) };
+    let detail = wire.visible(err.detail);
+    if (err.code === "BAD_NAME" || err.code === "BAD_ROOM") detail = this.problemText(detail);
+    const fields = { ref: wire.visible(err.ref), detail, code: wire.visible(err.code) };
     const key = `error.${err.code}`;
     return this.t.has(key) ? this.t(key, fields) : this.t("error.unknown", fields);
   }
@@ -849,11 +859,23 @@ export class Session {
     return this.roomsEnabled || !this.everJoined;
   }
 
+  /** Why a name or room was refused, in the user's words when it is one of the
+   * reasons the protocol names (PROTOCOL.md, Errors); the broker's words otherwise. */
+  problemText(detail) {
+    const invisible = "invisible character ";
+    if (detail.startsWith(invisible + "U+")) {
+      return this.t("client.problem_invisible", { char: detail.slice(invisible.length) });
+    }
+    const key = PROBLEMS[detail];
+    return key ? this.t(key, { max: wire.MAX_NAME_CHARS }) : detail;
+  }
+
   roomOk(room) {
     if (!this.roomsOn()) return false;
     const problem = wire.roomProblem(room);
     if (problem) {
-      this.problem(this.t("error.BAD_ROOM", { ref: wire.visible(room), detail: problem }));
+      this.problem(this.t("error.BAD_ROOM", { ref: wire.visible(room),
+        detail: this.problemText(problem) }));
       return false;
     }
     return true;

@@ -91,7 +91,7 @@ export function roomKey(room) {
 
 /** Why ``room`` is not a valid room name, or null. */
 export function roomProblem(room) {
-  if (!room.startsWith(ROOM_PREFIX)) return "empty";
+  if (!room.startsWith(ROOM_PREFIX)) return "must start with #";
   return nameProblem(room.slice(1));
 }
 

@@ -15,6 +15,8 @@ const cases = [
   ["/msg bob oi", { type: "private", to: "bob", text: "oi" }],
   ["/msg #sala oi sala", { type: "roomSay", room: "#sala", text: "oi sala" }],
   ["/msg", { type: "usage", command: "msg" }],
+  ["/msg #sala", { type: "usage", command: "msg" }],
+  ["/msg bob   ", { type: "usage", command: "msg" }],
   ["/join #sala", { type: "enter", room: "#sala" }],
   ["/join sala", { type: "enter", room: "#sala" }],
   ["/entrar #dev", { type: "enter", room: "#dev" }],

@@ -212,3 +212,25 @@ test("moderation: MOD sent, MODERATED and the refusals shown, a kick stops the p
   frame("BYE", { reason: "kicked" });
   assert.equal(s.phase, "stopped");
 });
+
+test("why a name or room was refused, in the page's language", (t) => {
+  const pt = new Session({ url: "ws://x/ws", store, view, t: catalogue("pt"), WebSocket: FakeSocket,
+    now: () => 0 });
+  assert.equal(pt.start(""), "nome inválido : está vazio");
+  assert.equal(pt.start("@ana"), "nome inválido @ana: começa com @ ou /");
+  assert.equal(pt.start("n".repeat(33)), `nome inválido ${"n".repeat(33)}: tem mais de 32 caracteres`);
+  assert.equal(pt.errorText({ code: "BAD_ROOM", ref: "#", detail: "empty" }),
+    "nome de sala inválido #: está vazio");
+  assert.equal(pt.errorText({ code: "BAD_NAME", ref: "x", detail: "invisible character U+FE0F" }),
+    "nome inválido x: tem um caractere invisível (U+FE0F)");
+  assert.equal(pt.errorText({ code: "BAD_ROOM", ref: "#x", detail: "its own reason" }),
+    "nome de sala inválido #x: its own reason");
+  const { s, ws } = joined();
+  t.after(() => s.halt());
+  s.input("/join #a\u0000b");
+  s.input("/msg #geral");
+  assert.deepEqual(texts(s, "error").slice(-2),
+    ["invalid room name #a\\x00b: it has a space or a control character",
+      "Usage: /msg #room text, or /msg name text"]);
+  assert.deepEqual(ws.sent, []);
+});
