@@ -271,6 +271,19 @@ def test_hostile_memory(tmp_path: Path) -> None:
         assert r["served_after"] and r["dropped"] == [], r
 
 
+def _rooms_quick(tmp_path: Path, out: Path, *args: str) -> list[dict[str, Any]]:
+    """rooms.py --quick ARGS: its records (R = 1 and 10), each with nothing lost, nothing
+    twice, nothing of another room and no error (else the kept server log is shown)."""
+    _script("rooms.py", "--quick", *args, "--out", str(out), cwd=tmp_path)
+    records: list[dict[str, Any]] = json.loads(out.read_text())["records"]
+    assert sorted(r["r"] for r in records) == [1, 10]
+    for rec in records:
+        wrong = {k: rec[k] for k in ("error", "timed_out", "unavailable", "loss", "foreign",
+                                     "duplicates") if rec.get(k)}
+        assert wrong == {}, (rec, _kept_logs(tmp_path))
+    return records
+
+
 @pytest.mark.timeout(SCRIPT_TIMEOUT_S + 20)
 @pytest.mark.parametrize("system", ["relay", "zchat", "zchat-pub"])
 def test_rooms(system: str, tmp_path: Path) -> None:
@@ -278,13 +291,7 @@ def test_rooms(system: str, tmp_path: Path) -> None:
     its room, once, and none of another room's (in pub mode: no byte of another room
     on its feed either; relay: the bare ROUTER relay in its rooms mode)."""
     out = tmp_path / "rooms.json"
-    _script("rooms.py", "--quick", "--systems", system, "--out", str(out), cwd=tmp_path)
-    records = json.loads(out.read_text())["records"]
-    assert sorted(r["r"] for r in records) == [1, 10]
-    for rec in records:
-        wrong = {k: rec[k] for k in ("error", "timed_out", "unavailable", "loss", "foreign",
-                                     "duplicates") if rec.get(k)}
-        assert wrong == {}, (rec, _kept_logs(tmp_path))
+    for rec in _rooms_quick(tmp_path, out, "--systems", system):
         assert rec["delivered"] == rec["expected"] > 0
         assert rec["foreign_bytes_per_receiver"] == 0 < rec["own_bytes_per_receiver"]
         if system == "zchat":
@@ -303,14 +310,7 @@ def test_rooms_receivers_catch_up_from_history(system: str, tmp_path: Path) -> N
     room, as when the broker could not queue it, sees the gap (or, for the last ones,
     the silence) and FETCHes the rest: nothing lost, nothing twice."""
     out = tmp_path / "rooms.json"
-    _script("rooms.py", "--quick", "--systems", system, "--drop-every", "2",
-            "--out", str(out), cwd=tmp_path)
-    records = json.loads(out.read_text())["records"]
-    assert sorted(r["r"] for r in records) == [1, 10]
-    for rec in records:
-        wrong = {k: rec[k] for k in ("error", "timed_out", "unavailable", "loss", "foreign",
-                                     "duplicates") if rec.get(k)}
-        assert wrong == {}, (rec, _kept_logs(tmp_path))
+    for rec in _rooms_quick(tmp_path, out, "--systems", system, "--drop-every", "2"):
         assert rec["delivered"] == rec["expected"] > rec["recovered"] > 0, rec
         assert len(rec["caught_up"]) == 9 * rec["r"], rec
     assert "from history" in (out.with_suffix(".md")).read_text()
