@@ -27,9 +27,10 @@ def test_slow_reader_never_blocks_others_and_catches_up_from_history(chat: Clust
         welcome = slow.next(Welcome)
         flood.send(encode(Join("flood", "f" * 32)))
         flood.next(Welcome)
-        total = 20_000
+        total = 10_000
         body = "x" * 1500
-        for n in range(1, total + 1):  # far more than the broker queues for one peer
+        # 15 MB: far more than the broker queues for one peer (about 256 KiB, Slow consumers)
+        for n in range(1, total + 1):
             flood.send(encode(Say(f"flood-{n} {body}", cid=n)))
             if n % 1000 == 0:
                 slow.send(encode(Ping()))  # alive, just not reading
