@@ -31,7 +31,6 @@ from zchat.protocol import constants as c
 
 from .reading import mentions
 
-P_INVISIBLE = names.P_INVISIBLE
 #: The reasons a name is refused (protocol/names.py) and the texts that say them.
 _PROBLEMS = {names.P_EMPTY: "client.problem_empty", names.P_TOO_LONG: "client.problem_too_long",
              names.P_BAD_START: "client.problem_bad_start",
@@ -206,8 +205,8 @@ class Renderer:
     def _name_problem(self, detail: str) -> str:
         """Why a name was refused, in the user's words when it is one of the reasons
         the protocol names (protocol/names.py); the broker's own words otherwise."""
-        if detail.startswith(P_INVISIBLE + " U+"):
-            return self.t("client.problem_invisible", char=detail[len(P_INVISIBLE) + 1:])
+        if detail.startswith(names.P_INVISIBLE + " U+"):
+            return self.t("client.problem_invisible", char=detail[len(names.P_INVISIBLE) + 1:])
         key = _PROBLEMS.get(detail)
         return self.t(key, max=c.MAX_NAME_CHARS) if key else detail
 
