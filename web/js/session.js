@@ -16,11 +16,11 @@ import { unreadLine, dmsText, moderatedText } from "./notices.js";
 
 /** The reasons a name is refused (wire.nameProblem, PROTOCOL.md Errors) and their texts. */
 const PROBLEMS = {
-  "empty": "client.problem_empty",
-  "too long": "client.problem_too_long",
-  "starts with @ or /": "client.problem_bad_start",
-  "whitespace or control character": "client.problem_bad_character",
-  "must start with #": "client.problem_no_prefix",
+  [wire.P_EMPTY]: "client.problem_empty",
+  [wire.P_TOO_LONG]: "client.problem_too_long",
+  [wire.P_BAD_START]: "client.problem_bad_start",
+  [wire.P_BAD_CHARACTER]: "client.problem_bad_character",
+  [wire.P_NO_PREFIX]: "client.problem_no_prefix",
 };
 
 const JOIN_WAIT_MS = 3000; // no WELCOME within this: JOIN again on a new WebSocket
@@ -862,9 +862,8 @@ export class Session {
   /** Why a name or room was refused, in the user's words when it is one of the
    * reasons the protocol names (PROTOCOL.md, Errors); the broker's words otherwise. */
   problemText(detail) {
-    const invisible = "invisible character ";
-    if (detail.startsWith(invisible + "U+")) {
-      return this.t("client.problem_invisible", { char: detail.slice(invisible.length) });
+    if (detail.startsWith(`${wire.P_INVISIBLE} U+`)) {
+      return this.t("client.problem_invisible", { char: detail.slice(wire.P_INVISIBLE.length + 1) });
     }
     const key = PROBLEMS[detail];
     return key ? this.t(key, { max: wire.MAX_NAME_CHARS }) : detail;

@@ -57,21 +57,30 @@ export function textProblem(text) {
 const REFUSED_CATEGORY = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zs}\p{Zl}\p{Zp}]/u;
 const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\u2800\u{16FE4}\u{1D159}]/u;
 
+/** Why a name or room name is refused: the ERROR detail of BAD_NAME and BAD_ROOM
+ * (protocol/names.py, PROTOCOL.md Errors); P_INVISIBLE is followed by " U+XXXX". */
+export const P_EMPTY = "empty";
+export const P_TOO_LONG = "too long";
+export const P_BAD_START = "starts with @ or /";
+export const P_BAD_CHARACTER = "whitespace or control character";
+export const P_INVISIBLE = "invisible character";
+export const P_NO_PREFIX = "must start with #";
+
 /** Why ``name`` is not a valid name (the broker's BAD_NAME detail), or null. */
 export function nameProblem(name) {
-  if (typeof name !== "string" || name.length === 0) return "empty";
-  if (codePoints(name) > MAX_NAME_CHARS) return "too long";
+  if (typeof name !== "string" || name.length === 0) return P_EMPTY;
+  if (codePoints(name) > MAX_NAME_CHARS) return P_TOO_LONG;
   const first = name.normalize("NFKC")[0];
-  if (first === "@" || first === "/") return "starts with @ or /";
+  if (first === "@" || first === "/") return P_BAD_START;
   for (const ch of name) {
     if (REFUSED_CATEGORY.test(ch) || WHITE_SPACE.has(ch.codePointAt(0))) {
-      return "whitespace or control character";
+      return P_BAD_CHARACTER;
     }
   }
   for (const ch of name) {
     if (INVISIBLE.test(ch)) {
       const hex = ch.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
-      return `invisible character U+${hex}`;
+      return `${P_INVISIBLE} U+${hex}`;
     }
   }
   return null;
@@ -91,7 +100,7 @@ export function roomKey(room) {
 
 /** Why ``room`` is not a valid room name, or null. */
 export function roomProblem(room) {
-  if (!room.startsWith(ROOM_PREFIX)) return "must start with #";
+  if (!room.startsWith(ROOM_PREFIX)) return P_NO_PREFIX;
   return nameProblem(room.slice(1));
 }
 
